@@ -1,0 +1,125 @@
+import { z } from 'zod';
+
+/**
+ * Every service parses its environment once, at start-up, with one of the schemas below.
+ * A bad value stops the process with a message naming each offending variable.
+ */
+
+const csv = z
+  .string()
+  .optional()
+  .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+
+const json = <T extends z.ZodType>(inner: T) =>
+  z.string().transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be valid JSON' });
+      return z.NEVER;
+    }
+  }).pipe(inner);
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+const jwk = z.looseObject({ kty: z.string(), kid: z.string().min(1) });
+const jwks = z.object({ keys: z.array(jwk).min(1) });
+
+export const baseSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  HOST: z.string().default('0.0.0.0'),
+  /** Private ES256 JWK (with kid "<service>.<version>") this service signs its outgoing calls with. */
+  SERVICE_PRIVATE_JWK: json(jwk),
+  /** Public JWKS of every service allowed to call this one; list two keys per service while rotating. */
+  TRUSTED_SERVICE_JWKS: json(jwks),
+  /** Bound for in-flight work on SIGTERM. */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+});
+
+const databaseSchema = z.object({
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }),
+  /** Comma-separated read replica URLs; empty means every read goes to the primary. */
+  DATABASE_REPLICA_URLS: csv.pipe(z.array(z.url({ protocol: /^postgres(ql)?$/ }))),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+});
+
+const serviceUrl = z.url({ protocol: /^https?$/ });
+
+export const subgraphSchemas = {
+  users: baseSchema.extend(databaseSchema.shape).extend({
+    PORT: port(4001),
+    /** Private ES256 JWK the users service signs customer tokens with. */
+    JWT_PRIVATE_JWK: json(jwk),
+    /** Extra public keys to keep publishing while rotating (JSON JWKS). */
+    JWT_PREVIOUS_PUBLIC_JWKS: json(z.object({ keys: z.array(jwk) })).optional(),
+    JWT_ISSUER: z.string().default('urn:supergraph:users'),
+    JWT_AUDIENCE: z.string().default('urn:supergraph'),
+    JWT_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
+  }),
+  catalog: baseSchema.extend(databaseSchema.shape).extend({ PORT: port(4002) }),
+  orders: baseSchema.extend(databaseSchema.shape).extend({
+    PORT: port(4003),
+    CATALOG_URL: serviceUrl.default('http://127.0.0.1:4002'),
+    BILLING_URL: serviceUrl.default('http://127.0.0.1:4004'),
+  }),
+  billing: baseSchema.extend(databaseSchema.shape).extend({
+    PORT: port(4004),
+    ORDERS_URL: serviceUrl.default('http://127.0.0.1:4003'),
+  }),
+};
+
+export const gatewaySchema = baseSchema.extend({
+  PORT: port(4000),
+  SUPERGRAPH_PATH: z.string().default('schema/supergraph.graphql'),
+  /** Override a subgraph's routing URL from the supergraph (e.g. behind a load balancer). */
+  USERS_URL: serviceUrl.optional(),
+  CATALOG_URL: serviceUrl.optional(),
+  ORDERS_URL: serviceUrl.optional(),
+  BILLING_URL: serviceUrl.optional(),
+  SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  USERS_JWKS_URL: serviceUrl.default('http://127.0.0.1:4001/.well-known/jwks.json'),
+  JWT_ISSUER: z.string().default('urn:supergraph:users'),
+  JWT_AUDIENCE: z.string().default('urn:supergraph'),
+  /** An external identity provider whose tokens the gateway also accepts. */
+  EXTERNAL_JWKS_URL: serviceUrl.optional(),
+  EXTERNAL_JWT_ISSUER: z.string().optional(),
+  EXTERNAL_JWT_AUDIENCE: z.string().optional(),
+  BODY_LIMIT: z.string().default('2mb'),
+});
+
+export type BaseConfig = z.infer<typeof baseSchema>;
+export type DatabaseConfig = z.infer<typeof databaseSchema>;
+export type SubgraphName = keyof typeof subgraphSchemas;
+export type SubgraphConfig<N extends SubgraphName> = z.infer<(typeof subgraphSchemas)[N]>;
+export type GatewayConfig = z.infer<typeof gatewaySchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** Parses env against schema; throws ConfigError listing every problem by variable name. */
+export function parseConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): Readonly<z.infer<S>> {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+    );
+  }
+  return Object.freeze(result.data);
+}
+
+/** For index.ts files: parse or print the problems and exit non-zero. */
+export function loadConfigOrExit<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): Readonly<z.infer<S>> {
+  try {
+    return parseConfig(schema, env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,106 @@
+import postgres from 'postgres';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import type { DatabaseConfig } from './config.js';
+
+/**
+ * Statement counts per process, taken in the driver (every statement sent to any server), so
+ * tests and benchmarks count real round trips rather than guessing from resolvers.
+ */
+export const sqlStatementCounter = { total: 0, primary: 0, replica: 0 };
+
+export type Db<S extends Record<string, unknown>> = PostgresJsDatabase<S>;
+
+export interface Database<S extends Record<string, unknown>> {
+  primary: Db<S>;
+  replicas: Db<S>[];
+  /** A read connection for one request: always the same replica within the request. */
+  pickReader(): Db<S>;
+  ping(): Promise<{ primary: boolean; replicas: boolean[] }>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  applicationName: string;
+}
+
+function connect(url: string, max: number, role: 'primary' | 'replica', appName: string) {
+  return postgres(url, {
+    max,
+    onnotice: () => {},
+    idle_timeout: 30,
+    connect_timeout: 10,
+    // application_name lets the servers themselves attribute traffic (pg_stat_activity).
+    connection: { application_name: `${appName}:${role}` },
+    debug: () => {
+      sqlStatementCounter.total += 1;
+      sqlStatementCounter[role] += 1;
+    },
+  });
+}
+
+export function createDatabase<S extends Record<string, unknown>>(
+  config: Pick<DatabaseConfig, 'DATABASE_URL' | 'DATABASE_REPLICA_URLS' | 'DATABASE_POOL_MAX'>,
+  schema: S,
+  options: DatabaseOptions,
+): Database<S> {
+  const primaryClient = connect(config.DATABASE_URL, config.DATABASE_POOL_MAX, 'primary', options.applicationName);
+  const replicaClients = config.DATABASE_REPLICA_URLS.map((url) =>
+    connect(url, config.DATABASE_POOL_MAX, 'replica', options.applicationName),
+  );
+  const primary = drizzle(primaryClient, { schema });
+  const replicas = replicaClients.map((client) => drizzle(client, { schema }));
+  let next = 0;
+
+  const ping = async (client: postgres.Sql) => {
+    try {
+      await client`select 1`;
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  return {
+    primary,
+    replicas,
+    pickReader() {
+      if (replicas.length === 0) return primary;
+      next = (next + 1) % replicas.length;
+      return replicas[next]!;
+    },
+    async ping() {
+      const [p, ...r] = await Promise.all([ping(primaryClient), ...replicaClients.map(ping)]);
+      return { primary: p!, replicas: r };
+    },
+    async close() {
+      await Promise.all([primaryClient.end({ timeout: 5 }), ...replicaClients.map((c) => c.end({ timeout: 5 }))]);
+    },
+  };
+}
+
+/**
+ * The database handle a resolver sees. Reads go to one replica for the whole request, except in
+ * mutations, where every read uses the primary (a mutation must see what it just wrote).
+ */
+export class RequestDb<S extends Record<string, unknown>> {
+  private reader: Db<S> | undefined;
+  private writeMode = false;
+
+  constructor(private readonly database: Database<S>) {}
+
+  /** Called once the operation type is known. */
+  useWriteMode(): void {
+    this.writeMode = true;
+  }
+
+  get read(): Db<S> {
+    if (this.writeMode) return this.database.primary;
+    this.reader ??= this.database.pickReader();
+    return this.reader;
+  }
+
+  get write(): Db<S> {
+    return this.database.primary;
+  }
+}

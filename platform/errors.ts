@@ -1,0 +1,81 @@
+import { GraphQLError } from 'graphql';
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { GraphQLFormattedError } from 'graphql';
+import type { Logger } from './logger.js';
+import { requestScope } from './request-scope.js';
+
+/** Every code a client may see in `extensions.code`. */
+export enum ErrorCode {
+  UNAUTHENTICATED = 'UNAUTHENTICATED',
+  FORBIDDEN = 'FORBIDDEN',
+  BAD_USER_INPUT = 'BAD_USER_INPUT',
+  NOT_FOUND = 'NOT_FOUND',
+  EMAIL_TAKEN = 'EMAIL_TAKEN',
+  INVALID_CREDENTIALS = 'INVALID_CREDENTIALS',
+  INSUFFICIENT_STOCK = 'INSUFFICIENT_STOCK',
+  INVALID_STATE = 'INVALID_STATE',
+  IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
+  PAYMENT_DECLINED = 'PAYMENT_DECLINED',
+  PERSISTED_QUERY_NOT_FOUND = 'PERSISTED_QUERY_NOT_FOUND',
+  PERSISTED_QUERY_NOT_IN_LIST = 'PERSISTED_QUERY_NOT_IN_LIST',
+  RATE_LIMITED = 'RATE_LIMITED',
+  INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
+}
+
+/** Codes produced by graphql-js / Apollo Server itself that are safe to show as they are. */
+const FRAMEWORK_CODES = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_REQUEST',
+  'OPERATION_RESOLUTION_FAILURE',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+]);
+const PUBLIC_CODES = new Set<string>([...Object.values(ErrorCode), ...FRAMEWORK_CODES]);
+
+export function appError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(message, { extensions: { ...extensions, code } });
+}
+
+export const badInput = (message: string, extensions?: Record<string, unknown>) =>
+  appError(ErrorCode.BAD_USER_INPUT, message, extensions);
+export const notFound = (message: string, extensions?: Record<string, unknown>) =>
+  appError(ErrorCode.NOT_FOUND, message, extensions);
+export const forbidden = (message = 'You are not allowed to do this.') => appError(ErrorCode.FORBIDDEN, message);
+export const unauthenticated = (message = 'You must be signed in.') => appError(ErrorCode.UNAUTHENTICATED, message);
+export const invalidState = (message: string, extensions?: Record<string, unknown>) =>
+  appError(ErrorCode.INVALID_STATE, message, extensions);
+
+export function isPublicError(err: unknown): err is GraphQLError {
+  return err instanceof GraphQLError && PUBLIC_CODES.has(String(err.extensions?.code));
+}
+
+/**
+ * Apollo `formatError`: public errors pass through; anything else (a driver error, a bug, a
+ * connection refused with a host name in it) is logged in full and reaches the client as a bare
+ * INTERNAL_SERVER_ERROR carrying the request id, so support can find the log line.
+ */
+export function createErrorFormatter(log: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    const code = String(formatted.extensions?.code ?? '');
+    if (isPublicError(original) || (PUBLIC_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR)) {
+      const { stacktrace: _drop, ...extensions } = formatted.extensions ?? {};
+      return { ...formatted, extensions };
+    }
+    // A masked error that an upstream service already masked keeps its request id.
+    const requestId = (formatted.extensions?.requestId as string | undefined) ?? currentRequestId();
+    if (code !== ErrorCode.INTERNAL_SERVER_ERROR || !formatted.extensions?.requestId) {
+      log.error({ err: original, path: formatted.path, requestId }, 'unexpected error');
+    }
+    return {
+      message: 'Internal server error',
+      ...(formatted.path ? { path: formatted.path } : {}),
+      ...(formatted.locations ? { locations: formatted.locations } : {}),
+      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId },
+    };
+  };
+}
+
+function currentRequestId(): string | undefined {
+  return requestScope.getStore()?.requestId;
+}

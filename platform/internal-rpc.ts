@@ -1,0 +1,80 @@
+import express from 'express';
+import { GraphQLError } from 'graphql';
+import { z } from 'zod';
+import type { Identity } from './auth/identity.js';
+import { ANONYMOUS } from './auth/identity.js';
+import { INTERNAL_TOKEN_HEADER } from './auth/service-token.js';
+import type { ServiceCaller, ServiceTokenSigner, ServiceTokenVerifier } from './auth/service-token.js';
+import { isPublicError } from './errors.js';
+import type { Logger } from './logger.js';
+
+/**
+ * Commands one service sends another (reserve stock, issue an invoice...). They are not part of
+ * the public graph, so they live on `/internal/*` as JSON over HTTP, each open only to the
+ * services named in `callers` and validated with zod like any edge.
+ */
+export interface InternalRoute<I = unknown, O = unknown> {
+  path: string;
+  callers: string[];
+  input: z.ZodType<I>;
+  handler: (input: I, caller: ServiceCaller) => Promise<O>;
+}
+
+export const defineInternalRoute = <I, O>(route: InternalRoute<I, O>): InternalRoute => route as unknown as InternalRoute;
+
+export function createInternalRouter(routes: InternalRoute[], verifier: ServiceTokenVerifier, log: Logger): express.Router {
+  const router = express.Router();
+  for (const route of routes) {
+    router.post(route.path, async (req, res) => {
+      const caller = await verifier.verify(req.header(INTERNAL_TOKEN_HEADER));
+      if (!caller) return void res.status(401).json({ error: { message: 'Unauthenticated service call.', extensions: { code: 'UNAUTHENTICATED' } } });
+      if (!route.callers.includes(caller.service)) {
+        return void res.status(403).json({ error: { message: 'Service not allowed.', extensions: { code: 'FORBIDDEN' } } });
+      }
+      const parsed = route.input.safeParse(req.body);
+      if (!parsed.success) {
+        return void res.status(400).json({ error: { message: z.prettifyError(parsed.error), extensions: { code: 'BAD_USER_INPUT' } } });
+      }
+      try {
+        res.json({ data: await route.handler(parsed.data, caller) });
+      } catch (err) {
+        if (isPublicError(err)) {
+          return void res.status(422).json({ error: { message: err.message, extensions: err.extensions } });
+        }
+        log.error({ err, path: route.path }, 'internal route failed');
+        res.status(500).json({ error: { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } } });
+      }
+    });
+  }
+  return router;
+}
+
+export interface InternalClient {
+  call<O>(path: string, body: unknown, identity?: Identity): Promise<O>;
+}
+
+export class InternalCallError extends Error {
+  constructor(message: string, readonly status: number) {
+    super(message);
+  }
+}
+
+/** Calls another service's internal routes; public errors come back as the same GraphQLError. */
+export function createInternalClient(baseUrl: string, signer: ServiceTokenSigner, timeoutMs = 5_000): InternalClient {
+  return {
+    async call<O>(path: string, body: unknown, identity: Identity = ANONYMOUS): Promise<O> {
+      const res = await fetch(new URL(`/internal${path}`, baseUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: await signer.sign(identity) },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const payload = (await res.json().catch(() => null)) as { data?: O; error?: { message: string; extensions: Record<string, unknown> } } | null;
+      if (res.ok && payload && 'data' in payload) return payload.data as O;
+      if (res.status === 422 && payload?.error) {
+        throw new GraphQLError(payload.error.message, { extensions: payload.error.extensions });
+      }
+      throw new InternalCallError(`internal call ${path} failed with ${res.status}: ${payload?.error?.message ?? 'no body'}`, res.status);
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import DataLoader from 'dataloader';
+
+/**
+ * DataLoader helpers. Loaders are created per request (never shared between users) and every
+ * batch is one `WHERE key = ANY($1)` statement whose rows are handed back in key order.
+ */
+
+/** Switch for the benchmark's "DataLoader off" runs: batches of one, no per-request cache. */
+const batching = process.env.DATALOADER_DISABLED !== 'true';
+const loaderOptions = batching ? {} : { batch: false, cache: false };
+
+export function createEntityLoader<K extends string, V>(
+  fetch: (keys: readonly K[]) => Promise<V[]>,
+  keyOf: (row: V) => K,
+): DataLoader<K, V | null> {
+  return new DataLoader<K, V | null>(async (keys) => {
+    const byKey = new Map<K, V>();
+    for (const row of await fetch(keys)) byKey.set(keyOf(row), row);
+    return keys.map((k) => byKey.get(k) ?? null);
+  }, loaderOptions);
+}
+
+/** One parent's list (e.g. an order's items), all parents of a batch in one statement. */
+export function createGroupLoader<K extends string, V>(
+  fetch: (keys: readonly K[]) => Promise<V[]>,
+  groupOf: (row: V) => K,
+): DataLoader<K, V[]> {
+  return new DataLoader<K, V[]>(async (keys) => {
+    const groups = new Map<K, V[]>(keys.map((k) => [k, []]));
+    for (const row of await fetch(keys)) groups.get(groupOf(row))?.push(row);
+    return keys.map((k) => groups.get(k) ?? []);
+  }, loaderOptions);
+}
+
+/**
+ * A page of one parent's list (first N orders of a user...). Keys that share the same page
+ * arguments are fetched together in one statement; different arguments make separate statements.
+ */
+export function createPageLoader<P extends string, A, V>(
+  fetch: (parentIds: readonly P[], args: A) => Promise<V[]>,
+  groupOf: (row: V) => P,
+): DataLoader<{ parentId: P; args: A }, V[], string> {
+  return new DataLoader<{ parentId: P; args: A }, V[], string>(
+    async (keys) => {
+      const byArgs = new Map<string, { args: A; parents: P[] }>();
+      for (const { parentId, args } of keys) {
+        const argsKey = JSON.stringify(args);
+        const group = byArgs.get(argsKey) ?? { args, parents: [] };
+        group.parents.push(parentId);
+        byArgs.set(argsKey, group);
+      }
+      const results = new Map<string, V[]>();
+      await Promise.all(
+        [...byArgs].map(async ([argsKey, { args, parents }]) => {
+          for (const p of parents) results.set(`${p}|${argsKey}`, []);
+          for (const row of await fetch(parents, args)) results.get(`${groupOf(row)}|${argsKey}`)?.push(row);
+        }),
+      );
+      return keys.map(({ parentId, args }) => results.get(`${parentId}|${JSON.stringify(args)}`) ?? []);
+    },
+    { ...loaderOptions, cacheKeyFn: ({ parentId, args }) => `${parentId}|${JSON.stringify(args)}` },
+  );
+}

@@ -1,0 +1,59 @@
+import { badInput } from './errors.js';
+
+/** Relay connections with keyset pagination: the cursor is the sort key of the last row seen. */
+export interface Connection<T> {
+  edges: { cursor: string; node: T }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+export type CursorValue = string | number;
+
+export const MAX_PAGE_SIZE = 100;
+
+export function parseFirst(first: number | null | undefined): number {
+  const n = first ?? 20;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PAGE_SIZE) {
+    throw badInput(`first must be between 1 and ${MAX_PAGE_SIZE}.`, { argument: 'first' });
+  }
+  return n;
+}
+
+export function encodeCursor(values: CursorValue[]): string {
+  return Buffer.from(JSON.stringify(values)).toString('base64url');
+}
+
+/** Decodes `after`; shapes lists the expected type of each component. */
+export function decodeCursor(after: string | null | undefined, shapes: ('string' | 'number')[]): CursorValue[] | null {
+  if (after === null || after === undefined) return null;
+  try {
+    const values = JSON.parse(Buffer.from(after, 'base64url').toString('utf8')) as unknown;
+    if (
+      Array.isArray(values) &&
+      values.length === shapes.length &&
+      values.every((v, i) => typeof v === shapes[i] && (typeof v !== 'string' || v.length <= 1000))
+    ) {
+      return values as CursorValue[];
+    }
+  } catch {
+    // fall through
+  }
+  throw badInput('after is not a cursor returned by this field.', { argument: 'after' });
+}
+
+/** Builds a connection from up to first + 1 rows (the extra row only says there is a next page). */
+export function toConnection<T>(rows: T[], first: number, cursorOf: (row: T) => CursorValue[]): Connection<T> {
+  const page = rows.slice(0, first);
+  const edges = page.map((node) => ({ cursor: encodeCursor(cursorOf(node)), node }));
+  return {
+    edges,
+    pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null },
+  };
+}
+
+export interface PageArgs {
+  first?: number | null;
+  after?: string | null;
+}
+
+/** A stable key for batching page requests that share the same arguments. */
+export const pageArgsKey = (args: Record<string, unknown>) => JSON.stringify(args, Object.keys(args).sort());

@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'graphql';
+import type { DocumentNode } from 'graphql';
+import type { BaseConfig, DatabaseConfig } from './config.js';
+import { createDatabase } from './db.js';
+import { createLogger } from './logger.js';
+import { createServiceTokenSigner, createServiceTokenVerifier } from './auth/service-token.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+/** A subgraph's SDL: schema/<name>.graphql is the one source rover.yaml and the server both read. */
+export function loadTypeDefs(name: string): DocumentNode {
+  return parse(readFileSync(path.join(ROOT, 'schema', `${name}.graphql`), 'utf8'));
+}
+
+/** What every subgraph builds from its config before its own parts: logger, database, service trust. */
+export async function createServiceBasics<S extends Record<string, unknown>>(
+  name: string,
+  config: BaseConfig & DatabaseConfig,
+  schema: S,
+) {
+  const log = createLogger(name, config.LOG_LEVEL);
+  const database = createDatabase(config, schema, { applicationName: name });
+  const verifier = createServiceTokenVerifier(config.TRUSTED_SERVICE_JWKS as { keys: never[] });
+  const signer = await createServiceTokenSigner(config.SERVICE_PRIVATE_JWK);
+  return { log, database, verifier, signer };
+}

@@ -1,0 +1,132 @@
+import express from 'express';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph';
+import type { DocumentNode } from 'graphql';
+import type { Identity } from './auth/identity.js';
+import { INTERNAL_TOKEN_HEADER } from './auth/service-token.js';
+import type { ServiceTokenVerifier } from './auth/service-token.js';
+import { RequestDb } from './db.js';
+import type { Database } from './db.js';
+import { createErrorFormatter } from './errors.js';
+import { healthRouter, jsonErrorHandler, requestIdMiddleware } from './http.js';
+import { createInternalRouter } from './internal-rpc.js';
+import type { InternalRoute } from './internal-rpc.js';
+import type { Logger } from './logger.js';
+import type { RunnableService } from './run-service.js';
+
+export interface SubgraphContext<S extends Record<string, unknown>, L> {
+  identity: Identity;
+  /** The service that sent the request: normally "gateway". */
+  caller: string;
+  db: RequestDb<S>;
+  loaders: L;
+  requestId: string;
+  log: Logger;
+}
+
+export type Resolvers<C> = GraphQLResolverMap<C>;
+
+export interface SubgraphServerOptions<S extends Record<string, unknown>, L> {
+  name: string;
+  typeDefs: DocumentNode;
+  resolvers: Resolvers<SubgraphContext<S, L>>;
+  database: Database<S>;
+  /** Fresh per request, so batches and caches never cross users. */
+  createLoaders: (db: RequestDb<S>) => L;
+  verifier: ServiceTokenVerifier;
+  log: Logger;
+  internalRoutes?: InternalRoute[];
+  /** Extra public HTTP routes (e.g. the users service's JWKS document). */
+  routes?: express.Router;
+  /** Extra work on shutdown (timers, clients). */
+  onStop?: () => Promise<void>;
+}
+
+export interface SubgraphServer extends RunnableService {
+  apollo: ApolloServer<never>;
+  log: Logger;
+}
+
+/** Builds (does not listen) a subgraph: GraphQL on /graphql behind service tokens, health, internal routes. */
+export async function createSubgraphServer<S extends Record<string, unknown>, L>(
+  opts: SubgraphServerOptions<S, L>,
+): Promise<SubgraphServer> {
+  const { log, database } = opts;
+  const apollo = new ApolloServer<SubgraphContext<S, L>>({
+    schema: buildSubgraphSchema([{ typeDefs: opts.typeDefs, resolvers: opts.resolvers as GraphQLResolverMap<unknown> }]),
+    formatError: createErrorFormatter(log),
+    includeStacktraceInErrorResponses: false,
+    // Only the gateway talks to a subgraph, and it loads the committed supergraph, never introspection.
+    introspection: false,
+    allowBatchedHttpRequests: false,
+    plugins: [
+      ApolloServerPluginInlineTraceDisabled(),
+      ApolloServerPluginLandingPageDisabled(),
+      {
+        async requestDidStart() {
+          return {
+            async didResolveOperation({ operation, contextValue }) {
+              if (operation?.operation === 'mutation') contextValue.db.useWriteMode();
+            },
+          };
+        },
+      },
+    ],
+  });
+  await apollo.start();
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requestIdMiddleware);
+  app.use(
+    healthRouter(async () => {
+      const db = await database.ping();
+      return { ready: db.primary, details: { database: db } };
+    }),
+  );
+  if (opts.routes) app.use(opts.routes);
+  app.use(express.json({ limit: '2mb' }));
+  if (opts.internalRoutes?.length) {
+    app.use('/internal', createInternalRouter(opts.internalRoutes, opts.verifier, log));
+  }
+  app.use(
+    '/graphql',
+    async (req, res, next) => {
+      // Identity is only ever taken from a token a trusted service signed; headers a client sets are ignored.
+      const caller = await opts.verifier.verify(req.header(INTERNAL_TOKEN_HEADER));
+      if (!caller) {
+        return void res.status(401).json({ errors: [{ message: 'This service only accepts requests from the gateway.', extensions: { code: 'UNAUTHENTICATED' } }] });
+      }
+      res.locals.caller = caller;
+      next();
+    },
+    expressMiddleware(apollo, {
+      context: async ({ res }) => {
+        const db = new RequestDb(database);
+        return {
+          identity: res.locals.caller.identity,
+          caller: res.locals.caller.service,
+          db,
+          loaders: opts.createLoaders(db),
+          requestId: res.locals.requestId,
+          log,
+        };
+      },
+    }),
+  );
+  app.use(jsonErrorHandler(log));
+
+  return {
+    app,
+    log,
+    apollo: apollo as unknown as ApolloServer<never>,
+    async stop() {
+      await apollo.stop();
+      await opts.onStop?.();
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,17 @@
+import { execFileSync } from 'node:child_process';
+import { ROOT } from './compose-supergraph.js';
+
+/**
+ * `npm run db:generate [subgraph...]`: drizzle-kit diffs each subgraph's Drizzle schema against
+ * its migration history and writes the next SQL migration into migrations/<subgraph>/.
+ */
+const all = ['users', 'catalog', 'orders', 'billing'];
+const targets = process.argv.slice(2).length ? process.argv.slice(2) : all;
+for (const name of targets) {
+  if (!all.includes(name)) throw new Error(`unknown subgraph ${name}`);
+  execFileSync(
+    'npx',
+    ['drizzle-kit', 'generate', '--dialect=postgresql', `--schema=subgraphs/${name}/db/schema.ts`, `--out=migrations/${name}`],
+    { cwd: ROOT, stdio: 'inherit' },
+  );
+}

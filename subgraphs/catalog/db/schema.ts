@@ -1,0 +1,64 @@
+import { sql } from 'drizzle-orm';
+import { check, index, integer, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+
+/** Millisecond precision, so keyset cursors (which carry JS dates) round-trip exactly. */
+const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
+
+export const categories = pgTable('categories', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  slug: text('slug').notNull().unique(),
+  name: text('name').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+export const products = pgTable(
+  'products',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    sku: text('sku').notNull().unique(),
+    name: text('name').notNull(),
+    description: text('description').notNull(),
+    priceCents: integer('price_cents').notNull(),
+    currency: text('currency').notNull(),
+    categoryId: uuid('category_id').notNull().references(() => categories.id),
+    stock: integer('stock').notNull(),
+    weightGrams: integer('weight_grams').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    // The database is the last line against overselling: no code path can take stock below zero.
+    check('products_stock_non_negative', sql`${t.stock} >= 0`),
+    check('products_price_non_negative', sql`${t.priceCents} >= 0`),
+    // One index per keyset ordering the API offers (and per category for the storefront).
+    index('products_newest_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('products_category_newest_idx').on(t.categoryId, t.createdAt.desc(), t.id.desc()),
+    index('products_price_idx').on(t.priceCents, t.id),
+    index('products_name_idx').on(t.name, t.id),
+    // ILIKE '%term%' on name + description is served by this trigram index (pg_trgm).
+    index('products_search_trgm_idx').using('gin', sql`(${t.name} || ' ' || ${t.description}) gin_trgm_ops`),
+  ],
+);
+
+/**
+ * Stock taken by an order (reservation id = order id). Reserving and releasing are idempotent
+ * per reservation, so the orders service may retry either without double effects.
+ */
+export const stockReservations = pgTable(
+  'stock_reservations',
+  {
+    reservationId: uuid('reservation_id').notNull(),
+    productId: uuid('product_id').notNull().references(() => products.id),
+    quantity: integer('quantity').notNull(),
+    unitPriceCents: integer('unit_price_cents').notNull(),
+    currency: text('currency').notNull(),
+    releasedAt: ts('released_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.reservationId, t.productId] })],
+);
+
+export const schema = { categories, products, stockReservations };
+export type CatalogSchema = typeof schema;
+export type ProductRow = typeof products.$inferSelect;
+export type CategoryRow = typeof categories.$inferSelect;

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { requireAdmin } from '../../../platform/auth/identity.js';
+import { badInput, invalidState, notFound } from '../../../platform/errors.js';
+import { isId, moneySchema, parseInput } from '../../../platform/validation.js';
+import { addStock, categoriesByIds, insertProduct, productsByIds, updateProduct } from '../db/queries.js';
+import type { CatalogContext } from '../context.js';
+
+const name = z.string().trim().min(1).max(200);
+const description = z.string().trim().max(5000);
+const weightGrams = z.number().int().min(0).max(10_000_000);
+
+const createSchema = z.object({
+  sku: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"'),
+  name,
+  description,
+  priceCents: moneySchema.cents,
+  currency: moneySchema.currency,
+  categoryId: z.string(),
+  stock: z.number().int().min(0).max(1_000_000_000),
+  weightGrams,
+});
+
+const updateSchema = z
+  .object({
+    name: name.nullish(),
+    description: description.nullish(),
+    priceCents: moneySchema.cents.nullish(),
+    categoryId: z.string().nullish(),
+    weightGrams: weightGrams.nullish(),
+  })
+  .transform((v) => Object.fromEntries(Object.entries(v).filter(([, x]) => x != null)) as { [K in keyof typeof v]?: NonNullable<(typeof v)[K]> });
+
+async function assertCategory(ctx: CatalogContext, categoryId: string) {
+  const [category] = isId(categoryId) ? await categoriesByIds(ctx.db.write, [categoryId]) : [];
+  if (!category) throw notFound(`Category ${categoryId} does not exist.`, { field: 'input.categoryId' });
+}
+
+const isUniqueViolation = (err: unknown) =>
+  typeof err === 'object' && err !== null && (err as { code?: string }).code === '23505';
+
+export const mutationResolvers = {
+  Mutation: {
+    async createProduct(_: unknown, args: { input: unknown }, ctx: CatalogContext) {
+      requireAdmin(ctx.identity);
+      const input = parseInput(createSchema, args.input);
+      await assertCategory(ctx, input.categoryId);
+      try {
+        return await insertProduct(ctx.db.write, input);
+      } catch (err) {
+        const cause = (err as { cause?: unknown }).cause ?? err;
+        if (isUniqueViolation(cause)) throw badInput(`SKU ${input.sku} is already taken.`, { field: 'input.sku' });
+        throw err;
+      }
+    },
+    async updateProduct(_: unknown, args: { id: string; input: unknown }, ctx: CatalogContext) {
+      requireAdmin(ctx.identity);
+      const patch = parseInput(updateSchema, args.input);
+      if (patch.categoryId) await assertCategory(ctx, patch.categoryId);
+      const row = isId(args.id) ? await updateProduct(ctx.db.write, args.id, patch) : undefined;
+      if (!row) throw notFound(`Product ${args.id} does not exist.`);
+      return row;
+    },
+    async adjustStock(_: unknown, args: { productId: string; delta: number }, ctx: CatalogContext) {
+      requireAdmin(ctx.identity);
+      if (!Number.isInteger(args.delta) || Math.abs(args.delta) > 1_000_000_000) throw badInput('delta is out of range.', { field: 'delta' });
+      if (!isId(args.productId)) throw notFound(`Product ${args.productId} does not exist.`);
+      const row = await addStock(ctx.db.write, args.productId, args.delta);
+      if (row) return row;
+      const [existing] = await productsByIds(ctx.db.write, [args.productId]);
+      if (!existing) throw notFound(`Product ${args.productId} does not exist.`);
+      throw invalidState(`Stock cannot go below zero (now ${existing.stock}).`, { stock: existing.stock });
+    },
+  },
+};

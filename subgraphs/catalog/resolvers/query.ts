@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { decodeCursor, parseFirst, toConnection } from '../../../platform/pagination.js';
+import { parseInput } from '../../../platform/validation.js';
+import { listCategories, listProducts, productOrderings } from '../db/queries.js';
+import type { ProductFilter, ProductOrder } from '../db/queries.js';
+import type { CatalogContext } from '../context.js';
+
+const filterSchema = z
+  .object({
+    categoryId: z.string().nullish(),
+    // Trigram search needs three characters to use its index; fewer would scan every product.
+    search: z.string().trim().min(3, 'must be at least 3 characters').max(100).nullish(),
+    minPriceCents: z.number().int().min(0).nullish(),
+    maxPriceCents: z.number().int().min(0).nullish(),
+    inStock: z.boolean().nullish(),
+  })
+  .refine((f) => f.minPriceCents == null || f.maxPriceCents == null || f.minPriceCents <= f.maxPriceCents, {
+    message: 'minPriceCents must not exceed maxPriceCents',
+    path: ['minPriceCents'],
+  });
+
+export const queryResolvers = {
+  Query: {
+    product: (_: unknown, { id }: { id: string }, ctx: CatalogContext) => ctx.loaders.productById.load(id),
+    productBySku: (_: unknown, { sku }: { sku: string }, ctx: CatalogContext) => ctx.loaders.productBySku.load(sku),
+    categories: (_: unknown, __: unknown, ctx: CatalogContext) => listCategories(ctx.db.read),
+    async products(
+      _: unknown,
+      args: { filter?: ProductFilter | null; orderBy?: ProductOrder; first?: number; after?: string | null },
+      ctx: CatalogContext,
+    ) {
+      const filter = parseInput(filterSchema, args.filter ?? {}, 'filter');
+      const orderBy = args.orderBy ?? 'NEWEST';
+      const first = parseFirst(args.first);
+      const ordering = productOrderings[orderBy];
+      const after = decodeCursor(args.after, ordering.shape);
+      const rows = await listProducts(ctx.db.read, { filter, orderBy, limit: first + 1, after });
+      for (const row of rows) ctx.loaders.productById.prime(row.id, row);
+      return toConnection(rows, first, ordering.cursor);
+    },
+  },
+};
