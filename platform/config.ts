@@ -25,7 +25,17 @@ const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).def
 const jwk = z.looseObject({ kty: z.string(), kid: z.string().min(1) });
 const jwks = z.object({ keys: z.array(jwk).min(1) });
 
-export const baseSchema = z.object({
+export const eventSchema = z.object({
+  /** Redis for events, subscriptions fan-out (and later APQ and rate limits); unset = embedded in-process bus. */
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  EVENT_NAMESPACE: z.string().regex(/^[\w:.-]*$/).default(''),
+  /** How long events stay replayable (subscription resume, late consumers). */
+  EVENT_RETENTION_HOURS: z.coerce.number().min(0.001).max(24 * 30).default(24),
+  /** A delivered event unacknowledged this long is reclaimed from its (crashed) consumer. */
+  EVENT_CLAIM_IDLE_MS: z.coerce.number().int().min(100).default(30_000),
+});
+
+export const baseSchema = eventSchema.extend({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HOST: z.string().default('0.0.0.0'),
@@ -86,9 +96,14 @@ export const gatewaySchema = baseSchema.extend({
   EXTERNAL_JWT_ISSUER: z.string().optional(),
   EXTERNAL_JWT_AUDIENCE: z.string().optional(),
   BODY_LIMIT: z.string().default('2mb'),
+  WS_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
+  /** Undelivered events one subscriber may have before it is cut off (it can resume with `after`). */
+  WS_MAX_QUEUED_EVENTS: z.coerce.number().int().min(1).default(1000),
 });
 
 export type BaseConfig = z.infer<typeof baseSchema>;
+export type EventConfig = z.infer<typeof eventSchema>;
 export type DatabaseConfig = z.infer<typeof databaseSchema>;
 export type SubgraphName = keyof typeof subgraphSchemas;
 export type SubgraphConfig<N extends SubgraphName> = z.infer<(typeof subgraphSchemas)[N]>;

@@ -7,7 +7,13 @@ import type { DatabaseConfig } from './config.js';
  * Statement counts per process, taken in the driver (every statement sent to any server), so
  * tests and benchmarks count real round trips rather than guessing from resolvers.
  */
-export const sqlStatementCounter = { total: 0, primary: 0, replica: 0 };
+export const sqlStatementCounter = {
+  total: 0,
+  primary: 0,
+  replica: 0,
+  /** Sees every statement with its parameters (tests EXPLAIN what the services really send). */
+  listener: undefined as undefined | ((statement: { application: string; role: 'primary' | 'replica'; query: string; params: unknown[] }) => void),
+};
 
 export type Db<S extends Record<string, unknown>> = PostgresJsDatabase<S>;
 
@@ -32,9 +38,10 @@ function connect(url: string, max: number, role: 'primary' | 'replica', appName:
     connect_timeout: 10,
     // application_name lets the servers themselves attribute traffic (pg_stat_activity).
     connection: { application_name: `${appName}:${role}` },
-    debug: () => {
+    debug: (_connection, query, params) => {
       sqlStatementCounter.total += 1;
       sqlStatementCounter[role] += 1;
+      sqlStatementCounter.listener?.({ application: appName, role, query, params });
     },
   });
 }

@@ -22,7 +22,7 @@ export interface InternalRoute<I = unknown, O = unknown> {
 
 export const defineInternalRoute = <I, O>(route: InternalRoute<I, O>): InternalRoute => route as unknown as InternalRoute;
 
-export function createInternalRouter(routes: InternalRoute[], verifier: ServiceTokenVerifier, log: Logger): express.Router {
+export function createInternalRouter(routes: InternalRoute[], verifier: ServiceTokenVerifier, log: Logger, afterHandled?: () => void): express.Router {
   const router = express.Router();
   for (const route of routes) {
     router.post(route.path, async (req, res) => {
@@ -37,6 +37,7 @@ export function createInternalRouter(routes: InternalRoute[], verifier: ServiceT
       }
       try {
         res.json({ data: await route.handler(parsed.data, caller) });
+        afterHandled?.();
       } catch (err) {
         if (isPublicError(err)) {
           return void res.status(422).json({ error: { message: err.message, extensions: err.extensions } });

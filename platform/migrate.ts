@@ -1,9 +1,9 @@
 import path from 'node:path';
+import { ROOT } from './paths.js';
 import postgres from 'postgres';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 export const SUBGRAPHS = ['users', 'catalog', 'orders', 'billing'] as const;
 export type Subgraph = (typeof SUBGRAPHS)[number];
 

@@ -7,6 +7,8 @@ export interface RunnableService {
   app: express.Application;
   /** Releases pools, timers and connections; called after the HTTP server has drained. */
   stop(): Promise<void>;
+  /** Called once the HTTP server exists (e.g. to accept WebSocket upgrades on it). */
+  attach?(server: http.Server): void;
   /** Hooked before draining, e.g. to close WebSocket subscriptions with a proper code. */
   beforeDrain?(): Promise<void>;
 }
@@ -20,6 +22,7 @@ export interface Listening {
 
 export async function listen(service: RunnableService, opts: { port: number; host: string; graceMs: number; log: Logger }): Promise<Listening> {
   const server = http.createServer(service.app);
+  service.attach?.(server);
   server.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { ROOT } from './paths.js';
 import { parse } from 'graphql';
 import type { DocumentNode } from 'graphql';
 import type { BaseConfig, DatabaseConfig } from './config.js';
 import { createDatabase } from './db.js';
 import { createLogger } from './logger.js';
 import { createServiceTokenSigner, createServiceTokenVerifier } from './auth/service-token.js';
+import { createEventBus } from './events/index.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 
 /** A subgraph's SDL: schema/<name>.graphql is the one source rover.yaml and the server both read. */
 export function loadTypeDefs(name: string): DocumentNode {
@@ -24,5 +25,6 @@ export async function createServiceBasics<S extends Record<string, unknown>>(
   const database = createDatabase(config, schema, { applicationName: name });
   const verifier = createServiceTokenVerifier(config.TRUSTED_SERVICE_JWKS as { keys: never[] });
   const signer = await createServiceTokenSigner(config.SERVICE_PRIVATE_JWK);
-  return { log, database, verifier, signer };
+  const bus = createEventBus(config, log);
+  return { log, database, verifier, signer, bus };
 }

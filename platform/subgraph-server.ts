@@ -16,6 +16,13 @@ import { createInternalRouter } from './internal-rpc.js';
 import type { InternalRoute } from './internal-rpc.js';
 import type { Logger } from './logger.js';
 import type { RunnableService } from './run-service.js';
+import os from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { EventBus } from './events/bus.js';
+import { startConsumer } from './events/consumer.js';
+import type { EventHandlers } from './events/consumer.js';
+import { createOutboxRelay } from './events/outbox.js';
+import type { StreamName } from './events/types.js';
 
 export interface SubgraphContext<S extends Record<string, unknown>, L> {
   identity: Identity;
@@ -41,6 +48,12 @@ export interface SubgraphServerOptions<S extends Record<string, unknown>, L> {
   internalRoutes?: InternalRoute[];
   /** Extra public HTTP routes (e.g. the users service's JWKS document). */
   routes?: express.Router;
+  /** Events: the stream this service's outbox feeds, and the streams it consumes. */
+  events?: {
+    bus: EventBus;
+    produces?: StreamName;
+    consumes?: { stream: StreamName; handlers: EventHandlers }[];
+  };
   /** Extra work on shutdown (timers, clients). */
   onStop?: () => Promise<void>;
 }
@@ -55,6 +68,24 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   opts: SubgraphServerOptions<S, L>,
 ): Promise<SubgraphServer> {
   const { log, database } = opts;
+  const events = opts.events;
+  const relay = events?.produces
+    ? createOutboxRelay({ database: database as never, bus: events.bus, stream: events.produces, log })
+    : undefined;
+  // A unique consumer name per process: after a crash, the next process reclaims what this one left pending.
+  const consumerName = `${opts.name}-${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const consumers = (events?.consumes ?? []).map((c) =>
+    startConsumer({
+      bus: events!.bus,
+      database: database as never,
+      stream: c.stream,
+      group: opts.name,
+      consumer: consumerName,
+      handlers: c.handlers,
+      log,
+      afterCommit: () => relay?.kick(),
+    }),
+  );
   const apollo = new ApolloServer<SubgraphContext<S, L>>({
     schema: buildSubgraphSchema([{ typeDefs: opts.typeDefs, resolvers: opts.resolvers as GraphQLResolverMap<unknown> }]),
     formatError: createErrorFormatter(log),
@@ -70,6 +101,10 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
           return {
             async didResolveOperation({ operation, contextValue }) {
               if (operation?.operation === 'mutation') contextValue.db.useWriteMode();
+            },
+            // A mutation may have committed outbox rows: publish them now rather than at the next poll.
+            async willSendResponse({ operation }) {
+              if (operation?.operation === 'mutation') relay?.kick();
             },
           };
         },
@@ -90,7 +125,7 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   if (opts.routes) app.use(opts.routes);
   app.use(express.json({ limit: '2mb' }));
   if (opts.internalRoutes?.length) {
-    app.use('/internal', createInternalRouter(opts.internalRoutes, opts.verifier, log));
+    app.use('/internal', createInternalRouter(opts.internalRoutes, opts.verifier, log, () => relay?.kick()));
   }
   app.use(
     '/graphql',
@@ -125,6 +160,9 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
     apollo: apollo as unknown as ApolloServer<never>,
     async stop() {
       await apollo.stop();
+      await Promise.all(consumers.map((c) => c.stop()));
+      await relay?.stop();
+      await events?.bus.close();
       await opts.onStop?.();
       await database.close();
     },

@@ -5,7 +5,9 @@ import { parse } from 'graphql';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
-export const ROOT = path.resolve(import.meta.dirname, '..');
+import { ROOT } from '../platform/paths.js';
+
+export { ROOT };
 export const SUPERGRAPH_FILE = path.join(ROOT, 'schema/supergraph.graphql');
 
 const roverConfig = z.object({

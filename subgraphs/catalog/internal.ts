@@ -3,9 +3,17 @@ import type { Database } from '../../platform/db.js';
 import { ErrorCode, appError, invalidState, notFound } from '../../platform/errors.js';
 import { defineInternalRoute } from '../../platform/internal-rpc.js';
 import type { Tx } from '../../platform/idempotency.js';
-import { insertReservation, productsByIds, releaseReservation, reservationLines, takeStock } from './db/queries.js';
+import { enqueue } from '../../platform/events/outbox.js';
+import { insertReservation, productsByIds, releaseReservation, reservationLines, stockChanged, takeStock } from './db/queries.js';
 import type { ReservedLine } from './db/queries.js';
 import type { CatalogSchema } from './db/schema.js';
+
+/** Returns a reservation's units to stock (once) and announces the new stock levels. */
+export async function releaseStock(tx: Tx, reservationId: string): Promise<number> {
+  const released = await releaseReservation(tx, reservationId);
+  await enqueue(tx, ...released.map(({ product }) => stockChanged(product)));
+  return released.length;
+}
 
 const reserveInput = z.object({
   reservationId: z.uuid(),
@@ -44,6 +52,7 @@ export function createInternalRoutes(database: Database<CatalogSchema>) {
               });
             }
             reserved.push({ productId: product.id, quantity: line.quantity, unitPriceCents: product.priceCents, currency: product.currency });
+            await enqueue(tx as Tx, stockChanged(product));
           }
           await insertReservation(tx as Tx, reservationId, reserved);
           const byId = new Map(reserved.map((l) => [l.productId, l]));
@@ -55,8 +64,8 @@ export function createInternalRoutes(database: Database<CatalogSchema>) {
       callers: ['orders'],
       input: z.object({ reservationId: z.uuid() }),
       handler: async ({ reservationId }) => {
-        const released = await database.primary.transaction((tx) => releaseReservation(tx as Tx, reservationId));
-        return { releasedLines: released.length };
+        const released = await database.primary.transaction((tx) => releaseStock(tx as Tx, reservationId));
+        return { releasedLines: released };
       },
     }),
   ];

@@ -7,7 +7,8 @@ import type { CursorValue } from '../../../platform/pagination.js';
 import { categories, products, stockReservations } from './schema.js';
 import type { CatalogSchema, CategoryRow, ProductRow } from './schema.js';
 
-type CatalogDb = Db<CatalogSchema>;
+/** Queries run on a connection or inside a caller's transaction. */
+type CatalogDb = Db<CatalogSchema> | Tx;
 
 export type ProductOrder = 'NEWEST' | 'PRICE_ASC' | 'PRICE_DESC' | 'NAME_ASC';
 
@@ -114,6 +115,11 @@ export async function productsOfCategories(
     .then((rows) => rows.map((r) => r.product));
 }
 
+export async function insertCategory(db: CatalogDb, values: typeof categories.$inferInsert): Promise<CategoryRow> {
+  const [row] = await db.insert(categories).values(values).returning();
+  return row!;
+}
+
 export type NewProduct = typeof products.$inferInsert;
 
 export async function insertProduct(db: CatalogDb, values: NewProduct): Promise<ProductRow> {
@@ -147,7 +153,7 @@ export interface ReservedLine {
   currency: string;
 }
 
-export const reservationLines = (db: CatalogDb | Tx, reservationId: string) =>
+export const reservationLines = (db: CatalogDb, reservationId: string) =>
   db
     .select({
       productId: stockReservations.productId,
@@ -177,17 +183,26 @@ export async function insertReservation(tx: Tx, reservationId: string, lines: Re
 }
 
 /** Marks a reservation released and returns its units; a second release finds nothing to do. */
-export async function releaseReservation(tx: Tx, reservationId: string): Promise<ReservedLine[]> {
+export async function releaseReservation(tx: Tx, reservationId: string): Promise<{ line: ReservedLine; product: ProductRow }[]> {
   const released = await tx
     .update(stockReservations)
     .set({ releasedAt: new Date() })
     .where(and(eq(stockReservations.reservationId, reservationId), isNull(stockReservations.releasedAt)))
     .returning();
+  const result: { line: ReservedLine; product: ProductRow }[] = [];
   for (const line of released) {
-    await tx
+    const [product] = await tx
       .update(products)
       .set({ stock: sql`${products.stock} + ${line.quantity}`, updatedAt: new Date() })
-      .where(eq(products.id, line.productId));
+      .where(eq(products.id, line.productId))
+      .returning();
+    result.push({ line, product: product as ProductRow });
   }
-  return released;
+  return result;
 }
+
+/** The StockChanged event for a product's current row (stock and price are what subscribers watch). */
+export const stockChanged = (p: ProductRow) => ({
+  type: 'StockChanged' as const,
+  payload: { productId: p.id, stock: p.stock, priceCents: p.priceCents },
+});

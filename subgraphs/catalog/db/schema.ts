@@ -58,7 +58,10 @@ export const stockReservations = pgTable(
   (t) => [primaryKey({ columns: [t.reservationId, t.productId] })],
 );
 
-export const schema = { categories, products, stockReservations };
+export { outbox, processedEvents } from '../../../platform/events/outbox.js';
+import { outbox, processedEvents } from '../../../platform/events/outbox.js';
+
+export const schema = { categories, products, stockReservations, outbox, processedEvents };
 export type CatalogSchema = typeof schema;
 export type ProductRow = typeof products.$inferSelect;
 export type CategoryRow = typeof categories.$inferSelect;

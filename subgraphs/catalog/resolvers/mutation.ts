@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { requireAdmin } from '../../../platform/auth/identity.js';
 import { badInput, invalidState, notFound } from '../../../platform/errors.js';
 import { isId, moneySchema, parseInput } from '../../../platform/validation.js';
-import { addStock, categoriesByIds, insertProduct, productsByIds, updateProduct } from '../db/queries.js';
+import { enqueue } from '../../../platform/events/outbox.js';
+import type { Tx } from '../../../platform/idempotency.js';
+import { addStock, categoriesByIds, insertCategory, insertProduct, productsByIds, stockChanged, updateProduct } from '../db/queries.js';
 import type { CatalogContext } from '../context.js';
 
 const name = z.string().trim().min(1).max(200);
@@ -18,6 +20,11 @@ const createSchema = z.object({
   categoryId: z.string(),
   stock: z.number().int().min(0).max(1_000_000_000),
   weightGrams,
+});
+
+const categorySchema = z.object({
+  slug: z.string().trim().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be lowercase letters, digits and single dashes').max(64),
+  name: z.string().trim().min(1).max(100),
 });
 
 const updateSchema = z
@@ -40,6 +47,18 @@ const isUniqueViolation = (err: unknown) =>
 
 export const mutationResolvers = {
   Mutation: {
+    async createCategory(_: unknown, args: { input: unknown }, ctx: CatalogContext) {
+      requireAdmin(ctx.identity);
+      const input = parseInput(categorySchema, args.input);
+      try {
+        return await insertCategory(ctx.db.write, input);
+      } catch (err) {
+        if (isUniqueViolation((err as { cause?: unknown }).cause ?? err)) {
+          throw badInput(`Slug ${input.slug} is already taken.`, { field: 'input.slug' });
+        }
+        throw err;
+      }
+    },
     async createProduct(_: unknown, args: { input: unknown }, ctx: CatalogContext) {
       requireAdmin(ctx.identity);
       const input = parseInput(createSchema, args.input);
@@ -56,7 +75,12 @@ export const mutationResolvers = {
       requireAdmin(ctx.identity);
       const patch = parseInput(updateSchema, args.input);
       if (patch.categoryId) await assertCategory(ctx, patch.categoryId);
-      const row = isId(args.id) ? await updateProduct(ctx.db.write, args.id, patch) : undefined;
+      if (!isId(args.id)) throw notFound(`Product ${args.id} does not exist.`);
+      const row = await ctx.db.write.transaction(async (tx) => {
+        const updated = await updateProduct(tx as Tx, args.id, patch);
+        if (updated && patch.priceCents !== undefined) await enqueue(tx as Tx, stockChanged(updated));
+        return updated;
+      });
       if (!row) throw notFound(`Product ${args.id} does not exist.`);
       return row;
     },
@@ -64,7 +88,11 @@ export const mutationResolvers = {
       requireAdmin(ctx.identity);
       if (!Number.isInteger(args.delta) || Math.abs(args.delta) > 1_000_000_000) throw badInput('delta is out of range.', { field: 'delta' });
       if (!isId(args.productId)) throw notFound(`Product ${args.productId} does not exist.`);
-      const row = await addStock(ctx.db.write, args.productId, args.delta);
+      const row = await ctx.db.write.transaction(async (tx) => {
+        const updated = await addStock(tx as Tx, args.productId, args.delta);
+        if (updated) await enqueue(tx as Tx, stockChanged(updated));
+        return updated;
+      });
       if (row) return row;
       const [existing] = await productsByIds(ctx.db.write, [args.productId]);
       if (!existing) throw notFound(`Product ${args.productId} does not exist.`);

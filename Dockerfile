@@ -1,0 +1,30 @@
+# One image for every service; docker-compose.yml / Kubernetes pick the entry point per service.
+# syntax=docker/dockerfile:1
+
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY platform platform
+COPY gateway gateway
+COPY subgraphs subgraphs
+COPY scripts scripts
+RUN npx tsc -p tsconfig.build.json
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json ./
+COPY --from=deps /app/node_modules node_modules
+COPY --from=build /app/dist dist
+COPY schema schema
+COPY migrations migrations
+USER node
+ENTRYPOINT ["node", "--enable-source-maps"]
+CMD ["dist/gateway/index.js"]

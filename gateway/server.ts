@@ -1,0 +1,123 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ROOT } from '../platform/paths.js';
+import express from 'express';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloGateway } from '@apollo/gateway';
+import type { GatewayConfig } from '../platform/config.js';
+import { createServiceTokenSigner } from '../platform/auth/service-token.js';
+import { createErrorFormatter } from '../platform/errors.js';
+import { healthRouter, jsonErrorHandler, requestIdMiddleware } from '../platform/http.js';
+import { createLogger } from '../platform/logger.js';
+import type { RunnableService } from '../platform/run-service.js';
+import { createClientAuth } from './auth.js';
+import type { GatewayContext } from './context.js';
+import { createEventBus } from '../platform/events/index.js';
+import { createLiveEvents } from './subscriptions/live-events.js';
+import { createSubscriptionServer } from './subscriptions/ws-server.js';
+import type { GraphQLSchema } from 'graphql';
+import { createSubgraphSource } from './subgraph-source.js';
+
+
+/** Routing URLs come from the supergraph unless config overrides them (load balancers, tests). */
+function subgraphUrl(config: GatewayConfig, name: string, fromSupergraph: string): string {
+  const override = { users: config.USERS_URL, catalog: config.CATALOG_URL, orders: config.ORDERS_URL, billing: config.BILLING_URL }[name];
+  return override ? new URL('/graphql', override).toString() : fromSupergraph;
+}
+
+export async function createGatewayServer(config: GatewayConfig): Promise<RunnableService & { log: ReturnType<typeof createLogger> }> {
+  const log = createLogger('gateway', config.LOG_LEVEL);
+  const signer = await createServiceTokenSigner(config.SERVICE_PRIVATE_JWK);
+  const auth = createClientAuth(config);
+  // The committed supergraph is the deployment artifact: no introspection of subgraphs at start-up.
+  const supergraphSdl = await readFile(path.resolve(ROOT, config.SUPERGRAPH_PATH), 'utf8');
+  const subgraphUrls = new Map<string, string>();
+
+  const gateway = new ApolloGateway({
+    supergraphSdl,
+    buildService: ({ name, url }) => {
+      const resolved = subgraphUrl(config, name, url!);
+      subgraphUrls.set(name, resolved);
+      return createSubgraphSource(resolved, signer, config.SUBGRAPH_TIMEOUT_MS);
+    },
+  });
+
+  let apiSchema: GraphQLSchema | undefined;
+  gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
+    apiSchema = loaded;
+  });
+
+  const isProduction = config.NODE_ENV === 'production';
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    formatError: createErrorFormatter(log),
+    includeStacktraceInErrorResponses: false,
+    introspection: !isProduction,
+    allowBatchedHttpRequests: false,
+    csrfPrevention: true,
+    plugins: isProduction ? [ApolloServerPluginLandingPageDisabled()] : [],
+  });
+  await apollo.start();
+
+  const bus = createEventBus(config, log);
+  const live = createLiveEvents(config, log);
+  const subscriptions = createSubscriptionServer({
+    apollo,
+    schema: () => apiSchema!,
+    auth,
+    bus,
+    live,
+    log,
+    limits: {
+      maxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
+      maxSubscriptionsPerConnection: config.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      maxQueuedEventsPerSubscription: config.WS_MAX_QUEUED_EVENTS,
+    },
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requestIdMiddleware);
+  app.use(
+    healthRouter(async () => {
+      const checks = await Promise.all(
+        [...subgraphUrls].map(async ([name, url]) => {
+          const ok = await fetch(new URL('/health/ready', url), { signal: AbortSignal.timeout(2_000) })
+            .then((r) => r.ok)
+            .catch(() => false);
+          return [name, ok ? 'ready' : 'unavailable'] as const;
+        }),
+      );
+      return { ready: checks.every(([, s]) => s === 'ready'), details: { subgraphs: Object.fromEntries(checks) } };
+    }),
+  );
+  app.use(
+    '/graphql',
+    express.json({ limit: config.BODY_LIMIT }),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }) => {
+        try {
+          return { identity: (await auth.identify(req.header('authorization'))).identity, requestId: res.locals.requestId as string };
+        } catch (err) {
+          // Apollo turns a context error into the response; 401 tells clients to sign in again.
+          (err as { extensions?: Record<string, unknown> }).extensions!.http = { status: 401 };
+          throw err;
+        }
+      },
+    }),
+  );
+  app.use(jsonErrorHandler(log));
+
+  return {
+    app,
+    log,
+    attach: (server) => subscriptions.attach(server),
+    beforeDrain: () => subscriptions.close(),
+    async stop() {
+      await apollo.stop();
+      await Promise.all([live.close(), bus.close()]);
+    },
+  };
+}

@@ -1,0 +1,27 @@
+import { RemoteGraphQLDataSource } from '@apollo/gateway';
+import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import type { Fetcher } from '@apollo/utils.fetcher';
+import { INTERNAL_TOKEN_HEADER } from '../platform/auth/service-token.js';
+import type { ServiceTokenSigner } from '../platform/auth/service-token.js';
+import { REQUEST_ID_HEADER } from '../platform/http.js';
+import type { GatewayContext } from './context.js';
+
+/**
+ * How the gateway calls a subgraph: Node's fetch (undici: pooled keep-alive connections), a
+ * timeout per fetch, and a service token that carries the caller's identity. The client's own
+ * headers are never forwarded, so nothing a client sends can pose as the gateway.
+ */
+export function createSubgraphSource(url: string, signer: ServiceTokenSigner, timeoutMs: number) {
+  const fetcher: Fetcher = (input, init) =>
+    fetch(input, { ...(init as RequestInit), signal: AbortSignal.timeout(timeoutMs) }) as unknown as ReturnType<Fetcher>;
+  return new RemoteGraphQLDataSource<GatewayContext>({
+    url,
+    fetcher,
+    async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>) {
+      const identity = 'identity' in context && context.identity ? context.identity : null;
+      if (!identity) return; // health checks and other calls outside a client request
+      request.http?.headers.set(INTERNAL_TOKEN_HEADER, await signer.sign(identity));
+      if (context.requestId) request.http?.headers.set(REQUEST_ID_HEADER, context.requestId);
+    },
+  });
+}

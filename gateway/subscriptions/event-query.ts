@@ -1,0 +1,86 @@
+import { Kind, OperationTypeNode, getOperationAST, print, visit } from 'graphql';
+import type { DocumentNode, FieldNode, FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode } from 'graphql';
+import { getArgumentValues } from 'graphql/execution/values.js';
+import { badInput } from '../../platform/errors.js';
+import { SUBSCRIPTION_FIELDS } from './fields.js';
+import type { SubscriptionField } from './fields.js';
+
+export const ENTITY_ID_VARIABLE = '__eventEntityId';
+
+export interface PlannedSubscription {
+  field: SubscriptionField;
+  /** The field's response key (its alias, or its name). */
+  responseKey: string;
+  args: Record<string, unknown>;
+  /** The query each event runs: the subscription's selection set on the entity's query field. */
+  query: string;
+  variables: Record<string, unknown>;
+}
+
+/**
+ * Turns `subscription { orderStatusChanged(orderId: $id) { …selection… } }` into
+ * `query { orderStatusChanged: order(id: $__eventEntityId) { …selection… } }`. Running that per event
+ * through the gateway's own query pipeline gives subscription payloads everything a query has:
+ * fields from every subgraph, the same authorization rules, the same query plans (cached).
+ */
+export function planSubscription(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variableValues: Record<string, unknown>): PlannedSubscription {
+  const operation = getOperationAST(document, operationName);
+  if (!operation || operation.operation !== OperationTypeNode.SUBSCRIPTION) throw badInput('Expected a subscription operation.');
+  const [selection, ...rest] = operation.selectionSet.selections;
+  if (!selection || rest.length > 0 || selection.kind !== Kind.FIELD) {
+    throw badInput('A subscription selects exactly one root field, directly (not through a fragment).');
+  }
+  const fieldName = selection.name.value;
+  const field = SUBSCRIPTION_FIELDS[fieldName];
+  const fieldDef = schema.getSubscriptionType()?.getFields()[fieldName];
+  if (!field || !fieldDef) throw badInput(`Unknown subscription field ${fieldName}.`);
+  const args = getArgumentValues(fieldDef, selection, variableValues);
+
+  const entitySelection: FieldNode = {
+    kind: Kind.FIELD,
+    alias: { kind: Kind.NAME, value: selection.alias?.value ?? fieldName },
+    name: { kind: Kind.NAME, value: field.entityField },
+    arguments: [
+      { kind: Kind.ARGUMENT, name: { kind: Kind.NAME, value: 'id' }, value: { kind: Kind.VARIABLE, name: { kind: Kind.NAME, value: ENTITY_ID_VARIABLE } } },
+    ],
+    directives: selection.directives ?? [],
+    ...(selection.selectionSet ? { selectionSet: selection.selectionSet } : {}),
+  };
+  const fragments = document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION);
+  const used = usedVariables([entitySelection, ...fragments]);
+  const query: OperationDefinitionNode = {
+    kind: Kind.OPERATION_DEFINITION,
+    operation: OperationTypeNode.QUERY,
+    name: { kind: Kind.NAME, value: `${operation.name?.value ?? 'Subscription'}Event` },
+    variableDefinitions: [
+      ...(operation.variableDefinitions ?? []).filter((v) => used.has(v.variable.name.value)),
+      {
+        kind: Kind.VARIABLE_DEFINITION,
+        variable: { kind: Kind.VARIABLE, name: { kind: Kind.NAME, value: ENTITY_ID_VARIABLE } },
+        type: { kind: Kind.NON_NULL_TYPE, type: { kind: Kind.NAMED_TYPE, name: { kind: Kind.NAME, value: 'ID' } } },
+      },
+    ],
+    directives: [],
+    selectionSet: { kind: Kind.SELECTION_SET, selections: [entitySelection] },
+  };
+  return {
+    field,
+    responseKey: selection.alias?.value ?? fieldName,
+    args,
+    query: print({ kind: Kind.DOCUMENT, definitions: [query, ...fragments] }),
+    variables: Object.fromEntries(Object.entries(variableValues).filter(([k]) => used.has(k))),
+  };
+}
+
+function usedVariables(nodes: readonly (FieldNode | FragmentDefinitionNode)[]): Set<string> {
+  const names = new Set<string>();
+  for (const node of nodes) {
+    visit(node, {
+      Variable(v) {
+        names.add(v.name.value);
+      },
+    });
+  }
+  names.delete(ENTITY_ID_VARIABLE);
+  return names;
+}

@@ -1,0 +1,136 @@
+import type { ExecutionResult } from 'graphql';
+
+import { isAdmin } from '../../platform/auth/identity.js';
+import type { Identity } from '../../platform/auth/identity.js';
+import { ErrorCode, appError, badInput, unauthenticated } from '../../platform/errors.js';
+import type { EventBus } from '../../platform/events/bus.js';
+import { compareStreamIds, isStreamId } from '../../platform/events/types.js';
+import type { StreamEvent } from '../../platform/events/types.js';
+import type { LiveEvents } from './live-events.js';
+import { ENTITY_ID_VARIABLE } from './event-query.js';
+import type { PlannedSubscription } from './event-query.js';
+
+export interface Subscriber {
+  identity: Identity;
+  /** When the subscriber's token expires (ms); events stop then. */
+  expiresAt: number;
+}
+
+export interface EventStreamDeps {
+  bus: EventBus;
+  live: LiveEvents;
+  /** Runs the per-event query through the gateway's query pipeline as the subscriber. */
+  runQuery(query: string, variables: Record<string, unknown>, identity: Identity): Promise<ExecutionResult>;
+  /** Events buffered for one slow subscriber before it is cut off (others are never delayed). */
+  maxQueue: number;
+  replayPageSize: number;
+}
+
+/** Who may subscribe at all; per-event checks happen in `visible` below. */
+export function authorizeSubscription(plan: PlannedSubscription, subscriber: Subscriber): void {
+  if (plan.field.ownerId && !subscriber.identity.userId) throw unauthenticated('Sign in to subscribe to this field.');
+  const after = plan.args.after as string | undefined;
+  if (after !== undefined && after !== null && !isStreamId(after)) throw badInput('after must be an event id from extensions.eventId.');
+}
+
+/**
+ * One subscription's events as an AsyncIterator of results: replay after `after` (if given),
+ * then live events, with no gaps or duplicates between the two. Live events arrive on a bounded
+ * queue of this subscriber's own; a subscriber that falls too far behind is ended with
+ * SUBSCRIBER_TOO_SLOW (it may resume with `after`), so it never holds up anyone else.
+ */
+export async function openEventStream(plan: PlannedSubscription, subscriber: Subscriber, deps: EventStreamDeps): Promise<AsyncIterableIterator<ExecutionResult>> {
+  authorizeSubscription(plan, subscriber);
+  const { field } = plan;
+  const after = (plan.args.after as string | null | undefined) ?? null;
+  const wanted = (plan.args[field.idArgument] as string | null | undefined) ?? null;
+
+  const queue: StreamEvent[] = [];
+  const waiters: ((r: IteratorResult<ExecutionResult>) => void)[] = [];
+  let overflow = false;
+  let done = false;
+  let replaying = after !== null;
+  let lastId = after ?? '0-0';
+  const seen = new Set<string>();
+
+  const visible = (event: StreamEvent) => {
+    if (event.type !== field.eventType) return false;
+    if (wanted !== null && field.entityId(event.payload as never) !== wanted) return false;
+    if (!field.ownerId || isAdmin(subscriber.identity)) return true;
+    return field.ownerId(event.payload as never) === subscriber.identity.userId;
+  };
+
+  // Live first, so nothing published while the replay is read falls between the two.
+  const unsubscribe = await deps.live.subscribe(field.eventType, (event) => {
+    if (done || !visible(event)) return;
+    if (queue.length >= deps.maxQueue) overflow = true;
+    else queue.push(event);
+    wake();
+  });
+  const wake = () => waiters.splice(0).forEach((w) => void pull().then(w));
+
+  if (after !== null) {
+    if (await deps.bus.isBeyondRetention(field.stream, after)) {
+      unsubscribe();
+      throw badInput('after is older than the event retention window: refetch the current state, then subscribe without after.', { argument: 'after' });
+    }
+    const replayed: StreamEvent[] = [];
+    for (let cursor = after; ; ) {
+      const page = await deps.bus.readAfter(field.stream, cursor, deps.replayPageSize);
+      replayed.push(...page.filter(visible));
+      if (page.length < deps.replayPageSize) break;
+      cursor = page.at(-1)!.id;
+    }
+    queue.unshift(...replayed);
+    replaying = false;
+  }
+
+  const finish = (): IteratorResult<ExecutionResult> => {
+    if (!done) {
+      done = true;
+      unsubscribe();
+    }
+    return { done: true, value: undefined };
+  };
+
+  async function pull(): Promise<IteratorResult<ExecutionResult>> {
+    for (;;) {
+      if (done) return { done: true, value: undefined };
+      if (overflow && !replaying) {
+        finish();
+        return { done: false, value: { errors: [appError(ErrorCode.SUBSCRIBER_TOO_SLOW, 'Too many undelivered events; resubscribe with after to catch up.')] } };
+      }
+      if (Date.now() >= subscriber.expiresAt) {
+        finish();
+        return { done: false, value: { errors: [unauthenticated('The access token expired; reconnect with a fresh one.')] } };
+      }
+      const event = queue.shift();
+      if (!event) return new Promise((resolve) => waiters.push(resolve));
+      // Order and de-duplication: the replay and live feeds overlap; a relay retry may repeat an event.
+      if (compareStreamIds(event.id, lastId) <= 0 || seen.has(event.eventId)) continue;
+      lastId = event.id;
+      seen.add(event.eventId);
+      if (seen.size > 10_000) seen.clear();
+      const result = await deps.runQuery(plan.query, { ...plan.variables, [ENTITY_ID_VARIABLE]: field.entityId(event.payload as never) }, subscriber.identity);
+      // The query applies the same rules as any read: an entity the subscriber may not see is not sent.
+      if (!result.data || result.data[plan.responseKey] == null) continue;
+      return { done: false, value: { ...result, extensions: { ...result.extensions, eventId: event.id } } };
+    }
+  }
+
+  const iterator: AsyncIterableIterator<ExecutionResult> = {
+    next: () => (waiters.length ? new Promise((resolve) => waiters.push(resolve)) : pull()),
+    return: async () => {
+      const result = finish();
+      waiters.splice(0).forEach((w) => w(result));
+      return result;
+    },
+    throw: async (err) => {
+      finish();
+      throw err;
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
+}
+

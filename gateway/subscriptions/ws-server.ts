@@ -1,0 +1,123 @@
+import type http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { WebSocketServer } from 'ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { GraphQLError, print } from 'graphql';
+import type { ExecutionArgs, ExecutionResult, GraphQLSchema } from 'graphql';
+import type { ApolloServer } from '@apollo/server';
+import type { Identity } from '../../platform/auth/identity.js';
+import { ErrorCode, appError, isPublicError } from '../../platform/errors.js';
+import type { EventBus } from '../../platform/events/bus.js';
+import type { Logger } from '../../platform/logger.js';
+import type { ClientAuth } from '../auth.js';
+import type { GatewayContext } from '../context.js';
+import { planSubscription } from './event-query.js';
+import { openEventStream } from './event-stream.js';
+import type { Subscriber } from './event-stream.js';
+import type { LiveEvents } from './live-events.js';
+
+export interface SubscriptionLimits {
+  /** Largest message a client may send (bytes). */
+  maxPayloadBytes: number;
+  maxSubscriptionsPerConnection: number;
+  maxQueuedEventsPerSubscription: number;
+}
+
+type ConnectionState = {
+  subscriber?: Subscriber;
+  active?: number;
+};
+
+/**
+ * Subscriptions at the gateway's /graphql over graphql-ws (graphql-transport-ws). The token comes
+ * in connectionParams at connection_init (`authorization: "Bearer …"` or `token`); a bad token is
+ * refused with close code 4403. Each subscription becomes an event stream (event-stream.ts) whose
+ * events are resolved through the gateway's own query pipeline (event-query.ts).
+ */
+export function createSubscriptionServer(deps: {
+  apollo: ApolloServer<GatewayContext>;
+  schema: () => GraphQLSchema;
+  auth: ClientAuth;
+  bus: EventBus;
+  live: LiveEvents;
+  log: Logger;
+  limits: SubscriptionLimits;
+}) {
+  const { apollo, auth, log, limits } = deps;
+  let wss: WebSocketServer | undefined;
+  let disposable: { dispose(): void | Promise<void> } | undefined;
+
+  const runQuery = async (query: string, variables: Record<string, unknown>, identity: Identity): Promise<ExecutionResult> => {
+    const response = await apollo.executeOperation({ query, variables }, { contextValue: { identity, requestId: randomUUID() } });
+    if (response.body.kind !== 'single') throw new Error('incremental delivery is not supported here');
+    return response.body.singleResult as ExecutionResult;
+  };
+
+  const asErrors = (err: unknown): readonly GraphQLError[] => [
+    isPublicError(err) ? err : (log.error({ err }, 'subscription failed'), appError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error')),
+  ];
+
+  return {
+    attach(server: http.Server) {
+      wss = new WebSocketServer({ server, path: '/graphql', maxPayload: limits.maxPayloadBytes });
+      disposable = useServer<Record<string, unknown>, ConnectionState>(
+        {
+          schema: () => deps.schema(),
+          onConnect: async (ctx) => {
+            const params = ctx.connectionParams ?? {};
+            const raw = typeof params.authorization === 'string' ? params.authorization : typeof params.token === 'string' ? `Bearer ${params.token}` : undefined;
+            try {
+              ctx.extra.subscriber = await auth.identify(raw);
+              ctx.extra.active = 0;
+              return true;
+            } catch {
+              return false; // graphql-ws closes with 4403 Forbidden
+            }
+          },
+          onSubscribe: (ctx) => {
+            if ((ctx.extra.active ?? 0) >= limits.maxSubscriptionsPerConnection) {
+              return [appError(ErrorCode.BAD_USER_INPUT, `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection.`)];
+            }
+            ctx.extra.active = (ctx.extra.active ?? 0) + 1;
+            return undefined;
+          },
+          onComplete: (ctx) => {
+            ctx.extra.active = Math.max(0, (ctx.extra.active ?? 1) - 1);
+          },
+          context: (ctx) => ({ subscriber: ctx.extra.subscriber }),
+          subscribe: async (args: ExecutionArgs) => {
+            const { subscriber } = args.contextValue as { subscriber: Subscriber };
+            try {
+              const plan = planSubscription(args.schema, args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
+              return await openEventStream(plan, subscriber, {
+                bus: deps.bus,
+                live: deps.live,
+                runQuery,
+                maxQueue: limits.maxQueuedEventsPerSubscription,
+                replayPageSize: 500,
+              });
+            } catch (err) {
+              return { errors: asErrors(err) };
+            }
+          },
+          // Queries and mutations sent over the socket run like HTTP ones.
+          execute: async (args: ExecutionArgs) => {
+            const { subscriber } = args.contextValue as { subscriber: Subscriber };
+            try {
+              return await runQuery(print(args.document), (args.variableValues ?? {}) as Record<string, unknown>, subscriber.identity);
+            } catch (err) {
+              return { errors: asErrors(err) };
+            }
+          },
+        },
+        wss,
+      );
+    },
+    /** Closes every socket with 1001 (going away), so clients reconnect elsewhere and resume with `after`. */
+    async close() {
+      await disposable?.dispose();
+      await new Promise<void>((resolve) => (wss ? wss.close(() => resolve()) : resolve()));
+    },
+    clientCount: () => wss?.clients.size ?? 0,
+  };
+}

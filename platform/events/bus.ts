@@ -1,0 +1,49 @@
+import type { EventType, StreamEvent, StreamName } from './types.js';
+
+export interface OutgoingEvent {
+  eventId: string;
+  type: EventType;
+  payload: unknown;
+  occurredAt: string;
+}
+
+/** What a consumer's handler gets; throwing leaves the event pending for redelivery. */
+export type EventHandler = (event: StreamEvent) => Promise<void>;
+
+export interface ConsumeOptions {
+  stream: StreamName;
+  /** One group per consuming service: each event is handled once per group. */
+  group: string;
+  /** This instance's name within the group. */
+  consumer: string;
+  handler: EventHandler;
+}
+
+/**
+ * The event backbone: durable streams with consumer groups, plus a live fan-out channel per event
+ * type for subscribers. Redis Streams + pub/sub in production; an in-process bus with the same
+ * behaviour for the embedded `npm start`.
+ */
+export interface EventBus {
+  /** Appends to a stream (trimming it to the retention window) and announces each event live. */
+  append(stream: StreamName, events: OutgoingEvent[]): Promise<string[]>;
+  /** Runs a consumer until stopped: reclaims what crashed consumers left pending, then reads new events. */
+  consume(options: ConsumeOptions): { stop(): Promise<void> };
+  /** Events after `afterId`, oldest first, at most `limit`. */
+  readAfter(stream: StreamName, afterId: string, limit: number): Promise<StreamEvent[]>;
+  /** Whether events after `afterId` may have been trimmed away (resume is then impossible). */
+  isBeyondRetention(stream: StreamName, afterId: string): Promise<boolean>;
+  /** The newest id in a stream ("0-0" when empty). */
+  lastId(stream: StreamName): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface BusSettings {
+  /** Prefix of every key and channel, so several deployments (or test runs) can share one Redis. */
+  namespace: string;
+  retentionMs: number;
+  /** How long a delivered but unacknowledged event waits before another consumer may claim it. */
+  claimIdleMs: number;
+  /** Longest wait of one blocking read (bounds shutdown time). */
+  blockMs: number;
+}

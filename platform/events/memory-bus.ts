@@ -1,0 +1,111 @@
+import { EventEmitter } from 'node:events';
+import type { BusSettings, ConsumeOptions, EventBus, OutgoingEvent } from './bus.js';
+import { compareStreamIds, liveChannel } from './types.js';
+import type { EventType, StreamEvent, StreamName } from './types.js';
+
+interface Stream {
+  entries: StreamEvent[];
+  lastMs: number;
+  seq: number;
+  maxDeleted: string;
+  /** Per group: the last id delivered, and delivered-but-unacknowledged ids with when they went out. */
+  groups: Map<string, { lastDelivered: string; pending: Map<string, number> }>;
+}
+
+/**
+ * The embedded stand-in for Redis: the same streams, consumer groups, redelivery and live
+ * channels, inside one process (the embedded `npm start`, where every service shares a process).
+ */
+export function createMemoryBus(settings: BusSettings): EventBus & { live: EventEmitter } {
+  const streams = new Map<StreamName, Stream>();
+  const wake = new EventEmitter();
+  const live = new EventEmitter();
+  wake.setMaxListeners(0);
+  live.setMaxListeners(0);
+
+  const get = (name: StreamName): Stream => {
+    let s = streams.get(name);
+    if (!s) streams.set(name, (s = { entries: [], lastMs: 0, seq: 0, maxDeleted: '0-0', groups: new Map() }));
+    return s;
+  };
+  const nextId = (s: Stream) => {
+    const now = Date.now();
+    if (now > s.lastMs) {
+      s.lastMs = now;
+      s.seq = 0;
+    } else s.seq += 1;
+    return `${s.lastMs}-${s.seq}`;
+  };
+
+  return {
+    live,
+    async append(stream, events: OutgoingEvent[]) {
+      const s = get(stream);
+      const cutoff = `${Date.now() - settings.retentionMs}-0`;
+      while (s.entries.length && compareStreamIds(s.entries[0]!.id, cutoff) < 0) s.maxDeleted = s.entries.shift()!.id;
+      const ids = events.map((e) => {
+        const entry = { ...e, id: nextId(s) } as StreamEvent;
+        s.entries.push(entry);
+        return entry.id;
+      });
+      events.forEach((e, i) => live.emit(settings.namespace + liveChannel(e.type as EventType), { ...e, id: ids[i] }));
+      wake.emit(stream);
+      return ids;
+    },
+
+    consume({ stream, group, handler }: ConsumeOptions) {
+      const s = get(stream);
+      const g = s.groups.get(group) ?? { lastDelivered: '0-0', pending: new Map<string, number>() };
+      s.groups.set(group, g);
+      let running = true;
+      let signal: () => void = () => {};
+      const onWake = () => signal();
+      wake.on(stream, onWake);
+      const loop = (async () => {
+        while (running) {
+          const now = Date.now();
+          const reclaim = [...g.pending].filter(([, at]) => now - at >= settings.claimIdleMs).map(([id]) => id);
+          const fresh = s.entries.filter((e) => compareStreamIds(e.id, g.lastDelivered) > 0);
+          const batch = [...s.entries.filter((e) => reclaim.includes(e.id)), ...fresh];
+          for (const e of batch) {
+            g.pending.set(e.id, Date.now());
+            if (compareStreamIds(e.id, g.lastDelivered) > 0) g.lastDelivered = e.id;
+            try {
+              await handler(e);
+              g.pending.delete(e.id); // XACK
+            } catch {
+              // stays pending; reclaimed after claimIdleMs
+            }
+          }
+          if (!running) break;
+          await new Promise<void>((resolve) => {
+            signal = resolve;
+            setTimeout(resolve, Math.min(settings.blockMs, settings.claimIdleMs)).unref();
+          });
+        }
+      })();
+      return {
+        async stop() {
+          running = false;
+          wake.off(stream, onWake);
+          signal();
+          await loop;
+        },
+      };
+    },
+
+    async readAfter(stream, afterId, limit) {
+      return get(stream).entries.filter((e) => compareStreamIds(e.id, afterId) > 0).slice(0, limit);
+    },
+
+    async isBeyondRetention(stream, afterId) {
+      return compareStreamIds(get(stream).maxDeleted, afterId) > 0;
+    },
+
+    async lastId(stream) {
+      return get(stream).entries.at(-1)?.id ?? '0-0';
+    },
+
+    async close() {},
+  };
+}

@@ -1,0 +1,112 @@
+import { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+import type { BusSettings, ConsumeOptions, EventBus, OutgoingEvent } from './bus.js';
+import { compareStreamIds, liveChannel } from './types.js';
+import type { EventType, StreamEvent, StreamName } from './types.js';
+
+
+type Entry = [id: string, fields: string[]];
+
+function decode([id, fields]: Entry): StreamEvent {
+  const data = JSON.parse(fields[1] ?? '{}') as Omit<StreamEvent, 'id'>;
+  return { ...data, id };
+}
+
+/**
+ * Redis Streams for durable delivery (XADD trimmed by MINID to the retention window, consumer
+ * groups with XREADGROUP / XACK, XAUTOCLAIM for what a crashed consumer left pending) and Redis
+ * pub/sub for the live fan-out to gateways.
+ */
+export function createRedisBus(url: string, settings: BusSettings, log: Logger): EventBus {
+  const streamKey = (stream: StreamName) => `${settings.namespace}events:${stream}`;
+  const redis = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  const consumers = new Set<{ stop(): Promise<void> }>();
+
+  return {
+    async append(stream, events: OutgoingEvent[]) {
+      if (events.length === 0) return [];
+      const minId = `${Date.now() - settings.retentionMs}-0`;
+      const pipeline = redis.pipeline();
+      for (const e of events) {
+        pipeline.xadd(streamKey(stream), 'MINID', '~', minId, '*', 'event', JSON.stringify(e));
+      }
+      const results = await pipeline.exec();
+      const ids = (results ?? []).map(([err, id]) => {
+        if (err) throw err;
+        return id as string;
+      });
+      const live = redis.pipeline();
+      events.forEach((e, i) => live.publish(settings.namespace + liveChannel(e.type as EventType), JSON.stringify({ ...e, id: ids[i] })));
+      await live.exec();
+      return ids;
+    },
+
+    consume({ stream, group, consumer, handler }: ConsumeOptions) {
+      // Blocking reads need a connection of their own.
+      const conn = redis.duplicate();
+      conn.on('error', (err) => log.warn({ err: err.message }, 'redis consumer connection error'));
+      let running = true;
+      const key = streamKey(stream);
+      const handle = async (entries: Entry[]) => {
+        for (const entry of entries) {
+          if (!entry?.[1]) continue; // deleted by trimming while pending
+          await handler(decode(entry));
+          await conn.xack(key, group, entry[0]);
+        }
+      };
+      const loop = (async () => {
+        while (running) {
+          try {
+            await conn.xgroup('CREATE', key, group, '0', 'MKSTREAM').catch((err: Error) => {
+              if (!err.message.includes('BUSYGROUP')) throw err;
+            });
+            // Reclaim what another (crashed) consumer read but never acknowledged.
+            const [, claimed] = (await conn.xautoclaim(key, group, consumer, settings.claimIdleMs, '0-0', 'COUNT', 100)) as [string, Entry[]];
+            await handle(claimed);
+            const read = (await conn.xreadgroup('GROUP', group, consumer, 'COUNT', 100, 'BLOCK', settings.blockMs, 'STREAMS', key, '>')) as [string, Entry[]][] | null;
+            if (read) await handle(read[0]![1]);
+          } catch (err) {
+            if (!running) break;
+            log.error({ err, stream, group }, 'event consumer failed; retrying');
+            await new Promise((r) => setTimeout(r, 500));
+          }
+        }
+      })();
+      const handleStop = {
+        async stop() {
+          running = false;
+          conn.disconnect();
+          await loop;
+          consumers.delete(handleStop);
+        },
+      };
+      consumers.add(handleStop);
+      return handleStop;
+    },
+
+    async readAfter(stream, afterId, limit) {
+      const entries = (await redis.xrange(streamKey(stream), `(${afterId}`, '+', 'COUNT', limit)) as Entry[];
+      return entries.map(decode);
+    },
+
+    async isBeyondRetention(stream, afterId) {
+      const info = (await redis.call('XINFO', 'STREAM', streamKey(stream)).catch(() => null)) as unknown[] | null;
+      if (!info) return compareStreamIds(afterId, '0-0') > 0;
+      const field = (name: string) => info[info.indexOf(name) + 1];
+      const maxDeleted = String(field('max-deleted-entry-id') ?? '0-0');
+      // Anything deleted after `afterId` is a gap the client can no longer be given.
+      return compareStreamIds(maxDeleted, afterId) > 0;
+    },
+
+    async lastId(stream) {
+      const [last] = (await redis.xrevrange(streamKey(stream), '+', '-', 'COUNT', 1)) as Entry[];
+      return last?.[0] ?? '0-0';
+    },
+
+    async close() {
+      await Promise.all([...consumers].map((c) => c.stop()));
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

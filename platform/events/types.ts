@@ -1,0 +1,54 @@
+/**
+ * The domain events services exchange. Each is produced by exactly one service, into that
+ * service's stream (`stream` below), and carries what its consumers and subscribers need to
+ * act and to authorize without another lookup (the customer it concerns).
+ */
+export interface EventPayloads {
+  OrderPlaced: { orderId: string; customerId: string; totalCents: number; currency: string };
+  OrderCancelled: { orderId: string; customerId: string };
+  OrderStatusChanged: { orderId: string; customerId: string; status: string };
+  InvoiceStatusChanged: { invoiceId: string; orderId: string; customerId: string; status: string };
+  InvoicePaid: { invoiceId: string; orderId: string; customerId: string };
+  PaymentRefunded: { paymentId: string; invoiceId: string; orderId: string; customerId: string };
+  StockChanged: { productId: string; stock: number; priceCents: number };
+}
+
+export type EventType = keyof EventPayloads;
+
+export const EVENT_STREAMS = {
+  OrderPlaced: 'orders',
+  OrderCancelled: 'orders',
+  OrderStatusChanged: 'orders',
+  InvoiceStatusChanged: 'billing',
+  InvoicePaid: 'billing',
+  PaymentRefunded: 'billing',
+  StockChanged: 'catalog',
+} as const satisfies Record<EventType, string>;
+
+export type StreamName = (typeof EVENT_STREAMS)[EventType];
+
+export interface NewEvent<T extends EventType = EventType> {
+  type: T;
+  payload: EventPayloads[T];
+}
+
+/** An event as it travels: `eventId` is stable across redeliveries; `id` is its position in its stream. */
+export interface StreamEvent<T extends EventType = EventType> {
+  id: string;
+  eventId: string;
+  type: T;
+  payload: EventPayloads[T];
+  occurredAt: string;
+}
+
+/** The live channel of one event type, for subscribers (Redis pub/sub or the in-process bus). */
+export const liveChannel = (type: EventType) => `live:${type}`;
+
+/** Stream ids are "<ms>-<seq>"; compares them as numbers, not strings. */
+export function compareStreamIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  return am === bm ? (as === bs ? 0 : as < bs ? -1 : 1) : am < bm ? -1 : 1;
+}
+
+export const isStreamId = (s: string) => /^\d{1,20}-\d{1,20}$/.test(s);

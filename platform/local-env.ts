@@ -1,0 +1,75 @@
+import type { JWK } from 'jose';
+import { generateServiceKey } from './auth/service-token.js';
+import { SUBGRAPHS } from './migrate.js';
+import type { Subgraph } from './migrate.js';
+
+/**
+ * Everything a single-machine run (the embedded `npm start`, the test suite) needs to hand each
+ * service as environment variables: keys, database URLs, ports. Production sets the same
+ * variables by hand (docker-compose.yml, Kubernetes secrets).
+ */
+export interface LocalKeys {
+  services: Record<'gateway' | Subgraph, JWK>;
+  trustedJwks: { keys: JWK[] };
+  userTokenKey: JWK;
+}
+
+export async function generateLocalKeys(): Promise<LocalKeys> {
+  const names = ['gateway', ...SUBGRAPHS] as const;
+  const pairs = await Promise.all(names.map((n) => generateServiceKey(n)));
+  const userToken = await generateServiceKey('users-jwt');
+  return {
+    services: Object.fromEntries(names.map((n, i) => [n, pairs[i]!.privateJwk])) as LocalKeys['services'],
+    trustedJwks: { keys: pairs.map((p) => p.publicJwk) },
+    userTokenKey: userToken.privateJwk,
+  };
+}
+
+export interface LocalTopology {
+  keys: LocalKeys;
+  databaseUrls: Record<Subgraph, string>;
+  replicaUrls?: Partial<Record<Subgraph, string[]>>;
+  ports: Record<'gateway' | Subgraph, number>;
+  host?: string;
+  logLevel?: string;
+  nodeEnv?: 'development' | 'test' | 'production';
+  /** Unset: the embedded in-process event bus. */
+  redisUrl?: string;
+  eventNamespace?: string;
+  /** Extra variables per service (tests tune timeouts and limits this way). */
+  extra?: Partial<Record<'gateway' | Subgraph, Record<string, string>>>;
+}
+
+export function localEnv(t: LocalTopology): Record<'gateway' | Subgraph, Record<string, string>> {
+  const host = t.host ?? '127.0.0.1';
+  const url = (name: 'gateway' | Subgraph) => `http://${host}:${t.ports[name]}`;
+  const common = (name: 'gateway' | Subgraph) => ({
+    NODE_ENV: t.nodeEnv ?? 'development',
+    LOG_LEVEL: t.logLevel ?? 'info',
+    HOST: host,
+    PORT: String(t.ports[name]),
+    SERVICE_PRIVATE_JWK: JSON.stringify(t.keys.services[name]),
+    TRUSTED_SERVICE_JWKS: JSON.stringify(t.keys.trustedJwks),
+    ...(t.redisUrl ? { REDIS_URL: t.redisUrl } : {}),
+    EVENT_NAMESPACE: t.eventNamespace ?? '',
+    ...t.extra?.[name],
+  });
+  const db = (name: Subgraph) => ({
+    DATABASE_URL: t.databaseUrls[name],
+    DATABASE_REPLICA_URLS: (t.replicaUrls?.[name] ?? []).join(','),
+  });
+  return {
+    users: { ...common('users'), ...db('users'), JWT_PRIVATE_JWK: JSON.stringify(t.keys.userTokenKey) },
+    catalog: { ...common('catalog'), ...db('catalog') },
+    orders: { ...common('orders'), ...db('orders'), CATALOG_URL: url('catalog'), BILLING_URL: url('billing') },
+    billing: { ...common('billing'), ...db('billing'), ORDERS_URL: url('orders') },
+    gateway: {
+      ...common('gateway'),
+      USERS_URL: url('users'),
+      CATALOG_URL: url('catalog'),
+      ORDERS_URL: url('orders'),
+      BILLING_URL: url('billing'),
+      USERS_JWKS_URL: `${url('users')}/.well-known/jwks.json`,
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { parseConfig } from '../platform/config.js';
+import { SUBGRAPHS, ensureDatabase, migrateSubgraph } from '../platform/migrate.js';
+import type { Subgraph } from '../platform/migrate.js';
+import { ROOT } from './compose-supergraph.js';
+
+/**
+ * Where the scripts (start, migrate, seed) find the four databases:
+ * - <NAME>_DATABASE_URL for each subgraph (production: one-shot migration job), or
+ * - POSTGRES_URL, a server on which the four databases are created if missing, or
+ * - neither: the embedded Postgres in .data/postgres (the default for `npm start`).
+ */
+const scriptEnv = z.object({
+  POSTGRES_URL: z.url().optional(),
+  USERS_DATABASE_URL: z.url().optional(),
+  CATALOG_DATABASE_URL: z.url().optional(),
+  ORDERS_DATABASE_URL: z.url().optional(),
+  BILLING_DATABASE_URL: z.url().optional(),
+  EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+  DATA_DIR: z.string().default(path.join(ROOT, '.data')),
+});
+
+export interface Databases {
+  urls: Record<Subgraph, string>;
+  embedded: boolean;
+  stop(): Promise<void>;
+}
+
+const withDatabase = (serverUrl: string, database: string) => {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+};
+
+export async function openDatabases(log: (msg: string) => void = console.log): Promise<Databases> {
+  const env = parseConfig(scriptEnv);
+  const explicit = {
+    users: env.USERS_DATABASE_URL,
+    catalog: env.CATALOG_DATABASE_URL,
+    orders: env.ORDERS_DATABASE_URL,
+    billing: env.BILLING_DATABASE_URL,
+  };
+  if (SUBGRAPHS.every((s) => explicit[s])) {
+    return { urls: explicit as Record<Subgraph, string>, embedded: false, stop: async () => {} };
+  }
+  let serverUrl = env.POSTGRES_URL;
+  let stop = async () => {};
+  if (!serverUrl) {
+    log(`starting embedded Postgres (data in ${path.join(env.DATA_DIR, 'postgres')}, port ${env.EMBEDDED_POSTGRES_PORT})`);
+    // Loaded only here: embedded-postgres is a development dependency, absent from production images.
+    const { startEmbeddedPostgres } = await import('./embedded-postgres.js');
+    const pg = await startEmbeddedPostgres({
+      dataDir: path.join(env.DATA_DIR, 'postgres'),
+      port: env.EMBEDDED_POSTGRES_PORT,
+      persistent: true,
+    });
+    serverUrl = pg.adminUrl;
+    stop = () => pg.stop();
+  }
+  const urls = {} as Record<Subgraph, string>;
+  for (const name of SUBGRAPHS) {
+    await ensureDatabase(serverUrl, name);
+    urls[name] = withDatabase(serverUrl, name);
+  }
+  return { urls, embedded: !env.POSTGRES_URL, stop };
+}
+
+export async function migrateAll(urls: Record<Subgraph, string>): Promise<void> {
+  for (const name of SUBGRAPHS) await migrateSubgraph(name, urls[name]);
+}

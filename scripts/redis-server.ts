@@ -1,0 +1,55 @@
+import { spawn } from 'node:child_process';
+import { Redis } from 'ioredis';
+
+export interface RedisServerHandle {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  /** Kills the server abruptly (fault tests) and starts it again on the same port. */
+  restart(): Promise<void>;
+}
+
+/** A real redis-server (Debian's package) on a loopback port, without persistence. */
+export async function startRedisServer(port: number): Promise<RedisServerHandle> {
+  const launch = async () => {
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const failed = new Promise<never>((_, reject) =>
+      child.once('error', (err) => reject(new Error(`cannot start redis-server (apt-get install redis-server): ${err.message}`))),
+    );
+    const ready = (async () => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        probe.on('error', () => {});
+        try {
+          await probe.connect();
+          await probe.ping();
+          probe.disconnect();
+          return;
+        } catch {
+          probe.disconnect();
+          if (Date.now() > deadline) throw new Error('redis-server did not start within 10 s');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    })();
+    await Promise.race([ready, failed]);
+    return child;
+  };
+  let child = await launch();
+  const stopChild = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    stop: stopChild,
+    async restart() {
+      await stopChild();
+      child = await launch();
+    },
+  };
+}

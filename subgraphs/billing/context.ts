@@ -1,0 +1,14 @@
+import type { InternalClient } from '../../platform/internal-rpc.js';
+import type { SubgraphContext } from '../../platform/subgraph-server.js';
+import type { BillingSchema } from './db/schema.js';
+import type { BillingLoaders } from './loaders.js';
+import type { PaymentProvider } from './payments/payment-provider.js';
+
+export type BillingContext = SubgraphContext<BillingSchema, BillingLoaders>;
+
+/** What the resolvers need beyond the request context, built once per server. */
+export interface BillingDeps {
+  provider: PaymentProvider;
+  /** The orders service's internal routes (told when an invoice is paid). */
+  orders: InternalClient;
+}

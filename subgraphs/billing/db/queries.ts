@@ -1,0 +1,118 @@
+import { and, asc, desc, eq, inArray, lte, sql } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
+import type { Db } from '../../../platform/db.js';
+import type { Tx } from '../../../platform/idempotency.js';
+import type { CursorValue } from '../../../platform/pagination.js';
+import { onlyIds } from '../../../platform/validation.js';
+import { invoices, payments } from './schema.js';
+import type { BillingSchema, InvoiceRow, InvoiceStatus, PaymentRow } from './schema.js';
+
+type BillingDb = Db<BillingSchema>;
+
+/** User.invoices ordering: newest first, id breaking ties. */
+export const invoiceNewest = {
+  after: ([at, id]: CursorValue[]) => sql`(${invoices.issuedAt}, ${invoices.id}) < (${new Date(at as string)}, ${id})`,
+  cursor: (i: InvoiceRow): CursorValue[] => [i.issuedAt.toISOString(), i.id],
+  shape: ['string', 'string'] as ('string' | 'number')[],
+};
+
+export const invoicesByIds = (db: BillingDb, ids: readonly string[]) =>
+  db.select().from(invoices).where(inArray(invoices.id, onlyIds(ids)));
+
+export const invoicesByOrderIds = (db: BillingDb, orderIds: readonly string[]) =>
+  db.select().from(invoices).where(inArray(invoices.orderId, onlyIds(orderIds)));
+
+export const paymentsByIds = (db: BillingDb, ids: readonly string[]) =>
+  db.select().from(payments).where(inArray(payments.id, onlyIds(ids)));
+
+/** Payments of several invoices, oldest first (served by payments_invoice_created_idx). */
+export const paymentsOfInvoices = (db: BillingDb, invoiceIds: readonly string[]) =>
+  db
+    .select()
+    .from(payments)
+    .where(inArray(payments.invoiceId, onlyIds(invoiceIds)))
+    .orderBy(asc(payments.invoiceId), asc(payments.createdAt), asc(payments.id));
+
+export interface InvoicePageArgs {
+  limit: number;
+  after: CursorValue[] | null;
+  status: InvoiceStatus | null;
+}
+
+/** Newest invoices of several customers in one statement: up to `limit` per customer. */
+export async function invoicesOfCustomers(db: BillingDb, customerIds: readonly string[], args: InvoicePageArgs): Promise<InvoiceRow[]> {
+  const where: SQL[] = [inArray(invoices.customerId, onlyIds(customerIds))];
+  if (args.status) where.push(eq(invoices.status, args.status));
+  if (args.after) where.push(invoiceNewest.after(args.after));
+  const ranked = db
+    .select({
+      id: invoices.id,
+      rank: sql<number>`row_number() over (partition by ${invoices.customerId} order by ${invoices.issuedAt} desc, ${invoices.id} desc)`.as('rank'),
+    })
+    .from(invoices)
+    .where(and(...where))
+    .as('ranked');
+  return db
+    .select({ invoice: invoices })
+    .from(ranked)
+    .innerJoin(invoices, eq(invoices.id, ranked.id))
+    .where(lte(ranked.rank, args.limit))
+    .orderBy(desc(invoices.issuedAt), desc(invoices.id))
+    .then((rows) => rows.map((r) => r.invoice));
+}
+
+/** Locks an invoice for the rest of the transaction (payments and refunds of it serialize here). */
+export async function lockInvoice(tx: Tx, id: string): Promise<InvoiceRow | undefined> {
+  const [row] = await tx.select().from(invoices).where(eq(invoices.id, id)).for('update');
+  return row as InvoiceRow | undefined;
+}
+
+export async function lockPayment(tx: Tx, id: string): Promise<PaymentRow | undefined> {
+  const [row] = await tx.select().from(payments).where(eq(payments.id, id)).for('update');
+  return row as PaymentRow | undefined;
+}
+
+export type NewPayment = typeof payments.$inferInsert;
+
+export async function insertPayment(tx: Tx, values: NewPayment): Promise<PaymentRow> {
+  const [row] = await tx.insert(payments).values(values).returning();
+  return row as PaymentRow;
+}
+
+export async function setInvoiceStatus(tx: Tx, id: string, status: InvoiceStatus, paidAt?: Date): Promise<void> {
+  const now = new Date();
+  await tx
+    .update(invoices)
+    .set({ status, updatedAt: now, ...(paidAt ? { paidAt } : {}) })
+    .where(eq(invoices.id, id));
+}
+
+export async function markPaymentRefunded(tx: Tx, id: string, refundRef: string): Promise<void> {
+  await tx.update(payments).set({ status: 'REFUNDED', refundRef, updatedAt: new Date() }).where(eq(payments.id, id));
+}
+
+export interface NewInvoice {
+  orderId: string;
+  customerId: string;
+  amountCents: number;
+  currency: string;
+}
+
+/** Issues the invoice of an order once; a repeated call finds the existing one. */
+export async function issueInvoice(db: BillingDb, values: NewInvoice): Promise<InvoiceRow> {
+  const [inserted] = await db.insert(invoices).values(values).onConflictDoNothing({ target: invoices.orderId }).returning();
+  if (inserted) return inserted;
+  const [existing] = await invoicesByOrderIds(db, [values.orderId]);
+  if (!existing) throw new Error(`invoice of order ${values.orderId} vanished after a conflicting insert`);
+  return existing;
+}
+
+/** OPEN -> VOID in one conditional statement; undefined when the invoice is missing or not OPEN. */
+export async function voidOpenInvoice(db: BillingDb, orderId: string): Promise<InvoiceRow | undefined> {
+  const [row] = await db
+    .update(invoices)
+    .set({ status: 'VOID', updatedAt: new Date() })
+    .where(and(eq(invoices.orderId, orderId), eq(invoices.status, 'OPEN')))
+    .returning();
+  return row;
+}

@@ -1,0 +1,69 @@
+import { sql } from 'drizzle-orm';
+import { check, index, integer, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { idempotencyKeys } from '../../../platform/idempotency.js';
+
+export { idempotencyKeys };
+
+/** Millisecond precision, so keyset cursors (which carry JS dates) round-trip exactly. */
+const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
+
+export type InvoiceStatus = 'OPEN' | 'PAID' | 'VOID' | 'REFUNDED';
+export type PaymentStatus = 'SUCCEEDED' | 'FAILED' | 'REFUNDED';
+
+/** One invoice per order (issued by the orders service when the order is placed). */
+export const invoices = pgTable(
+  'invoices',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    // UNIQUE makes /issue-invoice idempotent per order (INSERT ... ON CONFLICT DO NOTHING).
+    orderId: uuid('order_id').notNull().unique(),
+    customerId: uuid('customer_id').notNull(),
+    amountCents: integer('amount_cents').notNull(),
+    currency: text('currency').notNull(),
+    status: text('status').$type<InvoiceStatus>().notNull().default('OPEN'),
+    issuedAt: ts('issued_at').notNull().defaultNow(),
+    paidAt: ts('paid_at'),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('invoices_status_valid', sql`${t.status} in ('OPEN', 'PAID', 'VOID', 'REFUNDED')`),
+    check('invoices_amount_non_negative', sql`${t.amountCents} >= 0`),
+    // User.invoices: keyset newest first per customer.
+    index('invoices_customer_newest_idx').on(t.customerId, t.issuedAt.desc(), t.id.desc()),
+  ],
+);
+
+/** Every charge attempt, declined ones included (a decline is a fact worth keeping). */
+export const payments = pgTable(
+  'payments',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    invoiceId: uuid('invoice_id').notNull().references(() => invoices.id),
+    amountCents: integer('amount_cents').notNull(),
+    currency: text('currency').notNull(),
+    status: text('status').$type<PaymentStatus>().notNull(),
+    /** A label of the card ("Visa •••• 4242"); the card token itself is never stored. */
+    method: text('method').notNull(),
+    /** The processor's charge reference; null when the charge was declined without one. */
+    providerRef: text('provider_ref'),
+    /** The processor's refund reference, once refunded. */
+    refundRef: text('refund_ref'),
+    /** The processor's decline reason for FAILED payments. */
+    failureReason: text('failure_reason'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('payments_status_valid', sql`${t.status} in ('SUCCEEDED', 'FAILED', 'REFUNDED')`),
+    check('payments_amount_non_negative', sql`${t.amountCents} >= 0`),
+    // Invoice.payments (oldest first) and the foreign key.
+    index('payments_invoice_created_idx').on(t.invoiceId, t.createdAt, t.id),
+    // Last line against double charging: an invoice has at most one payment that took money.
+    uniqueIndex('payments_one_success_per_invoice').on(t.invoiceId).where(sql`${t.status} <> 'FAILED'`),
+  ],
+);
+
+export const schema = { invoices, payments, idempotencyKeys };
+export type BillingSchema = typeof schema;
+export type InvoiceRow = typeof invoices.$inferSelect;
+export type PaymentRow = typeof payments.$inferSelect;

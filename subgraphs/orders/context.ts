@@ -1,0 +1,12 @@
+import type { InternalClient } from '../../platform/internal-rpc.js';
+import type { SubgraphContext } from '../../platform/subgraph-server.js';
+import type { OrdersSchema } from './db/schema.js';
+import type { OrdersLoaders } from './loaders.js';
+
+export type OrdersContext = SubgraphContext<OrdersSchema, OrdersLoaders>;
+
+/** The services the orders resolvers send commands to (internal routes). */
+export interface OrdersServices {
+  catalog: InternalClient;
+  billing: InternalClient;
+}

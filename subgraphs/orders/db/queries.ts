@@ -1,0 +1,99 @@
+import { and, asc, desc, eq, inArray, lte, sql } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
+import type { Db } from '../../../platform/db.js';
+import type { Tx } from '../../../platform/idempotency.js';
+import type { CursorValue } from '../../../platform/pagination.js';
+import { onlyIds } from '../../../platform/validation.js';
+import { orderItems, orders } from './schema.js';
+import type { NewOrder, NewOrderItem, OrderItemRow, OrderRow, OrderStatus, OrdersSchema } from './schema.js';
+
+type OrdersDb = Db<OrdersSchema> | Tx;
+
+/** User.orders: newest first, (created_at, id) as the keyset. */
+export const newestOrdering = {
+  after: ([at, id]: CursorValue[]) => sql`(${orders.createdAt}, ${orders.id}) < (${new Date(at as string)}, ${id})`,
+  cursor: (o: OrderRow): CursorValue[] => [o.createdAt.toISOString(), o.id],
+  shape: ['string', 'string'] as ('string' | 'number')[],
+};
+
+export const ordersByIds = (db: OrdersDb, ids: readonly string[]): Promise<OrderRow[]> =>
+  db.select().from(orders).where(inArray(orders.id, onlyIds(ids)));
+
+/** The lines of several orders in one statement, each order's lines in the customer's order. */
+export const itemsOfOrders = (db: OrdersDb, orderIds: readonly string[]): Promise<OrderItemRow[]> =>
+  db
+    .select()
+    .from(orderItems)
+    .where(inArray(orderItems.orderId, onlyIds(orderIds)))
+    .orderBy(asc(orderItems.orderId), asc(orderItems.position));
+
+export interface CustomerOrdersArgs {
+  limit: number;
+  after: CursorValue[] | null;
+  status: OrderStatus | null;
+}
+
+/** Newest orders of several customers in one statement: up to `limit` per customer. */
+export async function ordersOfCustomers(db: OrdersDb, customerIds: readonly string[], args: CustomerOrdersArgs): Promise<OrderRow[]> {
+  const where: SQL[] = [inArray(orders.customerId, onlyIds(customerIds))];
+  if (args.status) where.push(eq(orders.status, args.status));
+  if (args.after) where.push(newestOrdering.after(args.after));
+  const ranked = db
+    .select({
+      id: orders.id,
+      rank: sql<number>`row_number() over (partition by ${orders.customerId} order by ${orders.createdAt} desc, ${orders.id} desc)`.as('rank'),
+    })
+    .from(orders)
+    .where(and(...where))
+    .as('ranked');
+  const rows = await db
+    .select({ order: orders })
+    .from(ranked)
+    .innerJoin(orders, eq(orders.id, ranked.id))
+    .where(lte(ranked.rank, args.limit))
+    .orderBy(desc(orders.createdAt), desc(orders.id));
+  return rows.map((r) => r.order);
+}
+
+/** Locks one order for a read-check-write in the caller's transaction. */
+export async function lockOrder(tx: Tx, id: string): Promise<OrderRow | undefined> {
+  const [row] = await tx.select().from(orders).where(eq(orders.id, id)).for('update');
+  return row;
+}
+
+export async function setStatus(db: OrdersDb, id: string, status: OrderStatus): Promise<OrderRow | undefined> {
+  const [row] = await db.update(orders).set({ status, updatedAt: new Date() }).where(eq(orders.id, id)).returning();
+  return row;
+}
+
+/**
+ * Moves an order only if it is still in `from`: two concurrent moves serialize on the row lock and
+ * the loser's WHERE no longer matches, so at most one of them wins.
+ */
+export async function moveStatus(db: OrdersDb, id: string, from: OrderStatus, to: OrderStatus): Promise<OrderRow | undefined> {
+  const [row] = await db
+    .update(orders)
+    .set({ status: to, updatedAt: new Date() })
+    .where(and(eq(orders.id, id), eq(orders.status, from)))
+    .returning();
+  return row;
+}
+
+/** One order and its lines (the caller's transaction makes them appear together). */
+export async function insertOrder(tx: Tx, order: NewOrder, items: Omit<NewOrderItem, 'orderId'>[]): Promise<OrderRow> {
+  const [row] = await tx.insert(orders).values(order).returning();
+  await tx.insert(orderItems).values(items.map((item) => ({ ...item, orderId: row!.id })));
+  return row!;
+}
+
+/** Rows per INSERT, well under Postgres' 65 535 bind parameters. */
+const CHUNK = 1_000;
+
+/**
+ * Bulk insert for seed scripts and fixtures: orders (with explicit `number`s, if given) then their
+ * items, in chunks. Callers that set numbers should move order_number_seq past them afterwards.
+ */
+export async function insertOrders(db: OrdersDb, rows: NewOrder[], items: NewOrderItem[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += CHUNK) await db.insert(orders).values(rows.slice(i, i + CHUNK));
+  for (let i = 0; i < items.length; i += CHUNK) await db.insert(orderItems).values(items.slice(i, i + CHUNK));
+}

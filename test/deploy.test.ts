@@ -1,0 +1,99 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { gatewaySchema, parseConfig, subgraphSchemas } from '../platform/config.js';
+import { generateLocalKeys } from '../platform/local-env.js';
+import { ROOT } from '../platform/paths.js';
+
+/** Docker cannot run here, so the deployment files are checked for what can go wrong without it. */
+const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, { command?: string[]; environment?: Record<string, string>; volumes?: string[]; depends_on?: Record<string, unknown>; build?: { context: string; dockerfile: string } }>;
+};
+const APPS = { users: subgraphSchemas.users, catalog: subgraphSchemas.catalog, orders: subgraphSchemas.orders, billing: subgraphSchemas.billing, gateway: gatewaySchema };
+
+async function dotEnv(): Promise<Record<string, string>> {
+  const keys = await generateLocalKeys();
+  return {
+    GATEWAY_PRIVATE_JWK: JSON.stringify(keys.services.gateway),
+    USERS_PRIVATE_JWK: JSON.stringify(keys.services.users),
+    CATALOG_PRIVATE_JWK: JSON.stringify(keys.services.catalog),
+    ORDERS_PRIVATE_JWK: JSON.stringify(keys.services.orders),
+    BILLING_PRIVATE_JWK: JSON.stringify(keys.services.billing),
+    TRUSTED_SERVICE_JWKS: JSON.stringify(keys.trustedJwks),
+    USERS_JWT_PRIVATE_JWK: JSON.stringify(keys.userTokenKey),
+    POSTGRES_PASSWORD: 'secret',
+    REPLICATION_PASSWORD: 'secret2',
+  };
+}
+
+/** Compose's interpolation: ${VAR}, ${VAR:?message}, ${VAR:-default}. */
+function interpolate(value: string, env: Record<string, string>): string {
+  return value.replace(/\$\{(\w+)(?::([?-])([^}]*))?\}/g, (_m, name: string, op?: string, arg?: string) => {
+    if (env[name] !== undefined) return env[name]!;
+    if (op === '-') return arg ?? '';
+    throw new Error(`${name} is required: ${arg}`);
+  });
+}
+
+describe('docker-compose.yml', () => {
+  it('every app service environment satisfies its config schema', async () => {
+    const env = await dotEnv();
+    for (const [name, schema] of Object.entries(APPS)) {
+      const service = compose.services[name];
+      expect(service, name).toBeDefined();
+      const resolved = Object.fromEntries(Object.entries(service!.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), env)]));
+      expect(() => parseConfig(schema, resolved), name).not.toThrow();
+    }
+  });
+
+  it('fails loudly when a secret is missing from .env', () => {
+    expect(() => interpolate(String(compose.services.gateway!.environment!.SERVICE_PRIVATE_JWK), {})).toThrow(/GATEWAY_PRIVATE_JWK/);
+  });
+
+  it('every command, mounted file, build file and dependency exists', () => {
+    const buildInclude = JSON.parse(readFileSync(path.join(ROOT, 'tsconfig.build.json'), 'utf8')).include as string[];
+    for (const [name, service] of Object.entries(compose.services)) {
+      for (const dep of Object.keys(service.depends_on ?? {})) expect(compose.services[dep], `${name} depends on ${dep}`).toBeDefined();
+      for (const volume of service.volumes ?? []) {
+        const host = volume.split(':')[0]!;
+        if (host.startsWith('./')) expect(existsSync(path.join(ROOT, host)), `${name}: ${host}`).toBe(true);
+      }
+      if (service.build) expect(existsSync(path.join(ROOT, service.build.context, service.build.dockerfile))).toBe(true);
+      const entry = service.command?.find((c) => c.startsWith('dist/'));
+      if (entry) {
+        const source = entry.replace(/^dist\//, '').replace(/\.js$/, '.ts');
+        expect(existsSync(path.join(ROOT, source)), `${name}: ${source}`).toBe(true);
+        expect(buildInclude.some((inc) => source === inc || source.startsWith(`${inc}/`)), `${source} is compiled`).toBe(true);
+      }
+    }
+  });
+
+  it('service URLs point at the load balancer port that forwards to that service, and nginx agrees', () => {
+    const nginx = readFileSync(path.join(ROOT, 'deploy/nginx/nginx.conf'), 'utf8');
+    const portOf = (name: string) => compose.services[name]!.environment!.PORT;
+    for (const target of ['users', 'catalog', 'orders', 'billing']) {
+      expect(nginx).toContain(`server ${target}:${portOf(target)}`);
+      expect(nginx).toMatch(new RegExp(`listen ${portOf(target)}; location / \\{ proxy_pass http://${target}; \\}`));
+    }
+    expect(nginx).toContain(`server gateway:${portOf('gateway')}`);
+    const urls: [string, string, string][] = [
+      ['gateway', 'USERS_URL', 'users'], ['gateway', 'CATALOG_URL', 'catalog'], ['gateway', 'ORDERS_URL', 'orders'], ['gateway', 'BILLING_URL', 'billing'],
+      ['orders', 'CATALOG_URL', 'catalog'], ['orders', 'BILLING_URL', 'billing'], ['billing', 'ORDERS_URL', 'orders'],
+    ];
+    for (const [service, variable, target] of urls) {
+      expect(compose.services[service]!.environment![variable], `${service}.${variable}`).toBe(`http://lb:${portOf(target)}`);
+    }
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+  it('is multi-stage and copies only paths that exist', () => {
+    expect(dockerfile.match(/^FROM .+ AS (\w+)/gm)?.map((l) => l.split(' AS ')[1])).toEqual(['deps', 'build', 'runtime']);
+    for (const line of dockerfile.split('\n').filter((l) => l.startsWith('COPY ') && !l.includes('--from'))) {
+      const sources = line.replace(/^COPY\s+/, '').split(/\s+/).slice(0, -1);
+      for (const source of sources) expect(existsSync(path.join(ROOT, source)), source).toBe(true);
+    }
+  });
+});

@@ -1,0 +1,208 @@
+import { randomUUID } from 'node:crypto';
+import postgres from 'postgres';
+import { inject } from 'vitest';
+import { generateLocalKeys } from '../../platform/local-env.js';
+import type { LocalKeys, LocalTopology } from '../../platform/local-env.js';
+import { SUBGRAPHS, ensureDatabase, migrateSubgraph } from '../../platform/migrate.js';
+import type { Subgraph } from '../../platform/migrate.js';
+import { freePort } from '../../scripts/free-port.js';
+import { startLocalSupergraph } from '../../scripts/local-supergraph.js';
+import type { LocalSupergraph } from '../../scripts/local-supergraph.js';
+
+export interface GqlError {
+  message: string;
+  path?: (string | number)[];
+  extensions?: { code?: string; [key: string]: unknown };
+}
+
+export interface GqlResponse<T = any> {
+  status: number;
+  headers: Headers;
+  data?: T;
+  errors?: GqlError[];
+}
+
+export interface TestUser {
+  id: string;
+  email: string;
+  password: string;
+  token: string;
+}
+
+export interface Stack {
+  /** The gateway's /graphql URL. */
+  url: string;
+  supergraph: LocalSupergraph;
+  keys: LocalKeys;
+  databaseUrls: Record<Subgraph, string>;
+  redisUrl: string | undefined;
+  eventNamespace: string;
+  /** Direct SQL on each subgraph's database, for fixtures and assertions. */
+  sql: Record<Subgraph, postgres.Sql>;
+  /** POST a GraphQL operation to the gateway. */
+  gql<T = any>(query: string, variables?: Record<string, unknown>, opts?: { token?: string; headers?: Record<string, string> }): Promise<GqlResponse<T>>;
+  /** A new customer, signed up through the API. */
+  customer(name?: string): Promise<TestUser>;
+  /** A new admin: signed up through the API, promoted in the database, signed in again for an ADMIN token. */
+  admin(): Promise<TestUser>;
+  /** A category made through the admin API. */
+  category(name?: string): Promise<{ id: string; slug: string }>;
+  /** A product made through the admin API (a fresh category unless one is given). */
+  product(input?: Partial<{ priceCents: number; stock: number; weightGrams: number; categoryId: string; currency: string; name: string; description: string }>): Promise<{ id: string; sku: string }>;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}-${randomUUID().slice(0, 6)}`;
+
+/** Starts a full supergraph on fresh databases of the run's shared Postgres server. */
+export interface StackOptions {
+  logLevel?: string;
+  /** 'memory' runs the embedded in-process event bus instead of the run's Redis server. */
+  bus?: 'redis' | 'memory';
+  extra?: LocalTopology['extra'];
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const { adminUrl } = inject('postgres');
+  const redisUrl = opts.bus === 'memory' ? undefined : inject('redis').url;
+  const prefix = `t_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
+  const databaseUrls = {} as Record<Subgraph, string>;
+  await Promise.all(
+    SUBGRAPHS.map(async (name) => {
+      const database = `${prefix}_${name}`;
+      await ensureDatabase(adminUrl, database);
+      const url = new URL(adminUrl);
+      url.pathname = `/${database}`;
+      databaseUrls[name] = url.toString();
+      await migrateSubgraph(name, databaseUrls[name]);
+    }),
+  );
+  const keys = await generateLocalKeys();
+  const ports = {
+    gateway: await freePort(),
+    users: await freePort(),
+    catalog: await freePort(),
+    orders: await freePort(),
+    billing: await freePort(),
+  };
+  const supergraph = await startLocalSupergraph({
+    keys,
+    databaseUrls,
+    ports,
+    logLevel: opts.logLevel ?? 'silent',
+    nodeEnv: 'test',
+    ...(redisUrl ? { redisUrl } : {}),
+    eventNamespace: `${prefix}:`,
+    ...(opts.extra ? { extra: opts.extra } : {}),
+  });
+  const sql = Object.fromEntries(
+    SUBGRAPHS.map((name) => [name, postgres(databaseUrls[name], { max: 2, onnotice: () => {} })]),
+  ) as Record<Subgraph, postgres.Sql>;
+
+  const gql: Stack['gql'] = async (query, variables, o = {}) => {
+    const res = await fetch(supergraph.gatewayUrl, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(o.token ? { authorization: `Bearer ${o.token}` } : {}),
+        ...o.headers,
+      },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = (await res.json()) as { data?: unknown; errors?: GqlError[] };
+    return { status: res.status, headers: res.headers, data: body.data as never, errors: body.errors };
+  };
+
+  const signUp = async (name: string): Promise<TestUser> => {
+    const email = `${unique('user')}@example.test`;
+    const password = 'correct-horse-battery';
+    const res = await gql(
+      `mutation($input: SignUpInput!) { signUp(input: $input) { token user { id } } }`,
+      { input: { email, name, password } },
+    );
+    if (!res.data?.signUp) throw new Error(`signUp failed: ${JSON.stringify(res.errors)}`);
+    return { id: res.data.signUp.user.id, email, password, token: res.data.signUp.token };
+  };
+
+  const stack: Stack = {
+    url: supergraph.gatewayUrl,
+    supergraph,
+    keys,
+    databaseUrls,
+    redisUrl,
+    eventNamespace: `${prefix}:`,
+    sql,
+    gql,
+    customer: (name = 'Test Customer') => signUp(name),
+    async admin() {
+      const user = await signUp('Test Admin');
+      await sql.users`update users set role = 'ADMIN' where id = ${user.id}`;
+      const res = await gql(`mutation($input: LogInInput!) { logIn(input: $input) { token } }`, {
+        input: { email: user.email, password: user.password },
+      });
+      if (!res.data?.logIn) throw new Error(`admin logIn failed: ${JSON.stringify(res.errors)}`);
+      return { ...user, token: res.data.logIn.token };
+    },
+    async category(name = 'Test Category') {
+      const admin = await adminOnce();
+      const slug = unique('cat');
+      const res = await gql(
+        `mutation($input: CreateCategoryInput!) { createCategory(input: $input) { id slug } }`,
+        { input: { slug, name } },
+        { token: admin.token },
+      );
+      if (!res.data?.createCategory) throw new Error(`createCategory failed: ${JSON.stringify(res.errors)}`);
+      return res.data.createCategory;
+    },
+    async product(input = {}) {
+      const admin = await adminOnce();
+      const categoryId = input.categoryId ?? (await stack.category()).id;
+      const sku = unique('SKU');
+      const res = await gql(
+        `mutation($input: CreateProductInput!) { createProduct(input: $input) { id sku } }`,
+        {
+          input: {
+            sku,
+            name: input.name ?? `Product ${sku}`,
+            description: input.description ?? 'A product made by a test.',
+            priceCents: input.priceCents ?? 1999,
+            currency: input.currency ?? 'USD',
+            categoryId,
+            stock: input.stock ?? 100,
+            weightGrams: input.weightGrams ?? 750,
+          },
+        },
+        { token: admin.token },
+      );
+      if (!res.data?.createProduct) throw new Error(`createProduct failed: ${JSON.stringify(res.errors)}`);
+      return res.data.createProduct;
+    },
+    async close() {
+      await Promise.all(Object.values(sql).map((s) => s.end()));
+      await supergraph.close();
+    },
+  };
+  let fixtureAdmin: Promise<TestUser> | undefined;
+  const adminOnce = () => (fixtureAdmin ??= stack.admin());
+  return stack;
+}
+
+/** Polls until check returns a value that is not undefined, or fails after the deadline. */
+export async function eventually<T>(check: () => Promise<T | undefined>, { timeoutMs = 10_000, intervalMs = 50 } = {}): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** The codes of a response's errors, in order. */
+export const codes = (res: GqlResponse) => (res.errors ?? []).map((e) => e.extensions?.code);
