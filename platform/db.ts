@@ -8,18 +8,25 @@ import type { DatabaseConfig } from './config.js';
  * tests and benchmarks count real round trips rather than guessing from resolvers.
  */
 export const sqlStatementCounter = {
+  /** Statements of request traffic (primary + replica). */
   total: 0,
   primary: 0,
   replica: 0,
+  /** Statements of background work (outbox relay, event consumers), kept out of `total`. */
+  background: 0,
   /** Sees every statement with its parameters (tests EXPLAIN what the services really send). */
-  listener: undefined as undefined | ((statement: { application: string; role: 'primary' | 'replica'; query: string; params: unknown[] }) => void),
+  listener: undefined as undefined | ((statement: { application: string; role: Role; query: string; params: unknown[] }) => void),
 };
+
+type Role = 'primary' | 'replica' | 'background';
 
 export type Db<S extends Record<string, unknown>> = PostgresJsDatabase<S>;
 
 export interface Database<S extends Record<string, unknown>> {
   primary: Db<S>;
   replicas: Db<S>[];
+  /** The primary through a small pool of its own, for background work (relays, consumers). */
+  background: Db<S>;
   /** A read connection for one request: always the same replica within the request. */
   pickReader(): Db<S>;
   ping(): Promise<{ primary: boolean; replicas: boolean[] }>;
@@ -30,7 +37,7 @@ export interface DatabaseOptions {
   applicationName: string;
 }
 
-function connect(url: string, max: number, role: 'primary' | 'replica', appName: string) {
+function connect(url: string, max: number, role: Role, appName: string) {
   return postgres(url, {
     max,
     onnotice: () => {},
@@ -39,7 +46,7 @@ function connect(url: string, max: number, role: 'primary' | 'replica', appName:
     // application_name lets the servers themselves attribute traffic (pg_stat_activity).
     connection: { application_name: `${appName}:${role}` },
     debug: (_connection, query, params) => {
-      sqlStatementCounter.total += 1;
+      if (role !== 'background') sqlStatementCounter.total += 1;
       sqlStatementCounter[role] += 1;
       sqlStatementCounter.listener?.({ application: appName, role, query, params });
     },
@@ -55,7 +62,9 @@ export function createDatabase<S extends Record<string, unknown>>(
   const replicaClients = config.DATABASE_REPLICA_URLS.map((url) =>
     connect(url, config.DATABASE_POOL_MAX, 'replica', options.applicationName),
   );
+  const backgroundClient = connect(config.DATABASE_URL, 2, 'background', options.applicationName);
   const primary = drizzle(primaryClient, { schema });
+  const background = drizzle(backgroundClient, { schema });
   const replicas = replicaClients.map((client) => drizzle(client, { schema }));
   let next = 0;
 
@@ -71,6 +80,7 @@ export function createDatabase<S extends Record<string, unknown>>(
   return {
     primary,
     replicas,
+    background,
     pickReader() {
       if (replicas.length === 0) return primary;
       next = (next + 1) % replicas.length;
@@ -81,7 +91,7 @@ export function createDatabase<S extends Record<string, unknown>>(
       return { primary: p!, replicas: r };
     },
     async close() {
-      await Promise.all([primaryClient.end({ timeout: 5 }), ...replicaClients.map((c) => c.end({ timeout: 5 }))]);
+      await Promise.all([primaryClient, backgroundClient, ...replicaClients].map((c) => c.end({ timeout: 5 })));
     },
   };
 }

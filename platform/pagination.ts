@@ -22,16 +22,31 @@ export function encodeCursor(values: CursorValue[]): string {
   return Buffer.from(JSON.stringify(values)).toString('base64url');
 }
 
-/** Decodes `after`; shapes lists the expected type of each component. */
-export function decodeCursor(after: string | null | undefined, shapes: ('string' | 'number')[]): CursorValue[] | null {
+/** What one cursor component must be; checked before it can reach SQL (a forged cursor is bad input, not a 500). */
+export type CursorShape = 'string' | 'number' | 'timestamp' | 'id';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+
+const fits = (value: unknown, shape: CursorShape): boolean => {
+  switch (shape) {
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'timestamp':
+      return typeof value === 'string' && ISO.test(value) && !Number.isNaN(Date.parse(value));
+    case 'id':
+      return typeof value === 'string' && UUID.test(value);
+    default:
+      return typeof value === 'string' && value.length <= 1000;
+  }
+};
+
+/** Decodes `after`; shapes lists the expected kind of each component. */
+export function decodeCursor(after: string | null | undefined, shapes: CursorShape[]): CursorValue[] | null {
   if (after === null || after === undefined) return null;
   try {
     const values = JSON.parse(Buffer.from(after, 'base64url').toString('utf8')) as unknown;
-    if (
-      Array.isArray(values) &&
-      values.length === shapes.length &&
-      values.every((v, i) => typeof v === shapes[i] && (typeof v !== 'string' || v.length <= 1000))
-    ) {
+    if (Array.isArray(values) && values.length === shapes.length && values.every((v, i) => fits(v, shapes[i]!))) {
       return values as CursorValue[];
     }
   } catch {

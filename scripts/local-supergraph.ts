@@ -9,6 +9,14 @@ import { createCatalogServer } from '../subgraphs/catalog/server.js';
 import { createOrdersServer } from '../subgraphs/orders/server.js';
 import { createBillingServer } from '../subgraphs/billing/server.js';
 
+/** One more gateway instance over the same subgraphs (scale-out, cross-instance tests). */
+export async function startExtraGateway(topology: LocalTopology, port: number): Promise<{ url: string; close(): Promise<void> }> {
+  const env = localEnv({ ...topology, ports: { ...topology.ports, gateway: port } });
+  const gateway = await createGatewayServer(parseConfig(gatewaySchema, env.gateway));
+  const listening = await listen(gateway, { port, host: env.gateway.HOST!, graceMs: 2_000, log: gateway.log });
+  return { url: `${listening.url}/graphql`, close: () => listening.close() };
+}
+
 export interface LocalSupergraph {
   gatewayUrl: string;
   urls: Record<'gateway' | 'users' | 'catalog' | 'orders' | 'billing', string>;

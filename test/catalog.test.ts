@@ -47,9 +47,15 @@ describe('catalog: reading', () => {
       after = res.data.products.pageInfo.endCursor;
     }
     expect(seen).toEqual([...made].reverse());
-    const viaCategory = await stack.gql(`query($id: ID!) { categories { id products(first: 100) { edges { node { id } } } } }`, { id: category.id });
+    const viaCategory = await stack.gql(`{ categories { id products(first: 100) { edges { node { id } } } } }`);
     const mine = viaCategory.data.categories.find((c: any) => c.id === category.id);
     expect(mine.products.edges.map((e: any) => e.node.id)).toEqual([...made].reverse());
+    // Category.products pages with its own cursors too.
+    const firstPage: any = await stack.gql(`{ categories { id products(first: 4) { pageInfo { endCursor hasNextPage } } } }`);
+    const cursor = firstPage.data.categories.find((c: any) => c.id === category.id).products.pageInfo.endCursor;
+    const rest: any = await stack.gql(`query($a: String) { categories { id products(first: 100, after: $a) { edges { node { id } } } } }`, { a: cursor });
+    const restIds = rest.data.categories.find((c: any) => c.id === category.id).products.edges.map((e: any) => e.node.id);
+    expect(restIds).toEqual([...made].reverse().slice(4));
   });
 
   it('orders by price both ways and by name, and filters by price, stock and search text', async () => {
@@ -72,7 +78,8 @@ describe('catalog: reading', () => {
   });
 
   it('rejects bad pagination and filter input with BAD_USER_INPUT', async () => {
-    for (const args of ['first: 0', 'first: 101', 'after: "garbage"', 'filter: { search: "ab" }', 'filter: { minPriceCents: 5, maxPriceCents: 1 }', 'filter: { minPriceCents: -1 }']) {
+    const forged = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    for (const args of ['first: 0', 'first: 101', 'after: "garbage"', `after: "${forged(['yesterday', 'x'])}"`, `after: "${forged(['2026-01-01T00:00:00.000Z', 'not-a-uuid'])}"`, 'filter: { search: "ab" }', 'filter: { minPriceCents: 5, maxPriceCents: 1 }', 'filter: { minPriceCents: -1 }']) {
       const res = await stack.gql(`{ products(${args}) { edges { node { id } } } }`);
       expect(codes(res), args).toEqual(['BAD_USER_INPUT']);
     }

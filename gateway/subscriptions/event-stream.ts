@@ -10,6 +10,9 @@ import type { LiveEvents } from './live-events.js';
 import { ENTITY_ID_VARIABLE } from './event-query.js';
 import type { PlannedSubscription } from './event-query.js';
 
+/** Open event streams in this process (hygiene tests check it returns to baseline). */
+export const eventStreamStats = { open: 0 };
+
 export interface Subscriber {
   identity: Identity;
   /** When the subscriber's token expires (ms); events stop then. */
@@ -61,12 +64,20 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
   };
 
   // Live first, so nothing published while the replay is read falls between the two.
-  const unsubscribe = await deps.live.subscribe(field.eventType, (event) => {
+  const stopLive = await deps.live.subscribe(field.eventType, (event) => {
     if (done || !visible(event)) return;
     if (queue.length >= deps.maxQueue) overflow = true;
     else queue.push(event);
     wake();
   });
+  eventStreamStats.open += 1;
+  let released = false;
+  const unsubscribe = () => {
+    if (released) return;
+    released = true;
+    eventStreamStats.open -= 1;
+    stopLive();
+  };
   const wake = () => waiters.splice(0).forEach((w) => void pull().then(w));
 
   if (after !== null) {

@@ -32,7 +32,7 @@ export function startConsumer(opts: {
     handler: async (event) => {
       const handler = opts.handlers[event.type] as ((tx: Tx, payload: unknown, event: StreamEvent) => Promise<void>) | undefined;
       if (!handler) return;
-      const applied = await opts.database.primary.transaction(async (tx) => {
+      const applied = await opts.database.background.transaction(async (tx) => {
         const fresh = await tx
           .insert(processedEvents)
           .values({ consumer: opts.group, eventId: event.eventId })

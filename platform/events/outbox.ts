@@ -73,7 +73,7 @@ export function createOutboxRelay(opts: {
   let again = false;
 
   const drainOnce = async (): Promise<number> =>
-    database.primary.transaction(async (tx) => {
+    database.background.transaction(async (tx) => {
       const rows = await tx
         .select()
         .from(outbox)
@@ -117,7 +117,8 @@ export function createOutboxRelay(opts: {
     return pending;
   };
 
-  const timer = setInterval(() => void run(), opts.pollMs ?? 250);
+  // The poll only catches what no kick announced (another instance's commit, a crash): it can be lazy.
+  const timer = setInterval(() => void run(), opts.pollMs ?? 500);
   timer.unref();
   void run();
 
@@ -133,6 +134,6 @@ export function createOutboxRelay(opts: {
 
 /** Deletes published rows older than the window (the bus keeps its own retention). */
 export async function pruneOutbox(database: Database<Record<string, unknown>>, olderThanMs: number): Promise<void> {
-  await database.primary.delete(outbox).where(sql`${outbox.publishedAt} < now() - make_interval(secs => ${olderThanMs / 1000})`);
+  await database.background.delete(outbox).where(sql`${outbox.publishedAt} < now() - make_interval(secs => ${olderThanMs / 1000})`);
 }
 

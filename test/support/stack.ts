@@ -6,7 +6,7 @@ import type { LocalKeys, LocalTopology } from '../../platform/local-env.js';
 import { SUBGRAPHS, ensureDatabase, migrateSubgraph } from '../../platform/migrate.js';
 import type { Subgraph } from '../../platform/migrate.js';
 import { freePort } from '../../scripts/free-port.js';
-import { startLocalSupergraph } from '../../scripts/local-supergraph.js';
+import { startExtraGateway, startLocalSupergraph } from '../../scripts/local-supergraph.js';
 import type { LocalSupergraph } from '../../scripts/local-supergraph.js';
 
 export interface GqlError {
@@ -49,6 +49,8 @@ export interface Stack {
   category(name?: string): Promise<{ id: string; slug: string }>;
   /** A product made through the admin API (a fresh category unless one is given). */
   product(input?: Partial<{ priceCents: number; stock: number; weightGrams: number; categoryId: string; currency: string; name: string; description: string }>): Promise<{ id: string; sku: string }>;
+  /** A second gateway instance over the same subgraphs; closed with the stack. */
+  extraGateway(): Promise<{ url: string; close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -86,7 +88,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     orders: await freePort(),
     billing: await freePort(),
   };
-  const supergraph = await startLocalSupergraph({
+  const topology: LocalTopology = {
     keys,
     databaseUrls,
     ports,
@@ -95,7 +97,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     ...(redisUrl ? { redisUrl } : {}),
     eventNamespace: `${prefix}:`,
     ...(opts.extra ? { extra: opts.extra } : {}),
-  });
+  };
+  const supergraph = await startLocalSupergraph(topology);
+  const extraGateways: { close(): Promise<void> }[] = [];
   const sql = Object.fromEntries(
     SUBGRAPHS.map((name) => [name, postgres(databaseUrls[name], { max: 2, onnotice: () => {} })]),
   ) as Record<Subgraph, postgres.Sql>;
@@ -178,8 +182,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       if (!res.data?.createProduct) throw new Error(`createProduct failed: ${JSON.stringify(res.errors)}`);
       return res.data.createProduct;
     },
+    async extraGateway() {
+      const gateway = await startExtraGateway(topology, await freePort());
+      extraGateways.push(gateway);
+      return gateway;
+    },
     async close() {
       await Promise.all(Object.values(sql).map((s) => s.end()));
+      await Promise.all(extraGateways.map((g) => g.close()));
       await supergraph.close();
     },
   };

@@ -9,9 +9,13 @@ import type { BillingSchema, InvoiceRow, InvoiceStatus, PaymentRow } from './sch
 
 type BillingDb = Db<BillingSchema>;
 
-/** User.invoices ordering: newest first, id breaking ties. */
+/**
+ * User.invoices ordering: newest first, id breaking ties. The timestamp goes as an ISO string with
+ * a cast: drizzle's postgres-js driver leaves Date serialization to column mappers, which a raw
+ * `sql` parameter does not have.
+ */
 export const invoiceNewest = {
-  after: ([at, id]: CursorValue[]) => sql`(${invoices.issuedAt}, ${invoices.id}) < (${new Date(at as string)}, ${id})`,
+  after: ([at, id]: CursorValue[]) => sql`(${invoices.issuedAt}, ${invoices.id}) < (${at}::timestamptz, ${id}::uuid)`,
   cursor: (i: InvoiceRow): CursorValue[] => [i.issuedAt.toISOString(), i.id],
   shape: ['string', 'string'] as ('string' | 'number')[],
 };

@@ -1,10 +1,23 @@
 import { z } from 'zod';
 import { isSelfOrAdmin, requireUser } from '../../../platform/auth/identity.js';
-import { forbidden } from '../../../platform/errors.js';
+import { badInput, forbidden } from '../../../platform/errors.js';
 import { decodeCursor, parseFirst, toConnection } from '../../../platform/pagination.js';
-import { parseInput } from '../../../platform/validation.js';
+import type { CursorValue } from '../../../platform/pagination.js';
+import { isId, parseInput } from '../../../platform/validation.js';
 import type { BillingContext } from '../context.js';
 import { invoiceNewest } from '../db/queries.js';
+
+const MAX_CURSOR_MS = Date.UTC(10_000, 0, 1);
+
+/** A cursor is opaque but client-supplied: its parts must be a real timestamp and id before they reach SQL. */
+function invoiceCursor(after: string | null | undefined): CursorValue[] | null {
+  const cursor = decodeCursor(after, invoiceNewest.shape);
+  if (!cursor) return null;
+  const [at, id] = cursor as [string, string];
+  const ms = Date.parse(at);
+  if (!isId(id) || !(ms >= 0 && ms < MAX_CURSOR_MS)) throw badInput('after is not a cursor returned by this field.', { argument: 'after' });
+  return [new Date(at).toISOString(), id];
+}
 
 const statusSchema = z.enum(['OPEN', 'PAID', 'VOID', 'REFUNDED']).nullish();
 
@@ -15,7 +28,7 @@ export const userResolvers = {
       requireUser(ctx.identity);
       if (!isSelfOrAdmin(ctx.identity, user.id)) throw forbidden("Only the user themself or an admin may see a user's invoices.");
       const first = parseFirst(args.first);
-      const after = decodeCursor(args.after, invoiceNewest.shape);
+      const after = invoiceCursor(args.after);
       const status = parseInput(statusSchema, args.status, 'status') ?? null;
       const rows = await ctx.loaders.customerInvoices.load({ parentId: user.id, args: { limit: first + 1, after, status } });
       for (const row of rows) ctx.loaders.invoiceById.prime(row.id, row);

@@ -3,7 +3,7 @@ import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import { onlyIds } from '../../../platform/validation.js';
-import type { CursorValue } from '../../../platform/pagination.js';
+import type { CursorShape, CursorValue } from '../../../platform/pagination.js';
 import { categories, products, stockReservations } from './schema.js';
 import type { CatalogSchema, CategoryRow, ProductRow } from './schema.js';
 
@@ -15,31 +15,32 @@ export type ProductOrder = 'NEWEST' | 'PRICE_ASC' | 'PRICE_DESC' | 'NAME_ASC';
 /** Each public ordering: its ORDER BY, the keyset condition after a cursor, and the cursor of a row. */
 export const productOrderings: Record<
   ProductOrder,
-  { orderBy: SQL[]; after: (c: CursorValue[]) => SQL; cursor: (p: ProductRow) => CursorValue[]; shape: ('string' | 'number')[] }
+  { orderBy: SQL[]; after: (c: CursorValue[]) => SQL; cursor: (p: ProductRow) => CursorValue[]; shape: CursorShape[] }
 > = {
   NEWEST: {
     orderBy: [desc(products.createdAt), desc(products.id)],
-    after: ([at, id]) => sql`(${products.createdAt}, ${products.id}) < (${new Date(at as string)}, ${id})`,
+    // The cursor's ISO string is cast in SQL: postgres.js cannot bind a Date inside a raw fragment.
+    after: ([at, id]) => sql`(${products.createdAt}, ${products.id}) < (${at}::timestamptz, ${id}::uuid)`,
     cursor: (p) => [p.createdAt.toISOString(), p.id],
-    shape: ['string', 'string'],
+    shape: ['timestamp', 'id'],
   },
   PRICE_ASC: {
     orderBy: [asc(products.priceCents), asc(products.id)],
     after: ([price, id]) => sql`(${products.priceCents}, ${products.id}) > (${price}, ${id})`,
     cursor: (p) => [p.priceCents, p.id],
-    shape: ['number', 'string'],
+    shape: ['number', 'id'],
   },
   PRICE_DESC: {
     orderBy: [desc(products.priceCents), desc(products.id)],
     after: ([price, id]) => sql`(${products.priceCents}, ${products.id}) < (${price}, ${id})`,
     cursor: (p) => [p.priceCents, p.id],
-    shape: ['number', 'string'],
+    shape: ['number', 'id'],
   },
   NAME_ASC: {
     orderBy: [asc(products.name), asc(products.id)],
     after: ([name, id]) => sql`(${products.name}, ${products.id}) > (${name}, ${id})`,
     cursor: (p) => [p.name, p.id],
-    shape: ['string', 'string'],
+    shape: ['string', 'id'],
   },
 };
 

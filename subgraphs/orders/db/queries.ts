@@ -3,17 +3,21 @@ import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import type { CursorValue } from '../../../platform/pagination.js';
-import { onlyIds } from '../../../platform/validation.js';
+import { isId, onlyIds } from '../../../platform/validation.js';
 import { orderItems, orders } from './schema.js';
 import type { NewOrder, NewOrderItem, OrderItemRow, OrderRow, OrderStatus, OrdersSchema } from './schema.js';
 
 type OrdersDb = Db<OrdersSchema> | Tx;
 
-/** User.orders: newest first, (created_at, id) as the keyset. */
+/** User.orders: newest first, (created_at, id) as the keyset; cursors are `[createdAt ISO, id]`. */
 export const newestOrdering = {
-  after: ([at, id]: CursorValue[]) => sql`(${orders.createdAt}, ${orders.id}) < (${new Date(at as string)}, ${id})`,
+  /** Parameters bound through the columns, so the Date is encoded the way the driver expects. */
+  after: ([at, id]: CursorValue[]) =>
+    sql`(${orders.createdAt}, ${orders.id}) < (${sql.param(new Date(at as string), orders.createdAt)}, ${sql.param(id, orders.id)})`,
   cursor: (o: OrderRow): CursorValue[] => [o.createdAt.toISOString(), o.id],
   shape: ['string', 'string'] as ('string' | 'number')[],
+  /** A decoded cursor is still client input: a bad date or id must not reach Postgres as a cast error. */
+  isValid: ([at, id]: CursorValue[]) => !Number.isNaN(new Date(at as string).getTime()) && isId(String(id)),
 };
 
 export const ordersByIds = (db: OrdersDb, ids: readonly string[]): Promise<OrderRow[]> =>

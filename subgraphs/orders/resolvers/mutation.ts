@@ -1,0 +1,68 @@
+import { requireAdmin, requireUser } from '../../../platform/auth/identity.js';
+import { invalidState } from '../../../platform/errors.js';
+import type { Tx } from '../../../platform/idempotency.js';
+import { isId } from '../../../platform/validation.js';
+import { lockOrder, moveStatus, ordersByIds, setStatus } from '../db/queries.js';
+import type { OrderRow, OrderStatus } from '../db/schema.js';
+import type { OrdersContext, OrdersServices } from '../context.js';
+import { orderNotFound, visibleOrder } from './access.js';
+import { createPlaceOrder, releaseStock } from './place-order.js';
+
+/** The admin moves of the state machine: target status -> the status it must come from. */
+const ADMIN_MOVES: Partial<Record<OrderStatus, OrderStatus>> = { SHIPPED: 'PAID', DELIVERED: 'SHIPPED' };
+
+function cannotCancel(order: OrderRow) {
+  const message =
+    order.status === 'CANCELLED'
+      ? `Order ${order.number} is already cancelled.`
+      : order.status === 'PAID'
+        ? `Order ${order.number} is paid and can no longer be cancelled; refund its payment instead.`
+        : `Order ${order.number} is ${order.status}; only an order awaiting payment can be cancelled.`;
+  return invalidState(message, { status: order.status });
+}
+
+export function createMutationResolvers(services: OrdersServices) {
+  return {
+    Mutation: {
+      placeOrder: createPlaceOrder(services),
+
+      /** The owner or an admin, only while PENDING_PAYMENT; gives the stock back and voids the invoice. */
+      async cancelOrder(_: unknown, { id }: { id: string }, ctx: OrdersContext) {
+        requireUser(ctx.identity);
+        if (!isId(id)) throw orderNotFound(id);
+        // The row lock makes "check PENDING_PAYMENT, then cancel" atomic against a concurrent payment.
+        const cancelled = await ctx.db.write.transaction(async (tx) => {
+          const order = visibleOrder(ctx.identity, await lockOrder(tx as Tx, id));
+          if (!order) throw orderNotFound(id);
+          if (order.status !== 'PENDING_PAYMENT') throw cannotCancel(order);
+          return (await setStatus(tx as Tx, id, 'CANCELLED'))!;
+        });
+        const [, voided] = await Promise.allSettled([
+          releaseStock(services, ctx, id),
+          services.billing.call('/void-invoice', { orderId: id }, ctx.identity),
+        ]);
+        if (voided.status === 'rejected') {
+          ctx.log.error({ err: voided.reason, orderId: id, requestId: ctx.requestId }, 'voiding the invoice of a cancelled order failed');
+        }
+        return cancelled;
+      },
+
+      /** Admins only: PAID -> SHIPPED -> DELIVERED; every other move is INVALID_STATE. */
+      async setOrderStatus(_: unknown, { id, status }: { id: string; status: OrderStatus }, ctx: OrdersContext) {
+        requireAdmin(ctx.identity);
+        if (!isId(id)) throw orderNotFound(id);
+        const from = ADMIN_MOVES[status];
+        // Conditional UPDATE: of two concurrent moves from the same status, only one matches.
+        const moved = from ? await moveStatus(ctx.db.write, id, from, status) : undefined;
+        if (moved) return moved;
+        const [current] = await ordersByIds(ctx.db.write, [id]);
+        if (!current) throw orderNotFound(id);
+        const hint = status === 'CANCELLED' ? ' Use cancelOrder for an unpaid order.' : '';
+        throw invalidState(
+          `Order ${current.number} is ${current.status} and cannot move to ${status}; orders move PAID -> SHIPPED -> DELIVERED.${hint}`,
+          { status: current.status },
+        );
+      },
+    },
+  };
+}

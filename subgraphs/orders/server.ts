@@ -1,0 +1,27 @@
+import type { SubgraphConfig } from '../../platform/config.js';
+import { createInternalClient } from '../../platform/internal-rpc.js';
+import { createServiceBasics } from '../../platform/service.js';
+import { createSubgraphServer } from '../../platform/subgraph-server.js';
+import { schema } from './db/schema.js';
+import { createInternalRoutes } from './internal.js';
+import { createLoaders } from './loaders.js';
+import { createResolvers } from './resolvers/index.js';
+import { typeDefs } from './schema.js';
+
+export async function createOrdersServer(config: SubgraphConfig<'orders'>) {
+  const { log, database, verifier, signer } = await createServiceBasics('orders', config, schema);
+  const services = {
+    catalog: createInternalClient(config.CATALOG_URL, signer),
+    billing: createInternalClient(config.BILLING_URL, signer),
+  };
+  return createSubgraphServer({
+    name: 'orders',
+    typeDefs,
+    resolvers: createResolvers(services),
+    database,
+    createLoaders,
+    verifier,
+    log,
+    internalRoutes: createInternalRoutes(database),
+  });
+}

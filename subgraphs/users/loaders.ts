@@ -1,0 +1,13 @@
+import type { RequestDb } from '../../platform/db.js';
+import { createEntityLoader } from '../../platform/loaders.js';
+import { usersByIds } from './db/queries.js';
+import type { UsersSchema } from './db/schema.js';
+
+export function createLoaders(db: RequestDb<UsersSchema>) {
+  return {
+    /** User.__resolveReference, Query.user and Query.me: every user of a request in one statement. */
+    userById: createEntityLoader((ids: readonly string[]) => usersByIds(db.read, ids), (u) => u.id),
+  };
+}
+
+export type UsersLoaders = ReturnType<typeof createLoaders>;

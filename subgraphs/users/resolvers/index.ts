@@ -1,0 +1,15 @@
+import { DateTimeScalar } from '../../../platform/scalars.js';
+import type { UsersDeps } from '../context.js';
+import { createMutationResolvers } from './mutation.js';
+import { queryResolvers } from './query.js';
+import { userResolvers } from './user.js';
+
+/** A factory (unlike catalog's constant): signUp / logIn need the token issuer. */
+export function createResolvers(deps: UsersDeps) {
+  return {
+    DateTime: DateTimeScalar,
+    ...queryResolvers,
+    ...createMutationResolvers(deps),
+    ...userResolvers,
+  };
+}

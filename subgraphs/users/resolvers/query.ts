@@ -1,0 +1,23 @@
+import { requireAdmin } from '../../../platform/auth/identity.js';
+import { decodeCursor, parseFirst, toConnection } from '../../../platform/pagination.js';
+import { listUsers, userNewest } from '../db/queries.js';
+import type { UsersContext } from '../context.js';
+
+export const queryResolvers = {
+  Query: {
+    /** Null when anonymous (and for a valid token whose subject has no account here). */
+    me: (_: unknown, __: unknown, ctx: UsersContext) =>
+      ctx.identity.userId ? ctx.loaders.userById.load(ctx.identity.userId) : null,
+    /** Unknown and malformed ids are simply null; private fields are guarded on User. */
+    user: (_: unknown, { id }: { id: string }, ctx: UsersContext) => ctx.loaders.userById.load(id),
+    /** Admins only, newest first; auth is checked before the arguments so outsiders learn nothing. */
+    async users(_: unknown, args: { first?: number | null; after?: string | null }, ctx: UsersContext) {
+      requireAdmin(ctx.identity);
+      const first = parseFirst(args.first);
+      const after = decodeCursor(args.after, userNewest.shape);
+      const rows = await listUsers(ctx.db.read, { limit: first + 1, after });
+      for (const row of rows) ctx.loaders.userById.prime(row.id, row);
+      return toConnection(rows, first, userNewest.cursor);
+    },
+  },
+};

@@ -1,0 +1,3 @@
+import { loadTypeDefs } from '../../platform/service.js';
+
+export const typeDefs = loadTypeDefs('users');
