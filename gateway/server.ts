@@ -35,6 +35,8 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   const supergraphSdl = await readFile(path.resolve(ROOT, config.SUPERGRAPH_PATH), 'utf8');
   const subgraphUrls = new Map<string, string>();
 
+  // Read by ApolloGateway's constructor; set here so no outbound telemetry starts unless configured.
+  process.env.APOLLO_TELEMETRY_DISABLED = config.APOLLO_TELEMETRY_DISABLED;
   const gateway = new ApolloGateway({
     supergraphSdl,
     buildService: ({ name, url }) => {

@@ -88,6 +88,11 @@ export const gatewaySchema = baseSchema.extend({
   ORDERS_URL: serviceUrl.optional(),
   BILLING_URL: serviceUrl.optional(),
   SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /**
+   * @apollo/gateway 2.14 otherwise exports usage metrics to Apollo and probes cloud metadata
+   * endpoints (169.254.169.254) at start-up; off unless explicitly wanted.
+   */
+  APOLLO_TELEMETRY_DISABLED: z.enum(['true', 'false']).default('true'),
   USERS_JWKS_URL: serviceUrl.default('http://127.0.0.1:4001/.well-known/jwks.json'),
   JWT_ISSUER: z.string().default('urn:supergraph:users'),
   JWT_AUDIENCE: z.string().default('urn:supergraph'),

@@ -1,13 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlStatementCounter } from '../platform/db.js';
+import { ACCOUNT_PAGE } from './support/operations.js';
 import { startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
-
-/** The issue's AccountPage query: every subgraph, nested lists, entity hops back and forth. */
-export const ACCOUNT_PAGE = `query AccountPage($n: Int!) { me { name orders(first: $n) { edges { node {
-  number total { amountCents } status customer { name }
-  items { quantity product { name price { amountCents } category { name } shippingEstimate { amountCents } } }
-  invoice { status payments { status } } } } } } }`;
 
 let stack: Stack;
 let customer: TestUser;

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServiceTokenSigner } from '../platform/auth/service-token.js';
-import { createInternalClient } from '../platform/internal-rpc.js';
-import { codes, eventually, startStack } from './support/stack.js';
+import { codes, startStack } from './support/stack.js';
 import type { GqlResponse, Stack, TestUser } from './support/stack.js';
 
 let stack: Stack;
@@ -21,7 +19,6 @@ const ORDER = `id number status createdAt updatedAt total { amountCents currency
 const PLACE = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { ${ORDER} } }`;
 const GET = `query($id: ID!) { order(id: $id) { ${ORDER} } }`;
 const CANCEL = `mutation($id: ID!) { cancelOrder(id: $id) { id status updatedAt } }`;
-const SET_STATUS = `mutation($id: ID!, $status: OrderStatus!) { setOrderStatus(id: $id, status: $status) { id status } }`;
 
 type Line = { productId: string; quantity: number };
 const newKey = () => `key-${randomUUID()}`;
@@ -268,121 +265,5 @@ describe('orders: reading', () => {
     const asAdmin = await stack.gql(query, { id: alice.id }, { token: admin.token });
     expect(asAdmin.errors).toBeUndefined();
     expect(asAdmin.data.user.orders.edges.length).toBeGreaterThan(0);
-  });
-});
-
-describe('orders: cancelOrder', () => {
-  it('cancels an unpaid order, returns its stock, voids its invoice; only once', async () => {
-    const product = await stack.product({ stock: 6 });
-    const order = await placed(alice, [{ productId: product.id, quantity: 4 }]);
-    expect(await stockOf(product.id)).toBe(2);
-    const res = await stack.gql(CANCEL, { id: order.id }, { token: alice.token });
-    expect(res.errors).toBeUndefined();
-    expect(res.data.cancelOrder.status).toBe('CANCELLED');
-    expect(new Date(res.data.cancelOrder.updatedAt).getTime()).toBeGreaterThanOrEqual(new Date(order.updatedAt).getTime());
-    expect(await stockOf(product.id)).toBe(6);
-    const invoice = await stack.gql(`query($id: ID!) { order(id: $id) { status invoice { status } } }`, { id: order.id }, { token: alice.token });
-    expect(invoice.data.order).toEqual({ status: 'CANCELLED', invoice: { status: 'VOID' } });
-
-    const twice = await stack.gql(CANCEL, { id: order.id }, { token: alice.token });
-    expect(codes(twice)).toEqual(['INVALID_STATE']);
-    expect(await stockOf(product.id)).toBe(6);
-  });
-
-  it('other customers get NOT_FOUND, anonymous UNAUTHENTICATED; an admin may cancel', async () => {
-    const product = await stack.product({ stock: 3 });
-    const order = await placed(alice, [{ productId: product.id, quantity: 1 }]);
-    expect(codes(await stack.gql(CANCEL, { id: order.id }, { token: bob.token }))).toEqual(['NOT_FOUND']);
-    expect(codes(await stack.gql(CANCEL, { id: randomUUID() }, { token: bob.token }))).toEqual(['NOT_FOUND']);
-    expect(codes(await stack.gql(CANCEL, { id: order.id }))).toEqual(['UNAUTHENTICATED']);
-    expect(await stockOf(product.id)).toBe(2);
-    const byAdmin = await stack.gql(CANCEL, { id: order.id }, { token: admin.token });
-    expect(byAdmin.errors).toBeUndefined();
-    expect(byAdmin.data.cancelOrder.status).toBe('CANCELLED');
-    expect(await stockOf(product.id)).toBe(3);
-  });
-});
-
-/** Pays an order's invoice with the test card and waits until the order is PAID. */
-async function pay(user: TestUser, orderId: string) {
-  const { data } = await stack.gql(`query($id: ID!) { order(id: $id) { invoice { id } } }`, { id: orderId }, { token: user.token });
-  const res = await stack.gql(`mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }`,
-    { input: { invoiceId: data.order.invoice.id, cardToken: 'tok_visa', idempotencyKey: newKey() } }, { token: user.token });
-  expect(res.errors).toBeUndefined();
-  await eventually(async () => {
-    const r = await stack.gql(`query($id: ID!) { order(id: $id) { status } }`, { id: orderId }, { token: user.token });
-    return r.data?.order?.status === 'PAID' ? true : undefined;
-  });
-}
-
-describe('orders: setOrderStatus', () => {
-  it('is for admins only and moves PAID -> SHIPPED -> DELIVERED, nothing else', async () => {
-    const product = await stack.product();
-    const order = await placed(alice, [{ productId: product.id, quantity: 1 }]);
-    expect(codes(await stack.gql(SET_STATUS, { id: order.id, status: 'SHIPPED' }, { token: alice.token }))).toEqual(['FORBIDDEN']);
-    expect(codes(await stack.gql(SET_STATUS, { id: order.id, status: 'SHIPPED' }))).toEqual(['UNAUTHENTICATED']);
-    expect(codes(await stack.gql(SET_STATUS, { id: randomUUID(), status: 'SHIPPED' }, { token: admin.token }))).toEqual(['NOT_FOUND']);
-    expect(codes(await stack.gql(SET_STATUS, { id: order.id, status: 'SHIPPED' }, { token: admin.token }))).toEqual(['INVALID_STATE']);
-    expect(codes(await stack.gql(SET_STATUS, { id: order.id, status: 'PAID' }, { token: admin.token }))).toEqual(['INVALID_STATE']);
-
-    await pay(alice, order.id);
-    const cancelPaid = await stack.gql(CANCEL, { id: order.id }, { token: alice.token });
-    expect(codes(cancelPaid)).toEqual(['INVALID_STATE']);
-    expect(cancelPaid.errors![0]!.message).toMatch(/refund/);
-    expect(codes(await stack.gql(SET_STATUS, { id: order.id, status: 'DELIVERED' }, { token: admin.token }))).toEqual(['INVALID_STATE']);
-    expect(codes(await stack.gql(SET_STATUS, { id: order.id, status: 'CANCELLED' }, { token: admin.token }))).toEqual(['INVALID_STATE']);
-
-    // Concurrent moves from the same status: exactly one wins.
-    const racers = await Promise.all(Array.from({ length: 4 }, () => stack.gql(SET_STATUS, { id: order.id, status: 'SHIPPED' }, { token: admin.token })));
-    expect(racers.filter((r) => !r.errors).map((r) => r.data.setOrderStatus.status)).toEqual(['SHIPPED']);
-    expect(racers.filter((r) => r.errors).map((r) => codes(r)[0])).toEqual(['INVALID_STATE', 'INVALID_STATE', 'INVALID_STATE']);
-
-    const delivered = await stack.gql(SET_STATUS, { id: order.id, status: 'DELIVERED' }, { token: admin.token });
-    expect(delivered.data.setOrderStatus).toEqual({ id: order.id, status: 'DELIVERED' });
-    for (const status of ['SHIPPED', 'PAID', 'PENDING_PAYMENT', 'CANCELLED', 'DELIVERED']) {
-      expect(codes(await stack.gql(SET_STATUS, { id: order.id, status }, { token: admin.token })), status).toEqual(['INVALID_STATE']);
-    }
-    expect(codes(await stack.gql(CANCEL, { id: order.id }, { token: admin.token }))).toEqual(['INVALID_STATE']);
-    const final = await stack.gql(GET, { id: order.id }, { token: alice.token });
-    expect(final.data.order.status).toBe('DELIVERED');
-  });
-});
-
-describe('orders: /internal/mark-order-paid', () => {
-  const asService = async (service: 'billing' | 'catalog') =>
-    createInternalClient(stack.supergraph.urls.orders, await createServiceTokenSigner(stack.keys.services[service]));
-
-  it('moves PENDING_PAYMENT to PAID once, repeats are harmless, cancelled orders refuse, only billing may call', async () => {
-    const billing = await asService('billing');
-    const product = await stack.product();
-    const order = await placed(bob, [{ productId: product.id, quantity: 1 }]);
-    expect(await billing.call('/mark-order-paid', { orderId: order.id })).toEqual({ status: 'PAID' });
-    expect(await billing.call('/mark-order-paid', { orderId: order.id })).toEqual({ status: 'PAID' });
-
-    await expect(billing.call('/mark-order-paid', { orderId: randomUUID() })).rejects.toMatchObject({ extensions: { code: 'NOT_FOUND' } });
-    const cancelled = await placed(bob, [{ productId: product.id, quantity: 1 }]);
-    expect((await stack.gql(CANCEL, { id: cancelled.id }, { token: bob.token })).errors).toBeUndefined();
-    await expect(billing.call('/mark-order-paid', { orderId: cancelled.id })).rejects.toMatchObject({ extensions: { code: 'INVALID_STATE' } });
-
-    const catalog = await asService('catalog');
-    await expect(catalog.call('/mark-order-paid', { orderId: order.id })).rejects.toMatchObject({ status: 403 });
-  });
-});
-
-describe('orders: Product.shippingEstimate', () => {
-  it('needs price and weight from the catalog: free from 5000 cents, else 499 + 50 per started 500 g', async () => {
-    const cases = [
-      { priceCents: 1999, weightGrams: 750, currency: 'USD', expected: 599 },
-      { priceCents: 4999, weightGrams: 0, currency: 'USD', expected: 499 },
-      { priceCents: 4999, weightGrams: 500, currency: 'EUR', expected: 549 },
-      { priceCents: 4999, weightGrams: 501, currency: 'USD', expected: 599 },
-      { priceCents: 5000, weightGrams: 20_000, currency: 'GBP', expected: 0 },
-    ];
-    for (const { expected, ...input } of cases) {
-      const { id } = await stack.product(input);
-      const res = await stack.gql(`query($id: ID!) { product(id: $id) { shippingEstimate { amountCents currency } } }`, { id });
-      expect(res.errors).toBeUndefined();
-      expect(res.data.product.shippingEstimate, JSON.stringify(input)).toEqual({ amountCents: expected, currency: input.currency });
-    }
   });
 });

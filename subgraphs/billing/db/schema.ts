@@ -29,7 +29,7 @@ export const invoices = pgTable(
     check('invoices_status_valid', sql`${t.status} in ('OPEN', 'PAID', 'VOID', 'REFUNDED')`),
     check('invoices_amount_non_negative', sql`${t.amountCents} >= 0`),
     // User.invoices: keyset newest first per customer.
-    index('invoices_customer_newest_idx').on(t.customerId, t.issuedAt.desc(), t.id.desc()),
+    index('invoices_customer_newest_idx').on(t.customerId, t.issuedAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
   ],
 );
 

@@ -31,8 +31,9 @@ export const products = pgTable(
     check('products_stock_non_negative', sql`${t.stock} >= 0`),
     check('products_price_non_negative', sql`${t.priceCents} >= 0`),
     // One index per keyset ordering the API offers (and per category for the storefront).
-    index('products_newest_idx').on(t.createdAt.desc(), t.id.desc()),
-    index('products_category_newest_idx').on(t.categoryId, t.createdAt.desc(), t.id.desc()),
+    // DESC NULLS FIRST is what a plain ORDER BY ... DESC means; drizzle-kit would otherwise write NULLS LAST, which the planner cannot use for it.
+    index('products_newest_idx').on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    index('products_category_newest_idx').on(t.categoryId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
     index('products_price_idx').on(t.priceCents, t.id),
     index('products_name_idx').on(t.name, t.id),
     // ILIKE '%term%' on name + description is served by this trigram index (pg_trgm).
