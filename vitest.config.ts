@@ -1,6 +1,15 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
+// graphql ships CommonJS (main) and ESM (module) builds. Node, Apollo and graphql-ws load the
+// CommonJS one; pinning the tests to it too keeps one GraphQLError class (instanceof checks hold).
+const graphqlMain = createRequire(import.meta.url).resolve('graphql');
+
 export default defineConfig({
+  resolve: {
+    alias: [{ find: /^graphql$/, replacement: graphqlMain }, { find: /^graphql\/(.*)$/, replacement: `${path.dirname(graphqlMain)}/$1` }],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],

@@ -70,13 +70,10 @@ export const subgraphSchemas = {
   catalog: baseSchema.extend(databaseSchema.shape).extend({ PORT: port(4002) }),
   orders: baseSchema.extend(databaseSchema.shape).extend({
     PORT: port(4003),
+    /** Stock is reserved with a synchronous call; everything else between services is events. */
     CATALOG_URL: serviceUrl.default('http://127.0.0.1:4002'),
-    BILLING_URL: serviceUrl.default('http://127.0.0.1:4004'),
   }),
-  billing: baseSchema.extend(databaseSchema.shape).extend({
-    PORT: port(4004),
-    ORDERS_URL: serviceUrl.default('http://127.0.0.1:4003'),
-  }),
+  billing: baseSchema.extend(databaseSchema.shape).extend({ PORT: port(4004) }),
 };
 
 export const gatewaySchema = baseSchema.extend({

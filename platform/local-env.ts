@@ -61,8 +61,8 @@ export function localEnv(t: LocalTopology): Record<'gateway' | Subgraph, Record<
   return {
     users: { ...common('users'), ...db('users'), JWT_PRIVATE_JWK: JSON.stringify(t.keys.userTokenKey) },
     catalog: { ...common('catalog'), ...db('catalog') },
-    orders: { ...common('orders'), ...db('orders'), CATALOG_URL: url('catalog'), BILLING_URL: url('billing') },
-    billing: { ...common('billing'), ...db('billing'), ORDERS_URL: url('orders') },
+    orders: { ...common('orders'), ...db('orders'), CATALOG_URL: url('catalog') },
+    billing: { ...common('billing'), ...db('billing') },
     gateway: {
       ...common('gateway'),
       USERS_URL: url('users'),

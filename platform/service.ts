@@ -8,6 +8,7 @@ import { createDatabase } from './db.js';
 import { createLogger } from './logger.js';
 import { createServiceTokenSigner, createServiceTokenVerifier } from './auth/service-token.js';
 import { createEventBus } from './events/index.js';
+import type { EventBus } from './events/index.js';
 
 
 /** A subgraph's SDL: schema/<name>.graphql is the one source rover.yaml and the server both read. */
@@ -25,6 +26,15 @@ export async function createServiceBasics<S extends Record<string, unknown>>(
   const database = createDatabase(config, schema, { applicationName: name });
   const verifier = createServiceTokenVerifier(config.TRUSTED_SERVICE_JWKS as { keys: never[] });
   const signer = await createServiceTokenSigner(config.SERVICE_PRIVATE_JWK);
-  const bus = createEventBus(config, log);
-  return { log, database, verifier, signer, bus };
+  // Opened on first use only: a service without events holds no Redis connection.
+  let bus: EventBus | undefined;
+  return {
+    log,
+    database,
+    verifier,
+    signer,
+    get bus(): EventBus {
+      return (bus ??= createEventBus(config, log));
+    },
+  };
 }

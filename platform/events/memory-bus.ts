@@ -7,7 +7,7 @@ interface Stream {
   entries: StreamEvent[];
   lastMs: number;
   seq: number;
-  maxDeleted: string;
+  lastGenerated: string;
   /** Per group: the last id delivered, and delivered-but-unacknowledged ids with when they went out. */
   groups: Map<string, { lastDelivered: string; pending: Map<string, number> }>;
 }
@@ -25,7 +25,7 @@ export function createMemoryBus(settings: BusSettings): EventBus & { live: Event
 
   const get = (name: StreamName): Stream => {
     let s = streams.get(name);
-    if (!s) streams.set(name, (s = { entries: [], lastMs: 0, seq: 0, maxDeleted: '0-0', groups: new Map() }));
+    if (!s) streams.set(name, (s = { entries: [], lastMs: 0, seq: 0, lastGenerated: '0-0', groups: new Map() }));
     return s;
   };
   const nextId = (s: Stream) => {
@@ -42,9 +42,10 @@ export function createMemoryBus(settings: BusSettings): EventBus & { live: Event
     async append(stream, events: OutgoingEvent[]) {
       const s = get(stream);
       const cutoff = `${Date.now() - settings.retentionMs}-0`;
-      while (s.entries.length && compareStreamIds(s.entries[0]!.id, cutoff) < 0) s.maxDeleted = s.entries.shift()!.id;
+      while (s.entries.length && compareStreamIds(s.entries[0]!.id, cutoff) < 0) s.entries.shift();
       const ids = events.map((e) => {
         const entry = { ...e, id: nextId(s) } as StreamEvent;
+        s.lastGenerated = entry.id;
         s.entries.push(entry);
         return entry.id;
       });
@@ -99,7 +100,9 @@ export function createMemoryBus(settings: BusSettings): EventBus & { live: Event
     },
 
     async isBeyondRetention(stream, afterId) {
-      return compareStreamIds(get(stream).maxDeleted, afterId) > 0;
+      const s = get(stream);
+      const oldest = s.entries[0]?.id ?? s.lastGenerated;
+      return compareStreamIds(afterId, oldest) < 0;
     },
 
     async lastId(stream) {

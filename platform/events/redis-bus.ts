@@ -92,11 +92,13 @@ export function createRedisBus(url: string, settings: BusSettings, log: Logger):
 
     async isBeyondRetention(stream, afterId) {
       const info = (await redis.call('XINFO', 'STREAM', streamKey(stream)).catch(() => null)) as unknown[] | null;
-      if (!info) return compareStreamIds(afterId, '0-0') > 0;
+      if (!info) return compareStreamIds(afterId, '0-0') > 0; // no stream at all: that id was never ours
       const field = (name: string) => info[info.indexOf(name) + 1];
-      const maxDeleted = String(field('max-deleted-entry-id') ?? '0-0');
-      // Anything deleted after `afterId` is a gap the client can no longer be given.
-      return compareStreamIds(maxDeleted, afterId) > 0;
+      const first = field('first-entry') as Entry | null;
+      // Trimming removes the oldest entries. If the client's last-seen event is gone, what followed
+      // it may be gone too, so the gap cannot be proven empty: the client must refetch.
+      const oldest = first?.[0] ?? String(field('last-generated-id'));
+      return compareStreamIds(afterId, oldest) < 0;
     },
 
     async lastId(stream) {

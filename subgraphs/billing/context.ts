@@ -1,4 +1,3 @@
-import type { InternalClient } from '../../platform/internal-rpc.js';
 import type { SubgraphContext } from '../../platform/subgraph-server.js';
 import type { BillingSchema } from './db/schema.js';
 import type { BillingLoaders } from './loaders.js';
@@ -9,6 +8,4 @@ export type BillingContext = SubgraphContext<BillingSchema, BillingLoaders>;
 /** What the resolvers need beyond the request context, built once per server. */
 export interface BillingDeps {
   provider: PaymentProvider;
-  /** The orders service's internal routes (told when an invoice is paid). */
-  orders: InternalClient;
 }

@@ -1,9 +1,8 @@
 import type { SubgraphConfig } from '../../platform/config.js';
-import { createInternalClient } from '../../platform/internal-rpc.js';
 import { createServiceBasics } from '../../platform/service.js';
 import { createSubgraphServer } from '../../platform/subgraph-server.js';
 import { schema } from './db/schema.js';
-import { createInternalRoutes } from './internal.js';
+import { orderEventHandlers } from './events.js';
 import { createLoaders } from './loaders.js';
 import type { PaymentProvider } from './payments/payment-provider.js';
 import { createTestModeProvider } from './payments/test-mode.js';
@@ -12,11 +11,8 @@ import { typeDefs } from './schema.js';
 
 /** `provider` defaults to the built-in test mode; a real processor's adapter is passed here. */
 export async function createBillingServer(config: SubgraphConfig<'billing'>, opts: { provider?: PaymentProvider } = {}) {
-  const { log, database, verifier, signer } = await createServiceBasics('billing', config, schema);
-  const deps = {
-    provider: opts.provider ?? createTestModeProvider(),
-    orders: createInternalClient(config.ORDERS_URL, signer),
-  };
+  const { log, database, verifier, bus } = await createServiceBasics('billing', config, schema);
+  const deps = { provider: opts.provider ?? createTestModeProvider() };
   return createSubgraphServer({
     name: 'billing',
     typeDefs,
@@ -25,6 +21,6 @@ export async function createBillingServer(config: SubgraphConfig<'billing'>, opt
     createLoaders,
     verifier,
     log,
-    internalRoutes: createInternalRoutes(database),
+    events: { bus, produces: 'billing', consumes: [{ stream: 'orders', handlers: orderEventHandlers(deps.provider) }] },
   });
 }

@@ -5,8 +5,7 @@ import type { OrdersLoaders } from './loaders.js';
 
 export type OrdersContext = SubgraphContext<OrdersSchema, OrdersLoaders>;
 
-/** The services the orders resolvers send commands to (internal routes). */
+/** The services the orders resolvers send commands to (internal routes); everything else goes through events. */
 export interface OrdersServices {
   catalog: InternalClient;
-  billing: InternalClient;
 }

@@ -3,17 +3,15 @@ import { createInternalClient } from '../../platform/internal-rpc.js';
 import { createServiceBasics } from '../../platform/service.js';
 import { createSubgraphServer } from '../../platform/subgraph-server.js';
 import { schema } from './db/schema.js';
-import { createInternalRoutes } from './internal.js';
+import { billingEventHandlers } from './events.js';
 import { createLoaders } from './loaders.js';
 import { createResolvers } from './resolvers/index.js';
 import { typeDefs } from './schema.js';
 
 export async function createOrdersServer(config: SubgraphConfig<'orders'>) {
-  const { log, database, verifier, signer } = await createServiceBasics('orders', config, schema);
-  const services = {
-    catalog: createInternalClient(config.CATALOG_URL, signer),
-    billing: createInternalClient(config.BILLING_URL, signer),
-  };
+  const { log, database, verifier, signer, bus } = await createServiceBasics('orders', config, schema);
+  // Stock is reserved synchronously (the order needs the answer); everything else travels as events.
+  const services = { catalog: createInternalClient(config.CATALOG_URL, signer) };
   return createSubgraphServer({
     name: 'orders',
     typeDefs,
@@ -22,6 +20,6 @@ export async function createOrdersServer(config: SubgraphConfig<'orders'>) {
     createLoaders,
     verifier,
     log,
-    internalRoutes: createInternalRoutes(database),
+    events: { bus, produces: 'orders', consumes: [{ stream: 'billing', handlers: billingEventHandlers }] },
   });
 }

@@ -10,7 +10,7 @@ import { createJwksRouter, createTokenIssuer } from './tokens.js';
 export async function createUsersServer(config: SubgraphConfig<'users'>) {
   // The signing key first: a bad key stops start-up before any connection is opened.
   const tokens = await createTokenIssuer(config);
-  const { log, database, verifier, bus } = await createServiceBasics('users', config, schema);
+  const { log, database, verifier } = await createServiceBasics('users', config, schema);
   return createSubgraphServer({
     name: 'users',
     typeDefs,
@@ -20,7 +20,5 @@ export async function createUsersServer(config: SubgraphConfig<'users'>) {
     verifier,
     log,
     routes: createJwksRouter(tokens),
-    // Users neither produces nor consumes events, but createServiceBasics opened a bus: close it.
-    onStop: () => bus.close(),
   });
 }

@@ -7,7 +7,8 @@ import { onlyIds } from '../../../platform/validation.js';
 import { invoices, payments } from './schema.js';
 import type { BillingSchema, InvoiceRow, InvoiceStatus, PaymentRow } from './schema.js';
 
-type BillingDb = Db<BillingSchema>;
+/** Queries run on a connection or inside a caller's transaction. */
+type BillingDb = Db<BillingSchema> | Tx;
 
 /**
  * User.invoices ordering: newest first, id breaking ties. The timestamp goes as an ISO string with
@@ -119,4 +120,20 @@ export async function voidOpenInvoice(db: BillingDb, orderId: string): Promise<I
     .where(and(eq(invoices.orderId, orderId), eq(invoices.status, 'OPEN')))
     .returning();
   return row;
+}
+
+/** The InvoiceStatusChanged event for an invoice moving to `status` (subscribers watch it). */
+export const invoiceStatusChanged = (i: Pick<InvoiceRow, 'id' | 'orderId' | 'customerId'>, status: InvoiceStatus) => ({
+  type: 'InvoiceStatusChanged' as const,
+  payload: { invoiceId: i.id, orderId: i.orderId, customerId: i.customerId, status },
+});
+
+/** The one payment that took an invoice's money, if any. */
+export async function succeededPaymentOf(tx: Tx, invoiceId: string): Promise<PaymentRow | undefined> {
+  const [row] = await tx
+    .select()
+    .from(payments)
+    .where(and(eq(payments.invoiceId, invoiceId), eq(payments.status, 'SUCCEEDED')))
+    .for('update');
+  return row as PaymentRow | undefined;
 }

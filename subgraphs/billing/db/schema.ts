@@ -63,7 +63,10 @@ export const payments = pgTable(
   ],
 );
 
-export const schema = { invoices, payments, idempotencyKeys };
+export { outbox, processedEvents } from '../../../platform/events/outbox.js';
+import { outbox, processedEvents } from '../../../platform/events/outbox.js';
+
+export const schema = { invoices, payments, idempotencyKeys, outbox, processedEvents };
 export type BillingSchema = typeof schema;
 export type InvoiceRow = typeof invoices.$inferSelect;
 export type PaymentRow = typeof payments.$inferSelect;

@@ -4,7 +4,9 @@ import { ErrorCode, appError, forbidden, invalidState, notFound } from '../../..
 import { hashRequest, runIdempotent } from '../../../platform/idempotency.js';
 import { isId, parseInput } from '../../../platform/validation.js';
 import type { BillingContext, BillingDeps } from '../context.js';
-import { insertPayment, lockInvoice, lockPayment, markPaymentRefunded, setInvoiceStatus } from '../db/queries.js';
+import { enqueue } from '../../../platform/events/outbox.js';
+import { insertPayment, invoiceStatusChanged, lockInvoice, lockPayment, setInvoiceStatus } from '../db/queries.js';
+import { refundPayment } from '../refunds.js';
 
 const idempotencyKey = z.string().min(8, 'must be 8 to 255 characters').max(255, 'must be 8 to 255 characters');
 
@@ -17,18 +19,6 @@ const paySchema = z.object({
 const refundSchema = z.object({ paymentId: z.string().max(100), idempotencyKey });
 
 export function createMutationResolvers(deps: BillingDeps) {
-  /**
-   * Interim hand-off until the outbox replaces it: the payment is committed whatever happens here,
-   * and mark-order-paid is idempotent, so a failure is logged (with the order id) for a retry.
-   */
-  async function tellOrdersPaid(ctx: BillingContext, orderId: string, invoiceId: string) {
-    try {
-      await deps.orders.call('/mark-order-paid', { orderId });
-    } catch (err) {
-      ctx.log.error({ err, orderId, invoiceId, requestId: ctx.requestId }, 'invoice paid but the order could not be marked paid');
-    }
-  }
-
   return {
     Mutation: {
       async payInvoice(_: unknown, args: { input: unknown }, ctx: BillingContext) {
@@ -36,7 +26,6 @@ export function createMutationResolvers(deps: BillingDeps) {
         const input = parseInput(paySchema, args.input);
         // Before any write: an unknown token must not burn the key or leave a payment behind.
         deps.provider.assertCardToken(input.cardToken);
-        let paidOrder: { orderId: string; invoiceId: string } | undefined;
         const paymentId = await runIdempotent<string>(
           ctx.db.write,
           { scope: userId, operation: 'payInvoice', key: input.idempotencyKey, input: { invoiceId: input.invoiceId, cardToken: input.cardToken } },
@@ -67,12 +56,15 @@ export function createMutationResolvers(deps: BillingDeps) {
             }
             const payment = await insertPayment(tx, { ...base, status: 'SUCCEEDED', providerRef: charge.reference });
             await setInvoiceStatus(tx, invoice.id, 'PAID', payment.createdAt);
-            paidOrder = { orderId: invoice.orderId, invoiceId: invoice.id };
+            // Committed with the payment: orders moves the order to PAID when it consumes InvoicePaid.
+            await enqueue(
+              tx,
+              { type: 'InvoicePaid', payload: { invoiceId: invoice.id, orderId: invoice.orderId, customerId: invoice.customerId } },
+              invoiceStatusChanged(invoice, 'PAID'),
+            );
             return payment.id;
           },
         );
-        // Set only when this request did the work (not on a replay), and only after the commit.
-        if (paidOrder) await tellOrdersPaid(ctx, paidOrder.orderId, paidOrder.invoiceId);
         return ctx.loaders.paymentById.load(paymentId);
       },
 
@@ -89,9 +81,7 @@ export function createMutationResolvers(deps: BillingDeps) {
             if (payment.status !== 'SUCCEEDED' || !payment.providerRef) {
               throw invalidState(`Payment ${payment.id} is ${payment.status}; only SUCCEEDED payments can be refunded.`, { status: payment.status });
             }
-            const refund = await deps.provider.refund({ reference: payment.providerRef, amountCents: payment.amountCents, currency: payment.currency });
-            await markPaymentRefunded(tx, payment.id, refund.reference);
-            await setInvoiceStatus(tx, payment.invoiceId, 'REFUNDED');
+            await refundPayment(tx, deps.provider, payment);
             return payment.id;
           },
         );

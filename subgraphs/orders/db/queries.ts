@@ -101,3 +101,9 @@ export async function insertOrders(db: OrdersDb, rows: NewOrder[], items: NewOrd
   for (let i = 0; i < rows.length; i += CHUNK) await db.insert(orders).values(rows.slice(i, i + CHUNK));
   for (let i = 0; i < items.length; i += CHUNK) await db.insert(orderItems).values(items.slice(i, i + CHUNK));
 }
+
+/** The OrderStatusChanged event for an order's current row (subscribers and billing watch it). */
+export const orderStatusChanged = (o: Pick<OrderRow, 'id' | 'customerId' | 'status'>) => ({
+  type: 'OrderStatusChanged' as const,
+  payload: { orderId: o.id, customerId: o.customerId, status: o.status },
+});

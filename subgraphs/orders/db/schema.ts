@@ -32,8 +32,8 @@ export const orders = pgTable(
     check('orders_status_valid', sql`${t.status} in ('PENDING_PAYMENT', 'PAID', 'SHIPPED', 'DELIVERED', 'CANCELLED')`),
     check('orders_total_non_negative', sql`${t.totalCents} >= 0`),
     // User.orders: newest first per customer, and the same filtered by status.
-    index('orders_customer_newest_idx').on(t.customerId, t.createdAt.desc(), t.id.desc()),
-    index('orders_customer_status_newest_idx').on(t.customerId, t.status, t.createdAt.desc(), t.id.desc()),
+    index('orders_customer_newest_idx').on(t.customerId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    index('orders_customer_status_newest_idx').on(t.customerId, t.status, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
   ],
 );
 
@@ -58,7 +58,10 @@ export const orderItems = pgTable(
   ],
 );
 
-export const schema = { orders, orderItems, idempotencyKeys };
+export { outbox, processedEvents } from '../../../platform/events/outbox.js';
+import { outbox, processedEvents } from '../../../platform/events/outbox.js';
+
+export const schema = { orders, orderItems, idempotencyKeys, outbox, processedEvents };
 export type OrdersSchema = typeof schema;
 export type OrderRow = typeof orders.$inferSelect;
 export type OrderItemRow = typeof orderItems.$inferSelect;

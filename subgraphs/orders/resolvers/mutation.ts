@@ -2,11 +2,12 @@ import { requireAdmin, requireUser } from '../../../platform/auth/identity.js';
 import { invalidState } from '../../../platform/errors.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import { isId } from '../../../platform/validation.js';
-import { lockOrder, moveStatus, ordersByIds, setStatus } from '../db/queries.js';
+import { enqueue } from '../../../platform/events/outbox.js';
+import { lockOrder, moveStatus, orderStatusChanged, ordersByIds, setStatus } from '../db/queries.js';
 import type { OrderRow, OrderStatus } from '../db/schema.js';
 import type { OrdersContext, OrdersServices } from '../context.js';
 import { orderNotFound, visibleOrder } from './access.js';
-import { createPlaceOrder, releaseStock } from './place-order.js';
+import { createPlaceOrder } from './place-order.js';
 
 /** The admin moves of the state machine: target status -> the status it must come from. */
 const ADMIN_MOVES: Partial<Record<OrderStatus, OrderStatus>> = { SHIPPED: 'PAID', DELIVERED: 'SHIPPED' };
@@ -26,7 +27,10 @@ export function createMutationResolvers(services: OrdersServices) {
     Mutation: {
       placeOrder: createPlaceOrder(services),
 
-      /** The owner or an admin, only while PENDING_PAYMENT; gives the stock back and voids the invoice. */
+      /**
+       * The owner or an admin, only while PENDING_PAYMENT. OrderCancelled, committed with the change,
+       * makes catalog give the stock back and billing void the invoice.
+       */
       async cancelOrder(_: unknown, { id }: { id: string }, ctx: OrdersContext) {
         requireUser(ctx.identity);
         if (!isId(id)) throw orderNotFound(id);
@@ -35,15 +39,10 @@ export function createMutationResolvers(services: OrdersServices) {
           const order = visibleOrder(ctx.identity, await lockOrder(tx as Tx, id));
           if (!order) throw orderNotFound(id);
           if (order.status !== 'PENDING_PAYMENT') throw cannotCancel(order);
-          return (await setStatus(tx as Tx, id, 'CANCELLED'))!;
+          const row = (await setStatus(tx as Tx, id, 'CANCELLED'))!;
+          await enqueue(tx as Tx, { type: 'OrderCancelled', payload: { orderId: id, customerId: row.customerId } }, orderStatusChanged(row));
+          return row;
         });
-        const [, voided] = await Promise.allSettled([
-          releaseStock(services, ctx, id),
-          services.billing.call('/void-invoice', { orderId: id }, ctx.identity),
-        ]);
-        if (voided.status === 'rejected') {
-          ctx.log.error({ err: voided.reason, orderId: id, requestId: ctx.requestId }, 'voiding the invoice of a cancelled order failed');
-        }
         return cancelled;
       },
 
@@ -53,7 +52,13 @@ export function createMutationResolvers(services: OrdersServices) {
         if (!isId(id)) throw orderNotFound(id);
         const from = ADMIN_MOVES[status];
         // Conditional UPDATE: of two concurrent moves from the same status, only one matches.
-        const moved = from ? await moveStatus(ctx.db.write, id, from, status) : undefined;
+        const moved = from
+          ? await ctx.db.write.transaction(async (tx) => {
+              const row = await moveStatus(tx as Tx, id, from, status);
+              if (row) await enqueue(tx as Tx, orderStatusChanged(row));
+              return row;
+            })
+          : undefined;
         if (moved) return moved;
         const [current] = await ordersByIds(ctx.db.write, [id]);
         if (!current) throw orderNotFound(id);

@@ -5,7 +5,8 @@ import { requireUser } from '../../../platform/auth/identity.js';
 import { badInput, isPublicError } from '../../../platform/errors.js';
 import { runIdempotent } from '../../../platform/idempotency.js';
 import { parseInput } from '../../../platform/validation.js';
-import { insertOrder } from '../db/queries.js';
+import { enqueue } from '../../../platform/events/outbox.js';
+import { insertOrder, orderStatusChanged } from '../db/queries.js';
 import type { OrdersContext, OrdersServices } from '../context.js';
 import { orderNotFound } from './access.js';
 
@@ -75,8 +76,8 @@ function priceOrder(reserved: ReservedLine[]) {
 /**
  * placeOrder: reserve stock in the catalog (at its current prices), then write the order, all
  * inside one idempotent transaction. The reservation is another service's commit, so if our
- * transaction does not commit it is released again (compensation). The invoice is issued only
- * after commit, by the call that created the order.
+ * transaction does not commit it is released again (compensation). OrderPlaced is written in the
+ * same transaction (outbox), and billing issues the invoice when it consumes it.
  */
 export function createPlaceOrder(services: OrdersServices) {
   return async function placeOrder(_: unknown, args: { input: unknown }, ctx: OrdersContext) {
@@ -85,7 +86,7 @@ export function createPlaceOrder(services: OrdersServices) {
     const lines: Line[] = input.items.map(({ productId, quantity }) => ({ productId, quantity }));
     assertDistinctProducts(lines);
 
-    const attempt: { reservationId?: string; created?: { orderId: string; totalCents: number; currency: string } } = {};
+    const attempt: { reservationId?: string } = {};
     let result: { orderId: string };
     try {
       result = await runIdempotent(
@@ -103,8 +104,12 @@ export function createPlaceOrder(services: OrdersServices) {
             throw err;
           }
           const { items, totalCents, currency } = priceOrder(reserved);
-          await insertOrder(tx, { id: orderId, customerId: userId, status: 'PENDING_PAYMENT', totalCents, currency }, items);
-          attempt.created = { orderId, totalCents, currency };
+          const order = await insertOrder(tx, { id: orderId, customerId: userId, status: 'PENDING_PAYMENT', totalCents, currency }, items);
+          await enqueue(
+            tx,
+            { type: 'OrderPlaced', payload: { orderId, customerId: userId, totalCents, currency } },
+            orderStatusChanged(order),
+          );
           return { orderId };
         },
       );
@@ -113,15 +118,6 @@ export function createPlaceOrder(services: OrdersServices) {
       throw err;
     }
 
-    if (attempt.created) {
-      const { orderId, totalCents, currency } = attempt.created;
-      try {
-        await services.billing.call('/issue-invoice', { orderId, customerId: userId, amountCents: totalCents, currency }, ctx.identity);
-      } catch (err) {
-        // The order stands; the invoice is retried by hand for now (a later issue moves this to an outbox).
-        ctx.log.error({ err, orderId, requestId: ctx.requestId }, 'issuing the invoice of a placed order failed');
-      }
-    }
     const order = await ctx.loaders.orderById.load(result.orderId);
     if (!order) throw orderNotFound(result.orderId);
     return order;

@@ -1,0 +1,29 @@
+import type { EventHandlers } from '../../platform/events/consumer.js';
+import { enqueue } from '../../platform/events/outbox.js';
+import { invoiceStatusChanged, invoicesByOrderIds, issueInvoice, succeededPaymentOf, voidOpenInvoice } from './db/queries.js';
+import type { PaymentProvider } from './payments/payment-provider.js';
+import { refundPayment } from './refunds.js';
+
+/** What billing does when orders reports something; each runs once per event (processed_events). */
+export function orderEventHandlers(provider: PaymentProvider): EventHandlers {
+  return {
+    /** Every placed order gets exactly one invoice for its total (the order id is unique). */
+    OrderPlaced: async (tx, { orderId, customerId, totalCents, currency }) => {
+      const invoice = await issueInvoice(tx, { orderId, customerId, amountCents: totalCents, currency });
+      await enqueue(tx, invoiceStatusChanged(invoice, 'OPEN'));
+    },
+    /**
+     * A cancelled order's open invoice is voided. If a payment won the race against the
+     * cancellation (both committed, in different services), the money goes back: the payment is
+     * refunded rather than leaving a paid invoice on a cancelled order.
+     */
+    OrderCancelled: async (tx, { orderId }) => {
+      const voided = await voidOpenInvoice(tx, orderId);
+      if (voided) return void (await enqueue(tx, invoiceStatusChanged(voided, 'VOID')));
+      const [invoice] = await invoicesByOrderIds(tx, [orderId]);
+      if (invoice?.status !== 'PAID') return;
+      const payment = await succeededPaymentOf(tx, invoice.id);
+      if (payment) await refundPayment(tx, provider, payment);
+    },
+  };
+}

@@ -1,0 +1,15 @@
+import type { EventHandlers } from '../../platform/events/consumer.js';
+import { enqueue } from '../../platform/events/outbox.js';
+import { moveStatus, orderStatusChanged } from './db/queries.js';
+
+/**
+ * What orders does when billing reports something. A paid invoice moves its order
+ * PENDING_PAYMENT -> PAID; an order cancelled meanwhile stays cancelled (billing refunds that
+ * payment when it sees the cancellation), and a redelivered event finds nothing left to move.
+ */
+export const billingEventHandlers: EventHandlers = {
+  InvoicePaid: async (tx, { orderId }) => {
+    const moved = await moveStatus(tx, orderId, 'PENDING_PAYMENT', 'PAID');
+    if (moved) await enqueue(tx, orderStatusChanged(moved));
+  },
+};
