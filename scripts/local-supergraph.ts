@@ -2,58 +2,76 @@ import { gatewaySchema, parseConfig, subgraphSchemas } from '../platform/config.
 import type { LocalTopology } from '../platform/local-env.js';
 import { localEnv } from '../platform/local-env.js';
 import { listen } from '../platform/run-service.js';
-import type { Listening } from '../platform/run-service.js';
+import type { Listening, RunnableService } from '../platform/run-service.js';
+import type { Logger } from '../platform/logger.js';
 import { createGatewayServer } from '../gateway/server.js';
 import { createUsersServer } from '../subgraphs/users/server.js';
 import { createCatalogServer } from '../subgraphs/catalog/server.js';
 import { createOrdersServer } from '../subgraphs/orders/server.js';
 import { createBillingServer } from '../subgraphs/billing/server.js';
 
+export type ServiceName = 'users' | 'catalog' | 'orders' | 'billing' | 'gateway';
+
+/** Each service built from its own environment, parsed exactly as its index.ts would. */
+const builders: Record<ServiceName, (env: Record<string, string>) => Promise<RunnableService & { log: Logger }>> = {
+  users: (env) => createUsersServer(parseConfig(subgraphSchemas.users, env)),
+  catalog: (env) => createCatalogServer(parseConfig(subgraphSchemas.catalog, env)),
+  orders: (env) => createOrdersServer(parseConfig(subgraphSchemas.orders, env)),
+  billing: (env) => createBillingServer(parseConfig(subgraphSchemas.billing, env)),
+  gateway: (env) => createGatewayServer(parseConfig(gatewaySchema, env)),
+};
+
+async function startService(name: ServiceName, env: Record<string, string>, port: number): Promise<Listening> {
+  const service = await builders[name](env);
+  return listen(service, { port, host: env.HOST!, graceMs: 2_000, log: service.log });
+}
+
 /** One more gateway instance over the same subgraphs (scale-out, cross-instance tests). */
 export async function startExtraGateway(topology: LocalTopology, port: number): Promise<{ url: string; close(): Promise<void> }> {
   const env = localEnv({ ...topology, ports: { ...topology.ports, gateway: port } });
-  const gateway = await createGatewayServer(parseConfig(gatewaySchema, env.gateway));
-  const listening = await listen(gateway, { port, host: env.gateway.HOST!, graceMs: 2_000, log: gateway.log });
+  const listening = await startService('gateway', env.gateway, port);
   return { url: `${listening.url}/graphql`, close: () => listening.close() };
 }
 
 export interface LocalSupergraph {
   gatewayUrl: string;
-  urls: Record<'gateway' | 'users' | 'catalog' | 'orders' | 'billing', string>;
+  urls: Record<ServiceName, string>;
+  /** Stops one service gracefully (fault tests); `start` brings it back on the same port. */
+  stop(name: ServiceName): Promise<void>;
+  start(name: ServiceName): Promise<void>;
   close(): Promise<void>;
 }
 
-/**
- * Starts the four subgraphs and the gateway in this process, each on its own port with its own
- * config parsed exactly as its index.ts would (same schemas, same variables).
- */
+const ORDER: ServiceName[] = ['users', 'catalog', 'orders', 'billing', 'gateway'];
+
+/** Starts the four subgraphs and then the gateway in this process, each on its own port. */
 export async function startLocalSupergraph(topology: LocalTopology): Promise<LocalSupergraph> {
   const env = localEnv(topology);
-  const started: Listening[] = [];
-  const opts = (name: keyof typeof env, grace = 2_000) => ({ port: topology.ports[name], host: env[name].HOST!, graceMs: grace });
+  const running = new Map<ServiceName, Listening>();
+  const start = async (name: ServiceName) => {
+    if (!running.has(name)) running.set(name, await startService(name, env[name], topology.ports[name]));
+  };
+  const stop = async (name: ServiceName) => {
+    const listening = running.get(name);
+    running.delete(name);
+    await listening?.close();
+  };
   try {
-    const users = await createUsersServer(parseConfig(subgraphSchemas.users, env.users));
-    started.push(await listen(users, { ...opts('users'), log: users.log }));
-    const catalog = await createCatalogServer(parseConfig(subgraphSchemas.catalog, env.catalog));
-    started.push(await listen(catalog, { ...opts('catalog'), log: catalog.log }));
-    const orders = await createOrdersServer(parseConfig(subgraphSchemas.orders, env.orders));
-    started.push(await listen(orders, { ...opts('orders'), log: orders.log }));
-    const billing = await createBillingServer(parseConfig(subgraphSchemas.billing, env.billing));
-    started.push(await listen(billing, { ...opts('billing'), log: billing.log }));
-    const gateway = await createGatewayServer(parseConfig(gatewaySchema, env.gateway));
-    started.push(await listen(gateway, { ...opts('gateway'), log: gateway.log }));
+    for (const name of ORDER) await start(name);
   } catch (err) {
-    await Promise.allSettled(started.map((s) => s.close()));
+    await Promise.allSettled([...running.keys()].map(stop));
     throw err;
   }
-  const [users, catalog, orders, billing, gateway] = started.map((s) => s.url) as [string, string, string, string, string];
+  const url = (name: ServiceName) => `http://${env[name].HOST}:${topology.ports[name]}`;
   return {
-    gatewayUrl: `${gateway}/graphql`,
-    urls: { gateway, users, catalog, orders, billing },
+    gatewayUrl: `${url('gateway')}/graphql`,
+    urls: Object.fromEntries(ORDER.map((n) => [n, url(n)])) as Record<ServiceName, string>,
+    start,
+    stop,
     async close() {
       // Gateway first, so nothing new reaches the subgraphs while they drain.
-      await started.at(-1)!.close();
-      await Promise.allSettled(started.slice(0, -1).map((s) => s.close()));
+      await stop('gateway');
+      await Promise.allSettled(ORDER.map(stop));
     },
   };
 }

@@ -9,10 +9,16 @@ export interface RedisServerHandle {
   restart(): Promise<void>;
 }
 
-/** A real redis-server (Debian's package) on a loopback port, without persistence. */
-export async function startRedisServer(port: number): Promise<RedisServerHandle> {
+/**
+ * A real redis-server (Debian's package) on a loopback port. With `dataDir` it keeps an
+ * append-only file fsynced on every write, as production does, so a restart loses nothing.
+ */
+export async function startRedisServer(port: number, opts: { dataDir?: string } = {}): Promise<RedisServerHandle> {
+  const persistence = opts.dataDir
+    ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', opts.dataDir]
+    : ['--appendonly', 'no'];
   const launch = async () => {
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
     const failed = new Promise<never>((_, reject) =>
       child.once('error', (err) => reject(new Error(`cannot start redis-server (apt-get install redis-server): ${err.message}`))),
     );

@@ -23,7 +23,7 @@ export interface EventStreamDeps {
   bus: EventBus;
   live: LiveEvents;
   /** Runs the per-event query through the gateway's query pipeline as the subscriber. */
-  runQuery(query: string, variables: Record<string, unknown>, identity: Identity): Promise<ExecutionResult>;
+  runQuery(query: string, variables: Record<string, unknown>, identity: Identity, eventId: string): Promise<ExecutionResult>;
   /** Events buffered for one slow subscriber before it is cut off (others are never delayed). */
   maxQueue: number;
   replayPageSize: number;
@@ -122,7 +122,7 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
       lastId = event.id;
       seen.add(event.eventId);
       if (seen.size > 10_000) seen.clear();
-      const result = await deps.runQuery(plan.query, { ...plan.variables, [ENTITY_ID_VARIABLE]: field.entityId(event.payload as never) }, subscriber.identity);
+      const result = await deps.runQuery(plan.query, { ...plan.variables, [ENTITY_ID_VARIABLE]: field.entityId(event.payload as never) }, subscriber.identity, event.eventId);
       // The query applies the same rules as any read: an entity the subscriber may not see is not sent.
       if (!result.data || result.data[plan.responseKey] == null) continue;
       return { done: false, value: { ...result, extensions: { ...result.extensions, eventId: event.id } } };

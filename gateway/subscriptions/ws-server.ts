@@ -47,10 +47,26 @@ export function createSubscriptionServer(deps: {
   let wss: WebSocketServer | undefined;
   let disposable: { dispose(): void | Promise<void> } | undefined;
 
-  const runQuery = async (query: string, variables: Record<string, unknown>, identity: Identity): Promise<ExecutionResult> => {
+  const execute = async (query: string, variables: Record<string, unknown>, identity: Identity): Promise<ExecutionResult> => {
     const response = await apollo.executeOperation({ query, variables }, { contextValue: { identity, requestId: randomUUID() } });
     if (response.body.kind !== 'single') throw new Error('incremental delivery is not supported here');
     return response.body.singleResult as ExecutionResult;
+  };
+
+  /**
+   * One execution per (event, document, variables, caller): a thousand anonymous watchers of one
+   * product cost one query per stock change, not a thousand. Entries live only while the event fans out.
+   */
+  const shared = new Map<string, Promise<ExecutionResult>>();
+  const runEventQuery = (query: string, variables: Record<string, unknown>, identity: Identity, eventId: string) => {
+    const key = `${eventId}\n${identity.userId ?? ''}|${identity.role ?? ''}|${identity.scopes.join(' ')}\n${query}\n${JSON.stringify(variables)}`;
+    let pending = shared.get(key);
+    if (!pending) {
+      pending = execute(query, variables, identity);
+      shared.set(key, pending);
+      setTimeout(() => shared.delete(key), 5_000).unref();
+    }
+    return pending;
   };
 
   const asErrors = (err: unknown): readonly GraphQLError[] => [
@@ -92,7 +108,7 @@ export function createSubscriptionServer(deps: {
               return await openEventStream(plan, subscriber, {
                 bus: deps.bus,
                 live: deps.live,
-                runQuery,
+                runQuery: runEventQuery,
                 maxQueue: limits.maxQueuedEventsPerSubscription,
                 replayPageSize: 500,
               });
@@ -104,7 +120,7 @@ export function createSubscriptionServer(deps: {
           execute: async (args: ExecutionArgs) => {
             const { subscriber } = args.contextValue as { subscriber: Subscriber };
             try {
-              return await runQuery(print(args.document), (args.variableValues ?? {}) as Record<string, unknown>, subscriber.identity);
+              return await execute(print(args.document), (args.variableValues ?? {}) as Record<string, unknown>, subscriber.identity);
             } catch (err) {
               return { errors: asErrors(err) };
             }

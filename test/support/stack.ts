@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import postgres from 'postgres';
+import { startRedisServer } from '../../scripts/redis-server.js';
+import type { RedisServerHandle } from '../../scripts/redis-server.js';
 import { inject } from 'vitest';
 import { generateLocalKeys } from '../../platform/local-env.js';
 import type { LocalKeys, LocalTopology } from '../../platform/local-env.js';
@@ -36,6 +41,8 @@ export interface Stack {
   keys: LocalKeys;
   databaseUrls: Record<Subgraph, string>;
   redisUrl: string | undefined;
+  /** Only with `bus: 'own-redis'`: this stack's Redis server, to restart. */
+  ownRedis: RedisServerHandle | undefined;
   eventNamespace: string;
   /** Direct SQL on each subgraph's database, for fixtures and assertions. */
   sql: Record<Subgraph, postgres.Sql>;
@@ -60,14 +67,20 @@ const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(coun
 /** Starts a full supergraph on fresh databases of the run's shared Postgres server. */
 export interface StackOptions {
   logLevel?: string;
-  /** 'memory' runs the embedded in-process event bus instead of the run's Redis server. */
-  bus?: 'redis' | 'memory';
+  /**
+   * 'memory' runs the embedded in-process event bus instead of the run's Redis server; 'own-redis'
+   * starts a Redis server (append-only file) for this stack alone, for tests that restart it.
+   */
+  bus?: 'redis' | 'memory' | 'own-redis';
   extra?: LocalTopology['extra'];
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const { adminUrl } = inject('postgres');
-  const redisUrl = opts.bus === 'memory' ? undefined : inject('redis').url;
+  const ownRedis = opts.bus === 'own-redis'
+    ? await startRedisServer(await freePort(), { dataDir: await mkdtemp(path.join(os.tmpdir(), 'supergraph-redis-')) })
+    : undefined;
+  const redisUrl = opts.bus === 'memory' ? undefined : (ownRedis?.url ?? inject('redis').url);
   const prefix = `t_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
   const databaseUrls = {} as Record<Subgraph, string>;
   await Promise.all(
@@ -135,6 +148,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     keys,
     databaseUrls,
     redisUrl,
+    ownRedis,
     eventNamespace: `${prefix}:`,
     sql,
     gql,
@@ -191,6 +205,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await Promise.all(Object.values(sql).map((s) => s.end()));
       await Promise.all(extraGateways.map((g) => g.close()));
       await supergraph.close();
+      await ownRedis?.stop();
     },
   };
   let fixtureAdmin: Promise<TestUser> | undefined;
