@@ -338,9 +338,31 @@ describe('order lifecycle', () => {
   it('keeps a paid order from being cancelled (its invoice cannot be voided)', async () => {
     const { order, invoice } = await orderWithInvoice(alice);
     expect((await pay(alice, { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: key('paid') })).errors).toBeUndefined();
+    // The order becomes PAID when orders consumes InvoicePaid.
+    await eventually(async () => ((await stack.sql.orders`select status from orders where id = ${order.id}`)[0]?.status === 'PAID' ? true : undefined));
     const res = await stack.gql(`mutation($id: ID!) { cancelOrder(id: $id) { id status } }`, { id: order.id }, { token: alice.token });
     expect(codes(res)).toEqual(['INVALID_STATE']);
     const read = await stack.gql(INVOICE, { id: invoice.id }, { token: alice.token });
     expect(read.data.invoice.status).toBe('PAID');
+  });
+
+  it('a cancellation racing a payment never leaves a paid invoice on a cancelled order', async () => {
+    for (let i = 0; i < 5; i++) {
+      const { order, invoice } = await orderWithInvoice(alice);
+      const [paid, cancelled] = await Promise.all([
+        pay(alice, { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: key(`race-${i}`) }),
+        stack.gql(`mutation($id: ID!) { cancelOrder(id: $id) { status } }`, { id: order.id }, { token: alice.token }),
+      ]);
+      const settled = await eventually(async () => {
+        const [o] = await stack.sql.orders`select status from orders where id = ${order.id}`;
+        const [inv] = await stack.sql.billing`select status from invoices where id = ${invoice.id}`;
+        const state = `${o!.status}/${inv!.status}`;
+        return ['PAID/PAID', 'CANCELLED/VOID', 'CANCELLED/REFUNDED'].includes(state) ? state : undefined;
+      });
+      // Whichever won, money and state agree: paid and kept, voided unpaid, or cancelled and refunded.
+      if (settled === 'CANCELLED/REFUNDED') expect(paid.errors).toBeUndefined();
+      if (settled === 'PAID/PAID') expect(codes(cancelled)).toEqual(['INVALID_STATE']);
+      if (settled === 'CANCELLED/VOID') expect(codes(paid)).toEqual(['INVALID_STATE']);
+    }
   });
 });
