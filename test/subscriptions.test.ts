@@ -159,6 +159,15 @@ describe('subscriptions through the gateway', () => {
     await Promise.all(clients.splice(0).map((c) => c.dispose()));
     await eventually(async () => (eventStreamStats.open === 0 ? true : undefined));
     const [, baseline] = (await redis.pubsub('NUMSUB', channel)) as [string, number];
+    // Identical subscriptions on one gateway share one Redis subscription.
+    const base = eventStreamStats.open;
+    const watchers = Array.from({ length: 20 }, () => connect(stack.url));
+    watchers.forEach((w) => w.subscribe('subscription($p: ID!) { stockChanged(productId: $p) { id } }', { p: productId }));
+    await streamsOpen(base, 20);
+    const [, shared] = (await redis.pubsub('NUMSUB', channel)) as [string, number];
+    expect(shared).toBe(baseline + 1);
+    await Promise.all(clients.splice(0).map((c) => c.dispose()));
+    await eventually(async () => (eventStreamStats.open === 0 ? true : undefined));
     const listenersBefore = process.listenerCount('SIGTERM') + process.listenerCount('exit');
     // Every cycle waits for one replayed event, which proves its subscription was really open.
     const fromId = '0-0';
