@@ -4,22 +4,15 @@ import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import type { CursorValue } from '../../../platform/pagination.js';
 import { onlyIds } from '../../../platform/validation.js';
+import { newestFirst, newestPerParent } from '../../../platform/keyset.js';
 import { invoices, payments } from './schema.js';
 import type { BillingSchema, InvoiceRow, InvoiceStatus, PaymentRow } from './schema.js';
 
 /** Queries run on a connection or inside a caller's transaction. */
 type BillingDb = Db<BillingSchema> | Tx;
 
-/**
- * User.invoices ordering: newest first, id breaking ties. The timestamp goes as an ISO string with
- * a cast: drizzle's postgres-js driver leaves Date serialization to column mappers, which a raw
- * `sql` parameter does not have.
- */
-export const invoiceNewest = {
-  after: ([at, id]: CursorValue[]) => sql`(${invoices.issuedAt}, ${invoices.id}) < (${at}::timestamptz, ${id}::uuid)`,
-  cursor: (i: InvoiceRow): CursorValue[] => [i.issuedAt.toISOString(), i.id],
-  shape: ['string', 'string'] as ('string' | 'number')[],
-};
+/** User.invoices: newest first, (issued_at, id) as the keyset. */
+export const invoiceNewest = newestFirst<InvoiceRow>(invoices.issuedAt, invoices.id, (i) => ({ at: i.issuedAt, id: i.id }));
 
 export const invoicesByIds = (db: BillingDb, ids: readonly string[]) =>
   db.select().from(invoices).where(inArray(invoices.id, onlyIds(ids)));
@@ -45,28 +38,13 @@ export interface InvoicePageArgs {
 }
 
 /** Newest invoices of several customers in one statement: up to `limit` per customer. */
-export async function invoicesOfCustomers(db: BillingDb, customerIds: readonly string[], args: InvoicePageArgs): Promise<InvoiceRow[]> {
+export function invoicesOfCustomers(db: BillingDb, customerIds: readonly string[], args: InvoicePageArgs): Promise<InvoiceRow[]> {
   const where: SQL[] = [inArray(invoices.customerId, onlyIds(customerIds))];
   if (args.status) where.push(eq(invoices.status, args.status));
   if (args.after) where.push(invoiceNewest.after(args.after));
-  const ranked = db
-    .select({
-      id: invoices.id,
-      rank: sql<number>`row_number() over (partition by ${invoices.customerId} order by ${invoices.issuedAt} desc, ${invoices.id} desc)`.as('rank'),
-    })
-    .from(invoices)
-    .where(and(...where))
-    .as('ranked');
-  return db
-    .select({ invoice: invoices })
-    .from(ranked)
-    .innerJoin(invoices, eq(invoices.id, ranked.id))
-    .where(lte(ranked.rank, args.limit))
-    .orderBy(desc(invoices.issuedAt), desc(invoices.id))
-    .then((rows) => rows.map((r) => r.invoice));
+  return newestPerParent(db, invoices, { id: invoices.id, parent: invoices.customerId, at: invoices.issuedAt }, where, args.limit);
 }
 
-/** Locks an invoice for the rest of the transaction (payments and refunds of it serialize here). */
 export async function lockInvoice(tx: Tx, id: string): Promise<InvoiceRow | undefined> {
   const [row] = await tx.select().from(invoices).where(eq(invoices.id, id)).for('update');
   return row as InvoiceRow | undefined;

@@ -3,6 +3,7 @@ import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import { onlyIds } from '../../../platform/validation.js';
+import { newestFirst, newestPerParent } from '../../../platform/keyset.js';
 import type { CursorShape, CursorValue } from '../../../platform/pagination.js';
 import { categories, products, stockReservations } from './schema.js';
 import type { CatalogSchema, CategoryRow, ProductRow } from './schema.js';
@@ -17,13 +18,7 @@ export const productOrderings: Record<
   ProductOrder,
   { orderBy: SQL[]; after: (c: CursorValue[]) => SQL; cursor: (p: ProductRow) => CursorValue[]; shape: CursorShape[] }
 > = {
-  NEWEST: {
-    orderBy: [desc(products.createdAt), desc(products.id)],
-    // The cursor's ISO string is cast in SQL: postgres.js cannot bind a Date inside a raw fragment.
-    after: ([at, id]) => sql`(${products.createdAt}, ${products.id}) < (${at}::timestamptz, ${id}::uuid)`,
-    cursor: (p) => [p.createdAt.toISOString(), p.id],
-    shape: ['timestamp', 'id'],
-  },
+  NEWEST: newestFirst<ProductRow>(products.createdAt, products.id, (p) => ({ at: p.createdAt, id: p.id })),
   PRICE_ASC: {
     orderBy: [asc(products.priceCents), asc(products.id)],
     after: ([price, id]) => sql`(${products.priceCents}, ${products.id}) > (${price}, ${id})`,
@@ -91,29 +86,10 @@ export const listCategories = (db: CatalogDb): Promise<CategoryRow[]> =>
   db.select().from(categories).orderBy(asc(categories.name));
 
 /** Newest products of several categories in one statement: up to `limit` per category. */
-export async function productsOfCategories(
-  db: CatalogDb,
-  categoryIds: readonly string[],
-  limit: number,
-  after: CursorValue[] | null,
-): Promise<ProductRow[]> {
-  const where = [inArray(products.categoryId, [...categoryIds])];
+export function productsOfCategories(db: CatalogDb, categoryIds: readonly string[], limit: number, after: CursorValue[] | null): Promise<ProductRow[]> {
+  const where = [inArray(products.categoryId, onlyIds(categoryIds))];
   if (after) where.push(productOrderings.NEWEST.after(after));
-  const ranked = db
-    .select({
-      id: products.id,
-      rank: sql<number>`row_number() over (partition by ${products.categoryId} order by ${products.createdAt} desc, ${products.id} desc)`.as('rank'),
-    })
-    .from(products)
-    .where(and(...where))
-    .as('ranked');
-  return db
-    .select({ product: products })
-    .from(ranked)
-    .innerJoin(products, eq(products.id, ranked.id))
-    .where(lte(ranked.rank, limit))
-    .orderBy(desc(products.createdAt), desc(products.id))
-    .then((rows) => rows.map((r) => r.product));
+  return newestPerParent(db, products, { id: products.id, parent: products.categoryId, at: products.createdAt }, where, limit);
 }
 
 export async function insertCategory(db: CatalogDb, values: typeof categories.$inferInsert): Promise<CategoryRow> {

@@ -4,21 +4,14 @@ import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import type { CursorValue } from '../../../platform/pagination.js';
 import { isId, onlyIds } from '../../../platform/validation.js';
+import { newestFirst, newestPerParent } from '../../../platform/keyset.js';
 import { orderItems, orders } from './schema.js';
 import type { NewOrder, NewOrderItem, OrderItemRow, OrderRow, OrderStatus, OrdersSchema } from './schema.js';
 
 type OrdersDb = Db<OrdersSchema> | Tx;
 
-/** User.orders: newest first, (created_at, id) as the keyset; cursors are `[createdAt ISO, id]`. */
-export const newestOrdering = {
-  /** Parameters bound through the columns, so the Date is encoded the way the driver expects. */
-  after: ([at, id]: CursorValue[]) =>
-    sql`(${orders.createdAt}, ${orders.id}) < (${sql.param(new Date(at as string), orders.createdAt)}, ${sql.param(id, orders.id)})`,
-  cursor: (o: OrderRow): CursorValue[] => [o.createdAt.toISOString(), o.id],
-  shape: ['string', 'string'] as ('string' | 'number')[],
-  /** A decoded cursor is still client input: a bad date or id must not reach Postgres as a cast error. */
-  isValid: ([at, id]: CursorValue[]) => !Number.isNaN(new Date(at as string).getTime()) && isId(String(id)),
-};
+/** User.orders: newest first, (created_at, id) as the keyset. */
+export const newestOrdering = newestFirst<OrderRow>(orders.createdAt, orders.id, (o) => ({ at: o.createdAt, id: o.id }));
 
 export const ordersByIds = (db: OrdersDb, ids: readonly string[]): Promise<OrderRow[]> =>
   db.select().from(orders).where(inArray(orders.id, onlyIds(ids)));
@@ -38,28 +31,13 @@ export interface CustomerOrdersArgs {
 }
 
 /** Newest orders of several customers in one statement: up to `limit` per customer. */
-export async function ordersOfCustomers(db: OrdersDb, customerIds: readonly string[], args: CustomerOrdersArgs): Promise<OrderRow[]> {
+export function ordersOfCustomers(db: OrdersDb, customerIds: readonly string[], args: CustomerOrdersArgs): Promise<OrderRow[]> {
   const where: SQL[] = [inArray(orders.customerId, onlyIds(customerIds))];
   if (args.status) where.push(eq(orders.status, args.status));
   if (args.after) where.push(newestOrdering.after(args.after));
-  const ranked = db
-    .select({
-      id: orders.id,
-      rank: sql<number>`row_number() over (partition by ${orders.customerId} order by ${orders.createdAt} desc, ${orders.id} desc)`.as('rank'),
-    })
-    .from(orders)
-    .where(and(...where))
-    .as('ranked');
-  const rows = await db
-    .select({ order: orders })
-    .from(ranked)
-    .innerJoin(orders, eq(orders.id, ranked.id))
-    .where(lte(ranked.rank, args.limit))
-    .orderBy(desc(orders.createdAt), desc(orders.id));
-  return rows.map((r) => r.order);
+  return newestPerParent(db, orders, { id: orders.id, parent: orders.customerId, at: orders.createdAt }, where, args.limit);
 }
 
-/** Locks one order for a read-check-write in the caller's transaction. */
 export async function lockOrder(tx: Tx, id: string): Promise<OrderRow | undefined> {
   const [row] = await tx.select().from(orders).where(eq(orders.id, id)).for('update');
   return row;

@@ -1,4 +1,5 @@
 import { eq, desc, inArray, sql } from 'drizzle-orm';
+import { newestFirst } from '../../../platform/keyset.js';
 import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import type { CursorShape, CursorValue } from '../../../platform/pagination.js';
@@ -10,14 +11,7 @@ import type { NewUser, UserRow, UsersSchema } from './schema.js';
 type UsersDb = Db<UsersSchema> | Tx;
 
 /** Query.users ordering: newest first, id breaking ties (served by users_newest_idx). */
-export const userNewest = {
-  /** Parameters bound through their columns: drizzle hands postgres.js timestamps as strings, never raw Dates. */
-  after: ([at, id]: CursorValue[]) =>
-    sql`(${users.createdAt}, ${users.id}) < (${sql.param(new Date(at as string), users.createdAt)}, ${sql.param(id, users.id)})`,
-  cursor: (u: UserRow): CursorValue[] => [u.createdAt.toISOString(), u.id],
-  /** decodeCursor rejects a forged date or id as BAD_USER_INPUT before it can reach SQL as a cast error. */
-  shape: ['timestamp', 'id'] as CursorShape[],
-};
+export const userNewest = newestFirst<UserRow>(users.createdAt, users.id, (u) => ({ at: u.createdAt, id: u.id }));
 
 export const usersByIds = (db: UsersDb, ids: readonly string[]): Promise<UserRow[]> =>
   db.select().from(users).where(inArray(users.id, onlyIds(ids)));

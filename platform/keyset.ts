@@ -1,0 +1,50 @@
+import { and, desc, eq, lte, sql } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
+import type { AnyPgColumn, PgTable } from 'drizzle-orm/pg-core';
+import type { Db } from './db.js';
+import type { Tx } from './idempotency.js';
+import type { CursorShape, CursorValue } from './pagination.js';
+
+/**
+ * "Newest first" keyset pagination over (timestamp, id): the ordering every growing list of this
+ * API uses. Cursors are `[ISO timestamp, id]`, validated by decodeCursor before they reach SQL; the
+ * values go in as text with casts because postgres.js cannot bind a Date inside a raw fragment.
+ * The matching index is (…, at DESC NULLS FIRST, id DESC NULLS FIRST).
+ */
+export function newestFirst<R>(at: AnyPgColumn, id: AnyPgColumn, key: (row: R) => { at: Date; id: string }) {
+  return {
+    orderBy: [desc(at), desc(id)],
+    after: ([a, i]: CursorValue[]): SQL => sql`(${at}, ${id}) < (${a}::timestamptz, ${i}::uuid)`,
+    cursor: (row: R): CursorValue[] => {
+      const k = key(row);
+      return [k.at.toISOString(), k.id];
+    },
+    shape: ['timestamp', 'id'] as CursorShape[],
+  };
+}
+
+/**
+ * Up to `limit` newest rows for each of several parents (a page of orders for each user of a
+ * DataLoader batch) in one statement: rank within each parent, keep the first `limit`.
+ */
+export async function newestPerParent<T extends PgTable>(
+  db: Db<Record<string, unknown>> | Tx,
+  table: T,
+  columns: { id: AnyPgColumn; parent: AnyPgColumn; at: AnyPgColumn },
+  where: SQL[],
+  limit: number,
+): Promise<T['$inferSelect'][]> {
+  const { id, parent, at } = columns;
+  const ranked = db
+    .select({ id, rank: sql<number>`row_number() over (partition by ${parent} order by ${at} desc, ${id} desc)`.as('rank') })
+    .from(table as never)
+    .where(and(...where))
+    .as('ranked');
+  const rows = await db
+    .select({ row: table as never })
+    .from(ranked)
+    .innerJoin(table as never, eq(id, ranked.id))
+    .where(lte(ranked.rank, limit))
+    .orderBy(desc(at), desc(id));
+  return rows.map((r) => (r as { row: T['$inferSelect'] }).row);
+}
