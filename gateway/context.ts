@@ -1,6 +1,16 @@
 import type { Identity } from '../platform/auth/identity.js';
 
+/** Which application is calling: first-party apps name themselves; partners are known by their API key. */
+export interface ClientInfo {
+  /** `apollographql-client-name`, or the partner's name once its API key is verified. */
+  name: string | null;
+  version: string | null;
+  /** Set only when a valid partner API key came with the request. */
+  partnerId: string | null;
+}
+
 export interface GatewayContext {
   identity: Identity;
   requestId: string;
+  client: ClientInfo;
 }

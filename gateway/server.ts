@@ -13,7 +13,9 @@ import { healthRouter, jsonErrorHandler, requestIdMiddleware } from '../platform
 import { createLogger } from '../platform/logger.js';
 import type { RunnableService } from '../platform/run-service.js';
 import { createClientAuth } from './auth.js';
-import type { GatewayContext } from './context.js';
+import type { ClientInfo, GatewayContext } from './context.js';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { createGatewayRedis } from './redis.js';
 import { createEventBus } from '../platform/events/index.js';
 import { createLiveEvents } from './subscriptions/live-events.js';
 import { createSubscriptionServer } from './subscriptions/ws-server.js';
@@ -52,6 +54,17 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   });
 
   const isProduction = config.NODE_ENV === 'production';
+  const redis = createGatewayRedis(config.REDIS_URL, log);
+
+  /*
+   * The edge, in order. Each concern lives in its own file and contributes HTTP middleware (runs on
+   * /graphql before Apollo, after the body is parsed) and/or Apollo plugins (run inside the request
+   * pipeline, after parsing and validation).
+   */
+  const edgeMiddleware: express.RequestHandler[] = [];
+  const plugins: ApolloServerPlugin<GatewayContext>[] = [];
+  if (isProduction) plugins.push(ApolloServerPluginLandingPageDisabled());
+
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     formatError: createErrorFormatter(log),
@@ -59,7 +72,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     introspection: !isProduction,
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
-    plugins: isProduction ? [ApolloServerPluginLandingPageDisabled()] : [],
+    plugins,
   });
   await apollo.start();
 
@@ -98,10 +111,16 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   app.use(
     '/graphql',
     express.json({ limit: config.BODY_LIMIT }),
+    ...edgeMiddleware,
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
+        const client: ClientInfo = res.locals.client ?? {
+          name: req.header('apollographql-client-name') ?? null,
+          version: req.header('apollographql-client-version') ?? null,
+          partnerId: null,
+        };
         try {
-          return { identity: (await auth.identify(req.header('authorization'))).identity, requestId: res.locals.requestId as string };
+          return { identity: (await auth.identify(req.header('authorization'))).identity, requestId: res.locals.requestId as string, client };
         } catch (err) {
           // Apollo turns a context error into the response; 401 tells clients to sign in again.
           (err as { extensions?: Record<string, unknown> }).extensions!.http = { status: 401 };
@@ -119,7 +138,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     beforeDrain: () => subscriptions.close(),
     async stop() {
       await apollo.stop();
-      await Promise.all([live.close(), bus.close()]);
+      await Promise.all([live.close(), bus.close(), redis?.quit()]);
     },
   };
 }

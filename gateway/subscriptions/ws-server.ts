@@ -48,7 +48,7 @@ export function createSubscriptionServer(deps: {
   let disposable: { dispose(): void | Promise<void> } | undefined;
 
   const execute = async (query: string, variables: Record<string, unknown>, identity: Identity): Promise<ExecutionResult> => {
-    const response = await apollo.executeOperation({ query, variables }, { contextValue: { identity, requestId: randomUUID() } });
+    const response = await apollo.executeOperation({ query, variables }, { contextValue: { identity, requestId: randomUUID(), client: { name: 'subscription', version: null, partnerId: null } } });
     if (response.body.kind !== 'single') throw new Error('incremental delivery is not supported here');
     return response.body.singleResult as ExecutionResult;
   };
