@@ -16,6 +16,8 @@ import { createClientAuth } from './auth.js';
 import type { ClientInfo, GatewayContext } from './context.js';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { createGatewayRedis } from './redis.js';
+import { readPolicies } from './authorization/policies.js';
+import { createAuthorizingGateway } from './authorization/authorizing-gateway.js';
 import { createEventBus } from '../platform/events/index.js';
 import { createLiveEvents } from './subscriptions/live-events.js';
 import { createSubscriptionServer } from './subscriptions/ws-server.js';
@@ -39,8 +41,10 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
 
   // Read by ApolloGateway's constructor; set here so no outbound telemetry starts unless configured.
   process.env.APOLLO_TELEMETRY_DISABLED = config.APOLLO_TELEMETRY_DISABLED;
+  // @authenticated / @requiresScopes: enforced here (the stock gateway refuses to load them at all).
+  const { gatewaySdl, byCoordinate: policies } = readPolicies(supergraphSdl);
   const gateway = new ApolloGateway({
-    supergraphSdl,
+    supergraphSdl: gatewaySdl,
     buildService: ({ name, url }) => {
       const resolved = subgraphUrl(config, name, url!);
       subgraphUrls.set(name, resolved);
@@ -66,7 +70,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   if (isProduction) plugins.push(ApolloServerPluginLandingPageDisabled());
 
   const apollo = new ApolloServer<GatewayContext>({
-    gateway,
+    gateway: createAuthorizingGateway(gateway, policies),
     formatError: createErrorFormatter(log),
     includeStacktraceInErrorResponses: false,
     introspection: !isProduction,

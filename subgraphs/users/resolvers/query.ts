@@ -1,6 +1,6 @@
 import { requireAdmin } from '../../../platform/auth/identity.js';
 import { decodeCursor, parseFirst, toConnection } from '../../../platform/pagination.js';
-import { listUsers, userNewest } from '../db/queries.js';
+import { listUsers, userByEmail, userNewest } from '../db/queries.js';
 import type { UsersContext } from '../context.js';
 
 export const queryResolvers = {
@@ -18,6 +18,12 @@ export const queryResolvers = {
       const rows = await listUsers(ctx.db.read, { limit: first + 1, after });
       for (const row of rows) ctx.loaders.userById.prime(row.id, row);
       return toConnection(rows, first, userNewest.cursor);
+    },
+    /** Admins only (also enforced at the gateway by @requiresScopes). */
+    async userByEmail(_: unknown, { email }: { email: string }, ctx: UsersContext) {
+      requireAdmin(ctx.identity);
+      if (email.length > 254) return null;
+      return (await userByEmail(ctx.db.read, email)) ?? null;
     },
   },
 };

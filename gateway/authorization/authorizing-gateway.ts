@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import { getOperationAST, print } from 'graphql';
+import type { GraphQLSchema } from 'graphql';
+import type { ApolloGateway } from '@apollo/gateway';
+import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
+import type { GatewayContext } from '../context.js';
+import { authorizeOperation } from './authorize-operation.js';
+import type { AuthorizedOperation, ResponsePath } from './authorize-operation.js';
+import type { Policy } from './policies.js';
+
+const MAX_CACHED = 5_000;
+
+/**
+ * @apollo/gateway behind an authorization step: every operation is checked against the
+ * supergraph's @authenticated / @requiresScopes policies for the caller before a query plan is
+ * made or any subgraph is called. The filtered operation gets its own query hash, so the plan
+ * cache never serves one caller's plan to another.
+ */
+export function createAuthorizingGateway(inner: ApolloGateway, policies: Map<string, Policy>): GatewayInterface {
+  let schema: GraphQLSchema | undefined;
+  inner.onSchemaLoadOrUpdate(({ apiSchema }) => {
+    schema = apiSchema;
+  });
+  // Per (operation, kind of caller): the same query from the same kind of caller is authorized once.
+  const cache = new Map<string, AuthorizedOperation & { queryHash: string }>();
+
+  const wrap = (execute: GatewayExecutor): GatewayExecutor => async (requestContext) => {
+    const { identity } = requestContext.context as GatewayContext;
+    const caller = { authenticated: identity.userId !== null, scopes: new Set(identity.scopes) };
+    const cacheKey = `${requestContext.queryHash}|${requestContext.operationName ?? ''}|${caller.authenticated}|${[...caller.scopes].sort().join(' ')}`;
+    let verdict = cache.get(cacheKey);
+    if (!verdict) {
+      const result = authorizeOperation(schema!, requestContext.document, requestContext.operationName, policies, caller);
+      const queryHash = result.document && result.errors.length ? createHash('sha256').update(print(result.document)).digest('hex') : requestContext.queryHash;
+      verdict = { ...result, queryHash };
+      if (cache.size >= MAX_CACHED) cache.clear();
+      cache.set(cacheKey, verdict);
+    }
+    if (verdict.errors.length === 0) return execute(requestContext);
+    if (!verdict.document) {
+      const data = verdict.nullPaths.length ? withNulls({}, verdict.nullPaths) : null;
+      return { data, errors: verdict.errors };
+    }
+    const result = await execute({
+      ...requestContext,
+      document: verdict.document,
+      operation: getOperationAST(verdict.document, requestContext.operationName)!,
+      queryHash: verdict.queryHash,
+    });
+    return {
+      ...result,
+      data: result.data ? withNulls(result.data, verdict.nullPaths) : result.data,
+      errors: [...verdict.errors, ...(result.errors ?? [])],
+    };
+  };
+
+  return {
+    async load(options) {
+      const loaded = await inner.load(options);
+      return { ...loaded, executor: wrap(loaded.executor) };
+    },
+    onSchemaLoadOrUpdate: (callback) => inner.onSchemaLoadOrUpdate(callback),
+    stop: () => inner.stop(),
+  };
+}
+
+/** Puts null at each path (through every element of the lists on the way). */
+function withNulls(data: Record<string, unknown>, paths: ResponsePath[]): Record<string, unknown> {
+  const set = (node: unknown, path: string[]): void => {
+    if (Array.isArray(node)) return node.forEach((item) => set(item, path));
+    if (!node || typeof node !== 'object') return;
+    const [head, ...rest] = path;
+    if (rest.length === 0) (node as Record<string, unknown>)[head!] = null;
+    else set((node as Record<string, unknown>)[head!], rest);
+  };
+  for (const path of paths) set(data, path);
+  return data;
+}
