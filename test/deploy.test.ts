@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { gatewaySchema, parseConfig, subgraphSchemas } from '../platform/config.js';
 import { generateLocalKeys } from '../platform/local-env.js';
 import { ROOT } from '../platform/paths.js';
@@ -94,6 +94,58 @@ describe('Dockerfile', () => {
     for (const line of dockerfile.split('\n').filter((l) => l.startsWith('COPY ') && !l.includes('--from'))) {
       const sources = line.replace(/^COPY\s+/, '').split(/\s+/).slice(0, -1);
       for (const source of sources) expect(existsSync(path.join(ROOT, source)), source).toBe(true);
+    }
+  });
+});
+
+describe('Kubernetes manifests (deploy/k8s)', () => {
+  const dir = path.join(ROOT, 'deploy/k8s');
+  const kustomization = parse(readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+  const docs = [...kustomization.resources, 'secrets.example.yaml'].flatMap((file) => {
+    expect(existsSync(path.join(dir, file)), file).toBe(true);
+    return parseAllDocuments(readFileSync(path.join(dir, file), 'utf8')).map((d) => d.toJS() as any);
+  });
+  const of = (kind: string) => docs.filter((d) => d.kind === kind);
+
+  it('every Deployment resolves to an environment its config schema accepts, with probes on the health endpoints', async () => {
+    const env = await dotEnv();
+    const configMaps = new Map(of('ConfigMap').map((c) => [c.metadata.name, c.data as Record<string, string>]));
+    // The example secrets hold placeholders; real keys stand in for them here.
+    const secrets = new Map(of('Secret').map((s) => [s.metadata.name, Object.fromEntries(Object.entries(s.stringData as Record<string, string>).map(([k, v]) => [k, v.startsWith('<') ? env[k]! : v]))]));
+    const deployments = of('Deployment');
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(Object.keys(APPS).sort());
+    for (const deployment of deployments) {
+      const name = deployment.metadata.name as keyof typeof APPS;
+      const container = deployment.spec.template.spec.containers[0];
+      const resolved: Record<string, string> = {};
+      for (const from of container.envFrom ?? []) Object.assign(resolved, configMaps.get(from.configMapRef.name));
+      for (const e of container.env ?? []) {
+        const ref = e.valueFrom?.secretKeyRef;
+        resolved[e.name] = ref ? secrets.get(ref.name)?.[ref.key] : e.value;
+        expect(resolved[e.name], `${name}: ${e.name}`).toBeDefined();
+      }
+      Object.assign(resolved, { TRUSTED_SERVICE_JWKS: env.TRUSTED_SERVICE_JWKS });
+      expect(() => parseConfig(APPS[name], resolved), name).not.toThrow();
+      expect(container.ports[0].containerPort).toBe(Number(resolved.PORT));
+      expect(container.readinessProbe.httpGet.path).toBe('/health/ready');
+      expect(container.livenessProbe.httpGet.path).toBe('/health/live');
+      expect(existsSync(path.join(ROOT, container.args[0].replace(/^dist\//, '').replace(/\.js$/, '.ts')))).toBe(true);
+      const labels = deployment.spec.template.metadata.labels;
+      const matches = (selector: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+      expect(matches(deployment.spec.selector.matchLabels)).toBe(true);
+      expect(of('Service').some((s) => s.metadata.name === name && matches(s.spec.selector))).toBe(true);
+      expect(of('PodDisruptionBudget').some((p) => matches(p.spec.selector.matchLabels))).toBe(true);
+      expect(of('HorizontalPodAutoscaler').some((h) => h.spec.scaleTargetRef.name === name && h.spec.minReplicas >= 2)).toBe(true);
+    }
+  });
+
+  it('the service URLs in the manifests name existing Services and their ports', () => {
+    const services = new Map(of('Service').map((s) => [s.metadata.name, s.spec.ports[0].port]));
+    for (const deployment of of('Deployment')) {
+      for (const e of deployment.spec.template.spec.containers[0].env ?? []) {
+        const match = typeof e.value === 'string' ? /^https?:\/\/([\w-]+):(\d+)/.exec(e.value) : null;
+        if (match) expect(services.get(match[1]!), `${deployment.metadata.name}: ${e.name}`).toBe(Number(match[2]));
+      }
     }
   });
 });
