@@ -9,6 +9,8 @@ export interface RunnableService {
   stop(): Promise<void>;
   /** Called once the HTTP server exists (e.g. to accept WebSocket upgrades on it). */
   attach?(server: http.Server): void;
+  /** Called when draining starts (readiness should then report unavailable). */
+  onDrain?(): void;
   /** Hooked before draining, e.g. to close WebSocket subscriptions with a proper code. */
   beforeDrain?(): Promise<void>;
 }
@@ -20,9 +22,32 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-export async function listen(service: RunnableService, opts: { port: number; host: string; graceMs: number; log: Logger }): Promise<Listening> {
+export interface ListenOptions {
+  port: number;
+  host: string;
+  /** Longest wait for in-flight requests after the drain window. */
+  graceMs: number;
+  /** How long to keep serving (every response closing its connection) before refusing connections. */
+  drainMs?: number;
+  log: Logger;
+}
+
+export async function listen(service: RunnableService, opts: ListenOptions): Promise<Listening> {
   const server = http.createServer(service.app);
   service.attach?.(server);
+  let inFlight = 0;
+  let draining = false;
+  let onIdle: (() => void) | undefined;
+  server.on('request', (_req, res) => {
+    // While draining, every response closes its connection, so a load balancer's pool of idle
+    // keep-alive connections to this instance empties before the listener closes.
+    if (draining) res.shouldKeepAlive = false;
+    inFlight += 1;
+    res.once('close', () => {
+      inFlight -= 1;
+      if (inFlight === 0) onIdle?.();
+    });
+  });
   server.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -31,12 +56,27 @@ export async function listen(service: RunnableService, opts: { port: number; hos
   const { port } = server.address() as AddressInfo;
   const host = opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host;
   let closing: Promise<void> | undefined;
+  /*
+   * Graceful stop: first a drain window in which requests are still served but every connection is
+   * closed after its response (so no idle keep-alive connection is left for a load balancer to send
+   * a request on just as it is destroyed); then refuse new connections (a load balancer retries a
+   * refused connection on another instance), finish what is in flight, drop idle connections; after
+   * graceMs whatever is left is cut.
+   */
   const close = () =>
     (closing ??= (async () => {
+      draining = true;
+      service.onDrain?.();
       await service.beforeDrain?.();
+      if (opts.drainMs) await new Promise((resolve) => setTimeout(resolve, opts.drainMs));
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      const idle = new Promise<void>((resolve) => {
+        onIdle = resolve;
+        if (inFlight === 0) resolve();
+      });
       const timer = setTimeout(() => server.closeAllConnections(), opts.graceMs);
+      await idle;
+      server.closeIdleConnections();
       await drained;
       clearTimeout(timer);
       await service.stop();
@@ -45,7 +85,7 @@ export async function listen(service: RunnableService, opts: { port: number; hos
 }
 
 /** For index.ts: listen, log the URL, and shut down gracefully on SIGTERM / SIGINT. */
-export async function runService(name: string, service: RunnableService, opts: { port: number; host: string; graceMs: number; log: Logger }): Promise<Listening> {
+export async function runService(name: string, service: RunnableService, opts: ListenOptions): Promise<Listening> {
   const listening = await listen(service, opts);
   opts.log.info({ url: listening.url }, `${name} listening`);
   const shutdown = (signal: string) => {
@@ -67,5 +107,12 @@ export async function runService(name: string, service: RunnableService, opts: {
 export const runWithConfig = (
   name: string,
   service: RunnableService & { log: Logger },
-  config: { PORT: number; HOST: string; SHUTDOWN_GRACE_MS: number },
-) => runService(name, service, { port: config.PORT, host: config.HOST, graceMs: config.SHUTDOWN_GRACE_MS, log: service.log });
+  config: { PORT: number; HOST: string; SHUTDOWN_GRACE_MS: number; SHUTDOWN_DRAIN_MS: number },
+) =>
+  runService(name, service, {
+    port: config.PORT,
+    host: config.HOST,
+    graceMs: config.SHUTDOWN_GRACE_MS,
+    drainMs: config.SHUTDOWN_DRAIN_MS,
+    log: service.log,
+  });

@@ -23,7 +23,8 @@ const builders: Record<ServiceName, (env: Record<string, string>) => Promise<Run
 
 async function startService(name: ServiceName, env: Record<string, string>, port: number): Promise<Listening> {
   const service = await builders[name](env);
-  return listen(service, { port, host: env.HOST!, graceMs: 2_000, log: service.log });
+  // Single-machine runs stop fast unless told otherwise (the scale-out test asks for a drain window).
+  return listen(service, { port, host: env.HOST!, graceMs: 2_000, drainMs: Number(env.SHUTDOWN_DRAIN_MS ?? 0), log: service.log });
 }
 
 /** One more gateway instance over the same subgraphs (scale-out, cross-instance tests). */
