@@ -24,6 +24,7 @@ COPY package.json ./
 COPY --from=deps /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY schema schema
+COPY persisted-queries persisted-queries
 COPY migrations migrations
 USER node
 ENTRYPOINT ["node", "--enable-source-maps"]

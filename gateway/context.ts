@@ -1,4 +1,5 @@
 import type { Identity } from '../platform/auth/identity.js';
+import type { ConsistencyState } from './consistency.js';
 
 /** Which application is calling: first-party apps name themselves; partners are known by their API key. */
 export interface ClientInfo {
@@ -13,4 +14,8 @@ export interface GatewayContext {
   identity: Identity;
   requestId: string;
   client: ClientInfo;
+  /** Read-your-writes positions (gateway/consistency.ts); absent for the gateway's own operations. */
+  consistency?: ConsistencyState;
+  /** The caller's address as TRUST_PROXY reads it (logIn attempts per IP); absent for the gateway's own operations. */
+  clientIp?: string;
 }

@@ -16,6 +16,7 @@ import { createClientAuth } from './auth.js';
 import type { ClientInfo, GatewayContext } from './context.js';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { createGatewayRedis } from './redis.js';
+import { createPersistedQueries } from './persisted-queries/index.js';
 import { readPolicies } from './authorization/policies.js';
 import { createAuthorizingGateway } from './authorization/authorizing-gateway.js';
 import { createEventBus } from '../platform/events/index.js';
@@ -23,6 +24,9 @@ import { createLiveEvents } from './subscriptions/live-events.js';
 import { createSubscriptionServer } from './subscriptions/ws-server.js';
 import type { GraphQLSchema } from 'graphql';
 import { createSubgraphSource } from './subgraph-source.js';
+import { createConsistency } from './consistency.js';
+import { VERIFIED_IDENTITY, clientAddress, createLimits } from './limits/index.js';
+import type { TrustProxy } from './limits/index.js';
 
 
 /** Routing URLs come from the supergraph unless config overrides them (load balancers, tests). */
@@ -48,7 +52,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     buildService: ({ name, url }) => {
       const resolved = subgraphUrl(config, name, url!);
       subgraphUrls.set(name, resolved);
-      return createSubgraphSource(resolved, signer, config.SUBGRAPH_TIMEOUT_MS);
+      return createSubgraphSource(resolved, signer, config.SUBGRAPH_TIMEOUT_MS, name);
     },
   });
 
@@ -68,6 +72,17 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   const edgeMiddleware: express.RequestHandler[] = [];
   const plugins: ApolloServerPlugin<GatewayContext>[] = [];
   if (isProduction) plugins.push(ApolloServerPluginLandingPageDisabled());
+  // Partner API keys first: everything after may rely on res.locals.client.
+  const persisted = await createPersistedQueries(config, redis, log);
+  edgeMiddleware.push(...persisted.middleware);
+  plugins.push(...persisted.plugins);
+  // Read-your-writes: hands back the consistency token when a subgraph reported writes.
+  const consistency = createConsistency(config);
+  plugins.push(consistency.plugin);
+  // Limits: request rate (429 before Apollo runs), operation shape, partner cost budgets, logIn attempts.
+  const limits = createLimits({ config, redis, auth, log, supergraphSdl });
+  edgeMiddleware.push(...limits.middleware);
+  plugins.push(...limits.plugins);
 
   const apollo = new ApolloServer<GatewayContext>({
     gateway: createAuthorizingGateway(gateway, policies),
@@ -75,7 +90,10 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     includeStacktraceInErrorResponses: false,
     introspection: !isProduction,
     allowBatchedHttpRequests: false,
+    validationRules: limits.validationRules,
+    parseOptions: limits.parseOptions,
     csrfPrevention: true,
+    persistedQueries: persisted.apq,
     plugins,
   });
   await apollo.start();
@@ -94,13 +112,21 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
       maxSubscriptionsPerConnection: config.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
       maxQueuedEventsPerSubscription: config.WS_MAX_QUEUED_EVENTS,
     },
+    // The same operation limits, request counts and client address as HTTP.
+    validationRules: limits.validationRules,
+    admit: limits.admitSocketOperation,
+    clientIp: (req) => clientAddress(req, app.get('trust proxy fn') as TrustProxy),
   });
 
   const app = express();
+  // req.ip: which proxies may name the client in X-Forwarded-For (rate limits per IP; see TRUST_PROXY).
+  app.set('trust proxy', config.TRUST_PROXY);
   app.disable('x-powered-by');
   app.use(requestIdMiddleware);
+  let draining = false;
   app.use(
     healthRouter(async () => {
+      if (draining) return { ready: false, details: { draining: true } };
       const checks = await Promise.all(
         [...subgraphUrls].map(async ([name, url]) => {
           const ok = await fetch(new URL('/health/ready', url), { signal: AbortSignal.timeout(2_000) })
@@ -124,7 +150,14 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
           partnerId: null,
         };
         try {
-          return { identity: (await auth.identify(req.header('authorization'))).identity, requestId: res.locals.requestId as string, client };
+          return {
+            // The rate limit already verified the token when there was one (and it was good).
+            identity: (res.locals[VERIFIED_IDENTITY] as GatewayContext['identity'] | undefined) ?? (await auth.identify(req.header('authorization'))).identity,
+            clientIp: req.ip,
+            requestId: res.locals.requestId as string,
+            client,
+            consistency: consistency.fromRequest(req),
+          };
         } catch (err) {
           // Apollo turns a context error into the response; 401 tells clients to sign in again.
           (err as { extensions?: Record<string, unknown> }).extensions!.http = { status: 401 };
@@ -139,6 +172,9 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     app,
     log,
     attach: (server) => subscriptions.attach(server),
+    onDrain: () => {
+      draining = true;
+    },
     beforeDrain: () => subscriptions.close(),
     async stop() {
       await apollo.stop();

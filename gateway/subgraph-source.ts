@@ -4,6 +4,7 @@ import type { Fetcher } from '@apollo/utils.fetcher';
 import { INTERNAL_TOKEN_HEADER } from '../platform/auth/service-token.js';
 import type { ServiceTokenSigner } from '../platform/auth/service-token.js';
 import { REQUEST_ID_HEADER } from '../platform/http.js';
+import { CONSISTENCY_LSN_HEADER } from '../platform/lsn.js';
 import type { GatewayContext } from './context.js';
 
 /**
@@ -11,7 +12,7 @@ import type { GatewayContext } from './context.js';
  * timeout per fetch, and a service token that carries the caller's identity. The client's own
  * headers are never forwarded, so nothing a client sends can pose as the gateway.
  */
-export function createSubgraphSource(url: string, signer: ServiceTokenSigner, timeoutMs: number) {
+export function createSubgraphSource(url: string, signer: ServiceTokenSigner, timeoutMs: number, name?: string) {
   const fetcher: Fetcher = (input, init) =>
     fetch(input, { ...(init as RequestInit), signal: AbortSignal.timeout(timeoutMs) }) as unknown as ReturnType<Fetcher>;
   return new RemoteGraphQLDataSource<GatewayContext>({
@@ -22,6 +23,13 @@ export function createSubgraphSource(url: string, signer: ServiceTokenSigner, ti
       if (!identity) return; // health checks and other calls outside a client request
       request.http?.headers.set(INTERNAL_TOKEN_HEADER, await signer.sign(identity));
       if (context.requestId) request.http?.headers.set(REQUEST_ID_HEADER, context.requestId);
+      // Read-your-writes: this subgraph's position from the client's token (and this request's writes so far).
+      const lsn = name && 'consistency' in context ? context.consistency?.lsnFor(name) : undefined;
+      if (lsn) request.http?.headers.set(CONSISTENCY_LSN_HEADER, lsn);
+    },
+    async didReceiveResponse({ response, context }) {
+      if ('consistency' in context) context.consistency?.absorb(response.http?.headers.get(CONSISTENCY_LSN_HEADER));
+      return response;
     },
   });
 }

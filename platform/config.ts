@@ -45,6 +45,8 @@ export const baseSchema = eventSchema.extend({
   TRUSTED_SERVICE_JWKS: json(jwks),
   /** Bound for in-flight work on SIGTERM. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /** On SIGTERM, keep serving this long (closing each connection after its response) before refusing new ones. */
+  SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).default(2_000),
 });
 
 const databaseSchema = z.object({
@@ -52,6 +54,10 @@ const databaseSchema = z.object({
   /** Comma-separated read replica URLs; empty means every read goes to the primary. */
   DATABASE_REPLICA_URLS: csv.pipe(z.array(z.url({ protocol: /^postgres(ql)?$/ }))),
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  /** A replica further behind the primary than this leaves the read rotation until it catches up. */
+  DATABASE_REPLICA_MAX_LAG_MS: z.coerce.number().int().min(0).default(10_000),
+  /** How often each replica's replay position and lag are polled (requests compare against the cached value). */
+  DATABASE_REPLICA_POLL_MS: z.coerce.number().int().min(10).max(10_000).default(100),
 });
 
 const serviceUrl = z.url({ protocol: /^https?$/ });
@@ -74,6 +80,63 @@ export const subgraphSchemas = {
     CATALOG_URL: serviceUrl.default('http://127.0.0.1:4002'),
   }),
   billing: baseSchema.extend(databaseSchema.shape).extend({ PORT: port(4004) }),
+};
+
+const positiveInt = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
+
+/** Gateway limits (gateway/limits/): operation shape, rate limits, partner cost budgets, logIn attempts. */
+const limitsShape = {
+  /**
+   * Express `trust proxy`: which hops may tell the client's address in X-Forwarded-For (rate limits
+   * per IP, logIn attempts per IP). `true`, `false`, a hop count, or a comma-separated list of
+   * addresses, CIDRs and the names `loopback`, `linklocal`, `uniquelocal` (private networks, where
+   * nginx or a cloud load balancer sits). Anything more trusting than the real path lets a client
+   * forge its IP. (`loopback`)
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('loopback')
+    .transform((v): boolean | number | string[] => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v.split(',').map((s) => s.trim()).filter(Boolean)))
+    .pipe(
+      z.union([
+        z.boolean(),
+        z.number(),
+        z.array(z.union([z.enum(['loopback', 'linklocal', 'uniquelocal']), z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()])).min(1),
+      ]),
+    ),
+  /** Field nesting, leaves included; the AccountPage query is 8 deep. (10) */
+  LIMIT_MAX_DEPTH: positiveInt(10),
+  /** Aliased fields per operation (`__typename` aliases are free). (15) */
+  LIMIT_MAX_ALIASES: positiveInt(15),
+  /** Directive uses per operation. (20) */
+  LIMIT_MAX_DIRECTIVES: positiveInt(20),
+  /** Lexical tokens per document, checked while parsing; AccountPage is 68. (1,000) */
+  LIMIT_MAX_TOKENS: positiveInt(1000),
+  /**
+   * graphql-armor's structural cost of the document text (objects 2, scalars 1, ×1.5 per level,
+   * × literal `first` only): AccountPage is 272 with `first: $n`, 27,150 with `first: 100` written in. (50,000)
+   */
+  LIMIT_MAX_ARMOR_COST: positiveInt(50_000),
+  /** Static cost (gateway/limits/operation-cost.ts, variables and @listSize applied) above which an operation is refused outright. (10,000) */
+  LIMIT_MAX_OPERATION_COST: positiveInt(10_000),
+  /** Assumed length of a list field without a slicing argument or @listSize(assumedSize). (10) */
+  COST_DEFAULT_LIST_SIZE: positiveInt(10),
+  /** Static cost each partner API key may spend per minute, shared by all gateway instances. (50,000) */
+  PARTNER_COST_BUDGET_PER_MINUTE: positiveInt(50_000),
+  /** Fixed window for the request rate limits below. (60 s) */
+  RATE_LIMIT_WINDOW_SECONDS: positiveInt(60),
+  /** Requests per window per client IP, for calls with neither a partner key nor a user token. (300) */
+  RATE_LIMIT_ANONYMOUS: positiveInt(300),
+  /** Requests per window per signed-in user, whatever IP they come from. (600) */
+  RATE_LIMIT_USER: positiveInt(600),
+  /** Requests per window per partner API key. (3,000) */
+  RATE_LIMIT_PARTNER: positiveInt(3000),
+  /** Failed logIn attempts per account (normalized email) per LOGIN_WINDOW_SECONDS; a success resets it. (5) */
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt(5),
+  /** Failed logIn attempts per client IP per LOGIN_WINDOW_SECONDS, whatever the accounts. (50) */
+  LOGIN_MAX_FAILURES_PER_IP: positiveInt(50),
+  /** (900 s = 15 min) */
+  LOGIN_WINDOW_SECONDS: positiveInt(900),
 };
 
 export const gatewaySchema = baseSchema.extend({
@@ -102,6 +165,34 @@ export const gatewaySchema = baseSchema.extend({
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
   /** Undelivered events one subscriber may have before it is cut off (it can resume with `after`). */
   WS_MAX_QUEUED_EVENTS: z.coerce.number().int().min(1).default(1000),
+  /** Also keep the read-your-writes token in an HTTP-only cookie (browsers), besides the `x-consistency-token` header. */
+  CONSISTENCY_COOKIE: z.enum(['true', 'false']).default('false'),
+  /** How long a consistency token is honoured; keep it above every subgraph's DATABASE_REPLICA_MAX_LAG_MS. */
+  CONSISTENCY_TOKEN_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** How long an automatic persisted query stays registered (shared by all gateways through Redis). */
+  APQ_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
+  /** Trusted-document manifests, one `<client-name>.json` per client (Apollo's persisted-query-manifest format). */
+  PERSISTED_QUERIES_DIR: z.string().default('persisted-queries'),
+  /**
+   * Partner API keys, stored only as sha256 of the key (keys are 256-bit random, so a fast hash is
+   * enough): `[{ "id", "client", "sha256", "revoked"? }]`; `npm run partner:key -- <client>` mints one.
+   */
+  PARTNER_API_KEYS: json(
+    z.array(
+      z.object({
+        id: z.string().min(1),
+        client: z.string().regex(/^[\w.-]+$/),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/),
+        revoked: z.boolean().default(false),
+      }),
+    ),
+  ).prefault('[]'),
+  /**
+   * Safelist mode per first-party client name (`apollographql-client-name`): off | audit | enforce;
+   * `"*"` applies to every other client, named or not. Partners are always enforced.
+   */
+  SAFELIST_MODES: json(z.record(z.string(), z.enum(['off', 'audit', 'enforce']))).prefault('{}'),
+  ...limitsShape,
 });
 
 export type BaseConfig = z.infer<typeof baseSchema>;

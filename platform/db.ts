@@ -2,6 +2,13 @@ import postgres from 'postgres';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import type { DatabaseConfig } from './config.js';
+import type { Logger } from './logger.js';
+import { formatLsn, parseLsn } from './lsn.js';
+import { withPrimaryFallback } from './replica-failover.js';
+import { createReplicaMonitor } from './replica-monitor.js';
+import type { ReplicaStatus } from './replica-monitor.js';
+
+export type { ReplicaState, ReplicaStatus } from './replica-monitor.js';
 
 /**
  * Statement counts per process, taken in the driver (every statement sent to any server), so
@@ -27,14 +34,25 @@ export interface Database<S extends Record<string, unknown>> {
   replicas: Db<S>[];
   /** The primary through a small pool of its own, for background work (relays, consumers). */
   background: Db<S>;
-  /** A read connection for one request: always the same replica within the request. */
-  pickReader(): Db<S>;
-  ping(): Promise<{ primary: boolean; replicas: boolean[] }>;
+  /**
+   * A read connection for one request (the caller keeps it for the whole request): a replica in
+   * rotation that has replayed `minLsn` (round robin among them), else the primary.
+   */
+  pickReader(minLsn?: bigint): Db<S>;
+  /**
+   * Where the primary's WAL is now, as `X/Y`; read after a commit it is at or past that commit.
+   * Undefined without replicas (nobody needs it then).
+   */
+  commitLsn(): Promise<string | undefined>;
+  /** Each replica's state from the last health poll (no query): for /health/ready and metrics. */
+  replicaStatuses(): ReplicaStatus[];
+  ping(): Promise<{ primary: boolean; replicas: ReplicaStatus[] }>;
   close(): Promise<void>;
 }
 
 export interface DatabaseOptions {
   applicationName: string;
+  log?: Logger;
 }
 
 function connect(url: string, max: number, role: Role, appName: string) {
@@ -54,7 +72,8 @@ function connect(url: string, max: number, role: Role, appName: string) {
 }
 
 export function createDatabase<S extends Record<string, unknown>>(
-  config: Pick<DatabaseConfig, 'DATABASE_URL' | 'DATABASE_REPLICA_URLS' | 'DATABASE_POOL_MAX'>,
+  config: Pick<DatabaseConfig, 'DATABASE_URL' | 'DATABASE_REPLICA_URLS' | 'DATABASE_POOL_MAX'> &
+    Partial<Pick<DatabaseConfig, 'DATABASE_REPLICA_MAX_LAG_MS' | 'DATABASE_REPLICA_POLL_MS'>>,
   schema: S,
   options: DatabaseOptions,
 ): Database<S> {
@@ -65,7 +84,22 @@ export function createDatabase<S extends Record<string, unknown>>(
   const backgroundClient = connect(config.DATABASE_URL, 2, 'background', options.applicationName);
   const primary = drizzle(primaryClient, { schema });
   const background = drizzle(backgroundClient, { schema });
-  const replicas = replicaClients.map((client) => drizzle(client, { schema }));
+  const monitor = replicaClients.length
+    ? createReplicaMonitor({
+        primaryUrl: config.DATABASE_URL,
+        replicaUrls: config.DATABASE_REPLICA_URLS,
+        applicationName: options.applicationName,
+        pollMs: config.DATABASE_REPLICA_POLL_MS ?? 100,
+        maxLagMs: config.DATABASE_REPLICA_MAX_LAG_MS ?? 10_000,
+        ...(options.log ? { log: options.log } : {}),
+      })
+    : undefined;
+  /*
+   * Not Drizzle's withReplicas(): it picks a random replica for every single query, so two reads of
+   * one request could see two different moments (a row on one replica and not yet on the next).
+   * A request here keeps the reader it got first (RequestDb), chosen by health and consistency.
+   */
+  const replicas = replicaClients.map((client, i) => drizzle(withPrimaryFallback(client, primaryClient, monitor!, i), { schema }));
   let next = 0;
 
   const ping = async (client: postgres.Sql) => {
@@ -81,17 +115,35 @@ export function createDatabase<S extends Record<string, unknown>>(
     primary,
     replicas,
     background,
-    pickReader() {
-      if (replicas.length === 0) return primary;
-      next = (next + 1) % replicas.length;
-      return replicas[next]!;
+    pickReader(minLsn) {
+      const candidates = monitor?.eligible(minLsn) ?? [];
+      if (candidates.length === 0) return primary;
+      next = (next + 1) % candidates.length;
+      return replicas[candidates[next]!]!;
     },
+    async commitLsn() {
+      if (!monitor) return undefined;
+      // The write position: after a commit it is at or past the commit record (a commit returns
+      // once its WAL is flushed, with synchronous_commit on, the default; with it off, the insert
+      // position would be needed). The insert position is avoided otherwise because at a page
+      // boundary it points past the next page's header, which a standby reports having replayed
+      // only once more WAL follows: on a quiet primary, reads would stay on the primary for seconds.
+      const [row] = await primaryClient`select pg_current_wal_lsn()::text as lsn`;
+      const lsn = parseLsn(row?.lsn as string | undefined);
+      return lsn === undefined ? undefined : formatLsn(lsn);
+    },
+    replicaStatuses: () => monitor?.statuses() ?? [],
     async ping() {
-      const [p, ...r] = await Promise.all([ping(primaryClient), ...replicaClients.map(ping)]);
-      return { primary: p!, replicas: r };
+      return { primary: await ping(primaryClient), replicas: monitor?.statuses() ?? [] };
     },
     async close() {
-      await Promise.all([primaryClient, backgroundClient, ...replicaClients].map((c) => c.end({ timeout: 5 })));
+      await monitor?.stop();
+      // Replica pools serve reads only and requests have drained by now: no need to wait. (It also
+      // sidesteps postgres.js#1097: after a connection error, end() waits out its whole timeout.)
+      await Promise.all([
+        ...[primaryClient, backgroundClient].map((c) => c.end({ timeout: 5 })),
+        ...replicaClients.map((c) => c.end({ timeout: 0 })),
+      ]);
     },
   };
 }
@@ -104,7 +156,11 @@ export class RequestDb<S extends Record<string, unknown>> {
   private reader: Db<S> | undefined;
   private writeMode = false;
 
-  constructor(private readonly database: Database<S>) {}
+  /** `minLsn`: a position the caller has seen written (read-your-writes); a replica serves only once past it. */
+  constructor(
+    private readonly database: Database<S>,
+    private readonly minLsn?: bigint,
+  ) {}
 
   /** Called once the operation type is known. */
   useWriteMode(): void {
@@ -113,7 +169,7 @@ export class RequestDb<S extends Record<string, unknown>> {
 
   get read(): Db<S> {
     if (this.writeMode) return this.database.primary;
-    this.reader ??= this.database.pickReader();
+    this.reader ??= this.database.pickReader(this.minLsn);
     return this.reader;
   }
 

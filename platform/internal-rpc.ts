@@ -6,6 +6,8 @@ import { ANONYMOUS } from './auth/identity.js';
 import { INTERNAL_TOKEN_HEADER } from './auth/service-token.js';
 import type { ServiceCaller, ServiceTokenSigner, ServiceTokenVerifier } from './auth/service-token.js';
 import { isPublicError } from './errors.js';
+import { CONSISTENCY_LSN_HEADER } from './lsn.js';
+import { noteWrites } from './consistency.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -22,7 +24,17 @@ export interface InternalRoute<I = unknown, O = unknown> {
 
 export const defineInternalRoute = <I, O>(route: InternalRoute<I, O>): InternalRoute => route as unknown as InternalRoute;
 
-export function createInternalRouter(routes: InternalRoute[], verifier: ServiceTokenVerifier, log: Logger, afterHandled?: () => void): express.Router {
+/**
+ * `reportWrites`: where this service's primary stands after a command (read-your-writes: the
+ * caller passes it on with its own response, so the client's next read sees what the command wrote).
+ */
+export function createInternalRouter(
+  routes: InternalRoute[],
+  verifier: ServiceTokenVerifier,
+  log: Logger,
+  afterHandled?: () => void,
+  reportWrites?: () => Promise<string | undefined>,
+): express.Router {
   const router = express.Router();
   for (const route of routes) {
     router.post(route.path, async (req, res) => {
@@ -36,7 +48,10 @@ export function createInternalRouter(routes: InternalRoute[], verifier: ServiceT
         return void res.status(400).json({ error: { message: z.prettifyError(parsed.error), extensions: { code: 'BAD_USER_INPUT' } } });
       }
       try {
-        res.json({ data: await route.handler(parsed.data, caller) });
+        const data = await route.handler(parsed.data, caller);
+        const written = await reportWrites?.();
+        if (written) res.setHeader(CONSISTENCY_LSN_HEADER, written);
+        res.json({ data });
         afterHandled?.();
       } catch (err) {
         if (isPublicError(err)) {
@@ -70,6 +85,7 @@ export function createInternalClient(baseUrl: string, signer: ServiceTokenSigner
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
       });
+      noteWrites(res.headers.get(CONSISTENCY_LSN_HEADER));
       const payload = (await res.json().catch(() => null)) as { data?: O; error?: { message: string; extensions: Record<string, unknown> } } | null;
       if (res.ok && payload && 'data' in payload) return payload.data as O;
       if (res.status === 422 && payload?.error) {

@@ -52,13 +52,12 @@ export function localEnv(t: LocalTopology): Record<'gateway' | Subgraph, Record<
     TRUSTED_SERVICE_JWKS: JSON.stringify(t.keys.trustedJwks),
     ...(t.redisUrl ? { REDIS_URL: t.redisUrl } : {}),
     EVENT_NAMESPACE: t.eventNamespace ?? '',
-    ...t.extra?.[name],
   });
   const db = (name: Subgraph) => ({
     DATABASE_URL: t.databaseUrls[name],
     DATABASE_REPLICA_URLS: (t.replicaUrls?.[name] ?? []).join(','),
   });
-  return {
+  const env = {
     users: { ...common('users'), ...db('users'), JWT_PRIVATE_JWK: JSON.stringify(t.keys.userTokenKey) },
     catalog: { ...common('catalog'), ...db('catalog') },
     orders: { ...common('orders'), ...db('orders'), CATALOG_URL: url('catalog') },
@@ -72,4 +71,7 @@ export function localEnv(t: LocalTopology): Record<'gateway' | Subgraph, Record<
       USERS_JWKS_URL: `${url('users')}/.well-known/jwks.json`,
     },
   };
+  // Extra variables win over everything above (e.g. peers reached through a load balancer).
+  for (const name of Object.keys(env) as (keyof typeof env)[]) Object.assign(env[name], t.extra?.[name]);
+  return env;
 }

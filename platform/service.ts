@@ -23,7 +23,7 @@ export async function createServiceBasics<S extends Record<string, unknown>>(
   schema: S,
 ) {
   const log = createLogger(name, config.LOG_LEVEL);
-  const database = createDatabase(config, schema, { applicationName: name });
+  const database = createDatabase(config, schema, { applicationName: name, log });
   const verifier = createServiceTokenVerifier(config.TRUSTED_SERVICE_JWKS as { keys: never[] });
   const signer = await createServiceTokenSigner(config.SERVICE_PRIVATE_JWK);
   // Opened on first use only: a service without events holds no Redis connection.

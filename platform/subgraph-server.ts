@@ -1,6 +1,7 @@
 import express from 'express';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheControl';
 import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph';
@@ -13,6 +14,8 @@ import type { Database } from './db.js';
 import { createErrorFormatter } from './errors.js';
 import { healthRouter, jsonErrorHandler, requestIdMiddleware } from './http.js';
 import { createInternalRouter } from './internal-rpc.js';
+import { consistencyPlugin, requestedLsn, writesReport } from './consistency.js';
+import { CONSISTENCY_LSN_HEADER } from './lsn.js';
 import type { InternalRoute } from './internal-rpc.js';
 import type { Logger } from './logger.js';
 import type { RunnableService } from './run-service.js';
@@ -94,7 +97,12 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
     introspection: false,
     allowBatchedHttpRequests: false,
     plugins: [
+      consistencyPlugin(opts.name, database),
       ApolloServerPluginInlineTraceDisabled(),
+      // Apollo's default, spelled out because the gateway depends on it: the @cacheControl hints in the
+      // SDL become this response's Cache-Control header (no hint = maxAge 0 = no-store), and the
+      // gateway keeps the strictest header of all subgraphs it called.
+      ApolloServerPluginCacheControl({ calculateHttpHeaders: true, defaultMaxAge: 0 }),
       ApolloServerPluginLandingPageDisabled(),
       {
         async requestDidStart() {
@@ -116,8 +124,10 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   const app = express();
   app.disable('x-powered-by');
   app.use(requestIdMiddleware);
+  let draining = false;
   app.use(
     healthRouter(async () => {
+      if (draining) return { ready: false, details: { draining: true } };
       const db = await database.ping();
       return { ready: db.primary, details: { database: db } };
     }),
@@ -125,7 +135,7 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   if (opts.routes) app.use(opts.routes);
   app.use(express.json({ limit: '2mb' }));
   if (opts.internalRoutes?.length) {
-    app.use('/internal', createInternalRouter(opts.internalRoutes, opts.verifier, log, () => relay?.kick()));
+    app.use('/internal', createInternalRouter(opts.internalRoutes, opts.verifier, log, () => relay?.kick(), () => writesReport(opts.name, database)));
   }
   app.use(
     '/graphql',
@@ -139,8 +149,9 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
       next();
     },
     expressMiddleware(apollo, {
-      context: async ({ res }) => {
-        const db = new RequestDb(database);
+      context: async ({ req, res }) => {
+        // Read-your-writes: a position the client has seen written here (forwarded by the gateway).
+        const db = new RequestDb(database, requestedLsn(req.header(CONSISTENCY_LSN_HEADER)));
         return {
           identity: res.locals.caller.identity,
           caller: res.locals.caller.service,
@@ -157,6 +168,9 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   return {
     app,
     log,
+    onDrain: () => {
+      draining = true;
+    },
     apollo: apollo as unknown as ApolloServer<never>,
     async stop() {
       await apollo.stop();

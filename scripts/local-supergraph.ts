@@ -35,6 +35,8 @@ export async function startExtraGateway(topology: LocalTopology, port: number): 
 }
 
 export interface LocalSupergraph {
+  /** The ports the services really listen on. */
+  ports: Record<ServiceName, number>;
   gatewayUrl: string;
   urls: Record<ServiceName, string>;
   /** Stops one service gracefully (fault tests); `start` brings it back on the same port. */
@@ -47,10 +49,16 @@ const ORDER: ServiceName[] = ['users', 'catalog', 'orders', 'billing', 'gateway'
 
 /** Starts the four subgraphs and then the gateway in this process, each on its own port. */
 export async function startLocalSupergraph(topology: LocalTopology): Promise<LocalSupergraph> {
-  const env = localEnv(topology);
+  // Port 0 means "any free port": services start in dependency order (users, catalog, orders,
+  // billing, then the gateway), each told the real ports of those before it, so nothing races for ports.
+  const ports = { ...topology.ports };
   const running = new Map<ServiceName, Listening>();
   const start = async (name: ServiceName) => {
-    if (!running.has(name)) running.set(name, await startService(name, env[name], topology.ports[name]));
+    if (running.has(name)) return;
+    const env = localEnv({ ...topology, ports })[name];
+    const listening = await startService(name, env, ports[name]);
+    ports[name] = Number(new URL(listening.url).port);
+    running.set(name, listening);
   };
   const stop = async (name: ServiceName) => {
     const listening = running.get(name);
@@ -63,8 +71,10 @@ export async function startLocalSupergraph(topology: LocalTopology): Promise<Loc
     await Promise.allSettled([...running.keys()].map(stop));
     throw err;
   }
-  const url = (name: ServiceName) => `http://${env[name].HOST}:${topology.ports[name]}`;
+  const host = topology.host ?? '127.0.0.1';
+  const url = (name: ServiceName) => `http://${host}:${ports[name]}`;
   return {
+    ports,
     gatewayUrl: `${url('gateway')}/graphql`,
     urls: Object.fromEntries(ORDER.map((n) => [n, url(n)])) as Record<ServiceName, string>,
     start,

@@ -34,6 +34,7 @@ try {
   const supergraph = await startLocalSupergraph({
     keys: await loadKeys(),
     databaseUrls: dbs.urls,
+    ...(dbs.replicaUrls ? { replicaUrls: dbs.replicaUrls } : {}),
     ports: { gateway: 4000, users: 4001, catalog: 4002, orders: 4003, billing: 4004 },
     logLevel: process.env.LOG_LEVEL ?? 'warn',
     // Unset: events and subscriptions use the in-process bus (one process, so that is enough).

@@ -2,8 +2,8 @@ import type http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { GraphQLError, print } from 'graphql';
-import type { ExecutionArgs, ExecutionResult, GraphQLSchema } from 'graphql';
+import { GraphQLError, print, specifiedRules, validate } from 'graphql';
+import type { ExecutionArgs, ExecutionResult, GraphQLSchema, ValidationRule } from 'graphql';
 import type { ApolloServer } from '@apollo/server';
 import type { Identity } from '../../platform/auth/identity.js';
 import { ErrorCode, appError, isPublicError } from '../../platform/errors.js';
@@ -26,6 +26,7 @@ export interface SubscriptionLimits {
 type ConnectionState = {
   subscriber?: Subscriber;
   active?: number;
+  clientIp?: string;
 };
 
 /**
@@ -42,15 +43,23 @@ export function createSubscriptionServer(deps: {
   live: LiveEvents;
   log: Logger;
   limits: SubscriptionLimits;
+  /** Extra validation for subscription documents (the gateway's operation limits), as HTTP operations get. */
+  validationRules?: readonly ValidationRule[];
+  /** The caller's address from the upgrade request, read as the HTTP side reads req.ip. */
+  clientIp?: (req: http.IncomingMessage) => string | undefined;
+  /** Rate limit per operation sent over the socket; an error refuses it. */
+  admit?: (identity: Identity, clientIp: string | undefined) => Promise<GraphQLError | undefined>;
 }) {
   const { apollo, auth, log, limits } = deps;
   let wss: WebSocketServer | undefined;
   let disposable: { dispose(): void | Promise<void> } | undefined;
 
-  const execute = async (query: string, variables: Record<string, unknown>, identity: Identity): Promise<ExecutionResult> => {
-    const response = await apollo.executeOperation({ query, variables }, { contextValue: { identity, requestId: randomUUID(), client: { name: 'subscription', version: null, partnerId: null } } });
+  const execute = async (query: string, variables: Record<string, unknown>, identity: Identity, clientIp?: string): Promise<ExecutionResult> => {
+    const response = await apollo.executeOperation({ query, variables }, { contextValue: { identity, requestId: randomUUID(), client: { name: 'subscription', version: null, partnerId: null }, ...(clientIp ? { clientIp } : {}) } });
     if (response.body.kind !== 'single') throw new Error('incremental delivery is not supported here');
-    return response.body.singleResult as ExecutionResult;
+    const { errors, ...result } = response.body.singleResult;
+    // Apollo hands back formatted (plain) errors; graphql-ws serializes GraphQLErrors (toJSON).
+    return errors ? { ...result, errors: errors.map((e) => new GraphQLError(e.message, { path: e.path, extensions: e.extensions })) } as ExecutionResult : result as ExecutionResult;
   };
 
   /**
@@ -79,28 +88,38 @@ export function createSubscriptionServer(deps: {
       disposable = useServer<Record<string, unknown>, ConnectionState>(
         {
           schema: () => deps.schema(),
+          // Coded as Apollo codes them over HTTP.
+          validate: (schema, document) =>
+            validate(schema, document, [...specifiedRules, ...(deps.validationRules ?? [])]).map(
+              (e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { ...e.extensions, code: 'GRAPHQL_VALIDATION_FAILED' } }),
+            ),
           onConnect: async (ctx) => {
             const params = ctx.connectionParams ?? {};
             const raw = typeof params.authorization === 'string' ? params.authorization : typeof params.token === 'string' ? `Bearer ${params.token}` : undefined;
             try {
               ctx.extra.subscriber = await auth.identify(raw);
               ctx.extra.active = 0;
+              ctx.extra.clientIp = deps.clientIp?.(ctx.extra.request);
               return true;
             } catch {
               return false; // graphql-ws closes with 4403 Forbidden
             }
           },
-          onSubscribe: (ctx) => {
+          onSubscribe: async (ctx) => {
             if ((ctx.extra.active ?? 0) >= limits.maxSubscriptionsPerConnection) {
               return [appError(ErrorCode.BAD_USER_INPUT, `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection.`)];
             }
+            // Counted before the rate limit's await, so a burst of subscribes cannot all pass the check.
             ctx.extra.active = (ctx.extra.active ?? 0) + 1;
-            return undefined;
+            const refused = await deps.admit?.(ctx.extra.subscriber!.identity, ctx.extra.clientIp);
+            if (!refused) return undefined;
+            ctx.extra.active -= 1; // refused here: graphql-ws calls no onComplete for it
+            return [refused];
           },
           onComplete: (ctx) => {
             ctx.extra.active = Math.max(0, (ctx.extra.active ?? 1) - 1);
           },
-          context: (ctx) => ({ subscriber: ctx.extra.subscriber }),
+          context: (ctx) => ({ subscriber: ctx.extra.subscriber, clientIp: ctx.extra.clientIp }),
           subscribe: async (args: ExecutionArgs) => {
             const { subscriber } = args.contextValue as { subscriber: Subscriber };
             try {
@@ -118,9 +137,9 @@ export function createSubscriptionServer(deps: {
           },
           // Queries and mutations sent over the socket run like HTTP ones.
           execute: async (args: ExecutionArgs) => {
-            const { subscriber } = args.contextValue as { subscriber: Subscriber };
+            const { subscriber, clientIp } = args.contextValue as { subscriber: Subscriber; clientIp?: string };
             try {
-              return await execute(print(args.document), (args.variableValues ?? {}) as Record<string, unknown>, subscriber.identity);
+              return await execute(print(args.document), (args.variableValues ?? {}) as Record<string, unknown>, subscriber.identity, clientIp);
             } catch (err) {
               return { errors: asErrors(err) };
             }

@@ -11,6 +11,8 @@ import type { LocalKeys, LocalTopology } from '../../platform/local-env.js';
 import { SUBGRAPHS, ensureDatabase, migrateSubgraph } from '../../platform/migrate.js';
 import type { Subgraph } from '../../platform/migrate.js';
 import { freePort } from '../../scripts/free-port.js';
+import { onServer, waitForReplay } from './replication.js';
+import { ensureStandbyRunning } from '../../scripts/embedded-replica.js';
 import { startExtraGateway, startLocalSupergraph } from '../../scripts/local-supergraph.js';
 import type { LocalSupergraph } from '../../scripts/local-supergraph.js';
 
@@ -40,6 +42,10 @@ export interface Stack {
   supergraph: LocalSupergraph;
   keys: LocalKeys;
   databaseUrls: Record<Subgraph, string>;
+  /** With `replica: true`: each subgraph's database on the standby. */
+  replicaUrls: Record<Subgraph, string> | undefined;
+  /** What the stack's services were started with (to start more instances of them). */
+  topology: LocalTopology;
   redisUrl: string | undefined;
   /** Only with `bus: 'own-redis'`: this stack's Redis server, to restart. */
   ownRedis: RedisServerHandle | undefined;
@@ -61,6 +67,9 @@ export interface Stack {
   close(): Promise<void>;
 }
 
+/** Gateway request rate limits for test stacks, far above what any test sends (every test client is 127.0.0.1). */
+const TEST_RATE_LIMITS = { RATE_LIMIT_ANONYMOUS: '1000000', RATE_LIMIT_USER: '1000000', RATE_LIMIT_PARTNER: '1000000' };
+
 let counter = 0;
 const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}-${randomUUID().slice(0, 6)}`;
 
@@ -73,10 +82,15 @@ export interface StackOptions {
    */
   bus?: 'redis' | 'memory' | 'own-redis';
   extra?: LocalTopology['extra'];
+  /** Read replicas: each subgraph also reads from the standby's copy of its database (DATABASE_REPLICA_URLS). */
+  replica?: boolean;
+  /** A server pair of the file's own instead of the run's (a file that pauses or stops its standby). */
+  postgres?: { adminUrl: string; standbyUrl: string };
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
-  const { adminUrl } = inject('postgres');
+  const { adminUrl, standbyUrl } = opts.postgres ?? inject('postgres');
+  if (opts.replica && !opts.postgres) await ensureStandbyRunning(inject('postgres').standby);
   const ownRedis = opts.bus === 'own-redis'
     ? await startRedisServer(await freePort(), { dataDir: await mkdtemp(path.join(os.tmpdir(), 'supergraph-redis-')) })
     : undefined;
@@ -93,25 +107,28 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await migrateSubgraph(name, databaseUrls[name]);
     }),
   );
+  // The standby has the new databases once it has replayed their creation (milliseconds).
+  if (opts.replica) await waitForReplay(adminUrl, standbyUrl);
+  const replicaUrls = opts.replica
+    ? (Object.fromEntries(SUBGRAPHS.map((name) => [name, onServer(databaseUrls[name], standbyUrl)])) as Record<Subgraph, string>)
+    : undefined;
   const keys = await generateLocalKeys();
-  const ports = {
-    gateway: await freePort(),
-    users: await freePort(),
-    catalog: await freePort(),
-    orders: await freePort(),
-    billing: await freePort(),
-  };
+  const ports = { gateway: 0, users: 0, catalog: 0, orders: 0, billing: 0 };
   const topology: LocalTopology = {
     keys,
     databaseUrls,
+    ...(replicaUrls ? { replicaUrls: Object.fromEntries(SUBGRAPHS.map((name) => [name, [replicaUrls[name]]])) } : {}),
     ports,
     logLevel: opts.logLevel ?? 'silent',
     nodeEnv: 'test',
     ...(redisUrl ? { redisUrl } : {}),
     eventNamespace: `${prefix}:`,
-    ...(opts.extra ? { extra: opts.extra } : {}),
+    // Request rate limits out of the way of load and fault tests; test/rate-limits.test.ts sets its own.
+    extra: { ...opts.extra, gateway: { ...TEST_RATE_LIMITS, ...opts.extra?.gateway } },
   };
   const supergraph = await startLocalSupergraph(topology);
+  // From now on the topology names the real ports (more instances, restarts, load balancers).
+  topology.ports = supergraph.ports;
   const extraGateways: { close(): Promise<void> }[] = [];
   const sql = Object.fromEntries(
     SUBGRAPHS.map((name) => [name, postgres(databaseUrls[name], { max: 2, onnotice: () => {} })]),
@@ -147,6 +164,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     supergraph,
     keys,
     databaseUrls,
+    replicaUrls,
+    topology,
     redisUrl,
     ownRedis,
     eventNamespace: `${prefix}:`,

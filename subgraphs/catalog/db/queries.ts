@@ -82,7 +82,10 @@ export const productsBySkus = (db: CatalogDb, skus: readonly string[]) =>
 export const categoriesByIds = (db: CatalogDb, ids: readonly string[]) =>
   db.select().from(categories).where(inArray(categories.id, onlyIds(ids)));
 
-export const listCategories = (db: CatalogDb): Promise<CategoryRow[]> =>
+// async: a Drizzle builder is a lazy thenable that runs its SQL on every `.then`. Returned
+// straight to a resolver, Apollo's field instrumentation and graphql-js would each run it (and the
+// @cacheControl hint would land after the response); a real promise runs it once.
+export const listCategories = async (db: CatalogDb): Promise<CategoryRow[]> =>
   db.select().from(categories).orderBy(asc(categories.name));
 
 /** Newest products of several categories in one statement: up to `limit` per category. */

@@ -1,0 +1,51 @@
+import type express from 'express';
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { GraphQLError, ParseOptions, ValidationRule } from 'graphql';
+import type { Redis } from 'ioredis';
+import type { Identity } from '../../platform/auth/identity.js';
+import type { GatewayConfig } from '../../platform/config.js';
+import type { Logger } from '../../platform/logger.js';
+import type { ClientAuth } from '../auth.js';
+import type { GatewayContext } from '../context.js';
+import { createCostBudgetPlugin } from './cost-budget.js';
+import { createLoginProtection } from './login-protection.js';
+import { readCostHints } from './operation-cost.js';
+import { createOperationLimits } from './operation-limits.js';
+import { createRequestRateLimit } from './request-rate-limit.js';
+
+export { VERIFIED_IDENTITY } from './request-rate-limit.js';
+export { clientAddress } from './client-ip.js';
+export type { TrustProxy } from './client-ip.js';
+
+export interface Limits {
+  /** After the partner key middleware (it needs `res.locals.client`). */
+  middleware: express.RequestHandler[];
+  plugins: ApolloServerPlugin<GatewayContext>[];
+  /** For ApolloServer (and the subscription server, for subscription documents). */
+  validationRules: ValidationRule[];
+  parseOptions: ParseOptions;
+  /** For the subscription server: request counts for operations sent over WebSockets. */
+  admitSocketOperation(identity: Identity, ip: string | undefined): Promise<GraphQLError | undefined>;
+}
+
+/**
+ * Everything that bounds what one client can make the graph do: the shape of an operation
+ * (graphql-armor), request counts per partner / user / IP, partners' cost budgets per minute, and
+ * logIn attempts. Counters live in the gateway's Redis, so every instance enforces one limit.
+ */
+export function createLimits(deps: { config: GatewayConfig; redis: Redis | null; auth: ClientAuth; log: Logger; supergraphSdl: string }): Limits {
+  const { config, redis, auth, log } = deps;
+  const operation = createOperationLimits(config);
+  const requests = createRequestRateLimit({ config, redis, auth, log });
+  return {
+    middleware: [requests.middleware],
+    plugins: [
+      ...operation.plugins,
+      createCostBudgetPlugin({ config, redis, hints: readCostHints(deps.supergraphSdl) }),
+      createLoginProtection({ config, redis, log }),
+    ],
+    validationRules: operation.validationRules,
+    parseOptions: operation.parseOptions,
+    admitSocketOperation: requests.admit,
+  };
+}

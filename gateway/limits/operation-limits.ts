@@ -1,0 +1,49 @@
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { ParseOptions, ValidationRule } from 'graphql';
+import type { GatewayConfig } from '../../platform/config.js';
+import type { GatewayContext } from '../context.js';
+
+export interface OperationLimits {
+  /** Armor's depth, alias, directive and cost rules, for ApolloServer's `validationRules` (and subscriptions). */
+  validationRules: ValidationRule[];
+  /** For ApolloServer's `parseOptions`: the token limit, enforced while parsing. */
+  parseOptions: ParseOptions;
+  /** In production, armor's masking of field suggestions. */
+  plugins: ApolloServerPlugin<GatewayContext>[];
+}
+
+/**
+ * The shape of an operation, checked by graphql-armor before anything is planned or fetched:
+ * depth, aliases, directives, tokens and armor's structural cost. Defaults (platform/config.ts)
+ * leave room above the contract's real queries: AccountPage is 8 deep, alias-free, 68 tokens,
+ * and a subscription's event query is its selection under one aliased entity field. A refusal is
+ * `GRAPHQL_VALIDATION_FAILED` (HTTP 400; Apollo recodes armor's validation errors) naming the
+ * limit, or `GRAPHQL_PARSE_FAILED` (400) for the token limit. The same rules check subscription
+ * documents when they are subscribed (gateway/subscriptions/ws-server.ts).
+ *
+ * Tokens: armor's Apollo plugin for them throws from `parsingDidStart`, which Apollo Server treats
+ * as an unexpected failure (HTTP 500 and an error log per refusal). graphql-js's parser has the
+ * same limit built in (`maxTokens`, aborting as soon as it is crossed, as armor's lexer does), and
+ * Apollo reports that as the parse error it is.
+ *
+ * Armor's cost counts only literal `first:` values; operation-cost.ts (with variables and
+ * @listSize) is the one budgets and the per-operation cost ceiling use.
+ */
+export function createOperationLimits(config: GatewayConfig): OperationLimits {
+  const production = config.NODE_ENV === 'production';
+  const armor = new ApolloArmor({
+    maxDepth: { n: config.LIMIT_MAX_DEPTH, ignoreIntrospection: true },
+    maxAliases: { n: config.LIMIT_MAX_ALIASES },
+    maxDirectives: { n: config.LIMIT_MAX_DIRECTIVES },
+    costLimit: { maxCost: config.LIMIT_MAX_ARMOR_COST },
+    maxTokens: { enabled: false }, // parseOptions below
+    // "Did you mean …?" maps the schema for whoever probes it: hidden in production, like introspection.
+    blockFieldSuggestion: { enabled: production },
+  }).protect();
+  return {
+    validationRules: armor.validationRules as ValidationRule[],
+    parseOptions: { maxTokens: config.LIMIT_MAX_TOKENS },
+    plugins: [...(armor.plugins as ApolloServerPlugin<GatewayContext>[])],
+  };
+}

@@ -1,0 +1,35 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { GatewayContext } from '../context.js';
+
+/**
+ * Narrows the response's cache policy before Apollo's cache-control plugin writes it as the
+ * `Cache-Control` header. The policy itself is the strictest of the subgraphs' Cache-Control
+ * headers (computed there from `@cacheControl` hints; RemoteGraphQLDataSource's
+ * `honorSubgraphCacheControlHeader` merges them), so user data, which carries no hint, is already
+ * `no-store`. On top of that:
+ *
+ * - Only a GET query may be stored: a POST (or a mutation) is `no-store`. Caches do not reuse POST
+ *   responses anyway, and saying so keeps a misbehaving proxy from trying.
+ * - A response computed for a signed-in caller or a partner is at most `private`: even data hinted
+ *   public must not be handed by a CDN to someone who skipped the token or API key check.
+ *
+ * Both are `restrict` calls on the policy (minimum maxAge, PRIVATE wins), so the order in which
+ * plugins and subgraph responses arrive does not matter.
+ */
+export function createCachePolicyPlugin(): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ request, operation, contextValue, overallCachePolicy }) {
+          if (request.http?.method !== 'GET' || operation?.operation !== 'query') {
+            overallCachePolicy.restrict({ maxAge: 0 });
+          }
+          const signedIn = contextValue.identity.userId !== null || request.http?.headers.has('authorization');
+          if (signedIn || contextValue.client.partnerId !== null) {
+            overallCachePolicy.restrict({ scope: 'PRIVATE' });
+          }
+        },
+      };
+    },
+  };
+}

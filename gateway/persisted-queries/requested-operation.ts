@@ -1,0 +1,41 @@
+import type express from 'express';
+import { operationId } from './manifest.js';
+
+/** The operation an HTTP request names, read without parsing any GraphQL. */
+export interface RequestedOperation {
+  /** The persisted-query id if one was sent, else the sha256 of the text; null when neither. */
+  id: string | null;
+  /** Sent as text (freeform) rather than by id only. */
+  freeform: boolean;
+  name: string | null;
+  /** A broken APQ request, which Apollo would refuse with an uncoded error (masked as INTERNAL_SERVER_ERROR). */
+  protocolError: string | null;
+}
+
+export function requestedOperation(req: express.Request): RequestedOperation {
+  const params: unknown = req.method === 'GET' ? req.query : req.body;
+  if (!params || typeof params !== 'object' || Array.isArray(params)) return { id: null, freeform: false, name: null, protocolError: null };
+  const { query, extensions, operationName } = params as Record<string, unknown>;
+  let ext = extensions;
+  if (typeof ext === 'string') {
+    try {
+      ext = JSON.parse(ext);
+    } catch {
+      ext = undefined;
+    }
+  }
+  const persisted = (ext as { persistedQuery?: { version?: unknown; sha256Hash?: unknown } } | undefined)?.persistedQuery;
+  const hash = typeof persisted?.sha256Hash === 'string' ? persisted.sha256Hash : null;
+  const freeform = typeof query === 'string';
+  const textId = freeform ? operationId(query) : null;
+  let protocolError: string | null = null;
+  if (persisted && persisted.version !== 1) protocolError = 'Unsupported persisted query version';
+  else if (hash !== null && textId !== null && hash !== textId) protocolError = 'provided sha does not match query';
+  return {
+    id: hash ?? textId,
+    freeform,
+    // Named for logs and the error only, so a regex rather than a parse (which the gate exists to avoid).
+    name: typeof operationName === 'string' ? operationName : freeform ? (/\b(?:query|mutation|subscription)\s+(\w+)/.exec(query)?.[1] ?? null) : null,
+    protocolError,
+  };
+}

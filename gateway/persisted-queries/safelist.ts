@@ -1,0 +1,91 @@
+import type express from 'express';
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { GatewayConfig } from '../../platform/config.js';
+import { ErrorCode } from '../../platform/errors.js';
+import type { Logger } from '../../platform/logger.js';
+import type { ClientInfo, GatewayContext } from '../context.js';
+import type { Manifest, ManifestOperation } from './manifest.js';
+import { declaredClient } from './partner-keys.js';
+import { requestedOperation } from './requested-operation.js';
+
+export type SafelistMode = GatewayConfig['SAFELIST_MODES'][string];
+
+export interface Safelist {
+  modeFor(client: ClientInfo): SafelistMode;
+  allows(client: ClientInfo, id: string): boolean;
+  /** The body of a listed operation, by id. Ids are sha256 of bodies, so any manifest's copy is the same text. */
+  body(id: string): string | undefined;
+}
+
+/**
+ * Who is held to which list: a partner always to its own manifest; a first-party client named in
+ * SAFELIST_MODES to its own manifest (none = empty); everyone else, under the `"*"` mode, to the
+ * union of all manifests.
+ */
+export function createSafelist(manifests: ReadonlyMap<string, Manifest>, modes: Readonly<Record<string, SafelistMode>>): Safelist {
+  const all = new Map<string, ManifestOperation>();
+  for (const m of manifests.values()) for (const [id, op] of m.operations) all.set(id, op);
+  const named = (client: ClientInfo) => client.name !== null && Object.hasOwn(modes, client.name);
+  const listFor = (client: ClientInfo) =>
+    client.partnerId !== null || named(client) ? manifests.get(client.name!)?.operations : all;
+  return {
+    modeFor: (client) => (client.partnerId !== null ? 'enforce' : named(client) ? modes[client.name!]! : (modes['*'] ?? 'off')),
+    allows: (client, id) => listFor(client)?.has(id) ?? false,
+    body: (id) => all.get(id)?.body,
+  };
+}
+
+/**
+ * Edge middleware, after the partner key check: decides before anything is parsed, so an
+ * unlisted document costs a hash and nothing more. Status codes follow Apollo Router: an unknown
+ * id is 404, unlisted freeform text 403, both `PERSISTED_QUERY_NOT_IN_LIST`. Audit mode logs the
+ * operation's name and id (never its variables or any header) and lets it through. A broken
+ * APQ request (text that does not match its hash, an unknown version) is a coded BAD_REQUEST.
+ */
+export function createSafelistGate(safelist: Safelist, log: Logger): express.RequestHandler {
+  return (req, res, next) => {
+    const op = requestedOperation(req);
+    if (op.protocolError) {
+      res.status(400).setHeader('cache-control', 'no-store');
+      return void res.json({ errors: [{ message: op.protocolError, extensions: { code: 'BAD_REQUEST' } }] });
+    }
+    const client: ClientInfo = res.locals.client ?? declaredClient(req);
+    const mode = safelist.modeFor(client);
+    if (mode === 'off') return next();
+    if (op.id !== null && safelist.allows(client, op.id)) return next();
+    const facts = { client: client.name, clientVersion: client.version, partnerId: client.partnerId, operationName: op.name, operationId: op.id, requestId: res.locals.requestId };
+    if (mode === 'audit') {
+      log.warn(facts, 'operation not in the client safelist (audit only)');
+      return next();
+    }
+    log.info(facts, 'operation not in the client safelist: refused');
+    res.status(op.freeform ? 403 : 404).setHeader('cache-control', 'no-store');
+    res.json({
+      errors: [
+        {
+          message: `This operation is not in the persisted query list of client "${client.name ?? '(unnamed)'}".`,
+          extensions: { code: ErrorCode.PERSISTED_QUERY_NOT_IN_LIST, ...(op.name ? { operationName: op.name } : {}) },
+        },
+      ],
+    });
+  };
+}
+
+/**
+ * A request that names a listed operation by id alone gets its text from the manifest, before
+ * Apollo's APQ step would look for it in the APQ store. The `persistedQuery` extension is dropped
+ * then, so trusted documents never churn the APQ store.
+ */
+export function createTrustedDocumentsPlugin(safelist: Safelist): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart({ request }) {
+      const hash: unknown = request.extensions?.persistedQuery?.sha256Hash;
+      if (request.query !== undefined || typeof hash !== 'string') return;
+      const body = safelist.body(hash);
+      if (body === undefined) return;
+      const { persistedQuery: _listed, ...rest } = request.extensions!;
+      request.query = body;
+      request.extensions = rest;
+    },
+  };
+}
