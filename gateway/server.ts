@@ -11,6 +11,8 @@ import { createServiceTokenSigner } from '../platform/auth/service-token.js';
 import { createErrorFormatter } from '../platform/errors.js';
 import { healthRouter, jsonErrorHandler, requestIdMiddleware } from '../platform/http.js';
 import { createLogger } from '../platform/logger.js';
+import { createServiceObservability, createSubgraphFetchMetrics, instrumentFetcher, requestTelemetryPlugin, startTracingFromConfig } from '../platform/observability/index.js';
+import { eventStreamStats } from './subscriptions/event-stream.js';
 import type { RunnableService } from '../platform/run-service.js';
 import { createClientAuth } from './auth.js';
 import type { ClientInfo, GatewayContext } from './context.js';
@@ -36,7 +38,10 @@ function subgraphUrl(config: GatewayConfig, name: string, fromSupergraph: string
 }
 
 export async function createGatewayServer(config: GatewayConfig): Promise<RunnableService & { log: ReturnType<typeof createLogger> }> {
-  const log = createLogger('gateway', config.LOG_LEVEL);
+  const log = createLogger('gateway', config.LOG_LEVEL, config.LOG_DESTINATION);
+  startTracingFromConfig('gateway', config);
+  const observability = createServiceObservability('gateway');
+  const fetchMetrics = createSubgraphFetchMetrics(observability.metrics);
   const signer = await createServiceTokenSigner(config.SERVICE_PRIVATE_JWK);
   const auth = createClientAuth(config);
   // The committed supergraph is the deployment artifact: no introspection of subgraphs at start-up.
@@ -52,7 +57,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     buildService: ({ name, url }) => {
       const resolved = subgraphUrl(config, name, url!);
       subgraphUrls.set(name, resolved);
-      return createSubgraphSource(resolved, signer, config.SUBGRAPH_TIMEOUT_MS, name);
+      return createSubgraphSource(resolved, signer, config.SUBGRAPH_TIMEOUT_MS, name, (fetcher) => instrumentFetcher(fetcher, name, fetchMetrics));
     },
   });
 
@@ -72,6 +77,8 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   const edgeMiddleware: express.RequestHandler[] = [];
   const plugins: ApolloServerPlugin<GatewayContext>[] = [];
   if (isProduction) plugins.push(ApolloServerPluginLandingPageDisabled());
+  // Rate, errors and latency by operation and client, and the `request completed` log line.
+  plugins.push(requestTelemetryPlugin<GatewayContext>({ metrics: observability.metrics, log, clientOf: (c) => c.client?.name, requestIdOf: (c) => c.requestId }));
   // Partner API keys first: everything after may rely on res.locals.client.
   const persisted = await createPersistedQueries(config, redis, log);
   edgeMiddleware.push(...persisted.middleware);
@@ -118,11 +125,15 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     clientIp: (req) => clientAddress(req, app.get('trust proxy fn') as TrustProxy),
   });
 
+  observability.metrics.gauge('graphql_subscriptions_open', 'Subscriptions open in this process.', () => eventStreamStats.open);
+  observability.metrics.gauge('websocket_connections_open', 'WebSocket connections open on this gateway.', () => subscriptions.clientCount());
+
   const app = express();
   // req.ip: which proxies may name the client in X-Forwarded-For (rate limits per IP; see TRUST_PROXY).
   app.set('trust proxy', config.TRUST_PROXY);
   app.disable('x-powered-by');
   app.use(requestIdMiddleware);
+  app.use(...observability.middleware);
   let draining = false;
   app.use(
     healthRouter(async () => {

@@ -47,6 +47,12 @@ export const baseSchema = eventSchema.extend({
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   /** On SIGTERM, keep serving this long (closing each connection after its response) before refusing new ones. */
   SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).default(2_000),
+  /** OTLP/HTTP collector base URL (traces go to `<url>/v1/traces`); unset = no tracing at all. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  /** Fraction of new traces kept (a caller's sampled `traceparent` is always followed). */
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
+  /** Logs go to this file instead of stdout (appended). */
+  LOG_DESTINATION: z.string().min(1).optional(),
 });
 
 const databaseSchema = z.object({

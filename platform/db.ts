@@ -7,6 +7,8 @@ import { formatLsn, parseLsn } from './lsn.js';
 import { withPrimaryFallback } from './replica-failover.js';
 import { createReplicaMonitor } from './replica-monitor.js';
 import type { ReplicaStatus } from './replica-monitor.js';
+import { createSqlTelemetry, instrumentSql } from './observability/sql.js';
+import type { SqlTelemetry } from './observability/sql.js';
 
 export type { ReplicaState, ReplicaStatus } from './replica-monitor.js';
 
@@ -47,6 +49,8 @@ export interface Database<S extends Record<string, unknown>> {
   /** Each replica's state from the last health poll (no query): for /health/ready and metrics. */
   replicaStatuses(): ReplicaStatus[];
   ping(): Promise<{ primary: boolean; replicas: ReplicaStatus[] }>;
+  /** SQL latency and pool metrics (platform/observability/sql.ts), registered by the service. */
+  telemetry: SqlTelemetry;
   close(): Promise<void>;
 }
 
@@ -55,7 +59,8 @@ export interface DatabaseOptions {
   log?: Logger;
 }
 
-function connect(url: string, max: number, role: Role, appName: string) {
+function connect(url: string, max: number, role: Role, appName: string, telemetry: SqlTelemetry) {
+  telemetry.maxConnections.inc({ role }, max);
   return postgres(url, {
     max,
     onnotice: () => {},
@@ -63,7 +68,9 @@ function connect(url: string, max: number, role: Role, appName: string) {
     connect_timeout: 10,
     // application_name lets the servers themselves attribute traffic (pg_stat_activity).
     connection: { application_name: `${appName}:${role}` },
-    debug: (_connection, query, params) => {
+    onclose: (connection) => telemetry.connectionClosed(role, connection),
+    debug: (connection, query, params) => {
+      telemetry.connectionUsed(role, connection);
       if (role !== 'background') sqlStatementCounter.total += 1;
       sqlStatementCounter[role] += 1;
       sqlStatementCounter.listener?.({ application: appName, role, query, params });
@@ -77,13 +84,15 @@ export function createDatabase<S extends Record<string, unknown>>(
   schema: S,
   options: DatabaseOptions,
 ): Database<S> {
-  const primaryClient = connect(config.DATABASE_URL, config.DATABASE_POOL_MAX, 'primary', options.applicationName);
+  const telemetry = createSqlTelemetry(options.applicationName);
+  const primaryClient = connect(config.DATABASE_URL, config.DATABASE_POOL_MAX, 'primary', options.applicationName, telemetry);
   const replicaClients = config.DATABASE_REPLICA_URLS.map((url) =>
-    connect(url, config.DATABASE_POOL_MAX, 'replica', options.applicationName),
+    connect(url, config.DATABASE_POOL_MAX, 'replica', options.applicationName, telemetry),
   );
-  const backgroundClient = connect(config.DATABASE_URL, 2, 'background', options.applicationName);
-  const primary = drizzle(primaryClient, { schema });
-  const background = drizzle(backgroundClient, { schema });
+  const backgroundClient = connect(config.DATABASE_URL, 2, 'background', options.applicationName, telemetry);
+  // Drizzle gets timed (and, when tracing, traced) clients; the driver's own hooks count connections.
+  const primary = drizzle(instrumentSql(primaryClient, 'primary', telemetry), { schema });
+  const background = drizzle(instrumentSql(backgroundClient, 'background', telemetry), { schema });
   const monitor = replicaClients.length
     ? createReplicaMonitor({
         primaryUrl: config.DATABASE_URL,
@@ -99,7 +108,7 @@ export function createDatabase<S extends Record<string, unknown>>(
    * one request could see two different moments (a row on one replica and not yet on the next).
    * A request here keeps the reader it got first (RequestDb), chosen by health and consistency.
    */
-  const replicas = replicaClients.map((client, i) => drizzle(withPrimaryFallback(client, primaryClient, monitor!, i), { schema }));
+  const replicas = replicaClients.map((client, i) => drizzle(instrumentSql(withPrimaryFallback(client, primaryClient, monitor!, i), 'replica', telemetry), { schema }));
   let next = 0;
 
   const ping = async (client: postgres.Sql) => {
@@ -133,6 +142,7 @@ export function createDatabase<S extends Record<string, unknown>>(
       return lsn === undefined ? undefined : formatLsn(lsn);
     },
     replicaStatuses: () => monitor?.statuses() ?? [],
+    telemetry,
     async ping() {
       return { primary: await ping(primaryClient), replicas: monitor?.statuses() ?? [] };
     },

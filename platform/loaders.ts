@@ -9,27 +9,65 @@ import DataLoader from 'dataloader';
 const batching = process.env.DATALOADER_DISABLED !== 'true';
 const loaderOptions = batching ? {} : { batch: false, cache: false };
 
+/** Told the size of every batch (metrics: dataloader_batch_size). */
+export type BatchObserver = (loader: string, size: number) => void;
+let currentObserver: BatchObserver | undefined;
+
+/**
+ * Builds one request's loaders (a subgraph's `createLoaders`) so that each reports its batch
+ * sizes to `observe`. Loaders are built synchronously, so the observer is simply the one in force
+ * while they are constructed; a loader given no name is named by its key in the result.
+ */
+export function withBatchObserver<T>(observe: BatchObserver | undefined, build: () => T): T {
+  const previous = currentObserver;
+  currentObserver = observe;
+  try {
+    const loaders = build();
+    for (const [key, loader] of Object.entries(loaders as object)) if (loader instanceof DataLoader && !loader.name) loader.name = key;
+    return loaders;
+  } finally {
+    currentObserver = previous;
+  }
+}
+
+/** A DataLoader whose batches are reported to the observer in force at construction. */
+function observedLoader<K, V, C = K>(batch: (keys: readonly K[]) => Promise<V[]>, name: string | undefined, options: DataLoader.Options<K, V, C> = {}): DataLoader<K, V, C> {
+  const observe = currentObserver;
+  const loader: DataLoader<K, V, C> = new DataLoader<K, V, C>(
+    observe
+      ? (keys) => {
+          observe(loader.name ?? 'unnamed', keys.length);
+          return batch(keys);
+        }
+      : batch,
+    { ...loaderOptions, ...options, name: name ?? null },
+  );
+  return loader;
+}
+
 export function createEntityLoader<K extends string, V>(
   fetch: (keys: readonly K[]) => Promise<V[]>,
   keyOf: (row: V) => K,
+  name?: string,
 ): DataLoader<K, V | null> {
-  return new DataLoader<K, V | null>(async (keys) => {
+  return observedLoader<K, V | null>(async (keys) => {
     const byKey = new Map<K, V>();
     for (const row of await fetch(keys)) byKey.set(keyOf(row), row);
     return keys.map((k) => byKey.get(k) ?? null);
-  }, loaderOptions);
+  }, name);
 }
 
 /** One parent's list (e.g. an order's items), all parents of a batch in one statement. */
 export function createGroupLoader<K extends string, V>(
   fetch: (keys: readonly K[]) => Promise<V[]>,
   groupOf: (row: V) => K,
+  name?: string,
 ): DataLoader<K, V[]> {
-  return new DataLoader<K, V[]>(async (keys) => {
+  return observedLoader<K, V[]>(async (keys) => {
     const groups = new Map<K, V[]>(keys.map((k) => [k, []]));
     for (const row of await fetch(keys)) groups.get(groupOf(row))?.push(row);
     return keys.map((k) => groups.get(k) ?? []);
-  }, loaderOptions);
+  }, name);
 }
 
 /**
@@ -39,8 +77,9 @@ export function createGroupLoader<K extends string, V>(
 export function createPageLoader<P extends string, A, V>(
   fetch: (parentIds: readonly P[], args: A) => Promise<V[]>,
   groupOf: (row: V) => P,
+  name?: string,
 ): DataLoader<{ parentId: P; args: A }, V[], string> {
-  return new DataLoader<{ parentId: P; args: A }, V[], string>(
+  return observedLoader<{ parentId: P; args: A }, V[], string>(
     async (keys) => {
       const byArgs = new Map<string, { args: A; parents: P[] }>();
       for (const { parentId, args } of keys) {
@@ -58,6 +97,7 @@ export function createPageLoader<P extends string, A, V>(
       );
       return keys.map(({ parentId, args }) => results.get(`${parentId}|${JSON.stringify(args)}`) ?? []);
     },
-    { ...loaderOptions, cacheKeyFn: ({ parentId, args }) => `${parentId}|${JSON.stringify(args)}` },
+    name,
+    { cacheKeyFn: ({ parentId, args }) => `${parentId}|${JSON.stringify(args)}` },
   );
 }

@@ -6,6 +6,7 @@ import type { DocumentNode } from 'graphql';
 import type { BaseConfig, DatabaseConfig } from './config.js';
 import { createDatabase } from './db.js';
 import { createLogger } from './logger.js';
+import { startTracingFromConfig } from './observability/index.js';
 import { createServiceTokenSigner, createServiceTokenVerifier } from './auth/service-token.js';
 import { createEventBus } from './events/index.js';
 import type { EventBus } from './events/index.js';
@@ -22,7 +23,8 @@ export async function createServiceBasics<S extends Record<string, unknown>>(
   config: BaseConfig & DatabaseConfig,
   schema: S,
 ) {
-  const log = createLogger(name, config.LOG_LEVEL);
+  const log = createLogger(name, config.LOG_LEVEL, config.LOG_DESTINATION);
+  startTracingFromConfig(name, config);
   const database = createDatabase(config, schema, { applicationName: name, log });
   const verifier = createServiceTokenVerifier(config.TRUSTED_SERVICE_JWKS as { keys: never[] });
   const signer = await createServiceTokenSigner(config.SERVICE_PRIVATE_JWK);

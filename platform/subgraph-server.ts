@@ -25,6 +25,8 @@ import type { EventBus } from './events/bus.js';
 import { startConsumer } from './events/consumer.js';
 import type { EventHandlers } from './events/consumer.js';
 import { createOutboxRelay } from './events/outbox.js';
+import { withBatchObserver } from './loaders.js';
+import { createServiceObservability, registerEventMetrics, requestTelemetryPlugin } from './observability/index.js';
 import type { StreamName } from './events/types.js';
 
 export interface SubgraphContext<S extends Record<string, unknown>, L> {
@@ -89,6 +91,15 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
       afterCommit: () => relay?.kick(),
     }),
   );
+  // Metrics of this instance: requests, SQL and pool (the database's), loader batches, event backlog and lag.
+  const observability = createServiceObservability(opts.name);
+  const { metrics } = observability;
+  database.telemetry.register(metrics.registry);
+  if (events) {
+    const consumes = (events.consumes ?? []).map((c) => c.stream);
+    registerEventMetrics(metrics, { database: database as never, bus: events.bus, consumes, group: opts.name, log, ...(events.produces ? { produces: events.produces } : {}) });
+  }
+  const observeBatch = (loader: string, size: number) => metrics.loaderBatchSize.observe({ loader }, size);
   const apollo = new ApolloServer<SubgraphContext<S, L>>({
     schema: buildSubgraphSchema([{ typeDefs: opts.typeDefs, resolvers: opts.resolvers as GraphQLResolverMap<unknown> }]),
     formatError: createErrorFormatter(log),
@@ -98,6 +109,7 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
     allowBatchedHttpRequests: false,
     plugins: [
       consistencyPlugin(opts.name, database),
+      requestTelemetryPlugin<SubgraphContext<S, L>>({ metrics, log, clientOf: (c) => c.caller, requestIdOf: (c) => c.requestId }),
       ApolloServerPluginInlineTraceDisabled(),
       // Apollo's default, spelled out because the gateway depends on it: the @cacheControl hints in the
       // SDL become this response's Cache-Control header (no hint = maxAge 0 = no-store), and the
@@ -124,6 +136,7 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   const app = express();
   app.disable('x-powered-by');
   app.use(requestIdMiddleware);
+  app.use(...observability.middleware);
   let draining = false;
   app.use(
     healthRouter(async () => {
@@ -156,7 +169,7 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
           identity: res.locals.caller.identity,
           caller: res.locals.caller.service,
           db,
-          loaders: opts.createLoaders(db),
+          loaders: withBatchObserver(observeBatch, () => opts.createLoaders(db)),
           requestId: res.locals.requestId,
           log,
         };

@@ -35,6 +35,8 @@ export interface EventBus {
   isBeyondRetention(stream: StreamName, afterId: string): Promise<boolean>;
   /** The newest id in a stream ("0-0" when empty). */
   lastId(stream: StreamName): Promise<string>;
+  /** Per consumer group of a stream: events not yet delivered (lag) and delivered but unacknowledged (pending). */
+  groupStats(stream: StreamName): Promise<{ group: string; lag: number; pending: number }[]>;
   close(): Promise<void>;
 }
 

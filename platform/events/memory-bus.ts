@@ -109,6 +109,15 @@ export function createMemoryBus(settings: BusSettings): EventBus & { live: Event
       return get(stream).entries.at(-1)?.id ?? '0-0';
     },
 
+    async groupStats(stream) {
+      const s = get(stream);
+      return [...s.groups].map(([group, g]) => ({
+        group,
+        lag: s.entries.filter((e) => compareStreamIds(e.id, g.lastDelivered) > 0).length,
+        pending: g.pending.size,
+      }));
+    },
+
     async close() {},
   };
 }

@@ -106,6 +106,15 @@ export function createRedisBus(url: string, settings: BusSettings, log: Logger):
       return last?.[0] ?? '0-0';
     },
 
+    async groupStats(stream) {
+      const groups = (await redis.call('XINFO', 'GROUPS', streamKey(stream)).catch(() => [])) as unknown[][];
+      return groups.map((fields) => {
+        const field = (name: string) => fields[fields.indexOf(name) + 1];
+        // lag is null when Redis cannot tell (entries deleted mid-range); pending is then the best sign.
+        return { group: String(field('name')), lag: Number(field('lag') ?? 0), pending: Number(field('pending') ?? 0) };
+      });
+    },
+
     async close() {
       await Promise.all([...consumers].map((c) => c.stop()));
       await redis.quit().catch(() => redis.disconnect());

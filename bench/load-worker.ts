@@ -1,0 +1,168 @@
+import autocannon from 'autocannon';
+import type { JWK } from 'jose';
+import { createServiceTokenSigner } from '../platform/auth/service-token.js';
+import type { Identity } from '../platform/auth/identity.js';
+
+/**
+ * The load generator, in its own process (forked by bench/run.ts; one job per message).
+ * `http` jobs run autocannon (warm-up, then the measured run) rotating request bodies and
+ * credentials per request; `checkout` jobs run closed loops of placeOrder -> invoice -> payInvoice.
+ * Credentials: `bearer` sends user JWTs (our gateway); `internal` mints gateway-signed service
+ * tokens per identity, re-minted as they age (their TTL is 60 s), for the peers to forward.
+ */
+export type Auth =
+  | { mode: 'none' }
+  | { mode: 'bearer'; tokens: string[] }
+  | { mode: 'internal'; key: JWK; identities: Identity[] };
+
+export interface HttpJob {
+  kind: 'http';
+  url: string;
+  bodies: string[];
+  auth: Auth;
+  connections: number;
+  warmupS: number;
+  durationS: number;
+}
+
+export interface CheckoutJob {
+  kind: 'checkout';
+  url: string;
+  auth: Auth;
+  productIds: string[];
+  concurrency: number;
+  warmupS: number;
+  durationS: number;
+  runId: string;
+}
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  errors: number;
+  /** Responses that carried GraphQL `errors` (or a non-2xx status). */
+  failed: number;
+}
+
+async function credentials(auth: Auth): Promise<() => Record<string, string>[]> {
+  if (auth.mode === 'none') return () => [{}];
+  if (auth.mode === 'bearer') {
+    const sets = auth.tokens.map((t) => ({ authorization: `Bearer ${t}` }));
+    return () => sets;
+  }
+  const signer = await createServiceTokenSigner(auth.key);
+  const mint = async () => Promise.all(auth.identities.map(async (id) => ({ 'x-internal-token': await signer.sign(id) })));
+  let sets = await mint();
+  // The signer caches each token for half its 60 s life; refresh well inside that.
+  const timer = setInterval(() => void mint().then((s) => (sets = s)), 15_000);
+  timer.unref();
+  return () => sets;
+}
+
+const percentile = (xs: number[], p: number) => {
+  if (!xs.length) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+
+async function runHttp(job: HttpJob): Promise<LoadResult> {
+  const creds = await credentials(job.auth);
+  let n = 0;
+  let failed = 0;
+  const once = (durationS: number) =>
+    autocannon({
+      url: job.url,
+      connections: job.connections,
+      duration: durationS,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      requests: [
+        {
+          setupRequest(req: any) {
+            const i = n++;
+            const sets = creds();
+            req.body = job.bodies[i % job.bodies.length];
+            req.headers = { 'content-type': 'application/json', ...sets[i % sets.length] };
+            return req;
+          },
+          onResponse(status: number, body: string) {
+            if (status >= 300 || body.includes('"errors"')) failed += 1;
+          },
+        },
+      ],
+    } as any);
+  if (job.warmupS > 0) await once(job.warmupS);
+  failed = 0;
+  const r: any = await once(job.durationS);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total, errors: r.errors + r.timeouts, failed };
+}
+
+async function runCheckout(job: CheckoutJob): Promise<LoadResult> {
+  const creds = await credentials(job.auth);
+  const post = async (headers: Record<string, string>, query: string, variables: Record<string, unknown>) => {
+    const res = await fetch(job.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query, variables }) });
+    const body = (await res.json()) as { data?: any; errors?: unknown[] };
+    if (!res.ok || body.errors) throw new Error(JSON.stringify(body.errors ?? res.status).slice(0, 300));
+    return body.data;
+  };
+  let seq = 0;
+  let requests = 0;
+  let failed = 0;
+  let lastError = '';
+  const latencies: number[] = [];
+  const checkout = async () => {
+    const i = seq++;
+    const sets = creds();
+    const headers = sets[i % sets.length]!;
+    const productId = job.productIds[i % job.productIds.length]!;
+    const started = performance.now();
+    const placed = await post(headers, 'mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id status } }',
+      { input: { items: [{ productId, quantity: 1 }], idempotencyKey: `bench-${job.runId}-place-${i}` } });
+    requests += 1;
+    // The invoice is created from the order's event, asynchronously: poll for it, bounded.
+    let invoiceId: string | undefined;
+    const deadline = Date.now() + 10_000;
+    while (!invoiceId && Date.now() < deadline) {
+      const d = await post(headers, 'query($id: ID!) { order(id: $id) { invoice { id } } }', { id: placed.placeOrder.id });
+      requests += 1;
+      invoiceId = d.order?.invoice?.id;
+      if (!invoiceId) await new Promise((r) => setTimeout(r, 10));
+    }
+    if (!invoiceId) throw new Error('invoice did not appear within 10 s');
+    await post(headers, 'mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }',
+      { input: { invoiceId, cardToken: 'tok_visa', idempotencyKey: `bench-${job.runId}-pay-${i}` } });
+    requests += 1;
+    return performance.now() - started;
+  };
+  const loop = async (until: number, record: boolean) => {
+    while (Date.now() < until) {
+      try {
+        const ms = await checkout();
+        if (record) latencies.push(ms);
+      } catch (err) {
+        if (record) failed += 1;
+        lastError = String(err);
+      }
+    }
+  };
+  const run = (s: number, record: boolean) => Promise.all(Array.from({ length: job.concurrency }, () => loop(Date.now() + s * 1000, record)));
+  await run(job.warmupS, false);
+  requests = 0;
+  const started = Date.now();
+  await run(job.durationS, true);
+  const elapsed = (Date.now() - started) / 1000;
+  if (failed && lastError) console.error(`checkout: ${failed} failed, last: ${lastError}`);
+  return { rps: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests, errors: 0, failed };
+}
+
+process.on('message', async (job: HttpJob | CheckoutJob | { stop: true }) => {
+  if ('stop' in job) process.exit(0);
+  try {
+    const result = job.kind === 'http' ? await runHttp(job) : await runCheckout(job);
+    process.send!({ result });
+  } catch (err) {
+    process.send!({ error: String((err as Error).stack ?? err) });
+  }
+});

@@ -1,0 +1,81 @@
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { ROOT } from '../platform/paths.js';
+
+/** A child process of the benchmark (tsx), stopped by SIGTERM to its own pid only. */
+export interface Child {
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export function spawnTs(file: string, env: Record<string, string>, quiet = true): Child {
+  const proc = fork(path.join(ROOT, file), [], {
+    // BENCH_PROFILE_DIR: a V8 CPU profile of every child, written when it exits.
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])],
+    env: { ...process.env, ...env },
+    stdio: quiet ? ['ignore', 'ignore', 'inherit', 'ipc'] : 'inherit',
+  });
+  return {
+    proc,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode) return resolve();
+        const kill = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+        proc.once('exit', () => {
+          clearTimeout(kill);
+          resolve();
+        });
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Polls a GraphQL endpoint until `{ __typename }` answers 200 (bounded). */
+export async function waitForGraphql(url: string, headers: Record<string, string> = {}, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"query":"{ __typename }"}' });
+      if (res.ok) return;
+      last = `${res.status} ${await res.text()}`;
+    } catch (err) {
+      last = String(err);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} not ready: ${last.slice(0, 300)}`);
+}
+
+export function waitForMessage(child: Child, key: string, timeoutMs = 60_000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no '${key}' message within ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (m: any) => {
+      if (m && key in m) {
+        clearTimeout(timer);
+        child.proc.off('message', onMessage);
+        resolve(m[key]);
+      }
+    };
+    child.proc.on('message', onMessage);
+    child.proc.once('exit', (code) => reject(new Error(`process exited (${code}) before '${key}'`)));
+  });
+}
+
+/** One job to the load-generator process, its result back. */
+export async function runJob<T>(worker: Child, job: unknown): Promise<T> {
+  const reply = new Promise<any>((resolve) => {
+    const onMessage = (m: any) => {
+      if (m && ('result' in m || 'error' in m)) {
+        worker.proc.off('message', onMessage);
+        resolve(m);
+      }
+    };
+    worker.proc.on('message', onMessage);
+  });
+  worker.proc.send(job as never);
+  const m = await reply;
+  if (m.error) throw new Error(m.error);
+  return m.result as T;
+}

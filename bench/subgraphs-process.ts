@@ -1,0 +1,38 @@
+import http from 'node:http';
+import { parseConfig, subgraphSchemas } from '../platform/config.js';
+import { sqlStatementCounter } from '../platform/db.js';
+import { listen } from '../platform/run-service.js';
+import type { Listening } from '../platform/run-service.js';
+import { createUsersServer } from '../subgraphs/users/server.js';
+import { createCatalogServer } from '../subgraphs/catalog/server.js';
+import { createOrdersServer } from '../subgraphs/orders/server.js';
+import { createBillingServer } from '../subgraphs/billing/server.js';
+
+/**
+ * The four subgraphs in one process (the benchmark's 2 cores cannot give each its own), each
+ * built from the env `localEnv` gives it (JSON in BENCH_SUBGRAPH_ENV). Plus, for the benchmark
+ * only, a loopback debug port that reports the driver's statement counter (platform/db.ts), so
+ * SQL statements per operation are counted where they are sent.
+ */
+const env = JSON.parse(process.env.BENCH_SUBGRAPH_ENV!) as Record<'users' | 'catalog' | 'orders' | 'billing', Record<string, string>>;
+const builders = {
+  users: (e: Record<string, string>) => createUsersServer(parseConfig(subgraphSchemas.users, e)),
+  catalog: (e: Record<string, string>) => createCatalogServer(parseConfig(subgraphSchemas.catalog, e)),
+  orders: (e: Record<string, string>) => createOrdersServer(parseConfig(subgraphSchemas.orders, e)),
+  billing: (e: Record<string, string>) => createBillingServer(parseConfig(subgraphSchemas.billing, e)),
+};
+const running: Listening[] = [];
+for (const name of ['users', 'catalog', 'orders', 'billing'] as const) {
+  const service = await builders[name](env[name]);
+  running.push(await listen(service, { port: Number(env[name].PORT), host: '127.0.0.1', graceMs: 1_000, drainMs: 0, log: service.log }));
+}
+const debug = http.createServer((_req, res) => {
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ total: sqlStatementCounter.total, primary: sqlStatementCounter.primary, replica: sqlStatementCounter.replica }));
+});
+debug.listen(Number(process.env.BENCH_DEBUG_PORT), '127.0.0.1', () => process.send?.({ ready: true }));
+process.on('SIGTERM', async () => {
+  debug.close();
+  await Promise.allSettled(running.map((l) => l.close()));
+  process.exit(0);
+});

@@ -1,0 +1,86 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
+
+/**
+ * The gateway's fetch to subgraphs over node:http with a keep-alive pool, instead of the global
+ * fetch. Measured with `npm run bench` (see README, Benchmarks): the global fetch spent a large
+ * part of the gateway's CPU in web streams and per-call AbortSignal timers; here the body is read
+ * as one buffer and the timeout is the socket's. Same contract as the Fetcher Apollo expects.
+ */
+export interface SubgraphFetcherOptions {
+  timeoutMs: number;
+}
+
+const agents = {
+  http: new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' }),
+  https: new https.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' }),
+};
+
+function respond(url: string, status: number, statusText: string, headers: http.IncomingHttpHeaders, body: Buffer): FetcherResponse {
+  let used = false;
+  const text = async () => {
+    used = true;
+    return body.toString('utf8');
+  };
+  const response: FetcherResponse = {
+    get bodyUsed() {
+      return used;
+    },
+    ok: status >= 200 && status < 300,
+    redirected: false,
+    status,
+    statusText,
+    url,
+    headers: {
+      get: (name: string) => {
+        const v = headers[name.toLowerCase()];
+        return v === undefined ? null : Array.isArray(v) ? v.join(', ') : String(v);
+      },
+      has: (name: string) => headers[name.toLowerCase()] !== undefined,
+      *[Symbol.iterator]() {
+        for (const [k, v] of Object.entries(headers)) if (v !== undefined) yield [k, Array.isArray(v) ? v.join(', ') : String(v)] as [string, string];
+      },
+    } as unknown as FetcherResponse['headers'],
+    text,
+    json: async () => JSON.parse(await text()),
+    arrayBuffer: async () => {
+      used = true;
+      return body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer;
+    },
+    clone: () => respond(url, status, statusText, headers, body),
+  };
+  return response;
+}
+
+export function createSubgraphFetcher(options: SubgraphFetcherOptions): Fetcher {
+  return (input, init) =>
+    new Promise<FetcherResponse>((resolve, reject) => {
+      const url = new URL(input);
+      const secure = url.protocol === 'https:';
+      const headers = (init?.headers ?? {}) as Record<string, string>;
+      const body = init?.body as string | undefined;
+      const req = (secure ? https : http).request(
+        url,
+        {
+          method: init?.method ?? 'GET',
+          headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) },
+          agent: secure ? agents.https : agents.http,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => done() && resolve(respond(input, res.statusCode ?? 0, res.statusMessage ?? '', res.headers, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))));
+          res.on('error', reject);
+        },
+      );
+      // A deadline for the whole exchange, as AbortSignal.timeout gave the fetch (one timer, no listeners).
+      const timer = setTimeout(() => req.destroy(Object.assign(new Error(`subgraph request timed out after ${options.timeoutMs} ms`), { name: 'TimeoutError' })), options.timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        return true;
+      };
+      req.on('error', (err) => done() && reject(err));
+      req.end(body);
+    });
+}

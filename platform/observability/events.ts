@@ -1,0 +1,75 @@
+import { sql } from 'drizzle-orm';
+import { Gauge } from 'prom-client';
+import type { Database } from '../db.js';
+import type { EventBus } from '../events/bus.js';
+import type { StreamName } from '../events/types.js';
+import type { Logger } from '../logger.js';
+import type { ServiceMetrics } from './metrics.js';
+
+/** A scrape must not hang on a stuck database or Redis: a reading that takes longer is skipped. */
+const READ_TIMEOUT_MS = 2_000;
+
+const bounded = <T>(work: Promise<T>): Promise<T> =>
+  Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('metrics read timed out')), READ_TIMEOUT_MS).unref())]);
+
+/**
+ * Event backbone health, read when Prometheus scrapes (nothing runs when nobody looks): the
+ * producer's backlog (committed outbox rows not yet on the bus: one count on the partial index of
+ * unpublished rows, on the background pool) and, per consumer group of this service, how many
+ * events it has not read yet (lag) and has read but not acknowledged (pending).
+ */
+export function registerEventMetrics(
+  metrics: ServiceMetrics,
+  opts: { database: Database<Record<string, unknown>>; bus: EventBus; produces?: StreamName; consumes: StreamName[]; group: string; log: Logger },
+): void {
+  const registers = [metrics.registry];
+  if (opts.produces) {
+    const stream = opts.produces;
+    new Gauge({
+      name: 'events_outbox_unpublished',
+      help: 'Committed outbox rows not yet published to the event bus.',
+      labelNames: ['stream'] as const,
+      registers,
+      async collect() {
+        try {
+          const rows = await bounded(opts.database.background.execute<{ n: number }>(sql`select count(*)::int as n from outbox where published_at is null`));
+          this.set({ stream }, Number(rows[0]?.n ?? 0));
+        } catch (err) {
+          opts.log.warn({ err: (err as Error).message }, 'outbox backlog not measured');
+        }
+      },
+    });
+  }
+  if (opts.consumes.length === 0) return;
+  const labels = (stream: StreamName) => ({ stream, group: opts.group });
+  // The registry reads all metrics at once, so both gauges await one shared reading per scrape.
+  let reading: Promise<void> | undefined;
+  const read = () =>
+    (reading ??= Promise.all(
+      opts.consumes.map(async (stream) => {
+        try {
+          const mine = (await bounded(opts.bus.groupStats(stream))).find((g) => g.group === opts.group);
+          lag.set(labels(stream), mine?.lag ?? 0);
+          pending.set(labels(stream), mine?.pending ?? 0);
+        } catch (err) {
+          opts.log.warn({ err: (err as Error).message, stream }, 'consumer lag not measured');
+        }
+      }),
+    ).then(() => {
+      reading = undefined;
+    }));
+  const lag = new Gauge({
+    name: 'events_consumer_lag',
+    help: 'Events in the stream not yet delivered to this consumer group.',
+    labelNames: ['stream', 'group'] as const,
+    registers,
+    collect: read,
+  });
+  const pending = new Gauge({
+    name: 'events_consumer_pending',
+    help: 'Events delivered to this consumer group and not yet acknowledged.',
+    labelNames: ['stream', 'group'] as const,
+    registers,
+    collect: read,
+  });
+}

@@ -1,0 +1,74 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type express from 'express';
+
+/**
+ * Prometheus metrics of one service instance. Each instance has its own registry (not prom-client's
+ * global one), so the five services of an in-process run, or two gateways, never share counters.
+ * Every series carries `service`; Prometheus adds `instance` and `job` when it scrapes.
+ */
+export interface ServiceMetrics {
+  service: string;
+  registry: Registry;
+  /** GraphQL operations by operation name and client (at a subgraph: the calling service). */
+  requests: Counter<'operation' | 'client'>;
+  requestErrors: Counter<'operation' | 'client' | 'code'>;
+  requestDuration: Histogram<'operation' | 'client'>;
+  /** DataLoader batch sizes by loader (subgraphs). */
+  loaderBatchSize: Histogram<'loader'>;
+  /** A gauge whose value is read at scrape time. */
+  gauge(name: string, help: string, read: () => number): Gauge;
+}
+
+export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export function createServiceMetrics(service: string): ServiceMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    service,
+    registry,
+    requests: new Counter({ name: 'graphql_requests_total', help: 'GraphQL operations served.', labelNames: ['operation', 'client'] as const, registers }),
+    requestErrors: new Counter({
+      name: 'graphql_request_errors_total',
+      help: 'Errors in GraphQL responses, by error code (one operation may count several).',
+      labelNames: ['operation', 'client', 'code'] as const,
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: 'graphql_request_duration_seconds',
+      help: 'GraphQL operation latency, from request to response.',
+      labelNames: ['operation', 'client'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    loaderBatchSize: new Histogram({
+      name: 'dataloader_batch_size',
+      help: 'Keys per DataLoader batch (one SQL statement each).',
+      labelNames: ['loader'] as const,
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+      registers,
+    }),
+    gauge: (name, help, read) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      }),
+  };
+}
+
+/** GET /metrics in Prometheus text format; open like /health (run it on a port the public cannot reach). */
+export function metricsRoute(metrics: ServiceMetrics): express.RequestHandler {
+  return (req, res, next) => {
+    if (req.method !== 'GET' || req.path !== '/metrics') return next();
+    metrics.registry
+      .metrics()
+      .then((text) => void res.type(metrics.registry.contentType).send(text))
+      .catch(next);
+  };
+}
