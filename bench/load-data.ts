@@ -4,6 +4,7 @@ import postgres from 'postgres';
 import type { Subgraph } from '../platform/migrate.js';
 import { seedId } from '../scripts/seed-data.js';
 import { hashPassword } from '../subgraphs/users/passwords.js';
+import { prng } from '../scripts/seed-data.js';
 
 /**
  * The benchmark's data set: deterministic (seeded PRNG, stable ids from `seedId`) and at scale,
@@ -19,15 +20,6 @@ export interface BenchSize {
 
 export const BENCH_SIZE: BenchSize = { users: 50_000, products: 5_000, categories: 50, orders: 200_000 };
 
-function prng(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const BASE = Date.UTC(2025, 0, 1);
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -29,7 +29,7 @@ export function seedId(kind: string, n: number): string {
 }
 
 /** mulberry32: a small seeded PRNG, so "random" data is the same on every run. */
-function prng(seed: number) {
+export function prng(seed: number) {
   let a = seed;
   return () => {
     a = (a + 0x6d2b79f5) | 0;
