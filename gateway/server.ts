@@ -9,7 +9,7 @@ import { ApolloGateway } from '@apollo/gateway';
 import type { GatewayConfig } from '../platform/config.js';
 import { createServiceTokenSigner } from '../platform/auth/service-token.js';
 import { createErrorFormatter } from '../platform/errors.js';
-import { healthRouter, jsonErrorHandler, requestIdMiddleware } from '../platform/http.js';
+import { createHealth, jsonErrorHandler, requestIdMiddleware } from '../platform/http.js';
 import { createLogger } from '../platform/logger.js';
 import { createServiceObservability, createSubgraphFetchMetrics, instrumentFetcher, requestTelemetryPlugin, startTracingFromConfig } from '../platform/observability/index.js';
 import { eventStreamStats } from './subscriptions/event-stream.js';
@@ -134,21 +134,18 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   app.disable('x-powered-by');
   app.use(requestIdMiddleware);
   app.use(...observability.middleware);
-  let draining = false;
-  app.use(
-    healthRouter(async () => {
-      if (draining) return { ready: false, details: { draining: true } };
-      const checks = await Promise.all(
-        [...subgraphUrls].map(async ([name, url]) => {
-          const ok = await fetch(new URL('/health/ready', url), { signal: AbortSignal.timeout(2_000) })
-            .then((r) => r.ok)
-            .catch(() => false);
-          return [name, ok ? 'ready' : 'unavailable'] as const;
-        }),
-      );
-      return { ready: checks.every(([, s]) => s === 'ready'), details: { subgraphs: Object.fromEntries(checks) } };
-    }),
-  );
+  const health = createHealth(async () => {
+    const checks = await Promise.all(
+      [...subgraphUrls].map(async ([name, url]) => {
+        const ok = await fetch(new URL('/health/ready', url), { signal: AbortSignal.timeout(2_000) })
+          .then((r) => r.ok)
+          .catch(() => false);
+        return [name, ok ? 'ready' : 'unavailable'] as const;
+      }),
+    );
+    return { ready: checks.every(([, s]) => s === 'ready'), details: { subgraphs: Object.fromEntries(checks) } };
+  });
+  app.use(health.router);
   app.use(
     '/graphql',
     express.json({ limit: config.BODY_LIMIT }),
@@ -183,9 +180,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     app,
     log,
     attach: (server) => subscriptions.attach(server),
-    onDrain: () => {
-      draining = true;
-    },
+    onDrain: health.drain,
     beforeDrain: () => subscriptions.close(),
     async stop() {
       await apollo.stop();

@@ -19,14 +19,26 @@ export interface ReadinessCheck {
   (): Promise<{ ready: boolean; details: Record<string, unknown> }>;
 }
 
-export function healthRouter(check: ReadinessCheck): express.Router {
+/**
+ * /health/live and /health/ready. `drain()` (called on SIGTERM) makes readiness fail at once, so
+ * load balancers and Kubernetes stop routing here while in-flight work finishes.
+ */
+export function createHealth(check: ReadinessCheck): { router: express.Router; drain(): void } {
+  let draining = false;
   const router = express.Router();
   router.get('/health/live', (_req, res) => void res.json({ status: 'ok' }));
   router.get('/health/ready', async (_req, res) => {
-    const { ready, details } = await check().catch(() => ({ ready: false, details: {} }));
+    const { ready, details } = draining
+      ? { ready: false, details: { draining: true } }
+      : await check().catch(() => ({ ready: false, details: {} }));
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', ...details });
   });
-  return router;
+  return {
+    router,
+    drain: () => {
+      draining = true;
+    },
+  };
 }
 
 /** Body-parser failures (malformed JSON, too large) become GraphQL-shaped errors without internals. */

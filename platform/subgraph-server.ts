@@ -12,7 +12,7 @@ import type { ServiceTokenVerifier } from './auth/service-token.js';
 import { RequestDb } from './db.js';
 import type { Database } from './db.js';
 import { createErrorFormatter } from './errors.js';
-import { healthRouter, jsonErrorHandler, requestIdMiddleware } from './http.js';
+import { createHealth, jsonErrorHandler, requestIdMiddleware } from './http.js';
 import { createInternalRouter } from './internal-rpc.js';
 import { consistencyPlugin, requestedLsn, writesReport } from './consistency.js';
 import { CONSISTENCY_LSN_HEADER } from './lsn.js';
@@ -24,7 +24,8 @@ import { randomUUID } from 'node:crypto';
 import type { EventBus } from './events/bus.js';
 import { startConsumer } from './events/consumer.js';
 import type { EventHandlers } from './events/consumer.js';
-import { createOutboxRelay } from './events/outbox.js';
+import { createOutboxRelay, pruneOutbox } from './events/outbox.js';
+import { pruneIdempotencyKeys } from './idempotency.js';
 import { withBatchObserver } from './loaders.js';
 import { createServiceObservability, registerEventMetrics, requestTelemetryPlugin } from './observability/index.js';
 import type { StreamName } from './events/types.js';
@@ -59,6 +60,8 @@ export interface SubgraphServerOptions<S extends Record<string, unknown>, L> {
     produces?: StreamName;
     consumes?: { stream: StreamName; handlers: EventHandlers }[];
   };
+  /** This service keeps idempotency keys (pruned after their retention window). */
+  idempotencyKeys?: boolean;
   /** Extra work on shutdown (timers, clients). */
   onStop?: () => Promise<void>;
 }
@@ -91,6 +94,18 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
       afterCommit: () => relay?.kick(),
     }),
   );
+  // Hourly housekeeping on the background pool: expired idempotency keys, and outbox rows long
+  // since relayed (the stream keeps its own window; a week of rows is enough to investigate).
+  const housekeeping = setInterval(() => {
+    if (opts.idempotencyKeys) {
+      void pruneIdempotencyKeys(database.background as never).catch((err) => log.warn({ err }, 'pruning idempotency keys failed'));
+    }
+    if (events?.produces) {
+      void pruneOutbox(database as never, 7 * 24 * 3_600_000).catch((err) => log.warn({ err }, 'pruning the outbox failed'));
+    }
+  }, 3_600_000);
+  housekeeping.unref();
+
   // Metrics of this instance: requests, SQL and pool (the database's), loader batches, event backlog and lag.
   const observability = createServiceObservability(opts.name);
   const { metrics } = observability;
@@ -137,14 +152,11 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   app.disable('x-powered-by');
   app.use(requestIdMiddleware);
   app.use(...observability.middleware);
-  let draining = false;
-  app.use(
-    healthRouter(async () => {
-      if (draining) return { ready: false, details: { draining: true } };
-      const db = await database.ping();
-      return { ready: db.primary, details: { database: db } };
-    }),
-  );
+  const health = createHealth(async () => {
+    const db = await database.ping();
+    return { ready: db.primary, details: { database: db } };
+  });
+  app.use(health.router);
   if (opts.routes) app.use(opts.routes);
   app.use(express.json({ limit: '2mb' }));
   if (opts.internalRoutes?.length) {
@@ -181,13 +193,12 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   return {
     app,
     log,
-    onDrain: () => {
-      draining = true;
-    },
+    onDrain: health.drain,
     apollo: apollo as unknown as ApolloServer<never>,
     async stop() {
       await apollo.stop();
       await Promise.all(consumers.map((c) => c.stop()));
+      clearInterval(housekeeping);
       await relay?.stop();
       await events?.bus.close();
       await opts.onStop?.();

@@ -8,7 +8,7 @@ import type { Database } from '../platform/db.js';
 import type { EventBus } from '../platform/events/bus.js';
 import { startConsumer } from '../platform/events/consumer.js';
 import { createMemoryBus } from '../platform/events/memory-bus.js';
-import { createOutboxRelay, enqueue, outbox, processedEvents } from '../platform/events/outbox.js';
+import { createOutboxRelay, enqueue, outbox, processedEvents, pruneOutbox } from '../platform/events/outbox.js';
 import { createRedisBus } from '../platform/events/redis-bus.js';
 import type { StreamEvent } from '../platform/events/types.js';
 import type { Tx } from '../platform/idempotency.js';
@@ -38,6 +38,20 @@ afterAll(async () => {
   await admin?.end();
   await database?.close();
   redis?.disconnect();
+});
+
+describe('outbox housekeeping', () => {
+  it('prunes relayed rows past the window and keeps recent or unpublished ones', async () => {
+    const [oldId, recentId, pendingId] = [randomUUID(), randomUUID(), randomUUID()];
+    await admin`insert into outbox (event_id, type, payload, published_at) values
+      (${oldId}, 'OrderCancelled', '{}', now() - interval '8 days'),
+      (${recentId}, 'OrderCancelled', '{}', now() - interval '1 day'),
+      (${pendingId}, 'OrderCancelled', '{}', null)`;
+    await pruneOutbox(database, 7 * 24 * 3_600_000);
+    const left = (await admin`select event_id from outbox where event_id in (${oldId}, ${recentId}, ${pendingId})`).map((r) => r.event_id);
+    expect(left.sort()).toEqual([recentId, pendingId].sort());
+    await admin`delete from outbox where event_id in (${recentId}, ${pendingId})`; // not for the relay tests below
+  });
 });
 
 const buses: [string, (ns: string) => EventBus][] = [
@@ -121,6 +135,8 @@ describe.each(buses)('event backbone on %s', (_name, makeBus) => {
     const after = await bus.readAfter('orders', ids[0]!, 10);
     expect(after.map((e) => e.id)).toEqual(ids.slice(1));
     expect(await bus.isBeyondRetention('orders', ids[0]!)).toBe(false);
+    // An id older than the oldest event kept: what followed it may be gone, so resuming is refused.
+    expect(await bus.isBeyondRetention('orders', '1-0')).toBe(true);
     expect(await bus.lastId('orders')).toBe(ids[2]);
     await bus.close();
   });

@@ -21,6 +21,7 @@ export async function createBillingServer(config: SubgraphConfig<'billing'>, opt
     createLoaders,
     verifier,
     log,
+    idempotencyKeys: true,
     events: { bus, produces: 'billing', consumes: [{ stream: 'orders', handlers: orderEventHandlers(deps.provider) }] },
   });
 }

@@ -20,6 +20,7 @@ export async function createOrdersServer(config: SubgraphConfig<'orders'>) {
     createLoaders,
     verifier,
     log,
+    idempotencyKeys: true,
     events: { bus, produces: 'orders', consumes: [{ stream: 'billing', handlers: billingEventHandlers }] },
   });
 }
