@@ -55,8 +55,8 @@ describe('outbox housekeeping', () => {
 });
 
 const buses: [string, (ns: string) => EventBus][] = [
-  ['Redis Streams', (ns) => createRedisBus(inject('redis').url, { namespace: ns, retentionMs: 3_600_000, claimIdleMs: 200, blockMs: 200 }, log)],
-  ['embedded bus', (ns) => createMemoryBus({ namespace: ns, retentionMs: 3_600_000, claimIdleMs: 200, blockMs: 200 })],
+  ['Redis Streams', (ns) => createRedisBus(inject('redis').url, { namespace: ns, retentionMs: 3_600_000, claimIdleMs: 200, blockMs: 200, maxAttempts: 3, retryBaseMs: 50, retryMaxMs: 200 }, log)],
+  ['embedded bus', (ns) => createMemoryBus({ namespace: ns, retentionMs: 3_600_000, claimIdleMs: 200, blockMs: 200, maxAttempts: 3, retryBaseMs: 50, retryMaxMs: 200 })],
 ];
 
 const cancelled = (orderId: string) => ({ type: 'OrderCancelled' as const, payload: { orderId, customerId: randomUUID() } });
