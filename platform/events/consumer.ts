@@ -12,7 +12,7 @@ export type EventHandlers = {
   [T in EventType]?: (tx: Tx, payload: EventPayloads[T], event: StreamEvent<T>) => Promise<void>;
 };
 
-type Outcome = 'applied' | 'duplicate' | 'early' | 'failed';
+type Outcome = 'applied' | 'applied, successor waiting' | 'duplicate' | 'early' | 'failed';
 
 /** An event and how many times it has failed so far (0 when it comes straight from the stream). */
 interface Attempt {
@@ -139,10 +139,16 @@ export function startConsumer(opts: {
         return 'failed';
       }
       if (ordered) {
-        await tx
+        // Advancing also tells whether the successor is already waiting (one statement, not two).
+        const [moved] = await tx
           .update(eventPositions)
           .set({ seq: event.seq! })
-          .where(and(eq(eventPositions.consumer, group), eq(eventPositions.stream, stream), eq(eventPositions.entity, event.entity!)));
+          .where(and(eq(eventPositions.consumer, group), eq(eventPositions.stream, stream), eq(eventPositions.entity, event.entity!)))
+          .returning({
+            successorWaiting: sql<boolean>`exists (select 1 from event_inbox i where i.consumer = ${group} and i.stream = ${stream}
+              and i.entity = ${event.entity!} and i.seq = ${event.seq! + 1})`,
+          });
+        if (moved?.successorWaiting) return done('applied, successor waiting');
       }
       return done('applied');
     });
@@ -171,8 +177,8 @@ export function startConsumer(opts: {
       let progressed = false;
       for (const row of rows) {
         const outcome = await attempt({ event: toEvent(row), attempts: row.attempts, inInbox: true });
-        if (outcome === 'applied') opts.afterCommit?.();
-        if (outcome === 'applied' || outcome === 'duplicate') progressed = true;
+        if (outcome.startsWith('applied')) opts.afterCommit?.();
+        if (outcome !== 'early' && outcome !== 'failed') progressed = true;
       }
       if (!progressed) return;
     }
@@ -180,11 +186,11 @@ export function startConsumer(opts: {
 
   const receive = async (event: StreamEvent) => {
     const outcome = await attempt({ event, attempts: 0, inInbox: false });
-    if (outcome !== 'applied') return;
+    if (!outcome.startsWith('applied')) return;
     log.debug({ type: event.type, eventId: event.eventId }, 'event applied');
     opts.afterCommit?.();
-    // Its successor may have arrived first (at this instance or another): it is next now.
-    if (event.entity != null) await drainInbox(event.entity);
+    // Its successor arrived first (at this instance or another) and waits in the inbox: it is next now.
+    if (outcome === 'applied, successor waiting') await drainInbox(event.entity);
   };
 
   let polling: Promise<void> | undefined;
