@@ -21,27 +21,42 @@ beforeAll(async () => {
   cluster = await startCluster({
     instances: { billing: 2 },
     logLevel: 'warn',
+    readyTimeoutMs: 180_000,
     // A crashed instance's unacknowledged events are reclaimed after 3 s (30 s in production);
     // a failing event is tried 3 times, 200 ms apart at first, then parked.
     extra: { billing: { EVENT_CLAIM_IDLE_MS: '3000', EVENT_MAX_ATTEMPTS: '3', EVENT_RETRY_BASE_MS: '200', EVENT_RETRY_MAX_MS: '1000' } },
   });
   customer = await cluster.customer('Order Events');
   productId = (await cluster.product({ stock: 1_000_000, priceCents: 500 })).id;
-}, 180_000);
+}, 400_000);
 afterAll(async () => {
   await cluster?.close();
 }, 60_000);
 
+/**
+ * As a client does on a loaded machine: a failed placeOrder is retried with the same idempotency
+ * key (so it is still one order), and a cancel is retried until the order reads CANCELLED.
+ */
 const placeOrder = async () => {
-  const res = await cluster.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
-    { input: { items: [{ productId, quantity: 1 }], idempotencyKey: `order-${randomUUID()}` } }, { token: customer.token });
-  if (!res.data?.placeOrder) throw new Error(`placeOrder failed: ${JSON.stringify(res.errors)}`);
-  return res.data.placeOrder.id as string;
+  const idempotencyKey = `order-${randomUUID()}`;
+  for (let attempt = 1; ; attempt++) {
+    const res = await cluster.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
+      { input: { items: [{ productId, quantity: 1 }], idempotencyKey } }, { token: customer.token });
+    if (res.data?.placeOrder) return res.data.placeOrder.id as string;
+    if (attempt === 5) throw new Error(`placeOrder failed: ${JSON.stringify(res.errors)}`);
+  }
 };
 const cancelOrder = async (id: string) => {
-  const res = await cluster.gql(`mutation($id: ID!) { cancelOrder(id: $id) { status } }`, { id }, { token: customer.token });
-  if (res.data?.cancelOrder?.status !== 'CANCELLED') throw new Error(`cancelOrder failed: ${JSON.stringify(res.errors)}`);
+  for (let attempt = 1; ; attempt++) {
+    const res = await cluster.gql(`mutation($id: ID!) { cancelOrder(id: $id) { status } }`, { id }, { token: customer.token });
+    if (res.data?.cancelOrder?.status === 'CANCELLED') return;
+    const [row] = await cluster.sql.orders`select status from orders where id = ${id}`;
+    if (row?.status === 'CANCELLED') return;
+    if (attempt === 5) throw new Error(`cancelOrder failed: ${JSON.stringify(res.errors)}`);
+  }
 };
+/** The issue's figure is 1,000 pairs; EVENT_ORDER_PAIRS lowers it for a quick local run. */
+const PAIRS = Number(process.env.EVENT_ORDER_PAIRS ?? 1_000);
 const payInvoice = (invoiceId: string) =>
   cluster.gql(`mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }`,
     { input: { invoiceId, cardToken: 'tok_visa', idempotencyKey: `pay-${invoiceId}` } }, { token: customer.token });
@@ -67,7 +82,7 @@ async function billingCaughtUp(ids: string[]) {
     const billing = groups.map((g) => Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]]))).find((g) => g.name === 'billing');
     const [invoiced] = await cluster.sql.billing`select count(*)::int as n from invoices where order_id = any(${ids})`;
     return unpublished!.n === 0 && billing && Number(billing.lag) === 0 && Number(billing.pending) === 0 && invoiced!.n === ids.length ? true : undefined;
-  }, { timeoutMs: 90_000, intervalMs: 500 });
+  }, { timeoutMs: 300_000, intervalMs: 500 });
 }
 
 /**
@@ -93,16 +108,16 @@ async function moneyInvariants(ids: string[]) {
 
 describe('events of one order apply in order, whatever instance reads them (issue 9, case 1)', () => {
   it('1,000 orders placed then cancelled at once, two billing instances: no cancelled order keeps a payable invoice', async () => {
-    const ids = await pool(Array.from({ length: 1_000 }), 12, async () => {
+    const ids = await pool(Array.from({ length: PAIRS }), 12, async () => {
       const id = await placeOrder();
       await cancelOrder(id);
       return id;
     });
     await billingCaughtUp(ids);
     const figures = await moneyInvariants(ids);
-    console.log('place-then-cancel x1000, 2 billing instances:', JSON.stringify(figures));
-    expect(figures).toEqual({ cancelled: 1_000, invoicedOnce: 1_000, openOrPaidOnCancelled: 0, succeededPaymentsOnCancelled: 0, payableBeforePaying: 0 });
-  }, 300_000);
+    console.log(`place-then-cancel x${PAIRS}, 2 billing instances:`, JSON.stringify(figures));
+    expect(figures).toEqual({ cancelled: PAIRS, invoicedOnce: PAIRS, openOrPaidOnCancelled: 0, succeededPaymentsOnCancelled: 0, payableBeforePaying: 0 });
+  }, 900_000);
 
   it('kill -9 of a billing instance with events pending, then cancels: the same invariants', async () => {
     const ids = await pool(Array.from({ length: 150 }), 8, placeOrder);
@@ -120,7 +135,7 @@ describe('events of one order apply in order, whatever instance reads them (issu
     const figures = await moneyInvariants(all);
     console.log('kill -9 of billing#0, 200 cancelled orders:', JSON.stringify(figures));
     expect(figures).toEqual({ cancelled: 200, invoicedOnce: 200, openOrPaidOnCancelled: 0, succeededPaymentsOnCancelled: 0, payableBeforePaying: 0 });
-  }, 240_000);
+  }, 600_000);
 });
 
 describe('a failing handler (issue 9, case 2)', () => {
@@ -138,17 +153,19 @@ describe('a failing handler (issue 9, case 2)', () => {
     await cluster.sql.billing`insert into test_blocked_orders values (${blocked})`;
     const others = await pool(Array.from({ length: 20 }), 4, placeOrder);
     await cancelOrder(blocked);
-    await Promise.all([cluster.start('billing', 0), cluster.start('billing', 1)]);
+    // Reclaiming a stalled batch now takes 60 s: anything faster is not the reclaim.
+    const slowReclaim = { EVENT_CLAIM_IDLE_MS: '60000' };
+    await Promise.all([cluster.start('billing', 0, slowReclaim), cluster.start('billing', 1, slowReclaim)]);
     const started = Date.now();
 
     // The neighbours are invoiced at once, not after EVENT_CLAIM_IDLE_MS.
-    await eventually(async () => {
-      const [n] = await cluster.sql.billing`select count(*)::int as n from invoices where order_id = any(${others})`;
-      return n!.n === others.length ? true : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 100 });
-    const neighboursMs = Date.now() - started;
-    console.log(`20 neighbours of a failing event invoiced ${neighboursMs} ms after billing started`);
-    expect(neighboursMs).toBeLessThan(2_500); // EVENT_CLAIM_IDLE_MS is 3,000 ms here
+    const invoicedNeighbours = async () =>
+      (await cluster.sql.billing`select count(*)::int as n from invoices where order_id = any(${others})`)[0]!.n as number;
+    const deadline = started + 30_000;
+    while ((await invoicedNeighbours()) < others.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const neighbours = await invoicedNeighbours();
+    console.log(`neighbours of a failing event: ${neighbours} of ${others.length} invoiced within ${Date.now() - started} ms of billing starting (reclaim: 60 s)`);
+    expect(neighbours).toBe(others.length);
 
     // Three tries, then parked with its error; the cancel of that order waits behind it.
     const parked = await eventually(async () => {
@@ -178,5 +195,5 @@ describe('a failing handler (issue 9, case 2)', () => {
     }, { timeoutMs: 15_000, intervalMs: 200 });
     expect(invoice.status).toBe('VOID');
     expect(await cluster.sql.billing`select 1 from event_inbox where payload->>'orderId' = ${blocked}`).toHaveLength(0);
-  }, 120_000);
+  }, 600_000);
 });
