@@ -35,7 +35,16 @@ export const eventSchema = z.object({
   EVENT_CLAIM_IDLE_MS: z.coerce.number().int().min(100).default(30_000),
 });
 
-export const baseSchema = eventSchema.extend({
+/** How consumers retry a failing event (services that consume; the gateway only reads streams). */
+export const consumerRetrySchema = z.object({
+  /** A consumer tries a failing event this many times before parking it as a dead letter. */
+  EVENT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1_000).default(8),
+  /** First retry delay of a failing event; doubles per try (with jitter) up to EVENT_RETRY_MAX_MS. */
+  EVENT_RETRY_BASE_MS: z.coerce.number().int().min(1).default(500),
+  EVENT_RETRY_MAX_MS: z.coerce.number().int().min(1).default(60_000),
+});
+
+export const baseSchema = eventSchema.extend(consumerRetrySchema.shape).extend({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HOST: z.string().default('0.0.0.0'),
@@ -203,6 +212,7 @@ export const gatewaySchema = baseSchema.extend({
 
 export type BaseConfig = z.infer<typeof baseSchema>;
 export type EventConfig = z.infer<typeof eventSchema>;
+export type ConsumerRetryConfig = z.infer<typeof consumerRetrySchema>;
 export type DatabaseConfig = z.infer<typeof databaseSchema>;
 export type SubgraphName = keyof typeof subgraphSchemas;
 export type SubgraphConfig<N extends SubgraphName> = z.infer<(typeof subgraphSchemas)[N]>;

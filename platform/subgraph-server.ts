@@ -101,7 +101,8 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
       void pruneIdempotencyKeys(database.background as never).catch((err) => log.warn({ err }, 'pruning idempotency keys failed'));
     }
     if (events?.produces) {
-      void pruneOutbox(database as never, 7 * 24 * 3_600_000).catch((err) => log.warn({ err }, 'pruning the outbox failed'));
+      // Never inside the bus's retention window: the relay republishes from these rows when Redis loses some.
+      void pruneOutbox(database as never, Math.max(7 * 24 * 3_600_000, 2 * events.bus.settings.retentionMs)).catch((err) => log.warn({ err }, 'pruning the outbox failed'));
     }
   }, 3_600_000);
   housekeeping.unref();

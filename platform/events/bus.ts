@@ -5,6 +5,8 @@ export interface OutgoingEvent {
   type: EventType;
   payload: unknown;
   occurredAt: string;
+  entity?: string;
+  seq?: number;
 }
 
 /** What a consumer's handler gets; throwing leaves the event pending for redelivery. */
@@ -25,6 +27,8 @@ export interface ConsumeOptions {
  * behaviour for the embedded `npm start`.
  */
 export interface EventBus {
+  /** What it was built with: consumers read their retry policy here, the relay the retention window. */
+  readonly settings: BusSettings;
   /** Appends to a stream (trimming it to the retention window) and announces each event live. */
   append(stream: StreamName, events: OutgoingEvent[]): Promise<string[]>;
   /** Runs a consumer until stopped: reclaims what crashed consumers left pending, then reads new events. */
@@ -33,6 +37,13 @@ export interface EventBus {
   readAfter(stream: StreamName, afterId: string, limit: number): Promise<StreamEvent[]>;
   /** Whether events after `afterId` may have been trimmed away (resume is then impossible). */
   isBeyondRetention(stream: StreamName, afterId: string): Promise<boolean>;
+  /**
+   * The highest id the stream ever generated ("0-0" when the stream does not exist). Trimming does
+   * not lower it; only a loss of Redis data does (FLUSHALL, restart without AOF, stale failover).
+   */
+  lastGeneratedId(stream: StreamName): Promise<string>;
+  /** Calls `listener` each time the bus's connection is (re)established; returns the unsubscribe. */
+  onReconnect(listener: () => void): () => void;
   /** The newest id in a stream ("0-0" when empty). */
   lastId(stream: StreamName): Promise<string>;
   /** Per consumer group of a stream: events not yet delivered (lag) and delivered but unacknowledged (pending). */
@@ -48,4 +59,9 @@ export interface BusSettings {
   claimIdleMs: number;
   /** Longest wait of one blocking read (bounds shutdown time). */
   blockMs: number;
+  /** A failing event is tried this many times (with backoff) before it is parked as a dead letter. */
+  maxAttempts: number;
+  /** Backoff between tries: base * 2^(try-1), capped, with jitter. */
+  retryBaseMs: number;
+  retryMaxMs: number;
 }

@@ -1,7 +1,10 @@
+import { and, eq, sql } from 'drizzle-orm';
 import type { Database } from '../db.js';
 import type { Tx } from '../idempotency.js';
 import type { Logger } from '../logger.js';
-import type { EventBus } from './bus.js';
+import type { BusSettings, EventBus } from './bus.js';
+import { eventInbox, eventPositions } from './inbox.js';
+import type { InboxRow } from './inbox.js';
 import { processedEvents } from './outbox.js';
 import type { EventPayloads, EventType, StreamEvent, StreamName } from './types.js';
 
@@ -9,10 +12,53 @@ export type EventHandlers = {
   [T in EventType]?: (tx: Tx, payload: EventPayloads[T], event: StreamEvent<T>) => Promise<void>;
 };
 
+type Outcome = 'applied' | 'applied, successor waiting' | 'duplicate' | 'early' | 'failed';
+
+/** An event and how many times it has failed so far (0 when it comes straight from the stream). */
+interface Attempt {
+  event: StreamEvent;
+  attempts: number;
+  /** Whether it has a row in event_inbox (to delete once it is applied). */
+  inInbox: boolean;
+}
+
+/** Exponential backoff with jitter, so instances retrying the same failure do not move in step. */
+export function retryDelayMs(policy: Pick<BusSettings, 'retryBaseMs' | 'retryMaxMs'>, attempts: number): number {
+  const ceiling = Math.min(policy.retryMaxMs, policy.retryBaseMs * 2 ** Math.min(attempts - 1, 30));
+  return Math.round(ceiling * (0.5 + Math.random() * 0.5));
+}
+
+/** The driver's own message: drizzle's wrapper would add the SQL and its parameters. */
+export function errorText(err: unknown): string {
+  const cause = (err as { cause?: unknown })?.cause;
+  const inner = cause instanceof Error ? cause : err;
+  const code = (inner as { code?: unknown })?.code;
+  const message = inner instanceof Error ? inner.message : String(inner);
+  return `${typeof code === 'string' ? `${code}: ` : ''}${message}`.slice(0, 500);
+}
+
+const toEvent = (row: InboxRow): StreamEvent =>
+  ({
+    id: row.streamId,
+    eventId: row.eventId,
+    type: row.type as EventType,
+    payload: row.payload,
+    occurredAt: row.occurredAt.toISOString(),
+    ...(row.entity != null && row.seq != null ? { entity: row.entity, seq: row.seq } : {}),
+  }) as StreamEvent;
+
 /**
- * Subscribes a service's consumer group to a stream. Each event's effects and its
- * processed_events row commit in one transaction, then the bus acknowledges it; a crash anywhere
- * before the acknowledgement means redelivery, which the processed_events row turns into a no-op.
+ * Subscribes a service's consumer group to a stream, applying each entity's events in the order
+ * their producer numbered them (see enqueue), whatever order they arrive in and however many
+ * instances read the group:
+ * - an event's effects, its processed_events row and its entity's position commit in one
+ *   transaction; the position row is locked first, so instances take turns per entity;
+ * - an event already applied (a redelivery, a relay's republication) is a no-op;
+ * - an early event (its predecessor not applied yet) is kept in event_inbox and applied right
+ *   after its predecessor, by whichever instance applies that one (or the inbox poll);
+ * - a failing event is kept in event_inbox and retried with backoff; after EVENT_MAX_ATTEMPTS it
+ *   is parked (a dead letter). Its entity's later events wait behind it; other entities go on.
+ * Events of types without a handler still advance their entity's position.
  */
 export function startConsumer(opts: {
   bus: EventBus;
@@ -24,28 +70,146 @@ export function startConsumer(opts: {
   log: Logger;
   /** After a commit that may have enqueued follow-up events. */
   afterCommit?: () => void;
+  /** How often the inbox is polled for retries that are due (default 250 ms). */
+  inboxPollMs?: number;
 }): { stop(): Promise<void> } {
-  return opts.bus.consume({
-    stream: opts.stream,
-    group: opts.group,
-    consumer: opts.consumer,
-    handler: async (event) => {
-      const handler = opts.handlers[event.type] as ((tx: Tx, payload: unknown, event: StreamEvent) => Promise<void>) | undefined;
-      if (!handler) return;
-      const applied = await opts.database.background.transaction(async (tx) => {
-        const fresh = await tx
-          .insert(processedEvents)
-          .values({ consumer: opts.group, eventId: event.eventId })
-          .onConflictDoNothing()
-          .returning({ eventId: processedEvents.eventId });
-        if (fresh.length === 0) return false;
-        await handler(tx as Tx, event.payload, event);
-        return true;
-      });
-      if (applied) {
-        opts.log.debug({ type: event.type, eventId: event.eventId }, 'event applied');
-        opts.afterCommit?.();
+  const { bus, database, stream, group, log } = opts;
+  const policy = bus.settings;
+
+  const apply = async (tx: Tx, event: StreamEvent) => {
+    const handler = opts.handlers[event.type] as ((tx: Tx, payload: unknown, event: StreamEvent) => Promise<void>) | undefined;
+    const fresh = await tx
+      .insert(processedEvents)
+      .values({ consumer: group, eventId: event.eventId })
+      .onConflictDoNothing()
+      .returning({ eventId: processedEvents.eventId });
+    if (fresh.length > 0 && handler) await handler(tx, event.payload, event);
+  };
+
+  /** Keeps an event in the inbox: early (no failure) or failed (one more try used up). */
+  const keep = async (tx: Tx, { event, attempts }: Attempt, failure?: unknown) => {
+    const tries = failure === undefined ? attempts : attempts + 1;
+    const parked = failure !== undefined && tries >= policy.maxAttempts;
+    const state = {
+      attempts: tries,
+      nextAttemptAt: new Date(Date.now() + (failure === undefined ? 0 : retryDelayMs(policy, tries))),
+      lastError: failure === undefined ? null : errorText(failure),
+      parkedAt: parked ? new Date() : null,
+    };
+    const insert = tx.insert(eventInbox).values({
+      consumer: group, eventId: event.eventId, stream, entity: event.entity ?? null, seq: event.seq ?? null,
+      type: event.type, payload: event.payload, occurredAt: new Date(event.occurredAt), streamId: event.id, ...state,
+    });
+    // An early copy that is already kept stays as it is; a failure updates the kept row's tries.
+    if (failure === undefined) await insert.onConflictDoNothing();
+    else await insert.onConflictDoUpdate({ target: [eventInbox.consumer, eventInbox.eventId], set: state });
+    if (failure !== undefined) {
+      log.warn({ type: event.type, eventId: event.eventId, entity: event.entity, attempts: tries, parked, error: state.lastError },
+        parked ? 'event handler failed for the last time; event parked as a dead letter' : 'event handler failed; will retry');
+    }
+  };
+
+  /** One try at an event, in one transaction with its bookkeeping. */
+  const attempt = (a: Attempt): Promise<Outcome> =>
+    database.background.transaction(async (tx) => {
+      const { event } = a;
+      const done = async (outcome: Outcome) => {
+        if (a.inInbox) await tx.delete(eventInbox).where(and(eq(eventInbox.consumer, group), eq(eventInbox.eventId, event.eventId)));
+        return outcome;
+      };
+      const ordered = event.entity != null && event.seq != null;
+      if (ordered) {
+        // Upsert-and-return locks the position row: instances of this group take turns per entity.
+        const [row] = await tx
+          .insert(eventPositions)
+          .values({ consumer: group, stream, entity: event.entity!, seq: 0 })
+          .onConflictDoUpdate({ target: [eventPositions.consumer, eventPositions.stream, eventPositions.entity], set: { seq: sql`${eventPositions.seq}` } })
+          .returning({ seq: eventPositions.seq });
+        const position = row!.seq;
+        if (event.seq! <= position) return done('duplicate');
+        if (event.seq! > position + 1) {
+          if (!a.inInbox) await keep(tx as Tx, a);
+          return 'early';
+        }
       }
-    },
+      try {
+        await tx.transaction((sp) => apply(sp as Tx, event));
+      } catch (err) {
+        await keep(tx as Tx, a, err);
+        return 'failed';
+      }
+      if (ordered) {
+        // Advancing also tells whether the successor is already waiting (one statement, not two).
+        const [moved] = await tx
+          .update(eventPositions)
+          .set({ seq: event.seq! })
+          .where(and(eq(eventPositions.consumer, group), eq(eventPositions.stream, stream), eq(eventPositions.entity, event.entity!)))
+          .returning({
+            successorWaiting: sql<boolean>`exists (select 1 from event_inbox i where i.consumer = ${group} and i.stream = ${stream}
+              and i.entity = ${event.entity!} and i.seq = ${event.seq! + 1})`,
+          });
+        if (moved?.successorWaiting) return done('applied, successor waiting');
+      }
+      return done('applied');
+    });
+
+  /** Inbox rows that may be tried now: due, not parked, and next (or already applied) in their entity. */
+  const dueRows = (entity?: string) =>
+    database.background.execute<Record<string, unknown>>(sql`select i.* from event_inbox i
+      left join event_positions p on p.consumer = i.consumer and p.stream = i.stream and p.entity = i.entity
+      where i.consumer = ${group} and i.stream = ${stream} and i.parked_at is null and i.next_attempt_at <= now()
+        and (i.seq is null or i.seq <= coalesce(p.seq, 0) + 1)
+        ${entity === undefined ? sql`` : sql`and i.entity = ${entity}`}
+      order by i.next_attempt_at limit 100`);
+
+  const fromRaw = (r: Record<string, unknown>): InboxRow => ({
+    consumer: String(r.consumer), eventId: String(r.event_id), stream: String(r.stream),
+    entity: (r.entity as string | null) ?? null, seq: r.seq == null ? null : Number(r.seq),
+    type: String(r.type), payload: r.payload, occurredAt: new Date(r.occurred_at as string), streamId: String(r.stream_id),
+    attempts: Number(r.attempts), nextAttemptAt: new Date(r.next_attempt_at as string), lastError: (r.last_error as string | null) ?? null,
+    parkedAt: null, receivedAt: new Date(r.received_at as string),
   });
+
+  /** Tries what the inbox holds for one entity (or every due row), following each entity's chain. */
+  const drainInbox = async (entity?: string): Promise<void> => {
+    for (let round = 0; round < 1_000; round += 1) {
+      const rows = (await dueRows(entity)).map(fromRaw);
+      let progressed = false;
+      for (const row of rows) {
+        const outcome = await attempt({ event: toEvent(row), attempts: row.attempts, inInbox: true });
+        if (outcome.startsWith('applied')) opts.afterCommit?.();
+        if (outcome !== 'early' && outcome !== 'failed') progressed = true;
+      }
+      if (!progressed) return;
+    }
+  };
+
+  const receive = async (event: StreamEvent) => {
+    const outcome = await attempt({ event, attempts: 0, inInbox: false });
+    if (!outcome.startsWith('applied')) return;
+    log.debug({ type: event.type, eventId: event.eventId }, 'event applied');
+    opts.afterCommit?.();
+    // Its successor arrived first (at this instance or another) and waits in the inbox: it is next now.
+    if (outcome === 'applied, successor waiting') await drainInbox(event.entity);
+  };
+
+  let polling: Promise<void> | undefined;
+  const poll = () => {
+    polling ??= drainInbox()
+      .catch((err) => log.warn({ error: errorText(err), stream, group }, 'event inbox poll failed; will retry'))
+      .finally(() => {
+        polling = undefined;
+      });
+  };
+  const timer = setInterval(poll, opts.inboxPollMs ?? 250);
+  timer.unref();
+
+  const consumer = bus.consume({ stream, group, consumer: opts.consumer, handler: receive });
+  return {
+    async stop() {
+      clearInterval(timer);
+      await consumer.stop();
+      await polling;
+    },
+  };
 }

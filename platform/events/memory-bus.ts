@@ -39,6 +39,7 @@ export function createMemoryBus(settings: BusSettings): EventBus & { live: Event
 
   return {
     live,
+    settings,
     async append(stream, events: OutgoingEvent[]) {
       const s = get(stream);
       const cutoff = `${Date.now() - settings.retentionMs}-0`;
@@ -104,6 +105,13 @@ export function createMemoryBus(settings: BusSettings): EventBus & { live: Event
       const oldest = s.entries[0]?.id ?? s.lastGenerated;
       return compareStreamIds(afterId, oldest) < 0;
     },
+
+    async lastGeneratedId(stream) {
+      return streams.get(stream)?.lastGenerated ?? '0-0';
+    },
+
+    // An in-process bus never disconnects and never loses what it acknowledged.
+    onReconnect: () => () => {},
 
     async lastId(stream) {
       return get(stream).entries.at(-1)?.id ?? '0-0';

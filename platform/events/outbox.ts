@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { asc, isNull, sql } from 'drizzle-orm';
-import { bigserial, index, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, index, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import type { Database } from '../db.js';
 import type { Tx } from '../idempotency.js';
 import type { Logger } from '../logger.js';
 import type { EventBus } from './bus.js';
-import { EVENT_STREAMS } from './types.js';
+import { EVENT_STREAMS, compareStreamIds, entityOf } from './types.js';
 import type { EventPayloads, EventType, StreamName } from './types.js';
 
 /**
@@ -23,9 +23,28 @@ export const outbox = pgTable(
     occurredAt: timestamp('occurred_at', { withTimezone: true, precision: 3, mode: 'date' }).notNull().defaultNow(),
     publishedAt: timestamp('published_at', { withTimezone: true, precision: 3, mode: 'date' }),
     streamId: text('stream_id'),
+    /** The entity the event is about, and its number among that entity's events (see event_sequences). */
+    entity: text('entity'),
+    seq: bigint('seq', { mode: 'number' }),
   },
-  (t) => [index('outbox_unpublished_idx').on(t.position).where(sql`${t.publishedAt} is null`)],
+  (t) => [
+    index('outbox_unpublished_idx').on(t.position).where(sql`${t.publishedAt} is null`),
+    // The reconciliation with Redis looks up rows by stream id, compared as numbers ("<ms>-<n>").
+    index('outbox_stream_id_idx')
+      .on(sql`(split_part(${t.streamId}, '-', 1)::bigint)`, sql`(split_part(${t.streamId}, '-', 2)::bigint)`)
+      .where(sql`${t.streamId} is not null`),
+  ],
 );
+
+/**
+ * The last number given to each entity's events. Upserting it in the producing transaction locks
+ * the row until commit, so two transactions producing events of one entity take turns: the
+ * numbers are gapless and their order is the commit order.
+ */
+export const eventSequences = pgTable('event_sequences', {
+  entity: text('entity').primaryKey(),
+  seq: bigint('seq', { mode: 'number' }).notNull(),
+});
 
 /**
  * Consumer-side idempotency: a handler's effects and this row commit together, so a redelivered
@@ -41,10 +60,30 @@ export const processedEvents = pgTable(
   (t) => [primaryKey({ columns: [t.consumer, t.eventId] })],
 );
 
-/** Writes events into the outbox inside the caller's transaction. */
+/** Writes events into the outbox inside the caller's transaction, numbering them per entity. */
 export async function enqueue<T extends EventType>(tx: Tx, ...events: { type: T; payload: EventPayloads[T] }[]): Promise<void> {
   if (events.length === 0) return;
-  await tx.insert(outbox).values(events.map((e) => ({ eventId: randomUUID(), type: e.type, payload: e.payload })));
+  const entities = events.map((e) => entityOf(e.type, e.payload));
+  const counts = new Map<string, number>();
+  for (const entity of entities) counts.set(entity, (counts.get(entity) ?? 0) + 1);
+  // One upsert per entity (sorted, so two transactions lock shared entities in the same order).
+  const next = new Map<string, number>();
+  for (const [entity, n] of [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const [row] = await tx
+      .insert(eventSequences)
+      .values({ entity, seq: n })
+      .onConflictDoUpdate({ target: eventSequences.entity, set: { seq: sql`${eventSequences.seq} + ${n}` } })
+      .returning({ seq: eventSequences.seq });
+    next.set(entity, row!.seq - n + 1);
+  }
+  await tx.insert(outbox).values(
+    events.map((e, i) => {
+      const entity = entities[i]!;
+      const seq = next.get(entity)!;
+      next.set(entity, seq + 1);
+      return { eventId: randomUUID(), type: e.type, payload: e.payload, entity, seq };
+    }),
+  );
 }
 
 export interface OutboxRelay {
@@ -65,12 +104,15 @@ export function createOutboxRelay(opts: {
   log: Logger;
   pollMs?: number;
   batchSize?: number;
+  /** How often the relay checks that the bus still holds everything it acknowledged. */
+  reconcileMs?: number;
 }): OutboxRelay {
   const { database, bus, stream, log } = opts;
   const batchSize = opts.batchSize ?? 200;
   let running = true;
   let pending: Promise<void> | null = null;
   let again = false;
+  let reconcileDue = true;
 
   const drainOnce = async (): Promise<number> =>
     database.background.transaction(async (tx) => {
@@ -87,7 +129,13 @@ export function createOutboxRelay(opts: {
       }
       const ids = await bus.append(
         stream,
-        rows.map((r) => ({ eventId: r.eventId, type: r.type as EventType, payload: r.payload, occurredAt: r.occurredAt.toISOString() })),
+        rows.map((r) => ({
+          eventId: r.eventId,
+          type: r.type as EventType,
+          payload: r.payload,
+          occurredAt: r.occurredAt.toISOString(),
+          ...(r.entity && r.seq != null ? { entity: r.entity, seq: r.seq } : {}),
+        })),
       );
       await tx.execute(sql`update outbox set published_at = now(), stream_id = data.stream_id
         from (select unnest(${sql.param(rows.map((r) => r.position))}::bigint[]) as position, unnest(${sql.param(ids)}::text[]) as stream_id) as data
@@ -104,6 +152,10 @@ export function createOutboxRelay(opts: {
       try {
         do {
           again = false;
+          if (reconcileDue) {
+            reconcileDue = false;
+            await reconcileWithBus(database, bus, stream, log);
+          }
           while (running && (await drainOnce()) === batchSize) {
             // a full batch: there may be more
           }
@@ -120,6 +172,13 @@ export function createOutboxRelay(opts: {
   // The poll only catches what no kick announced (another instance's commit, a crash): it can be lazy.
   const timer = setInterval(() => void run(), opts.pollMs ?? 500);
   timer.unref();
+  const reconcile = () => {
+    reconcileDue = true;
+    void run();
+  };
+  const reconcileTimer = setInterval(reconcile, opts.reconcileMs ?? 5_000);
+  reconcileTimer.unref();
+  const offReconnect = bus.onReconnect(reconcile);
   void run();
 
   return {
@@ -127,9 +186,45 @@ export function createOutboxRelay(opts: {
     async stop() {
       running = false;
       clearInterval(timer);
+      clearInterval(reconcileTimer);
+      offReconnect();
       await pending;
     },
   };
+}
+
+const streamIdParts = (id: string) => id.split('-') as [string, string];
+
+/**
+ * The outbox is the source of truth and the bus only a transport: Redis may lose writes it
+ * acknowledged (FLUSHALL, a restart without AOF or from an old snapshot, failover to a stale
+ * replica). Its stream's last-generated-id never goes down otherwise, so when it is below the
+ * highest stream id recorded here, every row recorded above it is marked unpublished again and
+ * relayed anew, in order. Consumers absorb the copies they already had (event ids, sequences).
+ * The recorded maximum is read before Redis's, so an append in between can only cause a harmless
+ * duplicate, never a miss. Returns the number of rows republished.
+ */
+export async function reconcileWithBus(
+  database: Database<Record<string, unknown>>,
+  bus: EventBus,
+  stream: StreamName,
+  log: Logger,
+): Promise<number> {
+  const [newest] = await database.background.execute<{ stream_id: string }>(sql`select stream_id from outbox
+    where stream_id is not null
+    order by split_part(stream_id, '-', 1)::bigint desc, split_part(stream_id, '-', 2)::bigint desc limit 1`);
+  if (!newest) return 0;
+  const held = await bus.lastGeneratedId(stream);
+  if (compareStreamIds(held, newest.stream_id) >= 0) return 0;
+  const [ms, n] = streamIdParts(held);
+  // Older than the bus's retention window, an event would have been trimmed from the stream anyway.
+  const reset = await database.background.execute(sql`update outbox set published_at = null, stream_id = null
+    where stream_id is not null
+      and (split_part(stream_id, '-', 1)::bigint, split_part(stream_id, '-', 2)::bigint) > (${ms}::bigint, ${n}::bigint)
+      and published_at > now() - make_interval(secs => ${bus.settings.retentionMs / 1000})
+    returning position`);
+  log.warn({ stream, held, recorded: newest.stream_id, republished: reset.length }, 'the event bus lost events it had acknowledged; relaying them again from the outbox');
+  return reset.length;
 }
 
 /** Deletes published rows older than the window (the bus keeps its own retention). */

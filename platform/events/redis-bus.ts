@@ -24,6 +24,7 @@ export function createRedisBus(url: string, settings: BusSettings, log: Logger):
   const consumers = new Set<{ stop(): Promise<void> }>();
 
   return {
+    settings,
     async append(stream, events: OutgoingEvent[]) {
       if (events.length === 0) return [];
       const minId = `${Date.now() - settings.retentionMs}-0`;
@@ -99,6 +100,20 @@ export function createRedisBus(url: string, settings: BusSettings, log: Logger):
       // it may be gone too, so the gap cannot be proven empty: the client must refetch.
       const oldest = first?.[0] ?? String(field('last-generated-id'));
       return compareStreamIds(afterId, oldest) < 0;
+    },
+
+    async lastGeneratedId(stream) {
+      const info = (await redis.call('XINFO', 'STREAM', streamKey(stream)).catch((err: Error) => {
+        if (/no such key/i.test(err.message)) return null; // a lost stream counts as never written
+        throw err;
+      })) as unknown[] | null;
+      if (!info) return '0-0';
+      return String(info[info.indexOf('last-generated-id') + 1]);
+    },
+
+    onReconnect(listener) {
+      redis.on('ready', listener);
+      return () => void redis.off('ready', listener);
     },
 
     async lastId(stream) {

@@ -27,6 +27,24 @@ export const EVENT_STREAMS = {
 
 export type StreamName = (typeof EVENT_STREAMS)[EventType];
 
+/**
+ * The entity each event is about. The outbox numbers the events of one entity (1, 2, 3, ... in
+ * commit order) and every consumer applies them in that order, whatever order they arrive in.
+ * Billing's events are keyed by their order too: an order's whole story is one sequence per producer.
+ */
+export const EVENT_ENTITIES: { [T in EventType]: (payload: EventPayloads[T]) => string } = {
+  OrderPlaced: (p) => `order:${p.orderId}`,
+  OrderCancelled: (p) => `order:${p.orderId}`,
+  OrderStatusChanged: (p) => `order:${p.orderId}`,
+  InvoiceStatusChanged: (p) => `order:${p.orderId}`,
+  InvoicePaid: (p) => `order:${p.orderId}`,
+  PaymentRefunded: (p) => `order:${p.orderId}`,
+  StockChanged: (p) => `product:${p.productId}`,
+};
+
+export const entityOf = <T extends EventType>(type: T, payload: EventPayloads[T]): string =>
+  (EVENT_ENTITIES[type] as (p: EventPayloads[T]) => string)(payload);
+
 export interface NewEvent<T extends EventType = EventType> {
   type: T;
   payload: EventPayloads[T];
@@ -39,6 +57,9 @@ export interface StreamEvent<T extends EventType = EventType> {
   type: T;
   payload: EventPayloads[T];
   occurredAt: string;
+  /** The entity it is about and its number among that entity's events (absent on events relayed before sequencing). */
+  entity?: string;
+  seq?: number;
 }
 
 /** The live channel of one event type, for subscribers (Redis pub/sub or the in-process bus). */

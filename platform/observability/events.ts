@@ -72,4 +72,39 @@ export function registerEventMetrics(
     registers,
     collect: read,
   });
+  registerInboxMetrics(registers, opts);
+}
+
+/**
+ * The consumer's inbox (platform/events/consumer.ts): events parked as dead letters (they need an
+ * operator: `npm run events:dead-letters`), and events kept for later (early, or failing and
+ * waiting for their next try). One grouped count on the background pool per scrape.
+ */
+function registerInboxMetrics(registers: ServiceMetrics['registry'][], opts: { database: Database<Record<string, unknown>>; group: string; consumes: StreamName[]; log: Logger }) {
+  let reading: Promise<{ stream: string; parked: number; waiting: number }[]> | undefined;
+  const read = () =>
+    (reading ??= bounded(
+      opts.database.background.execute<{ stream: string; parked: number; waiting: number }>(sql`select stream,
+          count(*) filter (where parked_at is not null)::int as parked, count(*) filter (where parked_at is null)::int as waiting
+        from event_inbox where consumer = ${opts.group} group by stream`),
+    ).finally(() => {
+      reading = undefined;
+    }));
+  const gauge = (name: string, help: string, pick: (r: { parked: number; waiting: number }) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['stream', 'group'] as const,
+      registers,
+      async collect() {
+        for (const stream of opts.consumes) this.set({ stream, group: opts.group }, 0);
+        try {
+          for (const row of await read()) this.set({ stream: row.stream, group: opts.group }, Number(pick(row)));
+        } catch (err) {
+          opts.log.warn({ err: (err as Error).message }, 'event inbox not measured');
+        }
+      },
+    });
+  gauge('events_dead_letters', 'Events parked after their last failed try, waiting for an operator.', (r) => r.parked);
+  gauge('events_inbox_waiting', 'Events received but not applied yet: early (waiting for their predecessor) or failing (waiting for a retry).', (r) => r.waiting);
 }

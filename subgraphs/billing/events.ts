@@ -4,7 +4,7 @@ import { invoiceStatusChanged, invoicesByOrderIds, issueInvoice, succeededPaymen
 import type { PaymentProvider } from './payments/payment-provider.js';
 import { refundPayment } from './refunds.js';
 
-/** What billing does when orders reports something; each runs once per event (processed_events). */
+/** What billing does when orders reports something; each runs once per event, in the order's event order. */
 export function orderEventHandlers(provider: PaymentProvider): EventHandlers {
   return {
     /** Every placed order gets exactly one invoice for its total (the order id is unique). */
@@ -21,7 +21,11 @@ export function orderEventHandlers(provider: PaymentProvider): EventHandlers {
       const voided = await voidOpenInvoice(tx, orderId);
       if (voided) return void (await enqueue(tx, invoiceStatusChanged(voided, 'VOID')));
       const [invoice] = await invoicesByOrderIds(tx, [orderId]);
-      if (invoice?.status !== 'PAID') return;
+      // The consumer applies an order's events in order, so its invoice exists by now. Should it
+      // not (an event relayed before sequencing), failing makes the cancel wait and retry rather
+      // than count as done and leave the later invoice OPEN and payable.
+      if (!invoice) throw new Error('order cancelled before its invoice was issued; retrying');
+      if (invoice.status !== 'PAID') return;
       const payment = await succeededPaymentOf(tx, invoice.id);
       if (payment) await refundPayment(tx, provider, payment);
     },

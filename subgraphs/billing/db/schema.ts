@@ -63,10 +63,12 @@ export const payments = pgTable(
   ],
 );
 
-export { outbox, processedEvents } from '../../../platform/events/outbox.js';
-import { outbox, processedEvents } from '../../../platform/events/outbox.js';
+export { eventSequences, outbox, processedEvents } from '../../../platform/events/outbox.js';
+export { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
+import { eventSequences, outbox, processedEvents } from '../../../platform/events/outbox.js';
+import { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
 
-export const schema = { invoices, payments, idempotencyKeys, outbox, processedEvents };
+export const schema = { invoices, payments, idempotencyKeys, outbox, processedEvents, eventSequences, eventPositions, eventInbox };
 export type BillingSchema = typeof schema;
 export type InvoiceRow = typeof invoices.$inferSelect;
 export type PaymentRow = typeof payments.$inferSelect;

@@ -59,10 +59,12 @@ export const stockReservations = pgTable(
   (t) => [primaryKey({ columns: [t.reservationId, t.productId] })],
 );
 
-export { outbox, processedEvents } from '../../../platform/events/outbox.js';
-import { outbox, processedEvents } from '../../../platform/events/outbox.js';
+export { eventSequences, outbox, processedEvents } from '../../../platform/events/outbox.js';
+export { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
+import { eventSequences, outbox, processedEvents } from '../../../platform/events/outbox.js';
+import { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
 
-export const schema = { categories, products, stockReservations, outbox, processedEvents };
+export const schema = { categories, products, stockReservations, outbox, processedEvents, eventSequences, eventPositions, eventInbox };
 export type CatalogSchema = typeof schema;
 export type ProductRow = typeof products.$inferSelect;
 export type CategoryRow = typeof categories.$inferSelect;

@@ -58,10 +58,12 @@ export const orderItems = pgTable(
   ],
 );
 
-export { outbox, processedEvents } from '../../../platform/events/outbox.js';
-import { outbox, processedEvents } from '../../../platform/events/outbox.js';
+export { eventSequences, outbox, processedEvents } from '../../../platform/events/outbox.js';
+export { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
+import { eventSequences, outbox, processedEvents } from '../../../platform/events/outbox.js';
+import { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
 
-export const schema = { orders, orderItems, idempotencyKeys, outbox, processedEvents };
+export const schema = { orders, orderItems, idempotencyKeys, outbox, processedEvents, eventSequences, eventPositions, eventInbox };
 export type OrdersSchema = typeof schema;
 export type OrderRow = typeof orders.$inferSelect;
 export type OrderItemRow = typeof orderItems.$inferSelect;
