@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import { z } from 'zod';
 import { requireUser } from '../../../platform/auth/identity.js';
-import { badInput, isPublicError } from '../../../platform/errors.js';
+import { badInput, isPublicError, serviceUnavailable } from '../../../platform/errors.js';
+import { ServiceUnavailableError } from '../../../platform/internal-rpc.js';
 import { runIdempotent } from '../../../platform/idempotency.js';
 import { parseInput } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
-import { insertOrder, orderStatusChanged } from '../db/queries.js';
+import { boundTransaction, insertOrder, lockNewOrderId, orderStatusChanged } from '../db/queries.js';
 import type { OrdersContext, OrdersServices } from '../context.js';
 import { orderNotFound } from './access.js';
 
@@ -75,9 +76,14 @@ function priceOrder(reserved: ReservedLine[]) {
 
 /**
  * placeOrder: reserve stock in the catalog (at its current prices), then write the order, all
- * inside one idempotent transaction. The reservation is another service's commit, so if our
- * transaction does not commit it is released again (compensation). OrderPlaced is written in the
- * same transaction (outbox), and billing issues the invoice when it consumes it.
+ * inside one idempotent transaction. The reservation is another service's commit and stays
+ * provisional in catalog until this order is known to have committed (OrderPlaced, written in the
+ * same transaction through the outbox, or catalog asking /internal/order-holds). If our
+ * transaction does not commit, we release at once; if that release is lost too (catalog gone,
+ * this process killed), catalog releases the reservation itself after RESERVATION_TTL_SECONDS.
+ *
+ * The transaction holds the order id's advisory lock from before the reserve until it ends, and is
+ * bounded (transaction_timeout), so catalog's "does this order exist?" always gets a final answer.
  */
 export function createPlaceOrder(services: OrdersServices) {
   return async function placeOrder(_: unknown, args: { input: unknown }, ctx: OrdersContext) {
@@ -94,6 +100,8 @@ export function createPlaceOrder(services: OrdersServices) {
         { scope: userId, operation: 'placeOrder', key: input.idempotencyKey, input: { items: lines } },
         async (tx) => {
           const orderId = randomUUID();
+          await boundTransaction(tx, services.transactionBoundMs, services.callTimeoutMs + 1_000);
+          await lockNewOrderId(tx, orderId);
           attempt.reservationId = orderId;
           let reserved: ReservedLine[];
           try {
@@ -114,7 +122,12 @@ export function createPlaceOrder(services: OrdersServices) {
         },
       );
     } catch (err) {
-      if (attempt.reservationId) await releaseStock(services, ctx, attempt.reservationId);
+      // Not awaited: the client's answer does not depend on it, and catalog heals a lost release.
+      if (attempt.reservationId) void releaseStock(services, ctx, attempt.reservationId);
+      // Unavailable errors are not public, so runIdempotent stored nothing: the same key retries afresh.
+      if (err instanceof ServiceUnavailableError) {
+        throw serviceUnavailable('The catalog did not answer; nothing was ordered. Retry with the same idempotency key.', { service: err.service });
+      }
       throw err;
     }
 
@@ -129,9 +142,9 @@ export async function releaseStock(services: OrdersServices, ctx: OrdersContext,
   try {
     await services.catalog.call('/release-stock', { reservationId }, ctx.identity);
   } catch (err) {
-    ctx.log.error(
-      { err: err instanceof GraphQLError ? { message: err.message, extensions: err.extensions } : err, reservationId, requestId: ctx.requestId },
-      'releasing reserved stock failed; the units stay reserved until released by hand',
+    ctx.log.warn(
+      { err: err instanceof GraphQLError ? { message: err.message, extensions: err.extensions } : { message: (err as Error).message }, reservationId, requestId: ctx.requestId },
+      'releasing reserved stock failed; catalog releases it once its reservation TTL has passed',
     );
   }
 }
