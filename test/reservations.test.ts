@@ -48,8 +48,8 @@ async function unitsAccountedFor(productIds: string[]): Promise<Record<string, n
   return total;
 }
 
-/** Waits (TTL + 30 s at most) until every product's units are all accounted for; returns the last figures. */
-async function expectStockConserved(initial: Record<string, number>): Promise<void> {
+/** Waits (TTL + 30 s at most) until every product's units are all accounted for; prints the figures. */
+async function expectStockConserved(initial: Record<string, number>, scenario: string): Promise<void> {
   const ids = Object.keys(initial);
   let last: Record<string, number> = {};
   await eventually(
@@ -59,6 +59,9 @@ async function expectStockConserved(initial: Record<string, number>): Promise<vo
     },
     { timeoutMs: HEAL_MS, intervalMs: 250 },
   ).catch(() => undefined);
+  const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+  const stock = await cluster.sql.catalog`select coalesce(sum(stock), 0)::int as n from products where id = any(${ids}::uuid[])`;
+  console.info(`${scenario}: units accounted for ${sum(last)} of ${sum(initial)}; on hand ${stock[0]!.n}`);
   expect(last).toEqual(initial);
 }
 
@@ -96,7 +99,7 @@ describe('reservations that heal', () => {
     // The lock outlives orders' deadline (5 s) by 2 s: the reserve commits after orders gave up.
     const firstRes = await first;
     expect(Date.now() - started).toBeGreaterThanOrEqual(CALL_TIMEOUT_MS - 100);
-    expect(codes(firstRes)).toEqual(['SERVICE_UNAVAILABLE']);
+    expect.soft(codes(firstRes)).toEqual(['SERVICE_UNAVAILABLE']);
     await new Promise((r) => setTimeout(r, Math.max(0, started + 7_000 - Date.now())));
     await lock.release();
 
@@ -105,7 +108,7 @@ describe('reservations that heal', () => {
     const again = await place([{ productId: product.id, quantity: 3 }], key);
     expect(again.data?.placeOrder.id).toBe(retry.data?.placeOrder.id);
 
-    await expectStockConserved({ [product.id]: 10 });
+    await expectStockConserved({ [product.id]: 10 }, 'slow reserve, then a retry with the same key (10 in stock, one order of 3)');
     const [row] = await cluster.sql.catalog`select stock from products where id = ${product.id}`;
     expect(row!.stock).toBe(7);
     const held = await cluster.sql.catalog`select count(*)::int as n from reservations where status = 'HELD' and created_at < now() - make_interval(secs => ${TTL_SECONDS + 30})`;
@@ -138,7 +141,7 @@ describe('reservations that heal', () => {
     const lost = products.reduce((sum, p) => sum + 500 - stranded[p.id]!, 0);
     console.info(`kill -9 of orders: ${placed} orders placed, ${failed} failed, ${lost} units not accounted for right after the kill`);
     await cluster.start('orders');
-    await expectStockConserved(initial);
+    await expectStockConserved(initial, 'kill -9 of orders under load (3 products of 500)');
     expect(placed).toBeGreaterThan(0);
   }, 150_000);
 
@@ -157,14 +160,14 @@ describe('reservations that heal', () => {
         return r!.stock === 7 ? true : undefined;
       });
       const res = await pending;
-      expect(codes(res)).toEqual(['SERVICE_UNAVAILABLE']);
+      expect.soft(codes(res)).toEqual(['SERVICE_UNAVAILABLE']);
       expect(res.errors![0]!.message).not.toMatch(/127\.0\.0\.1|ECONN|fetch|:\d{4,5}/);
       expect(await ordersWithKeyOf(buyer.id)).toEqual([]);
       await new Promise((r) => setTimeout(r, 2_000));
     } finally {
       await cluster.restore('catalog');
     }
-    await expectStockConserved({ [product.id]: 10 });
+    await expectStockConserved({ [product.id]: 10 }, "catalog's answer dropped (10 in stock, an order of 3 that failed)");
     expect(await ordersWithKeyOf(buyer.id)).toEqual([]);
   }, 90_000);
 });
@@ -178,11 +181,11 @@ describe('service-to-service calls fail cleanly', () => {
     try {
       const refused = await place([{ productId: product.id, quantity: 3 }], key, buyer.token);
       expect(refused.status).toBe(200);
-      expect(codes(refused)).toEqual(['SERVICE_UNAVAILABLE']);
-      expect(refused.errors![0]!.extensions).toMatchObject({ service: 'catalog' });
+      expect.soft(codes(refused)).toEqual(['SERVICE_UNAVAILABLE']);
+      expect.soft(refused.errors![0]!.extensions).toMatchObject({ service: 'catalog' });
       expect(JSON.stringify(refused.errors)).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|stack/);
       // The failed attempt stored nothing: retrying while catalog is still down fails the same way.
-      expect(codes(await place([{ productId: product.id, quantity: 3 }], key, buyer.token))).toEqual(['SERVICE_UNAVAILABLE']);
+      expect.soft(codes(await place([{ productId: product.id, quantity: 3 }], key, buyer.token))).toEqual(['SERVICE_UNAVAILABLE']);
       expect(await ordersWithKeyOf(buyer.id)).toEqual([]);
     } finally {
       await cluster.start('catalog');
@@ -192,8 +195,8 @@ describe('service-to-service calls fail cleanly', () => {
     const replay = await place([{ productId: product.id, quantity: 3 }], key, buyer.token);
     expect(replay.data?.placeOrder.id).toBe(ok.data?.placeOrder.id);
     expect(await ordersWithKeyOf(buyer.id)).toEqual([{ id: ok.data!.placeOrder.id, status: 'PENDING_PAYMENT' }]);
+    await expectStockConserved({ [product.id]: 10 }, 'catalog down during placeOrder, then the same key (10 in stock, an order of 3)');
     const [row] = await cluster.sql.catalog`select stock from products where id = ${product.id}`;
     expect(row!.stock).toBe(7);
-    await expectStockConserved({ [product.id]: 10 });
   }, 90_000);
 });

@@ -122,12 +122,15 @@ export function createPlaceOrder(services: OrdersServices) {
         },
       );
     } catch (err) {
-      // Not awaited: the client's answer does not depend on it, and catalog heals a lost release.
-      if (attempt.reservationId) void releaseStock(services, ctx, attempt.reservationId);
       // Unavailable errors are not public, so runIdempotent stored nothing: the same key retries afresh.
       if (err instanceof ServiceUnavailableError) {
+        // Not awaited: catalog just failed to answer, the client's answer does not depend on the
+        // release, and catalog heals a lost one after RESERVATION_TTL_SECONDS.
+        if (attempt.reservationId) void releaseStock(services, ctx, attempt.reservationId);
         throw serviceUnavailable('The catalog did not answer; nothing was ordered. Retry with the same idempotency key.', { service: err.service });
       }
+      // Catalog answered: give the stock back before answering, so the client sees it back.
+      if (attempt.reservationId) await releaseStock(services, ctx, attempt.reservationId);
       throw err;
     }
 
