@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INTERNAL_TOKEN_HEADER, createServiceTokenSigner } from '../platform/auth/service-token.js';
 import { startCluster } from './support/cluster.js';
 import type { Cluster } from './support/cluster.js';
 import { codes, eventually } from './support/stack.js';
@@ -87,6 +88,55 @@ const reserveIsWaiting = async () => {
     select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
   return row!.n > 0 ? true : undefined;
 };
+
+/** POSTs an internal command signed as `as` (a service's own key). */
+async function internal(service: 'catalog' | 'orders', path: string, body: unknown, as: 'orders' | 'catalog' | 'gateway') {
+  const signer = await createServiceTokenSigner(cluster.keys.services[as]);
+  const res = await fetch(`${cluster.baseUrl(service)}/internal${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: await signer.sign({ userId: null, role: null, scopes: [] }) },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+describe('reservation commands', () => {
+  it('a release that arrives before its reserve wins: the late reserve is refused and takes nothing', async () => {
+    const product = await cluster.product({ stock: 10 });
+    const reservationId = randomUUID();
+    expect((await internal('catalog', '/release-stock', { reservationId }, 'orders')).body).toEqual({ data: { releasedLines: 0 } });
+    const late = await internal('catalog', '/reserve-stock', { reservationId, lines: [{ productId: product.id, quantity: 3 }] }, 'orders');
+    expect(late.status).toBe(422);
+    expect(late.body.error.extensions.code).toBe('INVALID_STATE');
+    const [row] = await cluster.sql.catalog`select stock from products where id = ${product.id}`;
+    expect(row!.stock).toBe(10);
+    // A retried reserve (same id) replays the first; a release then returns its units exactly once.
+    const other = randomUUID();
+    const first = await internal('catalog', '/reserve-stock', { reservationId: other, lines: [{ productId: product.id, quantity: 2 }] }, 'orders');
+    const replay = await internal('catalog', '/reserve-stock', { reservationId: other, lines: [{ productId: product.id, quantity: 2 }] }, 'orders');
+    expect(replay.body).toEqual(first.body);
+    expect((await cluster.sql.catalog`select stock from products where id = ${product.id}`)[0]!.stock).toBe(8);
+    await internal('catalog', '/release-stock', { reservationId: other }, 'orders');
+    await internal('catalog', '/release-stock', { reservationId: other }, 'orders');
+    expect((await cluster.sql.catalog`select stock from products where id = ${product.id}`)[0]!.stock).toBe(10);
+  });
+
+  it('orders answers order-holds for catalog only, and only with final answers', async () => {
+    const unknown = randomUUID();
+    expect((await internal('orders', '/order-holds', { orderIds: [unknown] }, 'gateway')).status).toBe(403);
+    expect((await internal('orders', '/order-holds', { orderIds: ['not-a-uuid'] }, 'catalog')).status).toBe(400);
+    const product = await cluster.product({ stock: 5 });
+    const placed = await place([{ productId: product.id, quantity: 1 }], `holds-${randomUUID()}`);
+    const id = placed.data.placeOrder.id as string;
+    const res = await internal('orders', '/order-holds', { orderIds: [id, unknown] }, 'catalog');
+    expect(res.body.data.orders).toEqual([{ orderId: id, holds: true }, { orderId: unknown, holds: false }]);
+    // The reservation ends CONFIRMED (OrderPlaced, or the reaper asking orders once its TTL passed).
+    await eventually(async () => {
+      const [r] = await cluster.sql.catalog`select status from reservations where reservation_id = ${id}`;
+      return r?.status === 'CONFIRMED' ? true : undefined;
+    });
+  });
+});
 
 describe('reservations that heal', () => {
   it('a reservation slower than the orders -> catalog timeout, then a retry with the same key: stock conserved', async () => {
