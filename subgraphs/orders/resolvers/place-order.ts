@@ -5,6 +5,7 @@ import { requireUser } from '../../../platform/auth/identity.js';
 import { badInput, isPublicError, serviceUnavailable } from '../../../platform/errors.js';
 import { ServiceUnavailableError } from '../../../platform/internal-rpc.js';
 import { runIdempotent } from '../../../platform/idempotency.js';
+import type { Tx } from '../../../platform/idempotency.js';
 import { parseInput } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
 import { boundTransaction, insertOrder, lockNewOrderId, orderStatusChanged } from '../db/queries.js';
@@ -92,52 +93,82 @@ export function createPlaceOrder(services: OrdersServices) {
     const lines: Line[] = input.items.map(({ productId, quantity }) => ({ productId, quantity }));
     assertDistinctProducts(lines);
 
-    const attempt: { reservationId?: string } = {};
+    const attempt: Attempt = {};
     let result: { orderId: string };
     try {
       result = await runIdempotent(
         ctx.db.write,
         { scope: userId, operation: 'placeOrder', key: input.idempotencyKey, input: { items: lines } },
-        async (tx) => {
-          const orderId = randomUUID();
-          await boundTransaction(tx, services.transactionBoundMs, services.callTimeoutMs + 1_000);
-          await lockNewOrderId(tx, orderId);
-          attempt.reservationId = orderId;
-          let reserved: ReservedLine[];
-          try {
-            reserved = await services.catalog.call<ReservedLine[]>('/reserve-stock', { reservationId: orderId, lines }, ctx.identity);
-          } catch (err) {
-            // A refusal (NOT_FOUND, INSUFFICIENT_STOCK) took nothing; a timeout may have taken stock.
-            if (isPublicError(err)) delete attempt.reservationId;
-            throw err;
-          }
-          const { items, totalCents, currency } = priceOrder(reserved);
-          const order = await insertOrder(tx, { id: orderId, customerId: userId, status: 'PENDING_PAYMENT', totalCents, currency }, items);
-          await enqueue(
-            tx,
-            { type: 'OrderPlaced', payload: { orderId, customerId: userId, totalCents, currency } },
-            orderStatusChanged(order),
-          );
-          return { orderId };
-        },
+        (tx) => placeInTransaction(tx, services, ctx, { userId, lines }, attempt),
       );
     } catch (err) {
-      // Unavailable errors are not public, so runIdempotent stored nothing: the same key retries afresh.
-      if (err instanceof ServiceUnavailableError) {
-        // Not awaited: catalog just failed to answer, the client's answer does not depend on the
-        // release, and catalog heals a lost one after RESERVATION_TTL_SECONDS.
-        if (attempt.reservationId) void releaseStock(services, ctx, attempt.reservationId);
-        throw serviceUnavailable('The catalog did not answer; nothing was ordered. Retry with the same idempotency key.', { service: err.service });
-      }
-      // Catalog answered: give the stock back before answering, so the client sees it back.
-      if (attempt.reservationId) await releaseStock(services, ctx, attempt.reservationId);
-      throw err;
+      throw await failedAttempt(services, ctx, attempt, err);
     }
 
     const order = await ctx.loaders.orderById.load(result.orderId);
     if (!order) throw orderNotFound(result.orderId);
     return order;
   };
+}
+
+/** What a failed attempt left behind: a reservation that may exist, and whether the order surely did not commit. */
+interface Attempt {
+  reservationId?: string;
+  rolledBack?: boolean;
+}
+
+/** Reserve, then write the order and its events; the transaction holds the order id's lock throughout. */
+async function placeInTransaction(
+  tx: Tx,
+  services: OrdersServices,
+  ctx: OrdersContext,
+  order: { userId: string; lines: Line[] },
+  attempt: Attempt,
+): Promise<{ orderId: string }> {
+  const orderId = randomUUID();
+  try {
+    await boundTransaction(tx, services.transactionBoundMs, services.callTimeoutMs + 1_000);
+    await lockNewOrderId(tx, orderId);
+    attempt.reservationId = orderId;
+    let reserved: ReservedLine[];
+    try {
+      reserved = await services.catalog.call<ReservedLine[]>('/reserve-stock', { reservationId: orderId, lines: order.lines }, ctx.identity);
+    } catch (err) {
+      // A refusal (NOT_FOUND, INSUFFICIENT_STOCK) took nothing; a timeout may have taken stock.
+      if (isPublicError(err)) delete attempt.reservationId;
+      throw err;
+    }
+    const { items, totalCents, currency } = priceOrder(reserved);
+    const row = await insertOrder(tx, { id: orderId, customerId: order.userId, status: 'PENDING_PAYMENT', totalCents, currency }, items);
+    await enqueue(tx, { type: 'OrderPlaced', payload: { orderId, customerId: order.userId, totalCents, currency } }, orderStatusChanged(row));
+    return { orderId };
+  } catch (err) {
+    // Thrown before the order could commit: its savepoint (or the whole transaction) rolls back.
+    attempt.rolledBack = true;
+    throw err;
+  }
+}
+
+/**
+ * The error the client gets, after giving back what the attempt reserved. Only an attempt that
+ * surely rolled back releases here; one whose commit failed or is unknown (connection lost at
+ * COMMIT) is left to catalog, which asks orders and releases only if no order holds it.
+ */
+async function failedAttempt(services: OrdersServices, ctx: OrdersContext, attempt: Attempt, err: unknown): Promise<unknown> {
+  const reservationId = attempt.rolledBack ? attempt.reservationId : undefined;
+  if (attempt.reservationId && !reservationId) {
+    ctx.log.warn({ reservationId: attempt.reservationId, requestId: ctx.requestId }, 'placeOrder failed at commit; catalog checks the reservation with orders');
+  }
+  // Unavailable errors are not public, so runIdempotent stored nothing: the same key retries afresh.
+  if (err instanceof ServiceUnavailableError) {
+    // Not awaited: catalog just failed to answer, the client's answer does not depend on the
+    // release, and catalog heals a lost one after RESERVATION_TTL_SECONDS.
+    if (reservationId) void releaseStock(services, ctx, reservationId);
+    return serviceUnavailable('The catalog did not answer; nothing was ordered. Retry with the same idempotency key.', { service: err.service });
+  }
+  // Catalog answered: give the stock back before answering, so the client sees it back.
+  if (reservationId) await releaseStock(services, ctx, reservationId);
+  return err;
 }
 
 /** Gives reserved stock back; a failure is logged, not thrown (the caller is already failing). */
