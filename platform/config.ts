@@ -77,6 +77,11 @@ const databaseSchema = z.object({
 
 const serviceUrl = z.url({ protocol: /^https?$/ });
 
+const internalCallShape = {
+  /** Deadline of one service-to-service call (connection and answer); past it the caller gives up. (5,000 ms) */
+  INTERNAL_CALL_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+};
+
 export const subgraphSchemas = {
   users: baseSchema.extend(databaseSchema.shape).extend({
     PORT: port(4001),
@@ -88,11 +93,19 @@ export const subgraphSchemas = {
     JWT_AUDIENCE: z.string().default('urn:supergraph'),
     JWT_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
   }),
-  catalog: baseSchema.extend(databaseSchema.shape).extend({ PORT: port(4002) }),
+  catalog: baseSchema.extend(databaseSchema.shape).extend({
+    PORT: port(4002),
+    /** The authority on orders: asked whether an order holds a reservation before it is released. */
+    ORDERS_URL: serviceUrl.default('http://127.0.0.1:4003'),
+    /** A reservation no order has confirmed this long after its creation is checked with orders and released. (60) */
+    RESERVATION_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+    ...internalCallShape,
+  }),
   orders: baseSchema.extend(databaseSchema.shape).extend({
     PORT: port(4003),
     /** Stock is reserved with a synchronous call; everything else between services is events. */
     CATALOG_URL: serviceUrl.default('http://127.0.0.1:4002'),
+    ...internalCallShape,
   }),
   billing: baseSchema.extend(databaseSchema.shape).extend({ PORT: port(4004) }),
 };

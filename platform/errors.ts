@@ -23,6 +23,11 @@ export enum ErrorCode {
   UNAUTHORIZED_FIELD_OR_TYPE = 'UNAUTHORIZED_FIELD_OR_TYPE',
   /** A subscriber fell too far behind its events; it may resubscribe with `after`. */
   SUBSCRIBER_TOO_SLOW = 'SUBSCRIBER_TOO_SLOW',
+  /**
+   * A service this operation needs did not answer (timeout, refused connection, 502-504). Nothing
+   * was done that a retry with the same idempotency key would repeat: retry later.
+   */
+  SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
 
@@ -48,6 +53,9 @@ export const forbidden = (message = 'You are not allowed to do this.') => appErr
 export const unauthenticated = (message = 'You must be signed in.') => appError(ErrorCode.UNAUTHENTICATED, message);
 export const invalidState = (message: string, extensions?: Record<string, unknown>) =>
   appError(ErrorCode.INVALID_STATE, message, extensions);
+
+export const serviceUnavailable = (message: string, extensions?: Record<string, unknown>) =>
+  appError(ErrorCode.SERVICE_UNAVAILABLE, message, extensions);
 
 export function isPublicError(err: unknown): err is GraphQLError {
   return err instanceof GraphQLError && PUBLIC_CODES.has(String(err.extensions?.code));

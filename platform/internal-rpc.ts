@@ -75,23 +75,78 @@ export class InternalCallError extends Error {
   }
 }
 
+/**
+ * The callee did not answer: refused or reset connection, no answer before the deadline, or a
+ * proxy's 502/503/504. The command may or may not have run there, so a caller must either retry it
+ * (every internal command is idempotent) or leave its effect to the callee's own healing.
+ */
+export class ServiceUnavailableError extends InternalCallError {
+  constructor(
+    message: string,
+    readonly service: string,
+    status = 0,
+  ) {
+    super(message, status);
+  }
+}
+
+const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
+
+export interface InternalClientOptions {
+  /** The callee's name, for errors and logs. */
+  service: string;
+  /** Deadline of one call, connection included. (5,000 ms) */
+  timeoutMs?: number;
+}
+
 /** Calls another service's internal routes; public errors come back as the same GraphQLError. */
-export function createInternalClient(baseUrl: string, signer: ServiceTokenSigner, timeoutMs = 5_000): InternalClient {
+export function createInternalClient(baseUrl: string, signer: ServiceTokenSigner, options: InternalClientOptions): InternalClient {
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  const unavailable = (path: string, why: string, status?: number) =>
+    new ServiceUnavailableError(`internal call ${options.service}${path} failed: ${why}`, options.service, status);
   return {
     async call<O>(path: string, body: unknown, identity: Identity = ANONYMOUS): Promise<O> {
-      const res = await fetch(new URL(`/internal${path}`, baseUrl), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: await signer.sign(identity) },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      let res: Response;
+      let payload: { data?: O; error?: { message: string; extensions: Record<string, unknown> } } | null;
+      try {
+        res = await fetch(new URL(`/internal${path}`, baseUrl), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: await signer.sign(identity) },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        // The body is read under the same deadline: an answer cut off half-way is no answer.
+        payload = (await res.json().catch((err: unknown) => {
+          if (isNetworkFailure(err)) throw err;
+          return null;
+        })) as typeof payload;
+      } catch (err) {
+        if (isNetworkFailure(err)) throw unavailable(path, describeFailure(err));
+        throw err;
+      }
       noteWrites(res.headers.get(CONSISTENCY_LSN_HEADER));
-      const payload = (await res.json().catch(() => null)) as { data?: O; error?: { message: string; extensions: Record<string, unknown> } } | null;
       if (res.ok && payload && 'data' in payload) return payload.data as O;
       if (res.status === 422 && payload?.error) {
         throw new GraphQLError(payload.error.message, { extensions: payload.error.extensions });
       }
+      if (UNAVAILABLE_STATUSES.has(res.status)) throw unavailable(path, `status ${res.status}`, res.status);
       throw new InternalCallError(`internal call ${path} failed with ${res.status}: ${payload?.error?.message ?? 'no body'}`, res.status);
     },
   };
+}
+
+/**
+ * fetch (undici) rejects with a TypeError for a refused or reset connection ("fetch failed", or
+ * "terminated" while reading the body) and a TimeoutError/AbortError at the deadline.
+ */
+function isNetworkFailure(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return err.name === 'TimeoutError' || err.name === 'AbortError' || err instanceof TypeError;
+}
+
+function describeFailure(err: unknown): string {
+  if (!(err instanceof Error)) return 'unknown failure';
+  if (err.name === 'TimeoutError' || err.name === 'AbortError') return 'no answer before the deadline';
+  const cause = (err as { cause?: { code?: string } }).cause;
+  return cause?.code ?? (err as { code?: string }).code ?? err.message;
 }

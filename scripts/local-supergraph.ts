@@ -2,6 +2,7 @@ import { gatewaySchema, parseConfig, subgraphSchemas } from '../platform/config.
 import type { LocalTopology } from '../platform/local-env.js';
 import { localEnv } from '../platform/local-env.js';
 import { listen } from '../platform/run-service.js';
+import { freePort } from './free-port.js';
 import type { Listening, RunnableService } from '../platform/run-service.js';
 import type { Logger } from '../platform/logger.js';
 import { createGatewayServer } from '../gateway/server.js';
@@ -52,6 +53,9 @@ export async function startLocalSupergraph(topology: LocalTopology): Promise<Loc
   // Port 0 means "any free port": services start in dependency order (users, catalog, orders,
   // billing, then the gateway), each told the real ports of those before it, so nothing races for ports.
   const ports = { ...topology.ports };
+  // Catalog and orders call each other (stock reservations, order-holds checks): whichever starts
+  // first must know the other's port, so orders' is chosen up front.
+  if (ports.orders === 0) ports.orders = await freePort();
   const running = new Map<ServiceName, Listening>();
   const start = async (name: ServiceName) => {
     if (running.has(name)) return;

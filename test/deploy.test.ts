@@ -79,7 +79,7 @@ describe('docker-compose.yml', () => {
     expect(nginx).toContain(`server gateway:${portOf('gateway')}`);
     const urls: [string, string, string][] = [
       ['gateway', 'USERS_URL', 'users'], ['gateway', 'CATALOG_URL', 'catalog'], ['gateway', 'ORDERS_URL', 'orders'], ['gateway', 'BILLING_URL', 'billing'],
-      ['orders', 'CATALOG_URL', 'catalog'],
+      ['orders', 'CATALOG_URL', 'catalog'], ['catalog', 'ORDERS_URL', 'orders'],
     ];
     for (const [service, variable, target] of urls) {
       expect(compose.services[service]!.environment![variable], `${service}.${variable}`).toBe(`http://lb:${portOf(target)}`);

@@ -4,16 +4,49 @@ import { ErrorCode, appError, invalidState, notFound } from '../../platform/erro
 import { defineInternalRoute } from '../../platform/internal-rpc.js';
 import type { Tx } from '../../platform/idempotency.js';
 import { enqueue } from '../../platform/events/outbox.js';
-import { insertReservation, productsByIds, releaseReservation, reservationLines, stockChanged, takeStock } from './db/queries.js';
+import type { EventHandlers } from '../../platform/events/consumer.js';
+import {
+  closeReservation,
+  confirmReservations,
+  insertReservation,
+  openReservation,
+  productsByIds,
+  releaseHeld,
+  releaseReservation,
+  reservationLines,
+  reservationStatus,
+  stockChanged,
+  takeStock,
+} from './db/queries.js';
 import type { ReservedLine } from './db/queries.js';
 import type { CatalogSchema } from './db/schema.js';
 
-/** Returns a reservation's units to stock (once) and announces the new stock levels. */
-export async function releaseStock(tx: Tx, reservationId: string): Promise<number> {
+/**
+ * Returns a reservation's units to stock (once) and announces the new stock levels. With
+ * `onlyIfHeld` (the reaper) a reservation confirmed meanwhile is left alone. Releasing an id that
+ * was never reserved leaves a tombstone, so a reserve still on its way is refused.
+ */
+export async function releaseStock(tx: Tx, reservationId: string, opts: { onlyIfHeld?: boolean } = {}): Promise<number> {
+  const closed = opts.onlyIfHeld ? await releaseHeld(tx, reservationId) : await closeReservation(tx, reservationId);
+  if (!closed) return 0;
   const released = await releaseReservation(tx, reservationId);
   await enqueue(tx, ...released.map(({ product }) => stockChanged(product)));
   return released.length;
 }
+
+/**
+ * What catalog does with the orders stream (both idempotent per reservation, in either order):
+ * a placed order confirms its reservation, so the reaper never asks about it; a cancelled one
+ * puts its units back (and a later OrderPlaced finds it released and leaves it so).
+ */
+export const orderEventHandlers: EventHandlers = {
+  OrderPlaced: async (tx, { orderId }) => {
+    await confirmReservations(tx, [orderId]);
+  },
+  OrderCancelled: async (tx, { orderId }) => {
+    await releaseStock(tx, orderId);
+  },
+};
 
 const reserveInput = z.object({
   reservationId: z.uuid(),
@@ -23,8 +56,20 @@ const reserveInput = z.object({
     .max(50),
 });
 
+/** A retried reserve gets the first one's lines; one that arrives after its release is refused. */
+async function replayReservation(tx: Tx, reservationId: string): Promise<ReservedLine[]> {
+  if ((await reservationStatus(tx, reservationId)) === 'RELEASED') throw invalidState('This reservation was released.');
+  return (await reservationLines(tx, reservationId)).map(({ releasedAt: _r, ...line }) => line);
+}
+
+async function stockRefusal(tx: Tx, productId: string) {
+  const [exists] = await productsByIds(tx as never, [productId]);
+  if (!exists) return notFound(`Product ${productId} does not exist.`, { productId });
+  return appError(ErrorCode.INSUFFICIENT_STOCK, `Only ${exists.stock} units of ${exists.name} are in stock.`, { productId, available: exists.stock });
+}
+
 /** Commands the orders service sends when an order is placed or cancelled. */
-export function createInternalRoutes(database: Database<CatalogSchema>) {
+export function createInternalRoutes(database: Database<CatalogSchema>, ttlSeconds: number) {
   return [
     defineInternalRoute({
       path: '/reserve-stock',
@@ -33,24 +78,14 @@ export function createInternalRoutes(database: Database<CatalogSchema>) {
       /** Takes stock for every line at current prices, all or nothing; replays an existing reservation. */
       handler: ({ reservationId, lines }) =>
         database.primary.transaction(async (tx): Promise<ReservedLine[]> => {
-          const existing = await reservationLines(tx as Tx, reservationId);
-          if (existing.length > 0) {
-            if (existing.some((l) => l.releasedAt)) throw invalidState('This reservation was released.');
-            return existing.map(({ releasedAt: _r, ...line }) => line);
-          }
+          // The reservation's row comes first: a release racing this reserve queues behind it.
+          if (!(await openReservation(tx as Tx, reservationId, ttlSeconds))) return replayReservation(tx as Tx, reservationId);
           // A fixed lock order keeps two orders for the same products from deadlocking each other.
           const sorted = [...lines].sort((a, b) => a.productId.localeCompare(b.productId));
           const reserved: ReservedLine[] = [];
           for (const line of sorted) {
             const product = z.uuid().safeParse(line.productId).success ? await takeStock(tx as Tx, line.productId, line.quantity) : undefined;
-            if (!product) {
-              const [exists] = await productsByIds(tx as never, [line.productId]);
-              if (!exists) throw notFound(`Product ${line.productId} does not exist.`, { productId: line.productId });
-              throw appError(ErrorCode.INSUFFICIENT_STOCK, `Only ${exists.stock} units of ${exists.name} are in stock.`, {
-                productId: line.productId,
-                available: exists.stock,
-              });
-            }
+            if (!product) throw await stockRefusal(tx as Tx, line.productId);
             reserved.push({ productId: product.id, quantity: line.quantity, unitPriceCents: product.priceCents, currency: product.currency });
             await enqueue(tx as Tx, stockChanged(product));
           }

@@ -8,4 +8,8 @@ export type OrdersContext = SubgraphContext<OrdersSchema, OrdersLoaders>;
 /** The services the orders resolvers send commands to (internal routes); everything else goes through events. */
 export interface OrdersServices {
   catalog: InternalClient;
+  /** Deadline of one call to catalog (INTERNAL_CALL_TIMEOUT_MS). */
+  callTimeoutMs: number;
+  /** Longest a placeOrder transaction may run before the database ends it (twice the call deadline). */
+  transactionBoundMs: number;
 }

@@ -5,8 +5,8 @@ import type { Tx } from '../../../platform/idempotency.js';
 import { onlyIds } from '../../../platform/validation.js';
 import { newestFirst, newestPerParent } from '../../../platform/keyset.js';
 import type { CursorShape, CursorValue } from '../../../platform/pagination.js';
-import { categories, products, stockReservations } from './schema.js';
-import type { CatalogSchema, CategoryRow, ProductRow } from './schema.js';
+import { categories, products, reservations, stockReservations } from './schema.js';
+import type { CatalogSchema, CategoryRow, ProductRow, ReservationStatus } from './schema.js';
 
 /** Queries run on a connection or inside a caller's transaction. */
 type CatalogDb = Db<CatalogSchema> | Tx;
@@ -160,6 +160,82 @@ export async function takeStock(tx: Tx, productId: string, quantity: number): Pr
 
 export async function insertReservation(tx: Tx, reservationId: string, lines: ReservedLine[]): Promise<void> {
   await tx.insert(stockReservations).values(lines.map((l) => ({ reservationId, ...l })));
+}
+
+/**
+ * Opens a reservation (HELD, due for its first check ttl seconds from now). Undefined when the id
+ * already has a row: a retried reserve (replay it) or a release that came first (refuse).
+ * A concurrent release of the same id waits on this uncommitted row, then sees the taken stock.
+ */
+export async function openReservation(tx: Tx, reservationId: string, ttlSeconds: number): Promise<boolean> {
+  const rows = await tx
+    .insert(reservations)
+    .values({ reservationId, status: 'HELD', checkAfter: sql`now() + make_interval(secs => ${ttlSeconds})` })
+    .onConflictDoNothing()
+    .returning({ reservationId: reservations.reservationId });
+  return rows.length > 0;
+}
+
+export async function reservationStatus(db: CatalogDb, reservationId: string): Promise<ReservationStatus | undefined> {
+  const [row] = await db.select({ status: reservations.status }).from(reservations).where(eq(reservations.reservationId, reservationId));
+  return row?.status;
+}
+
+/**
+ * Moves a reservation to RELEASED, or leaves a RELEASED tombstone for an id never reserved (the
+ * reserve, when it arrives, finds it and is refused). True when this call made the move.
+ */
+export async function closeReservation(tx: Tx, reservationId: string): Promise<boolean> {
+  const rows = await tx
+    .insert(reservations)
+    .values({ reservationId, status: 'RELEASED', checkAfter: sql`now()`, releasedAt: sql`now()` })
+    .onConflictDoUpdate({
+      target: reservations.reservationId,
+      set: { status: 'RELEASED', releasedAt: sql`now()` },
+      setWhere: sql`${reservations.status} <> 'RELEASED'`,
+    })
+    .returning({ reservationId: reservations.reservationId });
+  return rows.length > 0;
+}
+
+/** HELD -> RELEASED only: the reaper's release, which must not undo a confirmation made meanwhile. */
+export async function releaseHeld(tx: Tx, reservationId: string): Promise<boolean> {
+  const rows = await tx
+    .update(reservations)
+    .set({ status: 'RELEASED', releasedAt: sql`now()` })
+    .where(and(eq(reservations.reservationId, reservationId), eq(reservations.status, 'HELD')))
+    .returning({ reservationId: reservations.reservationId });
+  return rows.length > 0;
+}
+
+/** HELD -> CONFIRMED: its order committed. A released reservation stays released. */
+export async function confirmReservations(db: CatalogDb, reservationIds: string[]): Promise<number> {
+  if (reservationIds.length === 0) return 0;
+  const rows = await db
+    .update(reservations)
+    .set({ status: 'CONFIRMED', confirmedAt: sql`now()` })
+    .where(and(inArray(reservations.reservationId, reservationIds), eq(reservations.status, 'HELD')))
+    .returning({ reservationId: reservations.reservationId });
+  return rows.length;
+}
+
+/**
+ * Claims up to `limit` HELD reservations whose check is due, pushing their next check `leaseSeconds`
+ * ahead so another catalog instance (or a crash of this one mid-check) does not block them for long.
+ * SKIP LOCKED: instances scanning at once take disjoint batches instead of queueing on each other.
+ */
+export async function claimDueReservations(db: CatalogDb, limit: number, leaseSeconds: number): Promise<string[]> {
+  const rows = await db.execute<{ reservation_id: string }>(sql`
+    update ${reservations} set check_after = now() + make_interval(secs => ${leaseSeconds})
+    where reservation_id in (
+      select reservation_id from ${reservations}
+      where status = 'HELD' and check_after <= now()
+      order by check_after
+      limit ${limit}
+      for update skip locked
+    )
+    returning reservation_id`);
+  return [...rows].map((r) => r.reservation_id);
 }
 
 /** Marks a reservation released and returns its units; a second release finds nothing to do. */

@@ -59,12 +59,40 @@ export const stockReservations = pgTable(
   (t) => [primaryKey({ columns: [t.reservationId, t.productId] })],
 );
 
+export const RESERVATION_STATUSES = ['HELD', 'CONFIRMED', 'RELEASED'] as const;
+export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
+
+/**
+ * One row per reservation id (= order id), written before any stock is taken: the state the
+ * reserve, the release and the reaper serialize on. HELD is provisional (no order has committed
+ * yet); CONFIRMED means orders committed the order (OrderPlaced, or orders said so when asked);
+ * RELEASED is final, and a release that arrives before its reserve leaves a RELEASED row (a
+ * tombstone) so the late reserve is refused.
+ */
+export const reservations = pgTable(
+  'reservations',
+  {
+    reservationId: uuid('reservation_id').primaryKey(),
+    status: text('status').$type<ReservationStatus>().notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    /** When the reaper next asks orders about a HELD reservation (creation + TTL, then backoff). */
+    checkAfter: ts('check_after').notNull(),
+    confirmedAt: ts('confirmed_at'),
+    releasedAt: ts('released_at'),
+  },
+  (t) => [
+    check('reservations_status_valid', sql`${t.status} in ('HELD', 'CONFIRMED', 'RELEASED')`),
+    // The reaper's scan: only provisional reservations, soonest due first.
+    index('reservations_held_due_idx').on(t.checkAfter).where(sql`${t.status} = 'HELD'`),
+  ],
+);
+
 export { eventSequences, outbox, processedEvents } from '../../../platform/events/outbox.js';
 export { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
 import { eventSequences, outbox, processedEvents } from '../../../platform/events/outbox.js';
 import { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
 
-export const schema = { categories, products, stockReservations, outbox, processedEvents, eventSequences, eventPositions, eventInbox };
+export const schema = { categories, products, stockReservations, reservations, outbox, processedEvents, eventSequences, eventPositions, eventInbox };
 export type CatalogSchema = typeof schema;
 export type ProductRow = typeof products.$inferSelect;
 export type CategoryRow = typeof categories.$inferSelect;

@@ -61,6 +61,33 @@ export async function moveStatus(db: OrdersDb, id: string, from: OrderStatus, to
   return row;
 }
 
+/** The advisory lock key of an order id (canonical uuid text, so both sides hash the same string). */
+const orderLockKey = (id: string) => sql`hashtextextended(${id}::uuid::text, 0)`;
+
+/**
+ * Held by placeOrder from before it reserves stock until its transaction ends: whoever asks
+ * whether the order exists (lockOrderIdsShared) waits for the answer to be final.
+ */
+export async function lockNewOrderId(tx: Tx, id: string): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${orderLockKey(id)})`);
+}
+
+/** Waits for every placeOrder transaction on these ids to end (shared: checkers do not wait on each other). */
+export async function lockOrderIdsShared(tx: Tx, ids: string[]): Promise<void> {
+  const list = sql.join(ids.map((id) => sql`${id}`), sql`, `);
+  await tx.execute(sql`select pg_advisory_xact_lock_shared(hashtextextended(id::text, 0)) from unnest(array[${list}]::uuid[]) as id`);
+}
+
+/**
+ * Bounds the current transaction: it is ended by the server (session terminated) once it has run
+ * `totalMs` or sat idle `idleMs`, so a stalled or partitioned orders process cannot keep an order
+ * able to commit after catalog has been told it does not exist.
+ */
+export async function boundTransaction(tx: Tx, totalMs: number, idleMs: number): Promise<void> {
+  await tx.execute(sql`select set_config('transaction_timeout', ${`${totalMs}ms`}, true),
+    set_config('idle_in_transaction_session_timeout', ${`${idleMs}ms`}, true)`);
+}
+
 /** One order and its lines (the caller's transaction makes them appear together). */
 export async function insertOrder(tx: Tx, order: NewOrder, items: Omit<NewOrderItem, 'orderId'>[]): Promise<OrderRow> {
   const [row] = await tx.insert(orders).values(order).returning();

@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import { z } from 'zod';
 import { requireUser } from '../../../platform/auth/identity.js';
-import { badInput, isPublicError } from '../../../platform/errors.js';
+import { badInput, isPublicError, serviceUnavailable } from '../../../platform/errors.js';
+import { ServiceUnavailableError } from '../../../platform/internal-rpc.js';
 import { runIdempotent } from '../../../platform/idempotency.js';
+import type { Tx } from '../../../platform/idempotency.js';
 import { parseInput } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
-import { insertOrder, orderStatusChanged } from '../db/queries.js';
+import { boundTransaction, insertOrder, lockNewOrderId, orderStatusChanged } from '../db/queries.js';
 import type { OrdersContext, OrdersServices } from '../context.js';
 import { orderNotFound } from './access.js';
 
@@ -75,9 +77,14 @@ function priceOrder(reserved: ReservedLine[]) {
 
 /**
  * placeOrder: reserve stock in the catalog (at its current prices), then write the order, all
- * inside one idempotent transaction. The reservation is another service's commit, so if our
- * transaction does not commit it is released again (compensation). OrderPlaced is written in the
- * same transaction (outbox), and billing issues the invoice when it consumes it.
+ * inside one idempotent transaction. The reservation is another service's commit and stays
+ * provisional in catalog until this order is known to have committed (OrderPlaced, written in the
+ * same transaction through the outbox, or catalog asking /internal/order-holds). If our
+ * transaction does not commit, we release at once; if that release is lost too (catalog gone,
+ * this process killed), catalog releases the reservation itself after RESERVATION_TTL_SECONDS.
+ *
+ * The transaction holds the order id's advisory lock from before the reserve until it ends, and is
+ * bounded (transaction_timeout), so catalog's "does this order exist?" always gets a final answer.
  */
 export function createPlaceOrder(services: OrdersServices) {
   return async function placeOrder(_: unknown, args: { input: unknown }, ctx: OrdersContext) {
@@ -86,36 +93,16 @@ export function createPlaceOrder(services: OrdersServices) {
     const lines: Line[] = input.items.map(({ productId, quantity }) => ({ productId, quantity }));
     assertDistinctProducts(lines);
 
-    const attempt: { reservationId?: string } = {};
+    const attempt: Attempt = {};
     let result: { orderId: string };
     try {
       result = await runIdempotent(
         ctx.db.write,
         { scope: userId, operation: 'placeOrder', key: input.idempotencyKey, input: { items: lines } },
-        async (tx) => {
-          const orderId = randomUUID();
-          attempt.reservationId = orderId;
-          let reserved: ReservedLine[];
-          try {
-            reserved = await services.catalog.call<ReservedLine[]>('/reserve-stock', { reservationId: orderId, lines }, ctx.identity);
-          } catch (err) {
-            // A refusal (NOT_FOUND, INSUFFICIENT_STOCK) took nothing; a timeout may have taken stock.
-            if (isPublicError(err)) delete attempt.reservationId;
-            throw err;
-          }
-          const { items, totalCents, currency } = priceOrder(reserved);
-          const order = await insertOrder(tx, { id: orderId, customerId: userId, status: 'PENDING_PAYMENT', totalCents, currency }, items);
-          await enqueue(
-            tx,
-            { type: 'OrderPlaced', payload: { orderId, customerId: userId, totalCents, currency } },
-            orderStatusChanged(order),
-          );
-          return { orderId };
-        },
+        (tx) => placeInTransaction(tx, services, ctx, { userId, lines }, attempt),
       );
     } catch (err) {
-      if (attempt.reservationId) await releaseStock(services, ctx, attempt.reservationId);
-      throw err;
+      throw await failedAttempt(services, ctx, attempt, err);
     }
 
     const order = await ctx.loaders.orderById.load(result.orderId);
@@ -124,14 +111,74 @@ export function createPlaceOrder(services: OrdersServices) {
   };
 }
 
+/** What a failed attempt left behind: a reservation that may exist, and whether the order surely did not commit. */
+interface Attempt {
+  reservationId?: string;
+  rolledBack?: boolean;
+}
+
+/** Reserve, then write the order and its events; the transaction holds the order id's lock throughout. */
+async function placeInTransaction(
+  tx: Tx,
+  services: OrdersServices,
+  ctx: OrdersContext,
+  order: { userId: string; lines: Line[] },
+  attempt: Attempt,
+): Promise<{ orderId: string }> {
+  const orderId = randomUUID();
+  try {
+    await boundTransaction(tx, services.transactionBoundMs, services.callTimeoutMs + 1_000);
+    await lockNewOrderId(tx, orderId);
+    attempt.reservationId = orderId;
+    let reserved: ReservedLine[];
+    try {
+      reserved = await services.catalog.call<ReservedLine[]>('/reserve-stock', { reservationId: orderId, lines: order.lines }, ctx.identity);
+    } catch (err) {
+      // A refusal (NOT_FOUND, INSUFFICIENT_STOCK) took nothing; a timeout may have taken stock.
+      if (isPublicError(err)) delete attempt.reservationId;
+      throw err;
+    }
+    const { items, totalCents, currency } = priceOrder(reserved);
+    const row = await insertOrder(tx, { id: orderId, customerId: order.userId, status: 'PENDING_PAYMENT', totalCents, currency }, items);
+    await enqueue(tx, { type: 'OrderPlaced', payload: { orderId, customerId: order.userId, totalCents, currency } }, orderStatusChanged(row));
+    return { orderId };
+  } catch (err) {
+    // Thrown before the order could commit: its savepoint (or the whole transaction) rolls back.
+    attempt.rolledBack = true;
+    throw err;
+  }
+}
+
+/**
+ * The error the client gets, after giving back what the attempt reserved. Only an attempt that
+ * surely rolled back releases here; one whose commit failed or is unknown (connection lost at
+ * COMMIT) is left to catalog, which asks orders and releases only if no order holds it.
+ */
+async function failedAttempt(services: OrdersServices, ctx: OrdersContext, attempt: Attempt, err: unknown): Promise<unknown> {
+  const reservationId = attempt.rolledBack ? attempt.reservationId : undefined;
+  if (attempt.reservationId && !reservationId) {
+    ctx.log.warn({ reservationId: attempt.reservationId, requestId: ctx.requestId }, 'placeOrder failed at commit; catalog checks the reservation with orders');
+  }
+  // Unavailable errors are not public, so runIdempotent stored nothing: the same key retries afresh.
+  if (err instanceof ServiceUnavailableError) {
+    // Not awaited: catalog just failed to answer, the client's answer does not depend on the
+    // release, and catalog heals a lost one after RESERVATION_TTL_SECONDS.
+    if (reservationId) void releaseStock(services, ctx, reservationId);
+    return serviceUnavailable('The catalog did not answer; nothing was ordered. Retry with the same idempotency key.', { service: err.service });
+  }
+  // Catalog answered: give the stock back before answering, so the client sees it back.
+  if (reservationId) await releaseStock(services, ctx, reservationId);
+  return err;
+}
+
 /** Gives reserved stock back; a failure is logged, not thrown (the caller is already failing). */
 export async function releaseStock(services: OrdersServices, ctx: OrdersContext, reservationId: string): Promise<void> {
   try {
     await services.catalog.call('/release-stock', { reservationId }, ctx.identity);
   } catch (err) {
-    ctx.log.error(
-      { err: err instanceof GraphQLError ? { message: err.message, extensions: err.extensions } : err, reservationId, requestId: ctx.requestId },
-      'releasing reserved stock failed; the units stay reserved until released by hand',
+    ctx.log.warn(
+      { err: err instanceof GraphQLError ? { message: err.message, extensions: err.extensions } : { message: (err as Error).message }, reservationId, requestId: ctx.requestId },
+      'releasing reserved stock failed; catalog releases it once its reservation TTL has passed',
     );
   }
 }
