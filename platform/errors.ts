@@ -19,6 +19,8 @@ export enum ErrorCode {
   PERSISTED_QUERY_NOT_FOUND = 'PERSISTED_QUERY_NOT_FOUND',
   PERSISTED_QUERY_NOT_IN_LIST = 'PERSISTED_QUERY_NOT_IN_LIST',
   RATE_LIMITED = 'RATE_LIMITED',
+  /** A dependency the operation needs is down: retry later (mutations with the same idempotency key). */
+  SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
   /** A field removed by @authenticated / @requiresScopes at the gateway (Apollo Router's code). */
   UNAUTHORIZED_FIELD_OR_TYPE = 'UNAUTHORIZED_FIELD_OR_TYPE',
   /** A subscriber fell too far behind its events; it may resubscribe with `after`. */

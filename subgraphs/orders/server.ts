@@ -3,6 +3,7 @@ import { createInternalClient } from '../../platform/internal-rpc.js';
 import { createServiceBasics } from '../../platform/service.js';
 import { createSubgraphServer } from '../../platform/subgraph-server.js';
 import { schema } from './db/schema.js';
+import { createBillingRoutes } from './billing-routes.js';
 import { billingEventHandlers } from './events.js';
 import { createLoaders } from './loaders.js';
 import { createResolvers } from './resolvers/index.js';
@@ -20,6 +21,7 @@ export async function createOrdersServer(config: SubgraphConfig<'orders'>) {
     createLoaders,
     verifier,
     log,
+    internalRoutes: createBillingRoutes(database),
     idempotencyKeys: true,
     events: { bus, produces: 'orders', consumes: [{ stream: 'billing', handlers: billingEventHandlers }] },
   });
