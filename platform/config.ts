@@ -99,9 +99,13 @@ export const subgraphSchemas = {
       PAYMENT_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
       /**
        * Fault injection for crash tests: SIGKILL this process right after the provider charged this
-       * card token (a first charge, not a replay), before the outcome commits. NODE_ENV=test only.
+       * card token (a first charge, not a replay), before the outcome commits. NODE_ENV=test only;
+       * empty means off.
        */
-      FAULT_KILL_AFTER_CHARGE_TOKEN: z.string().min(1).optional(),
+      FAULT_KILL_AFTER_CHARGE_TOKEN: z
+        .string()
+        .optional()
+        .transform((v) => v || undefined),
     })
     .refine((c) => !c.FAULT_KILL_AFTER_CHARGE_TOKEN || c.NODE_ENV === 'test', {
       path: ['FAULT_KILL_AFTER_CHARGE_TOKEN'],
