@@ -93,6 +93,8 @@ export const subgraphSchemas = {
       ORDERS_URL: serviceUrl.default('http://127.0.0.1:4003'),
       /** A Stripe-shaped HTTP payment provider; unset: the embedded test mode. */
       PAYMENT_PROVIDER_URL: serviceUrl.optional(),
+      /** How long a provider call may take; past it the payment stays PENDING for a retry or the reconciler. */
+      PAYMENT_PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
       /** A payment left PENDING this long (a crash between charge and commit) is settled by the reconciler. */
       PAYMENT_RECONCILE_AFTER_MS: z.coerce.number().int().min(100).default(30_000),
       /** How often the reconciler looks for such payments (also once at start). */

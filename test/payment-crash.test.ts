@@ -23,7 +23,12 @@ let cluster: Cluster;
 let alice: TestUser;
 let productId: string;
 
-const CRASH = { FAULT_KILL_AFTER_CHARGE_TOKEN: 'tok_visa', PAYMENT_RECONCILE_AFTER_MS: '1000', PAYMENT_RECONCILE_INTERVAL_MS: '300' };
+const CRASH = {
+  FAULT_KILL_AFTER_CHARGE_TOKEN: 'tok_visa',
+  PAYMENT_RECONCILE_AFTER_MS: '1000',
+  PAYMENT_RECONCILE_INTERVAL_MS: '300',
+  PAYMENT_PROVIDER_TIMEOUT_MS: '3000',
+};
 
 beforeAll(async () => {
   provider = await startTestModeProviderServer();
@@ -119,6 +124,28 @@ describe('a crash between the charge and its commit (one process per service)', 
     // A late retry with the first key replays the same payment.
     const late = await pay(invoiceId, k);
     expect(late.data?.payInvoice?.status).toBe('SUCCEEDED');
+    expect(totalCharges() - before).toBe(1);
+    expect(await billingState(invoiceId)).toEqual(PAID_ONCE);
+  }, 120_000);
+
+  it("the provider's answer lost past billing's timeout: SERVICE_UNAVAILABLE, then the same-key retry finds that one charge", async () => {
+    const { invoiceId } = await invoiceOfNewOrder();
+    await cluster.stop('billing');
+    await cluster.start('billing', 0, { PAYMENT_RECONCILE_AFTER_MS: '600000' });
+    const before = totalCharges();
+    const k = key('pay');
+    provider.delayAnswers(6_000);
+    let first;
+    try {
+      first = await pay(invoiceId, k);
+    } finally {
+      provider.delayAnswers(0);
+    }
+    expect(first.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+    expect(totalCharges() - before).toBe(1);
+    expect(await billingState(invoiceId)).toEqual({ invoice: 'OPEN', payments: ['PENDING'], invoicePaidEvents: 0 });
+    const retry = await pay(invoiceId, k);
+    expect(retry.data?.payInvoice).toMatchObject({ status: 'SUCCEEDED', invoice: { status: 'PAID' } });
     expect(totalCharges() - before).toBe(1);
     expect(await billingState(invoiceId)).toEqual(PAID_ONCE);
   }, 120_000);

@@ -19,7 +19,7 @@ import { typeDefs } from './schema.js';
  */
 export async function createBillingServer(config: SubgraphConfig<'billing'>, opts: { provider?: PaymentProvider } = {}) {
   const { log, database, verifier, signer, bus } = await createServiceBasics('billing', config, schema);
-  const provider = opts.provider ?? (config.PAYMENT_PROVIDER_URL ? createHttpProvider(config.PAYMENT_PROVIDER_URL) : createTestModeProvider());
+  const provider = opts.provider ?? (config.PAYMENT_PROVIDER_URL ? createHttpProvider(config.PAYMENT_PROVIDER_URL, config.PAYMENT_PROVIDER_TIMEOUT_MS) : createTestModeProvider());
   const deps = {
     provider,
     orders: createOrdersClient(createInternalClient(config.ORDERS_URL, signer)),

@@ -16,19 +16,27 @@ const refundBody = z.object({ reference: z.string(), amountCents: z.number().int
  */
 export async function startTestModeProviderServer(opts: { port?: number; host?: string } = {}) {
   const ledger = createTestModeLedger();
-  const server = http.createServer((req, res) => void handle(ledger, req, res));
+  const faults = { answerDelayMs: 0 };
+  const server = http.createServer((req, res) => void handle(ledger, faults, req, res));
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     ledger,
+    /** Charges still happen at once, but answers arrive this much later (an answer lost past the caller's timeout). */
+    delayAnswers(ms: number) {
+      faults.answerDelayMs = ms;
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
 
-async function handle(ledger: TestModeLedger, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(ledger: TestModeLedger, faults: { answerDelayMs: number }, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const delay = faults.answerDelayMs;
   const send = (status: number, body: unknown): void => {
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    const answer = () => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (delay > 0 && req.url !== '/v1/charges/counts') setTimeout(answer, delay).unref();
+    else answer();
   };
   try {
     if (req.method === 'GET' && req.url === '/v1/charges/counts') return send(200, { counts: ledger.chargeCounts(), refunds: ledger.refundCount() });
