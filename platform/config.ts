@@ -107,7 +107,35 @@ export const subgraphSchemas = {
     CATALOG_URL: serviceUrl.default('http://127.0.0.1:4002'),
     ...internalCallShape,
   }),
-  billing: baseSchema.extend(databaseSchema.shape).extend({ PORT: port(4004) }),
+  billing: baseSchema
+    .extend(databaseSchema.shape)
+    .extend({
+      PORT: port(4004),
+      /** Billing asks orders (the authority on order state) before charging and before refunding. */
+      ORDERS_URL: serviceUrl.default('http://127.0.0.1:4003'),
+      /** A Stripe-shaped HTTP payment provider; unset: the embedded test mode. */
+      PAYMENT_PROVIDER_URL: serviceUrl.optional(),
+      ...internalCallShape,
+      /** How long a provider call may take; past it the payment stays PENDING for a retry or the reconciler. */
+      PAYMENT_PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+      /** A payment left PENDING this long (a crash between charge and commit) is settled by the reconciler. */
+      PAYMENT_RECONCILE_AFTER_MS: z.coerce.number().int().min(100).default(30_000),
+      /** How often the reconciler looks for such payments (also once at start). */
+      PAYMENT_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
+      /**
+       * Fault injection for crash tests: SIGKILL this process right after the provider charged this
+       * card token (a first charge, not a replay), before the outcome commits. NODE_ENV=test only;
+       * empty means off.
+       */
+      FAULT_KILL_AFTER_CHARGE_TOKEN: z
+        .string()
+        .optional()
+        .transform((v) => v || undefined),
+    })
+    .refine((c) => !c.FAULT_KILL_AFTER_CHARGE_TOKEN || c.NODE_ENV === 'test', {
+      path: ['FAULT_KILL_AFTER_CHARGE_TOKEN'],
+      message: 'is a fault-injection hook, only allowed with NODE_ENV=test',
+    }),
 };
 
 const positiveInt = (fallback: number) => z.coerce.number().int().min(1).default(fallback);

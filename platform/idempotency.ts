@@ -66,8 +66,8 @@ export interface IdempotentRequest {
  * blocks on that row until the first attempt commits (then it replays the stored result) or rolls
  * back (then it does the work itself). Public errors thrown by `work` roll back its writes (a
  * savepoint) but are stored and replayed like results; `work` may also return `{ error }` to keep
- * its writes and still fail (a declined card leaves a FAILED payment behind). Unexpected errors roll
- * back everything, key included, so the client can retry.
+ * its writes and still fail (a declined card leaves a FAILED payment behind). Unexpected errors and
+ * SERVICE_UNAVAILABLE roll back everything, key included, so the client can retry.
  */
 export async function runIdempotent<T>(
   db: Db<Record<string, unknown>>,
@@ -100,7 +100,8 @@ export async function runIdempotent<T>(
       const result = await tx.transaction((inner) => work(inner as Tx));
       response = isErrorOutcome(result) ? { error: serialize(result.error) } : { ok: result };
     } catch (err) {
-      if (!isPublicError(err)) throw err;
+      // A dependency being down is not an outcome to replay: the key goes too, so a retry does the work.
+      if (!isPublicError(err) || err.extensions.code === ErrorCode.SERVICE_UNAVAILABLE) throw err;
       response = { error: serialize(err) };
     }
     await tx.update(idempotencyKeys).set({ response }).where(where);

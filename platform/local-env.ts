@@ -61,7 +61,7 @@ export function localEnv(t: LocalTopology): Record<'gateway' | Subgraph, Record<
     users: { ...common('users'), ...db('users'), JWT_PRIVATE_JWK: JSON.stringify(t.keys.userTokenKey) },
     catalog: { ...common('catalog'), ...db('catalog'), ORDERS_URL: url('orders') },
     orders: { ...common('orders'), ...db('orders'), CATALOG_URL: url('catalog') },
-    billing: { ...common('billing'), ...db('billing') },
+    billing: { ...common('billing'), ...db('billing'), ORDERS_URL: url('orders') },
     gateway: {
       ...common('gateway'),
       USERS_URL: url('users'),

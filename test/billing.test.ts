@@ -45,7 +45,8 @@ const expectNullWith = (res: GqlResponse, field: string, code: string) => {
 };
 
 beforeAll(async () => {
-  stack = await startStack();
+  // The reconciler sweeps often but only settles payments PENDING for 10 minutes (set up by a test below).
+  stack = await startStack({ extra: { billing: { PAYMENT_RECONCILE_AFTER_MS: '600000', PAYMENT_RECONCILE_INTERVAL_MS: '200' } } });
   [alice, bob, admin] = await Promise.all([stack.customer('Alice'), stack.customer('Bob'), stack.admin()]);
   productId = (await stack.product({ priceCents: 2500, stock: 10_000 })).id;
 }, 120_000);
@@ -364,5 +365,45 @@ describe('order lifecycle', () => {
       if (settled === 'PAID/PAID') expect(codes(cancelled)).toEqual(['INVALID_STATE']);
       if (settled === 'CANCELLED/VOID') expect(codes(paid)).toEqual(['INVALID_STATE']);
     }
+  });
+
+  it('an admin cancelling a paid order (not yet shipped) refunds it and returns its stock', async () => {
+    const product = await stack.product({ stock: 5 });
+    const placed = await stack.gql(PLACE, { input: { items: [{ productId: product.id, quantity: 2 }], idempotencyKey: key('order') } }, { token: alice.token });
+    const orderId = placed.data.placeOrder.id as string;
+    const invoice = await eventually(async () => (await stack.gql(ORDER, { id: orderId }, { token: alice.token })).data?.order?.invoice ?? undefined);
+    expect((await pay(alice, { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: key('paid') })).errors).toBeUndefined();
+    await eventually(async () => ((await stack.sql.orders`select status from orders where id = ${orderId}`)[0]?.status === 'PAID' ? true : undefined));
+    const res = await stack.gql(`mutation($id: ID!) { cancelOrder(id: $id) { id status } }`, { id: orderId }, { token: admin.token });
+    expect(res.data.cancelOrder.status).toBe('CANCELLED');
+    await eventually(async () => {
+      const [inv] = await stack.sql.billing`select status from invoices where id = ${invoice.id}`;
+      const [stock] = await stack.sql.catalog`select stock from products where id = ${product.id}`;
+      const [order] = await stack.sql.orders`select refunded_at from orders where id = ${orderId}`;
+      return inv?.status === 'REFUNDED' && stock?.stock === 5 && order?.refunded_at ? true : undefined;
+    });
+    expect((await paymentsOf(invoice.id)).map((p) => p.status)).toEqual(['REFUNDED']);
+  });
+});
+
+describe('payments a crash left PENDING', () => {
+  it('blocks other payments of the invoice until the reconciler settles it; never charged means FAILED (abandoned)', async () => {
+    const { invoice } = await orderWithInvoice(alice);
+    // What a crash after step 1 (PENDING committed) and before the provider call leaves behind.
+    const [pending] = await stack.sql.billing`insert into payments (invoice_id, amount_cents, currency, status, method, provider_key)
+      values (${invoice.id}, ${invoice.amount.amountCents}, ${invoice.amount.currency}, 'PENDING', 'Card (pending)', ${key('crashed')}) returning id`;
+    const blocked = await pay(alice, { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: key('second') });
+    expect(codes(blocked)).toEqual(['INVALID_STATE']);
+    expect(blocked.errors![0]!.message).toMatch(/in progress/);
+    // Ten minutes later (as far as the reconciler can tell): the provider has no charge under the key.
+    await stack.sql.billing`update payments set created_at = now() - interval '1 hour' where id = ${pending!.id}`;
+    const settled = await eventually(async () => {
+      const [row] = await stack.sql.billing`select status, failure_reason from payments where id = ${pending!.id}`;
+      return row?.status === 'PENDING' ? undefined : row;
+    });
+    expect(settled).toEqual({ status: 'FAILED', failure_reason: 'abandoned' });
+    const paid = await pay(alice, { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: key('third') });
+    expect(paid.data.payInvoice).toMatchObject({ status: 'SUCCEEDED', invoice: { status: 'PAID' } });
+    expect((await paymentsOf(invoice.id)).map((p) => p.status).sort()).toEqual(['FAILED', 'SUCCEEDED']);
   });
 });

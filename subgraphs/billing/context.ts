@@ -1,11 +1,12 @@
 import type { SubgraphContext } from '../../platform/subgraph-server.js';
 import type { BillingSchema } from './db/schema.js';
 import type { BillingLoaders } from './loaders.js';
-import type { PaymentProvider } from './payments/payment-provider.js';
+import type { ChargeDeps } from './charges.js';
+import type { OrdersClient } from './orders-client.js';
 
 export type BillingContext = SubgraphContext<BillingSchema, BillingLoaders>;
 
 /** What the resolvers need beyond the request context, built once per server. */
-export interface BillingDeps {
-  provider: PaymentProvider;
+export interface BillingDeps extends ChargeDeps {
+  orders: OrdersClient;
 }

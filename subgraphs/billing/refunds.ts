@@ -12,7 +12,14 @@ import type { PaymentProvider } from './payments/payment-provider.js';
 export async function refundPayment(tx: Tx, provider: PaymentProvider, payment: PaymentRow): Promise<void> {
   const invoice = await lockInvoice(tx, payment.invoiceId);
   if (!invoice) throw new Error(`payment ${payment.id} has no invoice`);
-  const refund = await provider.refund({ reference: payment.providerRef!, amountCents: payment.amountCents, currency: payment.currency });
+  // Keyed by the payment: the admin's refund and the auto-refund on OrderCancelled, or a retry after
+  // a crash before this transaction committed, all return the money once.
+  const refund = await provider.refund({
+    reference: payment.providerRef!,
+    amountCents: payment.amountCents,
+    currency: payment.currency,
+    idempotencyKey: `refund:${payment.id}`,
+  });
   await markPaymentRefunded(tx, payment.id, refund.reference);
   await setInvoiceStatus(tx, invoice.id, 'REFUNDED');
   await enqueue(

@@ -106,6 +106,24 @@ export const invoiceStatusChanged = (i: Pick<InvoiceRow, 'id' | 'orderId' | 'cus
   payload: { invoiceId: i.id, orderId: i.orderId, customerId: i.customerId, status },
 });
 
+/** A payment of the invoice that took money or may be taking it (PENDING), if any. */
+export async function liveOrSucceededPaymentOf(tx: Tx, invoiceId: string): Promise<PaymentRow | undefined> {
+  const [row] = await tx
+    .select()
+    .from(payments)
+    .where(and(eq(payments.invoiceId, invoiceId), inArray(payments.status, ['PENDING', 'SUCCEEDED'])));
+  return row as PaymentRow | undefined;
+}
+
+/** PENDING payments older than `olderThanMs` (by the database's clock), oldest first: the reconciler's work. */
+export const stalePendingPayments = (db: BillingDb, olderThanMs: number, limit: number): Promise<PaymentRow[]> =>
+  db
+    .select()
+    .from(payments)
+    .where(and(eq(payments.status, 'PENDING'), lte(payments.createdAt, sql`now() - make_interval(secs => ${olderThanMs / 1000})`)))
+    .orderBy(asc(payments.createdAt))
+    .limit(limit);
+
 /** The one payment that took an invoice's money, if any. */
 export async function succeededPaymentOf(tx: Tx, invoiceId: string): Promise<PaymentRow | undefined> {
   const [row] = await tx

@@ -8,7 +8,8 @@ export { idempotencyKeys };
 const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
 
 export type InvoiceStatus = 'OPEN' | 'PAID' | 'VOID' | 'REFUNDED';
-export type PaymentStatus = 'SUCCEEDED' | 'FAILED' | 'REFUNDED';
+/** PENDING: recorded before the processor is called, settled by the caller, a retry or the reconciler. */
+export type PaymentStatus = 'PENDING' | 'SUCCEEDED' | 'FAILED' | 'REFUNDED';
 
 /** One invoice per order (issued by the orders service when the order is placed). */
 export const invoices = pgTable(
@@ -50,16 +51,24 @@ export const payments = pgTable(
     refundRef: text('refund_ref'),
     /** The processor's decline reason for FAILED payments. */
     failureReason: text('failure_reason'),
+    /**
+     * The idempotency key sent with the charge (derived from the client's key): a retry, the
+     * reconciler and the processor all name this one charge by it. Null for rows made before it.
+     */
+    providerKey: text('provider_key').unique(),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
   (t) => [
-    check('payments_status_valid', sql`${t.status} in ('SUCCEEDED', 'FAILED', 'REFUNDED')`),
+    check('payments_status_valid', sql`${t.status} in ('PENDING', 'SUCCEEDED', 'FAILED', 'REFUNDED')`),
     check('payments_amount_non_negative', sql`${t.amountCents} >= 0`),
     // Invoice.payments (oldest first) and the foreign key.
     index('payments_invoice_created_idx').on(t.invoiceId, t.createdAt, t.id),
-    // Last line against double charging: an invoice has at most one payment that took money.
+    // Last line against double charging: an invoice has at most one payment that took (or may be
+    // taking) money; a PENDING one counts.
     uniqueIndex('payments_one_success_per_invoice').on(t.invoiceId).where(sql`${t.status} <> 'FAILED'`),
+    // The reconciler's scan: PENDING payments, oldest first.
+    index('payments_pending_idx').on(t.createdAt).where(sql`${t.status} = 'PENDING'`),
   ],
 );
 

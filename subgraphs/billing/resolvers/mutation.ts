@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import { isAdmin, requireAdmin, requireUser } from '../../../platform/auth/identity.js';
-import { ErrorCode, appError, forbidden, invalidState, notFound } from '../../../platform/errors.js';
+import { forbidden, invalidState, notFound } from '../../../platform/errors.js';
 import { hashRequest, runIdempotent } from '../../../platform/idempotency.js';
+import type { Tx } from '../../../platform/idempotency.js';
 import { isId, parseInput } from '../../../platform/validation.js';
 import type { BillingContext, BillingDeps } from '../context.js';
-import { enqueue } from '../../../platform/events/outbox.js';
-import { insertPayment, invoiceStatusChanged, lockInvoice, lockPayment, setInvoiceStatus } from '../db/queries.js';
+import { chargePending, declinedError } from '../charges.js';
+import { insertPayment, invoicesByIds, liveOrSucceededPaymentOf, lockInvoice, lockPayment, paymentsByIds } from '../db/queries.js';
+import type { PaymentRow } from '../db/schema.js';
 import { refundPayment } from '../refunds.js';
 
 const idempotencyKey = z.string().min(8, 'must be 8 to 255 characters').max(255, 'must be 8 to 255 characters');
@@ -18,6 +20,40 @@ const paySchema = z.object({
 
 const refundSchema = z.object({ paymentId: z.string().max(100), idempotencyKey });
 
+type PayInput = z.infer<typeof paySchema>;
+
+/**
+ * Step 1 of a charge (charges.ts), in the idempotency key's transaction: the checks, then a
+ * PENDING payment carrying the processor key. The invoice row lock serializes payments of one
+ * invoice. Orders is asked before any money moves: a cancelled order's invoice is not payable,
+ * even while billing has not yet seen the OrderCancelled that will void it.
+ */
+async function beginPayment(tx: Tx, deps: BillingDeps, ctx: BillingContext, input: PayInput, providerKey: string): Promise<string> {
+  const { userId } = requireUser(ctx.identity);
+  const invoice = isId(input.invoiceId) ? await lockInvoice(tx, input.invoiceId) : undefined;
+  if (!invoice || (invoice.customerId !== userId && !isAdmin(ctx.identity))) throw notFound(`Invoice ${input.invoiceId} was not found.`);
+  if (invoice.customerId !== userId) throw forbidden("Only the invoice's owner may pay it.");
+  if (invoice.status !== 'OPEN') {
+    throw invalidState(`Invoice ${invoice.id} is ${invoice.status}; only OPEN invoices can be paid.`, { status: invoice.status });
+  }
+  if (await liveOrSucceededPaymentOf(tx, invoice.id)) {
+    throw invalidState(`A payment of invoice ${invoice.id} is in progress; retry it with its own idempotency key.`, { status: invoice.status });
+  }
+  const orderStatus = await deps.orders.status(invoice.orderId);
+  if (orderStatus === 'CANCELLED') {
+    throw invalidState(`The order of invoice ${invoice.id} is cancelled; its invoice can no longer be paid.`, { status: invoice.status, orderStatus });
+  }
+  const payment = await insertPayment(tx, {
+    invoiceId: invoice.id,
+    amountCents: invoice.amountCents,
+    currency: invoice.currency,
+    status: 'PENDING',
+    method: 'Card (pending)',
+    providerKey,
+  });
+  return payment.id;
+}
+
 export function createMutationResolvers(deps: BillingDeps) {
   return {
     Mutation: {
@@ -26,48 +62,26 @@ export function createMutationResolvers(deps: BillingDeps) {
         const input = parseInput(paySchema, args.input);
         // Before any write: an unknown token must not burn the key or leave a payment behind.
         deps.provider.assertCardToken(input.cardToken);
+        // Same client key, same processor key: a retry after a crash finds the same payment and charge.
+        const providerKey = hashRequest({ scope: userId, operation: 'payInvoice', key: input.idempotencyKey });
         const paymentId = await runIdempotent<string>(
           ctx.db.write,
           { scope: userId, operation: 'payInvoice', key: input.idempotencyKey, input: { invoiceId: input.invoiceId, cardToken: input.cardToken } },
-          async (tx) => {
-            // The row lock serializes payments of one invoice: a second one waits, then sees PAID.
-            const invoice = isId(input.invoiceId) ? await lockInvoice(tx, input.invoiceId) : undefined;
-            if (!invoice || (invoice.customerId !== userId && !isAdmin(ctx.identity))) {
-              throw notFound(`Invoice ${input.invoiceId} was not found.`);
-            }
-            if (invoice.customerId !== userId) throw forbidden("Only the invoice's owner may pay it.");
-            if (invoice.status !== 'OPEN') {
-              throw invalidState(`Invoice ${invoice.id} is ${invoice.status}; only OPEN invoices can be paid.`, { status: invoice.status });
-            }
-            const charge = await deps.provider.charge({
-              amountCents: invoice.amountCents,
-              currency: invoice.currency,
-              cardToken: input.cardToken,
-              // Same client key, same processor key: a retry after a crash cannot charge twice.
-              idempotencyKey: hashRequest({ scope: userId, operation: 'payInvoice', key: input.idempotencyKey }),
-            });
-            const base = { invoiceId: invoice.id, amountCents: invoice.amountCents, currency: invoice.currency, method: charge.method };
-            if (charge.status === 'declined') {
-              // Returned, not thrown: the FAILED payment is kept and the error is replayed on retry.
-              const payment = await insertPayment(tx, { ...base, status: 'FAILED', failureReason: charge.reason });
-              return {
-                error: appError(ErrorCode.PAYMENT_DECLINED, 'The card was declined.', { reason: charge.reason, paymentId: payment.id }),
-              };
-            }
-            const payment = await insertPayment(tx, { ...base, status: 'SUCCEEDED', providerRef: charge.reference });
-            await setInvoiceStatus(tx, invoice.id, 'PAID', payment.createdAt);
-            // Committed with the payment: orders moves the order to PAID when it consumes InvoicePaid.
-            await enqueue(
-              tx,
-              { type: 'InvoicePaid', payload: { invoiceId: invoice.id, orderId: invoice.orderId, customerId: invoice.customerId } },
-              invoiceStatusChanged(invoice, 'PAID'),
-            );
-            return payment.id;
-          },
+          (tx) => beginPayment(tx, deps, ctx, input, providerKey),
         );
-        return ctx.loaders.paymentById.load(paymentId);
+        let [payment] = (await paymentsByIds(ctx.db.write, [paymentId])) as PaymentRow[];
+        if (payment!.status === 'PENDING') payment = await chargePending(ctx.db.write, deps, payment!, input.cardToken);
+        if (payment!.status === 'FAILED') throw declinedError(payment!);
+        ctx.loaders.paymentById.prime(payment!.id, payment!);
+        return payment;
       },
 
+      /**
+       * Admins only. Orders is asked first (it owns the order's state): an unshipped order is
+       * cancelled there, under its row lock, so a refund and a shipment cannot both win; its stock
+       * returns through OrderCancelled. Then the money goes back here. Should billing die between
+       * the two, OrderCancelled still refunds the paid invoice (events.ts), with the same refund key.
+       */
       async refundPayment(_: unknown, args: { input: unknown }, ctx: BillingContext) {
         requireAdmin(ctx.identity);
         const { userId } = requireUser(ctx.identity);
@@ -81,6 +95,8 @@ export function createMutationResolvers(deps: BillingDeps) {
             if (payment.status !== 'SUCCEEDED' || !payment.providerRef) {
               throw invalidState(`Payment ${payment.id} is ${payment.status}; only SUCCEEDED payments can be refunded.`, { status: payment.status });
             }
+            const [invoice] = await invoicesByIds(tx, [payment.invoiceId]);
+            await deps.orders.cancelForRefund(invoice!.orderId);
             await refundPayment(tx, deps.provider, payment);
             return payment.id;
           },

@@ -88,6 +88,15 @@ export async function boundTransaction(tx: Tx, totalMs: number, idleMs: number):
     set_config('idle_in_transaction_session_timeout', ${`${idleMs}ms`}, true)`);
 }
 
+/** Stamps the first refund of an order (a redelivered PaymentRefunded changes nothing). */
+export async function markRefunded(db: OrdersDb, id: string): Promise<void> {
+  const now = new Date();
+  await db
+    .update(orders)
+    .set({ refundedAt: now, updatedAt: now })
+    .where(and(eq(orders.id, id), sql`${orders.refundedAt} is null`));
+}
+
 /** One order and its lines (the caller's transaction makes them appear together). */
 export async function insertOrder(tx: Tx, order: NewOrder, items: Omit<NewOrderItem, 'orderId'>[]): Promise<OrderRow> {
   const [row] = await tx.insert(orders).values(order).returning();

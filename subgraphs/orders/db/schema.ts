@@ -27,6 +27,8 @@ export const orders = pgTable(
     currency: text('currency').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
+    /** When billing refunded the order's payment (PaymentRefunded); the status says what else happened. */
+    refundedAt: ts('refunded_at'),
   },
   (t) => [
     check('orders_status_valid', sql`${t.status} in ('PENDING_PAYMENT', 'PAID', 'SHIPPED', 'DELIVERED', 'CANCELLED')`),

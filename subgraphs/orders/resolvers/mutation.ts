@@ -1,9 +1,10 @@
-import { requireAdmin, requireUser } from '../../../platform/auth/identity.js';
+import { isAdmin, requireAdmin, requireUser } from '../../../platform/auth/identity.js';
 import { invalidState } from '../../../platform/errors.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import { isId } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
-import { lockOrder, moveStatus, orderStatusChanged, ordersByIds, setStatus } from '../db/queries.js';
+import { cancelInTx } from '../internal.js';
+import { lockOrder, moveStatus, orderStatusChanged, ordersByIds } from '../db/queries.js';
 import type { OrderRow, OrderStatus } from '../db/schema.js';
 import type { OrdersContext, OrdersServices } from '../context.js';
 import { orderNotFound, visibleOrder } from './access.js';
@@ -12,15 +13,18 @@ import { createPlaceOrder } from './place-order.js';
 /** The admin moves of the state machine: target status -> the status it must come from. */
 const ADMIN_MOVES: Partial<Record<OrderStatus, OrderStatus>> = { SHIPPED: 'PAID', DELIVERED: 'SHIPPED' };
 
-function cannotCancel(order: OrderRow) {
+function cannotCancel(order: OrderRow, admin: boolean) {
   const message =
     order.status === 'CANCELLED'
       ? `Order ${order.number} is already cancelled.`
-      : order.status === 'PAID'
+      : order.status === 'PAID' && !admin
         ? `Order ${order.number} is paid and can no longer be cancelled; refund its payment instead.`
-        : `Order ${order.number} is ${order.status}; only an order awaiting payment can be cancelled.`;
+        : `Order ${order.number} is ${order.status}; only an order not yet shipped can be cancelled.`;
   return invalidState(message, { status: order.status });
 }
+
+/** The contract's rule: the owner while PENDING_PAYMENT, an admin for any order not yet SHIPPED. */
+const mayCancel = (order: OrderRow, admin: boolean) => order.status === 'PENDING_PAYMENT' || (admin && order.status === 'PAID');
 
 export function createMutationResolvers(services: OrdersServices) {
   return {
@@ -28,22 +32,21 @@ export function createMutationResolvers(services: OrdersServices) {
       placeOrder: createPlaceOrder(services),
 
       /**
-       * The owner or an admin, only while PENDING_PAYMENT. OrderCancelled, committed with the change,
-       * makes catalog give the stock back and billing void the invoice.
+       * The owner while PENDING_PAYMENT, an admin until SHIPPED. OrderCancelled, committed with the
+       * change, makes catalog give the stock back and billing void the invoice, or refund it when
+       * it was paid (an admin cancelling a paid order, or a payment that won the race).
        */
       async cancelOrder(_: unknown, { id }: { id: string }, ctx: OrdersContext) {
         requireUser(ctx.identity);
         if (!isId(id)) throw orderNotFound(id);
-        // The row lock makes "check PENDING_PAYMENT, then cancel" atomic against a concurrent payment.
-        const cancelled = await ctx.db.write.transaction(async (tx) => {
+        const admin = isAdmin(ctx.identity);
+        // The row lock makes "check the status, then cancel" atomic against a payment or a shipment.
+        return ctx.db.write.transaction(async (tx) => {
           const order = visibleOrder(ctx.identity, await lockOrder(tx as Tx, id));
           if (!order) throw orderNotFound(id);
-          if (order.status !== 'PENDING_PAYMENT') throw cannotCancel(order);
-          const row = (await setStatus(tx as Tx, id, 'CANCELLED'))!;
-          await enqueue(tx as Tx, { type: 'OrderCancelled', payload: { orderId: id, customerId: row.customerId } }, orderStatusChanged(row));
-          return row;
+          if (!mayCancel(order, admin)) throw cannotCancel(order, admin);
+          return cancelInTx(tx as Tx, order);
         });
-        return cancelled;
       },
 
       /** Admins only: PAID -> SHIPPED -> DELIVERED; every other move is INVALID_STATE. */
@@ -62,7 +65,7 @@ export function createMutationResolvers(services: OrdersServices) {
         if (moved) return moved;
         const [current] = await ordersByIds(ctx.db.write, [id]);
         if (!current) throw orderNotFound(id);
-        const hint = status === 'CANCELLED' ? ' Use cancelOrder for an unpaid order.' : '';
+        const hint = status === 'CANCELLED' ? ' Use cancelOrder, or refundPayment for a paid order.' : '';
         throw invalidState(
           `Order ${current.number} is ${current.status} and cannot move to ${status}; orders move PAID -> SHIPPED -> DELIVERED.${hint}`,
           { status: current.status },

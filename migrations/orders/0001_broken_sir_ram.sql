@@ -29,6 +29,7 @@ CREATE TABLE "event_sequences" (
 	"seq" bigint NOT NULL
 );
 --> statement-breakpoint
+ALTER TABLE "orders" ADD COLUMN "refunded_at" timestamp (3) with time zone;--> statement-breakpoint
 ALTER TABLE "outbox" ADD COLUMN "entity" text;--> statement-breakpoint
 ALTER TABLE "outbox" ADD COLUMN "seq" bigint;--> statement-breakpoint
 CREATE INDEX "event_inbox_entity_idx" ON "event_inbox" USING btree ("consumer","stream","entity","seq");--> statement-breakpoint

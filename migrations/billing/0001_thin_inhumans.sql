@@ -29,8 +29,13 @@ CREATE TABLE "event_sequences" (
 	"seq" bigint NOT NULL
 );
 --> statement-breakpoint
+ALTER TABLE "payments" DROP CONSTRAINT "payments_status_valid";--> statement-breakpoint
 ALTER TABLE "outbox" ADD COLUMN "entity" text;--> statement-breakpoint
 ALTER TABLE "outbox" ADD COLUMN "seq" bigint;--> statement-breakpoint
+ALTER TABLE "payments" ADD COLUMN "provider_key" text;--> statement-breakpoint
 CREATE INDEX "event_inbox_entity_idx" ON "event_inbox" USING btree ("consumer","stream","entity","seq");--> statement-breakpoint
 CREATE INDEX "event_inbox_due_idx" ON "event_inbox" USING btree ("consumer","next_attempt_at") WHERE "event_inbox"."parked_at" is null;--> statement-breakpoint
-CREATE INDEX "outbox_stream_id_idx" ON "outbox" USING btree ((split_part("stream_id", '-', 1)::bigint),(split_part("stream_id", '-', 2)::bigint)) WHERE "outbox"."stream_id" is not null;
+CREATE INDEX "outbox_stream_id_idx" ON "outbox" USING btree ((split_part("stream_id", '-', 1)::bigint),(split_part("stream_id", '-', 2)::bigint)) WHERE "outbox"."stream_id" is not null;--> statement-breakpoint
+CREATE INDEX "payments_pending_idx" ON "payments" USING btree ("created_at") WHERE "payments"."status" = 'PENDING';--> statement-breakpoint
+ALTER TABLE "payments" ADD CONSTRAINT "payments_provider_key_unique" UNIQUE("provider_key");--> statement-breakpoint
+ALTER TABLE "payments" ADD CONSTRAINT "payments_status_valid" CHECK ("payments"."status" in ('PENDING', 'SUCCEEDED', 'FAILED', 'REFUNDED'));
