@@ -3,6 +3,8 @@ import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
+import { parse } from 'graphql';
+import type { DocumentNode } from 'graphql';
 import { INTERNAL_TOKEN_HEADER } from '../platform/auth/service-token.js';
 import type { ServiceTokenSigner } from '../platform/auth/service-token.js';
 import { REQUEST_ID_HEADER } from '../platform/http.js';
@@ -104,7 +106,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       if (!reason || !('document' in options)) throw err;
       const requestId = 'requestId' in options.context ? (options.context.requestId as string) : undefined;
       this.onFailure(reason, err, requestId);
-      return { errors: fetchFailureErrors(this.name, reason, options.document, options.request.variables?.representations) };
+      return { errors: fetchFailureErrors(this.name, reason, options.document ?? fetchDocument(options.request.query), options.request.variables?.representations) };
     }
   }
 
@@ -113,6 +115,27 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     const response: FetcherResponse = await fetcher(new URL('/health/ready', this.url).toString(), { method: 'GET', timeoutMs } as SubgraphFetchInit);
     if (!response.ok) throw await this.errorFromResponse(response);
   }
+}
+
+const parsedFetches = new Map<string, DocumentNode | undefined>();
+
+/**
+ * The fetch operation's document, for the paths of a failed fetch: the query planner keeps only
+ * its text unless `exposeDocumentNodeInFetchNode`, so it is parsed here, on failures only, once per text.
+ */
+function fetchDocument(query: string | undefined): DocumentNode | undefined {
+  if (!query) return undefined;
+  if (!parsedFetches.has(query)) {
+    if (parsedFetches.size >= 1_000) parsedFetches.clear();
+    let document: DocumentNode | undefined;
+    try {
+      document = parse(query);
+    } catch {
+      document = undefined;
+    }
+    parsedFetches.set(query, document);
+  }
+  return parsedFetches.get(query);
 }
 
 /** The fetcher a subgraph's data source uses: node:http keep-alive, measured cheaper (gateway/subgraph-fetcher.ts). */
