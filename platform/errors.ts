@@ -70,8 +70,8 @@ const publicExtensions = (extensions: Record<string, unknown> = {}) =>
  *
  * At the gateway, an error a subgraph sent (`extensions.serviceName`, set by @apollo/gateway) keeps
  * its code and message whatever the code: each subgraph masks its own unexpected errors with this
- * same formatter, so what it sends is meant for clients (as the stock gateway passes it on). It
- * also gets `extensions.service`, Apollo Router's name for the subgraph.
+ * same formatter, so what it sends is meant for clients (as the stock gateway passes it on). The
+ * subgraph is named in `extensions.service` (Apollo Router's name for @apollo/gateway's `serviceName`).
  */
 export function createErrorFormatter(log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
@@ -80,7 +80,7 @@ export function createErrorFormatter(log: Logger) {
     const service = formatted.extensions?.serviceName;
     const fromSubgraph = typeof service === 'string' && code !== ErrorCode.INTERNAL_SERVER_ERROR;
     if (fromSubgraph || isPublicError(original) || (PUBLIC_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR)) {
-      const extensions = publicExtensions(formatted.extensions);
+      const { serviceName: _renamed, ...extensions } = publicExtensions(formatted.extensions);
       if (typeof service === 'string') extensions.service ??= service;
       return { ...formatted, extensions };
     }

@@ -159,7 +159,7 @@ describe('Grafana dashboard', () => {
     expect([...names].filter((n) => !exposed.has(n))).toEqual([]);
     // And each metric family of the issue has a panel.
     for (const family of ['graphql_requests_total', 'graphql_request_errors_total', 'graphql_request_duration_seconds_bucket', 'gateway_subgraph_fetch_duration_seconds_bucket',
-      'dataloader_batch_size_bucket', 'db_statement_duration_seconds_bucket', 'db_pool_connections_open', 'events_outbox_unpublished', 'events_consumer_lag', 'graphql_subscriptions_open']) {
+      'dataloader_batch_size_bucket', 'db_statement_duration_seconds_bucket', 'db_pool_connections_open', 'events_outbox_unpublished', 'events_consumer_lag', 'graphql_subscriptions_open', 'gateway_subgraph_breaker_state']) {
       expect(names).toContain(family);
     }
   });
