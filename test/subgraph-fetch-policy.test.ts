@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewaySchema, parseConfig } from '../platform/config.js';
 import { createGatewayServer } from '../gateway/server.js';
 import { localEnv } from '../platform/local-env.js';
+import { createHealth } from '../platform/http.js';
+import express from 'express';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
 
@@ -130,5 +132,22 @@ describe('configuration', () => {
     const config = parseConfig(gatewaySchema, { ...env, SUBGRAPH_TIMEOUTS: '{"invoicing": 500}' });
     await expect(createGatewayServer(config)).rejects.toThrow(/SUBGRAPH_TIMEOUTS: "invoicing" is not a subgraph/);
     expect(() => parseConfig(gatewaySchema, { ...env, SUBGRAPH_TIMEOUTS: '{"billing": 5}' })).toThrow(/SUBGRAPH_TIMEOUTS/);
+  });
+});
+
+describe('readiness', () => {
+  it('a check that hangs (a database that never answers) reports 503 within the deadline instead of hanging the probe', async () => {
+    const app = express().use(createHealth(() => new Promise(() => {})).router);
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const started = performance.now();
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/health/ready`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ status: 'unavailable', timedOut: true });
+      expect(performance.now() - started).toBeLessThan(3_000);
+    } finally {
+      server.close();
+    }
   });
 });
