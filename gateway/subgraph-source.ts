@@ -31,8 +31,10 @@ export type OnFetchFailure = (reason: FailureReason, err: unknown, requestId: st
 
 /**
  * The fetcher of one subgraph, made resilient: the deadline (queries and mutations apart), the
- * breaker around each attempt, and bounded retries of queries only. A query's fetch operation
- * text is the first member of the body @apollo/gateway sends (`{"query":"mutation …`).
+ * breaker around each attempt, and bounded retries of queries only. Whether a fetch is a mutation
+ * is read off the body @apollo/gateway sends, whose first member is the operation text
+ * (`{"query":"mutation …`): a 5xx answer is thrown inside the breaker (so it counts) and handed
+ * back after it, for RemoteGraphQLDataSource to turn into its error.
  */
 export function createResilientFetcher(fetcher: Fetcher, resilience: SubgraphResilience): Fetcher {
   const retryPolicy = retry(handleWhen(isRetriable), {
@@ -53,7 +55,6 @@ export function createResilientFetcher(fetcher: Fetcher, resilience: SubgraphRes
     try {
       return await (mutation || resilience.retries === 0 ? attempt() : retryPolicy.execute(attempt));
     } catch (err) {
-      // RemoteGraphQLDataSource turns a non-2xx answer into its error (failureReason reads its status).
       if (err instanceof SubgraphHttpError) return err.response;
       throw err;
     }
