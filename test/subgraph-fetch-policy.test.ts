@@ -17,7 +17,7 @@ import type { Stack, TestUser } from './support/stack.js';
  * breaker opens after consecutive failures, then fails fast without a request, and a healthy
  * probe closes it.
  */
-type Mode = 'unavailable' | 'hang' | 'healthy';
+type Mode = 'unavailable' | 'hang' | 'healthy' | 'errors';
 let mode: Mode = 'unavailable';
 const hits = { query: 0, mutation: 0, probe: 0 };
 const hanging = new Set<http.ServerResponse>();
@@ -31,6 +31,17 @@ const neighbour = http.createServer((req, res) => {
     }
     hits[body.startsWith('{"query":"mutation') ? 'mutation' : 'query'] += 1;
     if (mode === 'hang') return void hanging.add(res);
+    if (mode === 'errors') {
+      // A subgraph's own errors, one without a code and one with a code the gateway has never heard of.
+      const n = (JSON.parse(body).variables?.representations ?? []).length;
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
+        data: { _entities: Array.from({ length: n }, () => null) },
+        errors: [
+          { message: 'Invoices are read-only during maintenance.', path: ['_entities', 0, 'invoice'] },
+          { message: 'Try again after 10:00 UTC.', path: ['_entities', 0, 'invoice'], extensions: { code: 'BILLING_MAINTENANCE' } },
+        ],
+      }));
+    }
     res.writeHead(503, { 'content-type': 'text/html' }).end('<html>503 Service Unavailable from 10.1.2.3:4004</html>');
   });
 });
@@ -75,6 +86,20 @@ const account = async () => {
   const res = await stack.gql(ACCOUNT, {}, { token: customer.token });
   return { res, ms: performance.now() - started };
 };
+
+describe("a subgraph's own errors", () => {
+  it('keep their message and code at the gateway, coded or not (DOWNSTREAM_SERVICE_ERROR), and do not count as failures', async () => {
+    mode = 'errors';
+    const { res } = await account();
+    expect(res.data.me.orders.edges[0].node).toEqual({ id: orderId, invoice: null });
+    const path = ['me', 'orders', 'edges', 0, 'node', 'invoice'];
+    expect(res.errors).toEqual([
+      { message: 'Invoices are read-only during maintenance.', path, extensions: { code: 'DOWNSTREAM_SERVICE_ERROR', service: 'billing' } },
+      { message: 'Try again after 10:00 UTC.', path, extensions: { code: 'BILLING_MAINTENANCE', service: 'billing' } },
+    ]);
+    expect(await breaker()).toBe(0);
+  });
+});
 
 describe('subgraph fetch policy', () => {
   it('deadline per subgraph, retries for queries only, breaker opens, fails fast, closes on a healthy probe', async () => {
