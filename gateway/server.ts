@@ -25,7 +25,8 @@ import { createEventBus } from '../platform/events/index.js';
 import { createLiveEvents } from './subscriptions/live-events.js';
 import { createSubscriptionServer } from './subscriptions/ws-server.js';
 import type { GraphQLSchema } from 'graphql';
-import { createSubgraphSource } from './subgraph-source.js';
+import { createSubgraphRegistry } from './subgraph-registry.js';
+import { createGatewayReadiness } from './readiness.js';
 import { createConsistency } from './consistency.js';
 import { VERIFIED_IDENTITY, clientAddress, createLimits } from './limits/index.js';
 import type { TrustProxy } from './limits/index.js';
@@ -46,7 +47,8 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   const auth = createClientAuth(config);
   // The committed supergraph is the deployment artifact: no introspection of subgraphs at start-up.
   const supergraphSdl = await readFile(path.resolve(ROOT, config.SUPERGRAPH_PATH), 'utf8');
-  const subgraphUrls = new Map<string, string>();
+  // Per subgraph: deadlines, retries, circuit breaker, their metrics (names read from the supergraph).
+  const subgraphs = createSubgraphRegistry({ config, supergraphSdl, signer, metrics: observability.metrics, log });
 
   // Read by ApolloGateway's constructor; set here so no outbound telemetry starts unless configured.
   process.env.APOLLO_TELEMETRY_DISABLED = config.APOLLO_TELEMETRY_DISABLED;
@@ -55,9 +57,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   const gateway = new ApolloGateway({
     supergraphSdl: gatewaySdl,
     buildService: ({ name, url }) => {
-      const resolved = subgraphUrl(config, name, url!);
-      subgraphUrls.set(name, resolved);
-      return createSubgraphSource(resolved, signer, config.SUBGRAPH_TIMEOUT_MS, name, (fetcher) => instrumentFetcher(fetcher, name, fetchMetrics));
+      return subgraphs.dataSource(name, subgraphUrl(config, name, url!), (fetcher) => instrumentFetcher(fetcher, name, fetchMetrics));
     },
   });
 
@@ -134,17 +134,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   app.disable('x-powered-by');
   app.use(requestIdMiddleware);
   app.use(...observability.middleware);
-  const health = createHealth(async () => {
-    const checks = await Promise.all(
-      [...subgraphUrls].map(async ([name, url]) => {
-        const ok = await fetch(new URL('/health/ready', url), { signal: AbortSignal.timeout(2_000) })
-          .then((r) => r.ok)
-          .catch(() => false);
-        return [name, ok ? 'ready' : 'unavailable'] as const;
-      }),
-    );
-    return { ready: checks.every(([, s]) => s === 'ready'), details: { subgraphs: Object.fromEntries(checks) } };
-  });
+  const health = createHealth(createGatewayReadiness({ supergraphLoaded: () => apiSchema !== undefined, redis, subgraphs }));
   app.use(health.router);
   app.use(
     '/graphql',
@@ -179,11 +169,13 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   return {
     app,
     log,
+    metrics: observability.metrics,
     attach: (server) => subscriptions.attach(server),
     onDrain: health.drain,
     beforeDrain: () => subscriptions.close(),
     async stop() {
       await apollo.stop();
+      subgraphs.close();
       await Promise.all([live.close(), bus.close(), redis?.quit()]);
     },
   };

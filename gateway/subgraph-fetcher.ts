@@ -9,7 +9,19 @@ import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
  * as one buffer and the timeout is the socket's. Same contract as the Fetcher Apollo expects.
  */
 export interface SubgraphFetcherOptions {
+  /** Deadline of one exchange unless the call names its own. */
   timeoutMs: number;
+}
+
+/** A fetch's init, plus a deadline of its own (queries and mutations get different ones). */
+export type SubgraphFetchInit = Parameters<Fetcher>[1] & { timeoutMs?: number };
+
+/** Thrown when a fetch passes its deadline (also a connect that never completes: a blackholed host). */
+export class SubgraphTimeoutError extends Error {
+  override name = 'TimeoutError';
+  constructor(readonly timeoutMs: number) {
+    super(`subgraph request timed out after ${timeoutMs} ms`);
+  }
 }
 
 const agents = {
@@ -60,6 +72,7 @@ export function createSubgraphFetcher(options: SubgraphFetcherOptions): Fetcher 
       const secure = url.protocol === 'https:';
       const headers = (init?.headers ?? {}) as Record<string, string>;
       const body = init?.body as string | undefined;
+      const timeoutMs = (init as SubgraphFetchInit | undefined)?.timeoutMs ?? options.timeoutMs;
       const req = (secure ? https : http).request(
         url,
         {
@@ -75,7 +88,7 @@ export function createSubgraphFetcher(options: SubgraphFetcherOptions): Fetcher 
         },
       );
       // A deadline for the whole exchange, as AbortSignal.timeout gave the fetch (one timer, no listeners).
-      const timer = setTimeout(() => req.destroy(Object.assign(new Error(`subgraph request timed out after ${options.timeoutMs} ms`), { name: 'TimeoutError' })), options.timeoutMs);
+      const timer = setTimeout(() => req.destroy(new SubgraphTimeoutError(timeoutMs)), timeoutMs);
       const done = () => {
         clearTimeout(timer);
         return true;

@@ -21,6 +21,11 @@ const json = <T extends z.ZodType>(inner: T) =>
   }).pipe(inner);
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+/**
+ * Where GET /metrics is served: a port of its own, so the public port never answers it (0 = any
+ * free port, as tests use). Prometheus scrapes it on the instance's own address.
+ */
+const metricsPort = port;
 
 const jwk = z.looseObject({ kty: z.string(), kid: z.string().min(1) });
 const jwks = z.object({ keys: z.array(jwk).min(1) });
@@ -85,6 +90,7 @@ const internalCallShape = {
 export const subgraphSchemas = {
   users: baseSchema.extend(databaseSchema.shape).extend({
     PORT: port(4001),
+    METRICS_PORT: metricsPort(9401),
     /** Private ES256 JWK the users service signs customer tokens with. */
     JWT_PRIVATE_JWK: json(jwk),
     /** Extra public keys to keep publishing while rotating (JSON JWKS). */
@@ -95,6 +101,7 @@ export const subgraphSchemas = {
   }),
   catalog: baseSchema.extend(databaseSchema.shape).extend({
     PORT: port(4002),
+    METRICS_PORT: metricsPort(9402),
     /** The authority on orders: asked whether an order holds a reservation before it is released. */
     ORDERS_URL: serviceUrl.default('http://127.0.0.1:4003'),
     /** A reservation no order has confirmed this long after its creation is checked with orders and released. (60) */
@@ -103,6 +110,7 @@ export const subgraphSchemas = {
   }),
   orders: baseSchema.extend(databaseSchema.shape).extend({
     PORT: port(4003),
+    METRICS_PORT: metricsPort(9403),
     /** Stock is reserved with a synchronous call; everything else between services is events. */
     CATALOG_URL: serviceUrl.default('http://127.0.0.1:4002'),
     ...internalCallShape,
@@ -111,6 +119,7 @@ export const subgraphSchemas = {
     .extend(databaseSchema.shape)
     .extend({
       PORT: port(4004),
+      METRICS_PORT: metricsPort(9404),
       /** Billing asks orders (the authority on order state) before charging and before refunding. */
       ORDERS_URL: serviceUrl.default('http://127.0.0.1:4003'),
       /** A Stripe-shaped HTTP payment provider; unset: the embedded test mode. */
@@ -195,15 +204,39 @@ const limitsShape = {
   LOGIN_WINDOW_SECONDS: positiveInt(900),
 };
 
+/**
+ * Gateway to subgraph fetches (gateway/subgraph-source.ts, gateway/circuit-breaker.ts): timeouts,
+ * retries of queries, and the circuit breaker each subgraph gets. Subgraph names come from the
+ * supergraph; per-subgraph overrides naming an unknown subgraph stop the gateway at start-up.
+ */
+const subgraphFetchShape = {
+  /** Deadline of one query fetch to a subgraph, connect included. (3,000 ms) */
+  SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().min(100).default(3_000),
+  /** Per-subgraph query deadlines, JSON `{"<subgraph>": ms}`, over SUBGRAPH_TIMEOUT_MS. (`{}`) */
+  SUBGRAPH_TIMEOUTS: json(z.record(z.string(), z.number().int().min(100))).prefault('{}'),
+  /** Deadline of a mutation fetch (placeOrder waits on a call to catalog); never retried. (10,000 ms) */
+  SUBGRAPH_MUTATION_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Extra attempts of a query fetch refused, reset or answered 502/503/504, with jittered backoff; 0 turns retries off. (1) */
+  SUBGRAPH_RETRIES: z.coerce.number().int().min(0).max(3).default(1),
+  /** Consecutive failed fetches (network, timeout, 5xx) that open a subgraph's breaker. (5) */
+  SUBGRAPH_BREAKER_CONSECUTIVE_FAILURES: positiveInt(5),
+  /** Or: this share of fetches failed over SUBGRAPH_BREAKER_WINDOW_MS (at 2 fetches/s or more). (0.5) */
+  SUBGRAPH_BREAKER_FAILURE_RATE: z.coerce.number().gt(0).max(1).default(0.5),
+  /** (10,000 ms) */
+  SUBGRAPH_BREAKER_WINDOW_MS: z.coerce.number().int().min(1000).default(10_000),
+  /** An open breaker probes the subgraph's /health/ready this often; one success closes it. (3,000 ms) */
+  SUBGRAPH_BREAKER_HALF_OPEN_MS: z.coerce.number().int().min(100).default(3_000),
+};
+
 export const gatewaySchema = baseSchema.extend({
   PORT: port(4000),
+  METRICS_PORT: metricsPort(9400),
   SUPERGRAPH_PATH: z.string().default('schema/supergraph.graphql'),
   /** Override a subgraph's routing URL from the supergraph (e.g. behind a load balancer). */
   USERS_URL: serviceUrl.optional(),
   CATALOG_URL: serviceUrl.optional(),
   ORDERS_URL: serviceUrl.optional(),
   BILLING_URL: serviceUrl.optional(),
-  SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   /**
    * @apollo/gateway 2.14 otherwise exports usage metrics to Apollo and probes cloud metadata
    * endpoints (169.254.169.254) at start-up; off unless explicitly wanted.
@@ -249,6 +282,7 @@ export const gatewaySchema = baseSchema.extend({
    */
   SAFELIST_MODES: json(z.record(z.string(), z.enum(['off', 'audit', 'enforce']))).prefault('{}'),
   ...limitsShape,
+  ...subgraphFetchShape,
 });
 
 export type BaseConfig = z.infer<typeof baseSchema>;

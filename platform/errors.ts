@@ -21,6 +21,8 @@ export enum ErrorCode {
   RATE_LIMITED = 'RATE_LIMITED',
   /** A field removed by @authenticated / @requiresScopes at the gateway (Apollo Router's code). */
   UNAUTHORIZED_FIELD_OR_TYPE = 'UNAUTHORIZED_FIELD_OR_TYPE',
+  /** A subgraph fetch failed (refused, timed out, 5xx, breaker open); `extensions.service` names it (Apollo Router's code). */
+  SUBREQUEST_HTTP_ERROR = 'SUBREQUEST_HTTP_ERROR',
   /** A subscriber fell too far behind its events; it may resubscribe with `after`. */
   SUBSCRIBER_TOO_SLOW = 'SUBSCRIBER_TOO_SLOW',
   /**
@@ -38,6 +40,8 @@ const FRAMEWORK_CODES = new Set([
   'BAD_REQUEST',
   'OPERATION_RESOLUTION_FAILURE',
   'PERSISTED_QUERY_NOT_SUPPORTED',
+  // @apollo/gateway's code for a subgraph error that carried none.
+  'DOWNSTREAM_SERVICE_ERROR',
 ]);
 const PUBLIC_CODES = new Set<string>([...Object.values(ErrorCode), ...FRAMEWORK_CODES]);
 
@@ -61,17 +65,31 @@ export function isPublicError(err: unknown): err is GraphQLError {
   return err instanceof GraphQLError && PUBLIC_CODES.has(String(err.extensions?.code));
 }
 
+/** Extensions never shown to a client: a stack, and the gateway's copy of a failed subgraph response (URL, body). */
+const PRIVATE_EXTENSIONS = new Set(['stacktrace', 'exception', 'response']);
+
+const publicExtensions = (extensions: Record<string, unknown> = {}) =>
+  Object.fromEntries(Object.entries(extensions).filter(([k]) => !PRIVATE_EXTENSIONS.has(k)));
+
 /**
  * Apollo `formatError`: public errors pass through; anything else (a driver error, a bug, a
  * connection refused with a host name in it) is logged in full and reaches the client as a bare
  * INTERNAL_SERVER_ERROR carrying the request id, so support can find the log line.
+ *
+ * At the gateway, an error a subgraph sent (`extensions.serviceName`, set by @apollo/gateway) keeps
+ * its code and message whatever the code: each subgraph masks its own unexpected errors with this
+ * same formatter, so what it sends is meant for clients (as the stock gateway passes it on). The
+ * subgraph is named in `extensions.service` (Apollo Router's name for @apollo/gateway's `serviceName`).
  */
 export function createErrorFormatter(log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     const code = String(formatted.extensions?.code ?? '');
-    if (isPublicError(original) || (PUBLIC_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR)) {
-      const { stacktrace: _drop, ...extensions } = formatted.extensions ?? {};
+    const service = formatted.extensions?.serviceName;
+    const fromSubgraph = typeof service === 'string' && code !== ErrorCode.INTERNAL_SERVER_ERROR;
+    if (fromSubgraph || isPublicError(original) || (PUBLIC_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR)) {
+      const { serviceName: _renamed, ...extensions } = publicExtensions(formatted.extensions);
+      if (typeof service === 'string') extensions.service ??= service;
       return { ...formatted, extensions };
     }
     // A masked error that an upstream service already masked keeps its request id.
@@ -83,7 +101,7 @@ export function createErrorFormatter(log: Logger) {
       message: 'Internal server error',
       ...(formatted.path ? { path: formatted.path } : {}),
       ...(formatted.locations ? { locations: formatted.locations } : {}),
-      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId },
+      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId, ...(typeof service === 'string' ? { service } : {}) },
     };
   };
 }

@@ -19,9 +19,24 @@ export interface ReadinessCheck {
   (): Promise<{ ready: boolean; details: Record<string, unknown> }>;
 }
 
+/** A readiness check that has not answered by now reports unavailable (a hung database must not hang the probe). */
+const READINESS_TIMEOUT_MS = 1_500;
+
+const withDeadline = (check: ReadinessCheck): ReturnType<ReadinessCheck> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(() => resolve({ ready: false, details: { timedOut: true } }), READINESS_TIMEOUT_MS);
+    check().then(
+      (result) => resolve(result),
+      () => resolve({ ready: false, details: {} }),
+    ).finally(() => clearTimeout(timer));
+  });
+
 /**
- * /health/live and /health/ready. `drain()` (called on SIGTERM) makes readiness fail at once, so
- * load balancers and Kubernetes stop routing here while in-flight work finishes.
+ * /health/live and /health/ready. Readiness is the instance's own: can it serve (its primary
+ * database, the gateway's supergraph and Redis)? Neighbours are details in the body, never a reason
+ * for 503, or one sick service would take every healthy one out of rotation. `drain()` (called on
+ * SIGTERM) makes readiness fail at once, so load balancers and Kubernetes stop routing here while
+ * in-flight work finishes.
  */
 export function createHealth(check: ReadinessCheck): { router: express.Router; drain(): void } {
   let draining = false;
@@ -30,7 +45,7 @@ export function createHealth(check: ReadinessCheck): { router: express.Router; d
   router.get('/health/ready', async (_req, res) => {
     const { ready, details } = draining
       ? { ready: false, details: { draining: true } }
-      : await check().catch(() => ({ ready: false, details: {} }));
+      : await withDeadline(check);
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', ...details });
   });
   return {

@@ -30,6 +30,8 @@ export interface LocalTopology {
   databaseUrls: Record<Subgraph, string>;
   replicaUrls?: Partial<Record<Subgraph, string[]>>;
   ports: Record<'gateway' | Subgraph, number>;
+  /** Where each service serves /metrics (unset: any free port, reported by `listen`). */
+  metricsPorts?: Partial<Record<'gateway' | Subgraph, number>>;
   host?: string;
   logLevel?: string;
   nodeEnv?: 'development' | 'test' | 'production';
@@ -48,6 +50,7 @@ export function localEnv(t: LocalTopology): Record<'gateway' | Subgraph, Record<
     LOG_LEVEL: t.logLevel ?? 'info',
     HOST: host,
     PORT: String(t.ports[name]),
+    METRICS_PORT: String(t.metricsPorts?.[name] ?? 0),
     SERVICE_PRIVATE_JWK: JSON.stringify(t.keys.services[name]),
     TRUSTED_SERVICE_JWKS: JSON.stringify(t.keys.trustedJwks),
     ...(t.redisUrl ? { REDIS_URL: t.redisUrl } : {}),

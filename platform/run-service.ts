@@ -2,6 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type express from 'express';
 import type { Logger } from './logger.js';
+import { startMetricsServer } from './observability/index.js';
+import type { ServiceMetrics } from './observability/index.js';
 
 export interface RunnableService {
   app: express.Application;
@@ -13,11 +15,15 @@ export interface RunnableService {
   onDrain?(): void;
   /** Hooked before draining, e.g. to close WebSocket subscriptions with a proper code. */
   beforeDrain?(): Promise<void>;
+  /** Served as GET /metrics on a port of its own (ListenOptions.metricsPort). */
+  metrics?: ServiceMetrics;
 }
 
 export interface Listening {
   server: http.Server;
   url: string;
+  /** Where GET /metrics answers (a port other than the public one), when the service has metrics. */
+  metricsUrl?: string;
   /** Stops taking connections, lets in-flight requests finish (bounded by graceMs), then stops the service. */
   close(): Promise<void>;
 }
@@ -29,6 +35,8 @@ export interface ListenOptions {
   graceMs: number;
   /** How long to keep serving (every response closing its connection) before refusing connections. */
   drainMs?: number;
+  /** METRICS_PORT: /metrics listens here, on the same host (0 = any free port). */
+  metricsPort?: number;
   log: Logger;
 }
 
@@ -55,6 +63,7 @@ export async function listen(service: RunnableService, opts: ListenOptions): Pro
   });
   const { port } = server.address() as AddressInfo;
   const host = opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host;
+  const metricsServer = service.metrics && opts.metricsPort !== undefined ? await startMetricsServer(service.metrics, opts.metricsPort, opts.host) : undefined;
   let closing: Promise<void> | undefined;
   /*
    * Graceful stop: first a drain window in which requests are still served but every connection is
@@ -80,14 +89,15 @@ export async function listen(service: RunnableService, opts: ListenOptions): Pro
       await drained;
       clearTimeout(timer);
       await service.stop();
+      await metricsServer?.close();
     })());
-  return { server, url: `http://${host}:${port}`, close };
+  return { server, url: `http://${host}:${port}`, ...(metricsServer ? { metricsUrl: metricsServer.url } : {}), close };
 }
 
 /** For index.ts: listen, log the URL, and shut down gracefully on SIGTERM / SIGINT. */
 export async function runService(name: string, service: RunnableService, opts: ListenOptions): Promise<Listening> {
   const listening = await listen(service, opts);
-  opts.log.info({ url: listening.url }, `${name} listening`);
+  opts.log.info({ url: listening.url, metricsUrl: listening.metricsUrl }, `${name} listening`);
   const shutdown = (signal: string) => {
     opts.log.info({ signal }, `${name} shutting down`);
     listening
@@ -107,12 +117,13 @@ export async function runService(name: string, service: RunnableService, opts: L
 export const runWithConfig = (
   name: string,
   service: RunnableService & { log: Logger },
-  config: { PORT: number; HOST: string; SHUTDOWN_GRACE_MS: number; SHUTDOWN_DRAIN_MS: number },
+  config: { PORT: number; METRICS_PORT: number; HOST: string; SHUTDOWN_GRACE_MS: number; SHUTDOWN_DRAIN_MS: number },
 ) =>
   runService(name, service, {
     port: config.PORT,
     host: config.HOST,
     graceMs: config.SHUTDOWN_GRACE_MS,
     drainMs: config.SHUTDOWN_DRAIN_MS,
+    metricsPort: config.METRICS_PORT,
     log: service.log,
   });

@@ -194,6 +194,7 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   return {
     app,
     log,
+    metrics,
     onDrain: health.drain,
     apollo: apollo as unknown as ApolloServer<never>,
     async stop() {

@@ -25,14 +25,14 @@ const builders: Record<ServiceName, (env: Record<string, string>) => Promise<Run
 async function startService(name: ServiceName, env: Record<string, string>, port: number): Promise<Listening> {
   const service = await builders[name](env);
   // Single-machine runs stop fast unless told otherwise (the scale-out test asks for a drain window).
-  return listen(service, { port, host: env.HOST!, graceMs: 2_000, drainMs: Number(env.SHUTDOWN_DRAIN_MS ?? 0), log: service.log });
+  return listen(service, { port, host: env.HOST!, graceMs: 2_000, drainMs: Number(env.SHUTDOWN_DRAIN_MS ?? 0), metricsPort: Number(env.METRICS_PORT ?? 0), log: service.log });
 }
 
 /** One more gateway instance over the same subgraphs (scale-out, cross-instance tests). */
-export async function startExtraGateway(topology: LocalTopology, port: number): Promise<{ url: string; close(): Promise<void> }> {
-  const env = localEnv({ ...topology, ports: { ...topology.ports, gateway: port } });
+export async function startExtraGateway(topology: LocalTopology, port: number): Promise<{ url: string; metricsUrl: string; close(): Promise<void> }> {
+  const env = localEnv({ ...topology, ports: { ...topology.ports, gateway: port }, metricsPorts: {} });
   const listening = await startService('gateway', env.gateway, port);
-  return { url: `${listening.url}/graphql`, close: () => listening.close() };
+  return { url: `${listening.url}/graphql`, metricsUrl: listening.metricsUrl!, close: () => listening.close() };
 }
 
 export interface LocalSupergraph {
@@ -40,6 +40,8 @@ export interface LocalSupergraph {
   ports: Record<ServiceName, number>;
   gatewayUrl: string;
   urls: Record<ServiceName, string>;
+  /** Each running service's /metrics listener (its own port); a restarted service gets a new one. */
+  metricsUrls: Record<ServiceName, string>;
   /** Stops one service gracefully (fault tests); `start` brings it back on the same port. */
   stop(name: ServiceName): Promise<void>;
   start(name: ServiceName): Promise<void>;
@@ -81,6 +83,9 @@ export async function startLocalSupergraph(topology: LocalTopology): Promise<Loc
     ports,
     gatewayUrl: `${url('gateway')}/graphql`,
     urls: Object.fromEntries(ORDER.map((n) => [n, url(n)])) as Record<ServiceName, string>,
+    get metricsUrls() {
+      return Object.fromEntries([...running].map(([n, l]) => [n, l.metricsUrl!])) as Record<ServiceName, string>;
+    },
     start,
     stop,
     async close() {

@@ -36,6 +36,7 @@ try {
     databaseUrls: dbs.urls,
     ...(dbs.replicaUrls ? { replicaUrls: dbs.replicaUrls } : {}),
     ports: { gateway: 4000, users: 4001, catalog: 4002, orders: 4003, billing: 4004 },
+    metricsPorts: { gateway: 9400, users: 9401, catalog: 9402, orders: 9403, billing: 9404 },
     logLevel: process.env.LOG_LEVEL ?? 'warn',
     // Unset: events and subscriptions use the in-process bus (one process, so that is enough).
     ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),

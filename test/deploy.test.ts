@@ -8,7 +8,7 @@ import { ROOT } from '../platform/paths.js';
 
 /** Docker cannot run here, so the deployment files are checked for what can go wrong without it. */
 const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-  services: Record<string, { command?: string[]; environment?: Record<string, string>; volumes?: string[]; depends_on?: Record<string, unknown>; build?: { context: string; dockerfile: string } }>;
+  services: Record<string, { command?: string[]; environment?: Record<string, string>; volumes?: string[]; depends_on?: Record<string, unknown>; build?: { context: string; dockerfile: string }; labels?: Record<string, string>; ports?: string[]; healthcheck?: { test: string[] } }>;
 };
 const APPS = { users: subgraphSchemas.users, catalog: subgraphSchemas.catalog, orders: subgraphSchemas.orders, billing: subgraphSchemas.billing, gateway: gatewaySchema };
 
@@ -44,6 +44,21 @@ describe('docker-compose.yml', () => {
       expect(service, name).toBeDefined();
       const resolved = Object.fromEntries(Object.entries(service!.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), env)]));
       expect(() => parseConfig(schema, resolved), name).not.toThrow();
+    }
+  });
+
+  it('/metrics is on a port of its own that nothing public reaches; readiness probes the health endpoint', () => {
+    const nginx = readFileSync(path.join(ROOT, 'deploy/nginx/nginx.conf'), 'utf8');
+    const published = Object.values(compose.services).flatMap((s) => s.ports ?? []);
+    for (const name of Object.keys(APPS)) {
+      const service = compose.services[name]!;
+      const { PORT, METRICS_PORT } = service.environment!;
+      expect(METRICS_PORT, name).toMatch(/^\d+$/);
+      expect(METRICS_PORT, name).not.toBe(PORT);
+      expect(service.labels?.['prometheus.io/port'], name).toBe(METRICS_PORT);
+      expect(nginx, name).not.toContain(`:${METRICS_PORT}`);
+      expect(published.some((p) => p.split(':').includes(METRICS_PORT!)), name).toBe(false);
+      expect(service.healthcheck?.test.join(' '), name).toContain('/health/ready');
     }
   });
 
@@ -127,6 +142,15 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       Object.assign(resolved, { TRUSTED_SERVICE_JWKS: env.TRUSTED_SERVICE_JWKS });
       expect(() => parseConfig(APPS[name], resolved), name).not.toThrow();
       expect(container.ports[0].containerPort).toBe(Number(resolved.PORT));
+      // Metrics: a port of its own, annotated for Prometheus, not on the Service (so no ingress reaches it).
+      const metricsPort = Number(resolved.METRICS_PORT);
+      expect(metricsPort, name).not.toBe(Number(resolved.PORT));
+      expect(container.ports.find((p: any) => p.name === 'metrics')?.containerPort, name).toBe(metricsPort);
+      expect(deployment.spec.template.metadata.annotations?.['prometheus.io/port'], name).toBe(String(metricsPort));
+      const service = of('Service').find((s) => s.metadata.name === name);
+      expect(service.spec.ports.map((p: any) => p.targetPort), name).toEqual(['http']);
+      // A readiness probe that answers within its timeout even while a neighbour hangs (readiness waits 500 ms at most on any one check).
+      expect(container.readinessProbe.timeoutSeconds ?? 1, name).toBeGreaterThanOrEqual(1);
       expect(container.readinessProbe.httpGet.path).toBe('/health/ready');
       expect(container.livenessProbe.httpGet.path).toBe('/health/live');
       expect(existsSync(path.join(ROOT, container.args[0].replace(/^dist\//, '').replace(/\.js$/, '.ts')))).toBe(true);

@@ -44,7 +44,7 @@ function parse(text: string): Sample[] {
 }
 
 async function scrape(service: Service): Promise<{ status: number; type: string | null; samples: Sample[] }> {
-  const res = await fetch(`${stack.supergraph.urls[service]}/metrics`);
+  const res = await fetch(`${stack.supergraph.metricsUrls[service]}/metrics`);
   return { status: res.status, type: res.headers.get('content-type'), samples: parse(await res.text()) };
 }
 
@@ -57,8 +57,11 @@ const total = (samples: Sample[], name: string, match: Record<string, string | R
 const scrapeAll = async () => Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, (await scrape(s)).samples]))) as Record<Service, Sample[]>;
 
 describe('GET /metrics', () => {
-  it('is open on every service (no token), in Prometheus text, one registry per instance', async () => {
+  it('is open on every service (no token) on a port of its own, in Prometheus text, one registry per instance', async () => {
     for (const service of SERVICES) {
+      // Never on the public port.
+      expect(new URL(stack.supergraph.metricsUrls[service]).port).not.toBe(new URL(stack.supergraph.urls[service]).port);
+      expect((await fetch(`${stack.supergraph.urls[service]}/metrics`)).status, service).toBe(404);
       const { status, type, samples } = await scrape(service);
       expect(status).toBe(200);
       expect(type).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -156,7 +159,7 @@ describe('Grafana dashboard', () => {
     expect([...names].filter((n) => !exposed.has(n))).toEqual([]);
     // And each metric family of the issue has a panel.
     for (const family of ['graphql_requests_total', 'graphql_request_errors_total', 'graphql_request_duration_seconds_bucket', 'gateway_subgraph_fetch_duration_seconds_bucket',
-      'dataloader_batch_size_bucket', 'db_statement_duration_seconds_bucket', 'db_pool_connections_open', 'events_outbox_unpublished', 'events_consumer_lag', 'graphql_subscriptions_open']) {
+      'dataloader_batch_size_bucket', 'db_statement_duration_seconds_bucket', 'db_pool_connections_open', 'events_outbox_unpublished', 'events_consumer_lag', 'graphql_subscriptions_open', 'gateway_subgraph_breaker_state']) {
       expect(names).toContain(family);
     }
   });

@@ -1,10 +1,11 @@
 import type express from 'express';
 import type { BaseConfig } from '../config.js';
-import { createServiceMetrics, metricsRoute } from './metrics.js';
+import { createServiceMetrics } from './metrics.js';
 import type { ServiceMetrics } from './metrics.js';
 import { startTracing, tracingMiddleware } from './tracing.js';
 
 export type { ServiceMetrics } from './metrics.js';
+export { startMetricsServer } from './metrics.js';
 export { requestTelemetryPlugin } from './request-plugin.js';
 export { registerEventMetrics } from './events.js';
 export { createSubgraphFetchMetrics, instrumentFetcher } from './subgraph-fetch.js';
@@ -15,10 +16,10 @@ export function startTracingFromConfig(service: string, config: Pick<BaseConfig,
 }
 
 /**
- * What every service mounts first: GET /metrics (its own registry) and the request's server span.
- * Like /health, /metrics needs no token: keep it off the public edge (the nginx config denies it).
+ * Every service's metrics registry, and what it mounts first on its public app: the request's
+ * server span. /metrics is not on the public app: `listen` serves it on METRICS_PORT.
  */
 export function createServiceObservability(service: string): { metrics: ServiceMetrics; middleware: express.RequestHandler[] } {
   const metrics = createServiceMetrics(service);
-  return { metrics, middleware: [metricsRoute(metrics), tracingMiddleware(service)] };
+  return { metrics, middleware: [tracingMiddleware(service)] };
 }

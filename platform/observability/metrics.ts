@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type express from 'express';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 /**
  * Prometheus metrics of one service instance. Each instance has its own registry (not prom-client's
@@ -62,13 +63,35 @@ export function createServiceMetrics(service: string): ServiceMetrics {
   };
 }
 
-/** GET /metrics in Prometheus text format; open like /health (run it on a port the public cannot reach). */
-export function metricsRoute(metrics: ServiceMetrics): express.RequestHandler {
-  return (req, res, next) => {
-    if (req.method !== 'GET' || req.path !== '/metrics') return next();
-    metrics.registry
-      .metrics()
-      .then((text) => void res.type(metrics.registry.contentType).send(text))
-      .catch(next);
+/**
+ * GET /metrics in Prometheus text format on a listener of its own (METRICS_PORT), never on the
+ * service's public port: the numbers (operation names, clients, pool sizes) are for Prometheus,
+ * which scrapes each instance's own address, and nothing on the public path can reach them.
+ */
+export async function startMetricsServer(metrics: ServiceMetrics, port: number, host: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' || new URL(req.url ?? '/', 'http://x').pathname !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+      () => res.writeHead(500).end(),
+    );
+  });
+  // A scrape is one short request: no keep-alive connection should hold shutdown up.
+  server.keepAliveTimeout = 1_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

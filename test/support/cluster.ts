@@ -63,6 +63,8 @@ export interface Cluster extends ApiClient {
   redisClient: Redis;
   /** Base URL (`http://127.0.0.1:<port>`) of an instance. */
   baseUrl(name: ServiceName, instance?: number): string;
+  /** Base URL of an instance's /metrics listener (METRICS_PORT, never the public port). */
+  metricsUrl(name: ServiceName, instance?: number): string;
   port(name: ServiceName, instance?: number): number;
   pid(name: ServiceName, instance?: number): number | undefined;
   /** Starts an instance (again) on its port and waits until /health/ready answers 200. */
@@ -131,7 +133,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         name,
         index,
         port,
-        env: { ...envs[name], PORT: String(port) },
+        env: { ...envs[name], PORT: String(port), METRICS_PORT: String(await freePort()) },
         logFile: path.join(logDir, `${name}-${index}.log`),
       });
     }
@@ -193,6 +195,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     redisClient,
     ...createApiClient(`${baseUrl('gateway')}/graphql`, sql),
     baseUrl,
+    metricsUrl: (name, index = 0) => `http://127.0.0.1:${instance(name, index).env.METRICS_PORT}`,
     port: (name, index = 0) => instance(name, index).port,
     pid: (name, index = 0) => instance(name, index).child?.pid,
     start,

@@ -1,0 +1,104 @@
+import type { Fetcher } from '@apollo/utils.fetcher';
+import { Counter, Gauge } from 'prom-client';
+import { ConfigError } from '../platform/config.js';
+import type { GatewayConfig } from '../platform/config.js';
+import type { Logger } from '../platform/logger.js';
+import type { ServiceMetrics } from '../platform/observability/index.js';
+import type { ServiceTokenSigner } from '../platform/auth/service-token.js';
+import { createSubgraphBreaker } from './circuit-breaker.js';
+import type { BreakerState, SubgraphBreaker } from './circuit-breaker.js';
+import { isBreakerFailure } from './subgraph-failure.js';
+import type { FailureReason } from './subgraph-failure.js';
+import { SubgraphDataSource, createResilientFetcher, createSourceFetcher } from './subgraph-source.js';
+
+/** The subgraphs a supergraph names (`@join__graph(name: …)`): the gateway hard-codes none. */
+export function supergraphSubgraphNames(supergraphSdl: string): string[] {
+  return [...supergraphSdl.matchAll(/@join__graph\(\s*name:\s*"([^"]+)"/g)].map((m) => m[1]!);
+}
+
+/** Gauge values: ordered by how bad, so `max by (subgraph)` over gateways shows the worst. */
+const STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+export interface SubgraphRegistry {
+  /** The data source for one subgraph (ApolloGateway's buildService), with its breaker and deadlines. */
+  dataSource(name: string, url: string, instrument: (fetcher: Fetcher) => Fetcher): SubgraphDataSource;
+  /** For /health/ready: each subgraph's readiness (a short check, skipped while its breaker is open) and breaker. */
+  health(budgetMs: number): Promise<{ subgraphs: Record<string, 'ready' | 'unavailable'>; breakers: Record<string, BreakerState> }>;
+  close(): void;
+}
+
+/**
+ * Everything the gateway keeps per subgraph: its URL, its breaker (state as a Prometheus gauge,
+ * `gateway_subgraph_breaker_state`), and counters of failed fetches by reason and of retries.
+ */
+export function createSubgraphRegistry(opts: { config: GatewayConfig; supergraphSdl: string; signer: ServiceTokenSigner; metrics: ServiceMetrics; log: Logger }): SubgraphRegistry {
+  const { config, log } = opts;
+  const names = supergraphSubgraphNames(opts.supergraphSdl);
+  const unknown = Object.keys(config.SUBGRAPH_TIMEOUTS).filter((n) => !names.includes(n));
+  if (unknown.length) throw new ConfigError(unknown.map((n) => `SUBGRAPH_TIMEOUTS: "${n}" is not a subgraph of the supergraph (${names.join(', ')})`));
+
+  const entries = new Map<string, { url: string; breaker: SubgraphBreaker; fetcher: Fetcher }>();
+  const registers = [opts.metrics.registry];
+  const failures = new Counter({ name: 'gateway_subgraph_fetch_failures_total', help: 'Subgraph fetches that failed for good (after retries), by reason (timed out, connection refused, HTTP 503, circuit open, ...).', labelNames: ['subgraph', 'reason'] as const, registers });
+  const retries = new Counter({ name: 'gateway_subgraph_fetch_retries_total', help: 'Query fetches sent again after a refused or reset connection or a 502/503/504.', labelNames: ['subgraph'] as const, registers });
+  new Gauge({
+    name: 'gateway_subgraph_breaker_state',
+    help: "Each subgraph's circuit breaker at this gateway: 0 closed, 1 half-open (probing), 2 open (its fields fail at once).",
+    labelNames: ['subgraph'] as const,
+    registers,
+    collect() {
+      for (const [name, entry] of entries) this.set({ subgraph: name }, STATE_VALUE[entry.breaker.state()]);
+    },
+  });
+
+  const settings = {
+    consecutiveFailures: config.SUBGRAPH_BREAKER_CONSECUTIVE_FAILURES,
+    failureRate: config.SUBGRAPH_BREAKER_FAILURE_RATE,
+    windowMs: config.SUBGRAPH_BREAKER_WINDOW_MS,
+    halfOpenAfterMs: config.SUBGRAPH_BREAKER_HALF_OPEN_MS,
+  };
+
+  return {
+    dataSource(name, url, instrument) {
+      const queryTimeoutMs = config.SUBGRAPH_TIMEOUTS[name] ?? config.SUBGRAPH_TIMEOUT_MS;
+      const fetcher = createSourceFetcher(queryTimeoutMs);
+      entries.get(name)?.breaker.close(); // a schema reload builds the sources again
+      let source: SubgraphDataSource | undefined;
+      const breaker = createSubgraphBreaker({
+        settings,
+        isFailure: isBreakerFailure,
+        probe: () => source!.probe(fetcher, queryTimeoutMs),
+        onStateChange: (state) => (state === 'closed' ? log.info : log.warn).call(log, { subgraph: name, breaker: state }, `subgraph ${name}: circuit ${state}`),
+      });
+      const onFailure = (reason: FailureReason, err: unknown, requestId: string | undefined) => {
+        failures.inc({ subgraph: name, reason });
+        // The reason and the error's code only: the error's own message names the host and port.
+        if (reason !== 'circuit open') log.warn({ subgraph: name, reason, code: (err as { code?: string }).code, requestId }, 'subgraph fetch failed');
+      };
+      const resilient = createResilientFetcher(instrument(fetcher), {
+        queryTimeoutMs,
+        mutationTimeoutMs: config.SUBGRAPH_MUTATION_TIMEOUT_MS,
+        retries: config.SUBGRAPH_RETRIES,
+        breaker,
+        onRetry: () => retries.inc({ subgraph: name }),
+      });
+      source = new SubgraphDataSource(name, url, opts.signer, onFailure, resilient);
+      entries.set(name, { url, breaker, fetcher });
+      return source;
+    },
+    async health(budgetMs) {
+      const checks = await Promise.all(
+        [...entries].map(async ([name, { url, breaker, fetcher }]) => {
+          const state = breaker.state();
+          // An open breaker already knows; otherwise ask, but never wait long (a blackholed subgraph must not stall the probe).
+          const ok = state === 'closed' && (await fetcher(new URL('/health/ready', url).toString(), { method: 'GET', timeoutMs: budgetMs } as never).then((r) => r.ok, () => false));
+          return [name, ok ? 'ready' : 'unavailable', state] as const;
+        }),
+      );
+      return { subgraphs: Object.fromEntries(checks.map(([n, s]) => [n, s])), breakers: Object.fromEntries(checks.map(([n, , b]) => [n, b])) };
+    },
+    close() {
+      for (const entry of entries.values()) entry.breaker.close();
+    },
+  };
+}
