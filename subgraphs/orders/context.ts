@@ -10,6 +10,6 @@ export interface OrdersServices {
   catalog: InternalClient;
   /** Deadline of one call to catalog (INTERNAL_CALL_TIMEOUT_MS). */
   callTimeoutMs: number;
-  /** Longest a placeOrder transaction may run before the database ends it (twice the call deadline). */
+  /** Longest a placeOrder transaction may run before the database ends it (six times the call deadline, under the 60 s TTL). */
   transactionBoundMs: number;
 }

@@ -16,7 +16,7 @@ export async function createOrdersServer(config: SubgraphConfig<'orders'>) {
   const services = {
     catalog: createInternalClient(config.CATALOG_URL, signer, { service: 'catalog', timeoutMs: callTimeoutMs }),
     callTimeoutMs,
-    transactionBoundMs: 2 * callTimeoutMs,
+    transactionBoundMs: 6 * callTimeoutMs,
   };
   return createSubgraphServer({
     name: 'orders',

@@ -79,13 +79,15 @@ export async function lockOrderIdsShared(tx: Tx, ids: string[]): Promise<void> {
 }
 
 /**
- * Bounds the current transaction: it is ended by the server (session terminated) once it has run
- * `totalMs` or sat idle `idleMs`, so a stalled or partitioned orders process cannot keep an order
- * able to commit after catalog has been told it does not exist.
+ * Bounds the current transaction. `statementMs` cancels any one statement stuck that long (on a lock,
+ * say) without ending the session; `totalMs` (transaction_timeout, PostgreSQL 17+) has the server end
+ * the session of a transaction still open after it, so a stalled or partitioned orders process cannot
+ * keep an order able to commit for long. It ends the connection (postgres.js may then crash the
+ * process; it is restarted like after a kill -9, which catalog heals), so it is kept generous.
  */
-export async function boundTransaction(tx: Tx, totalMs: number, idleMs: number): Promise<void> {
+export async function boundTransaction(tx: Tx, totalMs: number, statementMs: number): Promise<void> {
   await tx.execute(sql`select set_config('transaction_timeout', ${`${totalMs}ms`}, true),
-    set_config('idle_in_transaction_session_timeout', ${`${idleMs}ms`}, true)`);
+    set_config('statement_timeout', ${`${statementMs}ms`}, true)`);
 }
 
 /** Stamps the first refund of an order (a redelivered PaymentRefunded changes nothing). */

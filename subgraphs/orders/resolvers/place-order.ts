@@ -127,7 +127,7 @@ async function placeInTransaction(
 ): Promise<{ orderId: string }> {
   const orderId = randomUUID();
   try {
-    await boundTransaction(tx, services.transactionBoundMs, services.callTimeoutMs + 1_000);
+    await boundTransaction(tx, services.transactionBoundMs, services.callTimeoutMs);
     await lockNewOrderId(tx, orderId);
     attempt.reservationId = orderId;
     let reserved: ReservedLine[];
