@@ -10,7 +10,7 @@ import path from 'node:path';
  */
 const TICK_MS = 10;
 
-interface Stat {
+export interface Stat {
   pid: number;
   ppid: number;
   /** utime + stime, ms. */
@@ -48,8 +48,7 @@ export function processCpuMs(pid: number): number {
 }
 
 /** CPU ms of a process and all its descendants, including those already reaped. */
-export function treeCpuMs(root: number): number {
-  const stats = allStats();
+export function treeCpuMs(root: number, stats: Stat[] = allStats()): number {
   const byParent = new Map<number, Stat[]>();
   for (const s of stats) byParent.set(s.ppid, [...(byParent.get(s.ppid) ?? []), s]);
   const rootStat = stats.find((s) => s.pid === root);
@@ -90,7 +89,9 @@ export type Probe = { kind: 'process' | 'tree'; pid: number };
 export type CpuSample = Record<string, number>;
 
 export function sampleCpu(probes: Record<string, Probe>): CpuSample {
-  return Object.fromEntries(Object.entries(probes).map(([name, p]) => [name, p.kind === 'tree' ? treeCpuMs(p.pid) : processCpuMs(p.pid)]));
+  const stats = allStats(); // one scan of /proc for every probe: the sample is one moment
+  const own = (pid: number) => stats.find((s) => s.pid === pid)?.own ?? 0;
+  return Object.fromEntries(Object.entries(probes).map(([name, p]) => [name, p.kind === 'tree' ? treeCpuMs(p.pid, stats) : own(p.pid)]));
 }
 
 /** CPU ms spent by each probe between two samples. */
