@@ -9,6 +9,10 @@ import type { Identity } from '../platform/auth/identity.js';
  * credentials per request; `checkout` jobs run closed loops of placeOrder -> invoice -> payInvoice.
  * Credentials: `bearer` sends user JWTs (our gateway); `internal` mints gateway-signed service
  * tokens per identity, re-minted as they age (their TTL is 60 s), for the peers to forward.
+ * `mixed` jobs run storefront readers next to checkout loops that buy the very products being
+ * read, and return what each read saw (per product: send time, receive time, stock) for the
+ * staleness analysis. Each job posts `{ measuring: true }` when its measured phase starts, so the
+ * parent reads CPU counters over exactly that window.
  */
 export type Auth =
   | { mode: 'none' }
@@ -36,6 +40,29 @@ export interface CheckoutJob {
   runId: string;
 }
 
+export interface MixedJob {
+  kind: 'mixed';
+  url: string;
+  /** Storefront queries that select each product's `id` and `stock`. */
+  bodies: string[];
+  readAuth: Auth;
+  readers: number;
+  checkout: Omit<CheckoutJob, 'kind' | 'warmupS' | 'durationS'>;
+  warmupS: number;
+  durationS: number;
+}
+
+/** One read's view of one product: [sent at, received at, stock] (epoch ms). */
+export type Seen = [sentAt: number, receivedAt: number, stock: number];
+
+export interface MixedResult {
+  reads: LoadResult;
+  checkouts: LoadResult;
+  /** The measured window, epoch ms (the same clock Postgres stamps commits with). */
+  window: { start: number; end: number };
+  seen: Record<string, Seen[]>;
+}
+
 export interface LoadResult {
   rps: number;
   p50: number;
@@ -44,7 +71,12 @@ export interface LoadResult {
   errors: number;
   /** Responses that carried GraphQL `errors` (or a non-2xx status). */
   failed: number;
+  /** Units completed in the measured window: requests (http), checkouts (checkout), reads (mixed). */
+  count: number;
 }
+
+const measuring = () => process.send!({ measuring: true });
+const epochMs = () => performance.timeOrigin + performance.now();
 
 async function credentials(auth: Auth): Promise<() => Record<string, string>[]> {
   if (auth.mode === 'none') return () => [{}];
@@ -95,11 +127,13 @@ async function runHttp(job: HttpJob): Promise<LoadResult> {
     } as any);
   if (job.warmupS > 0) await once(job.warmupS);
   failed = 0;
+  measuring();
   const r: any = await once(job.durationS);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total, errors: r.errors + r.timeouts, failed };
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total, errors: r.errors + r.timeouts, failed, count: r.requests.total };
 }
 
-async function runCheckout(job: CheckoutJob): Promise<LoadResult> {
+/** Closed checkout loops (placeOrder -> wait for the invoice -> payInvoice); `run` records only when asked. */
+async function checkoutLoops(job: Omit<CheckoutJob, 'kind' | 'warmupS' | 'durationS'>) {
   const creds = await credentials(job.auth);
   const post = async (headers: Record<string, string>, query: string, variables: Record<string, unknown>) => {
     const res = await fetch(job.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query, variables }) });
@@ -108,10 +142,7 @@ async function runCheckout(job: CheckoutJob): Promise<LoadResult> {
     return body.data;
   };
   let seq = 0;
-  let requests = 0;
-  let failed = 0;
-  let lastError = '';
-  const latencies: number[] = [];
+  const stats = { requests: 0, failed: 0, lastError: '', latencies: [] as number[] };
   const checkout = async () => {
     const i = seq++;
     const sets = creds();
@@ -120,47 +151,101 @@ async function runCheckout(job: CheckoutJob): Promise<LoadResult> {
     const started = performance.now();
     const placed = await post(headers, 'mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id status } }',
       { input: { items: [{ productId, quantity: 1 }], idempotencyKey: `bench-${job.runId}-place-${i}` } });
-    requests += 1;
+    stats.requests += 1;
     // The invoice is created from the order's event, asynchronously: poll for it, bounded.
     let invoiceId: string | undefined;
     const deadline = Date.now() + 10_000;
     while (!invoiceId && Date.now() < deadline) {
       const d = await post(headers, 'query($id: ID!) { order(id: $id) { invoice { id } } }', { id: placed.placeOrder.id });
-      requests += 1;
+      stats.requests += 1;
       invoiceId = d.order?.invoice?.id;
       if (!invoiceId) await new Promise((r) => setTimeout(r, 10));
     }
     if (!invoiceId) throw new Error('invoice did not appear within 10 s');
     await post(headers, 'mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }',
       { input: { invoiceId, cardToken: 'tok_visa', idempotencyKey: `bench-${job.runId}-pay-${i}` } });
-    requests += 1;
+    stats.requests += 1;
     return performance.now() - started;
   };
   const loop = async (until: number, record: boolean) => {
     while (Date.now() < until) {
       try {
         const ms = await checkout();
-        if (record) latencies.push(ms);
+        if (record) stats.latencies.push(ms);
       } catch (err) {
-        if (record) failed += 1;
-        lastError = String(err);
+        if (record) stats.failed += 1;
+        stats.lastError = String(err);
       }
     }
   };
-  const run = (s: number, record: boolean) => Promise.all(Array.from({ length: job.concurrency }, () => loop(Date.now() + s * 1000, record)));
-  await run(job.warmupS, false);
-  requests = 0;
-  const started = Date.now();
-  await run(job.durationS, true);
-  const elapsed = (Date.now() - started) / 1000;
-  if (failed && lastError) console.error(`checkout: ${failed} failed, last: ${lastError}`);
-  return { rps: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests, errors: 0, failed };
+  const run = async (seconds: number, record: boolean) => {
+    if (record) stats.requests = 0;
+    await Promise.all(Array.from({ length: job.concurrency }, () => loop(Date.now() + seconds * 1000, record)));
+  };
+  const result = (elapsedS: number): LoadResult => {
+    if (stats.failed && stats.lastError) console.error(`checkout: ${stats.failed} failed, last: ${stats.lastError}`);
+    const l = stats.latencies;
+    return { rps: l.length / elapsedS, p50: percentile(l, 50), p99: percentile(l, 99), requests: stats.requests, errors: 0, failed: stats.failed, count: l.length };
+  };
+  return { run, result };
 }
 
-process.on('message', async (job: HttpJob | CheckoutJob | { stop: true }) => {
+async function runCheckout(job: CheckoutJob): Promise<LoadResult> {
+  const loops = await checkoutLoops(job);
+  await loops.run(job.warmupS, false);
+  measuring();
+  const started = Date.now();
+  await loops.run(job.durationS, true);
+  return loops.result((Date.now() - started) / 1000);
+}
+
+/** Storefront readers (closed loops) next to checkouts on the products they read. */
+async function runMixed(job: MixedJob): Promise<MixedResult> {
+  const creds = await credentials(job.readAuth);
+  const loops = await checkoutLoops(job.checkout);
+  const seen: Record<string, Seen[]> = {};
+  const latencies: number[] = [];
+  let n = 0;
+  let failed = 0;
+  const read = async (record: boolean) => {
+    const i = n++;
+    const sets = creds();
+    const sentAt = epochMs();
+    const res = await fetch(job.url, { method: 'POST', headers: { 'content-type': 'application/json', ...sets[i % sets.length] }, body: job.bodies[i % job.bodies.length] });
+    const body = (await res.json()) as { data?: { products?: { edges: { node: { id: string; stock: number } }[] } }; errors?: unknown[] };
+    const receivedAt = epochMs();
+    if (!record) return;
+    latencies.push(receivedAt - sentAt);
+    if (!res.ok || body.errors || !body.data?.products) {
+      failed += 1;
+      return;
+    }
+    for (const { node } of body.data.products.edges) (seen[node.id] ??= []).push([sentAt, receivedAt, node.stock]);
+  };
+  const readers = async (seconds: number, record: boolean) => {
+    const until = Date.now() + seconds * 1000;
+    await Promise.all(Array.from({ length: job.readers }, async () => {
+      while (Date.now() < until) await read(record).catch(() => void (record && (failed += 1)));
+    }));
+  };
+  await Promise.all([readers(job.warmupS, false), loops.run(job.warmupS, false)]);
+  measuring();
+  const start = epochMs();
+  await Promise.all([readers(job.durationS, true), loops.run(job.durationS, true)]);
+  const end = epochMs();
+  const elapsedS = (end - start) / 1000;
+  return {
+    reads: { rps: latencies.length / elapsedS, p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests: latencies.length, errors: 0, failed, count: latencies.length },
+    checkouts: loops.result(elapsedS),
+    window: { start, end },
+    seen,
+  };
+}
+
+process.on('message', async (job: HttpJob | CheckoutJob | MixedJob | { stop: true }) => {
   if ('stop' in job) process.exit(0);
   try {
-    const result = job.kind === 'http' ? await runHttp(job) : await runCheckout(job);
+    const result = job.kind === 'http' ? await runHttp(job) : job.kind === 'checkout' ? await runCheckout(job) : await runMixed(job);
     process.send!({ result });
   } catch (err) {
     process.send!({ error: String((err as Error).stack ?? err) });

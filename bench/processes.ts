@@ -3,7 +3,11 @@ import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { ROOT } from '../platform/paths.js';
 
-/** A child process of the benchmark (tsx), stopped by SIGTERM to its own pid only. */
+/**
+ * A child process of the benchmark (tsx), stopped by SIGTERM to its own pid only. Every one runs
+ * as production does (NODE_ENV=production unless the caller says otherwise) and without tsx's
+ * source-map support (bench/no-source-maps.mjs), which would otherwise tax every `new Error().stack`.
+ */
 export interface Child {
   proc: ChildProcess;
   stop(): Promise<void>;
@@ -12,8 +16,8 @@ export interface Child {
 export function spawnTs(file: string, env: Record<string, string>, quiet = true): Child {
   const proc = fork(path.join(ROOT, file), [], {
     // BENCH_PROFILE_DIR: a V8 CPU profile of every child, written when it exits.
-    execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])],
-    env: { ...process.env, ...env },
+    execArgv: ['--import', 'tsx', '--import', path.join(ROOT, 'bench/no-source-maps.mjs'), ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])],
+    env: { ...process.env, NODE_ENV: 'production', ...env },
     stdio: quiet ? ['ignore', 'ignore', 'inherit', 'ipc'] : 'inherit',
   });
   return {

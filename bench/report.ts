@@ -3,10 +3,85 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../platform/paths.js';
+import type { StalenessReport } from './staleness.js';
 
 export type GatewayName = 'ours' | 'stock' | 'hive';
-export interface Cell { rps: number; p50: number; p99: number; failed: number; reps: number[] }
-export interface Row { workload: string; results: Partial<Record<GatewayName, Cell>> }
+const GATEWAYS: GatewayName[] = ['ours', 'stock', 'hive'];
+const LABEL: Record<GatewayName, string> = { ours: 'ours', stock: 'stock', hive: 'Hive' };
+
+/** CPU ms per unit (request, checkout, or read), per process, over the measured window. */
+export interface CpuPer { gateway: number; subgraphs: number; postgres: number; redis: number; total: number }
+
+/** One measured run: one workload, one gateway, one repetition. */
+export interface Run {
+  workload: string;
+  gateway: GatewayName;
+  rep: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  failed: number;
+  count: number;
+  cpuPer: CpuPer;
+  /** Our gateway's cache hit rate over the run (null: no cache counters exist, or a peer). */
+  hitRate: number | null;
+}
+
+export interface MixedRun extends Run {
+  checkoutsPerS: number;
+  checkoutsFailed: number;
+  staleness: StalenessReport;
+  maxAgeMs: number;
+}
+
+export interface DataloaderRow { mode: string; statementsPerOp: number; rps: number; p50: number; p99: number; cpuPer: CpuPer }
+
+export interface Spread { median: number; min: number; max: number }
+export interface Cell { rps: Spread; p50: number; p99: number; failed: number; cpuPer: CpuPer; hitRate: number | null; reps: number[] }
+export interface Row {
+  workload: string;
+  results: Partial<Record<GatewayName, Cell>>;
+  /** ours/peer req/s, taken per repetition (runs of one repetition are adjacent in time). */
+  ratios: Partial<Record<'stock' | 'hive', Spread>>;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : 0;
+};
+const spread = (xs: number[]): Spread => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+
+function cellOf(runs: Run[]): Cell {
+  const cpu = (k: keyof CpuPer) => median(runs.map((r) => r.cpuPer[k]));
+  const hits = runs.map((r) => r.hitRate).filter((h): h is number => h !== null);
+  return {
+    rps: spread(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)),
+    failed: runs.reduce((n, r) => n + r.failed, 0),
+    cpuPer: { gateway: cpu('gateway'), subgraphs: cpu('subgraphs'), postgres: cpu('postgres'), redis: cpu('redis'), total: cpu('total') },
+    hitRate: hits.length ? median(hits) : null,
+    reps: runs.map((r) => Math.round(r.rps * 10) / 10),
+  };
+}
+
+export function summarize(runs: Run[]): Row[] {
+  const workloads = [...new Set(runs.map((r) => r.workload))];
+  return workloads.map((workload) => {
+    const mine = runs.filter((r) => r.workload === workload);
+    const row: Row = { workload, results: {}, ratios: {} };
+    for (const g of GATEWAYS) {
+      const of = mine.filter((r) => r.gateway === g);
+      if (of.length) row.results[g] = cellOf(of);
+    }
+    for (const peer of ['stock', 'hive'] as const) {
+      const ratios = mine.filter((r) => r.gateway === 'ours').flatMap((o) => {
+        const p = mine.find((r) => r.gateway === peer && r.rep === o.rep);
+        return p && p.rps > 0 ? [o.rps / p.rps] : [];
+      });
+      if (ratios.length) row.ratios[peer] = spread(ratios);
+    }
+    return row;
+  });
+}
 
 /** bench/subscription-latency.ts in its own process (its own stack; ours only: the peers serve no subscriptions). */
 export async function runSubscriptionBench(subscribers: number): Promise<unknown> {
@@ -22,55 +97,131 @@ export async function runSubscriptionBench(subscribers: number): Promise<unknown
   return JSON.parse(await readFile(path.join(ROOT, 'bench/results/subscription-latency.json'), 'utf8'));
 }
 
-const fmt = (n: number | undefined, digits = 0) => (n === undefined ? '—' : n.toFixed(digits));
-const ratio = (a?: number, b?: number) => (a && b ? `${(a / b).toFixed(2)}×` : '—');
+const fmt = (n: number | undefined, digits = 0) => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(digits));
+const fmtSpread = (s: Spread | undefined, digits: number, unit = '') =>
+  s ? `${fmt(s.median, digits)}${unit} (${fmt(s.min, digits)}..${fmt(s.max, digits)})` : '—';
+const fmtRate = (h: number | null | undefined) => (h === null || h === undefined ? 'n.a.' : `${(h * 100).toFixed(0)}%`);
+const fmtCpu = (c: CpuPer) => `${c.gateway.toFixed(2)} / ${c.subgraphs.toFixed(2)} / ${c.postgres.toFixed(2)} / ${c.redis.toFixed(2)} = **${c.total.toFixed(2)}**`;
 
-export async function writeReport(r: {
+function throughputTable(rows: Row[]): string[] {
+  const lines = [
+    '| workload | gateway | req/s median (min..max) | p50 / p99 ms | CPU ms per request: gateway / subgraphs / Postgres / Redis = total | cache hit rate | failed |',
+    '|---|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const row of rows) {
+    for (const g of GATEWAYS) {
+      const c = row.results[g];
+      if (!c) continue;
+      const name = row.workload === 'checkout' ? 'checkout (per checkout)' : row.workload;
+      lines.push(`| ${name} | ${LABEL[g]} | ${fmtSpread(c.rps, 1)} | ${fmt(c.p50)} / ${fmt(c.p99)} | ${fmtCpu(c.cpuPer)} | ${g === 'ours' ? fmtRate(c.hitRate) : 'n.a.'} | ${c.failed} |`);
+    }
+  }
+  return lines;
+}
+
+function ratioTable(rows: Row[]): string[] {
+  const lines = [
+    '| workload | ours/stock req/s, median (min..max) | ours/Hive req/s, median (min..max) | total CPU ms per request: ours / stock / Hive |',
+    '|---|---:|---:|---:|',
+  ];
+  for (const row of rows) {
+    const cpu = GATEWAYS.map((g) => fmt(row.results[g]?.cpuPer.total, 2)).join(' / ');
+    lines.push(`| ${row.workload} | ${fmtSpread(row.ratios.stock, 2, '×')} | ${fmtSpread(row.ratios.hive, 2, '×')} | ${cpu} |`);
+  }
+  return lines;
+}
+
+function mixedTable(mixed: MixedRun[]): string[] {
+  if (!mixed.length) return [];
+  const maxAgeS = (mixed[0]!.maxAgeMs / 1000).toFixed(0);
+  const lines = [
+    `| mixed, gateway | reads/s | checkouts/s | stock changes scored | staleness p50 / p99 / max ms | unobserved | product views stale > 100 ms | views staler than max-age (${maxAgeS} s) | reads of a product every (ms) | CPU ms per read, checkouts included | cache hit rate |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const g of GATEWAYS) {
+    const runs = mixed.filter((r) => r.gateway === g);
+    if (!runs.length) continue;
+    const st = runs.map((r) => r.staleness);
+    const sum = (f: (s: StalenessReport) => number) => st.reduce((n, s) => n + f(s), 0);
+    const scored = st.filter((s) => s.stalenessMs);
+    const staleness = scored.length
+      ? `${fmt(median(scored.map((s) => s.stalenessMs!.p50)))} / ${fmt(median(scored.map((s) => s.stalenessMs!.p99)))} / ${fmt(Math.max(...scored.map((s) => s.stalenessMs!.max)))}`
+      : '—';
+    const views = sum((s) => s.views);
+    const hits = runs.map((r) => r.hitRate).filter((h): h is number => h !== null);
+    lines.push(`| ${LABEL[g]} | ${fmtSpread(spread(runs.map((r) => r.rps)), 1)} | ${fmt(median(runs.map((r) => r.checkoutsPerS)), 1)} | ${sum((s) => s.changes)} | ${staleness} | ${sum((s) => s.unobserved)} | ` +
+      `${sum((s) => s.staleOver100Ms)} of ${views} | ${sum((s) => s.staleOverMaxAge)} | ${fmt(median(st.map((s) => s.readIntervalMs)))} | ${fmt(median(runs.map((r) => r.cpuPer.total)), 2)} | ${g === 'ours' && hits.length ? fmtRate(median(hits)) : 'n.a.'} |`);
+  }
+  return lines;
+}
+
+export interface Report {
   size: string;
   loadSeconds: number;
   rows: Row[];
-  dataloader: { mode: string; statementsPerOp: number; rps: number; p50: number; p99: number }[];
+  runs: Run[];
+  mixed: MixedRun[];
+  dataloader: DataloaderRow[];
   subscriptions: any;
   skipped: Partial<Record<GatewayName, string>>;
   settings: Record<string, number>;
   totalSeconds: number;
-}): Promise<string> {
-  const cpus = os.cpus();
-  const machine = { cpu: cpus[0]?.model ?? 'unknown', cores: cpus.length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}` };
+}
+
+function markdown(r: Report, machine: Record<string, unknown>): string {
+  const s = r.settings;
   const lines = [
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}. Run ${new Date().toISOString()}, ${r.totalSeconds.toFixed(0)} s in all.`,
-    `Data: ${r.size} (COPY + ANALYZE: ${r.loadSeconds.toFixed(1)} s). Load: autocannon, ${r.settings.connections} connections, ${r.settings.warmupS} s warm-up + ${r.settings.durationS} s measured, ${r.settings.reps} repetitions, medians; checkout: ${r.settings.checkoutConcurrency} closed loops.`,
+    `Data: ${r.size} (COPY + ANALYZE: ${r.loadSeconds.toFixed(1)} s). Load: ${s.connections} connections (autocannon), ${s.warmupS} s warm-up + ${s.durationS} s measured per run, ${s.reps} repetitions with the gateways interleaved in each (A B C, B C A, C A B); medians, (min..max) over repetitions; checkout: ${s.checkoutConcurrency} closed loops; mixed: ${s.mixedReaders} readers over ${s.mixedCategories} categories + ${s.checkoutConcurrency} checkout loops buying the products on those pages.`,
+    'Fair baselines: every process runs with NODE_ENV=production and without source maps (tsx turns them on; bench/no-source-maps.mjs turns them off); all three gateways share one subgraphs process. CPU is read from /proc/<pid>/stat (utime + stime) over each measured window: the gateway under test, the subgraphs process, Postgres (postmaster and every backend, exited ones included), Redis.',
     '',
-    '| workload | ours req/s | stock req/s | Hive req/s | ours p50 / p99 ms | stock p50 / p99 ms | Hive p50 / p99 ms | ours/stock | ours/Hive |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...r.rows.map((row) => {
-      const [o, s, h] = (['ours', 'stock', 'hive'] as const).map((g) => row.results[g]);
-      const lat = (c?: Cell) => (c ? `${fmt(c.p50)} / ${fmt(c.p99)}` : 'skipped');
-      const name = row.workload === 'checkout' ? 'checkout (checkouts/s)' : row.workload;
-      return `| ${name} | ${fmt(o?.rps, 1)} | ${fmt(s?.rps, 1)} | ${fmt(h?.rps, 1)} | ${lat(o)} | ${lat(s)} | ${lat(h)} | ${ratio(o?.rps, s?.rps)} | ${ratio(o?.rps, h?.rps)} |`;
-    }),
+    ...throughputTable(r.rows),
     '',
-    '| account page, ours | SQL statements / operation | req/s | p50 / p99 ms |',
-    '|---|---:|---:|---:|',
-    ...r.dataloader.map((d) => `| DataLoader ${d.mode} | ${d.statementsPerOp.toFixed(1)} | ${d.rps.toFixed(1)} | ${d.p50} / ${d.p99} |`),
+    ...ratioTable(r.rows),
+    '',
+    ...mixedTable(r.mixed),
     '',
   ];
+  if (r.mixed.length) {
+    lines.push('Staleness: from a stock change\'s commit (bounded below by its transaction start, `occurred_at` of its outbox row) to the first response showing it; changes committed in the last second of a run are not scored. A product view is stale when it misses a change that committed before its request was sent.', '');
+  }
+  if (r.dataloader.length) {
+    lines.push('| account page, ours | SQL statements / operation | req/s | p50 / p99 ms | CPU ms per request (total) |', '|---|---:|---:|---:|---:|',
+      ...r.dataloader.map((d) => `| DataLoader ${d.mode} | ${d.statementsPerOp.toFixed(1)} | ${d.rps.toFixed(1)} | ${fmt(d.p50)} / ${fmt(d.p99)} | ${d.cpuPer.total.toFixed(2)} |`), '');
+  }
   const subs = r.subscriptions;
   if (subs?.targeted) {
     lines.push(`Real time (ours only; the peers serve no subscriptions over this supergraph): ${subs.subscribers} subscribers; targeted orderStatusChanged p50 ${subs.targeted.latencyMs.p50} ms / p99 ${subs.targeted.latencyMs.p99} ms (${subs.targeted.delivered}/${subs.targeted.expected} delivered); broadcast stockChanged p50 ${subs.broadcast.latencyMs.p50} ms / p99 ${subs.broadcast.latencyMs.p99} ms (${subs.broadcast.delivered}/${subs.broadcast.expected}), commit to receipt.`, '');
   } else if (subs) lines.push(`Real time: ${JSON.stringify(subs)}`, '');
   for (const [g, why] of Object.entries(r.skipped)) lines.push(`Skipped ${g}: ${why}`, '');
   lines.push(
-    'Notes: one subgraphs process (all four) behind every gateway; ours gets `Authorization: Bearer <user JWT>` and signs service tokens itself;',
-    'the peers get the SDL without the authorization links (they enforce none) and forward a gateway-signed `x-internal-token` the client minted.',
-    'Partner: APQ by hash for ours and stock (registered first); Hive Gateway ships no APQ, so it gets the full document.',
+    'Notes: ours gets `Authorization: Bearer <user JWT>` and signs service tokens itself; the peers get the SDL without the authorization links (they enforce none)',
+    'and forward a gateway-signed `x-internal-token` the client minted. Partner: APQ by hash for ours and stock (registered first); Hive Gateway ships no APQ, so it gets the full document.',
+    'Cache hit rate: our gateway\'s `*cache*_total{result="hit"|"miss"}` counters over the run; n.a. where no such counter exists (the peers have no cache).',
   );
-  const md = `${lines.join('\n')}\n`;
+  return `${lines.join('\n')}\n`;
+}
+
+const README_BEGIN = '<!-- bench:results:begin -->';
+const README_END = '<!-- bench:results:end -->';
+
+export async function writeReport(r: Report): Promise<string> {
+  const cpus = os.cpus();
+  const machine = { cpu: cpus[0]?.model ?? 'unknown', cores: cpus.length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}` };
+  const md = markdown(r, machine);
   await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
-  // BENCH_RESULTS_NAME: trial runs (one workload, fewer gateways) without replacing latest.*.
+  // BENCH_RESULTS_NAME: trial runs (one workload, fewer gateways, small scale) without replacing latest.*.
   const name = process.env.BENCH_RESULTS_NAME ?? 'latest';
   await writeFile(path.join(ROOT, `bench/results/${name}.md`), md);
   await writeFile(path.join(ROOT, `bench/results/${name}.json`), `${JSON.stringify({ machine, ...r }, null, 2)}\n`);
+  // Only a full run (default scale, into latest.*) replaces the README's results.
+  if (name === 'latest' && r.settings.scale === 1) {
+    const file = path.join(ROOT, 'README.md');
+    const readme = await readFile(file, 'utf8');
+    const [before, rest] = readme.split(README_BEGIN);
+    const after = rest?.split(README_END)[1];
+    if (before !== undefined && after !== undefined) await writeFile(file, `${before}${README_BEGIN}\n${md}${README_END}${after}`);
+  }
   console.log(md);
   return md;
 }

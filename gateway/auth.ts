@@ -4,6 +4,7 @@ import type { GatewayConfig } from '../platform/config.js';
 import { ANONYMOUS } from '../platform/auth/identity.js';
 import type { Identity } from '../platform/auth/identity.js';
 import { unauthenticated } from '../platform/errors.js';
+import { createVerifiedTokens } from '../platform/auth/verified-tokens.js';
 
 interface Issuer {
   jwks: ReturnType<typeof createRemoteJWKSet>;
@@ -20,10 +21,16 @@ interface Issuer {
  */
 export type ClientAuth = ReturnType<typeof createClientAuth>;
 
+/** How long a fetched JWKS is trusted before it is fetched again (jose's default is 10 minutes too). */
+const JWKS_MAX_AGE_MS = 10 * 60_000;
+/** Distinct user tokens remembered per gateway process (~1 KB each), and for how long at most. */
+const VERIFIED_TOKENS_MAX = 20_000;
+const VERIFIED_TTL_MS = 60_000;
+
 export function createClientAuth(config: GatewayConfig) {
   const issuers: Issuer[] = [
     {
-      jwks: createRemoteJWKSet(new URL(config.USERS_JWKS_URL), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000 }),
+      jwks: createRemoteJWKSet(new URL(config.USERS_JWKS_URL), { cacheMaxAge: JWKS_MAX_AGE_MS, cooldownDuration: 30_000 }),
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       algorithms: ['ES256'],
@@ -31,14 +38,27 @@ export function createClientAuth(config: GatewayConfig) {
   ];
   if (config.EXTERNAL_JWKS_URL && config.EXTERNAL_JWT_ISSUER) {
     issuers.push({
-      jwks: createRemoteJWKSet(new URL(config.EXTERNAL_JWKS_URL)),
+      jwks: createRemoteJWKSet(new URL(config.EXTERNAL_JWKS_URL), { cacheMaxAge: JWKS_MAX_AGE_MS }),
       issuer: config.EXTERNAL_JWT_ISSUER,
       ...(config.EXTERNAL_JWT_AUDIENCE ? { audience: config.EXTERNAL_JWT_AUDIENCE } : {}),
       algorithms: ['ES256', 'RS256', 'EdDSA'],
     });
   }
 
+  // Verified user tokens, until their exp but at most VERIFIED_TTL_MS after their verification: the
+  // JWKS is remote and an issuer may withdraw a key, which then stops vouching for a cached token
+  // at most one minute after the JWKS cache (JWKS_MAX_AGE_MS) would have dropped it.
+  const verified = createVerifiedTokens<JWTPayload>({ max: VERIFIED_TOKENS_MAX, maxTtlMs: VERIFIED_TTL_MS });
+
   async function verify(token: string): Promise<JWTPayload> {
+    const hit = verified.get(token);
+    if (hit) return hit;
+    const payload = await verifyWithIssuers(token);
+    verified.set(token, Object.freeze(payload), payload.exp! * 1000);
+    return payload;
+  }
+
+  async function verifyWithIssuers(token: string): Promise<JWTPayload> {
     for (const issuer of issuers) {
       try {
         const { payload } = await jwtVerify(token, issuer.jwks, {

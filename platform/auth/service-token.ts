@@ -1,6 +1,7 @@
 import { SignJWT, createLocalJWKSet, decodeProtectedHeader, importJWK, jwtVerify, exportJWK, generateKeyPair } from 'jose';
 import type { JWK, CryptoKey } from 'jose';
 import type { Identity, Role } from './identity.js';
+import { createVerifiedTokens } from './verified-tokens.js';
 
 /**
  * Service-to-service trust. Every request a subgraph serves carries `x-internal-token`: a
@@ -71,19 +72,29 @@ export interface ServiceTokenVerifier {
   verify(token: string | undefined): Promise<ServiceCaller | null>;
 }
 
+/** Distinct service tokens remembered per process (signers reuse a token per identity for 30 s). */
+const VERIFIED_TOKENS_MAX = 10_000;
+
 export function createServiceTokenVerifier(trusted: { keys: JWK[] }): ServiceTokenVerifier {
   const jwks = createLocalJWKSet(trusted as Parameters<typeof createLocalJWKSet>[0]);
+  // The trusted keys are fixed for the life of the process, so a verified token stays valid until its exp.
+  const verified = createVerifiedTokens<ServiceCaller>({ max: VERIFIED_TOKENS_MAX });
   return {
     async verify(token) {
       if (!token) return null;
+      const hit = verified.get(token);
+      // A copy: callers own the identity they get (nothing may alter the cached one).
+      if (hit) return { service: hit.service, identity: { ...hit.identity, scopes: [...hit.identity.scopes] } };
       try {
         const { kid } = decodeProtectedHeader(token);
-        const { payload } = await jwtVerify(token, jwks, { audience: AUDIENCE, algorithms: ['ES256'] });
+        const { payload } = await jwtVerify(token, jwks, { audience: AUDIENCE, algorithms: ['ES256'], requiredClaims: ['exp'] });
         if (!kid || !payload.iss || keyOwner(kid) !== payload.iss) return null;
         const role = payload.role === 'ADMIN' || payload.role === 'CUSTOMER' ? (payload.role as Role) : null;
         const userId = payload.sub && payload.sub !== 'anonymous' && role ? payload.sub : null;
         const scopes = typeof payload.scope === 'string' && payload.scope ? payload.scope.split(' ') : [];
-        return { service: payload.iss, identity: { userId, role: userId ? role : null, scopes } };
+        const caller = { service: payload.iss, identity: { userId, role: userId ? role : null, scopes } };
+        verified.set(token, { service: caller.service, identity: { ...caller.identity, scopes: [...scopes] } }, payload.exp! * 1000);
+        return caller;
       } catch {
         return null;
       }
