@@ -19,6 +19,30 @@ export function supergraphSubgraphNames(supergraphSdl: string): string[] {
 /** Gauge values: ordered by how bad, so `max by (subgraph)` over gateways shows the worst. */
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
+interface Entry {
+  url: string;
+  breaker: SubgraphBreaker;
+  fetcher: Fetcher;
+}
+
+/** Failed fetches by reason, retries, and each breaker's state (read at scrape time). */
+function registerMetrics(metrics: ServiceMetrics, entries: Map<string, Entry>) {
+  const registers = [metrics.registry];
+  new Gauge({
+    name: 'gateway_subgraph_breaker_state',
+    help: "Each subgraph's circuit breaker at this gateway: 0 closed, 1 half-open (probing), 2 open (its fields fail at once).",
+    labelNames: ['subgraph'] as const,
+    registers,
+    collect() {
+      for (const [name, entry] of entries) this.set({ subgraph: name }, STATE_VALUE[entry.breaker.state()]);
+    },
+  });
+  return {
+    failures: new Counter({ name: 'gateway_subgraph_fetch_failures_total', help: 'Subgraph fetches that failed for good (after retries), by reason (timed out, connection refused, HTTP 503, circuit open, ...).', labelNames: ['subgraph', 'reason'] as const, registers }),
+    retries: new Counter({ name: 'gateway_subgraph_fetch_retries_total', help: 'Query fetches sent again after a refused or reset connection or a 502/503/504.', labelNames: ['subgraph'] as const, registers }),
+  };
+}
+
 export interface SubgraphRegistry {
   /** The data source for one subgraph (ApolloGateway's buildService), with its breaker and deadlines. */
   dataSource(name: string, url: string, instrument: (fetcher: Fetcher) => Fetcher): SubgraphDataSource;
@@ -37,19 +61,8 @@ export function createSubgraphRegistry(opts: { config: GatewayConfig; supergraph
   const unknown = Object.keys(config.SUBGRAPH_TIMEOUTS).filter((n) => !names.includes(n));
   if (unknown.length) throw new ConfigError(unknown.map((n) => `SUBGRAPH_TIMEOUTS: "${n}" is not a subgraph of the supergraph (${names.join(', ')})`));
 
-  const entries = new Map<string, { url: string; breaker: SubgraphBreaker; fetcher: Fetcher }>();
-  const registers = [opts.metrics.registry];
-  const failures = new Counter({ name: 'gateway_subgraph_fetch_failures_total', help: 'Subgraph fetches that failed for good (after retries), by reason (timed out, connection refused, HTTP 503, circuit open, ...).', labelNames: ['subgraph', 'reason'] as const, registers });
-  const retries = new Counter({ name: 'gateway_subgraph_fetch_retries_total', help: 'Query fetches sent again after a refused or reset connection or a 502/503/504.', labelNames: ['subgraph'] as const, registers });
-  new Gauge({
-    name: 'gateway_subgraph_breaker_state',
-    help: "Each subgraph's circuit breaker at this gateway: 0 closed, 1 half-open (probing), 2 open (its fields fail at once).",
-    labelNames: ['subgraph'] as const,
-    registers,
-    collect() {
-      for (const [name, entry] of entries) this.set({ subgraph: name }, STATE_VALUE[entry.breaker.state()]);
-    },
-  });
+  const entries = new Map<string, Entry>();
+  const { failures, retries } = registerMetrics(opts.metrics, entries);
 
   const settings = {
     consecutiveFailures: config.SUBGRAPH_BREAKER_CONSECUTIVE_FAILURES,

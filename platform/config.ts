@@ -221,7 +221,7 @@ const subgraphFetchShape = {
   /** Consecutive failed fetches (network, timeout, 5xx) that open a subgraph's breaker. (5) */
   SUBGRAPH_BREAKER_CONSECUTIVE_FAILURES: positiveInt(5),
   /** Or: this share of fetches failed over SUBGRAPH_BREAKER_WINDOW_MS (at 2 fetches/s or more). (0.5) */
-  SUBGRAPH_BREAKER_FAILURE_RATE: z.coerce.number().gt(0).max(1).default(0.5),
+  SUBGRAPH_BREAKER_FAILURE_RATE: z.coerce.number().gt(0).lt(1).default(0.5),
   /** (10,000 ms) */
   SUBGRAPH_BREAKER_WINDOW_MS: z.coerce.number().int().min(1000).default(10_000),
   /** An open breaker probes the subgraph's /health/ready this often; one success closes it. (3,000 ms) */
