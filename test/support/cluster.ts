@@ -46,6 +46,8 @@ export interface ClusterOptions {
   /** Extra environment per service (timeouts, TTLs, fault switches). */
   extra?: LocalTopology['extra'];
   logLevel?: string;
+  /** How long an instance may take to become ready (60 s); a loaded machine starts tsx processes slowly. */
+  readyTimeoutMs?: number;
 }
 
 export interface Cluster extends ApiClient {
@@ -147,7 +149,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     inst.child = spawnService(inst);
     const child = inst.child;
     inst.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    await waitReady(inst);
+    await waitReady(inst, opts.readyTimeoutMs ?? 60_000);
   };
 
   const kill = async (name: ServiceName, index = 0, signal: NodeJS.Signals = 'SIGKILL') => {
@@ -227,7 +229,7 @@ function spawnService(inst: Instance): ChildProcess {
   return child;
 }
 
-async function waitReady(inst: Instance): Promise<void> {
+async function waitReady(inst: Instance, timeoutMs: number): Promise<void> {
   const child = inst.child!;
   await eventually(
     async () => {
@@ -238,7 +240,7 @@ async function waitReady(inst: Instance): Promise<void> {
       const res = await fetch(`http://127.0.0.1:${inst.port}/health/ready`, { signal: AbortSignal.timeout(2_000) }).catch(() => null);
       return res?.status === 200 ? true : undefined;
     },
-    { timeoutMs: 60_000, intervalMs: 100 },
+    { timeoutMs, intervalMs: 100 },
   ).catch((err: Error) => {
     // An exit while starting is final; a timeout names the service and shows its log.
     const tail = readFileSafe(inst.logFile).split('\n').slice(-15).join('\n');
