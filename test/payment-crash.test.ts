@@ -32,10 +32,10 @@ const CRASH = {
 
 beforeAll(async () => {
   provider = await startTestModeProviderServer();
-  cluster = await startCluster({ logLevel: 'warn', extra: { billing: { PAYMENT_PROVIDER_URL: provider.url, ...CRASH } } });
+  cluster = await startCluster({ logLevel: 'warn', readyTimeoutMs: 150_000, extra: { billing: { PAYMENT_PROVIDER_URL: provider.url, ...CRASH } } });
   alice = await cluster.customer('Alice');
   productId = (await cluster.product({ stock: 1_000, priceCents: 4200 })).id;
-}, 180_000);
+}, 400_000);
 afterAll(async () => {
   await cluster?.close();
   await provider?.close();
@@ -96,7 +96,7 @@ describe('a crash between the charge and its commit (one process per service)', 
     expect(totalCharges() - before).toBe(1);
     expect(await billingState(invoiceId)).toEqual(PAID_ONCE);
     await eventually(async () => ((await cluster.gql(ORDER, { id: orderId }, { token: alice.token })).data?.order?.status === 'PAID' ? true : undefined), { timeoutMs: 20_000 });
-  }, 120_000);
+  }, 300_000);
 
   it('a retry with a new key (the customer pressed "pay" again) does not charge again', async () => {
     const { invoiceId } = await invoiceOfNewOrder();
@@ -111,7 +111,7 @@ describe('a crash between the charge and its commit (one process per service)', 
     expect(third.errors?.[0]?.extensions?.code).toBe('INVALID_STATE');
     expect(totalCharges() - before).toBe(1);
     expect(await billingState(invoiceId)).toEqual(PAID_ONCE);
-  }, 120_000);
+  }, 300_000);
 
   it('with no retry at all, the reconciler settles the payment after the restart from the provider by its key', async () => {
     const { invoiceId } = await invoiceOfNewOrder();
@@ -126,7 +126,7 @@ describe('a crash between the charge and its commit (one process per service)', 
     expect(late.data?.payInvoice?.status).toBe('SUCCEEDED');
     expect(totalCharges() - before).toBe(1);
     expect(await billingState(invoiceId)).toEqual(PAID_ONCE);
-  }, 120_000);
+  }, 300_000);
 
   it("the provider's answer lost past billing's timeout: SERVICE_UNAVAILABLE, then the same-key retry finds that one charge", async () => {
     const { invoiceId } = await invoiceOfNewOrder();
@@ -148,5 +148,5 @@ describe('a crash between the charge and its commit (one process per service)', 
     expect(retry.data?.payInvoice).toMatchObject({ status: 'SUCCEEDED', invoice: { status: 'PAID' } });
     expect(totalCharges() - before).toBe(1);
     expect(await billingState(invoiceId)).toEqual(PAID_ONCE);
-  }, 120_000);
+  }, 300_000);
 });
