@@ -18,7 +18,8 @@ import { freePort } from '../../scripts/free-port.js';
 import type { ServiceName } from '../../scripts/local-supergraph.js';
 import { startRedisServer } from '../../scripts/redis-server.js';
 import type { RedisServerHandle } from '../../scripts/redis-server.js';
-import { TEST_RATE_LIMITS, createApiClient, createTestDatabases, eventually, openSql } from './stack.js';
+import { createTestDatabases } from './databases.js';
+import { TEST_RATE_LIMITS, createApiClient, eventually, openSql } from './stack.js';
 import type { ApiClient } from './stack.js';
 
 const run = promisify(execFile);

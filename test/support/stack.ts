@@ -8,7 +8,8 @@ import type { RedisServerHandle } from '../../scripts/redis-server.js';
 import { inject } from 'vitest';
 import { generateLocalKeys } from '../../platform/local-env.js';
 import type { LocalKeys, LocalTopology } from '../../platform/local-env.js';
-import { SUBGRAPHS, ensureDatabase, migrateSubgraph } from '../../platform/migrate.js';
+import { SUBGRAPHS } from '../../platform/migrate.js';
+import { createTestDatabases } from './databases.js';
 import type { Subgraph } from '../../platform/migrate.js';
 import { freePort } from '../../scripts/free-port.js';
 import { onServer, waitForReplay } from './replication.js';
@@ -86,23 +87,6 @@ export interface StackOptions {
   replica?: boolean;
   /** A server pair of the file's own instead of the run's (a file that pauses or stops its standby). */
   postgres?: { adminUrl: string; standbyUrl: string };
-}
-
-/** Fresh, migrated databases for the four subgraphs on the given server, under a unique prefix. */
-export async function createTestDatabases(adminUrl: string): Promise<{ prefix: string; databaseUrls: Record<Subgraph, string> }> {
-  const prefix = `t_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
-  const databaseUrls = {} as Record<Subgraph, string>;
-  await Promise.all(
-    SUBGRAPHS.map(async (name) => {
-      const database = `${prefix}_${name}`;
-      await ensureDatabase(adminUrl, database);
-      const url = new URL(adminUrl);
-      url.pathname = `/${database}`;
-      databaseUrls[name] = url.toString();
-      await migrateSubgraph(name, databaseUrls[name]);
-    }),
-  );
-  return { prefix, databaseUrls };
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
