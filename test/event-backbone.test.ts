@@ -130,6 +130,38 @@ describe.each(buses)('event backbone on %s', (_name, makeBus) => {
     await bus.close();
   });
 
+  it('applies an entity\'s events in their sequence whatever the delivery order; a failing one is parked and its successors wait', async () => {
+    const ns = `${randomUUID().slice(0, 8)}:`;
+    const bus = makeBus(ns);
+    const group = `order-${ns}`;
+    const [calm, stuck] = [randomUUID(), randomUUID()];
+    const event = (orderId: string, seq: number, type: 'OrderPlaced' | 'OrderCancelled') => ({
+      eventId: randomUUID(), type, occurredAt: new Date().toISOString(), entity: `order:${orderId}`, seq,
+      payload: type === 'OrderPlaced' ? { orderId, customerId: randomUUID(), totalCents: 1, currency: 'USD' } : { orderId, customerId: randomUUID() },
+    });
+    // Delivered backwards: each order's cancel (seq 2) before its placement (seq 1).
+    const stuckPlaced = event(stuck, 1, 'OrderPlaced');
+    await bus.append('orders', [event(calm, 2, 'OrderCancelled'), event(stuck, 2, 'OrderCancelled'), event(calm, 1, 'OrderPlaced'), stuckPlaced]);
+    const record = (label: string) => async (tx: Tx, payload: { orderId: string }) => {
+      if (payload.orderId === stuck && label === 'placed') throw new Error('stuck order refused');
+      await tx.execute(sql`insert into effects (event_id, order_id) values (${randomUUID()}, ${`${payload.orderId}:${label}`})`);
+    };
+    const consumer = startConsumer({
+      bus, database, stream: 'orders', group, consumer: 'c1', log, inboxPollMs: 50,
+      handlers: { OrderPlaced: record('placed'), OrderCancelled: record('cancelled') },
+    });
+    const rows = async (orderId: string) =>
+      (await admin`select order_id from effects where order_id like ${`${orderId}:%`} order by ctid`).map((r) => r.order_id.split(':')[1]);
+    expect(await eventually(async () => ((await rows(calm)).length === 2 ? rows(calm) : undefined))).toEqual(['placed', 'cancelled']);
+    const parked = await eventually(async () =>
+      (await admin`select attempts, last_error from event_inbox where consumer = ${group} and event_id = ${stuckPlaced.eventId} and parked_at is not null`)[0]);
+    expect(parked).toEqual({ attempts: 3, last_error: 'stuck order refused' });
+    expect(await rows(stuck)).toEqual([]); // its cancel did not overtake it
+    expect(await admin`select parked_at from event_inbox where consumer = ${group} and entity = ${`order:${stuck}`} and seq = 2`).toEqual([{ parked_at: null }]);
+    await consumer.stop();
+    await bus.close();
+  });
+
   it('replays a stream after an id and knows when that id has been trimmed away', async () => {
     const ns = `${randomUUID().slice(0, 8)}:`;
     const bus = makeBus(ns);
