@@ -102,13 +102,18 @@ function fetchPaths(document: DocumentNode | undefined, representations: unknown
 }
 
 /**
- * Apollo Router's shape for a failed subgraph fetch: `SUBREQUEST_HTTP_ERROR` with the subgraph's
+ * Apollo Router's shape for a failed subgraph fetch: `SUBREQUEST_HTTP_ERROR` (a mutation's: `SERVICE_UNAVAILABLE`) with the subgraph's
  * name in `extensions.service`, one error per missing field (capped), as the errors of a response
  * the subgraph might have sent, so the gateway places them and nulls the fields as for any subgraph error.
  */
 export function fetchFailureErrors(service: string, reason: FailureReason, document: DocumentNode | undefined, representations: unknown): GraphQLFormattedError[] {
-  const message = `HTTP fetch failed from '${service}': ${reason}`;
-  const extensions = { code: ErrorCode.SUBREQUEST_HTTP_ERROR, service, reason };
+  // The contract: a mutation whose service is down is SERVICE_UNAVAILABLE (retry with the same
+  // idempotency key); the fields of a query are SUBREQUEST_HTTP_ERROR, as Apollo Router says.
+  const mutation = document?.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === 'mutation');
+  const message = mutation
+    ? `The ${service} service is unavailable (${reason}); retry later with the same idempotency key.`
+    : `HTTP fetch failed from '${service}': ${reason}`;
+  const extensions = { code: mutation ? ErrorCode.SERVICE_UNAVAILABLE : ErrorCode.SUBREQUEST_HTTP_ERROR, service, reason };
   const paths = fetchPaths(document, representations).slice(0, MAX_ERRORS_PER_FETCH);
   if (paths.length === 0) return [{ message, extensions }];
   return paths.map((path) => ({ message, path, extensions }));

@@ -154,6 +154,37 @@ describe('billing unreachable', () => {
   }, 120_000);
 });
 
+describe('a mutation whose service is down', () => {
+  it('is SERVICE_UNAVAILABLE naming the service, has no effect, and the same idempotency key succeeds once it is back', async () => {
+    const product = await cluster.product({ stock: 10 });
+    const input = { items: [{ productId: product.id, quantity: 2 }], idempotencyKey: `down-${randomUUID()}` };
+    const place = () => cluster.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`, { input }, { token: customer.token });
+    await cluster.kill('orders');
+    let restarted = false;
+    try {
+      const res = await place();
+      expect(res.status).toBe(200);
+      expect(res.data?.placeOrder ?? null).toBeNull();
+      expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'orders' });
+      expect(JSON.stringify(res.errors)).not.toMatch(/127\.0\.0\.1|localhost|:\d{4,5}\b|stack/);
+      await cluster.start('orders');
+      restarted = true;
+      // The breaker may still be open for a probe period: the client retries as told.
+      const placed = await eventually(async () => {
+        const again = await place();
+        return again.data?.placeOrder?.id as string | undefined;
+      }, { timeoutMs: 15_000, intervalMs: 250 });
+      expect((await place()).data.placeOrder.id).toBe(placed); // a replay, not a second order
+      const [row] = await cluster.sql.orders`select count(*)::int as n from orders where customer_id = ${customer.id} and id = ${placed}`;
+      expect(row!.n).toBe(1);
+      const [stock] = await cluster.sql.catalog`select stock from products where id = ${product.id}`;
+      expect(stock!.stock).toBe(8);
+    } finally {
+      if (!restarted) await cluster.start('orders');
+    }
+  }, 120_000);
+});
+
 describe('subgraph errors through the gateway', () => {
   it("a subgraph's own coded errors keep their code and message", async () => {
     const missing = await cluster.gql(`query($id: ID!) { order(id: $id) { id } }`, { id: randomUUID() }, { token: customer.token });
