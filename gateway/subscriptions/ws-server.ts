@@ -11,6 +11,7 @@ import type { EventBus } from '../../platform/events/bus.js';
 import type { Logger } from '../../platform/logger.js';
 import type { ClientAuth } from '../auth.js';
 import type { GatewayContext } from '../context.js';
+import { nulCharacterError } from '../../platform/input-rules.js';
 import { planSubscription } from './event-query.js';
 import { openEventStream } from './event-stream.js';
 import type { Subscriber } from './event-stream.js';
@@ -123,6 +124,8 @@ export function createSubscriptionServer(deps: {
           subscribe: async (args: ExecutionArgs) => {
             const { subscriber } = args.contextValue as { subscriber: Subscriber };
             try {
+              const nul = nulCharacterError(args.document, args.variableValues as Record<string, unknown> | undefined);
+              if (nul) return { errors: [nul] };
               const plan = planSubscription(args.schema, args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
               return await openEventStream(plan, subscriber, {
                 bus: deps.bus,
