@@ -121,7 +121,12 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
       maxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
       maxSubscriptionsPerConnection: config.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
       maxQueuedEventsPerSubscription: config.WS_MAX_QUEUED_EVENTS,
+      maxTotal: config.WS_MAX_CONNECTIONS,
+      maxPerIp: config.WS_MAX_CONNECTIONS_PER_IP,
+      anonymousIdleMs: config.WS_ANONYMOUS_IDLE_MS,
     },
+    // Partner keys and the safelist, as on HTTP.
+    edge: persisted.socket,
     // The same operation limits, request counts and client address as HTTP.
     validationRules: limits.validationRules,
     admit: limits.admitSocketOperation,
