@@ -23,6 +23,11 @@ export enum ErrorCode {
   UNAUTHORIZED_FIELD_OR_TYPE = 'UNAUTHORIZED_FIELD_OR_TYPE',
   /** A subscriber fell too far behind its events; it may resubscribe with `after`. */
   SUBSCRIBER_TOO_SLOW = 'SUBSCRIBER_TOO_SLOW',
+  /**
+   * The gateway lost its live feed and could not replay what it missed; `extensions.lastEventId`
+   * is where to resume (subscribe again with `after`).
+   */
+  SUBSCRIPTION_INTERRUPTED = 'SUBSCRIPTION_INTERRUPTED',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
 
