@@ -123,8 +123,8 @@ describe('the edge holds under floods', () => {
     // The slots are free again; with a full quota of idle sockets held open, HTTP is as before.
     const held = await flood(PER_IP + 50, 150, () => {});
     const heldOpen = held.filter((o): o is Extract<Outcome, { accepted: true }> => o.accepted);
-    const whileHeld = summary(await latencies(100));
     const stillOpen = heldOpen.filter((o) => o.socket.readyState === WebSocket.OPEN).length;
+    const whileHeld = summary(await latencies(50)); // well inside the idle timeout
     console.log(`[edge-floods] ${stillOpen} idle sockets held open (${held.length - heldOpen.length} more refused): HTTP p50 ${whileHeld.p50} p99 ${whileHeld.p99} ms`);
     expect(heldOpen.length).toBe(PER_IP);
     expect(stillOpen).toBe(PER_IP);
@@ -190,7 +190,10 @@ describe('the edge holds under floods', () => {
     const during = summary(await latencies(50));
     console.log(`[edge-floods] 200 slow bodies open: HTTP p50 ${during.p50} p99 ${during.p99} ms`);
     const cuts = await Promise.all(slow);
-    expect(cuts.every((c) => c.closedAfterMs < REQUEST_TIMEOUT_MS + 2_000)).toBe(true);
+    const slowest = Math.max(...cuts.map((c) => c.closedAfterMs));
+    console.log(`[edge-floods] 200 slow bodies: all cut, the last after ${slowest} ms`);
+    // Node checks request timers on an interval; under 200 at once on a busy machine allow a few seconds.
+    expect(slowest).toBeLessThan(REQUEST_TIMEOUT_MS + 5_000);
     await eventually(async () => ((await latencies(1))[0]! < 1_000 ? true : undefined));
   }, 60_000);
 });
