@@ -98,6 +98,7 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
   }
   const resumePoint = () => (compareStreamIds(lastId, startId) > 0 ? lastId : startId);
   let resyncing = false;
+  const recovered = new Set<string>();
   const resync = async () => {
     if (resyncing || done) return;
     resyncing = true;
@@ -105,6 +106,7 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
       const missed = await readFrom(resumePoint(), deps.maxQueue);
       if (queue.length + missed.length > deps.maxQueue) overflow = true;
       else {
+        for (const e of missed) recovered.add(e.id);
         queue.push(...missed);
         queue.sort((a, b) => compareStreamIds(a.id, b.id));
       }
@@ -160,11 +162,16 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
         finish();
         return { done: false, value: { errors: [unauthenticated('The access token expired; reconnect with a fresh one.')] } };
       }
+      // A resync is merging the missed events into the queue: wait for it, so they go out in order.
+      if (resyncing) return new Promise((resolve) => waiters.push(resolve));
       const event = queue.shift();
       if (!event) return new Promise((resolve) => waiters.push(resolve));
       // Order and de-duplication: the replay and live feeds overlap; a relay retry may repeat an event.
-      if (compareStreamIds(event.id, lastId) <= 0 || seen.has(event.eventId)) continue;
-      lastId = event.id;
+      // A missed event read back after a newer live one got through (between resubscribing and the
+      // replay) is late, not a duplicate: it goes out, once (by its eventId).
+      const late = recovered.delete(event.id);
+      if (seen.has(event.eventId) || (!late && compareStreamIds(event.id, lastId) <= 0)) continue;
+      if (compareStreamIds(event.id, lastId) > 0) lastId = event.id;
       seen.add(event.eventId);
       if (seen.size > 10_000) seen.clear();
       const result = await deps.runQuery(plan.query, { ...plan.variables, [ENTITY_ID_VARIABLE]: field.entityId(event.payload as never) }, subscriber.identity, event.eventId);
