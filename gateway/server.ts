@@ -11,6 +11,7 @@ import { createServiceTokenSigner } from '../platform/auth/service-token.js';
 import { createErrorFormatter } from '../platform/errors.js';
 import { createHealth, jsonErrorHandler, requestIdMiddleware } from '../platform/http.js';
 import { createLogger } from '../platform/logger.js';
+import { inputRulesPlugin } from '../platform/input-rules.js';
 import { createServiceObservability, createSubgraphFetchMetrics, instrumentFetcher, requestTelemetryPlugin, startTracingFromConfig } from '../platform/observability/index.js';
 import { eventStreamStats } from './subscriptions/event-stream.js';
 import type { RunnableService } from '../platform/run-service.js';
@@ -77,6 +78,8 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   const edgeMiddleware: express.RequestHandler[] = [];
   const plugins: ApolloServerPlugin<GatewayContext>[] = [];
   if (isProduction) plugins.push(ApolloServerPluginLandingPageDisabled());
+  // First: a request with no operation to run, or a NUL in a string, is refused before anything reads it.
+  plugins.push(inputRulesPlugin<GatewayContext>());
   // Rate, errors and latency by operation and client, and the `request completed` log line.
   plugins.push(requestTelemetryPlugin<GatewayContext>({ metrics: observability.metrics, log, clientOf: (c) => c.client?.name, requestIdOf: (c) => c.requestId }));
   // Partner API keys first: everything after may rely on res.locals.client.
@@ -118,7 +121,12 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
       maxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
       maxSubscriptionsPerConnection: config.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
       maxQueuedEventsPerSubscription: config.WS_MAX_QUEUED_EVENTS,
+      maxTotal: config.WS_MAX_CONNECTIONS,
+      maxPerIp: config.WS_MAX_CONNECTIONS_PER_IP,
+      anonymousIdleMs: config.WS_ANONYMOUS_IDLE_MS,
     },
+    // Partner keys and the safelist, as on HTTP.
+    edge: persisted.socket,
     // The same operation limits, request counts and client address as HTTP.
     validationRules: limits.validationRules,
     admit: limits.admitSocketOperation,

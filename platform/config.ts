@@ -49,7 +49,18 @@ export const consumerRetrySchema = z.object({
   EVENT_RETRY_MAX_MS: z.coerce.number().int().min(1).default(60_000),
 });
 
-export const baseSchema = eventSchema.extend(consumerRetrySchema.shape).extend({
+
+/** Bounds on how long a client may take to send a request (run-service.ts); slow senders hold sockets. */
+export const httpServerSchema = z.object({
+  /** Time to receive a request's headers before the connection is cut (Node: 60 s). (10 s) */
+  HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Time to receive a whole request, body included, before it is answered 408 and cut (Node: 300 s). (30 s) */
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+});
+export type HttpServerConfig = z.infer<typeof httpServerSchema>;
+
+
+export const baseSchema = eventSchema.extend(consumerRetrySchema.shape).extend(httpServerSchema.shape).extend({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HOST: z.string().default('0.0.0.0'),
@@ -252,6 +263,15 @@ export const gatewaySchema = baseSchema.extend({
   BODY_LIMIT: z.string().default('2mb'),
   WS_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
+  /**
+   * WebSocket connections this gateway keeps open in all, and per client address (as TRUST_PROXY
+   * reads it); an upgrade beyond either is answered 503 / 429. Keep the total well under the
+   * process's file-descriptor limit (`ulimit -n`), so sockets never starve HTTP. (10,000; 100)
+   */
+  WS_MAX_CONNECTIONS: positiveInt(10_000),
+  WS_MAX_CONNECTIONS_PER_IP: positiveInt(100),
+  /** An anonymous connection with no subscription open is closed (4410) after this long. (30 s) */
+  WS_ANONYMOUS_IDLE_MS: positiveInt(30_000),
   /** Undelivered events one subscriber may have before it is cut off (it can resume with `after`). */
   WS_MAX_QUEUED_EVENTS: z.coerce.number().int().min(1).default(1000),
   /** Also keep the read-your-writes token in an HTTP-only cookie (browsers), besides the `x-consistency-token` header. */

@@ -30,6 +30,11 @@ export enum ErrorCode {
    * was done that a retry with the same idempotency key would repeat: retry later.
    */
   SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
+  /**
+   * The gateway lost its live feed and could not replay what it missed; `extensions.lastEventId`
+   * is where to resume (subscribe again with `after`).
+   */
+  SUBSCRIPTION_INTERRUPTED = 'SUBSCRIPTION_INTERRUPTED',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
 

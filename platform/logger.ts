@@ -21,6 +21,7 @@ export function createLogger(service: string, level: string = process.env.LOG_LE
         return { ...(requestId ? { requestId } : {}), ...(traceId ? { traceId } : {}) };
       },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      serializers: { err: serializeError },
     },
     // Asynchronous appends; the directory is created if missing.
     destination ? pino.destination({ dest: destination, sync: false, mkdir: true }) : undefined,
@@ -34,3 +35,40 @@ const REDACTED_PATHS = [
   ...['req.headers', 'res.headers', 'headers', '*.headers'].flatMap((at) => SECRET_HEADERS.map((h) => `${at}${h}`)),
   ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`, `variables.*.*.${f}`]),
 ];
+
+/**
+ * Database errors carry what the statement carried: Drizzle's DrizzleQueryError repeats every
+ * bound parameter in its message ("Failed query: …\nparams: a,b,…") and in `params`, postgres.js
+ * keeps them in `parameters` / `args`, and Postgres's `detail` of a constraint violation repeats the
+ * whole row ("Failing row contains (…)"). For a signUp that is the password hash. The statement
+ * text, error code and constraint name stay: they say what went wrong without any value.
+ */
+const DRIVER_VALUE_KEYS = new Set(['params', 'parameters', 'args', 'detail']);
+const REDACTED = '[redacted]';
+
+/** `params: <list>` exactly as each Drizzle error in the cause chain wrote it into its message. */
+function paramListsOf(err: unknown): string[] {
+  const lists: string[] = [];
+  for (let e = err as { params?: unknown; cause?: unknown } | undefined, depth = 0; e && typeof e === 'object' && depth < 10; e = e.cause as never, depth++) {
+    if (Array.isArray(e.params)) lists.push(`params: ${String(e.params)}`);
+  }
+  return lists;
+}
+
+/** Anything after "params: " in a bare message string (a Drizzle message ends with its parameters). */
+const redactParamsText = (text: string, lists: readonly string[] = []) =>
+  lists.reduce((t, list) => t.split(list).join(`params: ${REDACTED}`), text).replace(/\nparams: (?!\[redacted\])[^\n]*/g, `\nparams: ${REDACTED}`);
+
+function scrub(value: unknown, lists: readonly string[], depth = 0): unknown {
+  if (typeof value === 'string') return redactParamsText(value, lists);
+  if (!value || typeof value !== 'object' || depth > 6) return value;
+  if (Array.isArray(value)) return value.map((v) => scrub(v, lists, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) out[key] = DRIVER_VALUE_KEYS.has(key) ? REDACTED : scrub(inner, lists, depth + 1);
+  return out;
+}
+
+/** pino's `err` serializer (type, message and stack with causes), minus every value a statement carried. */
+export function serializeError(err: unknown): unknown {
+  return scrub(pino.stdSerializers.err(err as Error), paramListsOf(err));
+}

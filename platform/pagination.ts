@@ -28,12 +28,23 @@ export type CursorShape = 'string' | 'number' | 'timestamp' | 'id';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
 
+/**
+ * A timestamp Postgres will take: JavaScript's Date rolls 31 February over into March and 24:00
+ * into the next day, and accepts year 0, all of which Postgres refuses (a driver error). A real
+ * instant reads back as the same calendar fields it was written with.
+ */
+const isCalendarTimestamp = (value: string): boolean => {
+  if (!ISO.test(value)) return false;
+  const ms = Date.parse(value);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 19) === value.slice(0, 19) && value.slice(0, 4) !== '0000';
+};
+
 const fits = (value: unknown, shape: CursorShape): boolean => {
   switch (shape) {
     case 'number':
       return typeof value === 'number' && Number.isFinite(value);
     case 'timestamp':
-      return typeof value === 'string' && ISO.test(value) && !Number.isNaN(Date.parse(value));
+      return typeof value === 'string' && isCalendarTimestamp(value);
     case 'id':
       return typeof value === 'string' && UUID.test(value);
     default:

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type express from 'express';
+import type { HttpServerConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { startMetricsServer } from './observability/index.js';
 import type { ServiceMetrics } from './observability/index.js';
@@ -37,11 +38,27 @@ export interface ListenOptions {
   drainMs?: number;
   /** METRICS_PORT: /metrics listens here, on the same host (0 = any free port). */
   metricsPort?: number;
+  /** How long a client may take to send headers, and a whole request (HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS). */
+  timeouts?: { headersMs: number; requestMs: number };
   log: Logger;
 }
 
 export async function listen(service: RunnableService, opts: ListenOptions): Promise<Listening> {
-  const server = http.createServer(service.app);
+  /*
+   * A client that trickles its headers or body holds a socket (and a file descriptor) for as long
+   * as the server lets it: Node's defaults are 60 s for headers and 300 s for the whole request.
+   * requestTimeout covers the body too (408, connection closed); Node checks these timers on an
+   * interval, so the interval is kept to a fraction of the bound for the cut to land close to it.
+   */
+  const timeouts = opts.timeouts ?? { headersMs: 10_000, requestMs: 30_000 };
+  const server = http.createServer(
+    {
+      headersTimeout: Math.min(timeouts.headersMs, timeouts.requestMs), // Node refuses headers > request
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(timeouts.headersMs / 4))),
+    },
+    service.app,
+  );
   service.attach?.(server);
   let inFlight = 0;
   let draining = false;
@@ -117,7 +134,7 @@ export async function runService(name: string, service: RunnableService, opts: L
 export const runWithConfig = (
   name: string,
   service: RunnableService & { log: Logger },
-  config: { PORT: number; METRICS_PORT: number; HOST: string; SHUTDOWN_GRACE_MS: number; SHUTDOWN_DRAIN_MS: number },
+  config: { PORT: number; METRICS_PORT: number; HOST: string; SHUTDOWN_GRACE_MS: number; SHUTDOWN_DRAIN_MS: number } & HttpServerConfig,
 ) =>
   runService(name, service, {
     port: config.PORT,
@@ -125,5 +142,8 @@ export const runWithConfig = (
     graceMs: config.SHUTDOWN_GRACE_MS,
     drainMs: config.SHUTDOWN_DRAIN_MS,
     metricsPort: config.METRICS_PORT,
+    timeouts: httpTimeouts(config),
     log: service.log,
   });
+
+export const httpTimeouts = (config: HttpServerConfig) => ({ headersMs: config.HTTP_HEADERS_TIMEOUT_MS, requestMs: config.HTTP_REQUEST_TIMEOUT_MS });

@@ -12,6 +12,7 @@ import type { ServiceTokenVerifier } from './auth/service-token.js';
 import { RequestDb } from './db.js';
 import type { Database } from './db.js';
 import { createErrorFormatter } from './errors.js';
+import { inputRulesPlugin } from './input-rules.js';
 import { createHealth, jsonErrorHandler, requestIdMiddleware } from './http.js';
 import { createInternalRouter } from './internal-rpc.js';
 import { consistencyPlugin, requestedLsn, writesReport } from './consistency.js';
@@ -124,6 +125,8 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
     introspection: false,
     allowBatchedHttpRequests: false,
     plugins: [
+      // The same request rules as the gateway's (NUL in strings), for any caller that reaches a subgraph.
+      inputRulesPlugin<SubgraphContext<S, L>>(),
       consistencyPlugin(opts.name, database),
       requestTelemetryPlugin<SubgraphContext<S, L>>({ metrics, log, clientOf: (c) => c.caller, requestIdOf: (c) => c.requestId }),
       ApolloServerPluginInlineTraceDisabled(),

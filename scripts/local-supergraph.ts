@@ -1,7 +1,7 @@
-import { gatewaySchema, parseConfig, subgraphSchemas } from '../platform/config.js';
+import { gatewaySchema, httpServerSchema, parseConfig, subgraphSchemas } from '../platform/config.js';
 import type { LocalTopology } from '../platform/local-env.js';
 import { localEnv } from '../platform/local-env.js';
-import { listen } from '../platform/run-service.js';
+import { httpTimeouts, listen } from '../platform/run-service.js';
 import { freePort } from './free-port.js';
 import type { Listening, RunnableService } from '../platform/run-service.js';
 import type { Logger } from '../platform/logger.js';
@@ -25,7 +25,8 @@ const builders: Record<ServiceName, (env: Record<string, string>) => Promise<Run
 async function startService(name: ServiceName, env: Record<string, string>, port: number): Promise<Listening> {
   const service = await builders[name](env);
   // Single-machine runs stop fast unless told otherwise (the scale-out test asks for a drain window).
-  return listen(service, { port, host: env.HOST!, graceMs: 2_000, drainMs: Number(env.SHUTDOWN_DRAIN_MS ?? 0), metricsPort: Number(env.METRICS_PORT ?? 0), log: service.log });
+  const timeouts = httpTimeouts(parseConfig(httpServerSchema, env));
+  return listen(service, { port, host: env.HOST!, graceMs: 2_000, drainMs: Number(env.SHUTDOWN_DRAIN_MS ?? 0), metricsPort: Number(env.METRICS_PORT ?? 0), timeouts, log: service.log });
 }
 
 /** One more gateway instance over the same subgraphs (scale-out, cross-instance tests). */

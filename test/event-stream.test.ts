@@ -51,3 +51,68 @@ describe('event streams', () => {
     await fast.return!();
   });
 });
+
+describe('event streams across a cut live feed', () => {
+  const setup = () => {
+    const config = { EVENT_NAMESPACE: `unit-${randomUUID()}:`, EVENT_RETENTION_HOURS: 1, EVENT_CLAIM_IDLE_MS: 1000 };
+    const log = createLogger('test', 'silent');
+    const bus = createEventBus(config, log);
+    const real = createLiveEvents(config, log);
+    // The embedded feed with a switch: while cut, live events are lost (as pub/sub loses them while Redis is away).
+    let cut = false;
+    const resubscribed = new Set<() => void>();
+    const live = {
+      subscribe: (type: Parameters<typeof real.subscribe>[0], onEvent: Parameters<typeof real.subscribe>[1]) => real.subscribe(type, (e) => !cut && onEvent(e)),
+      onResubscribed: (l: () => void) => (resubscribed.add(l), () => void resubscribed.delete(l)),
+      close: () => real.close(),
+    };
+    const productId = randomUUID();
+    const plan = planSubscription(schema, parse(`subscription($p: ID!) { stockChanged(productId: $p) { id stock } }`), undefined, { p: productId });
+    let readFails = false;
+    const deps = {
+      bus: { ...bus, readAfter: (...args: Parameters<typeof bus.readAfter>) => (readFails ? Promise.reject(new Error('Redis is down')) : bus.readAfter(...args)) },
+      live,
+      maxQueue: 100,
+      replayPageSize: 2,
+      runQuery: async (_q: string, vars: Record<string, unknown>) => ({ data: { stockChanged: { id: vars.__eventEntityId, stock: 1 } } }),
+    };
+    const event = () => ({ eventId: randomUUID(), type: 'StockChanged' as const, payload: { productId, stock: 1, priceCents: 1 }, occurredAt: new Date().toISOString() });
+    const subscriber = { identity: { userId: null, role: null, scopes: [] }, expiresAt: Number.POSITIVE_INFINITY };
+    return {
+      bus, plan, deps, event, subscriber,
+      setCut: (v: boolean) => (cut = v),
+      setReadFails: (v: boolean) => (readFails = v),
+      resubscribe: () => resubscribed.forEach((l) => l()),
+    };
+  };
+
+  it('replays from the stream, in order and once each, what was published while the feed was cut', async () => {
+    const t = setup();
+    const stream = await openEventStream(t.plan, t.subscriber, t.deps);
+    const ids = [...(await t.bus.append('catalog', [t.event()]))];
+    expect((await stream.next()).value.extensions.eventId).toBe(ids[0]);
+    t.setCut(true);
+    ids.push(...(await t.bus.append('catalog', [t.event(), t.event(), t.event()])));
+    t.setCut(false);
+    ids.push(...(await t.bus.append('catalog', [t.event()]))); // live again before the replay runs
+    t.resubscribe();
+    const got: string[] = [ids[0]!];
+    for (let i = 0; i < 4; i++) got.push((await stream.next()).value.extensions.eventId);
+    expect(got).toEqual(ids);
+    await stream.return!();
+  });
+
+  it('ends with SUBSCRIPTION_INTERRUPTED and the id to resume after when the gap cannot be read', async () => {
+    const t = setup();
+    const stream = await openEventStream(t.plan, t.subscriber, t.deps);
+    const [first] = await t.bus.append('catalog', [t.event()]);
+    expect((await stream.next()).value.extensions.eventId).toBe(first);
+    t.setCut(true);
+    await t.bus.append('catalog', [t.event()]);
+    t.setReadFails(true);
+    t.resubscribe();
+    const ended = await stream.next();
+    expect(ended.value.errors[0].extensions).toMatchObject({ code: 'SUBSCRIPTION_INTERRUPTED', lastEventId: first });
+    expect((await stream.next()).done).toBe(true);
+  });
+});

@@ -9,8 +9,10 @@ import type { GatewayContext } from '../context.js';
 import { createApqOptions } from './apq-cache.js';
 import { createCachePolicyPlugin } from './cache-policy.js';
 import { loadManifests } from './manifest.js';
-import { createPartnerAuth } from './partner-keys.js';
-import { createSafelist, createSafelistGate, createTrustedDocumentsPlugin } from './safelist.js';
+import { createClientResolver, createPartnerAuth } from './partner-keys.js';
+import type { ClientResolver } from './partner-keys.js';
+import { createSafelist, createSafelistCheck, createSafelistGate, createTrustedDocumentsPlugin } from './safelist.js';
+import type { SafelistCheck } from './safelist.js';
 
 export interface PersistedQueries {
   /** For ApolloServer's `persistedQueries` option (APQ). */
@@ -18,6 +20,8 @@ export interface PersistedQueries {
   /** Edge middleware, in order: partner API key (401), then the safelist gate. */
   middleware: express.RequestHandler[];
   plugins: ApolloServerPlugin<GatewayContext>[];
+  /** The same checks for the WebSocket: who the connection is (partner key), and each operation it sends. */
+  socket: { clientOf: ClientResolver; check: SafelistCheck };
 }
 
 /**
@@ -35,9 +39,12 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
     throw new Error(`no persisted-query manifest in ${config.PERSISTED_QUERIES_DIR}/ for: ${[...new Set(missing)].join(', ')}`);
   }
   const safelist = createSafelist(manifests, config.SAFELIST_MODES);
+  const clientOf = createClientResolver(config.PARTNER_API_KEYS, log);
+  const check = createSafelistCheck(safelist, log);
   return {
     apq: createApqOptions({ redis, namespace: config.EVENT_NAMESPACE, ttlSeconds: config.APQ_TTL_SECONDS, log }),
-    middleware: [createPartnerAuth(config.PARTNER_API_KEYS, log), createSafelistGate(safelist, log)],
+    middleware: [createPartnerAuth(clientOf), createSafelistGate(check)],
     plugins: [createTrustedDocumentsPlugin(safelist), createCachePolicyPlugin()],
+    socket: { clientOf, check },
   };
 }

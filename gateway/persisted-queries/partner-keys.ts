@@ -26,10 +26,34 @@ export function mintPartnerKey(client: string, now = new Date()): { key: string;
 
 /** What a first-party client says it is; never trusted for anything but its safelist mode and metrics. */
 export function declaredClient(req: express.Request): ClientInfo {
-  return {
-    name: req.header('apollographql-client-name') ?? null,
-    version: req.header('apollographql-client-version') ?? null,
-    partnerId: null,
+  return clientFromClaims((name) => req.header(name));
+}
+
+const clientFromClaims = (header: (name: string) => string | undefined): ClientInfo => ({
+  name: header('apollographql-client-name') ?? null,
+  version: header('apollographql-client-version') ?? null,
+  partnerId: null,
+});
+
+/**
+ * Who is calling, from the request's headers (HTTP) or the same names in a WebSocket's
+ * connectionParams: a partner, when `x-api-key` is a known, unrevoked key; else the first-party
+ * client its headers declare. null: a key was sent and is unknown or revoked.
+ */
+export type ClientResolver = (header: (name: string) => string | undefined, requestId?: string) => ClientInfo | null;
+
+export function createClientResolver(keys: readonly PartnerKey[], log: Logger): ClientResolver {
+  // Looked up by hash: comparing hashes leaks nothing usable about a key through timing.
+  const byHash = new Map(keys.map((k) => [k.sha256, k]));
+  return (header, requestId) => {
+    const key = header(API_KEY_HEADER);
+    if (key === undefined) return clientFromClaims(header);
+    const entry = byHash.get(hashApiKey(key));
+    if (!entry || entry.revoked) {
+      log.info({ keyId: entry?.id ?? null, requestId }, entry ? 'revoked API key used' : 'unknown API key');
+      return null;
+    }
+    return { name: entry.client, version: header('apollographql-client-version') ?? null, partnerId: entry.id };
   };
 }
 
@@ -39,26 +63,16 @@ export function declaredClient(req: express.Request): ClientInfo {
  * for every request: the partner (name = its client name, partnerId = the key's id) or the
  * first-party client as declared by its headers.
  */
-export function createPartnerAuth(keys: readonly PartnerKey[], log: Logger): express.RequestHandler {
-  // Looked up by hash: comparing hashes leaks nothing usable about a key through timing.
-  const byHash = new Map(keys.map((k) => [k.sha256, k]));
+export function createPartnerAuth(resolve: ClientResolver): express.RequestHandler {
   return (req, res, next) => {
-    const key = req.header(API_KEY_HEADER);
-    if (key === undefined) {
-      res.locals.client = declaredClient(req);
-      return next();
-    }
-    const entry = byHash.get(hashApiKey(key));
-    if (!entry || entry.revoked) {
-      log.info({ keyId: entry?.id ?? null, requestId: res.locals.requestId }, entry ? 'revoked API key used' : 'unknown API key');
+    const client = resolve((name) => req.header(name), res.locals.requestId as string | undefined);
+    if (!client) {
       res.status(401).setHeader('cache-control', 'no-store');
-      return void res.json({ errors: [{ message: 'The API key is invalid or revoked.', extensions: { code: ErrorCode.UNAUTHENTICATED } }] });
+      return void res.json({ errors: [invalidApiKeyError()] });
     }
-    res.locals.client = {
-      name: entry.client,
-      version: req.header('apollographql-client-version') ?? null,
-      partnerId: entry.id,
-    } satisfies ClientInfo;
+    res.locals.client = client;
     next();
   };
 }
+
+export const invalidApiKeyError = () => ({ message: 'The API key is invalid or revoked.', extensions: { code: ErrorCode.UNAUTHENTICATED } });

@@ -13,7 +13,11 @@ export interface RequestedOperation {
 }
 
 export function requestedOperation(req: express.Request): RequestedOperation {
-  const params: unknown = req.method === 'GET' ? req.query : req.body;
+  return requestedOperationOf(req.method === 'GET' ? req.query : req.body);
+}
+
+/** The same from a request's GraphQL parameters ({ query, operationName, extensions }), e.g. a WebSocket subscribe payload. */
+export function requestedOperationOf(params: unknown): RequestedOperation {
   if (!params || typeof params !== 'object' || Array.isArray(params)) return { id: null, freeform: false, name: null, protocolError: null };
   const { query, extensions, operationName } = params as Record<string, unknown>;
   let ext = extensions;

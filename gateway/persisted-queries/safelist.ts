@@ -7,6 +7,7 @@ import type { ClientInfo, GatewayContext } from '../context.js';
 import type { Manifest, ManifestOperation } from './manifest.js';
 import { declaredClient } from './partner-keys.js';
 import { requestedOperation } from './requested-operation.js';
+import type { RequestedOperation } from './requested-operation.js';
 
 export type SafelistMode = GatewayConfig['SAFELIST_MODES'][string];
 
@@ -35,39 +36,52 @@ export function createSafelist(manifests: ReadonlyMap<string, Manifest>, modes: 
   };
 }
 
+/** Why an operation is refused at the edge: the HTTP status and the one GraphQL error to answer with. */
+export interface EdgeRefusal {
+  status: number;
+  error: { message: string; extensions: Record<string, unknown> };
+}
+
 /**
- * Edge middleware, after the partner key check: decides before anything is parsed, so an
- * unlisted document costs a hash and nothing more. Status codes follow Apollo Router: an unknown
- * id is 404, unlisted freeform text 403, both `PERSISTED_QUERY_NOT_IN_LIST`. Audit mode logs the
- * operation's name and id (never its variables or any header) and lets it through. A broken
- * APQ request (text that does not match its hash, an unknown version) is a coded BAD_REQUEST.
+ * The safelist decision for one operation of one client, for HTTP and WebSocket alike: decided
+ * before anything is parsed, so an unlisted document costs a hash and nothing more. Status codes
+ * follow Apollo Router: an unknown id is 404, unlisted freeform text 403, both
+ * `PERSISTED_QUERY_NOT_IN_LIST`. Audit mode logs the operation's name and id (never its variables
+ * or any header) and lets it through. A broken APQ request (text that does not match its hash, an
+ * unknown version) is a coded BAD_REQUEST.
  */
-export function createSafelistGate(safelist: Safelist, log: Logger): express.RequestHandler {
-  return (req, res, next) => {
-    const op = requestedOperation(req);
-    if (op.protocolError) {
-      res.status(400).setHeader('cache-control', 'no-store');
-      return void res.json({ errors: [{ message: op.protocolError, extensions: { code: 'BAD_REQUEST' } }] });
-    }
-    const client: ClientInfo = res.locals.client ?? declaredClient(req);
+export type SafelistCheck = (client: ClientInfo, op: RequestedOperation, requestId?: string) => EdgeRefusal | undefined;
+
+export function createSafelistCheck(safelist: Safelist, log: Logger): SafelistCheck {
+  return (client, op, requestId) => {
+    if (op.protocolError) return { status: 400, error: { message: op.protocolError, extensions: { code: 'BAD_REQUEST' } } };
     const mode = safelist.modeFor(client);
-    if (mode === 'off') return next();
-    if (op.id !== null && safelist.allows(client, op.id)) return next();
-    const facts = { client: client.name, clientVersion: client.version, partnerId: client.partnerId, operationName: op.name, operationId: op.id, requestId: res.locals.requestId };
+    if (mode === 'off') return undefined;
+    if (op.id !== null && safelist.allows(client, op.id)) return undefined;
+    const facts = { client: client.name, clientVersion: client.version, partnerId: client.partnerId, operationName: op.name, operationId: op.id, requestId };
     if (mode === 'audit') {
       log.warn(facts, 'operation not in the client safelist (audit only)');
-      return next();
+      return undefined;
     }
     log.info(facts, 'operation not in the client safelist: refused');
-    res.status(op.freeform ? 403 : 404).setHeader('cache-control', 'no-store');
-    res.json({
-      errors: [
-        {
-          message: `This operation is not in the persisted query list of client "${client.name ?? '(unnamed)'}".`,
-          extensions: { code: ErrorCode.PERSISTED_QUERY_NOT_IN_LIST, ...(op.name ? { operationName: op.name } : {}) },
-        },
-      ],
-    });
+    return {
+      status: op.freeform ? 403 : 404,
+      error: {
+        message: `This operation is not in the persisted query list of client "${client.name ?? '(unnamed)'}".`,
+        extensions: { code: ErrorCode.PERSISTED_QUERY_NOT_IN_LIST, ...(op.name ? { operationName: op.name } : {}) },
+      },
+    };
+  };
+}
+
+/** Edge middleware, after the partner key check: the safelist check on an HTTP request. */
+export function createSafelistGate(check: SafelistCheck): express.RequestHandler {
+  return (req, res, next) => {
+    const client: ClientInfo = res.locals.client ?? declaredClient(req);
+    const refusal = check(client, requestedOperation(req), res.locals.requestId as string | undefined);
+    if (!refusal) return next();
+    res.status(refusal.status).setHeader('cache-control', 'no-store');
+    res.json({ errors: [refusal.error] });
   };
 }
 

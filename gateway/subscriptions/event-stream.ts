@@ -51,6 +51,7 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
   const queue: StreamEvent[] = [];
   const waiters: ((r: IteratorResult<ExecutionResult>) => void)[] = [];
   let overflow = false;
+  let interrupted = false;
   let done = false;
   let replaying = after !== null;
   let lastId = after ?? '0-0';
@@ -63,6 +64,17 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
     return field.ownerId(event.payload as never) === subscriber.identity.userId;
   };
 
+  /** Every visible event after cursor, oldest first; more than `limit` read stops early (the caller gives up then). */
+  const readFrom = async (cursor: string, limit = Infinity): Promise<StreamEvent[]> => {
+    const out: StreamEvent[] = [];
+    for (;;) {
+      const page = await deps.bus.readAfter(field.stream, cursor, deps.replayPageSize);
+      out.push(...page.filter(visible));
+      if (page.length < deps.replayPageSize || out.length > limit) return out;
+      cursor = page.at(-1)!.id;
+    }
+  };
+
   // Live first, so nothing published while the replay is read falls between the two.
   const stopLive = await deps.live.subscribe(field.eventType, (event) => {
     if (done || !visible(event)) return;
@@ -70,6 +82,43 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
     else queue.push(event);
     wake();
   });
+  /*
+   * Where this subscription's feed starts: `after`, or the stream's newest event when it opened.
+   * If the live feed is cut (Redis down, connection lost), what was published meanwhile is read
+   * from the stream after the last event delivered (or that start), merged in id order and
+   * de-duplicated; if it cannot be read, the subscription ends with SUBSCRIPTION_INTERRUPTED and
+   * the id to resume after. Either way no event is skipped without the client knowing.
+   */
+  let startId: string;
+  try {
+    startId = after ?? (await deps.bus.lastId(field.stream));
+  } catch (err) {
+    stopLive();
+    throw err;
+  }
+  const resumePoint = () => (compareStreamIds(lastId, startId) > 0 ? lastId : startId);
+  let resyncing = false;
+  const recovered = new Set<string>();
+  const resync = async () => {
+    if (resyncing || done) return;
+    resyncing = true;
+    try {
+      const missed = await readFrom(resumePoint(), deps.maxQueue);
+      if (queue.length + missed.length > deps.maxQueue) overflow = true;
+      else {
+        for (const e of missed) recovered.add(e.id);
+        queue.push(...missed);
+        queue.sort((a, b) => compareStreamIds(a.id, b.id));
+      }
+    } catch {
+      interrupted = true;
+    } finally {
+      resyncing = false;
+      wake();
+    }
+  };
+  const stopResync = deps.live.onResubscribed(() => void resync());
+
   eventStreamStats.open += 1;
   let released = false;
   const unsubscribe = () => {
@@ -77,6 +126,7 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
     released = true;
     eventStreamStats.open -= 1;
     stopLive();
+    stopResync();
   };
   const wake = () => waiters.splice(0).forEach((w) => void pull().then(w));
 
@@ -85,14 +135,7 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
       unsubscribe();
       throw badInput('after is older than the event retention window: refetch the current state, then subscribe without after.', { argument: 'after' });
     }
-    const replayed: StreamEvent[] = [];
-    for (let cursor = after; ; ) {
-      const page = await deps.bus.readAfter(field.stream, cursor, deps.replayPageSize);
-      replayed.push(...page.filter(visible));
-      if (page.length < deps.replayPageSize) break;
-      cursor = page.at(-1)!.id;
-    }
-    queue.unshift(...replayed);
+    queue.unshift(...(await readFrom(after)));
     replaying = false;
   }
 
@@ -109,17 +152,26 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
       if (done) return { done: true, value: undefined };
       if (overflow && !replaying) {
         finish();
-        return { done: false, value: { errors: [appError(ErrorCode.SUBSCRIBER_TOO_SLOW, 'Too many undelivered events; resubscribe with after to catch up.')] } };
+        return { done: false, value: { errors: [appError(ErrorCode.SUBSCRIBER_TOO_SLOW, 'Too many undelivered events; resubscribe with after to catch up.', { lastEventId: resumePoint() })] } };
+      }
+      if (interrupted) {
+        finish();
+        return { done: false, value: { errors: [appError(ErrorCode.SUBSCRIPTION_INTERRUPTED, 'The event feed was interrupted; resubscribe with after to catch up.', { lastEventId: resumePoint() })] } };
       }
       if (Date.now() >= subscriber.expiresAt) {
         finish();
         return { done: false, value: { errors: [unauthenticated('The access token expired; reconnect with a fresh one.')] } };
       }
+      // A resync is merging the missed events into the queue: wait for it, so they go out in order.
+      if (resyncing) return new Promise((resolve) => waiters.push(resolve));
       const event = queue.shift();
       if (!event) return new Promise((resolve) => waiters.push(resolve));
       // Order and de-duplication: the replay and live feeds overlap; a relay retry may repeat an event.
-      if (compareStreamIds(event.id, lastId) <= 0 || seen.has(event.eventId)) continue;
-      lastId = event.id;
+      // A missed event read back after a newer live one got through (between resubscribing and the
+      // replay) is late, not a duplicate: it goes out, once (by its eventId).
+      const late = recovered.delete(event.id);
+      if (seen.has(event.eventId) || (!late && compareStreamIds(event.id, lastId) <= 0)) continue;
+      if (compareStreamIds(event.id, lastId) > 0) lastId = event.id;
       seen.add(event.eventId);
       if (seen.size > 10_000) seen.clear();
       const result = await deps.runQuery(plan.query, { ...plan.variables, [ENTITY_ID_VARIABLE]: field.entityId(event.payload as never) }, subscriber.identity, event.eventId);

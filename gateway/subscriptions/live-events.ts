@@ -9,6 +9,12 @@ import type { Logger } from '../../platform/logger.js';
 export interface LiveEvents {
   /** Calls onEvent for every live event of a type until the returned function is called. */
   subscribe(type: EventType, onEvent: (event: StreamEvent) => void): Promise<() => void>;
+  /**
+   * Calls listener each time the live feed was cut and is whole again (Redis connection lost, then
+   * re-established and every channel subscribed again). Pub/sub keeps nothing for an absent
+   * subscriber, so whatever was published in between must be read from the stream.
+   */
+  onResubscribed(listener: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -31,6 +37,8 @@ export function createLiveEvents(config: EventConfig, log: Logger): LiveEvents {
         live.on(channel(type), onEvent);
         return () => void live.off(channel(type), onEvent);
       },
+      // In-process: the feed cannot be cut.
+      onResubscribed: () => () => {},
       async close() {},
     };
   }
@@ -39,10 +47,35 @@ export function createLiveEvents(config: EventConfig, log: Logger): LiveEvents {
   const subscriber = new Redis(config.REDIS_URL, options);
   for (const c of [publisher, subscriber]) c.on('error', (err) => log.warn({ err: err.message }, 'redis pub/sub connection error'));
   const pubsub = new RedisPubSub({ publisher, subscriber });
+  const listeners = new Set<() => void>();
+  let cut = false;
+  subscriber.on('close', () => (cut = true));
+  subscriber.on('ready', () => {
+    if (!cut) return;
+    cut = false;
+    /*
+     * ioredis emits 'ready' just before it sends the SUBSCRIBEs again (autoResubscribe): defer, then
+     * PING on the same connection. Redis answers in order, so the PONG means every channel is live
+     * again; anything published from then on arrives here, and anything before is in the stream.
+     */
+    setImmediate(() => {
+      subscriber
+        .ping()
+        .then(() => {
+          log.info({ listeners: listeners.size }, 'live events resubscribed; replaying what was missed from the streams');
+          for (const listener of listeners) listener();
+        })
+        .catch((err: Error) => log.warn({ err: err.message }, 'live events resubscription not confirmed'));
+    });
+  });
   return {
     async subscribe(type, onEvent) {
       const id = await pubsub.subscribe(channel(type), (message: StreamEvent) => onEvent(message));
       return () => pubsub.unsubscribe(id);
+    },
+    onResubscribed(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
     },
     async close() {
       await pubsub.close();

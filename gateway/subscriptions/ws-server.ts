@@ -2,6 +2,8 @@ import type http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
+import type { Extra } from 'graphql-ws/use/ws';
+import type { Context } from 'graphql-ws';
 import { GraphQLError, print, specifiedRules, validate } from 'graphql';
 import type { ExecutionArgs, ExecutionResult, GraphQLSchema, ValidationRule } from 'graphql';
 import type { ApolloServer } from '@apollo/server';
@@ -10,24 +12,43 @@ import { ErrorCode, appError, isPublicError } from '../../platform/errors.js';
 import type { EventBus } from '../../platform/events/bus.js';
 import type { Logger } from '../../platform/logger.js';
 import type { ClientAuth } from '../auth.js';
-import type { GatewayContext } from '../context.js';
+import type { ClientInfo, GatewayContext } from '../context.js';
+import type { ClientResolver } from '../persisted-queries/partner-keys.js';
+import { requestedOperationOf } from '../persisted-queries/requested-operation.js';
+import type { SafelistCheck } from '../persisted-queries/safelist.js';
+import { IDLE_CLOSE_CODE, createConnectionLimits } from './connection-limits.js';
+import type { ConnectionCaps } from './connection-limits.js';
+import { nulCharacterError } from '../../platform/input-rules.js';
 import { planSubscription } from './event-query.js';
 import { openEventStream } from './event-stream.js';
 import type { Subscriber } from './event-stream.js';
 import type { LiveEvents } from './live-events.js';
 
-export interface SubscriptionLimits {
+export interface SubscriptionLimits extends ConnectionCaps {
   /** Largest message a client may send (bytes). */
   maxPayloadBytes: number;
+  /** An anonymous connection with no operation open is closed after this long (ms). */
+  anonymousIdleMs: number;
   maxSubscriptionsPerConnection: number;
   maxQueuedEventsPerSubscription: number;
 }
 
 type ConnectionState = {
   subscriber?: Subscriber;
+  client?: ClientInfo;
   active?: number;
   clientIp?: string;
+  idle?: NodeJS.Timeout;
 };
+
+/** The edge checks HTTP requests get, for the socket: partner key at connection_init, safelist per operation. */
+export interface SocketEdge {
+  clientOf: ClientResolver;
+  check: SafelistCheck;
+}
+
+/** Who runs the per-event queries of subscriptions (metrics label; the subscriber's identity still applies). */
+const EVENT_CLIENT: ClientInfo = { name: 'subscription', version: null, partnerId: null };
 
 /**
  * Subscriptions at the gateway's /graphql over graphql-ws (graphql-transport-ws). The token comes
@@ -49,13 +70,26 @@ export function createSubscriptionServer(deps: {
   clientIp?: (req: http.IncomingMessage) => string | undefined;
   /** Rate limit per operation sent over the socket; an error refuses it. */
   admit?: (identity: Identity, clientIp: string | undefined) => Promise<GraphQLError | undefined>;
+  edge?: SocketEdge;
 }) {
   const { apollo, auth, log, limits } = deps;
   let wss: WebSocketServer | undefined;
   let disposable: { dispose(): void | Promise<void> } | undefined;
+  let connections: ReturnType<typeof createConnectionLimits> | undefined;
 
-  const execute = async (query: string, variables: Record<string, unknown>, identity: Identity, clientIp?: string): Promise<ExecutionResult> => {
-    const response = await apollo.executeOperation({ query, variables }, { contextValue: { identity, requestId: randomUUID(), client: { name: 'subscription', version: null, partnerId: null }, ...(clientIp ? { clientIp } : {}) } });
+  /**
+   * An anonymous connection costs a socket and names no one to count it against, so it may stay
+   * only while it has an operation open; a signed-in one is bounded by its token's lifetime.
+   */
+  const armIdle = (ctx: Context<Record<string, unknown>, Extra & Partial<ConnectionState>>) => {
+    clearTimeout(ctx.extra.idle);
+    if (ctx.extra.subscriber?.identity.userId || ctx.extra.client?.partnerId || (ctx.extra.active ?? 0) > 0) return;
+    ctx.extra.idle = setTimeout(() => ctx.extra.socket.close(IDLE_CLOSE_CODE, 'Idle: no subscription'), limits.anonymousIdleMs);
+    ctx.extra.idle.unref();
+  };
+
+  const execute = async (query: string, variables: Record<string, unknown>, identity: Identity, clientIp?: string, client: ClientInfo = EVENT_CLIENT): Promise<ExecutionResult> => {
+    const response = await apollo.executeOperation({ query, variables }, { contextValue: { identity, requestId: randomUUID(), client, ...(clientIp ? { clientIp } : {}) } });
     if (response.body.kind !== 'single') throw new Error('incremental delivery is not supported here');
     const { errors, ...result } = response.body.singleResult;
     // Apollo hands back formatted (plain) errors; graphql-ws serializes GraphQLErrors (toJSON).
@@ -84,7 +118,9 @@ export function createSubscriptionServer(deps: {
 
   return {
     attach(server: http.Server) {
-      wss = new WebSocketServer({ server, path: '/graphql', maxPayload: limits.maxPayloadBytes });
+      const caps = createConnectionLimits(limits, (req) => deps.clientIp?.(req));
+      connections = caps;
+      wss = new WebSocketServer({ server, path: '/graphql', maxPayload: limits.maxPayloadBytes, verifyClient: caps.verifyClient });
       disposable = useServer<Record<string, unknown>, ConnectionState>(
         {
           schema: () => deps.schema(),
@@ -96,33 +132,51 @@ export function createSubscriptionServer(deps: {
           onConnect: async (ctx) => {
             const params = ctx.connectionParams ?? {};
             const raw = typeof params.authorization === 'string' ? params.authorization : typeof params.token === 'string' ? `Bearer ${params.token}` : undefined;
+            // Partner key and client name: connectionParams (browsers cannot set upgrade headers), else the upgrade's headers.
+            const header = (name: string) => {
+              const value = params[name] ?? ctx.extra.request.headers[name];
+              return typeof value === 'string' ? value : undefined;
+            };
+            const client = deps.edge ? deps.edge.clientOf(header) : { name: header('apollographql-client-name') ?? null, version: header('apollographql-client-version') ?? null, partnerId: null };
+            if (!client) return false; // an unknown or revoked API key: 4403, as HTTP answers 401
             try {
               ctx.extra.subscriber = await auth.identify(raw);
+              ctx.extra.client = client;
               ctx.extra.active = 0;
               ctx.extra.clientIp = deps.clientIp?.(ctx.extra.request);
+              armIdle(ctx);
               return true;
             } catch {
               return false; // graphql-ws closes with 4403 Forbidden
             }
           },
-          onSubscribe: async (ctx) => {
+          onSubscribe: async (ctx, _id, payload) => {
+            // The safelist, exactly as for HTTP requests (same check, same codes and logs).
+            const refusal = deps.edge?.check(ctx.extra.client!, requestedOperationOf(payload));
+            if (refusal) return [new GraphQLError(refusal.error.message, { extensions: refusal.error.extensions })];
             if ((ctx.extra.active ?? 0) >= limits.maxSubscriptionsPerConnection) {
               return [appError(ErrorCode.BAD_USER_INPUT, `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection.`)];
             }
             // Counted before the rate limit's await, so a burst of subscribes cannot all pass the check.
             ctx.extra.active = (ctx.extra.active ?? 0) + 1;
+            clearTimeout(ctx.extra.idle);
             const refused = await deps.admit?.(ctx.extra.subscriber!.identity, ctx.extra.clientIp);
             if (!refused) return undefined;
             ctx.extra.active -= 1; // refused here: graphql-ws calls no onComplete for it
+            armIdle(ctx);
             return [refused];
           },
           onComplete: (ctx) => {
             ctx.extra.active = Math.max(0, (ctx.extra.active ?? 1) - 1);
+            armIdle(ctx);
           },
-          context: (ctx) => ({ subscriber: ctx.extra.subscriber, clientIp: ctx.extra.clientIp }),
+          onClose: (ctx) => clearTimeout(ctx.extra.idle),
+          context: (ctx) => ({ subscriber: ctx.extra.subscriber, clientIp: ctx.extra.clientIp, client: ctx.extra.client }),
           subscribe: async (args: ExecutionArgs) => {
             const { subscriber } = args.contextValue as { subscriber: Subscriber };
             try {
+              const nul = nulCharacterError(args.document, args.variableValues as Record<string, unknown> | undefined);
+              if (nul) return { errors: [nul] };
               const plan = planSubscription(args.schema, args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
               return await openEventStream(plan, subscriber, {
                 bus: deps.bus,
@@ -137,9 +191,9 @@ export function createSubscriptionServer(deps: {
           },
           // Queries and mutations sent over the socket run like HTTP ones.
           execute: async (args: ExecutionArgs) => {
-            const { subscriber, clientIp } = args.contextValue as { subscriber: Subscriber; clientIp?: string };
+            const { subscriber, clientIp, client } = args.contextValue as { subscriber: Subscriber; clientIp?: string; client?: ClientInfo };
             try {
-              return await execute(print(args.document), (args.variableValues ?? {}) as Record<string, unknown>, subscriber.identity, clientIp);
+              return await execute(print(args.document), (args.variableValues ?? {}) as Record<string, unknown>, subscriber.identity, clientIp, client);
             } catch (err) {
               return { errors: asErrors(err) };
             }
@@ -154,5 +208,7 @@ export function createSubscriptionServer(deps: {
       await new Promise<void>((resolve) => (wss ? wss.close(() => resolve()) : resolve()));
     },
     clientCount: () => wss?.clients.size ?? 0,
+    /** Connections counted against the caps (accepted upgrades whose socket is still open). */
+    connectionCount: () => connections?.open() ?? 0,
   };
 }

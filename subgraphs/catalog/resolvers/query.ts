@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { decodeCursor, parseFirst, toConnection } from '../../../platform/pagination.js';
-import { parseInput } from '../../../platform/validation.js';
+import { idSchema, parseInput } from '../../../platform/validation.js';
 import { listCategories, listProducts, productOrderings } from '../db/queries.js';
 import type { ProductFilter, ProductOrder } from '../db/queries.js';
 import type { CatalogContext } from '../context.js';
 
 const filterSchema = z
   .object({
-    categoryId: z.string().nullish(),
+    categoryId: idSchema.nullish(),
     // Trigram search needs three characters to use its index; fewer would scan every product.
     search: z.string().trim().min(3, 'must be at least 3 characters').max(100).nullish(),
     minPriceCents: z.number().int().min(0).nullish(),
