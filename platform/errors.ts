@@ -19,8 +19,6 @@ export enum ErrorCode {
   PERSISTED_QUERY_NOT_FOUND = 'PERSISTED_QUERY_NOT_FOUND',
   PERSISTED_QUERY_NOT_IN_LIST = 'PERSISTED_QUERY_NOT_IN_LIST',
   RATE_LIMITED = 'RATE_LIMITED',
-  /** A field removed by @authenticated / @requiresScopes at the gateway (Apollo Router's code). */
-  UNAUTHORIZED_FIELD_OR_TYPE = 'UNAUTHORIZED_FIELD_OR_TYPE',
   /** A subscriber fell too far behind its events; it may resubscribe with `after`. */
   SUBSCRIBER_TOO_SLOW = 'SUBSCRIBER_TOO_SLOW',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
