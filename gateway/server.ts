@@ -21,6 +21,7 @@ import { createGatewayRedis } from './redis.js';
 import { createPersistedQueries } from './persisted-queries/index.js';
 import { readPolicies } from './authorization/policies.js';
 import { createAuthorizingGateway } from './authorization/authorizing-gateway.js';
+import { createGraphiQL } from './explorer/graphiql.js';
 import { createEventBus } from '../platform/events/index.js';
 import { createLiveEvents } from './subscriptions/live-events.js';
 import { createSubscriptionServer } from './subscriptions/ws-server.js';
@@ -76,7 +77,8 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
    */
   const edgeMiddleware: express.RequestHandler[] = [];
   const plugins: ApolloServerPlugin<GatewayContext>[] = [];
-  if (isProduction) plugins.push(ApolloServerPluginLandingPageDisabled());
+  // Apollo Sandbox loads from a CDN: GraphiQL, bundled from npm, takes its place (GRAPHIQL).
+  plugins.push(ApolloServerPluginLandingPageDisabled());
   // Rate, errors and latency by operation and client, and the `request completed` log line.
   plugins.push(requestTelemetryPlugin<GatewayContext>({ metrics: observability.metrics, log, clientOf: (c) => c.client?.name, requestIdOf: (c) => c.requestId }));
   // Partner API keys first: everything after may rely on res.locals.client.
@@ -146,6 +148,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     return { ready: checks.every(([, s]) => s === 'ready'), details: { subgraphs: Object.fromEntries(checks) } };
   });
   app.use(health.router);
+  if (config.GRAPHIQL ? config.GRAPHIQL === 'true' : !isProduction) app.get('/graphql', createGraphiQL());
   app.use(
     '/graphql',
     express.json({ limit: config.BODY_LIMIT }),

@@ -175,6 +175,8 @@ export const gatewaySchema = baseSchema.extend({
   CONSISTENCY_COOKIE: z.enum(['true', 'false']).default('false'),
   /** How long a consistency token is honoured; keep it above every subgraph's DATABASE_REPLICA_MAX_LAG_MS. */
   CONSISTENCY_TOKEN_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** GraphiQL on GET /graphql for browsers (offline bundle); unset: on unless NODE_ENV=production. */
+  GRAPHIQL: z.enum(['true', 'false']).optional(),
   /** How long an automatic persisted query stays registered (shared by all gateways through Redis). */
   APQ_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
   /** Trusted-document manifests, one `<client-name>.json` per client (Apollo's persisted-query-manifest format). */
