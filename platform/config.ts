@@ -199,6 +199,12 @@ export const gatewaySchema = baseSchema.extend({
    * Safelist mode per first-party client name (`apollographql-client-name`): off | audit | enforce;
    * `"*"` applies to every other client, named or not. Partners are always enforced.
    */
+  /**
+   * The client registry (gateway/persisted-queries/client-registry.ts): one folder per partner with
+   * its hashed keys and versioned manifests, re-read every CLIENT_REGISTRY_POLL_MS; unset: none.
+   */
+  CLIENT_REGISTRY_DIR: z.string().optional(),
+  CLIENT_REGISTRY_POLL_MS: z.coerce.number().int().min(100).max(10_000).default(2_000),
   SAFELIST_MODES: json(z.record(z.string(), z.enum(['off', 'audit', 'enforce']))).prefault('{}'),
   ...limitsShape,
 });

@@ -57,6 +57,8 @@ async function loadKeys(): Promise<LocalKeys> {
 
 await runScript(async () => {
   const env = parseConfig(startEnv);
+  // Partners onboarded with `npm run partner` land here; the gateway re-reads it (no restart).
+  process.env.CLIENT_REGISTRY_DIR ??= path.join(dataDir, 'clients');
   const started = Date.now();
   const dbs = await openDatabases();
   let shuttingDown = false;

@@ -39,16 +39,27 @@ export function declaredClient(req: express.Request): ClientInfo {
  * for every request: the partner (name = its client name, partnerId = the key's id) or the
  * first-party client as declared by its headers.
  */
-export function createPartnerAuth(keys: readonly PartnerKey[], log: Logger): express.RequestHandler {
+export function createPartnerAuth(keys: readonly PartnerKey[] | (() => readonly PartnerKey[]), log: Logger): express.RequestHandler {
   // Looked up by hash: comparing hashes leaks nothing usable about a key through timing.
-  const byHash = new Map(keys.map((k) => [k.sha256, k]));
+  const current = typeof keys === 'function' ? keys : () => keys;
+  let seen: readonly PartnerKey[] | undefined;
+  let byHash = new Map<string, PartnerKey>();
+  const lookup = (sha256: string) => {
+    const list = current();
+    // Rebuilt only when the list changes (the client registry hands out a new array on change).
+    if (list !== seen) {
+      seen = list;
+      byHash = new Map(list.map((k) => [k.sha256, k]));
+    }
+    return byHash.get(sha256);
+  };
   return (req, res, next) => {
     const key = req.header(API_KEY_HEADER);
     if (key === undefined) {
       res.locals.client = declaredClient(req);
       return next();
     }
-    const entry = byHash.get(hashApiKey(key));
+    const entry = lookup(hashApiKey(key));
     if (!entry || entry.revoked) {
       log.info({ keyId: entry?.id ?? null, requestId: res.locals.requestId }, entry ? 'revoked API key used' : 'unknown API key');
       res.status(401).setHeader('cache-control', 'no-store');
