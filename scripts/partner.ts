@@ -68,17 +68,19 @@ export async function manifestOperations(files: string[]): Promise<ManifestOpera
   });
 }
 
-const commands: Record<string, (args: string[], dir: string) => Promise<void>> = {
-  async create([name], dir) {
+type Out = (line: string) => void;
+
+const commands: Record<string, (args: string[], dir: string, out: Out, note: Out) => Promise<void>> = {
+  async create([name], dir, out, note) {
     const client = arg(name, clientNameSchema, 'client name');
     const entry: ClientEntry = existsSync(path.join(dir, client, CLIENT_FILE)) ? await loadEntry(dir, client) : { name: client, keys: [], manifests: {} };
     const { key, entry: minted } = mintPartnerKey(client);
     entry.keys.push({ id: minted.id, sha256: minted.sha256, createdAt: new Date().toISOString(), revoked: false });
     await saveEntry(dir, entry);
-    console.error(`client ${client}: new key ${minted.id}. Give the partner this key (it is stored only as its sha256):`);
-    console.log(key);
+    note(`client ${client}: new key ${minted.id}. Give the partner this key (it is stored only as its sha256):`);
+    out(key);
   },
-  async publish([name, version, ...files], dir) {
+  async publish([name, version, ...files], dir, out) {
     const client = arg(name, clientNameSchema, 'client name');
     const v = arg(version, versionSchema, 'version');
     if (!files.length) throw new ExplainedError(`no .graphql files given\n${USAGE}`);
@@ -87,46 +89,49 @@ const commands: Record<string, (args: string[], dir: string) => Promise<void>> =
     await writeJsonAtomic(manifestFile(dir, client, v), { format: 'apollo-persisted-query-manifest', version: 1, operations });
     entry.manifests[v] = { publishedAt: new Date().toISOString(), retired: false };
     await saveEntry(dir, entry);
-    console.log(`client ${client}: manifest ${v} published with ${operations.length} operation(s):`);
-    for (const op of operations) console.log(`  ${op.name}  ${op.id}`);
+    out(`client ${client}: manifest ${v} published with ${operations.length} operation(s):`);
+    for (const op of operations) out(`  ${op.name}  ${op.id}`);
   },
-  async list(_args, dir) {
+  async list(_args, dir, out) {
     const snapshot = await import('node:fs/promises').then((fs) => fs.readdir(dir).catch(() => [] as string[]));
     for (const name of snapshot.sort()) {
       const read = await readClient(dir, name).catch((err: Error) => err);
       if (read instanceof Error) {
-        console.log(`${name}: BAD ENTRY: ${read.message}`);
+        out(`${name}: BAD ENTRY: ${read.message}`);
         continue;
       }
       const { entry, manifest } = read;
-      console.log(`${name}: ${manifest.operations.size} operation(s) allowed`);
-      for (const k of entry.keys) console.log(`  key ${k.id}  ${k.revoked ? 'REVOKED' : 'active'}  created ${k.createdAt}`);
-      for (const [v, m] of Object.entries(entry.manifests)) console.log(`  manifest ${v}  ${m.retired ? 'RETIRED' : 'live'}  published ${m.publishedAt}`);
+      out(`${name}: ${manifest.operations.size} operation(s) allowed`);
+      for (const k of entry.keys) out(`  key ${k.id}  ${k.revoked ? 'REVOKED' : 'active'}  created ${k.createdAt}`);
+      for (const [v, m] of Object.entries(entry.manifests)) out(`  manifest ${v}  ${m.retired ? 'RETIRED' : 'live'}  published ${m.publishedAt}`);
     }
   },
-  async revoke([name, keyId], dir) {
+  async revoke([name, keyId], dir, out) {
     const entry = await loadEntry(dir, arg(name, clientNameSchema, 'client name'));
     const key = entry.keys.find((k) => k.id === keyId);
     if (!key) throw new ExplainedError(`client ${entry.name} has no key "${keyId ?? ''}" (npm run partner -- list)`);
     key.revoked = true;
     await saveEntry(dir, entry);
-    console.log(`client ${entry.name}: key ${key.id} revoked`);
+    out(`client ${entry.name}: key ${key.id} revoked`);
   },
-  async retire([name, version], dir) {
+  async retire([name, version], dir, out) {
     const entry = await loadEntry(dir, arg(name, clientNameSchema, 'client name'));
     const v = arg(version, versionSchema, 'version');
     if (!entry.manifests[v]) throw new ExplainedError(`client ${entry.name} has no manifest version "${v}" (npm run partner -- list)`);
     entry.manifests[v].retired = true;
     await saveEntry(dir, entry);
-    console.log(`client ${entry.name}: manifest ${v} retired`);
+    out(`client ${entry.name}: manifest ${v} retired`);
   },
 };
 
+/** One command, as the CLI runs it; what it prints goes to out (results) and note (messages for a person). */
+export async function partnerCommand(argv: string[], dir = registryDir(), out: Out = console.log, note: Out = console.error): Promise<void> {
+  const [command, ...args] = argv;
+  const run = command ? commands[command] : undefined;
+  if (!run) throw new ExplainedError(USAGE);
+  await run(args, dir, out, note);
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(ROOT, 'scripts/partner.ts')) {
-  await runScript(async () => {
-    const [command, ...args] = process.argv.slice(2);
-    const run = command ? commands[command] : undefined;
-    if (!run) throw new ExplainedError(USAGE);
-    await run(args, registryDir());
-  });
+  await runScript(() => partnerCommand(process.argv.slice(2)));
 }
