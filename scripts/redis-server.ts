@@ -4,7 +4,10 @@ import { Redis } from 'ioredis';
 export interface RedisServerHandle {
   url: string;
   port: number;
+  /** Kills the server abruptly (SIGKILL: with the append-only file, acknowledged writes survive). */
   stop(): Promise<void>;
+  /** Starts it again on the same port and data directory after `stop` (an outage of chosen length). */
+  start(): Promise<void>;
   /** Kills the server abruptly (fault tests) and starts it again on the same port. */
   restart(): Promise<void>;
 }
@@ -45,7 +48,7 @@ export async function startRedisServer(port: number, opts: { dataDir?: string } 
   let child = await launch();
   const stopChild = () =>
     new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());
       child.kill('SIGKILL');
     });
@@ -53,6 +56,10 @@ export async function startRedisServer(port: number, opts: { dataDir?: string } 
     url: `redis://127.0.0.1:${port}`,
     port,
     stop: stopChild,
+    async start() {
+      if (child.exitCode === null && child.signalCode === null) return;
+      child = await launch();
+    },
     async restart() {
       await stopChild();
       child = await launch();

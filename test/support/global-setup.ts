@@ -7,6 +7,7 @@ import type { StandbySpec } from '../../scripts/embedded-replica.js';
 import { freePort } from '../../scripts/free-port.js';
 import postgres from 'postgres';
 import { startRedisServer } from '../../scripts/redis-server.js';
+import { createTemplateDatabases } from './databases.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -38,6 +39,7 @@ export default async function setup(project: TestProject) {
   const admin = postgres(pg.primary.adminUrl, { max: 1, onnotice: () => {} });
   await admin`create extension if not exists pg_stat_statements`;
   await admin.end();
+  await createTemplateDatabases(pg.primary.adminUrl);
   const redis = await startRedisServer(await freePort());
   project.provide('postgres', { adminUrl: pg.primary.adminUrl, standbyUrl: pg.standbyUrl, standby: pg.standbySpec });
   project.provide('redis', { url: redis.url });

@@ -8,7 +8,8 @@ import type { RedisServerHandle } from '../../scripts/redis-server.js';
 import { inject } from 'vitest';
 import { generateLocalKeys } from '../../platform/local-env.js';
 import type { LocalKeys, LocalTopology } from '../../platform/local-env.js';
-import { SUBGRAPHS, ensureDatabase, migrateSubgraph } from '../../platform/migrate.js';
+import { SUBGRAPHS } from '../../platform/migrate.js';
+import { createTestDatabases } from './databases.js';
 import type { Subgraph } from '../../platform/migrate.js';
 import { freePort } from '../../scripts/free-port.js';
 import { onServer, waitForReplay } from './replication.js';
@@ -68,7 +69,7 @@ export interface Stack {
 }
 
 /** Gateway request rate limits for test stacks, far above what any test sends (every test client is 127.0.0.1). */
-const TEST_RATE_LIMITS = { RATE_LIMIT_ANONYMOUS: '1000000', RATE_LIMIT_USER: '1000000', RATE_LIMIT_PARTNER: '1000000' };
+export const TEST_RATE_LIMITS = { RATE_LIMIT_ANONYMOUS: '1000000', RATE_LIMIT_USER: '1000000', RATE_LIMIT_PARTNER: '1000000' };
 
 let counter = 0;
 const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}-${randomUUID().slice(0, 6)}`;
@@ -95,18 +96,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     ? await startRedisServer(await freePort(), { dataDir: await mkdtemp(path.join(os.tmpdir(), 'supergraph-redis-')) })
     : undefined;
   const redisUrl = opts.bus === 'memory' ? undefined : (ownRedis?.url ?? inject('redis').url);
-  const prefix = `t_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
-  const databaseUrls = {} as Record<Subgraph, string>;
-  await Promise.all(
-    SUBGRAPHS.map(async (name) => {
-      const database = `${prefix}_${name}`;
-      await ensureDatabase(adminUrl, database);
-      const url = new URL(adminUrl);
-      url.pathname = `/${database}`;
-      databaseUrls[name] = url.toString();
-      await migrateSubgraph(name, databaseUrls[name]);
-    }),
-  );
+  const { prefix, databaseUrls } = await createTestDatabases(adminUrl);
   // The standby has the new databases once it has replayed their creation (milliseconds).
   if (opts.replica) await waitForReplay(adminUrl, standbyUrl);
   const replicaUrls = opts.replica
@@ -130,12 +120,49 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   // From now on the topology names the real ports (more instances, restarts, load balancers).
   topology.ports = supergraph.ports;
   const extraGateways: { close(): Promise<void> }[] = [];
-  const sql = Object.fromEntries(
+  const sql = openSql(databaseUrls);
+  const api = createApiClient(supergraph.gatewayUrl, sql);
+  const stack: Stack = {
+    url: supergraph.gatewayUrl,
+    supergraph,
+    keys,
+    databaseUrls,
+    replicaUrls,
+    topology,
+    redisUrl,
+    ownRedis,
+    eventNamespace: `${prefix}:`,
+    sql,
+    ...api,
+    async extraGateway() {
+      const gateway = await startExtraGateway(topology, await freePort());
+      extraGateways.push(gateway);
+      return gateway;
+    },
+    async close() {
+      await Promise.all(Object.values(sql).map((s) => s.end()));
+      await Promise.all(extraGateways.map((g) => g.close()));
+      await supergraph.close();
+      await ownRedis?.stop();
+    },
+  };
+  return stack;
+}
+
+/** Direct SQL on each subgraph's database, for fixtures and assertions. */
+export function openSql(databaseUrls: Record<Subgraph, string>): Record<Subgraph, postgres.Sql> {
+  return Object.fromEntries(
     SUBGRAPHS.map((name) => [name, postgres(databaseUrls[name], { max: 2, onnotice: () => {} })]),
   ) as Record<Subgraph, postgres.Sql>;
+}
 
+/** What a test does through the public API: GraphQL requests and fixtures made as a client would. */
+export type ApiClient = Pick<Stack, 'gql' | 'customer' | 'admin' | 'category' | 'product'>;
+
+/** The API helpers over a gateway URL (in-process stacks and process clusters alike). */
+export function createApiClient(gatewayUrl: string, sql: Record<Subgraph, postgres.Sql>): ApiClient {
   const gql: Stack['gql'] = async (query, variables, o = {}) => {
-    const res = await fetch(supergraph.gatewayUrl, {
+    const res = await fetch(gatewayUrl, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -159,17 +186,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     return { id: res.data.signUp.user.id, email, password, token: res.data.signUp.token };
   };
 
-  const stack: Stack = {
-    url: supergraph.gatewayUrl,
-    supergraph,
-    keys,
-    databaseUrls,
-    replicaUrls,
-    topology,
-    redisUrl,
-    ownRedis,
-    eventNamespace: `${prefix}:`,
-    sql,
+  const api: ApiClient = {
     gql,
     customer: (name = 'Test Customer') => signUp(name),
     async admin() {
@@ -194,7 +211,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
     async product(input = {}) {
       const admin = await adminOnce();
-      const categoryId = input.categoryId ?? (await stack.category()).id;
+      const categoryId = input.categoryId ?? (await api.category()).id;
       const sku = unique('SKU');
       const res = await gql(
         `mutation($input: CreateProductInput!) { createProduct(input: $input) { id sku } }`,
@@ -215,21 +232,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       if (!res.data?.createProduct) throw new Error(`createProduct failed: ${JSON.stringify(res.errors)}`);
       return res.data.createProduct;
     },
-    async extraGateway() {
-      const gateway = await startExtraGateway(topology, await freePort());
-      extraGateways.push(gateway);
-      return gateway;
-    },
-    async close() {
-      await Promise.all(Object.values(sql).map((s) => s.end()));
-      await Promise.all(extraGateways.map((g) => g.close()));
-      await supergraph.close();
-      await ownRedis?.stop();
-    },
   };
   let fixtureAdmin: Promise<TestUser> | undefined;
-  const adminOnce = () => (fixtureAdmin ??= stack.admin());
-  return stack;
+  const adminOnce = () => (fixtureAdmin ??= api.admin());
+  return api;
 }
 
 /** Polls until check returns a value that is not undefined, or fails after the deadline. */
