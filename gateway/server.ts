@@ -22,6 +22,7 @@ import { createGatewayRedis } from './redis.js';
 import { createPersistedQueries } from './persisted-queries/index.js';
 import { readPolicies } from './authorization/policies.js';
 import { createAuthorizingGateway } from './authorization/authorizing-gateway.js';
+import { createGraphiQL } from './explorer/graphiql.js';
 import { createEventBus } from '../platform/events/index.js';
 import { createLiveEvents } from './subscriptions/live-events.js';
 import { createSubscriptionServer } from './subscriptions/ws-server.js';
@@ -77,7 +78,8 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
    */
   const edgeMiddleware: express.RequestHandler[] = [];
   const plugins: ApolloServerPlugin<GatewayContext>[] = [];
-  if (isProduction) plugins.push(ApolloServerPluginLandingPageDisabled());
+  // Apollo Sandbox loads from a CDN: GraphiQL, bundled from npm, takes its place (GRAPHIQL).
+  plugins.push(ApolloServerPluginLandingPageDisabled());
   // First: a request with no operation to run, or a NUL in a string, is refused before anything reads it.
   plugins.push(inputRulesPlugin<GatewayContext>());
   // Rate, errors and latency by operation and client, and the `request completed` log line.
@@ -144,6 +146,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   app.use(...observability.middleware);
   const health = createHealth(createGatewayReadiness({ supergraphLoaded: () => apiSchema !== undefined, redis, subgraphs }));
   app.use(health.router);
+  if (config.GRAPHIQL ? config.GRAPHIQL === 'true' : !isProduction) app.get('/graphql', createGraphiQL());
   app.use(
     '/graphql',
     express.json({ limit: config.BODY_LIMIT }),

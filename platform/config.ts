@@ -278,6 +278,8 @@ export const gatewaySchema = baseSchema.extend({
   CONSISTENCY_COOKIE: z.enum(['true', 'false']).default('false'),
   /** How long a consistency token is honoured; keep it above every subgraph's DATABASE_REPLICA_MAX_LAG_MS. */
   CONSISTENCY_TOKEN_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** GraphiQL on GET /graphql for browsers (offline bundle); unset: on unless NODE_ENV=production. */
+  GRAPHIQL: z.enum(['true', 'false']).optional(),
   /** How long an automatic persisted query stays registered (shared by all gateways through Redis). */
   APQ_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
   /** Trusted-document manifests, one `<client-name>.json` per client (Apollo's persisted-query-manifest format). */
@@ -300,6 +302,12 @@ export const gatewaySchema = baseSchema.extend({
    * Safelist mode per first-party client name (`apollographql-client-name`): off | audit | enforce;
    * `"*"` applies to every other client, named or not. Partners are always enforced.
    */
+  /**
+   * The client registry (gateway/persisted-queries/client-registry.ts): one folder per partner with
+   * its hashed keys and versioned manifests, re-read every CLIENT_REGISTRY_POLL_MS; unset: none.
+   */
+  CLIENT_REGISTRY_DIR: z.string().optional(),
+  CLIENT_REGISTRY_POLL_MS: z.coerce.number().int().min(100).max(10_000).default(2_000),
   SAFELIST_MODES: json(z.record(z.string(), z.enum(['off', 'audit', 'enforce']))).prefault('{}'),
   ...limitsShape,
   ...subgraphFetchShape,

@@ -19,8 +19,6 @@ export enum ErrorCode {
   PERSISTED_QUERY_NOT_FOUND = 'PERSISTED_QUERY_NOT_FOUND',
   PERSISTED_QUERY_NOT_IN_LIST = 'PERSISTED_QUERY_NOT_IN_LIST',
   RATE_LIMITED = 'RATE_LIMITED',
-  /** A field removed by @authenticated / @requiresScopes at the gateway (Apollo Router's code). */
-  UNAUTHORIZED_FIELD_OR_TYPE = 'UNAUTHORIZED_FIELD_OR_TYPE',
   /** A subgraph fetch failed (refused, timed out, 5xx, breaker open); `extensions.service` names it (Apollo Router's code). */
   SUBREQUEST_HTTP_ERROR = 'SUBREQUEST_HTTP_ERROR',
   /** A subscriber fell too far behind its events; it may resubscribe with `after`. */

@@ -1,4 +1,5 @@
 import type { JWK } from 'jose';
+import { gatewaySchema, subgraphSchemas } from './config.js';
 import { generateServiceKey } from './auth/service-token.js';
 import { SUBGRAPHS } from './migrate.js';
 import type { Subgraph } from './migrate.js';
@@ -38,6 +39,13 @@ export interface LocalTopology {
   /** Unset: the embedded in-process event bus. */
   redisUrl?: string;
   eventNamespace?: string;
+  /**
+   * The caller's own environment (`npm start`: process.env plus .env): every variable a service's
+   * config schema knows (PARTNER_API_KEYS, SAFELIST_MODES, LIMIT_*, ...) reaches that service as
+   * it would a production process. Variables the topology owns (ports, URLs of peers, keys,
+   * database URLs) stay the topology's.
+   */
+  environment?: NodeJS.ProcessEnv;
   /** Extra variables per service (tests tune timeouts and limits this way). */
   extra?: Partial<Record<'gateway' | Subgraph, Record<string, string>>>;
 }
@@ -74,7 +82,28 @@ export function localEnv(t: LocalTopology): Record<'gateway' | Subgraph, Record<
       USERS_JWKS_URL: `${url('users')}/.well-known/jwks.json`,
     },
   };
-  // Extra variables win over everything above (e.g. peers reached through a load balancer).
-  for (const name of Object.keys(env) as (keyof typeof env)[]) Object.assign(env[name], t.extra?.[name]);
+  for (const name of Object.keys(env) as (keyof typeof env)[]) {
+    if (t.environment) Object.assign(env[name], fromEnvironment(name, t.environment, env[name]));
+    // Extra variables win over everything above (e.g. peers reached through a load balancer).
+    Object.assign(env[name], t.extra?.[name]);
+  }
   return env;
+}
+
+const SCHEMA_KEYS: Record<'gateway' | Subgraph, string[]> = {
+  gateway: Object.keys(gatewaySchema.shape),
+  users: Object.keys(subgraphSchemas.users.shape),
+  catalog: Object.keys(subgraphSchemas.catalog.shape),
+  orders: Object.keys(subgraphSchemas.orders.shape),
+  billing: Object.keys(subgraphSchemas.billing.shape),
+};
+
+/** The variables of `environment` that service `name` reads and the topology has not set itself. */
+function fromEnvironment(name: 'gateway' | Subgraph, environment: NodeJS.ProcessEnv, owned: Record<string, string>): Record<string, string> {
+  const picked: Record<string, string> = {};
+  for (const key of SCHEMA_KEYS[name]) {
+    const value = environment[key];
+    if (value !== undefined && !(key in owned)) picked[key] = value;
+  }
+  return picked;
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import postgres from 'postgres';
 import { z } from 'zod';
 import { parseConfig } from '../platform/config.js';
 import { SUBGRAPHS, ensureDatabase, migrateSubgraph } from '../platform/migrate.js';
@@ -38,7 +39,25 @@ const withDatabase = (serverUrl: string, database: string) => {
   return url.toString();
 };
 
-export async function openDatabases(log: (msg: string) => void = console.log): Promise<Databases> {
+/**
+ * Whether the embedded server of this DATA_DIR already runs (an `npm start` in another terminal):
+ * `npm run migrate` / `seed` then use it instead of failing on its lock file.
+ */
+async function runningServer(url: string): Promise<boolean> {
+  const probe = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
+  try {
+    await probe`select 1`;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await probe.end({ timeout: 1 });
+  }
+}
+
+const embeddedUrl = (port: number) => `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
+
+export async function openDatabases(log: (msg: string) => void = console.log, opts: { reuseRunning?: boolean } = {}): Promise<Databases> {
   const env = parseConfig(scriptEnv);
   const explicit = {
     users: env.USERS_DATABASE_URL,
@@ -67,6 +86,9 @@ export async function openDatabases(log: (msg: string) => void = console.log): P
     serverUrl = pg.primary.adminUrl;
     standbyUrl = pg.standbyUrl;
     stop = () => pg.stop();
+  } else if (!serverUrl && opts.reuseRunning && (await runningServer(embeddedUrl(env.EMBEDDED_POSTGRES_PORT)))) {
+    log(`using the embedded Postgres already running on port ${env.EMBEDDED_POSTGRES_PORT} (npm start)`);
+    serverUrl = embeddedUrl(env.EMBEDDED_POSTGRES_PORT);
   } else if (!serverUrl) {
     log(`starting embedded Postgres (data in ${path.join(env.DATA_DIR, 'postgres')}, port ${env.EMBEDDED_POSTGRES_PORT})`);
     // Loaded only here: embedded-postgres is a development dependency, absent from production images.

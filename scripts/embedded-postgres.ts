@@ -30,6 +30,38 @@ export async function letPostgresUserThrough(target: string): Promise<void> {
   }
 }
 
+/** The embedded server did not start: Postgres's own words, and what to do about them. */
+export class EmbeddedPostgresError extends Error {
+  constructor(port: number, dataDir: string, postgresOutput: string) {
+    const said = postgresOutput
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => /FATAL|ERROR|HINT|PANIC|could not|already|Is another/i.test(l))
+      .slice(-6);
+    super(
+      [
+        `The embedded Postgres (port ${port}, data in ${dataDir}) did not start.`,
+        ...(said.length ? ['Postgres said:', ...said.map((l) => `  ${l}`)] : ['Postgres printed nothing before it exited.']),
+        `Fix: ${embeddedPostgresFix(said.join(' '), port)}`,
+      ].join('\n'),
+    );
+    this.name = 'EmbeddedPostgresError';
+  }
+}
+
+function embeddedPostgresFix(said: string, port: number): string {
+  if (/could not bind|Address already in use|could not create any TCP/i.test(said)) {
+    return `port ${port} is taken (another \`npm start\`, or another Postgres): stop it, or set EMBEDDED_POSTGRES_PORT to a free port.`;
+  }
+  if (/lock file .*already exists|Is another postmaster/i.test(said)) {
+    return 'another Postgres already uses this data folder or port (an `npm start` still running? stop it with Ctrl-C). `npm run migrate` and `npm run seed` use a running `npm start`\'s server by themselves. If nothing runs, delete the stale lock file named above. To run a second copy, set EMBEDDED_POSTGRES_PORT (and DATA_DIR) to other values.';
+  }
+  if (/Permission denied|must be owned/i.test(said)) {
+    return 'Postgres cannot read or write its data folder: check its owner and permissions, or set DATA_DIR to a folder of your own.';
+  }
+  return 'read Postgres\'s message above; deleting the data folder (DATA_DIR, default .data/) starts from an empty database.';
+}
+
 export async function startEmbeddedPostgres(opts: {
   dataDir: string;
   port: number;
@@ -45,6 +77,7 @@ export async function startEmbeddedPostgres(opts: {
     if (binaries) await letPostgresUserThrough(path.dirname(binaries.postgres));
     await letPostgresUserThrough(path.dirname(path.resolve(opts.dataDir)));
   }
+  const output: string[] = [];
   const pg = new EmbeddedPostgres({
     databaseDir: opts.dataDir,
     port: opts.port,
@@ -53,12 +86,24 @@ export async function startEmbeddedPostgres(opts: {
     persistent: opts.persistent,
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: ['-c', 'max_connections=400', '-c', 'listen_addresses=127.0.0.1', ...(opts.postgresFlags ?? [])],
-    onLog: opts.log ?? (() => {}),
-    onError: (m: unknown) => opts.log?.(String(m)),
+    onLog: (m: string) => {
+      output.push(m);
+      if (output.length > 50) output.shift();
+      opts.log?.(m);
+    },
+    onError: (m: unknown) => {
+      if (m !== undefined) output.push(String(m));
+      opts.log?.(String(m));
+    },
   });
-  if (!existsSync(path.join(opts.dataDir, 'PG_VERSION'))) await pg.initialise();
-  await opts.beforeStart?.();
-  await pg.start();
+  try {
+    if (!existsSync(path.join(opts.dataDir, 'PG_VERSION'))) await pg.initialise();
+    await opts.beforeStart?.();
+    await pg.start();
+  } catch (err) {
+    // embedded-postgres rejects with `undefined` when the server exits early: say what Postgres said.
+    throw new EmbeddedPostgresError(opts.port, opts.dataDir, [...output, ...(err instanceof Error ? [err.message] : [])].join(''));
+  }
   const urlFor = (database: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/${database}`;
   return { adminUrl: urlFor('postgres'), urlFor, stop: () => pg.stop() };
 }

@@ -139,6 +139,19 @@ export async function seed(urls: Record<Subgraph, string>, size: SeedSize = DEMO
   }
 }
 
+/** Empties every table of the four databases (migrations stay applied): `seed -- --force` starts from here. */
+export async function resetData(urls: Record<Subgraph, string>): Promise<void> {
+  for (const url of Object.values(urls)) {
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const tables = await sql<{ name: string }[]>`select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname = 'public'`;
+      if (tables.length) await sql.unsafe(`truncate table ${tables.map((t) => t.name).join(', ')} restart identity cascade`);
+    } finally {
+      await sql.end();
+    }
+  }
+}
+
 /** Seeds only a database with no users yet (so `npm start` never duplicates demo data). */
 export async function seedIfEmpty(urls: Record<Subgraph, string>): Promise<string | null> {
   const sql = postgres(urls.users, { max: 1, onnotice: () => {} });

@@ -3,9 +3,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Kind, parse, print } from 'graphql';
 import type { DefinitionNode, FieldDefinitionNode, InputValueDefinitionNode } from 'graphql';
-import { ROOT, SUPERGRAPH_FILE, composeSupergraph, readRoverConfig } from '../scripts/compose-supergraph.js';
+import { API_SCHEMA_FILE, ROOT, SUPERGRAPH_FILE, apiSchemaSdl, composeSupergraph, readRoverConfig } from '../scripts/compose-supergraph.js';
 
-const CONTRACT_DIR = path.resolve(ROOT, '../shared/contract');
+/** The fixed public API, kept inside the repository so a fresh clone tests against it. */
+const CONTRACT_DIR = path.join(ROOT, 'contract');
 
 describe('composition', () => {
   it('rover.yaml names every subgraph with a routing URL and a schema file under schema/', async () => {
@@ -17,6 +18,13 @@ describe('composition', () => {
   it('the committed supergraph is exactly what composition produces now (run `npm run compose`)', async () => {
     const committed = await readFile(SUPERGRAPH_FILE, 'utf8');
     expect(committed).toBe(await composeSupergraph());
+  });
+
+  it('the committed client-facing schema/api.graphql is fresh and free of federation internals', async () => {
+    const committed = await readFile(API_SCHEMA_FILE, 'utf8');
+    expect(committed).toBe(apiSchemaSdl(await readFile(SUPERGRAPH_FILE, 'utf8')));
+    expect(committed).not.toMatch(/join__|link__|@link|@join|_Entity|_service/);
+    expect(committed).toMatch(/type Query \{/);
   });
 });
 

@@ -59,7 +59,8 @@ describe('operation limits (graphql-armor, default settings)', () => {
     expect(res.status).toBe(200);
     expect(res.body.errors).toBeUndefined();
     expect(res.body.data.me.orders.edges).toHaveLength(2);
-    expect(res.body.extensions?.cost).toEqual({ estimated: 6502 });
+    // No budget, no cost report: extensions.cost is for partners (test/rate-limits.test.ts).
+    expect(res.body.extensions?.cost).toBeUndefined();
   });
 
   it('a depth bomb is refused before anything runs: 400 GRAPHQL_VALIDATION_FAILED naming the limit', async () => {
@@ -105,7 +106,7 @@ describe('operation limits (graphql-armor, default settings)', () => {
     // The same query with small pages is fine.
     const small = await post(`query($n: Int) { ${FAN_OUT} }`, { n: 3 });
     expect(small.body.errors).toBeUndefined();
-    expect(small.body.extensions?.cost.estimated).toBe(5 + 3 * (4 + 3 * 2));
+    expect(small.status).toBe(200);
   });
 
   it('keeps answering normal traffic while being flooded with refused operations', async () => {

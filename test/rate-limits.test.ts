@@ -52,12 +52,20 @@ afterAll(() => stack?.close());
 interface Res {
   status: number;
   retryAfter: string | null;
+  rateLimit: string | null;
+  rateLimitPolicy: string | null;
   body: { data?: any; errors?: { message: string; extensions?: Record<string, any> }[]; extensions?: Record<string, any> };
 }
 
 async function post(payload: object, headers: Record<string, string> = {}, url = stack.url): Promise<Res> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(payload) });
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Res['body'] };
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    rateLimit: res.headers.get('ratelimit'),
+    rateLimitPolicy: res.headers.get('ratelimit-policy'),
+    body: (await res.json()) as Res['body'],
+  };
 }
 const from = (ip: string, token?: string) => ({ 'x-forwarded-for': ip, ...(token ? { authorization: `Bearer ${token}` } : {}) });
 const CATEGORIES = { query: '{ categories { id } }' };
@@ -68,13 +76,24 @@ function expectRateLimited(res: Res, maxSeconds: number) {
   const seconds = Number(res.retryAfter);
   expect(Number.isInteger(seconds) && seconds >= 1 && seconds <= maxSeconds).toBe(true);
   expect(res.body.errors![0]!.extensions!.retryAfterSeconds).toBe(seconds);
+  // IETF RateLimit headers: nothing left, and the reset is the Retry-After.
+  if (res.rateLimit !== null) {
+    expect(res.rateLimit).toMatch(new RegExp(`^"\\w+";r=0;t=${seconds}$`));
+    expect(res.rateLimitPolicy).toMatch(/^"\w+";q=\d+;w=\d+$/);
+  }
 }
 
 describe('request rate limits', () => {
   it('the request after the limit from one anonymous IP is 429 RATE_LIMITED with Retry-After; other IPs go on', async () => {
-    for (let i = 0; i < LIMIT; i++) expect((await post(CATEGORIES, from('203.0.113.1'))).status).toBe(200);
+    for (let i = 0; i < LIMIT; i++) {
+      const ok = await post(CATEGORIES, from('203.0.113.1'));
+      expect(ok.status).toBe(200);
+      expect(ok.rateLimitPolicy).toBe(`"ip";q=${LIMIT};w=60`);
+      expect(ok.rateLimit).toMatch(new RegExp(`^"ip";r=${LIMIT - 1 - i};t=\\d+$`));
+    }
     const refused = await post(CATEGORIES, from('203.0.113.1'));
     expectRateLimited(refused, 60);
+    expect(refused.rateLimit).toMatch(/^"ip";r=0;t=\d+$/);
     // Refused at the door: even a document that would not parse gets the 429, not a 400.
     expect((await post({ query: '{ nope' }, from('203.0.113.1'))).status).toBe(429);
     expect((await post(CATEGORIES, from('203.0.113.2'))).status).toBe(200);

@@ -1,5 +1,6 @@
-import { GraphQLError, Kind, getNamedType, getOperationAST, isCompositeType, isNonNullType, isObjectType, isInterfaceType, visit } from 'graphql';
+import { Kind, getNamedType, getOperationAST, isCompositeType, isNonNullType, isObjectType, isInterfaceType, visit } from 'graphql';
 import type {
+  GraphQLError,
   DocumentNode,
   FieldNode,
   FragmentDefinitionNode,
@@ -11,13 +12,14 @@ import type {
 } from 'graphql';
 import { allows } from './policies.js';
 import type { Policy } from './policies.js';
+import { authorizationDenied } from './denial.js';
 
 export type ResponsePath = string[];
 
 export interface AuthorizedOperation {
   /** The operation without the fields the caller may not see; null when nothing is left to run. */
   document: DocumentNode | null;
-  /** One per removed field, coded UNAUTHORIZED_FIELD_OR_TYPE, with the field's response path. */
+  /** One per removed field, coded by the contract (see denial.ts), with the field's response path. */
   errors: GraphQLError[];
   /** Where the response must hold null instead (a removed field, or the nullable parent of a removed non-null one). */
   nullPaths: ResponsePath[];
@@ -31,7 +33,8 @@ interface Caller {
 /**
  * Apollo Router's authorization semantics, before any subgraph is called: fields (or fields of
  * types) the caller is not allowed are removed from the operation; each comes back null with an
- * UNAUTHORIZED_FIELD_OR_TYPE error at its path, and the rest of the operation is still served.
+ * error at its path (the contract's UNAUTHENTICATED / FORBIDDEN, see denial.ts), and the rest of
+ * the operation is still served.
  * A removed non-null field nulls its nearest nullable parent instead, as GraphQL null propagation would.
  */
 export function authorizeOperation(
@@ -91,13 +94,7 @@ export function authorizeOperation(
     if (!def) return field;
     const named = getNamedType(def.type);
     if (denied(`${parentType.name}.${name}`) || denied(named.name)) {
-      errors.push(
-        new GraphQLError(`Unauthorized field or type: you are not allowed to read ${parentType.name}.${name}.`, {
-          path: fieldPath,
-          // The contract's distinction survives as the reason: sign in first, or not allowed at all.
-          extensions: { code: 'UNAUTHORIZED_FIELD_OR_TYPE', reason: caller.authenticated ? 'FORBIDDEN' : 'UNAUTHENTICATED' },
-        }),
-      );
+      errors.push(authorizationDenied(caller, `${parentType.name}.${name}`, fieldPath));
       if (isNonNullType(def.type)) return 'null-parent';
       nullPaths.push(fieldPath);
       return null;

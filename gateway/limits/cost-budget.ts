@@ -25,8 +25,9 @@ export interface CostReport {
  *     minute ends), and an operation larger than a whole minute's budget is BAD_USER_INPUT, since
  *     waiting would not help. The cost is charged when the operation starts, whatever its outcome;
  *     a refused operation is charged nothing.
- * Every HTTP response reports its cost in `extensions.cost` (subscription events, which run
- * through the same pipeline without an HTTP request, do not).
+ * Responses to callers with a budget (partners) report the cost and what is left in
+ * `extensions.cost`; everyone else's responses carry no cost extension (it would only be noise in
+ * every payload). Subscription events, which run without an HTTP request, never do.
  */
 export function createCostBudgetPlugin(deps: { config: GatewayConfig; redis: Redis | null; hints: CostHints }): ApolloServerPlugin<GatewayContext> {
   const { config, hints } = deps;
@@ -58,12 +59,17 @@ export function createCostBudgetPlugin(deps: { config: GatewayConfig; redis: Red
             // A refused operation spends nothing: what is left still serves cheaper ones.
             await budgets.refund(partnerId, estimated);
             report.budget = { perMinute, remaining: 0, resetSeconds: outcome.retryAfterSeconds };
-            throw rateLimitedError(`This API key's cost budget of ${perMinute} per minute is spent; retry after ${outcome.retryAfterSeconds} s.`, outcome.retryAfterSeconds);
+            const refused = rateLimitedError(`This API key's cost budget of ${perMinute} per minute is spent; retry after ${outcome.retryAfterSeconds} s.`, outcome.retryAfterSeconds);
+            // The policy that refused it is the cost budget, not the request count the edge reported.
+            const { headers } = (refused.extensions as unknown as { http: { headers: HeaderMap } }).http;
+            headers.set('ratelimit-policy', `"cost";q=${perMinute};w=60`);
+            headers.set('ratelimit', `"cost";r=0;t=${outcome.retryAfterSeconds}`);
+            throw refused;
           }
           report.budget = { perMinute, remaining: outcome.remaining, resetSeconds: outcome.resetSeconds };
         },
         async willSendResponse({ request, response }) {
-          if (!report || !request.http || response.body.kind !== 'single') return;
+          if (!report?.budget || !request.http || response.body.kind !== 'single') return;
           const result = response.body.singleResult;
           result.extensions = { ...result.extensions, cost: report };
         },

@@ -61,7 +61,11 @@ export function createRequestRateLimit(deps: { config: GatewayConfig; redis: Red
       if (identity) res.locals[VERIFIED_IDENTITY] = identity;
     }
     const subject = subjectOf(client, identity, req.ip);
-    const outcome = await limiters[subject.kind].consume(subject.key);
+    const limit = limiters[subject.kind];
+    const outcome = await limit.consume(subject.key);
+    // IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers): the policy, and what is left of it.
+    res.setHeader('ratelimit-policy', `"${subject.kind}";q=${limit.points};w=${window}`);
+    res.setHeader('ratelimit', `"${subject.kind}";r=${outcome.allowed ? outcome.remaining : 0};t=${outcome.allowed ? outcome.resetSeconds : outcome.retryAfterSeconds}`);
     if (outcome.allowed) return next();
     log.info({ subject: subject.kind, key: subject.kind === 'ip' ? subject.key : undefined, requestId: res.locals.requestId }, 'rate limited');
     res.status(429).setHeader('retry-after', String(outcome.retryAfterSeconds)).setHeader('cache-control', 'no-store');

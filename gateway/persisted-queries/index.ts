@@ -10,9 +10,11 @@ import { createApqOptions } from './apq-cache.js';
 import { createCachePolicyPlugin } from './cache-policy.js';
 import { loadManifests } from './manifest.js';
 import { createClientResolver, createPartnerAuth } from './partner-keys.js';
-import type { ClientResolver } from './partner-keys.js';
-import { createSafelist, createSafelistCheck, createSafelistGate, createTrustedDocumentsPlugin } from './safelist.js';
-import type { SafelistCheck } from './safelist.js';
+import type { ClientResolver, PartnerKey } from './partner-keys.js';
+import { createClientRegistry } from './client-registry.js';
+import type { ClientRegistry, RegistrySnapshot } from './client-registry.js';
+import { createLiveSafelist, createSafelist, createSafelistCheck, createSafelistGate, createTrustedDocumentsPlugin } from './safelist.js';
+import type { Safelist, SafelistCheck } from './safelist.js';
 
 export interface PersistedQueries {
   /** For ApolloServer's `persistedQueries` option (APQ). */
@@ -30,21 +32,48 @@ export interface PersistedQueries {
  */
 export async function createPersistedQueries(config: GatewayConfig, redis: Redis | null, log: Logger): Promise<PersistedQueries> {
   const manifests = await loadManifests(path.resolve(ROOT, config.PERSISTED_QUERIES_DIR));
-  // A key or an enforced client without a manifest would be refused everything: a deploy mistake, not a policy.
-  const missing = [
-    ...config.PARTNER_API_KEYS.filter((k) => !k.revoked).map((k) => k.client),
-    ...Object.entries(config.SAFELIST_MODES).filter(([name, mode]) => mode === 'enforce' && name !== '*').map(([name]) => name),
-  ].filter((client) => !manifests.has(client));
-  if (missing.length) {
-    throw new Error(`no persisted-query manifest in ${config.PERSISTED_QUERIES_DIR}/ for: ${[...new Set(missing)].join(', ')}`);
-  }
-  const safelist = createSafelist(manifests, config.SAFELIST_MODES);
-  const clientOf = createClientResolver(config.PARTNER_API_KEYS, log);
+  const registry = config.CLIENT_REGISTRY_DIR
+    ? await createClientRegistry(path.resolve(ROOT, config.CLIENT_REGISTRY_DIR), config.CLIENT_REGISTRY_POLL_MS, log)
+    : null;
+  // Configured keys and manifests, plus whatever the registry holds now; rebuilt when it changes.
+  let built: { from: RegistrySnapshot | null; keys: PartnerKey[]; safelist: Safelist } | undefined;
+  const current = () => {
+    const snapshot = registry?.current() ?? null;
+    if (built && built.from === snapshot) return built;
+    const all = new Map(manifests);
+    for (const [client, manifest] of snapshot?.manifests ?? []) all.set(client, manifest);
+    built = { from: snapshot, keys: [...config.PARTNER_API_KEYS, ...(snapshot?.keys ?? [])], safelist: createSafelist(all, config.SAFELIST_MODES) };
+    return built;
+  };
+  reportMissingManifests(config, current(), log);
+  const safelist = createLiveSafelist(() => current().safelist);
+  const clientOf = createClientResolver(() => current().keys, log);
   const check = createSafelistCheck(safelist, log);
   return {
     apq: createApqOptions({ redis, namespace: config.EVENT_NAMESPACE, ttlSeconds: config.APQ_TTL_SECONDS, log }),
     middleware: [createPartnerAuth(clientOf), createSafelistGate(check)],
-    plugins: [createTrustedDocumentsPlugin(safelist), createCachePolicyPlugin()],
+    plugins: [createTrustedDocumentsPlugin(safelist), createCachePolicyPlugin(), ...(registry ? [stopWith(registry)] : [])],
     socket: { clientOf, check },
   };
 }
+
+/**
+ * A key or an enforced client without a manifest is refused everything (PERSISTED_QUERY_NOT_IN_LIST):
+ * a deploy mistake worth an error line naming it, not a reason to refuse to start.
+ */
+function reportMissingManifests(config: GatewayConfig, state: { keys: PartnerKey[]; safelist: Safelist }, log: Logger) {
+  const named = (client: string) => ({ name: client, version: null, partnerId: null });
+  const missing = [
+    ...state.keys.filter((k) => !k.revoked).map((k) => k.client),
+    ...Object.entries(config.SAFELIST_MODES).filter(([name, mode]) => mode === 'enforce' && name !== '*').map(([name]) => name),
+  ].filter((client) => !state.safelist.hasManifest(named(client)));
+  for (const client of new Set(missing)) {
+    log.error({ client }, `no persisted-query manifest for client "${client}": every operation it sends is refused until one is published`);
+  }
+}
+
+const stopWith = (registry: ClientRegistry): ApolloServerPlugin<GatewayContext> => ({
+  async serverWillStart() {
+    return { serverWillStop: async () => registry.stop() };
+  },
+});

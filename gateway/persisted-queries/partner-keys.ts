@@ -42,13 +42,24 @@ const clientFromClaims = (header: (name: string) => string | undefined): ClientI
  */
 export type ClientResolver = (header: (name: string) => string | undefined, requestId?: string) => ClientInfo | null;
 
-export function createClientResolver(keys: readonly PartnerKey[], log: Logger): ClientResolver {
+export function createClientResolver(keys: readonly PartnerKey[] | (() => readonly PartnerKey[]), log: Logger): ClientResolver {
   // Looked up by hash: comparing hashes leaks nothing usable about a key through timing.
-  const byHash = new Map(keys.map((k) => [k.sha256, k]));
+  const current = typeof keys === 'function' ? keys : () => keys;
+  let seen: readonly PartnerKey[] | undefined;
+  let byHash = new Map<string, PartnerKey>();
+  const lookup = (sha256: string) => {
+    const list = current();
+    // Rebuilt only when the list changes (the client registry hands out a new array on change).
+    if (list !== seen) {
+      seen = list;
+      byHash = new Map(list.map((k) => [k.sha256, k]));
+    }
+    return byHash.get(sha256);
+  };
   return (header, requestId) => {
     const key = header(API_KEY_HEADER);
     if (key === undefined) return clientFromClaims(header);
-    const entry = byHash.get(hashApiKey(key));
+    const entry = lookup(hashApiKey(key));
     if (!entry || entry.revoked) {
       log.info({ keyId: entry?.id ?? null, requestId }, entry ? 'revoked API key used' : 'unknown API key');
       return null;

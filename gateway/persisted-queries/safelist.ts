@@ -16,6 +16,8 @@ export interface Safelist {
   allows(client: ClientInfo, id: string): boolean;
   /** The body of a listed operation, by id. Ids are sha256 of bodies, so any manifest's copy is the same text. */
   body(id: string): string | undefined;
+  /** Whether the client's own manifest exists (partners and named clients are held to it). */
+  hasManifest(client: ClientInfo): boolean;
 }
 
 /**
@@ -33,6 +35,17 @@ export function createSafelist(manifests: ReadonlyMap<string, Manifest>, modes: 
     modeFor: (client) => (client.partnerId !== null ? 'enforce' : named(client) ? modes[client.name!]! : (modes['*'] ?? 'off')),
     allows: (client, id) => listFor(client)?.has(id) ?? false,
     body: (id) => all.get(id)?.body,
+    hasManifest: (client) => client.name !== null && manifests.has(client.name),
+  };
+}
+
+/** A safelist that always answers from the newest one `current` returns (the client registry changes live). */
+export function createLiveSafelist(current: () => Safelist): Safelist {
+  return {
+    modeFor: (client) => current().modeFor(client),
+    allows: (client, id) => current().allows(client, id),
+    body: (id) => current().body(id),
+    hasManifest: (client) => current().hasManifest(client),
   };
 }
 

@@ -1,0 +1,65 @@
+import { gzipSync } from 'node:zlib';
+import type express from 'express';
+
+/** The starting tab: how to sign in, and where the token goes. */
+const DEFAULT_QUERY = `# The supergraph's API (schema/api.graphql). The Docs button (top left) explores it.
+# Signed-in calls: run logIn, then put the token in Headers below:
+#   { "Authorization": "Bearer <token>" }
+#
+# mutation { logIn(input: { email: "ada@example.com", password: "customer-password-1" }) { token } }
+
+query Products {
+  products(first: 5) {
+    edges { node { id name price { amountCents currency } } }
+  }
+}
+`;
+
+/**
+ * GraphiQL on GET /graphql for a browser, from the `@graphql-yoga/render-graphiql` npm package: one
+ * self-contained page (GraphiQL 5, its editor and workers inlined), so it works offline, unlike
+ * Apollo Sandbox, which loads from a CDN. Headers editor (Authorization) and docs explorer
+ * included; subscriptions over graphql-ws on the same path. A GraphQL GET (`?query=`) or any
+ * non-HTML request goes on to Apollo. Rendered once, on first use (~9 MB, ~2 MB gzipped).
+ */
+export function createGraphiQL(): express.RequestHandler {
+  let page: Promise<{ html: Buffer; gzip: Buffer }> | undefined;
+  const render = async () => {
+    const { renderGraphiQL } = await import('@graphql-yoga/render-graphiql');
+    const html = Buffer.from(
+      renderGraphiQL({
+        title: 'Supergraph GraphiQL',
+        endpoint: '/graphql',
+        defaultQuery: DEFAULT_QUERY,
+        headers: '{}',
+        isHeadersEditorEnabled: true,
+        shouldPersistHeaders: false,
+        subscriptionsProtocol: 'WS',
+        // Apollo's CSRF prevention lets a JSON POST through; GraphiQL sends nothing else.
+        method: 'POST',
+      }),
+    );
+    return { html, gzip: gzipSync(html) };
+  };
+
+  return (req, res, next) => {
+    if (req.method !== 'GET' || 'query' in req.query || 'extensions' in req.query) return next();
+    // A browser navigating here asks for HTML first; clients asking for JSON go to Apollo.
+    if (req.accepts(['application/json', 'application/graphql-response+json', 'text/html']) !== 'text/html') return next();
+    page ??= render();
+    page.then(
+      ({ html, gzip }) => {
+        res.setHeader('content-type', 'text/html; charset=utf-8');
+        res.setHeader('cache-control', 'no-cache');
+        res.vary('accept-encoding');
+        if (req.acceptsEncodings('gzip') === 'gzip') {
+          res.setHeader('content-encoding', 'gzip');
+          res.end(gzip);
+        } else {
+          res.end(html);
+        }
+      },
+      next,
+    );
+  };
+}

@@ -1,0 +1,123 @@
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import type { Logger } from '../../platform/logger.js';
+import { manifestSchema, operationId } from './manifest.js';
+import type { Manifest, ManifestOperation } from './manifest.js';
+import type { PartnerKey } from './partner-keys.js';
+
+/**
+ * The client registry: partners as data, read by every gateway instance and changed without a
+ * restart. One folder per client under CLIENT_REGISTRY_DIR:
+ *
+ *   <dir>/<client>/client.json              keys (sha256 only), manifest versions, retired or not
+ *   <dir>/<client>/manifests/<version>.json Apollo's persisted-query-manifest format
+ *
+ * Why files: they are reviewable and durable, need no service of their own (`npm start` just has a
+ * folder; production mounts one shared volume on every gateway, or syncs it from git), and every
+ * write is one atomic rename, so a gateway never reads half an entry. Each gateway re-reads the
+ * folder every CLIENT_REGISTRY_POLL_MS (2 s): polling, not fs.watch, because watch events are not
+ * delivered on network volumes. A bad entry is logged naming its file and skipped (the client's
+ * last good state keeps serving); it never stops the gateway.
+ */
+export const clientNameSchema = z.string().regex(/^[a-z0-9][\w.-]{0,63}$/i, 'letters, digits, ".", "_", "-" (at most 64)');
+export const versionSchema = z.string().regex(/^[\w.-]{1,64}$/, 'letters, digits, ".", "_", "-" (at most 64)');
+
+export const clientEntrySchema = z.object({
+  name: clientNameSchema,
+  keys: z.array(z.object({ id: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/), createdAt: z.string(), revoked: z.boolean().default(false) })),
+  /** Published manifest versions (as app releases); a retired one no longer lets its operations run. */
+  manifests: z.record(versionSchema, z.object({ publishedAt: z.string(), retired: z.boolean().default(false) })),
+});
+export type ClientEntry = z.infer<typeof clientEntrySchema>;
+
+export interface RegistrySnapshot {
+  keys: PartnerKey[];
+  /** Per client: the operations of all its live (not retired) manifest versions. */
+  manifests: Map<string, Manifest>;
+}
+
+export const CLIENT_FILE = 'client.json';
+export const manifestFile = (dir: string, client: string, version: string) => path.join(dir, client, 'manifests', `${version}.json`);
+
+/** Reads one client's folder; throws an Error whose message names the file and the problem. */
+export async function readClient(dir: string, client: string): Promise<{ entry: ClientEntry; manifest: Manifest }> {
+  const file = path.join(dir, client, CLIENT_FILE);
+  const entry = await readJson(file, clientEntrySchema);
+  if (entry.name !== client) throw new Error(`${file}: "name" is ${entry.name}, but the folder is ${client}`);
+  const operations = new Map<string, ManifestOperation>();
+  for (const [version, info] of Object.entries(entry.manifests)) {
+    if (info.retired) continue;
+    const mfile = manifestFile(dir, client, version);
+    const manifest = await readJson(mfile, manifestSchema);
+    for (const op of manifest.operations) {
+      if (op.id !== operationId(op.body)) throw new Error(`${mfile}: operation ${op.name} has id ${op.id}, not the sha256 of its body`);
+      operations.set(op.id, op);
+    }
+  }
+  return { entry, manifest: { client, file: path.join(dir, client), operations } };
+}
+
+async function readJson<S extends z.ZodType>(file: string, schema: S): Promise<z.infer<S>> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`${file}: ${e.code === 'ENOENT' ? 'missing' : `not valid JSON (${e.message})`}`, { cause: err });
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
+
+/** Writes JSON atomically (temp file + rename): a gateway polling the folder sees the old or the new file, never half. */
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const temp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(temp, file);
+}
+
+export interface ClientRegistry {
+  current(): RegistrySnapshot;
+  /** Reads the folder now (the poll calls this; tests and start-up too). */
+  refresh(): Promise<void>;
+  stop(): void;
+}
+
+/** A registry that re-reads `dir` every pollMs; an empty dir (or none) is no clients. */
+export async function createClientRegistry(dir: string, pollMs: number, log: Logger): Promise<ClientRegistry> {
+  let snapshot: RegistrySnapshot = { keys: [], manifests: new Map() };
+  const lastGood = new Map<string, { entry: ClientEntry; manifest: Manifest }>();
+  const reported = new Map<string, string>();
+  const refresh = async () => {
+    const names = await readdir(dir, { withFileTypes: true }).then(
+      (entries) => entries.filter((e) => e.isDirectory() && clientNameSchema.safeParse(e.name).success).map((e) => e.name),
+      () => [] as string[],
+    );
+    const keys: PartnerKey[] = [];
+    const manifests = new Map<string, Manifest>();
+    for (const name of names.sort()) {
+      const read = await readClient(dir, name).then((r) => ({ ok: r }), (err: Error) => ({ error: err.message }));
+      if ('error' in read) {
+        // Logged once per distinct problem, not every poll.
+        if (reported.get(name) !== read.error) log.error({ client: name, problem: read.error }, 'client registry: bad entry skipped, its last good state kept');
+        reported.set(name, read.error);
+      } else {
+        reported.delete(name);
+        lastGood.set(name, read.ok);
+      }
+      const good = lastGood.get(name);
+      if (!good) continue;
+      for (const k of good.entry.keys) keys.push({ id: k.id, client: name, sha256: k.sha256, revoked: k.revoked });
+      manifests.set(name, good.manifest);
+    }
+    for (const name of lastGood.keys()) if (!names.includes(name)) lastGood.delete(name);
+    snapshot = { keys, manifests };
+  };
+  await refresh();
+  const timer = setInterval(() => void refresh().catch((err: Error) => log.error({ problem: err.message }, 'client registry: poll failed')), pollMs);
+  timer.unref();
+  return { current: () => snapshot, refresh, stop: () => clearInterval(timer) };
+}
