@@ -176,11 +176,15 @@ describe('a failing handler (issue 9, case 2)', () => {
     expect(parked.attempts).toBe(3);
     expect(parked.last_error).toContain('invoice blocked by the test');
     expect(parked.last_error).not.toMatch(/insert into|select /i); // the driver's message, not the SQL
-    const [waiting] = await cluster.sql.billing`select attempts, parked_at from event_inbox
-      where consumer = 'billing' and type = 'OrderCancelled' and payload->>'orderId' = ${blocked}`;
+    // The cancel reaches one of the instances at its own pace; once there, it waits (early, never tried).
+    const waiting = await eventually(async () => {
+      const [row] = await cluster.sql.billing`select attempts, parked_at from event_inbox
+        where consumer = 'billing' and type = 'OrderCancelled' and payload->>'orderId' = ${blocked}`;
+      return row;
+    }, { timeoutMs: 20_000, intervalMs: 200 });
     expect(waiting).toMatchObject({ attempts: 0, parked_at: null });
     expect(await cluster.sql.billing`select 1 from invoices where order_id = ${blocked}`).toHaveLength(0);
-    const metrics = await (await fetch(`${cluster.baseUrl('billing', 0)}/metrics`)).text();
+    const metrics = await (await fetch(`${cluster.metricsUrl('billing', 0)}/metrics`)).text();
     expect(metrics).toMatch(/events_dead_letters\{[^}]*stream="orders"[^}]*\} 1\b/);
 
     // The operator fixes the cause and replays it: the invoice is issued, then voided by the cancel behind it.

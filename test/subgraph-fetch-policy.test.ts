@@ -119,7 +119,8 @@ describe('subgraph fetch policy', () => {
     const pay = await stack.gql(`mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }`,
       { input: { invoiceId: randomUUID(), cardToken: 'tok_visa', idempotencyKey: `pay-${randomUUID()}` } }, { token: customer.token });
     expect(pay.data).toBeNull();
-    expect(pay.errors).toEqual([{ message: "HTTP fetch failed from 'billing': HTTP 503", path: ['payInvoice'], extensions: { code: 'SUBREQUEST_HTTP_ERROR', service: 'billing', reason: 'HTTP 503' } }]);
+    // The contract's code for a mutation whose service is down (a query's fields get SUBREQUEST_HTTP_ERROR).
+    expect(pay.errors).toEqual([{ message: 'The billing service is unavailable (HTTP 503); retry later with the same idempotency key.', path: ['payInvoice'], extensions: { code: 'SERVICE_UNAVAILABLE', service: 'billing', reason: 'HTTP 503' } }]);
     expect(hits.mutation).toBe(1);
 
     // 3. A query answered 503 is retried once (two requests), and the proxy's page never reaches the client.
