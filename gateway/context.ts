@@ -8,6 +8,13 @@ export interface ClientInfo {
   version: string | null;
   /** Set only when a valid partner API key came with the request. */
   partnerId: string | null;
+  /** The partner's own limits from the client registry; a field absent is the configured default. */
+  limits?: PartnerLimits;
+}
+
+export interface PartnerLimits {
+  requestsPerWindow?: number;
+  costBudgetPerMinute?: number;
 }
 
 export interface GatewayContext {

@@ -6,8 +6,8 @@ import type { DefinitionNode, DocumentNode, FragmentDefinitionNode, OperationDef
 import { mintPartnerKey } from '../gateway/persisted-queries/partner-keys.js';
 import { operationId } from '../gateway/persisted-queries/manifest.js';
 import type { ManifestOperation } from '../gateway/persisted-queries/manifest.js';
-import { CLIENT_FILE, clientEntrySchema, clientNameSchema, manifestFile, readClient, versionSchema, writeJsonAtomic } from '../gateway/persisted-queries/client-registry.js';
-import type { ClientEntry } from '../gateway/persisted-queries/client-registry.js';
+import { CLIENT_FILE, clientEntrySchema, clientNameSchema, manifestFile, partnerLimitsSchema, readClient, versionSchema, writeJsonAtomic } from '../gateway/persisted-queries/client-registry.js';
+import type { ClientEntry, PartnerLimits } from '../gateway/persisted-queries/client-registry.js';
 import { API_SCHEMA_FILE, ROOT } from './compose-supergraph.js';
 import { ExplainedError, runScript } from './run-script.js';
 
@@ -17,7 +17,9 @@ import { ExplainedError, runScript } from './run-script.js';
  * else `<DATA_DIR>/clients` (what `npm start` serves).
  */
 const USAGE = `usage: npm run partner -- <command>
-  create  <client>                          a client (if new) and a new API key for it (shown once)
+  create  <client> [--requests N] [--cost N]  a client (if new) and a new API key for it (shown once)
+  limits  <client> [--requests N|default] [--cost N|default]
+                                            its own requests per RATE_LIMIT_WINDOW_SECONDS / cost budget per minute
   publish <client> <version> <file.graphql>…  a manifest version built from operation files
   list                                      clients, keys and manifest versions
   revoke  <client> <key-id>                 the key stops working
@@ -70,15 +72,69 @@ export async function manifestOperations(files: string[]): Promise<ManifestOpera
 
 type Out = (line: string) => void;
 
+const LIMIT_FLAGS = { '--requests': 'requestsPerWindow', '--cost': 'costBudgetPerMinute' } as const;
+
+/**
+ * `--requests N` / `--cost N` into a change of the entry's limits: a positive whole number sets
+ * it, `default` removes it (back to the gateway's configured default). Anything else is refused.
+ */
+function limitFlags(args: string[], allowDefault: boolean): { rest: string[]; change: Partial<Record<keyof PartnerLimits, number | null>> } {
+  const rest: string[] = [];
+  const change: Partial<Record<keyof PartnerLimits, number | null>> = {};
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i]!;
+    if (!(flag in LIMIT_FLAGS)) {
+      if (flag.startsWith('--')) throw new ExplainedError(`unknown option ${flag}\n${USAGE}`);
+      rest.push(flag);
+      continue;
+    }
+    const field = LIMIT_FLAGS[flag as keyof typeof LIMIT_FLAGS];
+    const value = args[++i];
+    if (allowDefault && value === 'default') {
+      change[field] = null;
+      continue;
+    }
+    const parsed = partnerLimitsSchema.shape[field].safeParse(value !== undefined && /^\d+$/.test(value) ? Number(value) : value);
+    if (value === undefined || !parsed.success || parsed.data === undefined) {
+      throw new ExplainedError(`bad ${flag} "${value ?? ''}": a positive whole number${allowDefault ? ' or "default"' : ''}`);
+    }
+    change[field] = parsed.data;
+  }
+  return { rest, change };
+}
+
+function applyLimits(entry: ClientEntry, change: Partial<Record<keyof PartnerLimits, number | null>>): void {
+  const limits: PartnerLimits = { ...entry.limits };
+  for (const [field, value] of Object.entries(change) as [keyof PartnerLimits, number | null][]) {
+    if (value === null) delete limits[field];
+    else limits[field] = value;
+  }
+  if (Object.keys(limits).length) entry.limits = limits;
+  else delete entry.limits;
+}
+
+const describeLimits = (entry: ClientEntry) =>
+  `requests ${entry.limits?.requestsPerWindow ?? 'default'} per window, cost ${entry.limits?.costBudgetPerMinute ?? 'default'} per minute`;
+
 const commands: Record<string, (args: string[], dir: string, out: Out, note: Out) => Promise<void>> = {
-  async create([name], dir, out, note) {
+  async create(args, dir, out, note) {
+    const { rest: [name], change } = limitFlags(args, false);
     const client = arg(name, clientNameSchema, 'client name');
     const entry: ClientEntry = existsSync(path.join(dir, client, CLIENT_FILE)) ? await loadEntry(dir, client) : { name: client, keys: [], manifests: {} };
+    applyLimits(entry, change);
     const { key, entry: minted } = mintPartnerKey(client);
     entry.keys.push({ id: minted.id, sha256: minted.sha256, createdAt: new Date().toISOString(), revoked: false });
     await saveEntry(dir, entry);
     note(`client ${client}: new key ${minted.id}. Give the partner this key (it is stored only as its sha256):`);
     out(key);
+  },
+  async limits(args, dir, out) {
+    const { rest: [name], change } = limitFlags(args, true);
+    const entry = await loadEntry(dir, arg(name, clientNameSchema, 'client name'));
+    if (!Object.keys(change).length) throw new ExplainedError(`nothing to change: give --requests and/or --cost\n${USAGE}`);
+    applyLimits(entry, change);
+    await saveEntry(dir, entry);
+    out(`client ${entry.name}: ${describeLimits(entry)}`);
   },
   async publish([name, version, ...files], dir, out) {
     const client = arg(name, clientNameSchema, 'client name');
@@ -101,7 +157,7 @@ const commands: Record<string, (args: string[], dir: string, out: Out, note: Out
         continue;
       }
       const { entry, manifest } = read;
-      out(`${name}: ${manifest.operations.size} operation(s) allowed`);
+      out(`${name}: ${manifest.operations.size} operation(s) allowed; ${describeLimits(entry)}`);
       for (const k of entry.keys) out(`  key ${k.id}  ${k.revoked ? 'REVOKED' : 'active'}  created ${k.createdAt}`);
       for (const [v, m] of Object.entries(entry.manifests)) out(`  manifest ${v}  ${m.retired ? 'RETIRED' : 'live'}  published ${m.publishedAt}`);
     }

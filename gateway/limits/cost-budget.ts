@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '../../platform/config.js';
 import { badInput } from '../../platform/errors.js';
 import type { GatewayContext } from '../context.js';
-import { createLimiter, rateLimitedError } from './limiter.js';
+import { createLimiterSet, rateLimitedError } from './limiter.js';
 import { operationCost } from './operation-cost.js';
 import type { CostHints } from './operation-cost.js';
 
@@ -31,8 +31,8 @@ export interface CostReport {
  */
 export function createCostBudgetPlugin(deps: { config: GatewayConfig; redis: Redis | null; hints: CostHints }): ApolloServerPlugin<GatewayContext> {
   const { config, hints } = deps;
-  const perMinute = config.PARTNER_COST_BUDGET_PER_MINUTE;
-  const budgets = createLimiter(deps.redis, config.EVENT_NAMESPACE, { name: 'cost', points: perMinute, durationSeconds: 60 });
+  // A partner's own costBudgetPerMinute (client registry) else PARTNER_COST_BUDGET_PER_MINUTE: one limiter per distinct number.
+  const budgetsOf = createLimiterSet(deps.redis, config.EVENT_NAMESPACE, { name: 'cost', durationSeconds: 60 });
   const withStatus = (err: ReturnType<typeof badInput>, status: number) => {
     (err.extensions as Record<string, unknown>).http = { status, headers: new HeaderMap([['cache-control', 'no-store']]) };
     return err;
@@ -51,6 +51,8 @@ export function createCostBudgetPlugin(deps: { config: GatewayConfig; redis: Red
           }
           const partnerId = contextValue.client?.partnerId;
           if (!partnerId || estimated === 0) return;
+          const perMinute = contextValue.client.limits?.costBudgetPerMinute ?? config.PARTNER_COST_BUDGET_PER_MINUTE;
+          const budgets = budgetsOf(perMinute);
           if (estimated > perMinute) {
             throw withStatus(badInput(`The operation's estimated cost ${estimated} is over this API key's budget of ${perMinute} per minute.`, { cost: estimated, budgetPerMinute: perMinute }), 400);
           }

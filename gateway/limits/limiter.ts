@@ -65,6 +65,22 @@ export function createLimiter(redis: Redis | null, namespace: string, opts: Limi
   };
 }
 
+/**
+ * Limiters of one name that differ only in their points (per-partner limits): one instance per
+ * distinct value, made on first use and kept. They share the Redis key prefix, so a partner whose
+ * limit changes keeps its count for the current window (a lowered limit applies at once, it does
+ * not hand out a fresh window). The in-memory fallback counts per instance, so there a change of
+ * limit starts that partner's count afresh.
+ */
+export function createLimiterSet(redis: Redis | null, namespace: string, opts: Omit<LimiterOptions, 'points'>): (points: number) => Limiter {
+  const byPoints = new Map<number, Limiter>();
+  return (points) => {
+    let limiter = byPoints.get(points);
+    if (!limiter) byPoints.set(points, (limiter = createLimiter(redis, namespace, { ...opts, points })));
+    return limiter;
+  };
+}
+
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 /** The GraphQL error for a refused request; Apollo turns `extensions.http` into the 429 and its Retry-After. */

@@ -7,7 +7,7 @@ import { ErrorCode, appError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import type { ClientAuth } from '../auth.js';
 import type { ClientInfo } from '../context.js';
-import { createLimiter } from './limiter.js';
+import { createLimiter, createLimiterSet } from './limiter.js';
 
 /** Who a request is counted against: a partner key, else a signed-in user, else the client IP. */
 export type RateLimitSubject = { kind: 'partner' | 'user' | 'ip'; key: string };
@@ -41,11 +41,14 @@ export function createRequestRateLimit(deps: { config: GatewayConfig; redis: Red
   const window = config.RATE_LIMIT_WINDOW_SECONDS;
   const limiter = (name: RateLimitSubject['kind'], points: number) =>
     createLimiter(redis, config.EVENT_NAMESPACE, { name: `requests:${name}`, points, durationSeconds: window });
+  // A partner's own requestsPerWindow (client registry) else RATE_LIMIT_PARTNER: one limiter per distinct number.
+  const partnerLimiter = createLimiterSet(redis, config.EVENT_NAMESPACE, { name: 'requests:partner', durationSeconds: window });
   const limiters = {
-    partner: limiter('partner', config.RATE_LIMIT_PARTNER),
     user: limiter('user', config.RATE_LIMIT_USER),
     ip: limiter('ip', config.RATE_LIMIT_ANONYMOUS),
   };
+  const limiterFor = (subject: RateLimitSubject, client: ClientInfo | undefined) =>
+    subject.kind === 'partner' ? partnerLimiter(client?.limits?.requestsPerWindow ?? config.RATE_LIMIT_PARTNER) : limiters[subject.kind];
   const subjectOf = (client: ClientInfo | undefined, identity: Identity | null, ip: string | undefined): RateLimitSubject =>
     client?.partnerId
       ? { kind: 'partner', key: client.partnerId }
@@ -61,7 +64,7 @@ export function createRequestRateLimit(deps: { config: GatewayConfig; redis: Red
       if (identity) res.locals[VERIFIED_IDENTITY] = identity;
     }
     const subject = subjectOf(client, identity, req.ip);
-    const limit = limiters[subject.kind];
+    const limit = limiterFor(subject, client);
     const outcome = await limit.consume(subject.key);
     // IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers): the policy, and what is left of it.
     res.setHeader('ratelimit-policy', `"${subject.kind}";q=${limit.points};w=${window}`);
@@ -80,7 +83,7 @@ export function createRequestRateLimit(deps: { config: GatewayConfig; redis: Red
   };
   const admit = async (identity: Identity, ip: string | undefined) => {
     const subject = subjectOf(undefined, identity, ip);
-    const outcome = await limiters[subject.kind].consume(subject.key);
+    const outcome = await limiterFor(subject, undefined).consume(subject.key);
     if (outcome.allowed) return undefined;
     return appError(ErrorCode.RATE_LIMITED, `Too many requests; retry after ${outcome.retryAfterSeconds} s.`, { retryAfterSeconds: outcome.retryAfterSeconds });
   };

@@ -23,11 +23,25 @@ import type { PartnerKey } from './partner-keys.js';
 export const clientNameSchema = z.string().regex(/^[a-z0-9][\w.-]{0,63}$/i, 'letters, digits, ".", "_", "-" (at most 64)');
 export const versionSchema = z.string().regex(/^[\w.-]{1,64}$/, 'letters, digits, ".", "_", "-" (at most 64)');
 
+/**
+ * A partner's own limits; a field left out is the gateway's configured default (RATE_LIMIT_PARTNER,
+ * PARTNER_COST_BUDGET_PER_MINUTE). Strict, so a misspelt field is a bad entry rather than silently
+ * the default.
+ */
+export const partnerLimitsSchema = z
+  .object({
+    requestsPerWindow: z.number().int().positive().max(1_000_000_000).optional(),
+    costBudgetPerMinute: z.number().int().positive().max(1_000_000_000).optional(),
+  })
+  .strict();
+export type PartnerLimits = z.infer<typeof partnerLimitsSchema>;
+
 export const clientEntrySchema = z.object({
   name: clientNameSchema,
   keys: z.array(z.object({ id: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/), createdAt: z.string(), revoked: z.boolean().default(false) })),
   /** Published manifest versions (as app releases); a retired one no longer lets its operations run. */
   manifests: z.record(versionSchema, z.object({ publishedAt: z.string(), retired: z.boolean().default(false) })),
+  limits: partnerLimitsSchema.optional(),
 });
 export type ClientEntry = z.infer<typeof clientEntrySchema>;
 
@@ -110,7 +124,8 @@ export async function createClientRegistry(dir: string, pollMs: number, log: Log
       }
       const good = lastGood.get(name);
       if (!good) continue;
-      for (const k of good.entry.keys) keys.push({ id: k.id, client: name, sha256: k.sha256, revoked: k.revoked });
+      const limits = good.entry.limits;
+      for (const k of good.entry.keys) keys.push({ id: k.id, client: name, sha256: k.sha256, revoked: k.revoked, ...(limits ? { limits } : {}) });
       manifests.set(name, good.manifest);
     }
     for (const name of lastGood.keys()) if (!names.includes(name)) lastGood.delete(name);

@@ -3,11 +3,12 @@ import type express from 'express';
 import type { GatewayConfig } from '../../platform/config.js';
 import { ErrorCode } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
-import type { ClientInfo } from '../context.js';
+import type { ClientInfo, PartnerLimits } from '../context.js';
 
 export const API_KEY_HEADER = 'x-api-key';
 
-export type PartnerKey = GatewayConfig['PARTNER_API_KEYS'][number];
+/** A configured key, or a registry one, which may carry its client's own limits. */
+export type PartnerKey = GatewayConfig['PARTNER_API_KEYS'][number] & { limits?: PartnerLimits };
 
 /**
  * Keys are 32 random bytes, so sha256 is all the storage needs: a slow password hash defends
@@ -64,7 +65,7 @@ export function createClientResolver(keys: readonly PartnerKey[] | (() => readon
       log.info({ keyId: entry?.id ?? null, requestId }, entry ? 'revoked API key used' : 'unknown API key');
       return null;
     }
-    return { name: entry.client, version: header('apollographql-client-version') ?? null, partnerId: entry.id };
+    return { name: entry.client, version: header('apollographql-client-version') ?? null, partnerId: entry.id, ...(entry.limits ? { limits: entry.limits } : {}) };
   };
 }
 
