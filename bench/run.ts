@@ -12,6 +12,7 @@ import { ROOT } from '../platform/paths.js';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
 import { freePort } from '../scripts/free-port.js';
 import { startRedisServer } from '../scripts/redis-server.js';
+import { print as printDocument } from 'graphql';
 import { ACCOUNT_PAGE } from '../test/support/operations.js';
 import { BENCH_SIZE, loadBenchData } from './load-data.js';
 import type { BenchData } from './load-data.js';
@@ -245,7 +246,7 @@ async function workloadsOf(stack: Stack) {
   // Every category and every SKU is requested, in rotation: the realistic key distribution, not one hot key.
   const http: Record<string, HttpWorkload> = {
     storefront: { auth: null, bodies: () => data.categoryIds.map((c) => JSON.stringify({ query: STOREFRONT, variables: { c } })) },
-    account: { auth: accountUsers, bodies: () => [JSON.stringify({ query: ACCOUNT_PAGE, variables: { n: 20 } })] },
+    account: { auth: accountUsers, bodies: () => [JSON.stringify({ query: printDocument(ACCOUNT_PAGE), variables: { n: 20 } })] },
     partner: {
       auth: null,
       bodies: (g) => skus.map((sku) => JSON.stringify(g === 'hive' ? { query: bySku.body, variables: { sku } } : { extensions: apq, variables: { sku } })),

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlStatementCounter } from '../platform/db.js';
-import { ACCOUNT_PAGE } from './support/operations.js';
+import { ACCOUNT_PAGE, PAY_INVOICE, PLACE_ORDER } from './support/operations.js';
 import { startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
 
@@ -15,14 +15,14 @@ beforeAll(async () => {
   for (let i = 0; i < 9; i++) products.push(await stack.product({ categoryId: categories[i % 3]!.id, stock: 1000, priceCents: 1000 + i * 1000 }));
   for (let i = 0; i < 50; i++) {
     const items = [0, 1, 2].map((k) => ({ productId: products[(i + k * 3) % 9]!.id, quantity: 1 + k }));
-    const res = await stack.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id invoice { id } } }`,
+    const res = await stack.gql(PLACE_ORDER,
       { input: { items, idempotencyKey: `account-page-${i}` } }, { token: customer.token });
     expect(res.errors).toBeUndefined();
   }
   // Some invoices paid, so payments lists are not all empty.
   const invoices = await stack.sql.billing`select id from invoices where customer_id = ${customer.id} order by issued_at limit 10`;
   for (const [k, inv] of invoices.entries()) {
-    const res = await stack.gql(`mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { id } }`,
+    const res = await stack.gql(PAY_INVOICE,
       { input: { invoiceId: inv.id, cardToken: k % 2 ? 'tok_visa' : 'tok_chargeDeclined', idempotencyKey: `pay-${inv.id}` } }, { token: customer.token });
     expect(res.errors?.[0]?.extensions?.code ?? 'OK').toMatch(/OK|PAYMENT_DECLINED/);
   }
@@ -34,7 +34,9 @@ async function statementsFor(n: number) {
   const res = await stack.gql(ACCOUNT_PAGE, { n }, { token: customer.token });
   const statements = sqlStatementCounter.total - before;
   expect(res.errors).toBeUndefined();
-  return { statements, orders: res.data.me.orders.edges.length, data: res.data };
+  // No errors (asserted above): `me` is there; its type comes from the typed AccountPage document.
+  const me = res.data!.me!;
+  return { statements, orders: me.orders.edges.length, me };
 }
 
 describe('DataLoader batching', () => {
@@ -50,13 +52,13 @@ describe('DataLoader batching', () => {
   });
 
   it('batched results come back in the right place (every nested field matches its own row)', async () => {
-    const { data } = await statementsFor(50);
-    const orders = data.me.orders.edges.map((e: any) => e.node);
-    const numbers = orders.map((o: any) => o.number);
+    const { me } = await statementsFor(50);
+    const orders = me.orders.edges.map((e) => e.node);
+    const numbers = orders.map((o) => o.number);
     expect(numbers).toEqual([...numbers].sort((a: number, b: number) => b - a));
     for (const order of orders) {
       expect(order.customer.name).toBe('Ada');
-      const sum = order.items.reduce((s: number, it: any) => s + it.quantity * it.product.price.amountCents, 0);
+      const sum = order.items.reduce((s, it) => s + it.quantity * it.product.price.amountCents, 0);
       expect(order.total.amountCents).toBe(sum);
       expect(order.invoice).not.toBeNull();
       for (const item of order.items) {
@@ -64,8 +66,8 @@ describe('DataLoader batching', () => {
         expect(item.product.shippingEstimate.amountCents).toBe(expected);
       }
     }
-    const paid = orders.filter((o: any) => o.invoice.status === 'PAID');
+    const paid = orders.filter((o) => o.invoice?.status === 'PAID');
     expect(paid.length).toBe(5);
-    for (const o of paid) expect(o.invoice.payments.map((p: any) => p.status)).toEqual(['SUCCEEDED']);
+    for (const o of paid) expect(o.invoice?.payments.map((p) => p.status)).toEqual(['SUCCEEDED']);
   });
 });

@@ -3,6 +3,7 @@ import { eventStreamStats } from '../gateway/subscriptions/event-stream.js';
 import { startExtraGateway } from '../scripts/local-supergraph.js';
 import { freePort } from '../scripts/free-port.js';
 import { ACCOUNT_PAGE } from './support/operations.js';
+import { print } from 'graphql';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
 import { wsClient } from './support/ws-client.js';
@@ -55,7 +56,7 @@ const FAN_OUT = 'products(first: $n) { edges { node { category { products(first:
 
 describe('operation limits (graphql-armor, default settings)', () => {
   it('the contract\'s AccountPage passes at its largest page and reports its static cost', async () => {
-    const res = await post(ACCOUNT_PAGE, { n: 100 }, { token: customer.token });
+    const res = await post(print(ACCOUNT_PAGE), { n: 100 }, { token: customer.token });
     expect(res.status).toBe(200);
     expect(res.body.errors).toBeUndefined();
     expect(res.body.data.me.orders.edges).toHaveLength(2);

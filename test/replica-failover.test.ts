@@ -46,7 +46,7 @@ const place = () =>
 const orderNumbers = async (headers: Record<string, string> = {}) => {
   const res = await stack.gql(ACCOUNT_PAGE, { n: 50 }, { token: customer.token, headers });
   expect(res.errors).toBeUndefined();
-  return res.data.me.orders.edges.map((e: any) => e.node.number) as number[];
+  return res.data!.me!.orders.edges.map((e) => e.node.number);
 };
 const replicaOf = async (subgraph: 'users' | 'catalog' | 'orders' | 'billing') =>
   ((await (await fetch(`${stack.supergraph.urls[subgraph]}/health/ready`)).json()) as any).database.replicas[0];

@@ -5,6 +5,7 @@ import { startLocalSupergraph } from '../scripts/local-supergraph.js';
 import type { LocalSupergraph, ServiceName } from '../scripts/local-supergraph.js';
 import { startNginx } from '../scripts/nginx.js';
 import { ACCOUNT_PAGE } from './support/operations.js';
+import { print } from 'graphql';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
 import { wsClient } from './support/ws-client.js';
@@ -79,7 +80,7 @@ describe('scale-out behind nginx', () => {
             ? await request(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`, {
                 input: { items: [{ productId, quantity: 1 }], idempotencyKey: `scale-${n}-${i}-${randomUUID()}` },
               })
-            : await request(ACCOUNT_PAGE, { n: 5 });
+            : await request(print(ACCOUNT_PAGE), { n: 5 });
         if (failure) failures.push(failure);
       }
     };

@@ -6,7 +6,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTracing, stopTracing } from '../platform/observability/tracing.js';
-import { ACCOUNT_PAGE } from './support/operations.js';
+import { ACCOUNT_PAGE, LOG_IN, PLACE_ORDER } from './support/operations.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
 
@@ -28,7 +28,7 @@ beforeAll(async () => {
   stack = await startStack({ extra: Object.fromEntries(SERVICES.map((s) => [s, logTo(s)])) });
   customer = await stack.customer('Traced');
   const product = await stack.product({ stock: 10 });
-  const placed = await stack.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
+  const placed = await stack.gql(PLACE_ORDER,
     { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: 'trace-order-1' } }, { token: customer.token });
   expect(placed.errors).toBeUndefined();
 }, 120_000);
@@ -120,7 +120,7 @@ describe('logs', () => {
   });
 
   it('error codes are logged; tokens, passwords and card tokens never are', async () => {
-    const wrong = await stack.gql(`mutation($input: LogInInput!) { logIn(input: $input) { token } }`,
+    const wrong = await stack.gql(LOG_IN,
       { input: { email: 'nobody@example.test', password: 'hunter2-secret-password' } }, { headers: { cookie: 'session=cookie-secret' } });
     expect(wrong.errors?.length).toBeGreaterThan(0);
     const bad = await stack.gql('{ me { id } }', {}, { token: 'not-a-real-token-secret' });

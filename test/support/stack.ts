@@ -3,6 +3,8 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
+import { print } from 'graphql';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { startRedisServer } from '../../scripts/redis-server.js';
 import type { RedisServerHandle } from '../../scripts/redis-server.js';
 import { inject } from 'vitest';
@@ -16,6 +18,7 @@ import { onServer, waitForReplay } from './replication.js';
 import { ensureStandbyRunning } from '../../scripts/embedded-replica.js';
 import { startExtraGateway, startLocalSupergraph } from '../../scripts/local-supergraph.js';
 import type { LocalSupergraph } from '../../scripts/local-supergraph.js';
+import { CREATE_CATEGORY, CREATE_PRODUCT, LOG_IN, SIGN_UP } from './operations.js';
 
 export interface GqlError {
   message: string;
@@ -28,6 +31,26 @@ export interface GqlResponse<T = any> {
   headers: Headers;
   data?: T;
   errors?: GqlError[];
+}
+
+export interface GqlOptions {
+  token?: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * POST a GraphQL operation to the gateway. A typed document (test/support/operations.ts, written
+ * with the codegen client preset's `graphql()`) gives typed `data` and checked variables, so a
+ * typo in a test query fails `npm run typecheck`; a plain string stays untyped (`any`), for tests
+ * that send malformed or deliberately invalid documents.
+ */
+export interface Gql {
+  <TData, TVariables extends Record<string, unknown>>(
+    document: TypedDocumentNode<TData, TVariables>,
+    // Variables are required exactly when the operation declares a required one.
+    ...args: Record<string, never> extends TVariables ? [variables?: TVariables, opts?: GqlOptions] : [variables: TVariables, opts?: GqlOptions]
+  ): Promise<GqlResponse<TData>>;
+  <T = any>(query: string, variables?: Record<string, unknown>, opts?: GqlOptions): Promise<GqlResponse<T>>;
 }
 
 export interface TestUser {
@@ -54,7 +77,7 @@ export interface Stack {
   /** Direct SQL on each subgraph's database, for fixtures and assertions. */
   sql: Record<Subgraph, postgres.Sql>;
   /** POST a GraphQL operation to the gateway. */
-  gql<T = any>(query: string, variables?: Record<string, unknown>, opts?: { token?: string; headers?: Record<string, string> }): Promise<GqlResponse<T>>;
+  gql: Gql;
   /** A new customer, signed up through the API. */
   customer(name?: string): Promise<TestUser>;
   /** A new admin: signed up through the API, promoted in the database, signed in again for an ADMIN token. */
@@ -161,7 +184,8 @@ export type ApiClient = Pick<Stack, 'gql' | 'customer' | 'admin' | 'category' | 
 
 /** The API helpers over a gateway URL (in-process stacks and process clusters alike). */
 export function createApiClient(gatewayUrl: string, sql: Record<Subgraph, postgres.Sql>): ApiClient {
-  const gql: Stack['gql'] = async (query, variables, o = {}) => {
+  const gql = (async (document: string | TypedDocumentNode, variables?: Record<string, unknown>, o: GqlOptions = {}) => {
+    const query = typeof document === 'string' ? document : print(document);
     const res = await fetch(gatewayUrl, {
       method: 'POST',
       headers: {
@@ -173,15 +197,12 @@ export function createApiClient(gatewayUrl: string, sql: Record<Subgraph, postgr
     });
     const body = (await res.json()) as { data?: unknown; errors?: GqlError[] };
     return { status: res.status, headers: res.headers, data: body.data as never, errors: body.errors };
-  };
+  }) as Gql;
 
   const signUp = async (name: string): Promise<TestUser> => {
     const email = `${unique('user')}@example.test`;
     const password = 'correct-horse-battery';
-    const res = await gql(
-      `mutation($input: SignUpInput!) { signUp(input: $input) { token user { id } } }`,
-      { input: { email, name, password } },
-    );
+    const res = await gql(SIGN_UP, { input: { email, name, password } });
     if (!res.data?.signUp) throw new Error(`signUp failed: ${JSON.stringify(res.errors)}`);
     return { id: res.data.signUp.user.id, email, password, token: res.data.signUp.token };
   };
@@ -192,20 +213,14 @@ export function createApiClient(gatewayUrl: string, sql: Record<Subgraph, postgr
     async admin() {
       const user = await signUp('Test Admin');
       await sql.users`update users set role = 'ADMIN' where id = ${user.id}`;
-      const res = await gql(`mutation($input: LogInInput!) { logIn(input: $input) { token } }`, {
-        input: { email: user.email, password: user.password },
-      });
+      const res = await gql(LOG_IN, { input: { email: user.email, password: user.password } });
       if (!res.data?.logIn) throw new Error(`admin logIn failed: ${JSON.stringify(res.errors)}`);
       return { ...user, token: res.data.logIn.token };
     },
     async category(name = 'Test Category') {
       const admin = await adminOnce();
       const slug = unique('cat');
-      const res = await gql(
-        `mutation($input: CreateCategoryInput!) { createCategory(input: $input) { id slug } }`,
-        { input: { slug, name } },
-        { token: admin.token },
-      );
+      const res = await gql(CREATE_CATEGORY, { input: { slug, name } }, { token: admin.token });
       if (!res.data?.createCategory) throw new Error(`createCategory failed: ${JSON.stringify(res.errors)}`);
       return res.data.createCategory;
     },
@@ -214,7 +229,7 @@ export function createApiClient(gatewayUrl: string, sql: Record<Subgraph, postgr
       const categoryId = input.categoryId ?? (await api.category()).id;
       const sku = unique('SKU');
       const res = await gql(
-        `mutation($input: CreateProductInput!) { createProduct(input: $input) { id sku } }`,
+        CREATE_PRODUCT,
         {
           input: {
             sku,
