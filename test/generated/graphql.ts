@@ -54,6 +54,8 @@ export type PayInvoiceInput = {
 
 export type PaymentStatus =
   | 'FAILED'
+  /** Recorded before the card is charged; settled within seconds (after a crash, by billing's reconciler). */
+  | 'PENDING'
   | 'REFUNDED'
   | 'SUCCEEDED';
 
