@@ -5,7 +5,6 @@ import type { Redis } from 'ioredis';
 import type { Identity } from '../../platform/auth/identity.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
-import type { ClientAuth } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { createCostBudgetPlugin } from './cost-budget.js';
 import { createLoginProtection } from './login-protection.js';
@@ -13,12 +12,11 @@ import { readCostHints } from './operation-cost.js';
 import { createOperationLimits } from './operation-limits.js';
 import { createRequestRateLimit } from './request-rate-limit.js';
 
-export { VERIFIED_IDENTITY } from './request-rate-limit.js';
 export { clientAddress } from './client-ip.js';
 export type { TrustProxy } from './client-ip.js';
 
 export interface Limits {
-  /** After the partner key middleware (it needs `res.locals.client`). */
+  /** After the edge middleware (they read its EdgeRequest). */
   middleware: express.RequestHandler[];
   plugins: ApolloServerPlugin<GatewayContext>[];
   /** For ApolloServer (and the subscription server, for subscription documents). */
@@ -33,10 +31,10 @@ export interface Limits {
  * (graphql-armor), request counts per partner / user / IP, partners' cost budgets per minute, and
  * logIn attempts. Counters live in the gateway's Redis, so every instance enforces one limit.
  */
-export function createLimits(deps: { config: GatewayConfig; redis: Redis | null; auth: ClientAuth; log: Logger; supergraphSdl: string }): Limits {
-  const { config, redis, auth, log } = deps;
+export function createLimits(deps: { config: GatewayConfig; redis: Redis | null; log: Logger; supergraphSdl: string }): Limits {
+  const { config, redis, log } = deps;
   const operation = createOperationLimits(config);
-  const requests = createRequestRateLimit({ config, redis, auth, log });
+  const requests = createRequestRateLimit({ config, redis, log });
   return {
     middleware: [requests.middleware],
     plugins: [
