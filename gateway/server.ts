@@ -7,6 +7,7 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloGateway } from '@apollo/gateway';
 import type { GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
+import { ConfigError } from '../platform/config.js';
 import type { GatewayConfig } from '../platform/config.js';
 import { createErrorFormatter } from '../platform/errors.js';
 import { createServiceApp } from '../platform/http.js';
@@ -33,9 +34,9 @@ import { createPersistedQueries } from './persisted-queries/index.js';
 import type { PersistedQueries } from './persisted-queries/index.js';
 import { createGatewayReadiness } from './readiness.js';
 import { createGatewayRedis } from './redis.js';
-import { createSubgraphRegistry } from './subgraph-registry.js';
+import { createSubgraphRegistry, supergraphSubgraphNames } from './subgraph-registry.js';
 import type { SubgraphRegistry } from './subgraph-registry.js';
-import { routingUrl } from './routing.js';
+import { routingUrl, unknownRoutingOverrides } from './routing.js';
 import { eventStreamStats } from './subscriptions/event-stream.js';
 import { createLiveEvents } from './subscriptions/live-events.js';
 import { createSubscriptionServer } from './subscriptions/ws-server.js';
@@ -53,6 +54,8 @@ export interface EdgePart {
 
 /** The federated gateway over the committed supergraph: routing overrides, per-subgraph resilience, authorization. */
 function createFederation(config: GatewayConfig, supergraphSdl: string, subgraphs: SubgraphRegistry, metrics: ServiceMetrics) {
+  const unknown = unknownRoutingOverrides(config.SUBGRAPH_URLS, supergraphSubgraphNames(supergraphSdl));
+  if (unknown.length) throw new ConfigError(unknown);
   const fetchMetrics = createSubgraphFetchMetrics(metrics);
   // @authenticated / @requiresScopes: enforced here (the stock gateway refuses to load them at all).
   const { gatewaySdl, byCoordinate: policies } = readPolicies(supergraphSdl);
@@ -129,7 +132,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   });
   // req.ip: which proxies may name the client in X-Forwarded-For (rate limits per IP; see TRUST_PROXY).
   app.set('trust proxy', config.TRUST_PROXY);
-  if (config.GRAPHIQL ? config.GRAPHIQL === 'true' : config.NODE_ENV !== 'production') app.get('/graphql', createGraphiQL());
+  if (config.GRAPHIQL ? config.GRAPHIQL === 'true' : config.NODE_ENV !== 'production') app.get('/graphql', createGraphiQL(config.GRAPHIQL_DEFAULT_QUERY));
   app.use(
     '/graphql',
     express.json({ limit: config.BODY_LIMIT }),

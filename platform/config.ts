@@ -162,6 +162,20 @@ export const subgraphSchemas = {
     }),
 } satisfies Record<Subgraph, z.ZodType>;
 
+/** GraphiQL's starting tab unless GRAPHIQL_DEFAULT_QUERY says otherwise: how to sign in, and where the token goes. */
+const GRAPHIQL_WELCOME = `# The supergraph's API (schema/api.graphql). The Docs button (top left) explores it.
+# Signed-in calls: run logIn, then put the token in Headers below:
+#   { "Authorization": "Bearer <token>" }
+#
+# mutation { logIn(input: { email: "ada@example.com", password: "customer-password-1" }) { token } }
+
+query Products {
+  products(first: 5) {
+    edges { node { id name price { amountCents currency } } }
+  }
+}
+`;
+
 const positiveInt = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 
 /** Gateway limits (gateway/limits/): operation shape, rate limits, partner cost budgets, logIn attempts. */
@@ -289,6 +303,8 @@ export const gatewaySchema = baseSchema.extend({
   CONSISTENCY_TOKEN_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   /** GraphiQL on GET /graphql for browsers (offline bundle); unset: on unless NODE_ENV=production. */
   GRAPHIQL: z.enum(['true', 'false']).optional(),
+  /** The document GraphiQL opens with. (a sign-in mutation and a product query of this graph) */
+  GRAPHIQL_DEFAULT_QUERY: z.string().default(GRAPHIQL_WELCOME),
   /** How long an automatic persisted query stays registered (shared by all gateways through Redis). */
   APQ_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
   /** Trusted-document manifests, one `<client-name>.json` per client (Apollo's persisted-query-manifest format). */
