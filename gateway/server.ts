@@ -109,6 +109,45 @@ async function startApollo(config: GatewayConfig, log: Logger, gateway: ReturnTy
   return apollo;
 }
 
+/** Subscriptions over WebSocket, behind the same edge as HTTP: partner keys, safelist, operation limits, request counts. */
+function createSubscriptions(deps: {
+  config: GatewayConfig;
+  log: Logger;
+  apollo: ApolloServer<GatewayContext>;
+  auth: ClientAuth;
+  persisted: PersistedQueries;
+  limits: Limits;
+  schema: () => GraphQLSchema;
+  trustProxy: () => TrustProxy;
+}) {
+  const { config, log } = deps;
+  const bus = createEventBus(config, log);
+  const live = createLiveEvents(config, log);
+  const subscriptions = createSubscriptionServer({
+    apollo: deps.apollo,
+    schema: deps.schema,
+    auth: deps.auth,
+    bus,
+    live,
+    log,
+    limits: {
+      maxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
+      maxSubscriptionsPerConnection: config.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      maxQueuedEventsPerSubscription: config.WS_MAX_QUEUED_EVENTS,
+      maxTotal: config.WS_MAX_CONNECTIONS,
+      maxPerIp: config.WS_MAX_CONNECTIONS_PER_IP,
+      anonymousIdleMs: config.WS_ANONYMOUS_IDLE_MS,
+    },
+    // Partner keys and the safelist, as on HTTP.
+    edge: deps.persisted.socket,
+    // The same operation limits, request counts and client address as HTTP.
+    validationRules: deps.limits.validationRules,
+    admit: deps.limits.admitSocketOperation,
+    clientIp: (req) => clientAddress(req, deps.trustProxy()),
+  });
+  return { subscriptions, bus, live };
+}
+
 export async function createGatewayServer(config: GatewayConfig): Promise<RunnableService & { log: Logger }> {
   const { log, signer } = await createServiceCore('gateway', config);
   const observability = createServiceObservability('gateway');
@@ -141,30 +180,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   );
   finish();
 
-  const bus = createEventBus(config, log);
-  const live = createLiveEvents(config, log);
-  const subscriptions = createSubscriptionServer({
-    apollo,
-    schema: () => federation.apiSchema()!,
-    auth,
-    bus,
-    live,
-    log,
-    limits: {
-      maxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
-      maxSubscriptionsPerConnection: config.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
-      maxQueuedEventsPerSubscription: config.WS_MAX_QUEUED_EVENTS,
-      maxTotal: config.WS_MAX_CONNECTIONS,
-      maxPerIp: config.WS_MAX_CONNECTIONS_PER_IP,
-      anonymousIdleMs: config.WS_ANONYMOUS_IDLE_MS,
-    },
-    // Partner keys and the safelist, as on HTTP.
-    edge: persisted.socket,
-    // The same operation limits, request counts and client address as HTTP.
-    validationRules: limits.validationRules,
-    admit: limits.admitSocketOperation,
-    clientIp: (req) => clientAddress(req, app.get('trust proxy fn') as TrustProxy),
-  });
+  const { subscriptions, bus, live } = createSubscriptions({ config, log, apollo, auth, persisted, limits, schema: () => federation.apiSchema()!, trustProxy: () => app.get('trust proxy fn') as TrustProxy });
   observability.metrics.gauge('graphql_subscriptions_open', 'Subscriptions open in this process.', () => eventStreamStats.open);
   observability.metrics.gauge('websocket_connections_open', 'WebSocket connections open on this gateway.', () => subscriptions.clientCount());
 
