@@ -225,6 +225,12 @@ const limitsShape = {
   RATE_LIMIT_USER: positiveInt(600),
   /** Requests per window per partner API key. (3,000) */
   RATE_LIMIT_PARTNER: positiveInt(3000),
+  /**
+   * Request counts taken from Redis this many at a time and handed out in memory (one Redis call
+   * per this many requests of a key); 1 counts every request in Redis. The gateways together never
+   * admit more than a limit; a key may be refused up to (gateways × (lease − 1)) requests early. (1)
+   */
+  RATE_LIMIT_LEASE: positiveInt(1),
   /** Failed logIn attempts per account (normalized email) per LOGIN_WINDOW_SECONDS; a success resets it. (5) */
   LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt(5),
   /** Failed logIn attempts per client IP per LOGIN_WINDOW_SECONDS, whatever the accounts. (50) */

@@ -35,9 +35,9 @@ export function createRequestRateLimit(deps: { config: GatewayConfig; redis: Red
   const { config, redis, log } = deps;
   const window = config.RATE_LIMIT_WINDOW_SECONDS;
   const limiter = (name: RateLimitSubject['kind'], points: number) =>
-    createLimiter(redis, config.EVENT_NAMESPACE, { name: `requests:${name}`, points, durationSeconds: window });
+    createLimiter(redis, config.EVENT_NAMESPACE, { name: `requests:${name}`, points, durationSeconds: window, lease: config.RATE_LIMIT_LEASE });
   // A partner's own requestsPerWindow (client registry) else RATE_LIMIT_PARTNER: one limiter per distinct number.
-  const partnerLimiter = createLimiterSet(redis, config.EVENT_NAMESPACE, { name: 'requests:partner', durationSeconds: window });
+  const partnerLimiter = createLimiterSet(redis, config.EVENT_NAMESPACE, { name: 'requests:partner', durationSeconds: window, lease: config.RATE_LIMIT_LEASE });
   const limiters = {
     user: limiter('user', config.RATE_LIMIT_USER),
     ip: limiter('ip', config.RATE_LIMIT_ANONYMOUS),
