@@ -29,7 +29,7 @@ export interface Limits {
 /**
  * Everything that bounds what one client can make the graph do: the shape of an operation
  * (graphql-armor), request counts per partner / user / IP, partners' cost budgets per minute, and
- * logIn attempts. Counters live in the gateway's Redis, so every instance enforces one limit.
+ * sign-in attempts (LOGIN_FIELD). Counters live in the gateway's Redis, so every instance enforces one limit.
  */
 export function createLimits(deps: { config: GatewayConfig; redis: Redis | null; log: Logger; supergraphSdl: string }): Limits {
   const { config, redis, log } = deps;
@@ -40,7 +40,7 @@ export function createLimits(deps: { config: GatewayConfig; redis: Redis | null;
     plugins: [
       ...operation.plugins,
       createCostBudgetPlugin({ config, redis, hints: readCostHints(deps.supergraphSdl) }),
-      createLoginProtection({ config, redis, log }),
+      createLoginProtection({ config, redis, log, supergraphSdl: deps.supergraphSdl }),
     ],
     validationRules: operation.validationRules,
     parseOptions: operation.parseOptions,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ApolloServerPlugin } from '@apollo/server';
-import { OperationTypeNode } from 'graphql';
+import { Kind, OperationTypeNode, parse } from 'graphql';
 import type { DocumentNode, GraphQLSchema, SelectionSetNode } from 'graphql';
 import { getArgumentValues } from 'graphql/execution/values.js';
 import type { Redis } from 'ioredis';
@@ -37,8 +37,11 @@ interface Attempt {
  * Over either limit the whole operation is 429 RATE_LIMITED with Retry-After, the right password
  * included, until the window that holds the failures ends.
  */
-export function createLoginProtection(deps: { config: GatewayConfig; redis: Redis | null; log: Logger }): ApolloServerPlugin<GatewayContext> {
+export function createLoginProtection(deps: { config: GatewayConfig; redis: Redis | null; log: Logger; supergraphSdl: string }): ApolloServerPlugin<GatewayContext> {
   const { config, redis, log } = deps;
+  if (!definesField(deps.supergraphSdl, config.LOGIN_FIELD)) {
+    log.warn({ field: config.LOGIN_FIELD }, 'LOGIN_FIELD is not a field of the supergraph: no sign-in attempts are counted');
+  }
   const window = config.LOGIN_WINDOW_SECONDS;
   const perAccount = createLimiter(redis, config.EVENT_NAMESPACE, { name: 'login:account', points: config.LOGIN_MAX_FAILURES_PER_ACCOUNT, durationSeconds: window });
   const perIp = createLimiter(redis, config.EVENT_NAMESPACE, { name: 'login:ip', points: config.LOGIN_MAX_FAILURES_PER_IP, durationSeconds: window });
@@ -85,6 +88,14 @@ export function createLoginProtection(deps: { config: GatewayConfig; redis: Redi
       };
     },
   };
+}
+
+/** Whether the SDL defines (or extends) the type of `coordinate` with that field. */
+function definesField(sdl: string, coordinate: string): boolean {
+  const [typeName, fieldName] = coordinate.split('.');
+  return parse(sdl).definitions.some(
+    (def) => (def.kind === Kind.OBJECT_TYPE_DEFINITION || def.kind === Kind.OBJECT_TYPE_EXTENSION) && def.name.value === typeName && (def.fields ?? []).some((f) => f.name.value === fieldName),
+  );
 }
 
 /** Where the protected field is: a root mutation field by coordinate, and the account's path in its arguments. */
