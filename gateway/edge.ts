@@ -50,7 +50,10 @@ export function createEdgeMiddleware(deps: { auth: ClientAuth; clientOf: ClientR
   return async (req, res, next) => {
     const requestId = res.locals.requestId as string;
     const client = deps.clientOf((name) => req.header(name), requestId);
-    if (!client) return sendErrors(res, 401, invalidApiKeyError());
+    if (!client) {
+      sendErrors(res, 401, invalidApiKeyError());
+      return;
+    }
     const edge: EdgeRequest = { requestId, ip: req.ip, client, identity: ANONYMOUS };
     try {
       edge.identity = (await deps.auth.identify(req.header('authorization'))).identity;

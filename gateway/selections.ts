@@ -35,7 +35,11 @@ export function fragmentTarget(
   if (!fragment) return undefined;
   const type = fragment.typeCondition ? schema.getType(fragment.typeCondition.name.value) : parentType;
   if (!type || !isCompositeType(type)) return undefined;
-  return { selectionSet: fragment.selectionSet, type, ...(selection.kind === Kind.FRAGMENT_SPREAD ? { spread: selection.name.value } : {}) };
+  return {
+    selectionSet: fragment.selectionSet,
+    type,
+    ...(selection.kind === Kind.FRAGMENT_SPREAD ? { spread: selection.name.value } : {}),
+  };
 }
 
 export interface CollectedField {
@@ -49,7 +53,12 @@ export interface CollectedField {
  * spreads, with the type each is selected on. @skip/@include are not evaluated (an upper bound).
  * A spread is followed once per path: a fragment cycle is a validation error, and never loops here.
  */
-export function collectFields(schema: GraphQLSchema, fragments: Fragments, parentType: GraphQLCompositeType, set: SelectionSetNode): CollectedField[] {
+export function collectFields(
+  schema: GraphQLSchema,
+  fragments: Fragments,
+  parentType: GraphQLCompositeType,
+  set: SelectionSetNode,
+): CollectedField[] {
   const found: CollectedField[] = [];
   const walk = (type: GraphQLCompositeType, selections: SelectionSetNode, spreading: ReadonlySet<string>) => {
     for (const selection of selections.selections) {

@@ -348,6 +348,8 @@ export type BaseConfig = z.infer<typeof baseSchema>;
 export type EventConfig = z.infer<typeof eventSchema>;
 export type ConsumerRetryConfig = z.infer<typeof consumerRetrySchema>;
 export type DatabaseConfig = z.infer<typeof databaseSchema>;
+/** What every subgraph's config has: the base, its database, the services it trusts. */
+export type SubgraphBaseConfig = z.infer<typeof subgraphBaseSchema>;
 export type SubgraphName = Subgraph;
 export type SubgraphConfig<N extends SubgraphName> = z.infer<(typeof subgraphSchemas)[N]>;
 export type GatewayConfig = z.infer<typeof gatewaySchema>;

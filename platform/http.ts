@@ -18,9 +18,7 @@ export const requestIdMiddleware: express.RequestHandler = (req, res, next) => {
   requestScope.run({ requestId }, next);
 };
 
-export interface ReadinessCheck {
-  (): Promise<{ ready: boolean; details: Record<string, unknown> }>;
-}
+export type ReadinessCheck = () => Promise<{ ready: boolean; details: Record<string, unknown> }>;
 
 /** A readiness check that has not answered by now reports unavailable (a hung database must not hang the probe). */
 const READINESS_TIMEOUT_MS = 1_500;
@@ -28,10 +26,12 @@ const READINESS_TIMEOUT_MS = 1_500;
 const withDeadline = (check: ReadinessCheck): ReturnType<ReadinessCheck> =>
   new Promise((resolve) => {
     const timer = setTimeout(() => resolve({ ready: false, details: { timedOut: true } }), READINESS_TIMEOUT_MS);
-    check().then(
-      (result) => resolve(result),
-      () => resolve({ ready: false, details: {} }),
-    ).finally(() => clearTimeout(timer));
+    check()
+      .then(
+        (result) => resolve(result),
+        () => resolve({ ready: false, details: {} }),
+      )
+      .finally(() => clearTimeout(timer));
   });
 
 /**
@@ -46,9 +46,7 @@ export function createHealth(check: ReadinessCheck): { router: express.Router; d
   const router = express.Router();
   router.get('/health/live', (_req, res) => void res.json({ status: 'ok' }));
   router.get('/health/ready', async (_req, res) => {
-    const { ready, details } = draining
-      ? { ready: false, details: { draining: true } }
-      : await withDeadline(check);
+    const { ready, details } = draining ? { ready: false, details: { draining: true } } : await withDeadline(check);
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', ...details });
   });
   return {
@@ -64,7 +62,12 @@ export function createHealth(check: ReadinessCheck): { router: express.Router; d
  * `{errors: [...]}` body of the GraphQL-over-HTTP spec, each error serialized as GraphQLError
  * does (message, extensions.code, nothing else). Refusals are never cached.
  */
-export function sendErrors(res: express.Response, status: number, errors: ErrorBody | ErrorBody[], headers: Record<string, string> = {}): void {
+export function sendErrors(
+  res: express.Response,
+  status: number,
+  errors: ErrorBody | ErrorBody[],
+  headers: Record<string, string> = {},
+): void {
   res.status(status).setHeader('cache-control', 'no-store');
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   res.json({ errors: (Array.isArray(errors) ? errors : [errors]).map((e) => (e instanceof GraphQLError ? e.toJSON() : e)) });
@@ -80,10 +83,20 @@ const badRequest = (message: string) => new GraphQLError(message, { extensions: 
 export function jsonErrorHandler(log: Logger): ErrorRequestHandler {
   return (err, _req, res, _next) => {
     const status = typeof err?.status === 'number' ? err.status : 500;
-    if (status === 413) return sendErrors(res, 413, badRequest('Request body is too large.'));
-    if (status === 400) return sendErrors(res, 400, badRequest('Request body is not valid JSON.'));
+    if (status === 413) {
+      sendErrors(res, 413, badRequest('Request body is too large.'));
+      return;
+    }
+    if (status === 400) {
+      sendErrors(res, 400, badRequest('Request body is not valid JSON.'));
+      return;
+    }
     log.error({ err, requestId: res.locals.requestId }, 'unhandled HTTP error');
-    sendErrors(res, 500, new GraphQLError('Internal server error', { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId: res.locals.requestId } }));
+    sendErrors(
+      res,
+      500,
+      new GraphQLError('Internal server error', { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId: res.locals.requestId } }),
+    );
   };
 }
 

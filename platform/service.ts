@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ROOT } from './paths.js';
 import { parse } from 'graphql';
 import type { DocumentNode } from 'graphql';
-import type { BaseConfig, DatabaseConfig } from './config.js';
+import type { BaseConfig, SubgraphBaseConfig } from './config.js';
 import { createDatabase } from './db.js';
 import { createLogger } from './logger.js';
 import { startTracingFromConfig } from './observability/index.js';
@@ -32,12 +32,12 @@ export async function createServiceCore(name: string, config: BaseConfig) {
 /** What every subgraph builds from its config before its own parts: the core, database, service trust. */
 export async function createServiceBasics<S extends Record<string, unknown>>(
   name: string,
-  config: BaseConfig & DatabaseConfig & { TRUSTED_SERVICE_JWKS: { keys: unknown[] } },
+  config: SubgraphBaseConfig,
   schema: S,
 ) {
   const { log, signer } = await createServiceCore(name, config);
   const database = createDatabase(config, schema, { applicationName: name, log });
-  const verifier = createServiceTokenVerifier(config.TRUSTED_SERVICE_JWKS as { keys: never[] });
+  const verifier = createServiceTokenVerifier(config.TRUSTED_SERVICE_JWKS);
   // Opened on first use only: a service without events holds no Redis connection.
   let bus: EventBus | undefined;
   return {

@@ -55,7 +55,10 @@ function codeWords(file: string): { word: string; line: number }[] {
   for (let token = scanner.scan(); token !== ts.SyntaxKind.EndOfFileToken; token = scanner.scan()) {
     const at = lineOf(scanner.getTokenStart());
     if (token === ts.SyntaxKind.Identifier) words.push({ word: scanner.getTokenText(), line: at });
-    const literal = token === ts.SyntaxKind.StringLiteral || token === ts.SyntaxKind.NoSubstitutionTemplateLiteral || token === ts.SyntaxKind.TemplateHead;
+    const literal =
+      token === ts.SyntaxKind.StringLiteral ||
+      token === ts.SyntaxKind.NoSubstitutionTemplateLiteral ||
+      token === ts.SyntaxKind.TemplateHead;
     if (literal) for (const word of scanner.getTokenValue().match(/\w+/g) ?? []) words.push({ word, line: at });
   }
   return words;
@@ -77,7 +80,8 @@ const PENDING = new Set(['gateway/subscriptions/fields.ts']);
 describe('no domain names under gateway/', () => {
   it('the scan finds what it is looking for (it would catch a domain name)', () => {
     const names = domainNames();
-    for (const expected of ['users', 'billing', 'Order', 'logIn', 'placeOrder', 'stockChanged']) expect(names.has(expected), expected).toBe(true);
+    for (const expected of ['users', 'billing', 'Order', 'logIn', 'placeOrder', 'stockChanged'])
+      expect(names.has(expected), expected).toBe(true);
     const probe = path.join(mkdtempSync(path.join(os.tmpdir(), 'domain-scan-')), 'probe.ts');
     writeFileSync(probe, "// logIn in a comment is fine\nconst field = 'Mutation.logIn';\n");
     expect(codeWords(probe).filter((w) => names.has(w.word))).toEqual([{ word: 'logIn', line: 2 }]);
@@ -87,7 +91,11 @@ describe('no domain names under gateway/', () => {
     const names = domainNames();
     const hits = filesUnder(path.join(ROOT, 'gateway'))
       .filter((file) => !PENDING.has(path.relative(ROOT, file)))
-      .flatMap((file) => codeWords(file).filter((w) => names.has(w.word)).map((w) => `${path.relative(ROOT, file)}:${w.line} ${w.word}`));
+      .flatMap((file) =>
+        codeWords(file)
+          .filter((w) => names.has(w.word))
+          .map((w) => `${path.relative(ROOT, file)}:${w.line} ${w.word}`),
+      );
     expect(hits).toEqual([]);
   });
 });
@@ -106,32 +114,40 @@ let supergraphPath: string;
 
 beforeAll(async () => {
   const apollo = new ApolloServer({
-    schema: buildSubgraphSchema([{
-      typeDefs: parse(FOREIGN_SDL),
-      resolvers: {
-        Query: { greeting: () => 'hello from the foreign users subgraph' },
-        Mutation: {
-          signIn: (_: unknown, args: { credentials: { secret: string } }) => {
-            if (args.credentials.secret !== 'right') throw new GraphQLError('Wrong secret.', { extensions: { code: 'INVALID_CREDENTIALS' } });
-            return 'signed in';
+    schema: buildSubgraphSchema([
+      {
+        typeDefs: parse(FOREIGN_SDL),
+        resolvers: {
+          Query: { greeting: () => 'hello from the foreign users subgraph' },
+          Mutation: {
+            signIn: (_: unknown, args: { credentials: { secret: string } }) => {
+              if (args.credentials.secret !== 'right')
+                throw new GraphQLError('Wrong secret.', { extensions: { code: 'INVALID_CREDENTIALS' } });
+              return 'signed in';
+            },
           },
-        },
-      } as GraphQLResolverMap<unknown>,
-    }]),
+        } as GraphQLResolverMap<unknown>,
+      },
+    ]),
     plugins: [ApolloServerPluginInlineTraceDisabled()],
   });
   await apollo.start();
   const app = express();
-  app.use('/graphql', express.json(), (req, _res, next) => {
-    received.push(String(req.body?.query ?? ''));
-    next();
-  }, expressMiddleware(apollo));
+  app.use(
+    '/graphql',
+    express.json(),
+    (req, _res, next) => {
+      received.push(String(req.body?.query ?? ''));
+      next();
+    },
+    expressMiddleware(apollo),
+  );
   foreign = await new Promise<http.Server>((resolve) => {
     const server = app.listen(0, '127.0.0.1', () => resolve(server));
   });
   const url = `http://127.0.0.1:${(foreign.address() as AddressInfo).port}/graphql`;
   const composed = composeServices([{ name: 'users', url, typeDefs: parse(FOREIGN_SDL) }]);
-  if (composed.errors) throw composed.errors[0];
+  if (composed.errors) throw new Error(composed.errors.map((e) => e.message).join('\n'));
   supergraphPath = path.join(mkdtempSync(path.join(os.tmpdir(), 'foreign-supergraph-')), 'supergraph.graphql');
   writeFileSync(supergraphPath, composed.supergraphSdl);
 });
@@ -152,8 +168,15 @@ async function startGateway(extra: Record<string, string> = {}): Promise<Listeni
 }
 
 const post = async (gateway: Listening, query: string, variables: Record<string, unknown> = {}) => {
-  const res = await fetch(`${gateway.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-  return { status: res.status, body: (await res.json()) as { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: { code?: string } }[] } };
+  const res = await fetch(`${gateway.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
+  return {
+    status: res.status,
+    body: (await res.json()) as { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: { code?: string } }[] },
+  };
 };
 
 describe('a gateway over a foreign supergraph', () => {
@@ -177,7 +200,11 @@ describe('a gateway over a foreign supergraph', () => {
   }, 60_000);
 
   it('protects the sign-in field LOGIN_FIELD names, reading the account at LOGIN_ACCOUNT_ARGUMENT', async () => {
-    const gateway = await startGateway({ LOGIN_FIELD: 'Mutation.signIn', LOGIN_ACCOUNT_ARGUMENT: 'credentials.login', LOGIN_MAX_FAILURES_PER_ACCOUNT: '2' });
+    const gateway = await startGateway({
+      LOGIN_FIELD: 'Mutation.signIn',
+      LOGIN_ACCOUNT_ARGUMENT: 'credentials.login',
+      LOGIN_MAX_FAILURES_PER_ACCOUNT: '2',
+    });
     try {
       const signIn = 'mutation($c: Credentials!) { signIn(credentials: $c) }';
       for (let i = 0; i < 2; i++) {

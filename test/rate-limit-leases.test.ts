@@ -68,7 +68,10 @@ describe('rate limits counted in leases', () => {
   it('two gateways together admit no more than the limit and at most gateways × (lease − 1) fewer, in a fraction of the Redis calls', async () => {
     const ip = '198.51.100.7';
     let statuses: number[] = [];
-    const seen = await redisCallsOn(`${stack.eventNamespace}limit:requests:ip:${ip}`, async () => (statuses = await burst(ip, 2 * LIMIT, 4)));
+    const seen = await redisCallsOn(
+      `${stack.eventNamespace}limit:requests:ip:${ip}`,
+      async () => (statuses = await burst(ip, 2 * LIMIT, 4)),
+    );
     const admitted = statuses.filter((s) => s === 200).length;
     expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);
     expect(admitted).toBeLessThanOrEqual(LIMIT);
@@ -79,12 +82,19 @@ describe('rate limits counted in leases', () => {
     expect(calls).toBeLessThanOrEqual(Math.ceil(LIMIT / LEASE) + GATEWAYS);
     expect(seen).toBe(calls);
     // The same number of consumes through the unleased limiter (RATE_LIMIT_LEASE=1, rate-limiter-flexible): one call each.
-    const plain = createLimiter(redis, `${stack.eventNamespace}plain-`, { name: 'requests:ip', points: LIMIT, durationSeconds: 60, lease: 1 });
+    const plain = createLimiter(redis, `${stack.eventNamespace}plain-`, {
+      name: 'requests:ip',
+      points: LIMIT,
+      durationSeconds: 60,
+      lease: 1,
+    });
     const plainCalls = await redisCallsOn(`${stack.eventNamespace}plain-limit:requests:ip:${ip}`, async () => {
-      for (let i = 0; i < statuses.length; i++) await plain.consume(ip);
+      for (const _ of statuses) await plain.consume(ip);
     });
     expect(plainCalls).toBeGreaterThanOrEqual(statuses.length);
-    console.log(`rate-limit leases: ${statuses.length} requests over ${GATEWAYS} gateways, limit ${LIMIT}, lease ${LEASE}: ${admitted} admitted, ${calls} Redis calls (${(calls / statuses.length).toFixed(3)} per request); RATE_LIMIT_LEASE=1: ${plainCalls} calls for as many consumes`);
+    console.log(
+      `rate-limit leases: ${statuses.length} requests over ${GATEWAYS} gateways, limit ${LIMIT}, lease ${LEASE}: ${admitted} admitted, ${calls} Redis calls (${(calls / statuses.length).toFixed(3)} per request); RATE_LIMIT_LEASE=1: ${plainCalls} calls for as many consumes`,
+    );
 
     // The window is spent everywhere: both gateways now refuse locally, without asking Redis.
     const before = await counter(ip);

@@ -14,7 +14,7 @@ const tooManyRequests = (retryAfterSeconds: number) =>
   appError(ErrorCode.RATE_LIMITED, `Too many requests; retry after ${retryAfterSeconds} s.`, { retryAfterSeconds });
 
 /** Who a request is counted against: a partner key, else a signed-in user, else the client IP. */
-export type RateLimitSubject = { kind: 'partner' | 'user' | 'ip'; key: string };
+export interface RateLimitSubject { kind: 'partner' | 'user' | 'ip'; key: string }
 
 /**
  * Request counts per fixed window, as HTTP middleware on /graphql: a refused request gets its 429
@@ -59,7 +59,7 @@ export function createRequestRateLimit(deps: { config: GatewayConfig; redis: Red
     // IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers): the policy, and what is left of it.
     res.setHeader('ratelimit-policy', `"${subject.kind}";q=${limit.points};w=${window}`);
     res.setHeader('ratelimit', `"${subject.kind}";r=${outcome.allowed ? outcome.remaining : 0};t=${outcome.allowed ? outcome.resetSeconds : outcome.retryAfterSeconds}`);
-    if (outcome.allowed) return next();
+    if (outcome.allowed) return void next();
     log.info({ subject: subject.kind, key: subject.kind === 'ip' ? subject.key : undefined, requestId }, 'rate limited');
     sendErrors(res, 429, tooManyRequests(outcome.retryAfterSeconds), { 'retry-after': String(outcome.retryAfterSeconds) });
   };
