@@ -44,7 +44,8 @@ async function main() {
       await waitReady(`http://127.0.0.1:${ports[s]}/health/ready`);
       probes[s] = { kind: 'tree', pid: child.proc.pid! };
     }
-    const subgraphUrls = JSON.stringify({ users: envs.gateway.USERS_URL, catalog: envs.gateway.CATALOG_URL, orders: envs.gateway.ORDERS_URL, billing: envs.gateway.BILLING_URL });
+    // The same {name: url} map the gateway's SUBGRAPH_URLS holds.
+    const subgraphUrls = envs.gateway.SUBGRAPH_URLS!;
     const stock = spawnTs('bench/stock-gateway.ts', { PORT: String(await freePort()), APOLLO_TELEMETRY_DISABLED: 'true', BENCH_SUBGRAPH_URLS: subgraphUrls });
     children.push(stock);
     await waitForGraphql((await waitForMessage(stock, 'ready')) as string);

@@ -140,7 +140,8 @@ async function startStack(pgDataDir: string, pg: Awaited<ReturnType<typeof start
   };
   await startSubgraphs();
 
-  const subgraphUrls = JSON.stringify({ users: envs.gateway.USERS_URL, catalog: envs.gateway.CATALOG_URL, orders: envs.gateway.ORDERS_URL, billing: envs.gateway.BILLING_URL });
+  // The same {name: url} map the gateway's SUBGRAPH_URLS holds.
+  const subgraphUrls = envs.gateway.SUBGRAPH_URLS!;
   const urls: Partial<Record<GatewayName, string>> = {};
   const skipped: Partial<Record<GatewayName, string>> = {};
   const pids: Partial<Record<GatewayName, number>> = {};

@@ -1,5 +1,6 @@
 import type { Identity } from '../platform/auth/identity.js';
 import type { ConsistencyState } from './consistency.js';
+import type { EdgeRequest } from './edge.js';
 
 /** Which application is calling: first-party apps name themselves; partners are known by their API key. */
 export interface ClientInfo {
@@ -23,6 +24,16 @@ export interface GatewayContext {
   client: ClientInfo;
   /** Read-your-writes positions (gateway/consistency.ts); absent for the gateway's own operations. */
   consistency?: ConsistencyState;
-  /** The caller's address as TRUST_PROXY reads it (logIn attempts per IP); absent for the gateway's own operations. */
+  /** The caller's address as TRUST_PROXY reads it (sign-in attempts per IP); absent for the gateway's own operations. */
   clientIp?: string;
+}
+
+/** The Apollo context of an HTTP request, from what the edge decided; a bad token is answered 401 here. */
+export function contextFromEdge(edge: EdgeRequest, consistency: ConsistencyState): GatewayContext {
+  if (edge.identityError) {
+    // Apollo turns a context error into the response; 401 tells clients to sign in again.
+    edge.identityError.extensions.http = { status: 401 };
+    throw edge.identityError;
+  }
+  return { identity: edge.identity, clientIp: edge.ip, requestId: edge.requestId, client: edge.client, consistency };
 }

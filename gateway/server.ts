@@ -1,121 +1,132 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ROOT } from '../platform/paths.js';
 import express from 'express';
 import { ApolloServer } from '@apollo/server';
+import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloGateway } from '@apollo/gateway';
+import type { GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
+import { ConfigError } from '../platform/config.js';
 import type { GatewayConfig } from '../platform/config.js';
-import { createServiceTokenSigner } from '../platform/auth/service-token.js';
 import { createErrorFormatter } from '../platform/errors.js';
-import { createHealth, jsonErrorHandler, requestIdMiddleware } from '../platform/http.js';
-import { createLogger } from '../platform/logger.js';
+import { createServiceApp } from '../platform/http.js';
+import type { Logger } from '../platform/logger.js';
 import { inputRulesPlugin } from '../platform/input-rules.js';
-import { createServiceObservability, createSubgraphFetchMetrics, instrumentFetcher, requestTelemetryPlugin, startTracingFromConfig } from '../platform/observability/index.js';
-import { eventStreamStats } from './subscriptions/event-stream.js';
+import { createServiceObservability, createSubgraphFetchMetrics, instrumentFetcher, requestTelemetryPlugin } from '../platform/observability/index.js';
+import type { ServiceMetrics } from '../platform/observability/index.js';
+import { ROOT } from '../platform/paths.js';
 import type { RunnableService } from '../platform/run-service.js';
-import { createClientAuth } from './auth.js';
-import type { ClientInfo, GatewayContext } from './context.js';
-import type { ApolloServerPlugin } from '@apollo/server';
-import { createGatewayRedis } from './redis.js';
-import { createPersistedQueries } from './persisted-queries/index.js';
-import { readPolicies } from './authorization/policies.js';
-import { createAuthorizingGateway } from './authorization/authorizing-gateway.js';
-import { createGraphiQL } from './explorer/graphiql.js';
+import { createServiceCore } from '../platform/service.js';
 import { createEventBus } from '../platform/events/index.js';
+import { createClientAuth } from './auth.js';
+import type { ClientAuth } from './auth.js';
+import { createAuthorizingGateway } from './authorization/authorizing-gateway.js';
+import { readPolicies } from './authorization/policies.js';
+import { createConsistency } from './consistency.js';
+import { contextFromEdge } from './context.js';
+import type { GatewayContext } from './context.js';
+import { createEdgeMiddleware, edgeOf } from './edge.js';
+import { createGraphiQL } from './explorer/graphiql.js';
+import { clientAddress, createLimits } from './limits/index.js';
+import type { Limits, TrustProxy } from './limits/index.js';
+import { createPersistedQueries } from './persisted-queries/index.js';
+import type { PersistedQueries } from './persisted-queries/index.js';
+import { createGatewayReadiness } from './readiness.js';
+import { createGatewayRedis } from './redis.js';
+import { createSubgraphRegistry, supergraphSubgraphNames } from './subgraph-registry.js';
+import type { SubgraphRegistry } from './subgraph-registry.js';
+import { routingUrl, unknownRoutingOverrides } from './routing.js';
+import { eventStreamStats } from './subscriptions/event-stream.js';
 import { createLiveEvents } from './subscriptions/live-events.js';
 import { createSubscriptionServer } from './subscriptions/ws-server.js';
-import type { GraphQLSchema } from 'graphql';
-import { createSubgraphRegistry } from './subgraph-registry.js';
-import { createGatewayReadiness } from './readiness.js';
-import { createConsistency } from './consistency.js';
-import { VERIFIED_IDENTITY, clientAddress, createLimits } from './limits/index.js';
-import type { TrustProxy } from './limits/index.js';
 
-
-/** Routing URLs come from the supergraph unless config overrides them (load balancers, tests). */
-function subgraphUrl(config: GatewayConfig, name: string, fromSupergraph: string): string {
-  const override = { users: config.USERS_URL, catalog: config.CATALOG_URL, orders: config.ORDERS_URL, billing: config.BILLING_URL }[name];
-  return override ? new URL('/graphql', override).toString() : fromSupergraph;
+/**
+ * One part of the edge: HTTP middleware (runs on /graphql after the body is parsed, before Apollo)
+ * and/or Apollo plugins (run inside the request pipeline). The edge is an ordered list of parts;
+ * each concern lives in its own file and adds its part here.
+ */
+export interface EdgePart {
+  name: string;
+  middleware?: express.RequestHandler[];
+  plugins?: ApolloServerPlugin<GatewayContext>[];
 }
 
-export async function createGatewayServer(config: GatewayConfig): Promise<RunnableService & { log: ReturnType<typeof createLogger> }> {
-  const log = createLogger('gateway', config.LOG_LEVEL, config.LOG_DESTINATION);
-  startTracingFromConfig('gateway', config);
-  const observability = createServiceObservability('gateway');
-  const fetchMetrics = createSubgraphFetchMetrics(observability.metrics);
-  const signer = await createServiceTokenSigner(config.SERVICE_PRIVATE_JWK);
-  const auth = createClientAuth(config);
-  // The committed supergraph is the deployment artifact: no introspection of subgraphs at start-up.
-  const supergraphSdl = await readFile(path.resolve(ROOT, config.SUPERGRAPH_PATH), 'utf8');
-  // Per subgraph: deadlines, retries, circuit breaker, their metrics (names read from the supergraph).
-  const subgraphs = createSubgraphRegistry({ config, supergraphSdl, signer, metrics: observability.metrics, log });
-
-  // Read by ApolloGateway's constructor; set here so no outbound telemetry starts unless configured.
-  process.env.APOLLO_TELEMETRY_DISABLED = config.APOLLO_TELEMETRY_DISABLED;
+/** The federated gateway over the committed supergraph: routing overrides, per-subgraph resilience, authorization. */
+function createFederation(config: GatewayConfig, supergraphSdl: string, subgraphs: SubgraphRegistry, metrics: ServiceMetrics) {
+  const unknown = unknownRoutingOverrides(config.SUBGRAPH_URLS, supergraphSubgraphNames(supergraphSdl));
+  if (unknown.length) throw new ConfigError(unknown);
+  const fetchMetrics = createSubgraphFetchMetrics(metrics);
   // @authenticated / @requiresScopes: enforced here (the stock gateway refuses to load them at all).
   const { gatewaySdl, byCoordinate: policies } = readPolicies(supergraphSdl);
   const gateway = new ApolloGateway({
     supergraphSdl: gatewaySdl,
-    buildService: ({ name, url }) => {
-      return subgraphs.dataSource(name, subgraphUrl(config, name, url!), (fetcher) => instrumentFetcher(fetcher, name, fetchMetrics));
-    },
+    buildService: ({ name, url }) =>
+      subgraphs.dataSource(name, routingUrl(config.SUBGRAPH_URLS, name, url!), (fetcher) => instrumentFetcher(fetcher, name, fetchMetrics)),
   });
-
   let apiSchema: GraphQLSchema | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
     apiSchema = loaded;
   });
+  return { gateway: createAuthorizingGateway(gateway, policies), apiSchema: () => apiSchema };
+}
 
-  const isProduction = config.NODE_ENV === 'production';
-  const redis = createGatewayRedis(config.REDIS_URL, log);
+/** The edge, in order. A request meets the middleware in this order, and the plugins run in it too. */
+function edgeParts(deps: { metrics: ServiceMetrics; log: Logger; auth: ClientAuth; persisted: PersistedQueries; consistency: ReturnType<typeof createConsistency>; limits: Limits }): EdgePart[] {
+  const { persisted, limits } = deps;
+  return [
+    // Apollo Sandbox loads from a CDN: GraphiQL, bundled from npm, takes its place (GRAPHIQL).
+    { name: 'landing page', plugins: [ApolloServerPluginLandingPageDisabled()] },
+    // First: a request with no operation to run, or a NUL in a string, is refused before anything reads it.
+    { name: 'input rules', plugins: [inputRulesPlugin<GatewayContext>()] },
+    // Rate, errors and latency by operation and client, and the `request completed` log line.
+    { name: 'telemetry', plugins: [requestTelemetryPlugin<GatewayContext>({ metrics: deps.metrics, log: deps.log, clientOf: (c) => c.client?.name, requestIdOf: (c) => c.requestId })] },
+    // Who is calling (partner API key, user token, client name, IP), decided once: every part after reads edgeOf(res).
+    { name: 'identity', middleware: [createEdgeMiddleware({ auth: deps.auth, clientOf: persisted.clientOf })] },
+    // Trusted documents, the safelist gate, APQ and the GET cache policy.
+    { name: 'persisted queries', middleware: persisted.middleware, plugins: persisted.plugins },
+    // Read-your-writes: hands back the consistency token when a subgraph reported writes.
+    { name: 'consistency', plugins: [deps.consistency.plugin] },
+    // Limits: request rate (429 before Apollo runs), operation shape, partner cost budgets, sign-in attempts.
+    { name: 'limits', middleware: limits.middleware, plugins: limits.plugins },
+  ];
+}
 
-  /*
-   * The edge, in order. Each concern lives in its own file and contributes HTTP middleware (runs on
-   * /graphql before Apollo, after the body is parsed) and/or Apollo plugins (run inside the request
-   * pipeline, after parsing and validation).
-   */
-  const edgeMiddleware: express.RequestHandler[] = [];
-  const plugins: ApolloServerPlugin<GatewayContext>[] = [];
-  // Apollo Sandbox loads from a CDN: GraphiQL, bundled from npm, takes its place (GRAPHIQL).
-  plugins.push(ApolloServerPluginLandingPageDisabled());
-  // First: a request with no operation to run, or a NUL in a string, is refused before anything reads it.
-  plugins.push(inputRulesPlugin<GatewayContext>());
-  // Rate, errors and latency by operation and client, and the `request completed` log line.
-  plugins.push(requestTelemetryPlugin<GatewayContext>({ metrics: observability.metrics, log, clientOf: (c) => c.client?.name, requestIdOf: (c) => c.requestId }));
-  // Partner API keys first: everything after may rely on res.locals.client.
-  const persisted = await createPersistedQueries(config, redis, log);
-  edgeMiddleware.push(...persisted.middleware);
-  plugins.push(...persisted.plugins);
-  // Read-your-writes: hands back the consistency token when a subgraph reported writes.
-  const consistency = createConsistency(config);
-  plugins.push(consistency.plugin);
-  // Limits: request rate (429 before Apollo runs), operation shape, partner cost budgets, logIn attempts.
-  const limits = createLimits({ config, redis, auth, log, supergraphSdl });
-  edgeMiddleware.push(...limits.middleware);
-  plugins.push(...limits.plugins);
-
+async function startApollo(config: GatewayConfig, log: Logger, gateway: ReturnType<typeof createFederation>['gateway'], parts: EdgePart[], shape: { validationRules: ValidationRule[]; parseOptions: ParseOptions; apq: PersistedQueries['apq'] }) {
   const apollo = new ApolloServer<GatewayContext>({
-    gateway: createAuthorizingGateway(gateway, policies),
+    gateway,
     formatError: createErrorFormatter(log),
     includeStacktraceInErrorResponses: false,
-    introspection: !isProduction,
+    introspection: config.NODE_ENV !== 'production',
     allowBatchedHttpRequests: false,
-    validationRules: limits.validationRules,
-    parseOptions: limits.parseOptions,
+    validationRules: shape.validationRules,
+    parseOptions: shape.parseOptions,
     csrfPrevention: true,
-    persistedQueries: persisted.apq,
-    plugins,
+    persistedQueries: shape.apq,
+    plugins: parts.flatMap((p) => p.plugins ?? []),
   });
   await apollo.start();
+  return apollo;
+}
 
+/** Subscriptions over WebSocket, behind the same edge as HTTP: partner keys, safelist, operation limits, request counts. */
+function createSubscriptions(deps: {
+  config: GatewayConfig;
+  log: Logger;
+  apollo: ApolloServer<GatewayContext>;
+  auth: ClientAuth;
+  persisted: PersistedQueries;
+  limits: Limits;
+  schema: () => GraphQLSchema;
+  trustProxy: () => TrustProxy;
+}) {
+  const { config, log } = deps;
   const bus = createEventBus(config, log);
   const live = createLiveEvents(config, log);
   const subscriptions = createSubscriptionServer({
-    apollo,
-    schema: () => apiSchema!,
-    auth,
+    apollo: deps.apollo,
+    schema: deps.schema,
+    auth: deps.auth,
     bus,
     live,
     log,
@@ -128,54 +139,50 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
       anonymousIdleMs: config.WS_ANONYMOUS_IDLE_MS,
     },
     // Partner keys and the safelist, as on HTTP.
-    edge: persisted.socket,
+    edge: deps.persisted.socket,
     // The same operation limits, request counts and client address as HTTP.
-    validationRules: limits.validationRules,
-    admit: limits.admitSocketOperation,
-    clientIp: (req) => clientAddress(req, app.get('trust proxy fn') as TrustProxy),
+    validationRules: deps.limits.validationRules,
+    admit: deps.limits.admitSocketOperation,
+    clientIp: (req) => clientAddress(req, deps.trustProxy()),
   });
+  return { subscriptions, bus, live };
+}
 
-  observability.metrics.gauge('graphql_subscriptions_open', 'Subscriptions open in this process.', () => eventStreamStats.open);
-  observability.metrics.gauge('websocket_connections_open', 'WebSocket connections open on this gateway.', () => subscriptions.clientCount());
+export async function createGatewayServer(config: GatewayConfig): Promise<RunnableService & { log: Logger }> {
+  const { log, signer } = await createServiceCore('gateway', config);
+  const observability = createServiceObservability('gateway');
+  // The committed supergraph is the deployment artifact: no introspection of subgraphs at start-up.
+  const supergraphSdl = await readFile(path.resolve(ROOT, config.SUPERGRAPH_PATH), 'utf8');
+  // Per subgraph: deadlines, retries, circuit breaker, their metrics (names read from the supergraph).
+  const subgraphs = createSubgraphRegistry({ config, supergraphSdl, signer, metrics: observability.metrics, log });
+  const federation = createFederation(config, supergraphSdl, subgraphs, observability.metrics);
+  const redis = createGatewayRedis(config.REDIS_URL, log);
+  const auth = createClientAuth(config);
+  const persisted = await createPersistedQueries(config, redis, log);
+  const consistency = createConsistency(config);
+  const limits = createLimits({ config, redis, log, supergraphSdl });
+  const parts = edgeParts({ metrics: observability.metrics, log, auth, persisted, consistency, limits });
+  const apollo = await startApollo(config, log, federation.gateway, parts, { ...limits, apq: persisted.apq });
 
-  const app = express();
+  const { app, health, finish } = createServiceApp({
+    middleware: observability.middleware,
+    log,
+    readiness: createGatewayReadiness({ supergraphLoaded: () => federation.apiSchema() !== undefined, redis, subgraphs }),
+  });
   // req.ip: which proxies may name the client in X-Forwarded-For (rate limits per IP; see TRUST_PROXY).
   app.set('trust proxy', config.TRUST_PROXY);
-  app.disable('x-powered-by');
-  app.use(requestIdMiddleware);
-  app.use(...observability.middleware);
-  const health = createHealth(createGatewayReadiness({ supergraphLoaded: () => apiSchema !== undefined, redis, subgraphs }));
-  app.use(health.router);
-  if (config.GRAPHIQL ? config.GRAPHIQL === 'true' : !isProduction) app.get('/graphql', createGraphiQL());
+  if (config.GRAPHIQL ? config.GRAPHIQL === 'true' : config.NODE_ENV !== 'production') app.get('/graphql', createGraphiQL(config.GRAPHIQL_DEFAULT_QUERY));
   app.use(
     '/graphql',
     express.json({ limit: config.BODY_LIMIT }),
-    ...edgeMiddleware,
-    expressMiddleware(apollo, {
-      context: async ({ req, res }) => {
-        const client: ClientInfo = res.locals.client ?? {
-          name: req.header('apollographql-client-name') ?? null,
-          version: req.header('apollographql-client-version') ?? null,
-          partnerId: null,
-        };
-        try {
-          return {
-            // The rate limit already verified the token when there was one (and it was good).
-            identity: (res.locals[VERIFIED_IDENTITY] as GatewayContext['identity'] | undefined) ?? (await auth.identify(req.header('authorization'))).identity,
-            clientIp: req.ip,
-            requestId: res.locals.requestId as string,
-            client,
-            consistency: consistency.fromRequest(req),
-          };
-        } catch (err) {
-          // Apollo turns a context error into the response; 401 tells clients to sign in again.
-          (err as { extensions?: Record<string, unknown> }).extensions!.http = { status: 401 };
-          throw err;
-        }
-      },
-    }),
+    ...parts.flatMap((p) => p.middleware ?? []),
+    expressMiddleware(apollo, { context: async ({ req, res }) => contextFromEdge(edgeOf(res), consistency.fromRequest(req)) }),
   );
-  app.use(jsonErrorHandler(log));
+  finish();
+
+  const { subscriptions, bus, live } = createSubscriptions({ config, log, apollo, auth, persisted, limits, schema: () => federation.apiSchema()!, trustProxy: () => app.get('trust proxy fn') as TrustProxy });
+  observability.metrics.gauge('graphql_subscriptions_open', 'Subscriptions open in this process.', () => eventStreamStats.open);
+  observability.metrics.gauge('websocket_connections_open', 'WebSocket connections open on this gateway.', () => subscriptions.clientCount());
 
   return {
     app,

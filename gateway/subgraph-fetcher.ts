@@ -29,6 +29,14 @@ const agents = {
   https: new https.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' }),
 };
 
+/**
+ * The response as @apollo/utils.fetcher's FetcherResponse, the structural contract Apollo defines
+ * so that any fetch implementation can serve it (node-fetch, make-fetch-happen, ...): implementing
+ * it is the public path. Not a WHATWG `Response`: `new Response(buffer)` wraps the buffer in a web
+ * ReadableStream that `text()` reads back through the stream machinery, the per-call cost this
+ * module exists to avoid; the headers are a read view of Node's own object for the same reason
+ * (Apollo only reads them), hence the one cast.
+ */
 function respond(url: string, status: number, statusText: string, headers: http.IncomingHttpHeaders, body: Buffer): FetcherResponse {
   let used = false;
   const text = async () => {

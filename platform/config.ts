@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Subgraph } from './subgraphs.js';
 
 /**
  * Every service parses its environment once, at start-up, with one of the schemas below.
@@ -66,8 +67,6 @@ export const baseSchema = eventSchema.extend(consumerRetrySchema.shape).extend(h
   HOST: z.string().default('0.0.0.0'),
   /** Private ES256 JWK (with kid "<service>.<version>") this service signs its outgoing calls with. */
   SERVICE_PRIVATE_JWK: json(jwk),
-  /** Public JWKS of every service allowed to call this one; list two keys per service while rotating. */
-  TRUSTED_SERVICE_JWKS: json(jwks),
   /** Bound for in-flight work on SIGTERM. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   /** On SIGTERM, keep serving this long (closing each connection after its response) before refusing new ones. */
@@ -93,13 +92,19 @@ const databaseSchema = z.object({
 
 const serviceUrl = z.url({ protocol: /^https?$/ });
 
+/** What every subgraph reads besides the base: its database, and which services may call it. */
+const subgraphBaseSchema = baseSchema.extend(databaseSchema.shape).extend({
+  /** Public JWKS of every service allowed to call this one; list two keys per service while rotating. */
+  TRUSTED_SERVICE_JWKS: json(jwks),
+});
+
 const internalCallShape = {
   /** Deadline of one service-to-service call (connection and answer); past it the caller gives up. (5,000 ms) */
   INTERNAL_CALL_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
 };
 
 export const subgraphSchemas = {
-  users: baseSchema.extend(databaseSchema.shape).extend({
+  users: subgraphBaseSchema.extend({
     PORT: port(4001),
     METRICS_PORT: metricsPort(9401),
     /** Private ES256 JWK the users service signs customer tokens with. */
@@ -110,7 +115,7 @@ export const subgraphSchemas = {
     JWT_AUDIENCE: z.string().default('urn:supergraph'),
     JWT_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
   }),
-  catalog: baseSchema.extend(databaseSchema.shape).extend({
+  catalog: subgraphBaseSchema.extend({
     PORT: port(4002),
     METRICS_PORT: metricsPort(9402),
     /** The authority on orders: asked whether an order holds a reservation before it is released. */
@@ -119,15 +124,14 @@ export const subgraphSchemas = {
     RESERVATION_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
     ...internalCallShape,
   }),
-  orders: baseSchema.extend(databaseSchema.shape).extend({
+  orders: subgraphBaseSchema.extend({
     PORT: port(4003),
     METRICS_PORT: metricsPort(9403),
     /** Stock is reserved with a synchronous call; everything else between services is events. */
     CATALOG_URL: serviceUrl.default('http://127.0.0.1:4002'),
     ...internalCallShape,
   }),
-  billing: baseSchema
-    .extend(databaseSchema.shape)
+  billing: subgraphBaseSchema
     .extend({
       PORT: port(4004),
       METRICS_PORT: metricsPort(9404),
@@ -156,7 +160,21 @@ export const subgraphSchemas = {
       path: ['FAULT_KILL_AFTER_CHARGE_TOKEN'],
       message: 'is a fault-injection hook, only allowed with NODE_ENV=test',
     }),
-};
+} satisfies Record<Subgraph, z.ZodType>;
+
+/** GraphiQL's starting tab unless GRAPHIQL_DEFAULT_QUERY says otherwise: how to sign in, and where the token goes. */
+const GRAPHIQL_WELCOME = `# The supergraph's API (schema/api.graphql). The Docs button (top left) explores it.
+# Signed-in calls: run logIn, then put the token in Headers below:
+#   { "Authorization": "Bearer <token>" }
+#
+# mutation { logIn(input: { email: "ada@example.com", password: "customer-password-1" }) { token } }
+
+query Products {
+  products(first: 5) {
+    edges { node { id name price { amountCents currency } } }
+  }
+}
+`;
 
 const positiveInt = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 
@@ -207,12 +225,22 @@ const limitsShape = {
   RATE_LIMIT_USER: positiveInt(600),
   /** Requests per window per partner API key. (3,000) */
   RATE_LIMIT_PARTNER: positiveInt(3000),
+  /**
+   * Request counts taken from Redis this many at a time and handed out in memory (one Redis call
+   * per this many requests of a key); 1 counts every request in Redis. The gateways together never
+   * admit more than a limit; a key may be refused up to (gateways × (lease − 1)) requests early. (1)
+   */
+  RATE_LIMIT_LEASE: positiveInt(1),
   /** Failed logIn attempts per account (normalized email) per LOGIN_WINDOW_SECONDS; a success resets it. (5) */
   LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt(5),
   /** Failed logIn attempts per client IP per LOGIN_WINDOW_SECONDS, whatever the accounts. (50) */
   LOGIN_MAX_FAILURES_PER_IP: positiveInt(50),
   /** (900 s = 15 min) */
   LOGIN_WINDOW_SECONDS: positiveInt(900),
+  /** The root mutation field whose failed attempts are counted, by schema coordinate (`Mutation.logIn`). */
+  LOGIN_FIELD: z.string().regex(/^[_A-Za-z]\w*\.[_A-Za-z]\w*$/, 'must be a field coordinate, Type.field').default('Mutation.logIn'),
+  /** Where in that field's arguments the account is named, as a dotted path (`input.email`). */
+  LOGIN_ACCOUNT_ARGUMENT: z.string().regex(/^[_A-Za-z]\w*(\.[_A-Za-z]\w*)*$/, 'must be a dotted argument path, e.g. input.email').default('input.email'),
 };
 
 /**
@@ -243,11 +271,12 @@ export const gatewaySchema = baseSchema.extend({
   PORT: port(4000),
   METRICS_PORT: metricsPort(9400),
   SUPERGRAPH_PATH: z.string().default('schema/supergraph.graphql'),
-  /** Override a subgraph's routing URL from the supergraph (e.g. behind a load balancer). */
-  USERS_URL: serviceUrl.optional(),
-  CATALOG_URL: serviceUrl.optional(),
-  ORDERS_URL: serviceUrl.optional(),
-  BILLING_URL: serviceUrl.optional(),
+  /**
+   * Routing overrides, JSON `{"<subgraph>": "<base url>"}` (`/graphql` is appended): a subgraph's
+   * URL from the supergraph is replaced (load balancers, tests); a name the supergraph does not
+   * have stops the gateway. (`{}`)
+   */
+  SUBGRAPH_URLS: json(z.record(z.string(), serviceUrl)).prefault('{}'),
   /**
    * @apollo/gateway 2.14 otherwise exports usage metrics to Apollo and probes cloud metadata
    * endpoints (169.254.169.254) at start-up; off unless explicitly wanted.
@@ -280,6 +309,8 @@ export const gatewaySchema = baseSchema.extend({
   CONSISTENCY_TOKEN_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   /** GraphiQL on GET /graphql for browsers (offline bundle); unset: on unless NODE_ENV=production. */
   GRAPHIQL: z.enum(['true', 'false']).optional(),
+  /** The document GraphiQL opens with. (a sign-in mutation and a product query of this graph) */
+  GRAPHIQL_DEFAULT_QUERY: z.string().default(GRAPHIQL_WELCOME),
   /** How long an automatic persisted query stays registered (shared by all gateways through Redis). */
   APQ_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
   /** Trusted-document manifests, one `<client-name>.json` per client (Apollo's persisted-query-manifest format). */
@@ -317,7 +348,9 @@ export type BaseConfig = z.infer<typeof baseSchema>;
 export type EventConfig = z.infer<typeof eventSchema>;
 export type ConsumerRetryConfig = z.infer<typeof consumerRetrySchema>;
 export type DatabaseConfig = z.infer<typeof databaseSchema>;
-export type SubgraphName = keyof typeof subgraphSchemas;
+/** What every subgraph's config has: the base, its database, the services it trusts. */
+export type SubgraphBaseConfig = z.infer<typeof subgraphBaseSchema>;
+export type SubgraphName = Subgraph;
 export type SubgraphConfig<N extends SubgraphName> = z.infer<(typeof subgraphSchemas)[N]>;
 export type GatewayConfig = z.infer<typeof gatewaySchema>;
 

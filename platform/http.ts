@@ -1,6 +1,9 @@
 import express from 'express';
 import type { ErrorRequestHandler } from 'express';
 import { randomUUID } from 'node:crypto';
+import { GraphQLError } from 'graphql';
+import type { GraphQLFormattedError } from 'graphql';
+import { ErrorCode } from './errors.js';
 import type { Logger } from './logger.js';
 import { requestScope } from './request-scope.js';
 
@@ -23,10 +26,12 @@ const READINESS_TIMEOUT_MS = 1_500;
 const withDeadline = (check: ReadinessCheck): ReturnType<ReadinessCheck> =>
   new Promise((resolve) => {
     const timer = setTimeout(() => resolve({ ready: false, details: { timedOut: true } }), READINESS_TIMEOUT_MS);
-    check().then(
-      (result) => resolve(result),
-      () => resolve({ ready: false, details: {} }),
-    ).finally(() => clearTimeout(timer));
+    check()
+      .then(
+        (result) => resolve(result),
+        () => resolve({ ready: false, details: {} }),
+      )
+      .finally(() => clearTimeout(timer));
   });
 
 /**
@@ -41,9 +46,7 @@ export function createHealth(check: ReadinessCheck): { router: express.Router; d
   const router = express.Router();
   router.get('/health/live', (_req, res) => void res.json({ status: 'ok' }));
   router.get('/health/ready', async (_req, res) => {
-    const { ready, details } = draining
-      ? { ready: false, details: { draining: true } }
-      : await withDeadline(check);
+    const { ready, details } = draining ? { ready: false, details: { draining: true } } : await withDeadline(check);
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', ...details });
   });
   return {
@@ -54,17 +57,60 @@ export function createHealth(check: ReadinessCheck): { router: express.Router; d
   };
 }
 
+/**
+ * The one way an HTTP handler answers with GraphQL errors before (or instead of) Apollo: the
+ * `{errors: [...]}` body of the GraphQL-over-HTTP spec, each error serialized as GraphQLError
+ * does (message, extensions.code, nothing else). Refusals are never cached.
+ */
+export function sendErrors(
+  res: express.Response,
+  status: number,
+  errors: ErrorBody | ErrorBody[],
+  headers: Record<string, string> = {},
+): void {
+  res.status(status).setHeader('cache-control', 'no-store');
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.json({ errors: (Array.isArray(errors) ? errors : [errors]).map((e) => (e instanceof GraphQLError ? e.toJSON() : e)) });
+}
+
+/** A GraphQLError, or one already in its serialized shape (e.g. a refusal shared with the WebSocket). */
+export type ErrorBody = GraphQLError | GraphQLFormattedError;
+
+/** A refusal of the HTTP request itself (Apollo Server's code for a malformed request). */
+const badRequest = (message: string) => new GraphQLError(message, { extensions: { code: 'BAD_REQUEST' } });
+
 /** Body-parser failures (malformed JSON, too large) become GraphQL-shaped errors without internals. */
 export function jsonErrorHandler(log: Logger): ErrorRequestHandler {
   return (err, _req, res, _next) => {
     const status = typeof err?.status === 'number' ? err.status : 500;
     if (status === 413) {
-      return void res.status(413).json({ errors: [{ message: 'Request body is too large.', extensions: { code: 'BAD_REQUEST' } }] });
+      sendErrors(res, 413, badRequest('Request body is too large.'));
+      return;
     }
     if (status === 400) {
-      return void res.status(400).json({ errors: [{ message: 'Request body is not valid JSON.', extensions: { code: 'BAD_REQUEST' } }] });
+      sendErrors(res, 400, badRequest('Request body is not valid JSON.'));
+      return;
     }
     log.error({ err, requestId: res.locals.requestId }, 'unhandled HTTP error');
-    res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: res.locals.requestId } }] });
+    sendErrors(
+      res,
+      500,
+      new GraphQLError('Internal server error', { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId: res.locals.requestId } }),
+    );
   };
+}
+
+/**
+ * The HTTP shell every service (the gateway and each subgraph) is built on, in this order: request
+ * id, the observability middleware (tracing), /health/live and /health/ready. The service then
+ * mounts its own routes on `app` and calls `finish()`, which appends the JSON error handler last.
+ */
+export function createServiceApp(opts: { middleware: express.RequestHandler[]; readiness: ReadinessCheck; log: Logger }) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requestIdMiddleware);
+  app.use(...opts.middleware);
+  const health = createHealth(opts.readiness);
+  app.use(health.router);
+  return { app, health, finish: () => void app.use(jsonErrorHandler(opts.log)) };
 }

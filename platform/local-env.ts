@@ -60,7 +60,8 @@ export function localEnv(t: LocalTopology): Record<'gateway' | Subgraph, Record<
     PORT: String(t.ports[name]),
     METRICS_PORT: String(t.metricsPorts?.[name] ?? 0),
     SERVICE_PRIVATE_JWK: JSON.stringify(t.keys.services[name]),
-    TRUSTED_SERVICE_JWKS: JSON.stringify(t.keys.trustedJwks),
+    // Subgraphs check who calls them; the gateway is called by clients only and reads no trust list.
+    ...(name === 'gateway' ? {} : { TRUSTED_SERVICE_JWKS: JSON.stringify(t.keys.trustedJwks) }),
     ...(t.redisUrl ? { REDIS_URL: t.redisUrl } : {}),
     EVENT_NAMESPACE: t.eventNamespace ?? '',
   });
@@ -68,6 +69,7 @@ export function localEnv(t: LocalTopology): Record<'gateway' | Subgraph, Record<
     DATABASE_URL: t.databaseUrls[name],
     DATABASE_REPLICA_URLS: (t.replicaUrls?.[name] ?? []).join(','),
   });
+  const routes = JSON.stringify(Object.fromEntries(SUBGRAPHS.map((name) => [name, url(name)])));
   const env = {
     users: { ...common('users'), ...db('users'), JWT_PRIVATE_JWK: JSON.stringify(t.keys.userTokenKey) },
     catalog: { ...common('catalog'), ...db('catalog'), ORDERS_URL: url('orders') },
@@ -75,10 +77,7 @@ export function localEnv(t: LocalTopology): Record<'gateway' | Subgraph, Record<
     billing: { ...common('billing'), ...db('billing'), ORDERS_URL: url('orders') },
     gateway: {
       ...common('gateway'),
-      USERS_URL: url('users'),
-      CATALOG_URL: url('catalog'),
-      ORDERS_URL: url('orders'),
-      BILLING_URL: url('billing'),
+      SUBGRAPH_URLS: routes,
       USERS_JWKS_URL: `${url('users')}/.well-known/jwks.json`,
     },
   };
@@ -87,16 +86,16 @@ export function localEnv(t: LocalTopology): Record<'gateway' | Subgraph, Record<
     // Extra variables win over everything above (e.g. peers reached through a load balancer).
     Object.assign(env[name], t.extra?.[name]);
   }
+  // Extra routing overrides replace the topology's per subgraph, not as a whole (a test reroutes one).
+  const reroutes = t.extra?.gateway?.SUBGRAPH_URLS;
+  if (reroutes) env.gateway.SUBGRAPH_URLS = JSON.stringify({ ...JSON.parse(routes), ...JSON.parse(reroutes) });
   return env;
 }
 
-const SCHEMA_KEYS: Record<'gateway' | Subgraph, string[]> = {
+const SCHEMA_KEYS = {
   gateway: Object.keys(gatewaySchema.shape),
-  users: Object.keys(subgraphSchemas.users.shape),
-  catalog: Object.keys(subgraphSchemas.catalog.shape),
-  orders: Object.keys(subgraphSchemas.orders.shape),
-  billing: Object.keys(subgraphSchemas.billing.shape),
-};
+  ...Object.fromEntries(SUBGRAPHS.map((name) => [name, Object.keys(subgraphSchemas[name].shape)])),
+} as Record<'gateway' | Subgraph, string[]>;
 
 /** The variables of `environment` that service `name` reads and the topology has not set itself. */
 function fromEnvironment(name: 'gateway' | Subgraph, environment: NodeJS.ProcessEnv, owned: Record<string, string>): Record<string, string> {

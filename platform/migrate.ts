@@ -4,8 +4,11 @@ import postgres from 'postgres';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 
-export const SUBGRAPHS = ['users', 'catalog', 'orders', 'billing'] as const;
-export type Subgraph = (typeof SUBGRAPHS)[number];
+import type { Subgraph } from './subgraphs.js';
+
+// The registry lives in subgraphs.ts; re-exported for the scripts and tests that migrate.
+export { SUBGRAPHS } from './subgraphs.js';
+export type { Subgraph } from './subgraphs.js';
 
 /** Applies migrations/<subgraph>/ to the database at url; already-applied ones are skipped. */
 export async function migrateSubgraph(name: Subgraph, url: string): Promise<void> {

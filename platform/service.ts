@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ROOT } from './paths.js';
 import { parse } from 'graphql';
 import type { DocumentNode } from 'graphql';
-import type { BaseConfig, DatabaseConfig } from './config.js';
+import type { BaseConfig, SubgraphBaseConfig } from './config.js';
 import { createDatabase } from './db.js';
 import { createLogger } from './logger.js';
 import { startTracingFromConfig } from './observability/index.js';
@@ -17,17 +17,27 @@ export function loadTypeDefs(name: string): DocumentNode {
   return parse(readFileSync(path.join(ROOT, 'schema', `${name}.graphql`), 'utf8'));
 }
 
-/** What every subgraph builds from its config before its own parts: logger, database, service trust. */
-export async function createServiceBasics<S extends Record<string, unknown>>(
-  name: string,
-  config: BaseConfig & DatabaseConfig,
-  schema: S,
-) {
+/**
+ * What every service (the gateway and each subgraph) builds first from its config: its logger,
+ * tracing, and the key it signs its outgoing service calls with. The HTTP shell around it is
+ * createServiceApp (http.ts).
+ */
+export async function createServiceCore(name: string, config: BaseConfig) {
   const log = createLogger(name, config.LOG_LEVEL, config.LOG_DESTINATION);
   startTracingFromConfig(name, config);
+  const signer = await createServiceTokenSigner(config.SERVICE_PRIVATE_JWK);
+  return { log, signer };
+}
+
+/** What every subgraph builds from its config before its own parts: the core, database, service trust. */
+export async function createServiceBasics<S extends Record<string, unknown>>(
+  name: string,
+  config: SubgraphBaseConfig,
+  schema: S,
+) {
+  const { log, signer } = await createServiceCore(name, config);
   const database = createDatabase(config, schema, { applicationName: name, log });
   const verifier = createServiceTokenVerifier(config.TRUSTED_SERVICE_JWKS);
-  const signer = await createServiceTokenSigner(config.SERVICE_PRIVATE_JWK);
   // Opened on first use only: a service without events holds no Redis connection.
   let bus: EventBus | undefined;
   return {

@@ -11,9 +11,9 @@ import { INTERNAL_TOKEN_HEADER } from './auth/service-token.js';
 import type { ServiceTokenVerifier } from './auth/service-token.js';
 import { RequestDb } from './db.js';
 import type { Database } from './db.js';
-import { createErrorFormatter } from './errors.js';
+import { createErrorFormatter, unauthenticated } from './errors.js';
 import { inputRulesPlugin } from './input-rules.js';
-import { createHealth, jsonErrorHandler, requestIdMiddleware } from './http.js';
+import { createServiceApp, sendErrors } from './http.js';
 import { createInternalRouter } from './internal-rpc.js';
 import { consistencyPlugin, requestedLsn, writesReport } from './consistency.js';
 import { CONSISTENCY_LSN_HEADER } from './lsn.js';
@@ -152,15 +152,14 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   });
   await apollo.start();
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(requestIdMiddleware);
-  app.use(...observability.middleware);
-  const health = createHealth(async () => {
-    const db = await database.ping();
-    return { ready: db.primary, details: { database: db } };
+  const { app, health, finish } = createServiceApp({
+    middleware: observability.middleware,
+    log,
+    readiness: async () => {
+      const db = await database.ping();
+      return { ready: db.primary, details: { database: db } };
+    },
   });
-  app.use(health.router);
   if (opts.routes) app.use(opts.routes);
   app.use(express.json({ limit: '2mb' }));
   if (opts.internalRoutes?.length) {
@@ -172,7 +171,8 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
       // Identity is only ever taken from a token a trusted service signed; headers a client sets are ignored.
       const caller = await opts.verifier.verify(req.header(INTERNAL_TOKEN_HEADER));
       if (!caller) {
-        return void res.status(401).json({ errors: [{ message: 'This service only accepts requests from the gateway.', extensions: { code: 'UNAUTHENTICATED' } }] });
+        sendErrors(res, 401, unauthenticated('This service only accepts requests from the gateway.'));
+        return;
       }
       res.locals.caller = caller;
       next();
@@ -192,7 +192,7 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
       },
     }),
   );
-  app.use(jsonErrorHandler(log));
+  finish();
 
   return {
     app,

@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { ROOT } from './compose-supergraph.js';
+import { SUBGRAPHS } from '../platform/subgraphs.js';
 
 /**
  * `npm run db:generate [subgraph...]`: drizzle-kit diffs each subgraph's Drizzle schema against
  * its migration history and writes the next SQL migration into migrations/<subgraph>/.
  */
-const all = ['users', 'catalog', 'orders', 'billing'];
+const all: readonly string[] = SUBGRAPHS;
 const targets = process.argv.slice(2).length ? process.argv.slice(2) : all;
 for (const name of targets) {
   if (!all.includes(name)) throw new Error(`unknown subgraph ${name}`);

@@ -5,13 +5,16 @@ import { httpTimeouts, listen } from '../platform/run-service.js';
 import { freePort } from './free-port.js';
 import type { Listening, RunnableService } from '../platform/run-service.js';
 import type { Logger } from '../platform/logger.js';
+import { applyApolloTelemetrySetting } from '../gateway/apollo-telemetry.js';
 import { createGatewayServer } from '../gateway/server.js';
+import { SERVICES } from '../platform/subgraphs.js';
+import type { ServiceName } from '../platform/subgraphs.js';
 import { createUsersServer } from '../subgraphs/users/server.js';
 import { createCatalogServer } from '../subgraphs/catalog/server.js';
 import { createOrdersServer } from '../subgraphs/orders/server.js';
 import { createBillingServer } from '../subgraphs/billing/server.js';
 
-export type ServiceName = 'users' | 'catalog' | 'orders' | 'billing' | 'gateway';
+export type { ServiceName } from '../platform/subgraphs.js';
 
 /** Each service built from its own environment, parsed exactly as its index.ts would. */
 const builders: Record<ServiceName, (env: Record<string, string>) => Promise<RunnableService & { log: Logger }>> = {
@@ -19,7 +22,11 @@ const builders: Record<ServiceName, (env: Record<string, string>) => Promise<Run
   catalog: (env) => createCatalogServer(parseConfig(subgraphSchemas.catalog, env)),
   orders: (env) => createOrdersServer(parseConfig(subgraphSchemas.orders, env)),
   billing: (env) => createBillingServer(parseConfig(subgraphSchemas.billing, env)),
-  gateway: (env) => createGatewayServer(parseConfig(gatewaySchema, env)),
+  gateway: (env) => {
+    const config = parseConfig(gatewaySchema, env);
+    applyApolloTelemetrySetting(config);
+    return createGatewayServer(config);
+  },
 };
 
 async function startService(name: ServiceName, env: Record<string, string>, port: number): Promise<Listening> {
@@ -49,7 +56,7 @@ export interface LocalSupergraph {
   close(): Promise<void>;
 }
 
-const ORDER: ServiceName[] = ['users', 'catalog', 'orders', 'billing', 'gateway'];
+const ORDER: readonly ServiceName[] = SERVICES;
 
 /** Starts the four subgraphs and then the gateway in this process, each on its own port. */
 export async function startLocalSupergraph(topology: LocalTopology): Promise<LocalSupergraph> {

@@ -5,6 +5,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { gatewaySchema, parseConfig, subgraphSchemas } from '../platform/config.js';
 import { generateLocalKeys } from '../platform/local-env.js';
 import { ROOT } from '../platform/paths.js';
+import { SUBGRAPHS } from '../platform/subgraphs.js';
 
 /** Docker cannot run here, so the deployment files are checked for what can go wrong without it. */
 const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
@@ -92,10 +93,10 @@ describe('docker-compose.yml', () => {
       expect(nginx).toMatch(new RegExp(`listen ${portOf(target)}; location / \\{ proxy_pass http://${target}; \\}`));
     }
     expect(nginx).toContain(`server gateway:${portOf('gateway')}`);
-    const urls: [string, string, string][] = [
-      ['gateway', 'USERS_URL', 'users'], ['gateway', 'CATALOG_URL', 'catalog'], ['gateway', 'ORDERS_URL', 'orders'], ['gateway', 'BILLING_URL', 'billing'],
-      ['orders', 'CATALOG_URL', 'catalog'], ['catalog', 'ORDERS_URL', 'orders'],
-    ];
+    const routes = JSON.parse(compose.services.gateway!.environment!.SUBGRAPH_URLS!) as Record<string, string>;
+    expect(Object.keys(routes).sort()).toEqual([...SUBGRAPHS].sort());
+    for (const target of SUBGRAPHS) expect(routes[target], `gateway SUBGRAPH_URLS.${target}`).toBe(`http://lb:${portOf(target)}`);
+    const urls: [string, string, string][] = [['orders', 'CATALOG_URL', 'catalog'], ['catalog', 'ORDERS_URL', 'orders']];
     for (const [service, variable, target] of urls) {
       expect(compose.services[service]!.environment![variable], `${service}.${variable}`).toBe(`http://lb:${portOf(target)}`);
     }

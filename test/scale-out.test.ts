@@ -32,7 +32,7 @@ beforeAll(async () => {
     users: drain,
     catalog: drain,
     billing: drain,
-    gateway: { ...drain, USERS_URL: via('users'), CATALOG_URL: via('catalog'), ORDERS_URL: via('orders'), BILLING_URL: via('billing'), USERS_JWKS_URL: `${via('users')}/.well-known/jwks.json` },
+    gateway: { ...drain, SUBGRAPH_URLS: JSON.stringify({ users: via('users'), catalog: via('catalog'), orders: via('orders'), billing: via('billing') }), USERS_JWKS_URL: `${via('users')}/.well-known/jwks.json` },
     orders: { ...drain, CATALOG_URL: via('catalog') },
   };
   stack = await startStack({ extra });

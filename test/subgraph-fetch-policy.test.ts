@@ -57,7 +57,7 @@ beforeAll(async () => {
   stack = await startStack({
     extra: {
       gateway: {
-        BILLING_URL: billingUrl,
+        SUBGRAPH_URLS: JSON.stringify({ billing: billingUrl }),
         SUBGRAPH_TIMEOUTS: '{"billing": 400}',
         SUBGRAPH_BREAKER_CONSECUTIVE_FAILURES: '4',
         SUBGRAPH_BREAKER_HALF_OPEN_MS: '500',

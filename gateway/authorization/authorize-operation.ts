@@ -3,7 +3,6 @@ import type {
   GraphQLError,
   DocumentNode,
   FieldNode,
-  FragmentDefinitionNode,
   GraphQLCompositeType,
   GraphQLSchema,
   OperationDefinitionNode,
@@ -13,6 +12,7 @@ import type {
 import { allows } from './policies.js';
 import type { Policy } from './policies.js';
 import { authorizationDenied } from './denial.js';
+import { fragmentTarget, fragmentsOf } from '../selections.js';
 
 export type ResponsePath = string[];
 
@@ -48,9 +48,7 @@ export function authorizeOperation(
   const errors: GraphQLError[] = [];
   const nullPaths: ResponsePath[] = [];
   if (!operation) return { document, errors, nullPaths };
-  const fragments = new Map(
-    document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]),
-  );
+  const fragments = fragmentsOf(document);
   const root = schema.getRootType(operation.operation);
   if (!root) return { document, errors, nullPaths };
 
@@ -70,15 +68,14 @@ export function authorizeOperation(
         else if (result) kept.push(result);
         continue;
       }
-      const fragment = selection.kind === Kind.FRAGMENT_SPREAD ? fragments.get(selection.name.value) : selection;
-      if (!fragment) continue;
-      const condition = fragment.typeCondition ? schema.getType(fragment.typeCondition.name.value) : parentType;
-      if (!condition || !isCompositeType(condition)) continue;
+      const target = fragmentTarget(schema, fragments, selection, parentType);
+      if (!target) continue;
       // Fragments are inlined: the same fragment may be allowed in one place and not in another.
-      const inner = filter(fragment.selectionSet, condition, path);
+      const inner = filter(target.selectionSet, target.type, path);
       if (inner === 'null-parent') nullParent = true;
       else if (inner !== 'empty') {
-        kept.push({ kind: Kind.INLINE_FRAGMENT, typeCondition: fragment.typeCondition, directives: selection.directives, selectionSet: inner });
+        const typeCondition = selection.kind === Kind.FRAGMENT_SPREAD ? fragments.get(selection.name.value)!.typeCondition : selection.typeCondition;
+        kept.push({ kind: Kind.INLINE_FRAGMENT, typeCondition, directives: selection.directives, selectionSet: inner });
       }
     }
     if (nullParent) return 'null-parent';

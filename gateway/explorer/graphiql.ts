@@ -1,20 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import type express from 'express';
 
-/** The starting tab: how to sign in, and where the token goes. */
-const DEFAULT_QUERY = `# The supergraph's API (schema/api.graphql). The Docs button (top left) explores it.
-# Signed-in calls: run logIn, then put the token in Headers below:
-#   { "Authorization": "Bearer <token>" }
-#
-# mutation { logIn(input: { email: "ada@example.com", password: "customer-password-1" }) { token } }
-
-query Products {
-  products(first: 5) {
-    edges { node { id name price { amountCents currency } } }
-  }
-}
-`;
-
 /**
  * GraphiQL on GET /graphql for a browser, from the `@graphql-yoga/render-graphiql` npm package: one
  * self-contained page (GraphiQL 5, its editor and workers inlined), so it works offline, unlike
@@ -22,7 +8,8 @@ query Products {
  * included; subscriptions over graphql-ws on the same path. A GraphQL GET (`?query=`) or any
  * non-HTML request goes on to Apollo. Rendered once, on first use (~9 MB, ~2 MB gzipped).
  */
-export function createGraphiQL(): express.RequestHandler {
+/** `defaultQuery`: the starting tab (GRAPHIQL_DEFAULT_QUERY): the gateway itself knows no operation of any graph. */
+export function createGraphiQL(defaultQuery: string): express.RequestHandler {
   let page: Promise<{ html: Buffer; gzip: Buffer }> | undefined;
   const render = async () => {
     const { renderGraphiQL } = await import('@graphql-yoga/render-graphiql');
@@ -30,7 +17,7 @@ export function createGraphiQL(): express.RequestHandler {
       renderGraphiQL({
         title: 'Supergraph GraphiQL',
         endpoint: '/graphql',
-        defaultQuery: DEFAULT_QUERY,
+        defaultQuery,
         headers: '{}',
         isHeadersEditorEnabled: true,
         shouldPersistHeaders: false,

@@ -5,7 +5,6 @@ import type { Redis } from 'ioredis';
 import type { Identity } from '../../platform/auth/identity.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
-import type { ClientAuth } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { createCostBudgetPlugin } from './cost-budget.js';
 import { createLoginProtection } from './login-protection.js';
@@ -13,12 +12,11 @@ import { readCostHints } from './operation-cost.js';
 import { createOperationLimits } from './operation-limits.js';
 import { createRequestRateLimit } from './request-rate-limit.js';
 
-export { VERIFIED_IDENTITY } from './request-rate-limit.js';
 export { clientAddress } from './client-ip.js';
 export type { TrustProxy } from './client-ip.js';
 
 export interface Limits {
-  /** After the partner key middleware (it needs `res.locals.client`). */
+  /** After the edge middleware (they read its EdgeRequest). */
   middleware: express.RequestHandler[];
   plugins: ApolloServerPlugin<GatewayContext>[];
   /** For ApolloServer (and the subscription server, for subscription documents). */
@@ -31,18 +29,18 @@ export interface Limits {
 /**
  * Everything that bounds what one client can make the graph do: the shape of an operation
  * (graphql-armor), request counts per partner / user / IP, partners' cost budgets per minute, and
- * logIn attempts. Counters live in the gateway's Redis, so every instance enforces one limit.
+ * sign-in attempts (LOGIN_FIELD). Counters live in the gateway's Redis, so every instance enforces one limit.
  */
-export function createLimits(deps: { config: GatewayConfig; redis: Redis | null; auth: ClientAuth; log: Logger; supergraphSdl: string }): Limits {
-  const { config, redis, auth, log } = deps;
+export function createLimits(deps: { config: GatewayConfig; redis: Redis | null; log: Logger; supergraphSdl: string }): Limits {
+  const { config, redis, log } = deps;
   const operation = createOperationLimits(config);
-  const requests = createRequestRateLimit({ config, redis, auth, log });
+  const requests = createRequestRateLimit({ config, redis, log });
   return {
     middleware: [requests.middleware],
     plugins: [
       ...operation.plugins,
       createCostBudgetPlugin({ config, redis, hints: readCostHints(deps.supergraphSdl) }),
-      createLoginProtection({ config, redis, log }),
+      createLoginProtection({ config, redis, log, supergraphSdl: deps.supergraphSdl }),
     ],
     validationRules: operation.validationRules,
     parseOptions: operation.parseOptions,

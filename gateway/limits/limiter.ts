@@ -10,6 +10,8 @@ export interface LimiterOptions {
   name: string;
   points: number;
   durationSeconds: number;
+  /** Above 1 (and with Redis): points taken from the shared counter at a time (createLeasedLimiter). */
+  lease?: number;
 }
 
 export interface Limiter {
@@ -32,6 +34,7 @@ export type Outcome =
  * limiter) rather than failing every request or letting everything through.
  */
 export function createLimiter(redis: Redis | null, namespace: string, opts: LimiterOptions): Limiter {
+  if (redis && opts.lease && opts.lease > 1) return createLeasedLimiter(redis, namespace, { ...opts, lease: opts.lease });
   const keyPrefix = `${namespace}limit:${opts.name}`;
   const memory = new RateLimiterMemory({ keyPrefix, points: opts.points, duration: opts.durationSeconds });
   const limiter: RateLimiterAbstract = redis
@@ -89,4 +92,89 @@ export function rateLimitedError(message: string, retryAfterSeconds: number): Gr
     retryAfterSeconds,
     http: { status: 429, headers: new HeaderMap([['retry-after', String(retryAfterSeconds)], ['cache-control', 'no-store']]) },
   });
+}
+
+/** One Redis round trip: add `want` to the window's counter (starting the window on its first points), and say what it holds now. */
+const LEASE_SCRIPT = `
+local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+if total == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]); ttl = tonumber(ARGV[2]) end
+return {total, ttl}`;
+
+interface Lease {
+  /** Points this instance took from the window and has not handed out yet. */
+  left: number;
+  /** The window's counter in Redis after this instance's last lease (every instance's leases). */
+  total: number;
+  resetAt: number;
+}
+
+/** Above this many keys, leases of ended windows are dropped (one sweep, on the next consume). */
+const LEASE_SWEEP_AT = 10_000;
+
+/**
+ * The same fixed-window limit, counted in memory and synchronised with Redis in batches: an
+ * instance takes `lease` points at a time from the window's shared counter (one Redis call) and
+ * hands them out locally, so a busy key costs one Redis call per `lease` requests instead of one
+ * each. A lease is only ever granted from what the window has left, so the instances together
+ * never admit more than the limit; the error is the other way: points leased but not yet used sit
+ * at the other instances, so a key may be refused after at least `limit - N × (lease - 1)`
+ * admitted requests in a window (N gateway instances). Once the window is spent, the instance
+ * refuses locally until it ends. Without Redis (or while it fails) it counts in memory.
+ */
+export function createLeasedLimiter(redis: Redis, namespace: string, opts: LimiterOptions & { lease: number }): Limiter {
+  const fallback = createLimiter(null, namespace, { ...opts, lease: 1 });
+  const keyPrefix = `${namespace}limit:${opts.name}:`;
+  const windowMs = opts.durationSeconds * 1000;
+  const leases = new Map<string, Lease>();
+  const pending = new Map<string, Promise<Lease>>();
+
+  const take = async (key: string, want: number): Promise<Lease> => {
+    const [total, ttl] = (await redis.eval(LEASE_SCRIPT, 1, keyPrefix + key, want, windowMs)) as [number, number];
+    const granted = Math.max(0, Math.min(want, opts.points - (total - want)));
+    const held = leases.get(key);
+    const lease = { left: (held && held.resetAt > Date.now() ? held.left : 0) + granted, total, resetAt: Date.now() + ttl };
+    leases.set(key, lease);
+    return lease;
+  };
+  const leaseFor = (key: string, want: number) => {
+    let inFlight = pending.get(key);
+    if (!inFlight) pending.set(key, (inFlight = take(key, want).finally(() => pending.delete(key))));
+    return inFlight;
+  };
+  const sweep = (now: number) => {
+    if (leases.size > LEASE_SWEEP_AT) for (const [key, lease] of leases) if (lease.resetAt <= now) leases.delete(key);
+  };
+  const handOut = (lease: Lease, points: number, now: number): Outcome => {
+    if (lease.left < points) return { allowed: false, retryAfterSeconds: seconds(lease.resetAt - now) };
+    lease.left -= points;
+    return { allowed: true, remaining: lease.left + Math.max(0, opts.points - lease.total), resetSeconds: seconds(lease.resetAt - now) };
+  };
+
+  return {
+    points: opts.points,
+    async consume(key, points = 1) {
+      const now = Date.now();
+      sweep(now);
+      let lease = leases.get(key);
+      if (lease && lease.resetAt <= now) lease = undefined;
+      // Enough left here, or the window is spent everywhere: decided without Redis.
+      if (lease && (lease.left >= points || lease.total >= opts.points)) return handOut(lease, points, now);
+      try {
+        lease = await leaseFor(key, Math.max(opts.lease, points));
+      } catch {
+        return fallback.consume(key, points);
+      }
+      return handOut(lease, points, Date.now());
+    },
+    async refund(key, points = 1) {
+      const lease = leases.get(key);
+      if (lease) lease.left += points;
+    },
+    async reset(key) {
+      leases.delete(key);
+      await redis.del(keyPrefix + key).catch(() => undefined);
+    },
+  };
 }

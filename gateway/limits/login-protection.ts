@@ -1,44 +1,51 @@
 import { createHash } from 'node:crypto';
 import type { ApolloServerPlugin } from '@apollo/server';
-import { Kind, OperationTypeNode } from 'graphql';
-import type { DocumentNode, FieldNode, FragmentDefinitionNode, GraphQLSchema, SelectionSetNode } from 'graphql';
+import { Kind, OperationTypeNode, parse } from 'graphql';
+import type { DocumentNode, GraphQLSchema, SelectionSetNode } from 'graphql';
 import { getArgumentValues } from 'graphql/execution/values.js';
 import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '../../platform/config.js';
 import { ErrorCode } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import type { GatewayContext } from '../context.js';
+import { collectFields, fragmentsOf } from '../selections.js';
 import { createLimiter, rateLimitedError } from './limiter.js';
 
-/** One `logIn` field of a mutation: where its result lands, and whose account it tries. */
+/** One selection of the protected field (LOGIN_FIELD) in a mutation: where its result lands, and whose account it tries. */
 interface Attempt {
   responseKey: string;
-  /** sha256 of the normalized email (emails stay out of Redis keys); null when it is not a string. */
+  /** sha256 of the normalized account name (it stays out of Redis keys); null when it is not a string. */
   account: string | null;
 }
 
 /**
- * Credential stuffing protection for `logIn`, at the gateway: it knows the client IP and sees the
- * outcome in the response (INVALID_CREDENTIALS or a token), and the users service stays a plain
- * password check. (The alternative, passing the IP to the users service in the service token and
- * counting there, would spread one policy over two services.)
+ * Credential stuffing protection for the sign-in field (LOGIN_FIELD, a root mutation field by
+ * coordinate), at the gateway: it knows the client IP and sees the outcome in the response
+ * (INVALID_CREDENTIALS or a result), and the subgraph stays a plain password check. (The
+ * alternative, passing the IP to the subgraph in the service token and counting there, would
+ * spread one policy over two services.)
  *
- * Each `logIn` field (aliases included: ten aliased attempts in one request are ten attempts)
- * takes a point from its account's counter (normalized email, whether or not the account exists,
- * so a refusal tells nothing about existence) and from its IP's counter *before* it runs, so a
- * burst of parallel attempts cannot all slip through before the first failure is recorded. After
- * the response: INVALID_CREDENTIALS keeps the points; a success resets the account's counter and
- * gives the IP its point back; anything else (bad input, an outage) gives both back. A refused
- * attempt never reaches the password check and does not count against the IP.
+ * Each selection of the field (aliases included: ten aliased attempts in one request are ten
+ * attempts) takes a point from its account's counter (the normalized value at
+ * LOGIN_ACCOUNT_ARGUMENT, whether or not the account exists, so a refusal tells nothing about
+ * existence) and from its IP's counter *before* it runs, so a burst of parallel attempts cannot
+ * all slip through before the first failure is recorded. After the response: INVALID_CREDENTIALS
+ * keeps the points; a success resets the account's counter and gives the IP its point back;
+ * anything else (bad input, an outage) gives both back. A refused attempt never reaches the
+ * password check and does not count against the IP.
  *
  * Over either limit the whole operation is 429 RATE_LIMITED with Retry-After, the right password
  * included, until the window that holds the failures ends.
  */
-export function createLoginProtection(deps: { config: GatewayConfig; redis: Redis | null; log: Logger }): ApolloServerPlugin<GatewayContext> {
+export function createLoginProtection(deps: { config: GatewayConfig; redis: Redis | null; log: Logger; supergraphSdl: string }): ApolloServerPlugin<GatewayContext> {
   const { config, redis, log } = deps;
+  if (!definesField(deps.supergraphSdl, config.LOGIN_FIELD)) {
+    log.warn({ field: config.LOGIN_FIELD }, 'LOGIN_FIELD is not a field of the supergraph: no sign-in attempts are counted');
+  }
   const window = config.LOGIN_WINDOW_SECONDS;
   const perAccount = createLimiter(redis, config.EVENT_NAMESPACE, { name: 'login:account', points: config.LOGIN_MAX_FAILURES_PER_ACCOUNT, durationSeconds: window });
   const perIp = createLimiter(redis, config.EVENT_NAMESPACE, { name: 'login:ip', points: config.LOGIN_MAX_FAILURES_PER_IP, durationSeconds: window });
+  const target = protectedFieldOf(config);
 
   return {
     async requestDidStart() {
@@ -47,7 +54,7 @@ export function createLoginProtection(deps: { config: GatewayConfig; redis: Redi
       return {
         async didResolveOperation({ schema, document, operation, request, contextValue }) {
           if (operation?.operation !== OperationTypeNode.MUTATION) return;
-          attempts = logInAttempts(schema, document, operation.selectionSet, request.variables ?? {});
+          attempts = loginAttempts(schema, document, operation.selectionSet, request.variables ?? {}, target);
           if (!attempts.length) return;
           ip = contextValue.clientIp;
           const taken: { limiter: typeof perIp; key: string; points: number }[] = [];
@@ -57,7 +64,7 @@ export function createLoginProtection(deps: { config: GatewayConfig; redis: Redi
             if (outcome.allowed) return;
             await Promise.all(taken.map((t) => t.limiter.refund(t.key, t.points)));
             attempts = []; // settled here: nothing ran
-            log.info({ what, requestId: contextValue.requestId }, 'logIn attempts refused');
+            log.info({ what, requestId: contextValue.requestId }, 'sign-in attempts refused');
             throw rateLimitedError(`Too many failed sign-in attempts ${what}; retry after ${outcome.retryAfterSeconds} s.`, outcome.retryAfterSeconds);
           };
           if (ip) await take(perIp, ip, attempts.length, 'from this address');
@@ -76,42 +83,52 @@ export function createLoginProtection(deps: { config: GatewayConfig; redis: Redi
             ]);
           });
           // Before the response goes out, so a client's next attempt sees the reset.
-          await Promise.all(settled).catch((err: unknown) => log.warn({ err }, 'logIn attempt bookkeeping failed'));
+          await Promise.all(settled).catch((err: unknown) => log.warn({ err }, 'sign-in attempt bookkeeping failed'));
         },
       };
     },
   };
 }
 
-/** The mutation's root `logIn` fields, through fragments; @skip/@include ignored (a skipped one is given back). */
-function logInAttempts(schema: GraphQLSchema, document: DocumentNode, root: SelectionSetNode, variables: Record<string, unknown>): Attempt[] {
-  const field = schema.getMutationType()?.getFields().logIn;
-  if (!field) return [];
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const def of document.definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
-  const found: FieldNode[] = [];
-  const walk = (set: SelectionSetNode, seen: Set<string>) => {
-    for (const s of set.selections) {
-      if (s.kind === Kind.FIELD) {
-        if (s.name.value === 'logIn') found.push(s);
-      } else if (s.kind === Kind.INLINE_FRAGMENT) {
-        walk(s.selectionSet, seen);
-      } else if (!seen.has(s.name.value) && fragments.has(s.name.value)) {
-        walk(fragments.get(s.name.value)!.selectionSet, new Set([...seen, s.name.value]));
-      }
-    }
-  };
-  walk(root, new Set());
-  return found.map((node) => {
-    let email: unknown;
+/** Whether the SDL defines (or extends) the type of `coordinate` with that field. */
+function definesField(sdl: string, coordinate: string): boolean {
+  const [typeName, fieldName] = coordinate.split('.');
+  return parse(sdl).definitions.some(
+    (def) => (def.kind === Kind.OBJECT_TYPE_DEFINITION || def.kind === Kind.OBJECT_TYPE_EXTENSION) && def.name.value === typeName && (def.fields ?? []).some((f) => f.name.value === fieldName),
+  );
+}
+
+/** Where the protected field is: a root mutation field by coordinate, and the account's path in its arguments. */
+export interface ProtectedField {
+  typeName: string;
+  fieldName: string;
+  accountPath: string[];
+}
+
+export const protectedFieldOf = (config: GatewayConfig): ProtectedField => {
+  const [typeName, fieldName] = config.LOGIN_FIELD.split('.') as [string, string];
+  return { typeName, fieldName, accountPath: config.LOGIN_ACCOUNT_ARGUMENT.split('.') };
+};
+
+/**
+ * The mutation's root selections of the protected field, through fragments; @skip/@include ignored
+ * (a skipped one is given back). A supergraph whose mutation type has no such field has nothing to protect.
+ */
+function loginAttempts(schema: GraphQLSchema, document: DocumentNode, root: SelectionSetNode, variables: Record<string, unknown>, target: ProtectedField): Attempt[] {
+  const mutation = schema.getMutationType();
+  const field = mutation?.name === target.typeName ? mutation.getFields()[target.fieldName] : undefined;
+  if (!mutation || !field) return [];
+  const found = collectFields(schema, fragmentsOf(document), mutation, root).filter((f) => f.node.name.value === target.fieldName);
+  return found.map(({ node }) => {
+    let account: unknown;
     try {
-      email = (getArgumentValues(field, node, variables).input as { email?: unknown } | undefined)?.email;
+      account = target.accountPath.reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], getArgumentValues(field, node, variables));
     } catch {
-      email = undefined; // bad variables: execution refuses them anyway
+      account = undefined; // bad variables: execution refuses them anyway
     }
     return {
       responseKey: node.alias?.value ?? node.name.value,
-      account: typeof email === 'string' ? createHash('sha256').update(email.trim().toLowerCase()).digest('base64url') : null,
+      account: typeof account === 'string' ? createHash('sha256').update(account.trim().toLowerCase()).digest('base64url') : null,
     };
   });
 }

@@ -3,7 +3,6 @@ import type {
   ConstDirectiveNode,
   DocumentNode,
   FieldNode,
-  FragmentDefinitionNode,
   GraphQLCompositeType,
   GraphQLField,
   GraphQLSchema,
@@ -11,6 +10,7 @@ import type {
   SelectionSetNode,
 } from 'graphql';
 import { getArgumentValues, getVariableValues } from 'graphql/execution/values.js';
+import { collectFields, fragmentsOf } from '../selections.js';
 
 /**
  * Static cost of an operation, before anything runs: the demand estimate partners' budgets are
@@ -84,8 +84,7 @@ export function operationCost(
   hints: CostHints,
   opts: CostOptions,
 ): number {
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const def of document.definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+  const fragments = fragmentsOf(document);
   const root = schema.getRootType(operation.operation);
   if (!root) return 0;
   // Coerced as execution will (defaults applied); invalid variables fail execution anyway, so the
@@ -94,22 +93,11 @@ export function operationCost(
   const values = coerced.coerced ?? {};
 
   /** `sized`: child fields that a parent's @listSize(sizedFields:) gave a size to. */
-  const selectionsCost = (type: GraphQLCompositeType, set: SelectionSetNode, sized: Map<string, number>, spreading: Set<string>): number => {
+  const selectionsCost = (type: GraphQLCompositeType, set: SelectionSetNode, sized: Map<string, number>): number => {
     let total = 0;
-    for (const selection of set.selections) {
-      if (selection.kind === Kind.FIELD) {
-        const field = 'getFields' in type ? type.getFields()[selection.name.value] : undefined;
-        if (field) total += fieldCost(type, field, selection, sized.get(selection.name.value));
-      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        const on = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : type;
-        if (on && isCompositeType(on)) total += selectionsCost(on, selection.selectionSet, sized, spreading);
-      } else {
-        const fragment = fragments.get(selection.name.value);
-        const on = fragment && schema.getType(fragment.typeCondition.name.value);
-        // A fragment cycle is a validation error; never loop on one.
-        if (!fragment || !on || !isCompositeType(on) || spreading.has(fragment.name.value)) continue;
-        total += selectionsCost(on, fragment.selectionSet, sized, new Set([...spreading, fragment.name.value]));
-      }
+    for (const { node, parentType } of collectFields(schema, fragments, type, set)) {
+      const field = 'getFields' in parentType ? parentType.getFields()[node.name.value] : undefined;
+      if (field) total += fieldCost(parentType, field, node, sized.get(node.name.value));
     }
     return total;
   };
@@ -127,7 +115,7 @@ export function operationCost(
     const size = hint ? sliceSize(hint, field, args) : undefined;
     const sizedChildren = new Map<string, number>();
     if (hint?.sizedFields && size !== undefined) for (const f of hint.sizedFields) sizedChildren.set(f, size);
-    const children = node.selectionSet && isCompositeType(named) ? selectionsCost(named, node.selectionSet, sizedChildren, new Set()) : 0;
+    const children = node.selectionSet && isCompositeType(named) ? selectionsCost(named, node.selectionSet, sizedChildren) : 0;
     const one = weight + children;
     if (!isListType(getNullableType(field.type))) return one;
     // A sized field (`edges`) takes its parent's size; a list's own hint applies unless it sizes children instead.
@@ -144,7 +132,7 @@ export function operationCost(
     return hint.assumedSize ?? (defaults.length ? Math.max(...defaults) : opts.defaultListSize);
   };
 
-  return selectionsCost(root, operation.selectionSet, new Map(), new Set());
+  return selectionsCost(root, operation.selectionSet, new Map());
 }
 
 function relayConnection(field: GraphQLField<unknown, unknown>): ListSizeHint | undefined {

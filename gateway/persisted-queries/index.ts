@@ -9,7 +9,7 @@ import type { GatewayContext } from '../context.js';
 import { createApqOptions } from './apq-cache.js';
 import { createCachePolicyPlugin } from './cache-policy.js';
 import { loadManifests } from './manifest.js';
-import { createClientResolver, createPartnerAuth } from './partner-keys.js';
+import { createClientResolver } from './partner-keys.js';
 import type { ClientResolver, PartnerKey } from './partner-keys.js';
 import { createClientRegistry } from './client-registry.js';
 import type { ClientRegistry, RegistrySnapshot } from './client-registry.js';
@@ -19,7 +19,9 @@ import type { Safelist, SafelistCheck } from './safelist.js';
 export interface PersistedQueries {
   /** For ApolloServer's `persistedQueries` option (APQ). */
   apq: PersistedQueryOptions;
-  /** Edge middleware, in order: partner API key (401), then the safelist gate. */
+  /** Who is calling, by partner API key or declared client name: the edge (gateway/edge.ts) asks this once per request. */
+  clientOf: ClientResolver;
+  /** Edge middleware, after the edge decided the client: the safelist gate. */
   middleware: express.RequestHandler[];
   plugins: ApolloServerPlugin<GatewayContext>[];
   /** The same checks for the WebSocket: who the connection is (partner key), and each operation it sends. */
@@ -51,7 +53,8 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
   const check = createSafelistCheck(safelist, log);
   return {
     apq: createApqOptions({ redis, namespace: config.EVENT_NAMESPACE, ttlSeconds: config.APQ_TTL_SECONDS, log }),
-    middleware: [createPartnerAuth(clientOf), createSafelistGate(check)],
+    clientOf,
+    middleware: [createSafelistGate(check)],
     plugins: [createTrustedDocumentsPlugin(safelist), createCachePolicyPlugin(), ...(registry ? [stopWith(registry)] : [])],
     socket: { clientOf, check },
   };

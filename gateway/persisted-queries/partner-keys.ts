@@ -1,7 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type express from 'express';
 import type { GatewayConfig } from '../../platform/config.js';
-import { ErrorCode } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import type { ClientInfo, PartnerLimits } from '../context.js';
 
@@ -25,12 +23,12 @@ export function mintPartnerKey(client: string, now = new Date()): { key: string;
   return { key, entry: { id, client, sha256: hashApiKey(key), revoked: false } };
 }
 
-/** What a first-party client says it is; never trusted for anything but its safelist mode and metrics. */
-export function declaredClient(req: express.Request): ClientInfo {
-  return clientFromClaims((name) => req.header(name));
-}
-
-const clientFromClaims = (header: (name: string) => string | undefined): ClientInfo => ({
+/**
+ * What a first-party client says it is (headers, or the same names in a WebSocket's
+ * connectionParams); never trusted for anything but its safelist mode and metrics. The one place
+ * a ClientInfo is built from claims.
+ */
+export const declaredClient = (header: (name: string) => string | undefined): ClientInfo => ({
   name: header('apollographql-client-name') ?? null,
   version: header('apollographql-client-version') ?? null,
   partnerId: null,
@@ -59,7 +57,7 @@ export function createClientResolver(keys: readonly PartnerKey[] | (() => readon
   };
   return (header, requestId) => {
     const key = header(API_KEY_HEADER);
-    if (key === undefined) return clientFromClaims(header);
+    if (key === undefined) return declaredClient(header);
     const entry = lookup(hashApiKey(key));
     if (!entry || entry.revoked) {
       log.info({ keyId: entry?.id ?? null, requestId }, entry ? 'revoked API key used' : 'unknown API key');
@@ -68,23 +66,3 @@ export function createClientResolver(keys: readonly PartnerKey[] | (() => readon
     return { name: entry.client, version: header('apollographql-client-version') ?? null, partnerId: entry.id, ...(entry.limits ? { limits: entry.limits } : {}) };
   };
 }
-
-/**
- * Edge middleware: a request with `x-api-key` is a partner's, and the key must be known and not
- * revoked (401 UNAUTHENTICATED otherwise, before anything else runs). Sets `res.locals.client`
- * for every request: the partner (name = its client name, partnerId = the key's id) or the
- * first-party client as declared by its headers.
- */
-export function createPartnerAuth(resolve: ClientResolver): express.RequestHandler {
-  return (req, res, next) => {
-    const client = resolve((name) => req.header(name), res.locals.requestId as string | undefined);
-    if (!client) {
-      res.status(401).setHeader('cache-control', 'no-store');
-      return void res.json({ errors: [invalidApiKeyError()] });
-    }
-    res.locals.client = client;
-    next();
-  };
-}
-
-export const invalidApiKeyError = () => ({ message: 'The API key is invalid or revoked.', extensions: { code: ErrorCode.UNAUTHENTICATED } });

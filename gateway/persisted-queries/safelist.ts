@@ -5,7 +5,8 @@ import { ErrorCode } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import type { ClientInfo, GatewayContext } from '../context.js';
 import type { Manifest, ManifestOperation } from './manifest.js';
-import { declaredClient } from './partner-keys.js';
+import { edgeOf } from '../edge.js';
+import { sendErrors } from '../../platform/http.js';
 import { requestedOperation } from './requested-operation.js';
 import type { RequestedOperation } from './requested-operation.js';
 
@@ -87,14 +88,13 @@ export function createSafelistCheck(safelist: Safelist, log: Logger): SafelistCh
   };
 }
 
-/** Edge middleware, after the partner key check: the safelist check on an HTTP request. */
+/** Edge middleware, after the edge decided the client: the safelist check on an HTTP request. */
 export function createSafelistGate(check: SafelistCheck): express.RequestHandler {
   return (req, res, next) => {
-    const client: ClientInfo = res.locals.client ?? declaredClient(req);
-    const refusal = check(client, requestedOperation(req), res.locals.requestId as string | undefined);
+    const { client, requestId } = edgeOf(res);
+    const refusal = check(client, requestedOperation(req), requestId);
     if (!refusal) return next();
-    res.status(refusal.status).setHeader('cache-control', 'no-store');
-    res.json({ errors: [refusal.error] });
+    sendErrors(res, refusal.status, refusal.error);
   };
 }
 

@@ -13,6 +13,7 @@ import type { EventBus } from '../../platform/events/bus.js';
 import type { Logger } from '../../platform/logger.js';
 import type { ClientAuth } from '../auth.js';
 import type { ClientInfo, GatewayContext } from '../context.js';
+import { declaredClient } from '../persisted-queries/partner-keys.js';
 import type { ClientResolver } from '../persisted-queries/partner-keys.js';
 import { requestedOperationOf } from '../persisted-queries/requested-operation.js';
 import type { SafelistCheck } from '../persisted-queries/safelist.js';
@@ -137,7 +138,7 @@ export function createSubscriptionServer(deps: {
               const value = params[name] ?? ctx.extra.request.headers[name];
               return typeof value === 'string' ? value : undefined;
             };
-            const client = deps.edge ? deps.edge.clientOf(header) : { name: header('apollographql-client-name') ?? null, version: header('apollographql-client-version') ?? null, partnerId: null };
+            const client = deps.edge ? deps.edge.clientOf(header) : declaredClient(header);
             if (!client) return false; // an unknown or revoked API key: 4403, as HTTP answers 401
             try {
               ctx.extra.subscriber = await auth.identify(raw);

@@ -16,6 +16,7 @@ import type { Subgraph } from '../../platform/migrate.js';
 import { ROOT } from '../../platform/paths.js';
 import { freePort } from '../../scripts/free-port.js';
 import type { ServiceName } from '../../scripts/local-supergraph.js';
+import { SERVICES as ALL_SERVICES } from '../../platform/subgraphs.js';
 import { startRedisServer } from '../../scripts/redis-server.js';
 import type { RedisServerHandle } from '../../scripts/redis-server.js';
 import { createTestDatabases } from './databases.js';
@@ -91,7 +92,7 @@ const SUBGRAPH_ENTRY: Record<ServiceName, string> = {
   billing: 'subgraphs/billing/index.ts',
   gateway: 'gateway/index.ts',
 };
-const SERVICES: ServiceName[] = ['users', 'catalog', 'orders', 'billing', 'gateway'];
+const SERVICES: readonly ServiceName[] = ALL_SERVICES;
 
 interface Instance {
   name: ServiceName;
