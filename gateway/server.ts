@@ -22,6 +22,8 @@ import { createGatewayRedis } from './redis.js';
 import { createPersistedQueries } from './persisted-queries/index.js';
 import { readPolicies } from './authorization/policies.js';
 import { createAuthorizingGateway } from './authorization/authorizing-gateway.js';
+import { createDeferringGateway } from './incremental/deferring-gateway.js';
+import type { ServiceMap } from '@apollo/gateway';
 import { createGraphiQL } from './explorer/graphiql.js';
 import { createEventBus } from '../platform/events/index.js';
 import { createLiveEvents } from './subscriptions/live-events.js';
@@ -56,12 +58,16 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   process.env.APOLLO_TELEMETRY_DISABLED = config.APOLLO_TELEMETRY_DISABLED;
   // @authenticated / @requiresScopes: enforced here (the stock gateway refuses to load them at all).
   const { gatewaySdl, byCoordinate: policies } = readPolicies(supergraphSdl);
+  const dataSources: ServiceMap = {};
   const gateway = new ApolloGateway({
     supergraphSdl: gatewaySdl,
     buildService: ({ name, url }) => {
-      return subgraphs.dataSource(name, subgraphUrl(config, name, url!), (fetcher) => instrumentFetcher(fetcher, name, fetchMetrics));
+      return (dataSources[name] = subgraphs.dataSource(name, subgraphUrl(config, name, url!), (fetcher) => instrumentFetcher(fetcher, name, fetchMetrics)));
     },
   });
+  const formatError = createErrorFormatter(log);
+  // @defer: planned and executed part by part (gateway/incremental/), the same data sources.
+  const deferring = createDeferringGateway(gateway, { dataSources: () => dataSources, formatError });
 
   let apiSchema: GraphQLSchema | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
@@ -96,9 +102,11 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   edgeMiddleware.push(...limits.middleware);
   plugins.push(...limits.plugins);
 
+  plugins.push(deferring.plugin);
+
   const apollo = new ApolloServer<GatewayContext>({
-    gateway: createAuthorizingGateway(gateway, policies),
-    formatError: createErrorFormatter(log),
+    gateway: createAuthorizingGateway(deferring.gateway, policies),
+    formatError,
     includeStacktraceInErrorResponses: false,
     introspection: !isProduction,
     allowBatchedHttpRequests: false,
