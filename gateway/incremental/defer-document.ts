@@ -4,7 +4,6 @@ import type { DirectiveNode, DocumentNode, FragmentDefinitionNode, InlineFragmen
 /** `@defer` as the incremental delivery RFC (and Apollo Client's deferSpec=20220824) defines it. */
 export const GraphQLDeferDirective = new GraphQLDirective({
   name: 'defer',
-  description: 'Delivers this fragment after the rest of the response (multipart/mixed; deferSpec=20220824).',
   locations: [DirectiveLocation.FRAGMENT_SPREAD, DirectiveLocation.INLINE_FRAGMENT],
   args: {
     if: { type: new GraphQLNonNull(GraphQLBoolean), defaultValue: true },
