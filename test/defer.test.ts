@@ -55,9 +55,10 @@ afterAll(async () => {
   await stack?.close();
 });
 
-function post(body: Record<string, unknown>, headers: Record<string, string> = {}) {
+function post(body: Record<string, unknown>, headers: Record<string, string> = {}, signal?: AbortSignal) {
   return fetch(stack.url, {
     method: 'POST',
+    signal,
     headers: { 'content-type': 'application/json', accept: MULTIPART, authorization: `Bearer ${customer.token}`, ...headers },
     body: JSON.stringify(body),
   });
@@ -159,6 +160,29 @@ describe('@defer over multipart/mixed (deferSpec=20220824)', () => {
     const deferred = (await multipartParts(await post({ query: off, variables: { id: orderId, d: true } }))).map((p) => p.part);
     expect(deferred).toHaveLength(2);
     expect(deferred[1].incremental[0].data).toEqual({ invoice: { status: 'OPEN' } });
+  });
+  it('a deferred named fragment spread is deferred like an inline fragment', async () => {
+    const query = `query($id: ID!) { order(id: $id) { number ...Billing @defer(label: "billing") } } fragment Billing on Order { invoice { status } }`;
+    const parts = (await multipartParts(await post({ query, variables: { id: orderId } }))).map((p) => p.part);
+    expect(parts[0]).toEqual({ data: { order: { number: expect.any(Number) } }, hasNext: true });
+    expect(parts[1]).toEqual({ incremental: [{ data: { invoice: { status: 'OPEN' } }, path: ['order'], label: 'billing' }], hasNext: false });
+  });
+
+  it('a client that goes away before the deferred part arrives does not disturb the gateway', async () => {
+    const lock = await lockInvoices();
+    const abort = new AbortController();
+    try {
+      const res = await post({ query: ORDER_PAGE, variables: { id: orderId } }, {}, abort.signal);
+      const reader = readMultipart(res);
+      expect((await reader.next()).value?.part.hasNext).toBe(true);
+      abort.abort();
+    } finally {
+      await lock.release();
+    }
+    // The deferred part completes into a closed connection; the gateway keeps serving.
+    await new Promise((r) => setTimeout(r, 300));
+    const again = (await multipartParts(await post({ query: ORDER_PAGE, variables: { id: orderId } }))).map((p) => p.part);
+    expect(again[1].incremental[0].data.invoice.status).toBe('OPEN');
   });
 });
 

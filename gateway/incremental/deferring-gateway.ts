@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { GraphQLSchema, getOperationAST, print } from 'graphql';
-import { getVariableValues } from 'graphql/execution/values.js';
+import { GraphQLSchema, getOperationAST, getVariableValues, print } from 'graphql';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { ServiceMap } from '@apollo/gateway';
 import type { GatewayExecutor, GatewayGraphQLRequestContext, GatewayInterface } from '@apollo/server-gateway-interface';
