@@ -1,5 +1,5 @@
-import { DirectiveLocation, GraphQLBoolean, GraphQLDirective, GraphQLNonNull, GraphQLString, Kind, getDirectiveValues, getOperationAST, visit, BREAK } from 'graphql';
-import type { DirectiveNode, DocumentNode, FragmentDefinitionNode, InlineFragmentNode, OperationDefinitionNode, SelectionNode, SelectionSetNode } from 'graphql';
+import { DirectiveLocation, GraphQLBoolean, GraphQLDirective, GraphQLNonNull, GraphQLString, Kind, TypeInfo, getDirectiveValues, getNullableType, getOperationAST, isListType, visit, visitWithTypeInfo, BREAK } from 'graphql';
+import type { GraphQLSchema, DirectiveNode, DocumentNode, FragmentDefinitionNode, InlineFragmentNode, OperationDefinitionNode, SelectionNode, SelectionSetNode } from 'graphql';
 
 /** `@defer` as the incremental delivery RFC (and Apollo Client's deferSpec=20220824) defines it. */
 export const GraphQLDeferDirective = new GraphQLDirective({
@@ -103,42 +103,74 @@ function mapOperation(document: DocumentNode, f: (set: SelectionSetNode) => Sele
 
 const typenameOnly = (set: SelectionSetNode): SelectionSetNode => ({ ...set, selections: [{ kind: Kind.FIELD, name: { kind: Kind.NAME, value: '__typename' } }] });
 
-function stripDeferred(set: SelectionSetNode): SelectionSetNode {
+function stripDeferred(set: SelectionSetNode, which: (label: string | undefined) => boolean = () => true): SelectionSetNode {
   const kept = mapSelections(set, (s) => {
-    if (s.kind === Kind.INLINE_FRAGMENT) return deferOf(s) ? null : { ...s, selectionSet: stripDeferred(s.selectionSet) };
-    return s.kind === Kind.FIELD && s.selectionSet ? { ...s, selectionSet: stripDeferred(s.selectionSet) } : s;
+    if (s.kind === Kind.INLINE_FRAGMENT) return deferOf(s) && which(labelOf(s)) ? null : { ...s, selectionSet: stripDeferred(s.selectionSet, which) };
+    return s.kind === Kind.FIELD && s.selectionSet ? { ...s, selectionSet: stripDeferred(s.selectionSet, which) } : s;
   });
   return kept.selections.length ? kept : typenameOnly(set);
 }
 
 /** Deferred fragments removed (what the initial payload holds); a selection left empty asks for __typename. */
 export function withoutDeferred(document: DocumentNode): DocumentNode {
-  return mapOperation(document, stripDeferred);
+  return mapOperation(document, (set) => stripDeferred(set));
+}
+
+/** One deferred fragment removed, the others left as they are. */
+export function withoutFragment(document: DocumentNode, label: string): DocumentNode {
+  return mapOperation(document, (set) => stripDeferred(set, (l) => l === label));
+}
+
+/** Whether the way to a deferred fragment passes through a list field (its objects are then known only by position). */
+export function deferredThroughList(schema: GraphQLSchema, document: DocumentNode, label: string): boolean {
+  const typeInfo = new TypeInfo(schema);
+  const lists: boolean[] = [];
+  let found = false;
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      Field: {
+        enter: () => void lists.push(isListType(getNullableType(typeInfo.getType()))),
+        leave: () => void lists.pop(),
+      },
+      InlineFragment(node) {
+        if (labelOf(node) !== label) return undefined;
+        found = lists.includes(true);
+        return BREAK;
+      },
+    }),
+  );
+  return found;
+}
+
+function undeferSet(set: SelectionSetNode, labels?: ReadonlySet<string>): SelectionSetNode {
+  return mapSelections(set, (s) => {
+    if (s.kind === Kind.INLINE_FRAGMENT) {
+      const label = labelOf(s);
+      const keep = label !== undefined && labels !== undefined && !labels.has(label);
+      return { ...(keep ? s : withoutDeferDirective(s)), selectionSet: undeferSet(s.selectionSet, labels) };
+    }
+    return s.kind === Kind.FIELD && s.selectionSet ? { ...s, selectionSet: undeferSet(s.selectionSet, labels) } : s;
+  });
 }
 
 /** The given fragments (all when `labels` is absent) are no longer deferred: their fields join their parent's. */
 export function undeferred(document: DocumentNode, labels?: ReadonlySet<string>): DocumentNode {
-  const strip = (set: SelectionSetNode): SelectionSetNode =>
-    mapSelections(set, (s) => {
-      if (s.kind === Kind.INLINE_FRAGMENT) {
-        const label = labelOf(s);
-        const keep = label !== undefined && labels !== undefined && !labels.has(label);
-        return { ...(keep ? s : withoutDeferDirective(s)), selectionSet: strip(s.selectionSet) };
-      }
-      return s.kind === Kind.FIELD && s.selectionSet ? { ...s, selectionSet: strip(s.selectionSet) } : s;
-    });
-  return mapOperation(document, strip);
+  return mapOperation(document, (set) => undeferSet(set, labels));
 }
 
 /**
- * Only the way from the root to one deferred fragment, and the fragment's own fields (fragments
- * deferred inside it left out: they come in their own payloads). Shapes that fragment's payload.
+ * Only the way from the root to one deferred fragment, and the fragment's own fields. Fragments
+ * deferred inside it are left out (they come in their own payloads), or, with `nested: 'inline'`,
+ * kept as ordinary fields (when the fragment runs as an operation of its own). Shapes that
+ * fragment's payload.
  */
-export function onlyDeferred(document: DocumentNode, label: string): DocumentNode {
+export function onlyDeferred(document: DocumentNode, label: string, nested: 'omit' | 'inline' = 'omit'): DocumentNode {
+  const content = (set: SelectionSetNode) => (nested === 'omit' ? stripDeferred(set) : undeferSet(set));
   const prune = (set: SelectionSetNode): SelectionSetNode | null => {
     const kept = mapSelections(set, (s) => {
       if (s.kind === Kind.FRAGMENT_SPREAD || (s.kind === Kind.FIELD && !s.selectionSet)) return null;
-      if (s.kind === Kind.INLINE_FRAGMENT && labelOf(s) === label) return { ...withoutDeferDirective(s), selectionSet: stripDeferred(s.selectionSet) };
+      if (s.kind === Kind.INLINE_FRAGMENT && labelOf(s) === label) return { ...withoutDeferDirective(s), selectionSet: content(s.selectionSet) };
       const inner = prune(s.selectionSet!);
       if (!inner) return null;
       return s.kind === Kind.INLINE_FRAGMENT ? { ...withoutDeferDirective(s), selectionSet: inner } : { ...s, selectionSet: inner };

@@ -7,8 +7,8 @@ import type { GatewayExecutionResult, GatewayGraphQLRequestContext } from '@apol
 import type { DeferredNode, FetchNode, PlanNode } from '@apollo/query-planner';
 import { ErrorCode } from '../../platform/errors.js';
 import type { DeferredFragment, DeferredOperation } from './defer-document.js';
-import { onlyDeferred, withoutDeferred } from './defer-document.js';
-import type { DeferPlanning } from './defer-plan.js';
+import { deferredThroughList, onlyDeferred, withoutDeferred } from './defer-document.js';
+import type { DeferPlanning, SeparatePart } from './defer-plan.js';
 import { splitPlan } from './defer-plan.js';
 
 /** One subsequent payload of deferSpec=20220824. */
@@ -85,37 +85,43 @@ export function createDeferExecution(options: { planning: () => DeferPlanning; s
   }
 
   return async function executeDeferred(requestContext: GatewayGraphQLRequestContext, prepared: DeferredOperation): Promise<DeferredResult> {
-    const planned = options.planning().plan(prepared.document, [...prepared.fragments.keys()]);
-    const operation = getOperationAST(planned.document, null)!;
+    const operation = getOperationAST(prepared.document, null)!;
+    const separable = (label: string) => operation.operation === OperationTypeNode.QUERY && !deferredThroughList(options.schema(), prepared.document, label);
+    const planned = options.planning().plan(prepared.document, [...prepared.fragments.keys()], separable);
     const run: Run = { requestContext, operation, raw: Object.create(null) };
     const variables = prepared.variables;
     if (planned.plan.node?.kind === 'Subscription') throw new Error('@defer in a subscription');
     const primary = splitPlan(planned.plan.node, variables);
     const initial = await runPart(run, primary.node, withoutDeferred(planned.document));
-    if (primary.deferred.length === 0) return { initial };
+    if (primary.deferred.length === 0 && planned.separate.length === 0) return { initial };
 
     const stream = new PassThrough({ objectMode: true });
     const done = new Set(primary.fetchIds);
     const waiting: DeferredNode[] = [];
     let pending = 0;
 
-    const start = (deferred: DeferredNode) => {
+    type Outcome = { payload: NonNullable<SubsequentPayload['incremental']>; fetchIds: string[]; children: DeferredNode[] };
+    const start = (task: () => Promise<Outcome>) => {
       pending++;
-      void runDeferred(deferred).then(({ payload, fetchIds, children }) => {
+      void task().then(({ payload, fetchIds, children }) => {
         for (const id of fetchIds) done.add(id);
         pending--;
         children.forEach(schedule);
         for (const w of waiting.splice(0)) schedule(w);
         // Parts still waiting on fetches that never ran (a plan we misread) are run anyway, not dropped.
-        if (pending === 0) waiting.splice(0).forEach(start);
+        if (pending === 0) waiting.splice(0).forEach((w) => start(() => runDeferred(w)));
         stream.write({ incremental: payload, hasNext: pending > 0 } satisfies SubsequentPayload);
         if (pending === 0) stream.end();
       });
     };
     // A deferred part's fetches start only once every fetch it depends on has run.
-    const schedule = (deferred: DeferredNode) => (deferred.depends.every((d) => done.has(d.id)) ? start(deferred) : waiting.push(deferred));
+    const schedule = (deferred: DeferredNode) => (deferred.depends.every((d) => done.has(d.id)) ? start(() => runDeferred(deferred)) : waiting.push(deferred));
+    const failed = (fragment: DeferredFragment | undefined, err: unknown): Outcome => {
+      const error = new GraphQLError('Internal server error', { originalError: err as Error, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } });
+      return { payload: [{ data: null, path: fragment?.path ?? [], errors: [options.formatError(error.toJSON(), error)] }], fetchIds: [], children: [] };
+    };
 
-    const runDeferred = async (deferred: DeferredNode) => {
+    const runDeferred = async (deferred: DeferredNode): Promise<Outcome> => {
       const fragment = prepared.fragments.get(deferred.label ?? '');
       const split = splitPlan(deferred.node, variables);
       try {
@@ -123,14 +129,25 @@ export function createDeferExecution(options: { planning: () => DeferPlanning; s
         const result = await runPart(run, split.node, onlyDeferred(planned.document, fragment.label));
         return { payload: toIncremental(fragment, result, options.formatError), fetchIds: split.fetchIds, children: split.deferred };
       } catch (err) {
-        const error = new GraphQLError('Internal server error', { originalError: err as Error, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } });
-        const payload = [{ data: null, path: fragment?.path ?? [], errors: [options.formatError(error.toJSON(), error)] }];
-        return { payload, fetchIds: split.fetchIds, children: [] };
+        return { ...failed(fragment, err), fetchIds: split.fetchIds };
+      }
+    };
+    // A fragment run as its own operation reads everything afresh (its own raw data).
+    const runSeparate = async (part: SeparatePart): Promise<Outcome> => {
+      const fragment = prepared.fragments.get(part.label);
+      try {
+        const own: Run = { requestContext, operation, raw: Object.create(null) };
+        // A query plan (only queries run separately), never a subscription.
+        const result = await runPart(own, splitPlan(part.plan.node as PlanNode | undefined, variables).node, part.document);
+        return { payload: toIncremental(fragment!, result, options.formatError), fetchIds: [], children: [] };
+      } catch (err) {
+        return failed(fragment, err);
       }
     };
 
     primary.deferred.forEach(schedule);
-    if (pending === 0) waiting.splice(0).forEach(start);
+    for (const part of planned.separate) start(() => runSeparate(part));
+    if (pending === 0) waiting.splice(0).forEach((w) => start(() => runDeferred(w)));
     return { initial, subsequent: stream };
   };
 }

@@ -5,19 +5,29 @@ import { Supergraph, operationFromDocument } from '@apollo/federation-internals'
 import type { Schema } from '@apollo/federation-internals';
 import { QueryPlanner } from '@apollo/query-planner';
 import type { DeferredNode, FetchNode, PlanNode, QueryPlan } from '@apollo/query-planner';
-import { undeferred } from './defer-document.js';
+import { onlyDeferred, undeferred, withoutFragment } from './defer-document.js';
+
+export interface SeparatePart {
+  label: string;
+  plan: QueryPlan;
+  /** The way to the fragment and its fields, as an operation of its own (also what shapes its payload). */
+  document: DocumentNode;
+}
 
 export interface Planned {
   plan: QueryPlan;
-  /** The document the plan was made for (fragments the planner could not defer are no longer deferred). */
+  /** The document the plan was made for (without the fragments run separately or no longer deferred). */
   document: DocumentNode;
+  /** Deferred fragments the planner could not defer in place, each run as its own operation after the primary part. */
+  separate: SeparatePart[];
 }
 
 /** The supergraph as executeQueryPlan needs it, and a planner that plans @defer. */
 export interface DeferPlanning {
   apiSchema: Schema;
   supergraphSchema: ReturnType<Schema['toGraphQLJSSchema']>;
-  plan(document: DocumentNode, labels: string[]): Planned;
+  /** `separable`: whether a fragment may run as an operation of its own (a query, no list on the way to it). */
+  plan(document: DocumentNode, labels: string[], separable: (label: string) => boolean): Planned;
 }
 
 export function createDeferPlanning(supergraphSdl: string): DeferPlanning {
@@ -28,35 +38,45 @@ export function createDeferPlanning(supergraphSdl: string): DeferPlanning {
   const build = (document: DocumentNode) => planner.buildQueryPlan(operationFromDocument(apiSchema, document, { validate: false }));
 
   /*
-   * The JS planner cannot defer some fragments (one whose field @requires data from another
-   * subgraph trips an assertion in 2.14). Such a fragment is delivered with its parent instead,
-   * which the incremental delivery RFC allows; every other fragment stays deferred.
+   * The JS planner cannot defer some fragments: one whose field @requires data from another
+   * subgraph trips an assertion in 2.14. Such a fragment runs as an operation of its own (the way
+   * to it plus its fields) once the primary part has run, when that is safe: a query (nothing is
+   * written twice) whose way to the fragment has no list (objects known by position could differ
+   * between the two reads). Otherwise it is delivered with its parent, which the incremental
+   * delivery RFC allows. Every other fragment stays deferred in place.
    */
-  const planWithFallback = (document: DocumentNode, labels: string[]): Planned => {
+  const planWithFallback = (document: DocumentNode, labels: string[], separable: (label: string) => boolean): Planned => {
     try {
-      return { plan: build(document), document };
+      return { plan: build(document), document, separate: [] };
     } catch {
       for (const label of labels) {
-        const candidate = undeferred(document, new Set([label]));
         try {
-          return { plan: build(candidate), document: candidate };
+          if (!separable(label)) throw new Error('not separable');
+          const rest = withoutFragment(document, label);
+          const own = onlyDeferred(document, label, 'inline');
+          return { plan: build(rest), document: rest, separate: [{ label, plan: build(own), document: own }] };
         } catch {
-          // try the next one
+          const candidate = undeferred(document, new Set([label]));
+          try {
+            return { plan: build(candidate), document: candidate, separate: [] };
+          } catch {
+            // try the next one
+          }
         }
       }
       const plain = undeferred(document);
-      return { plan: build(plain), document: plain };
+      return { plan: build(plain), document: plain, separate: [] };
     }
   };
 
   return {
     apiSchema,
     supergraphSchema: supergraph.schema.toGraphQLJSSchema(),
-    plan(document, labels) {
+    plan(document, labels, separable) {
       const key = print(document);
       let planned = cache.get(key);
       if (!planned) {
-        planned = planWithFallback(document, labels);
+        planned = planWithFallback(document, labels, separable);
         cache.set(key, planned);
       }
       return planned;
