@@ -95,32 +95,10 @@ export function createDeferExecution(options: { planning: () => DeferPlanning; s
     const initial = await runPart(run, primary.node, withoutDeferred(planned.document));
     if (primary.deferred.length === 0 && planned.separate.length === 0) return { initial };
 
-    const stream = new PassThrough({ objectMode: true });
-    const done = new Set(primary.fetchIds);
-    const waiting: DeferredNode[] = [];
-    let pending = 0;
-
-    type Outcome = { payload: NonNullable<SubsequentPayload['incremental']>; fetchIds: string[]; children: DeferredNode[] };
-    const start = (task: () => Promise<Outcome>) => {
-      pending++;
-      void task().then(({ payload, fetchIds, children }) => {
-        for (const id of fetchIds) done.add(id);
-        pending--;
-        children.forEach(schedule);
-        for (const w of waiting.splice(0)) schedule(w);
-        // Parts still waiting on fetches that never ran (a plan we misread) are run anyway, not dropped.
-        if (pending === 0) waiting.splice(0).forEach((w) => start(() => runDeferred(w)));
-        stream.write({ incremental: payload, hasNext: pending > 0 } satisfies SubsequentPayload);
-        if (pending === 0) stream.end();
-      });
-    };
-    // A deferred part's fetches start only once every fetch it depends on has run.
-    const schedule = (deferred: DeferredNode) => (deferred.depends.every((d) => done.has(d.id)) ? start(() => runDeferred(deferred)) : waiting.push(deferred));
     const failed = (fragment: DeferredFragment | undefined, err: unknown): Outcome => {
       const error = new GraphQLError('Internal server error', { originalError: err as Error, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } });
       return { payload: [{ data: null, path: fragment?.path ?? [], errors: [options.formatError(error.toJSON(), error)] }], fetchIds: [], children: [] };
     };
-
     const runDeferred = async (deferred: DeferredNode): Promise<Outcome> => {
       const fragment = prepared.fragments.get(deferred.label ?? '');
       const split = splitPlan(deferred.node, variables);
@@ -144,12 +122,46 @@ export function createDeferExecution(options: { planning: () => DeferPlanning; s
         return failed(fragment, err);
       }
     };
-
-    primary.deferred.forEach(schedule);
-    for (const part of planned.separate) start(() => runSeparate(part));
-    if (pending === 0) waiting.splice(0).forEach((w) => start(() => runDeferred(w)));
-    return { initial, subsequent: stream };
+    const subsequent = streamParts({ doneFetchIds: primary.fetchIds, deferred: primary.deferred, separate: planned.separate.map((part) => () => runSeparate(part)), runDeferred });
+    return { initial, subsequent };
   };
+}
+
+interface Outcome {
+  payload: NonNullable<SubsequentPayload['incremental']>;
+  /** The part's own fetches, now run (parts nested in it may depend on them). */
+  fetchIds: string[];
+  /** Deferred parts met inside this one. */
+  children: DeferredNode[];
+}
+
+/**
+ * Runs the deferred parts, each once every fetch it `depends` on has run, and writes one payload
+ * per completed part, in completion order; the last says hasNext: false.
+ */
+function streamParts(start: { doneFetchIds: string[]; deferred: DeferredNode[]; separate: Array<() => Promise<Outcome>>; runDeferred: (d: DeferredNode) => Promise<Outcome> }): AsyncIterable<SubsequentPayload> {
+  const stream = new PassThrough({ objectMode: true });
+  const done = new Set(start.doneFetchIds);
+  const waiting: DeferredNode[] = [];
+  let pending = 0;
+  const launch = (task: () => Promise<Outcome>) => {
+    pending++;
+    void task().then(({ payload, fetchIds, children }) => {
+      for (const id of fetchIds) done.add(id);
+      pending--;
+      children.forEach(schedule);
+      for (const w of waiting.splice(0)) schedule(w);
+      // Parts still waiting on fetches that never ran (a plan we misread) are run anyway, not dropped.
+      if (pending === 0) waiting.splice(0).forEach((w) => launch(() => start.runDeferred(w)));
+      stream.write({ incremental: payload, hasNext: pending > 0 } satisfies SubsequentPayload);
+      if (pending === 0) stream.end();
+    });
+  };
+  const schedule = (deferred: DeferredNode) => (deferred.depends.every((d) => done.has(d.id)) ? launch(() => start.runDeferred(deferred)) : waiting.push(deferred));
+  start.deferred.forEach(schedule);
+  start.separate.forEach(launch);
+  if (pending === 0) waiting.splice(0).forEach((w) => launch(() => start.runDeferred(w)));
+  return stream;
 }
 
 function rootTypeName(operation: OperationDefinitionNode): string {
