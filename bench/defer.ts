@@ -39,22 +39,46 @@ const percentile = (xs: number[], p: number) => {
 const fmt = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(1)} ms, p90 ${percentile(xs, 90).toFixed(1)} ms`;
 
 async function main() {
-  const pg = await startEmbeddedPostgres({ dataDir: await mkdtemp(path.join(os.tmpdir(), 'bench-defer-pg-')), port: await freePort(), persistent: false });
+  const pg = await startEmbeddedPostgres({
+    dataDir: await mkdtemp(path.join(os.tmpdir(), 'bench-defer-pg-')),
+    port: await freePort(),
+    persistent: false,
+  });
   const databaseUrls = Object.fromEntries(SUBGRAPHS.map((s) => [s, pg.urlFor(s)])) as Record<(typeof SUBGRAPHS)[number], string>;
   for (const s of SUBGRAPHS) {
     await ensureDatabase(pg.adminUrl, s);
     await migrateSubgraph(s, databaseUrls[s]);
   }
   const keys = await generateLocalKeys();
-  const ports = { gateway: await freePort(), users: await freePort(), catalog: await freePort(), orders: await freePort(), billing: await freePort() };
-  const supergraph = await startLocalSupergraph({ keys, databaseUrls, ports, logLevel: 'error', nodeEnv: 'production', eventNamespace: 'bench-defer:' });
-  const sql = Object.fromEntries(SUBGRAPHS.map((s) => [s, postgres(databaseUrls[s], { max: 2, onnotice: () => {} })])) as Record<string, postgres.Sql>;
+  const ports = {
+    gateway: await freePort(),
+    users: await freePort(),
+    catalog: await freePort(),
+    orders: await freePort(),
+    billing: await freePort(),
+  };
+  const supergraph = await startLocalSupergraph({
+    keys,
+    databaseUrls,
+    ports,
+    logLevel: 'error',
+    nodeEnv: 'production',
+    eventNamespace: 'bench-defer:',
+  });
+  const sql = Object.fromEntries(SUBGRAPHS.map((s) => [s, postgres(databaseUrls[s], { max: 2, onnotice: () => {} })])) as Record<
+    string,
+    postgres.Sql
+  >;
   try {
     const { orderId, token } = await seed(sql, keys);
     const send = (defer: boolean) =>
       fetch(supergraph.gatewayUrl, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'multipart/mixed;deferSpec=20220824,application/json;q=0.9', authorization: `Bearer ${token}` },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'multipart/mixed;deferSpec=20220824,application/json;q=0.9',
+          authorization: `Bearer ${token}`,
+        },
         body: JSON.stringify({ query: body(defer), variables: { id: orderId } }),
       });
     /** Milliseconds from sending to the first and to the last payload (one JSON body counts as both). */
@@ -78,7 +102,7 @@ async function main() {
         first = last = performance.now() - started;
       }
       clearTimeout(timer);
-      await lock?.release();
+      lock?.release();
       await lock?.done;
       return { first, last };
     };
@@ -108,7 +132,10 @@ async function main() {
     ];
     console.log(lines.join('\n'));
     await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
-    await writeFile(path.join(ROOT, 'bench/results/defer.json'), JSON.stringify({ at: new Date().toISOString(), iterations: ITERATIONS, delayMs: DELAY_MS, results }, null, 2));
+    await writeFile(
+      path.join(ROOT, 'bench/results/defer.json'),
+      JSON.stringify({ at: new Date().toISOString(), iterations: ITERATIONS, delayMs: DELAY_MS, results }, null, 2),
+    );
   } finally {
     await Promise.all(Object.values(sql).map((s) => s.end()));
     await supergraph.close();
@@ -118,19 +145,27 @@ async function main() {
 
 /** A customer, one order of ITEMS products, its invoice and a payment, straight into the databases; a token minted with the users key. */
 async function seed(sql: Record<string, postgres.Sql>, keys: Awaited<ReturnType<typeof generateLocalKeys>>) {
-  const [user] = await sql.users!`insert into users (email, name, role, password_hash) values ('defer@bench.test', 'Defer Bench', 'CUSTOMER', 'x') returning id`;
+  const [user] =
+    await sql.users!`insert into users (email, name, role, password_hash) values ('defer@bench.test', 'Defer Bench', 'CUSTOMER', 'x') returning id`;
   const [category] = await sql.catalog!`insert into categories (slug, name) values ('bench', 'Bench') returning id`;
   const products = await sql.catalog!`insert into products (sku, name, description, price_cents, currency, category_id, stock, weight_grams)
     select 'DEFER-' || g, 'Bench item ' || g, 'For measuring', 1000 + g, 'USD', ${category!.id}, 1000, 500 from generate_series(1, ${ITEMS}) g returning id`;
-  const [order] = await sql.orders!`insert into orders (customer_id, status, total_cents, currency) values (${user!.id}, 'PAID', 5015, 'USD') returning id`;
+  const [order] =
+    await sql.orders!`insert into orders (customer_id, status, total_cents, currency) values (${user!.id}, 'PAID', 5015, 'USD') returning id`;
   await sql.orders!`insert into order_items (order_id, product_id, quantity, unit_price_cents, currency, position)
     select ${order!.id}, unnest(${products.map((p) => p.id)}::uuid[]), 1, 1003, 'USD', generate_series(0, ${ITEMS - 1})`;
   const [invoice] = await sql.billing!`insert into invoices (order_id, customer_id, amount_cents, currency, status, paid_at)
     values (${order!.id}, ${user!.id}, 5015, 'USD', 'PAID', now()) returning id`;
   await sql.billing!`insert into payments (invoice_id, amount_cents, currency, status, method, provider_ref) values (${invoice!.id}, 5015, 'USD', 'SUCCEEDED', 'Visa •••• 4242', 'ch_bench')`;
   const key = await importJWK(keys.userTokenKey, 'ES256');
-  const token = await new SignJWT({ role: 'CUSTOMER', scope: '' }).setProtectedHeader({ alg: 'ES256', kid: keys.userTokenKey.kid! })
-    .setSubject(user!.id).setIssuer('urn:supergraph:users').setAudience('urn:supergraph').setIssuedAt().setExpirationTime('1h').sign(key);
+  const token = await new SignJWT({ role: 'CUSTOMER', scope: '' })
+    .setProtectedHeader({ alg: 'ES256', kid: keys.userTokenKey.kid! })
+    .setSubject(user!.id)
+    .setIssuer('urn:supergraph:users')
+    .setAudience('urn:supergraph')
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(key);
   return { orderId: order!.id as string, token };
 }
 

@@ -38,17 +38,33 @@ const MOBILE_BODY = `query MobileOrder($id: ID!) {\n  order(id: $id) {\n    numb
 
 beforeAll(async () => {
   manifestDir = await mkdtemp(path.join(os.tmpdir(), 'defer-pq-'));
-  const manifest = { format: 'apollo-persisted-query-manifest', version: 1, operations: [{ id: operationId(MOBILE_BODY), name: 'MobileOrder', type: 'query', body: MOBILE_BODY }] };
+  const manifest = {
+    format: 'apollo-persisted-query-manifest',
+    version: 1,
+    operations: [{ id: operationId(MOBILE_BODY), name: 'MobileOrder', type: 'query', body: MOBILE_BODY }],
+  };
   await writeFile(path.join(manifestDir, 'mobile-app.json'), JSON.stringify(manifest));
-  stack = await startStack({ extra: { gateway: { PERSISTED_QUERIES_DIR: manifestDir, SAFELIST_MODES: JSON.stringify({ 'mobile-app': 'enforce' }) } } });
+  stack = await startStack({
+    extra: { gateway: { PERSISTED_QUERIES_DIR: manifestDir, SAFELIST_MODES: JSON.stringify({ 'mobile-app': 'enforce' }) } },
+  });
   customer = await stack.customer('Deferred');
   const product = await stack.product({ stock: 50, priceCents: 1250 });
-  const placed = await stack.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
-    { input: { items: [{ productId: product.id, quantity: 2 }], idempotencyKey: `defer-${randomUUID()}` } }, { token: customer.token });
+  const placed = await stack.gql(
+    `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
+    { input: { items: [{ productId: product.id, quantity: 2 }], idempotencyKey: `defer-${randomUUID()}` } },
+    { token: customer.token },
+  );
   expect(placed.errors).toBeUndefined();
   orderId = placed.data.placeOrder.id;
   // Billing issues the invoice from the OrderPlaced event.
-  await eventually(async () => ((await stack.gql(`query($id: ID!) { order(id: $id) { invoice { status } } }`, { id: orderId }, { token: customer.token })).data?.order?.invoice ? true : undefined), { timeoutMs: 30_000, intervalMs: 200 });
+  await eventually(
+    async () =>
+      (await stack.gql(`query($id: ID!) { order(id: $id) { invoice { status } } }`, { id: orderId }, { token: customer.token })).data?.order
+        ?.invoice
+        ? true
+        : undefined,
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
 }, 180_000);
 
 afterAll(async () => {
@@ -76,7 +92,12 @@ async function lockInvoices() {
     await released;
   });
   await held;
-  return { release: async () => (release(), await tx) };
+  return {
+    release: async () => {
+      release();
+      await tx;
+    },
+  };
 }
 
 describe('@defer over multipart/mixed (deferSpec=20220824)', () => {
@@ -115,7 +136,12 @@ describe('@defer over multipart/mixed (deferSpec=20220824)', () => {
     expect(first.data.order.invoice).toBeUndefined();
     const last = emissions.at(-1)!;
     expect(last.dataState).toBe('complete');
-    expect(last.data.order).toMatchObject({ id: orderId, status: 'PENDING_PAYMENT', total: { amountCents: 2500 }, invoice: { status: 'OPEN', payments: [] } });
+    expect(last.data.order).toMatchObject({
+      id: orderId,
+      status: 'PENDING_PAYMENT',
+      total: { amountCents: 2500 },
+      invoice: { status: 'OPEN', payments: [] },
+    });
     expect(last.at - first.at).toBeGreaterThanOrEqual(DELAY_MS - 5);
     client.stop();
   }, 30_000);
@@ -126,8 +152,14 @@ describe('@defer over multipart/mixed (deferSpec=20220824)', () => {
     expect(res.headers.get('content-type')).toBe('multipart/mixed; boundary="-"; deferSpec=20220824');
     const parts = (await multipartParts(res)).map((p) => p.part);
     expect(parts).toHaveLength(2);
-    expect(parts[0]).toEqual({ data: { order: { id: orderId, number: expect.any(Number), status: 'PENDING_PAYMENT', total: { amountCents: 2500 } } }, hasNext: true });
-    expect(parts[1]).toEqual({ incremental: [{ data: { invoice: { status: 'OPEN', payments: [] } }, path: ['order'], label: 'invoice' }], hasNext: false });
+    expect(parts[0]).toEqual({
+      data: { order: { id: orderId, number: expect.any(Number), status: 'PENDING_PAYMENT', total: { amountCents: 2500 } } },
+      hasNext: true,
+    });
+    expect(parts[1]).toEqual({
+      incremental: [{ data: { invoice: { status: 'OPEN', payments: [] } }, path: ['order'], label: 'invoice' }],
+      hasNext: false,
+    });
   });
 
   it('defers fragments inside lists (one item per element) and several at once', async () => {
@@ -153,7 +185,11 @@ describe('@defer over multipart/mixed (deferSpec=20220824)', () => {
     expect(parts[0]).toEqual({ data: { order: { number: expect.any(Number), items: [{ quantity: 2 }] } }, hasNext: true });
     const incremental = parts.slice(1).flatMap((p) => p.incremental);
     expect(incremental).toContainEqual({ data: { invoice: { status: 'OPEN', payments: [] } }, path: ['order'], label: 'invoice' });
-    expect(incremental).toContainEqual({ data: { items: [{ product: { shippingEstimate: { amountCents: expect.any(Number) } } }] }, path: ['order'], label: 'estimates' });
+    expect(incremental).toContainEqual({
+      data: { items: [{ product: { shippingEstimate: { amountCents: expect.any(Number) } } }] },
+      path: ['order'],
+      label: 'estimates',
+    });
     expect(parts.at(-1)!.hasNext).toBe(false);
 
     // Below a list the objects would be matched by position across two reads: then it comes with its parent instead.
@@ -161,20 +197,20 @@ describe('@defer over multipart/mixed (deferSpec=20220824)', () => {
     const listed = await post({ query: inList });
     // Nothing is left to defer: one ordinary response.
     expect(listed.headers.get('content-type')).toMatch(/^application\/json/);
-    const listBody = (await listed.json()) as any;
+    const listBody = await listed.json();
     expect(listBody.data.me.orders.edges[0].node.items).toEqual([{ product: { shippingEstimate: { amountCents: expect.any(Number) } } }]);
   });
 
   it('a client that does not accept multipart, and @defer(if: false), get one ordinary JSON response', async () => {
     const plain = await post({ query: ORDER_PAGE, variables: { id: orderId } }, { accept: 'application/json' });
     expect(plain.headers.get('content-type')).toMatch(/^application\/json/);
-    const body = (await plain.json()) as any;
+    const body = await plain.json();
     expect(body).toEqual({ data: { order: expect.objectContaining({ id: orderId, invoice: { status: 'OPEN', payments: [] } }) } });
 
     const off = `query($id: ID!, $d: Boolean!) { order(id: $id) { number ... @defer(if: $d) { invoice { status } } } }`;
     const single = await post({ query: off, variables: { id: orderId, d: false } });
     expect(single.headers.get('content-type')).toMatch(/^application\/json/);
-    expect(((await single.json()) as any).data.order.invoice).toEqual({ status: 'OPEN' });
+    expect((await single.json()).data.order.invoice).toEqual({ status: 'OPEN' });
     const deferred = (await multipartParts(await post({ query: off, variables: { id: orderId, d: true } }))).map((p) => p.part);
     expect(deferred).toHaveLength(2);
     expect(deferred[1].incremental[0].data).toEqual({ invoice: { status: 'OPEN' } });
@@ -183,7 +219,10 @@ describe('@defer over multipart/mixed (deferSpec=20220824)', () => {
     const query = `query($id: ID!) { order(id: $id) { number ...Billing @defer(label: "billing") } } fragment Billing on Order { invoice { status } }`;
     const parts = (await multipartParts(await post({ query, variables: { id: orderId } }))).map((p) => p.part);
     expect(parts[0]).toEqual({ data: { order: { number: expect.any(Number) } }, hasNext: true });
-    expect(parts[1]).toEqual({ incremental: [{ data: { invoice: { status: 'OPEN' } }, path: ['order'], label: 'billing' }], hasNext: false });
+    expect(parts[1]).toEqual({
+      incremental: [{ data: { invoice: { status: 'OPEN' } }, path: ['order'], label: 'billing' }],
+      hasNext: false,
+    });
   });
 
   it('a client that goes away before the deferred part arrives does not disturb the gateway', async () => {
@@ -210,7 +249,9 @@ describe('the edge applies to deferred parts', () => {
       ... @defer(label: "admin") { categories { id } userByEmail(email: "ada@example.com") { id } } }`;
     const parts = (await multipartParts(await post({ query, variables: { id: orderId } }))).map((p) => p.part);
     // Authorization is decided before any subgraph is called, so the denial comes with the initial payload.
-    expect(parts[0].errors).toEqual([expect.objectContaining({ path: ['userByEmail'], extensions: expect.objectContaining({ code: 'FORBIDDEN' }) })]);
+    expect(parts[0].errors).toEqual([
+      expect.objectContaining({ path: ['userByEmail'], extensions: expect.objectContaining({ code: 'FORBIDDEN' }) }),
+    ]);
     expect(parts[0].data.userByEmail).toBeNull();
     const incremental = parts.slice(1).flatMap((p) => p.incremental);
     expect(incremental).toContainEqual({ data: { invoice: { status: 'OPEN' } }, path: ['order'] });
@@ -221,7 +262,7 @@ describe('the edge applies to deferred parts', () => {
   it('an anonymous caller gets UNAUTHENTICATED and nothing of the order, in one response (nothing is left to defer)', async () => {
     const res = await post({ query: ORDER_PAGE, variables: { id: orderId } }, { authorization: '' });
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-    const body = (await res.json()) as any;
+    const body = await res.json();
     expect(body.data).toEqual({ order: null });
     expect(body.errors.map((e: any) => e.extensions.code)).toEqual(['UNAUTHENTICATED']);
   });
@@ -229,10 +270,10 @@ describe('the edge applies to deferred parts', () => {
   it('operation limits count the fields inside deferred fragments (the same code as without @defer)', async () => {
     const deep = (defer: boolean) =>
       `query($id: ID!) { order(id: $id) { number ...${defer ? ' @defer' : ''} { items { product { category { products { edges { node { category { products { edges { node { name } } } } } } } } } } } } } }`;
-    const plain = (await (await post({ query: deep(false), variables: { id: orderId } }, { accept: 'application/json' })).json()) as any;
+    const plain = await (await post({ query: deep(false), variables: { id: orderId } }, { accept: 'application/json' })).json();
     const deferred = await post({ query: deep(true), variables: { id: orderId } });
     expect(deferred.headers.get('content-type')).toMatch(/^application\/json/);
-    const body = (await deferred.json()) as any;
+    const body = await deferred.json();
     expect(plain.errors[0].extensions.code).toBeDefined();
     expect(body.errors[0].extensions.code).toBe(plain.errors[0].extensions.code);
     expect(body.data).toBeUndefined();
@@ -240,14 +281,20 @@ describe('the edge applies to deferred parts', () => {
 
   it('a persisted query with @defer, sent by id from a client whose safelist is enforced, is deferred', async () => {
     const id = operationId(MOBILE_BODY);
-    const res = await post({ extensions: { persistedQuery: { version: 1, sha256Hash: id } }, variables: { id: orderId } }, { 'apollographql-client-name': 'mobile-app' });
+    const res = await post(
+      { extensions: { persistedQuery: { version: 1, sha256Hash: id } }, variables: { id: orderId } },
+      { 'apollographql-client-name': 'mobile-app' },
+    );
     const parts = (await multipartParts(res)).map((p) => p.part);
     expect(parts[0]).toEqual({ data: { order: { number: expect.any(Number) } }, hasNext: true });
-    expect(parts[1]).toEqual({ incremental: [{ data: { invoice: { status: 'OPEN' } }, path: ['order'], label: 'invoice' }], hasNext: false });
+    expect(parts[1]).toEqual({
+      incremental: [{ data: { invoice: { status: 'OPEN' } }, path: ['order'], label: 'invoice' }],
+      hasNext: false,
+    });
     // The same client may not send an operation outside its manifest, @defer or not.
     const unlisted = await post({ query: ORDER_PAGE, variables: { id: orderId } }, { 'apollographql-client-name': 'mobile-app' });
     expect(unlisted.headers.get('content-type')).toMatch(/^application\/json/);
-    expect(((await unlisted.json()) as any).errors[0].extensions.code).toBeDefined();
+    expect((await unlisted.json()).errors[0].extensions.code).toBeDefined();
   });
 
   it('billing down: the initial payload is whole, the deferred invoice is null with SUBREQUEST_HTTP_ERROR', async () => {
@@ -273,7 +320,11 @@ describe('read-your-writes', () => {
   let replicated: Stack;
   let buyer: TestUser;
   const postTo = (target: Stack, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
-    fetch(target.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: MULTIPART, authorization: `Bearer ${buyer.token}`, ...headers }, body: JSON.stringify(body) });
+    fetch(target.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: MULTIPART, authorization: `Bearer ${buyer.token}`, ...headers },
+      body: JSON.stringify(body),
+    });
   beforeAll(async () => {
     // Subgraphs report their write positions (the token's content) only when they have replicas.
     replicated = await startStack({ replica: true });
@@ -286,14 +337,21 @@ describe('read-your-writes', () => {
   it('a mutation with a deferred fragment hands back the read-your-writes token on the multipart response', async () => {
     const product = await replicated.product({ stock: 5 });
     const mutation = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id ... @defer { items { quantity } } } }`;
-    const res = await postTo(replicated, { query: mutation, variables: { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `defer-m-${randomUUID()}` } } });
+    const res = await postTo(replicated, {
+      query: mutation,
+      variables: { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `defer-m-${randomUUID()}` } },
+    });
     const token = res.headers.get('x-consistency-token');
     expect(token).toMatch(/^[\w-]+$/);
     const parts = (await multipartParts(res)).map((p) => p.part);
     expect(parts[1].incremental[0]).toEqual({ data: { items: [{ quantity: 1 }] }, path: ['placeOrder'] });
     // The token goes with the next request: its deferred part (an entity fetch to orders) reads the write too.
     const newId = parts[0].data.placeOrder.id;
-    const read = await postTo(replicated, { query: `query($id: ID!) { order(id: $id) { id ... @defer { items { quantity } } } }`, variables: { id: newId } }, { 'x-consistency-token': token! });
+    const read = await postTo(
+      replicated,
+      { query: `query($id: ID!) { order(id: $id) { id ... @defer { items { quantity } } } }`, variables: { id: newId } },
+      { 'x-consistency-token': token! },
+    );
     const readParts = (await multipartParts(read)).map((p) => p.part);
     expect(readParts[0].data.order.id).toBe(newId);
     expect(readParts[1].incremental).toEqual([{ data: { items: [{ quantity: 1 }] }, path: ['order'] }]);

@@ -1,5 +1,29 @@
-import { DirectiveLocation, GraphQLBoolean, GraphQLDirective, GraphQLNonNull, GraphQLString, Kind, TypeInfo, getDirectiveValues, getNullableType, getOperationAST, isListType, visit, visitWithTypeInfo, BREAK } from 'graphql';
-import type { GraphQLSchema, DirectiveNode, DocumentNode, FragmentDefinitionNode, InlineFragmentNode, OperationDefinitionNode, SelectionNode, SelectionSetNode } from 'graphql';
+import {
+  DirectiveLocation,
+  GraphQLBoolean,
+  GraphQLDirective,
+  GraphQLNonNull,
+  GraphQLString,
+  Kind,
+  TypeInfo,
+  getDirectiveValues,
+  getOperationAST,
+  isListType,
+  isNonNullType,
+  visit,
+  visitWithTypeInfo,
+  BREAK,
+} from 'graphql';
+import type {
+  GraphQLSchema,
+  DirectiveNode,
+  DocumentNode,
+  FragmentDefinitionNode,
+  InlineFragmentNode,
+  OperationDefinitionNode,
+  SelectionNode,
+  SelectionSetNode,
+} from 'graphql';
 
 /** `@defer` as the incremental delivery RFC (and Apollo Client's deferSpec=20220824) defines it. */
 export const GraphQLDeferDirective = new GraphQLDirective({
@@ -44,7 +68,10 @@ export function mentionsDefer(document: DocumentNode): boolean {
 
 const isDefer = (d: DirectiveNode) => d.name.value === 'defer';
 const deferOf = (node: InlineFragmentNode) => node.directives?.find(isDefer);
-const withoutDeferDirective = (node: InlineFragmentNode): InlineFragmentNode => ({ ...node, directives: node.directives?.filter((d) => !isDefer(d)) });
+const withoutDeferDirective = (node: InlineFragmentNode): InlineFragmentNode => ({
+  ...node,
+  directives: node.directives?.filter((d) => !isDefer(d)),
+});
 const mapSelections = (set: SelectionSetNode, f: (s: SelectionNode) => SelectionNode | null): SelectionSetNode => ({
   ...set,
   selections: set.selections.map(f).filter((s): s is SelectionNode => s !== null),
@@ -55,10 +82,16 @@ const mapSelections = (set: SelectionSetNode, f: (s: SelectionNode) => Selection
  * spread keeps its @defer), `@defer(if: false)` is dropped, and every active @defer carries a
  * label the query plan's deferred nodes are matched by.
  */
-export function prepareDeferredOperation(document: DocumentNode, operationName: string | null, variables: Record<string, unknown>): DeferredOperation | undefined {
+export function prepareDeferredOperation(
+  document: DocumentNode,
+  operationName: string | null,
+  variables: Record<string, unknown>,
+): DeferredOperation | undefined {
   const operation = getOperationAST(document, operationName);
   if (!operation) return undefined;
-  const definitions = new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]));
+  const definitions = new Map(
+    document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]),
+  );
   const fragments = new Map<string, DeferredFragment>();
   let counter = 0;
 
@@ -71,11 +104,17 @@ export function prepareDeferredOperation(document: DocumentNode, operationName: 
       const inline: InlineFragmentNode =
         selection.kind === Kind.INLINE_FRAGMENT
           ? selection
-          : { kind: Kind.INLINE_FRAGMENT, typeCondition: definitions.get(selection.name.value)!.typeCondition, directives: selection.directives, selectionSet: definitions.get(selection.name.value)!.selectionSet };
+          : {
+              kind: Kind.INLINE_FRAGMENT,
+              typeCondition: definitions.get(selection.name.value)!.typeCondition,
+              directives: selection.directives,
+              selectionSet: definitions.get(selection.name.value)!.selectionSet,
+            };
       const directive = deferOf(inline);
       if (!directive) return { ...inline, selectionSet: walk(inline.selectionSet, path) };
-      const args = getDirectiveValues(GraphQLDeferDirective, { directives: [directive] }, variables) as { if: boolean; label?: string } | undefined;
-      if (args && args.if === false) return { ...withoutDeferDirective(inline), selectionSet: walk(inline.selectionSet, path) };
+      const args = getDirectiveValues(GraphQLDeferDirective, { directives: [directive] }, variables) as
+        { if: boolean; label?: string } | undefined;
+      if (args && !args.if) return { ...withoutDeferDirective(inline), selectionSet: walk(inline.selectionSet, path) };
       const label = args?.label ?? `${OWN_LABEL}${counter++}`;
       fragments.set(label, { label, userLabel: args?.label, path });
       const labelled: DirectiveNode = {
@@ -83,7 +122,11 @@ export function prepareDeferredOperation(document: DocumentNode, operationName: 
         name: { kind: Kind.NAME, value: 'defer' },
         arguments: [{ kind: Kind.ARGUMENT, name: { kind: Kind.NAME, value: 'label' }, value: { kind: Kind.STRING, value: label } }],
       };
-      return { ...inline, directives: [...(inline.directives ?? []).filter((d) => !isDefer(d)), labelled], selectionSet: walk(inline.selectionSet, path) };
+      return {
+        ...inline,
+        directives: [...(inline.directives ?? []).filter((d) => !isDefer(d)), labelled],
+        selectionSet: walk(inline.selectionSet, path),
+      };
     });
 
   const prepared: OperationDefinitionNode = { ...operation, selectionSet: walk(operation.selectionSet, []) };
@@ -101,11 +144,15 @@ function mapOperation(document: DocumentNode, f: (set: SelectionSetNode) => Sele
   return { kind: Kind.DOCUMENT, definitions: [{ ...operation, selectionSet }] };
 }
 
-const typenameOnly = (set: SelectionSetNode): SelectionSetNode => ({ ...set, selections: [{ kind: Kind.FIELD, name: { kind: Kind.NAME, value: '__typename' } }] });
+const typenameOnly = (set: SelectionSetNode): SelectionSetNode => ({
+  ...set,
+  selections: [{ kind: Kind.FIELD, name: { kind: Kind.NAME, value: '__typename' } }],
+});
 
 function stripDeferred(set: SelectionSetNode, which: (label: string | undefined) => boolean = () => true): SelectionSetNode {
   const kept = mapSelections(set, (s) => {
-    if (s.kind === Kind.INLINE_FRAGMENT) return deferOf(s) && which(labelOf(s)) ? null : { ...s, selectionSet: stripDeferred(s.selectionSet, which) };
+    if (s.kind === Kind.INLINE_FRAGMENT)
+      return deferOf(s) && which(labelOf(s)) ? null : { ...s, selectionSet: stripDeferred(s.selectionSet, which) };
     return s.kind === Kind.FIELD && s.selectionSet ? { ...s, selectionSet: stripDeferred(s.selectionSet, which) } : s;
   });
   return kept.selections.length ? kept : typenameOnly(set);
@@ -121,6 +168,10 @@ export function withoutFragment(document: DocumentNode, label: string): Document
   return mapOperation(document, (set) => stripDeferred(set, (l) => l === label));
 }
 
+function isListOutput(type: unknown): boolean {
+  return isListType(isNonNullType(type) ? type.ofType : type);
+}
+
 /** Whether the way to a deferred fragment passes through a list field (its objects are then known only by position). */
 export function deferredThroughList(schema: GraphQLSchema, document: DocumentNode, label: string): boolean {
   const typeInfo = new TypeInfo(schema);
@@ -130,8 +181,12 @@ export function deferredThroughList(schema: GraphQLSchema, document: DocumentNod
     document,
     visitWithTypeInfo(typeInfo, {
       Field: {
-        enter: () => void lists.push(isListType(getNullableType(typeInfo.getType()))),
-        leave: () => void lists.pop(),
+        enter() {
+          lists.push(isListOutput(typeInfo.getType()));
+        },
+        leave() {
+          lists.pop();
+        },
       },
       InlineFragment(node) {
         if (labelOf(node) !== label) return undefined;
@@ -170,7 +225,8 @@ export function onlyDeferred(document: DocumentNode, label: string, nested: 'omi
   const prune = (set: SelectionSetNode): SelectionSetNode | null => {
     const kept = mapSelections(set, (s) => {
       if (s.kind === Kind.FRAGMENT_SPREAD || (s.kind === Kind.FIELD && !s.selectionSet)) return null;
-      if (s.kind === Kind.INLINE_FRAGMENT && labelOf(s) === label) return { ...withoutDeferDirective(s), selectionSet: content(s.selectionSet) };
+      if (s.kind === Kind.INLINE_FRAGMENT && labelOf(s) === label)
+        return { ...withoutDeferDirective(s), selectionSet: content(s.selectionSet) };
       const inner = prune(s.selectionSet!);
       if (!inner) return null;
       return s.kind === Kind.INLINE_FRAGMENT ? { ...withoutDeferDirective(s), selectionSet: inner } : { ...s, selectionSet: inner };

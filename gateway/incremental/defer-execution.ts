@@ -13,7 +13,7 @@ import { splitPlan } from './defer-plan.js';
 
 /** One subsequent payload of deferSpec=20220824. */
 export interface SubsequentPayload {
-  incremental?: Array<{ data: Record<string, unknown> | null; path: (string | number)[]; label?: string; errors?: GraphQLFormattedError[] }>;
+  incremental?: { data: Record<string, unknown> | null; path: (string | number)[]; label?: string; errors?: GraphQLFormattedError[] }[];
   hasNext: boolean;
 }
 
@@ -37,7 +37,14 @@ const CAPTURE = '__defer_capture';
  * whole) hand the raw data back after them. Each part is then shaped by executeQueryPlan itself
  * against a document holding only that part's fields.
  */
-const seedFetch = (): FetchNode => ({ kind: 'Fetch', serviceName: SEED, operation: '{__typename}', operationName: undefined, operationKind: OperationTypeNode.QUERY, variableUsages: [] });
+const seedFetch = (): FetchNode => ({
+  kind: 'Fetch',
+  serviceName: SEED,
+  operation: '{__typename}',
+  operationName: undefined,
+  operationKind: OperationTypeNode.QUERY,
+  variableUsages: [],
+});
 const captureFetch = (key: string): FetchNode => ({
   kind: 'Fetch',
   serviceName: CAPTURE,
@@ -66,13 +73,18 @@ interface Run {
   raw: Record<string, unknown>;
 }
 
-export function createDeferExecution(options: { planning: () => DeferPlanning; schema: () => GraphQLSchema; dataSources: () => ServiceMap; formatError: FormatError }) {
+export function createDeferExecution(options: {
+  planning: () => DeferPlanning;
+  schema: () => GraphQLSchema;
+  dataSources: () => ServiceMap;
+  formatError: FormatError;
+}) {
   async function runPart(run: Run, node: PlanNode | undefined, document: DocumentNode): Promise<GatewayExecutionResult> {
     const planning = options.planning();
     const seed: GraphQLDataSource = { process: async () => ({ data: { __typename: rootTypeName(run.operation), ...run.raw } }) };
     const capture: GraphQLDataSource = {
       process: async ({ request }) => {
-        const representation = (request.variables?.representations as Array<Record<string, unknown>> | undefined)?.[0] ?? {};
+        const representation = (request.variables?.representations as Record<string, unknown>[] | undefined)?.[0] ?? {};
         for (const [key, value] of Object.entries(representation)) if (key !== '__typename') run.raw[key] = value;
         return { data: { _entities: [{}] } };
       },
@@ -81,14 +93,25 @@ export function createDeferExecution(options: { planning: () => DeferPlanning; s
     const root: PlanNode = { kind: 'Sequence', nodes: [seedFetch(), ...(node ? [node] : []), captures] };
     const operationContext = buildOperationContext({ schema: options.schema(), operationDocument: document });
     const serviceMap = { ...options.dataSources(), [SEED]: seed, [CAPTURE]: capture };
-    return executeQueryPlan({ kind: 'QueryPlan', node: root }, serviceMap, run.requestContext, operationContext, planning.supergraphSchema, planning.apiSchema);
+    return executeQueryPlan(
+      { kind: 'QueryPlan', node: root },
+      serviceMap,
+      run.requestContext,
+      operationContext,
+      planning.supergraphSchema,
+      planning.apiSchema,
+    );
   }
 
-  return async function executeDeferred(requestContext: GatewayGraphQLRequestContext, prepared: DeferredOperation): Promise<DeferredResult> {
+  return async function executeDeferred(
+    requestContext: GatewayGraphQLRequestContext,
+    prepared: DeferredOperation,
+  ): Promise<DeferredResult> {
     const operation = getOperationAST(prepared.document, null)!;
-    const separable = (label: string) => operation.operation === OperationTypeNode.QUERY && !deferredThroughList(options.schema(), prepared.document, label);
+    const separable = (label: string) =>
+      operation.operation === OperationTypeNode.QUERY && !deferredThroughList(options.schema(), prepared.document, label);
     const planned = options.planning().plan(prepared.document, [...prepared.fragments.keys()], separable);
-    const run: Run = { requestContext, operation, raw: Object.create(null) };
+    const run: Run = { requestContext, operation, raw: Object.create(null) as Record<string, unknown> };
     const variables = prepared.variables;
     if (planned.plan.node?.kind === 'Subscription') throw new Error('@defer in a subscription');
     const primary = splitPlan(planned.plan.node, variables);
@@ -96,8 +119,15 @@ export function createDeferExecution(options: { planning: () => DeferPlanning; s
     if (primary.deferred.length === 0 && planned.separate.length === 0) return { initial };
 
     const failed = (fragment: DeferredFragment | undefined, err: unknown): Outcome => {
-      const error = new GraphQLError('Internal server error', { originalError: err as Error, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } });
-      return { payload: [{ data: null, path: fragment?.path ?? [], errors: [options.formatError(error.toJSON(), error)] }], fetchIds: [], children: [] };
+      const error = new GraphQLError('Internal server error', {
+        originalError: err as Error,
+        extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+      });
+      return {
+        payload: [{ data: null, path: fragment?.path ?? [], errors: [options.formatError(error.toJSON(), error)] }],
+        fetchIds: [],
+        children: [],
+      };
     };
     const runDeferred = async (deferred: DeferredNode): Promise<Outcome> => {
       const fragment = prepared.fragments.get(deferred.label ?? '');
@@ -114,7 +144,7 @@ export function createDeferExecution(options: { planning: () => DeferPlanning; s
     const runSeparate = async (part: SeparatePart): Promise<Outcome> => {
       const fragment = prepared.fragments.get(part.label);
       try {
-        const own: Run = { requestContext, operation, raw: Object.create(null) };
+        const own: Run = { requestContext, operation, raw: Object.create(null) as Record<string, unknown> };
         // A query plan (only queries run separately), never a subscription.
         const result = await runPart(own, splitPlan(part.plan.node as PlanNode | undefined, variables).node, part.document);
         return { payload: toIncremental(fragment!, result, options.formatError), fetchIds: [], children: [] };
@@ -122,7 +152,12 @@ export function createDeferExecution(options: { planning: () => DeferPlanning; s
         return failed(fragment, err);
       }
     };
-    const subsequent = streamParts({ doneFetchIds: primary.fetchIds, deferred: primary.deferred, separate: planned.separate.map((part) => () => runSeparate(part)), runDeferred });
+    const subsequent = streamParts({
+      doneFetchIds: primary.fetchIds,
+      deferred: primary.deferred,
+      separate: planned.separate.map((part) => () => runSeparate(part)),
+      runDeferred,
+    });
     return { initial, subsequent };
   };
 }
@@ -139,7 +174,12 @@ interface Outcome {
  * Runs the deferred parts, each once every fetch it `depends` on has run, and writes one payload
  * per completed part, in completion order; the last says hasNext: false.
  */
-function streamParts(start: { doneFetchIds: string[]; deferred: DeferredNode[]; separate: Array<() => Promise<Outcome>>; runDeferred: (d: DeferredNode) => Promise<Outcome> }): AsyncIterable<SubsequentPayload> {
+function streamParts(start: {
+  doneFetchIds: string[];
+  deferred: DeferredNode[];
+  separate: (() => Promise<Outcome>)[];
+  runDeferred: (d: DeferredNode) => Promise<Outcome>;
+}): AsyncIterable<SubsequentPayload> {
   const stream = new PassThrough({ objectMode: true });
   const done = new Set(start.doneFetchIds);
   const waiting: DeferredNode[] = [];
@@ -157,7 +197,8 @@ function streamParts(start: { doneFetchIds: string[]; deferred: DeferredNode[]; 
       if (pending === 0) stream.end();
     });
   };
-  const schedule = (deferred: DeferredNode) => (deferred.depends.every((d) => done.has(d.id)) ? launch(() => start.runDeferred(deferred)) : waiting.push(deferred));
+  const schedule = (deferred: DeferredNode) =>
+    deferred.depends.every((d) => done.has(d.id)) ? launch(() => start.runDeferred(deferred)) : waiting.push(deferred);
   start.deferred.forEach(schedule);
   start.separate.forEach(launch);
   if (pending === 0) waiting.splice(0).forEach((w) => launch(() => start.runDeferred(w)));
@@ -165,22 +206,26 @@ function streamParts(start: { doneFetchIds: string[]; deferred: DeferredNode[]; 
 }
 
 function rootTypeName(operation: OperationDefinitionNode): string {
-  return operation.operation === 'mutation' ? 'Mutation' : 'Query';
+  return operation.operation === OperationTypeNode.MUTATION ? 'Mutation' : 'Query';
 }
 
 /** One item per object at the fragment's path (a path through lists names each element); the part's errors ride on the first. */
-function toIncremental(fragment: DeferredFragment, result: GatewayExecutionResult, formatError: FormatError): NonNullable<SubsequentPayload['incremental']> {
+function toIncremental(
+  fragment: DeferredFragment,
+  result: GatewayExecutionResult,
+  formatError: FormatError,
+): NonNullable<SubsequentPayload['incremental']> {
   const items: NonNullable<SubsequentPayload['incremental']> = [];
   const visit = (value: unknown, rest: string[], path: (string | number)[]) => {
     if (value === null || value === undefined) return;
-    if (Array.isArray(value)) return value.forEach((v, i) => visit(v, rest, [...path, i]));
-    if (rest.length === 0) return void items.push({ data: value as Record<string, unknown>, path });
-    visit((value as Record<string, unknown>)[rest[0]!], rest.slice(1), [...path, rest[0]!]);
+    if (Array.isArray(value)) value.forEach((v, i) => visit(v, rest, [...path, i]));
+    else if (rest.length === 0) items.push({ data: value as Record<string, unknown>, path });
+    else visit((value as Record<string, unknown>)[rest[0]!], rest.slice(1), [...path, rest[0]!]);
   };
   visit(result.data, fragment.path, []);
   const label = fragment.userLabel !== undefined ? { label: fragment.userLabel } : {};
   const errors = result.errors?.map((e) => {
-    const formatted = e instanceof GraphQLError ? e.toJSON() : { message: String((e as Error).message) };
+    const formatted = e instanceof GraphQLError ? e.toJSON() : { message: (e as Error).message };
     const extensions = { ...formatted.extensions, code: formatted.extensions?.code ?? ErrorCode.INTERNAL_SERVER_ERROR };
     return formatError({ ...formatted, extensions }, e);
   });

@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import { Supergraph, operationFromDocument } from '@apollo/federation-internals';
 import type { Schema } from '@apollo/federation-internals';
 import { QueryPlanner } from '@apollo/query-planner';
-import type { DeferredNode, FetchNode, PlanNode, QueryPlan } from '@apollo/query-planner';
+import type { DeferredNode, PlanNode, QueryPlan } from '@apollo/query-planner';
 import { onlyDeferred, undeferred, withoutFragment } from './defer-document.js';
 
 export interface SeparatePart {
@@ -108,7 +108,7 @@ export function splitPlan(node: PlanNode | undefined, variables: Record<string, 
         return inner && { ...n, node: inner };
       }
       case 'Fetch':
-        if ((n as FetchNode).id) fetchIds.push((n as FetchNode).id!);
+        if (n.id) fetchIds.push(n.id);
         return n;
       case 'Condition':
         return walk(variables[n.condition] === true ? n.ifClause : n.elseClause);

@@ -70,7 +70,8 @@ export function createDeferringGateway(inner: GatewayInterface, options: { dataS
       const loaded = await inner.load(loadOptions);
       return { ...loaded, executor: loaded.executor && wrap(loaded.executor) };
     },
-    onSchemaLoadOrUpdate: (callback) => inner.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => callback({ apiSchema: deferSchema(apiSchema), coreSupergraphSdl })),
+    onSchemaLoadOrUpdate: (callback) =>
+      inner.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => callback({ apiSchema: deferSchema(apiSchema), coreSupergraphSdl })),
     stop: () => inner.stop(),
   };
 
