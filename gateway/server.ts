@@ -6,6 +6,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloGateway } from '@apollo/gateway';
+import type { ServiceMap } from '@apollo/gateway';
 import type { GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
 import { ConfigError } from '../platform/config.js';
 import type { GatewayConfig } from '../platform/config.js';
@@ -22,6 +23,7 @@ import { createEventBus } from '../platform/events/index.js';
 import { createClientAuth } from './auth.js';
 import type { ClientAuth } from './auth.js';
 import { createAuthorizingGateway } from './authorization/authorizing-gateway.js';
+import { createDeferringGateway } from './incremental/deferring-gateway.js';
 import { readPolicies } from './authorization/policies.js';
 import { createConsistency } from './consistency.js';
 import { contextFromEdge } from './context.js';
@@ -53,22 +55,25 @@ export interface EdgePart {
 }
 
 /** The federated gateway over the committed supergraph: routing overrides, per-subgraph resilience, authorization. */
-function createFederation(config: GatewayConfig, supergraphSdl: string, subgraphs: SubgraphRegistry, metrics: ServiceMetrics) {
+function createFederation(config: GatewayConfig, supergraphSdl: string, subgraphs: SubgraphRegistry, metrics: ServiceMetrics, formatError: ReturnType<typeof createErrorFormatter>) {
   const unknown = unknownRoutingOverrides(config.SUBGRAPH_URLS, supergraphSubgraphNames(supergraphSdl));
   if (unknown.length) throw new ConfigError(unknown);
   const fetchMetrics = createSubgraphFetchMetrics(metrics);
   // @authenticated / @requiresScopes: enforced here (the stock gateway refuses to load them at all).
   const { gatewaySdl, byCoordinate: policies } = readPolicies(supergraphSdl);
+  const dataSources: ServiceMap = {};
   const gateway = new ApolloGateway({
     supergraphSdl: gatewaySdl,
     buildService: ({ name, url }) =>
-      subgraphs.dataSource(name, routingUrl(config.SUBGRAPH_URLS, name, url!), (fetcher) => instrumentFetcher(fetcher, name, fetchMetrics)),
+      (dataSources[name] = subgraphs.dataSource(name, routingUrl(config.SUBGRAPH_URLS, name, url!), (fetcher) => instrumentFetcher(fetcher, name, fetchMetrics))),
   });
+  // @defer: planned and executed part by part (gateway/incremental/), over the same data sources.
+  const deferring = createDeferringGateway(gateway, { dataSources: () => dataSources, formatError });
   let apiSchema: GraphQLSchema | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
     apiSchema = loaded;
   });
-  return { gateway: createAuthorizingGateway(gateway, policies), apiSchema: () => apiSchema };
+  return { gateway: createAuthorizingGateway(deferring.gateway, policies), deferPlugin: deferring.plugin, apiSchema: () => apiSchema };
 }
 
 /** The edge, in order. A request meets the middleware in this order, and the plugins run in it too. */
@@ -92,10 +97,10 @@ function edgeParts(deps: { metrics: ServiceMetrics; log: Logger; auth: ClientAut
   ];
 }
 
-async function startApollo(config: GatewayConfig, log: Logger, gateway: ReturnType<typeof createFederation>['gateway'], parts: EdgePart[], shape: { validationRules: ValidationRule[]; parseOptions: ParseOptions; apq: PersistedQueries['apq'] }) {
+async function startApollo(config: GatewayConfig, formatError: ReturnType<typeof createErrorFormatter>, gateway: ReturnType<typeof createFederation>['gateway'], parts: EdgePart[], shape: { validationRules: ValidationRule[]; parseOptions: ParseOptions; apq: PersistedQueries['apq'] }) {
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
-    formatError: createErrorFormatter(log),
+    formatError,
     includeStacktraceInErrorResponses: false,
     introspection: config.NODE_ENV !== 'production',
     allowBatchedHttpRequests: false,
@@ -155,14 +160,17 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   const supergraphSdl = await readFile(path.resolve(ROOT, config.SUPERGRAPH_PATH), 'utf8');
   // Per subgraph: deadlines, retries, circuit breaker, their metrics (names read from the supergraph).
   const subgraphs = createSubgraphRegistry({ config, supergraphSdl, signer, metrics: observability.metrics, log });
-  const federation = createFederation(config, supergraphSdl, subgraphs, observability.metrics);
+  const formatError = createErrorFormatter(log);
+  const federation = createFederation(config, supergraphSdl, subgraphs, observability.metrics, formatError);
   const redis = createGatewayRedis(config.REDIS_URL, log);
   const auth = createClientAuth(config);
   const persisted = await createPersistedQueries(config, redis, log);
   const consistency = createConsistency(config);
   const limits = createLimits({ config, redis, log, supergraphSdl });
   const parts = edgeParts({ metrics: observability.metrics, log, auth, persisted, consistency, limits });
-  const apollo = await startApollo(config, log, federation.gateway, parts, { ...limits, apq: persisted.apq });
+  // Last: streams an operation's deferred parts once everything before has let it through.
+  parts.push({ name: 'defer', plugins: [federation.deferPlugin] });
+  const apollo = await startApollo(config, formatError, federation.gateway, parts, { ...limits, apq: persisted.apq });
 
   const { app, health, finish } = createServiceApp({
     middleware: observability.middleware,

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { getOperationAST, print } from 'graphql';
 import type { GraphQLSchema } from 'graphql';
-import type { ApolloGateway } from '@apollo/gateway';
 import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
 import type { GatewayContext } from '../context.js';
 import { authorizeOperation } from './authorize-operation.js';
@@ -16,7 +15,7 @@ const MAX_CACHED = 5_000;
  * made or any subgraph is called. The filtered operation gets its own query hash, so the plan
  * cache never serves one caller's plan to another.
  */
-export function createAuthorizingGateway(inner: ApolloGateway, policies: Map<string, Policy>): GatewayInterface {
+export function createAuthorizingGateway(inner: GatewayInterface, policies: Map<string, Policy>): GatewayInterface {
   let schema: GraphQLSchema | undefined;
   inner.onSchemaLoadOrUpdate(({ apiSchema }) => {
     schema = apiSchema;
@@ -57,7 +56,7 @@ export function createAuthorizingGateway(inner: ApolloGateway, policies: Map<str
   return {
     async load(options) {
       const loaded = await inner.load(options);
-      return { ...loaded, executor: wrap(loaded.executor) };
+      return { ...loaded, executor: loaded.executor && wrap(loaded.executor) };
     },
     onSchemaLoadOrUpdate: (callback) => inner.onSchemaLoadOrUpdate(callback),
     stop: () => inner.stop(),

@@ -13,10 +13,11 @@ export interface ManifestProblem {
 /**
  * The API schema clients see, computed from the supergraph the way the gateway does, without
  * starting one. `supportedFeatures: null` because the supergraph links security features
- * (`@authenticated`, `@requiresScopes`) that only this project's gateway implements.
+ * (`@authenticated`, `@requiresScopes`) that only this project's gateway implements; `@defer` is
+ * declared because the gateway executes it.
  */
 export function apiSchemaOf(supergraphSdl: string): GraphQLSchema {
-  return Supergraph.build(supergraphSdl, { supportedFeatures: null }).apiSchema().toGraphQLJSSchema();
+  return Supergraph.build(supergraphSdl, { supportedFeatures: null }).apiSchema().toGraphQLJSSchema({ includeDefer: true });
 }
 
 /**
