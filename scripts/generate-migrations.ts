@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { ROOT } from './compose-supergraph.js';
 
 /**
- * `npm run db:generate [subgraph...]`: drizzle-kit diffs each subgraph's Drizzle schema against
+ * `npm run db:generate [subgraph...]`: drizzle-kit diffs each subgraph's Drizzle tables (db/tables.ts) against
  * its migration history and writes the next SQL migration into migrations/<subgraph>/.
  */
 const all = ['users', 'catalog', 'orders', 'billing'];
@@ -11,7 +11,7 @@ for (const name of targets) {
   if (!all.includes(name)) throw new Error(`unknown subgraph ${name}`);
   execFileSync(
     'npx',
-    ['drizzle-kit', 'generate', '--dialect=postgresql', `--schema=subgraphs/${name}/db/schema.ts`, `--out=migrations/${name}`],
+    ['drizzle-kit', 'generate', '--dialect=postgresql', `--schema=subgraphs/${name}/db/tables.ts`, `--out=migrations/${name}`],
     { cwd: ROOT, stdio: 'inherit' },
   );
 }

@@ -4,49 +4,11 @@ import { ErrorCode, appError, invalidState, notFound } from '../../platform/erro
 import { defineInternalRoute } from '../../platform/internal-rpc.js';
 import type { Tx } from '../../platform/idempotency.js';
 import { enqueue } from '../../platform/events/outbox.js';
-import type { EventHandlers } from '../../platform/events/consumer.js';
-import {
-  closeReservation,
-  confirmReservations,
-  insertReservation,
-  openReservation,
-  productsByIds,
-  releaseHeld,
-  releaseReservation,
-  reservationLines,
-  reservationStatus,
-  stockChanged,
-  takeStock,
-} from './db/queries.js';
+import { insertReservation, openReservation, productsByIds, reservationLines, reservationStatus, stockChanged, takeStock } from './db/queries.js';
 import type { ReservedLine } from './db/queries.js';
-import type { CatalogSchema } from './db/schema.js';
-
-/**
- * Returns a reservation's units to stock (once) and announces the new stock levels. With
- * `onlyIfHeld` (the reaper) a reservation confirmed meanwhile is left alone. Releasing an id that
- * was never reserved leaves a tombstone, so a reserve still on its way is refused.
- */
-export async function releaseStock(tx: Tx, reservationId: string, opts: { onlyIfHeld?: boolean } = {}): Promise<number> {
-  const closed = opts.onlyIfHeld ? await releaseHeld(tx, reservationId) : await closeReservation(tx, reservationId);
-  if (!closed) return 0;
-  const released = await releaseReservation(tx, reservationId);
-  await enqueue(tx, ...released.map(({ product }) => stockChanged(product)));
-  return released.length;
-}
-
-/**
- * What catalog does with the orders stream (both idempotent per reservation, in either order):
- * a placed order confirms its reservation, so the reaper never asks about it; a cancelled one
- * puts its units back (and a later OrderPlaced finds it released and leaves it so).
- */
-export const orderEventHandlers: EventHandlers = {
-  OrderPlaced: async (tx, { orderId }) => {
-    await confirmReservations(tx, [orderId]);
-  },
-  OrderCancelled: async (tx, { orderId }) => {
-    await releaseStock(tx, orderId);
-  },
-};
+import type { CatalogTables } from './db/tables.js';
+import type { CatalogDeps } from './context.js';
+import { restockReservation } from './reservations.js';
 
 const reserveInput = z.object({
   reservationId: z.uuid(),
@@ -68,8 +30,8 @@ async function stockRefusal(tx: Tx, productId: string) {
   return appError(ErrorCode.INSUFFICIENT_STOCK, `Only ${exists.stock} units of ${exists.name} are in stock.`, { productId, available: exists.stock });
 }
 
-/** Commands the orders service sends when an order is placed or cancelled. */
-export function createInternalRoutes(database: Database<CatalogSchema>, ttlSeconds: number) {
+/** What catalog serves to other services: the commands orders sends when an order is placed or fails. */
+export function createInternalRoutes(database: Database<CatalogTables>, deps: CatalogDeps) {
   return [
     defineInternalRoute({
       path: '/reserve-stock',
@@ -79,7 +41,7 @@ export function createInternalRoutes(database: Database<CatalogSchema>, ttlSecon
       handler: ({ reservationId, lines }) =>
         database.primary.transaction(async (tx): Promise<ReservedLine[]> => {
           // The reservation's row comes first: a release racing this reserve queues behind it.
-          if (!(await openReservation(tx as Tx, reservationId, ttlSeconds))) return replayReservation(tx as Tx, reservationId);
+          if (!(await openReservation(tx as Tx, reservationId, deps.reservationTtlSeconds))) return replayReservation(tx as Tx, reservationId);
           // A fixed lock order keeps two orders for the same products from deadlocking each other.
           const sorted = [...lines].sort((a, b) => a.productId.localeCompare(b.productId));
           const reserved: ReservedLine[] = [];
@@ -99,7 +61,7 @@ export function createInternalRoutes(database: Database<CatalogSchema>, ttlSecon
       callers: ['orders'],
       input: z.object({ reservationId: z.uuid() }),
       handler: async ({ reservationId }) => {
-        const released = await database.primary.transaction((tx) => releaseStock(tx as Tx, reservationId));
+        const released = await database.primary.transaction((tx) => restockReservation(tx as Tx, reservationId));
         return { releasedLines: released };
       },
     }),

@@ -1,5 +1,5 @@
 import type { BillingContext } from '../context.js';
-import type { InvoiceRow } from '../db/schema.js';
+import type { InvoiceRow } from '../db/tables.js';
 
 export const invoiceResolvers = {
   Invoice: {

@@ -1,24 +1,23 @@
 import { z } from 'zod';
-import { isAdmin, requireAdmin, requireUser } from '../../../platform/auth/identity.js';
-import { forbidden, invalidState, notFound } from '../../../platform/errors.js';
-import { hashRequest, runIdempotent } from '../../../platform/idempotency.js';
+import { requireAdmin, requireUser } from '../../../platform/auth/identity.js';
+import { invalidState, notFound } from '../../../platform/errors.js';
+import { hashRequest, idempotencyKeySchema, runIdempotent } from '../../../platform/idempotency.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import { isId, parseInput } from '../../../platform/validation.js';
 import type { BillingContext, BillingDeps } from '../context.js';
 import { chargePending, declinedError } from '../charges.js';
 import { insertPayment, invoicesByIds, liveOrSucceededPaymentOf, lockInvoice, lockPayment, paymentsByIds } from '../db/queries.js';
-import type { PaymentRow } from '../db/schema.js';
+import type { PaymentRow } from '../db/tables.js';
 import { refundPayment } from '../refunds.js';
-
-const idempotencyKey = z.string().min(8, 'must be 8 to 255 characters').max(255, 'must be 8 to 255 characters');
+import { assertMayPay } from './access.js';
 
 const paySchema = z.object({
   invoiceId: z.string().max(100),
   cardToken: z.string().min(1, 'is required').max(255),
-  idempotencyKey,
+  idempotencyKey: idempotencyKeySchema,
 });
 
-const refundSchema = z.object({ paymentId: z.string().max(100), idempotencyKey });
+const refundSchema = z.object({ paymentId: z.string().max(100), idempotencyKey: idempotencyKeySchema });
 
 type PayInput = z.infer<typeof paySchema>;
 
@@ -29,10 +28,8 @@ type PayInput = z.infer<typeof paySchema>;
  * even while billing has not yet seen the OrderCancelled that will void it.
  */
 async function beginPayment(tx: Tx, deps: BillingDeps, ctx: BillingContext, input: PayInput, providerKey: string): Promise<string> {
-  const { userId } = requireUser(ctx.identity);
   const invoice = isId(input.invoiceId) ? await lockInvoice(tx, input.invoiceId) : undefined;
-  if (!invoice || (invoice.customerId !== userId && !isAdmin(ctx.identity))) throw notFound(`Invoice ${input.invoiceId} was not found.`);
-  if (invoice.customerId !== userId) throw forbidden("Only the invoice's owner may pay it.");
+  assertMayPay(ctx, invoice, input.invoiceId);
   if (invoice.status !== 'OPEN') {
     throw invalidState(`Invoice ${invoice.id} is ${invoice.status}; only OPEN invoices can be paid.`, { status: invoice.status });
   }

@@ -1,5 +1,5 @@
 import type { BillingContext } from '../context.js';
-import type { PaymentRow } from '../db/schema.js';
+import type { PaymentRow } from '../db/tables.js';
 
 export const paymentResolvers = {
   Payment: {

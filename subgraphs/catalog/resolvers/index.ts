@@ -3,9 +3,12 @@ import { mutationResolvers } from './mutation.js';
 import { productResolvers } from './product.js';
 import { queryResolvers } from './query.js';
 
-export const resolvers = {
-  DateTime: DateTimeScalar,
-  ...queryResolvers,
-  ...mutationResolvers,
-  ...productResolvers,
-};
+/** Catalog's resolvers need nothing beyond the request context (their deps would be empty). */
+export function createResolvers() {
+  return {
+    DateTime: DateTimeScalar,
+    ...queryResolvers,
+    ...mutationResolvers,
+    ...productResolvers,
+  };
+}

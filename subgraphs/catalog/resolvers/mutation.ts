@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { requireAdmin } from '../../../platform/auth/identity.js';
 import { badInput, invalidState, notFound } from '../../../platform/errors.js';
+import { isUniqueViolation } from '../../../platform/db-errors.js';
 import { isId, moneySchema, parseInput } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import { addStock, categoriesByIds, insertCategory, insertProduct, productsByIds, stockChanged, updateProduct } from '../db/queries.js';
 import type { CatalogContext } from '../context.js';
+import { assertMayEditCatalog } from './access.js';
 
 const name = z.string().trim().min(1).max(200);
 const description = z.string().trim().max(5000);
@@ -42,37 +43,33 @@ async function assertCategory(ctx: CatalogContext, categoryId: string) {
   if (!category) throw notFound(`Category ${categoryId} does not exist.`, { field: 'input.categoryId' });
 }
 
-const isUniqueViolation = (err: unknown) =>
-  typeof err === 'object' && err !== null && (err as { code?: string }).code === '23505';
-
 export const mutationResolvers = {
   Mutation: {
     async createCategory(_: unknown, args: { input: unknown }, ctx: CatalogContext) {
-      requireAdmin(ctx.identity);
+      assertMayEditCatalog(ctx);
       const input = parseInput(categorySchema, args.input);
       try {
         return await insertCategory(ctx.db.write, input);
       } catch (err) {
-        if (isUniqueViolation((err as { cause?: unknown }).cause ?? err)) {
+        if (isUniqueViolation(err, 'categories_slug_unique')) {
           throw badInput(`Slug ${input.slug} is already taken.`, { field: 'input.slug' });
         }
         throw err;
       }
     },
     async createProduct(_: unknown, args: { input: unknown }, ctx: CatalogContext) {
-      requireAdmin(ctx.identity);
+      assertMayEditCatalog(ctx);
       const input = parseInput(createSchema, args.input);
       await assertCategory(ctx, input.categoryId);
       try {
         return await insertProduct(ctx.db.write, input);
       } catch (err) {
-        const cause = (err as { cause?: unknown }).cause ?? err;
-        if (isUniqueViolation(cause)) throw badInput(`SKU ${input.sku} is already taken.`, { field: 'input.sku' });
+        if (isUniqueViolation(err, 'products_sku_unique')) throw badInput(`SKU ${input.sku} is already taken.`, { field: 'input.sku' });
         throw err;
       }
     },
     async updateProduct(_: unknown, args: { id: string; input: unknown }, ctx: CatalogContext) {
-      requireAdmin(ctx.identity);
+      assertMayEditCatalog(ctx);
       const patch = parseInput(updateSchema, args.input);
       if (patch.categoryId) await assertCategory(ctx, patch.categoryId);
       if (!isId(args.id)) throw notFound(`Product ${args.id} does not exist.`);
@@ -85,7 +82,7 @@ export const mutationResolvers = {
       return row;
     },
     async adjustStock(_: unknown, args: { productId: string; delta: number }, ctx: CatalogContext) {
-      requireAdmin(ctx.identity);
+      assertMayEditCatalog(ctx);
       if (!Number.isInteger(args.delta) || Math.abs(args.delta) > 1_000_000_000) throw badInput('delta is out of range.', { field: 'delta' });
       if (!isId(args.productId)) throw notFound(`Product ${args.productId} does not exist.`);
       const row = await ctx.db.write.transaction(async (tx) => {

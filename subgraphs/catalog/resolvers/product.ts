@@ -1,5 +1,5 @@
 import { parseFirst, decodeCursor, toConnection } from '../../../platform/pagination.js';
-import type { CategoryRow, ProductRow } from '../db/schema.js';
+import type { CategoryRow, ProductRow } from '../db/tables.js';
 import { productOrderings } from '../db/queries.js';
 import type { CatalogContext } from '../context.js';
 

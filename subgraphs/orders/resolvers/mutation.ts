@@ -3,11 +3,11 @@ import { invalidState } from '../../../platform/errors.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import { isId } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
-import { cancelInTx } from '../internal.js';
+import { cancelOrderInTx } from '../cancellation.js';
 import { lockOrder, moveStatus, orderStatusChanged, ordersByIds } from '../db/queries.js';
-import type { OrderRow, OrderStatus } from '../db/schema.js';
-import type { OrdersContext, OrdersServices } from '../context.js';
-import { orderNotFound, visibleOrder } from './access.js';
+import type { OrderRow, OrderStatus } from '../db/tables.js';
+import type { OrdersContext, OrdersDeps } from '../context.js';
+import { mayCancel, orderNotFound, visibleOrder } from './access.js';
 import { createPlaceOrder } from './place-order.js';
 
 /** The admin moves of the state machine: target status -> the status it must come from. */
@@ -23,13 +23,10 @@ function cannotCancel(order: OrderRow, admin: boolean) {
   return invalidState(message, { status: order.status });
 }
 
-/** The contract's rule: the owner while PENDING_PAYMENT, an admin for any order not yet SHIPPED. */
-const mayCancel = (order: OrderRow, admin: boolean) => order.status === 'PENDING_PAYMENT' || (admin && order.status === 'PAID');
-
-export function createMutationResolvers(services: OrdersServices) {
+export function createMutationResolvers(deps: OrdersDeps) {
   return {
     Mutation: {
-      placeOrder: createPlaceOrder(services),
+      placeOrder: createPlaceOrder(deps),
 
       /**
        * The owner while PENDING_PAYMENT, an admin until SHIPPED. OrderCancelled, committed with the
@@ -45,7 +42,7 @@ export function createMutationResolvers(services: OrdersServices) {
           const order = visibleOrder(ctx.identity, await lockOrder(tx as Tx, id));
           if (!order) throw orderNotFound(id);
           if (!mayCancel(order, admin)) throw cannotCancel(order, admin);
-          return cancelInTx(tx as Tx, order);
+          return cancelOrderInTx(tx as Tx, order);
         });
       },
 

@@ -1,4 +1,4 @@
-import type { OrderItemRow, OrderRow } from '../db/schema.js';
+import type { OrderItemRow, OrderRow } from '../db/tables.js';
 import type { OrdersContext } from '../context.js';
 
 const money = (amountCents: number, currency: string) => ({ amountCents, currency });

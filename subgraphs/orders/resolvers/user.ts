@@ -1,9 +1,8 @@
-import { isSelfOrAdmin, requireUser } from '../../../platform/auth/identity.js';
-import { badInput, forbidden } from '../../../platform/errors.js';
 import { decodeCursor, parseFirst, toConnection } from '../../../platform/pagination.js';
 import { newestOrdering } from '../db/queries.js';
-import type { OrderStatus } from '../db/schema.js';
+import type { OrderStatus } from '../db/tables.js';
 import type { OrdersContext } from '../context.js';
+import { assertMaySeeOrdersOf } from './access.js';
 
 export const userResolvers = {
   User: {
@@ -13,8 +12,7 @@ export const userResolvers = {
       args: { first?: number | null; after?: string | null; status?: OrderStatus | null },
       ctx: OrdersContext,
     ) {
-      requireUser(ctx.identity);
-      if (!isSelfOrAdmin(ctx.identity, user.id)) throw forbidden("Only the user themself or an admin may see a user's orders.");
+      assertMaySeeOrdersOf(ctx.identity, user.id);
       const first = parseFirst(args.first);
       const after = decodeCursor(args.after, newestOrdering.shape);
       const rows = await ctx.loaders.customerOrders.load({

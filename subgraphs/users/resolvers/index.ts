@@ -4,7 +4,7 @@ import { createMutationResolvers } from './mutation.js';
 import { queryResolvers } from './query.js';
 import { userResolvers } from './user.js';
 
-/** A factory (unlike catalog's constant): signUp / logIn need the token issuer. */
+/** signUp / logIn need the token issuer. */
 export function createResolvers(deps: UsersDeps) {
   return {
     DateTime: DateTimeScalar,

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { requireUser } from '../../../platform/auth/identity.js';
 import { ErrorCode, appError, notFound } from '../../../platform/errors.js';
+import { isUniqueViolation } from '../../../platform/db-errors.js';
 import { isId, parseInput } from '../../../platform/validation.js';
 import type { UsersContext, UsersDeps } from '../context.js';
 import { insertUser, updateUserName, userByEmail } from '../db/queries.js';
-import type { UserRow } from '../db/schema.js';
+import type { UserRow } from '../db/tables.js';
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from '../passwords.js';
 import { asOwnRow } from './access.js';
 
@@ -26,15 +27,6 @@ const logInSchema = z.object({
 
 const updateProfileSchema = z.object({ name });
 
-/** Postgres unique violation on the email index; drizzle may wrap the driver's error in `cause`. */
-function isEmailTaken(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 3; e = (e as { cause?: unknown }).cause, depth++) {
-    const { code, constraint_name: constraint } = e as { code?: string; constraint_name?: string };
-    if (code === '23505') return constraint === undefined || constraint === 'users_email_lower_idx';
-  }
-  return false;
-}
-
 /** One error, one message for a wrong email and a wrong password alike. */
 const invalidCredentials = () => appError(ErrorCode.INVALID_CREDENTIALS, 'The email or password is incorrect.');
 
@@ -50,7 +42,7 @@ export function createMutationResolvers(deps: UsersDeps) {
         try {
           user = await insertUser(ctx.db.write, { email: input.email, name: input.name, role: 'CUSTOMER', passwordHash });
         } catch (err) {
-          if (isEmailTaken(err)) {
+          if (isUniqueViolation(err, 'users_email_lower_idx')) {
             throw appError(ErrorCode.EMAIL_TAKEN, 'An account with this email already exists.', { field: 'input.email' });
           }
           throw err;

@@ -1,5 +1,5 @@
 import type { UsersContext } from '../context.js';
-import type { UserRow } from '../db/schema.js';
+import type { UserRow } from '../db/tables.js';
 import { assertCanSeePrivate } from './access.js';
 
 export const userResolvers = {
