@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codes, eventually, startStack } from './support/stack.js';
-import type { GqlResponse, Stack, TestUser } from './support/stack.js';
+import type { GqlResponse, Stack, TestUser, UntypedResponse } from './support/stack.js';
 
 let stack: Stack;
 let alice: TestUser;
@@ -39,7 +39,7 @@ const pay = (user: TestUser | null, input: Record<string, unknown>) => stack.gql
 const paymentsOf = (invoiceId: string) =>
   stack.sql.billing`select id, status, method from payments where invoice_id = ${invoiceId} order by created_at, id`;
 
-const expectNullWith = (res: GqlResponse, field: string, code: string) => {
+const expectNullWith = (res: GqlResponse<Record<string, unknown> | null>, field: string, code: string) => {
   expect(res.data?.[field] ?? null).toBeNull();
   expect(codes(res)).toEqual([code]);
 };
@@ -278,7 +278,7 @@ describe('User.invoices', () => {
     const seen: string[] = [];
     let after: string | null = null;
     for (const size of [2, 2, 1]) {
-      const res: GqlResponse = await stack.gql(USER_INVOICES, { id: carol.id, first: 2, after }, { token: carol.token });
+      const res: UntypedResponse = await stack.gql(USER_INVOICES, { id: carol.id, first: 2, after }, { token: carol.token });
       expect(res.errors).toBeUndefined();
       const page = res.data.user.invoices;
       expect(page.edges).toHaveLength(size);

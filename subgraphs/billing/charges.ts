@@ -49,8 +49,7 @@ export async function chargePending(db: Db<BillingTables>, deps: ChargeDeps, pay
  * order was cancelled while the charge ran) is refunded at once: a cancelled order never keeps money.
  */
 export function settlePayment(db: Db<BillingTables>, provider: PaymentProvider, paymentId: string, result: ChargeResult): Promise<PaymentRow> {
-  return db.transaction(async (t) => {
-    const tx = t as Tx;
+  return db.transaction(async (tx) => {
     const payment = (await lockPayment(tx, paymentId))!;
     if (payment.status !== 'PENDING') return payment;
     const now = new Date();

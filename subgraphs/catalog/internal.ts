@@ -25,7 +25,7 @@ async function replayReservation(tx: Tx, reservationId: string): Promise<Reserve
 }
 
 async function stockRefusal(tx: Tx, productId: string) {
-  const [exists] = await productsByIds(tx as never, [productId]);
+  const [exists] = await productsByIds(tx, [productId]);
   if (!exists) return notFound(`Product ${productId} does not exist.`, { productId });
   return appError(ErrorCode.INSUFFICIENT_STOCK, `Only ${exists.stock} units of ${exists.name} are in stock.`, { productId, available: exists.stock });
 }
@@ -41,17 +41,17 @@ export function createInternalRoutes(database: Database<CatalogTables>, deps: Ca
       handler: ({ reservationId, lines }) =>
         database.primary.transaction(async (tx): Promise<ReservedLine[]> => {
           // The reservation's row comes first: a release racing this reserve queues behind it.
-          if (!(await openReservation(tx as Tx, reservationId, deps.reservationTtlSeconds))) return replayReservation(tx as Tx, reservationId);
+          if (!(await openReservation(tx, reservationId, deps.reservationTtlSeconds))) return replayReservation(tx, reservationId);
           // A fixed lock order keeps two orders for the same products from deadlocking each other.
           const sorted = [...lines].sort((a, b) => a.productId.localeCompare(b.productId));
           const reserved: ReservedLine[] = [];
           for (const line of sorted) {
-            const product = z.uuid().safeParse(line.productId).success ? await takeStock(tx as Tx, line.productId, line.quantity) : undefined;
-            if (!product) throw await stockRefusal(tx as Tx, line.productId);
+            const product = z.uuid().safeParse(line.productId).success ? await takeStock(tx, line.productId, line.quantity) : undefined;
+            if (!product) throw await stockRefusal(tx, line.productId);
             reserved.push({ productId: product.id, quantity: line.quantity, unitPriceCents: product.priceCents, currency: product.currency });
-            await enqueue(tx as Tx, stockChanged(product));
+            await enqueue(tx, stockChanged(product));
           }
-          await insertReservation(tx as Tx, reservationId, reserved);
+          await insertReservation(tx, reservationId, reserved);
           const byId = new Map(reserved.map((l) => [l.productId, l]));
           return lines.map((l) => byId.get(l.productId)!);
         }),
@@ -61,7 +61,7 @@ export function createInternalRoutes(database: Database<CatalogTables>, deps: Ca
       callers: ['orders'],
       input: z.object({ reservationId: z.uuid() }),
       handler: async ({ reservationId }) => {
-        const released = await database.primary.transaction((tx) => restockReservation(tx as Tx, reservationId));
+        const released = await database.primary.transaction((tx) => restockReservation(tx, reservationId));
         return { releasedLines: released };
       },
     }),

@@ -1,5 +1,4 @@
 import type { Database } from '../../platform/db.js';
-import type { Tx } from '../../platform/idempotency.js';
 import type { InternalClient } from '../../platform/internal-rpc.js';
 import type { Logger } from '../../platform/logger.js';
 import { claimDueReservations, confirmReservations } from './db/queries.js';
@@ -47,7 +46,7 @@ export function createReservationReaper(opts: {
     await confirmReservations(database.background, held);
     let released = 0;
     for (const id of orphaned) {
-      released += (await database.background.transaction((tx) => restockReservation(tx as Tx, id, { onlyIfHeld: true }))) > 0 ? 1 : 0;
+      released += (await database.background.transaction((tx) => restockReservation(tx, id, { onlyIfHeld: true }))) > 0 ? 1 : 0;
     }
     if (orphaned.length) log.info({ released: orphaned.length, confirmed: held.length }, 'released reservations no order holds');
     return { claimed: ids.length, released };

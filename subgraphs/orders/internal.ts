@@ -1,7 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Database } from '../../platform/db.js';
-import type { Tx } from '../../platform/idempotency.js';
 import { defineInternalRoute } from '../../platform/internal-rpc.js';
 import { cancelOrderInTx } from './cancellation.js';
 import { lockOrder, lockOrderIdsShared, ordersByIds } from './db/queries.js';
@@ -41,8 +40,8 @@ function reservationRoutes(database: Database<OrdersTables>) {
       handler: ({ orderIds }) =>
         database.primary.transaction(async (tx): Promise<{ orders: OrderHold[] }> => {
           await tx.execute(sql`select set_config('lock_timeout', ${`${HOLDS_LOCK_TIMEOUT_MS}ms`}, true)`);
-          await lockOrderIdsShared(tx as Tx, orderIds);
-          const found = new Map((await ordersByIds(tx as Tx, orderIds)).map((o) => [o.id, o.status]));
+          await lockOrderIdsShared(tx, orderIds);
+          const found = new Map((await ordersByIds(tx, orderIds)).map((o) => [o.id, o.status]));
           return { orders: orderIds.map((orderId) => ({ orderId, holds: found.has(orderId) && found.get(orderId) !== 'CANCELLED' })) };
         }),
     }),
@@ -82,9 +81,9 @@ function billingRoutes(database: Database<OrdersTables>) {
        */
       handler: ({ orderId }) =>
         database.primary.transaction(async (tx) => {
-          const order = await lockOrder(tx as Tx, orderId);
+          const order = await lockOrder(tx, orderId);
           if (!order) throw orderNotFound(orderId);
-          const after = UNSHIPPED.includes(order.status) ? await cancelOrderInTx(tx as Tx, order) : order;
+          const after = UNSHIPPED.includes(order.status) ? await cancelOrderInTx(tx, order) : order;
           return { status: after.status };
         }),
     }),

@@ -7,8 +7,8 @@ import { isId, parseInput } from '../../../platform/validation.js';
 import type { BillingContext, BillingDeps } from '../context.js';
 import { chargePending, declinedError } from '../charges.js';
 import { insertPayment, invoicesByIds, liveOrSucceededPaymentOf, lockInvoice, lockPayment, paymentsByIds } from '../db/queries.js';
-import type { PaymentRow } from '../db/tables.js';
 import { refundPayment } from '../refunds.js';
+import type { Resolvers } from '../generated/resolvers.js';
 import { assertMayPay } from './access.js';
 
 const paySchema = z.object({
@@ -51,10 +51,10 @@ async function beginPayment(tx: Tx, deps: BillingDeps, ctx: BillingContext, inpu
   return payment.id;
 }
 
-export function createMutationResolvers(deps: BillingDeps) {
+export function createMutationResolvers(deps: BillingDeps): Resolvers {
   return {
     Mutation: {
-      async payInvoice(_: unknown, args: { input: unknown }, ctx: BillingContext) {
+      async payInvoice(_, args, ctx) {
         const { userId } = requireUser(ctx.identity);
         const input = parseInput(paySchema, args.input);
         // Before any write: an unknown token must not burn the key or leave a payment behind.
@@ -66,10 +66,11 @@ export function createMutationResolvers(deps: BillingDeps) {
           { scope: userId, operation: 'payInvoice', key: input.idempotencyKey, input: { invoiceId: input.invoiceId, cardToken: input.cardToken } },
           (tx) => beginPayment(tx, deps, ctx, input, providerKey),
         );
-        let [payment] = (await paymentsByIds(ctx.db.write, [paymentId])) as PaymentRow[];
-        if (payment!.status === 'PENDING') payment = await chargePending(ctx.db.write, deps, payment!, input.cardToken);
-        if (payment!.status === 'FAILED') throw declinedError(payment!);
-        ctx.loaders.paymentById.prime(payment!.id, payment!);
+        const [recorded] = await paymentsByIds(ctx.db.write, [paymentId]);
+        if (!recorded) throw new Error(`payment ${paymentId} vanished after it was recorded`);
+        const payment = recorded.status === 'PENDING' ? await chargePending(ctx.db.write, deps, recorded, input.cardToken) : recorded;
+        if (payment.status === 'FAILED') throw declinedError(payment);
+        ctx.loaders.paymentById.prime(payment.id, payment);
         return payment;
       },
 
@@ -79,7 +80,7 @@ export function createMutationResolvers(deps: BillingDeps) {
        * returns through OrderCancelled. Then the money goes back here. Should billing die between
        * the two, OrderCancelled still refunds the paid invoice (events.ts), with the same refund key.
        */
-      async refundPayment(_: unknown, args: { input: unknown }, ctx: BillingContext) {
+      async refundPayment(_, args, ctx) {
         requireAdmin(ctx.identity);
         const { userId } = requireUser(ctx.identity);
         const input = parseInput(refundSchema, args.input);
@@ -98,7 +99,9 @@ export function createMutationResolvers(deps: BillingDeps) {
             return payment.id;
           },
         );
-        return ctx.loaders.paymentById.load(paymentId);
+        const refunded = await ctx.loaders.paymentById.load(paymentId);
+        if (!refunded) throw new Error(`payment ${paymentId} vanished after its refund`);
+        return refunded;
       },
     },
   };

@@ -1,8 +1,8 @@
-import type { BillingContext } from '../context.js';
+import type { Resolvers } from '../generated/resolvers.js';
 import { visibleInvoice } from './access.js';
 
-export const queryResolvers = {
+export const queryResolvers: Resolvers = {
   Query: {
-    invoice: (_: unknown, { id }: { id: string }, ctx: BillingContext) => visibleInvoice(ctx, id),
+    invoice: (_, { id }, ctx) => visibleInvoice(ctx, id),
   },
 };

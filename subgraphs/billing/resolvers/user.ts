@@ -3,7 +3,7 @@ import { badInput } from '../../../platform/errors.js';
 import { decodeCursor, parseFirst, toConnection } from '../../../platform/pagination.js';
 import type { CursorValue } from '../../../platform/pagination.js';
 import { isId, parseInput } from '../../../platform/validation.js';
-import type { BillingContext } from '../context.js';
+import type { Resolvers } from '../generated/resolvers.js';
 import { invoiceNewest } from '../db/queries.js';
 import { assertMaySeeInvoicesOf } from './access.js';
 
@@ -21,10 +21,10 @@ function invoiceCursor(after: string | null | undefined): CursorValue[] | null {
 
 const statusSchema = z.enum(['OPEN', 'PAID', 'VOID', 'REFUNDED']).nullish();
 
-export const userResolvers = {
+export const userResolvers: Resolvers = {
   User: {
     /** The user themself or an admin; newest first, optionally one status only. */
-    async invoices(user: { id: string }, args: { first?: number | null; after?: string | null; status?: string | null }, ctx: BillingContext) {
+    async invoices(user, args, ctx) {
       assertMaySeeInvoicesOf(ctx, user.id);
       const first = parseFirst(args.first);
       const after = invoiceCursor(args.after);

@@ -3,9 +3,9 @@ import { badInput, invalidState, notFound } from '../../../platform/errors.js';
 import { isUniqueViolation } from '../../../platform/db-errors.js';
 import { isId, moneySchema, parseInput } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
-import type { Tx } from '../../../platform/idempotency.js';
 import { addStock, categoriesByIds, insertCategory, insertProduct, productsByIds, stockChanged, updateProduct } from '../db/queries.js';
 import type { CatalogContext } from '../context.js';
+import type { Resolvers } from '../generated/resolvers.js';
 import { assertMayEditCatalog } from './access.js';
 
 const name = z.string().trim().min(1).max(200);
@@ -43,9 +43,9 @@ async function assertCategory(ctx: CatalogContext, categoryId: string) {
   if (!category) throw notFound(`Category ${categoryId} does not exist.`, { field: 'input.categoryId' });
 }
 
-export const mutationResolvers = {
+export const mutationResolvers: Resolvers = {
   Mutation: {
-    async createCategory(_: unknown, args: { input: unknown }, ctx: CatalogContext) {
+    async createCategory(_, args, ctx) {
       assertMayEditCatalog(ctx);
       const input = parseInput(categorySchema, args.input);
       try {
@@ -57,7 +57,7 @@ export const mutationResolvers = {
         throw err;
       }
     },
-    async createProduct(_: unknown, args: { input: unknown }, ctx: CatalogContext) {
+    async createProduct(_, args, ctx) {
       assertMayEditCatalog(ctx);
       const input = parseInput(createSchema, args.input);
       await assertCategory(ctx, input.categoryId);
@@ -68,26 +68,26 @@ export const mutationResolvers = {
         throw err;
       }
     },
-    async updateProduct(_: unknown, args: { id: string; input: unknown }, ctx: CatalogContext) {
+    async updateProduct(_, args, ctx) {
       assertMayEditCatalog(ctx);
       const patch = parseInput(updateSchema, args.input);
       if (patch.categoryId) await assertCategory(ctx, patch.categoryId);
       if (!isId(args.id)) throw notFound(`Product ${args.id} does not exist.`);
       const row = await ctx.db.write.transaction(async (tx) => {
-        const updated = await updateProduct(tx as Tx, args.id, patch);
-        if (updated && patch.priceCents !== undefined) await enqueue(tx as Tx, stockChanged(updated));
+        const updated = await updateProduct(tx, args.id, patch);
+        if (updated && patch.priceCents !== undefined) await enqueue(tx, stockChanged(updated));
         return updated;
       });
       if (!row) throw notFound(`Product ${args.id} does not exist.`);
       return row;
     },
-    async adjustStock(_: unknown, args: { productId: string; delta: number }, ctx: CatalogContext) {
+    async adjustStock(_, args, ctx) {
       assertMayEditCatalog(ctx);
       if (!Number.isInteger(args.delta) || Math.abs(args.delta) > 1_000_000_000) throw badInput('delta is out of range.', { field: 'delta' });
       if (!isId(args.productId)) throw notFound(`Product ${args.productId} does not exist.`);
       const row = await ctx.db.write.transaction(async (tx) => {
-        const updated = await addStock(tx as Tx, args.productId, args.delta);
-        if (updated) await enqueue(tx as Tx, stockChanged(updated));
+        const updated = await addStock(tx, args.productId, args.delta);
+        if (updated) await enqueue(tx, stockChanged(updated));
         return updated;
       });
       if (row) return row;

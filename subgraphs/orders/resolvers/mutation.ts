@@ -1,12 +1,12 @@
 import { isAdmin, requireAdmin, requireUser } from '../../../platform/auth/identity.js';
 import { invalidState } from '../../../platform/errors.js';
-import type { Tx } from '../../../platform/idempotency.js';
 import { isId } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
 import { cancelOrderInTx } from '../cancellation.js';
 import { lockOrder, moveStatus, orderStatusChanged, ordersByIds } from '../db/queries.js';
 import type { OrderRow, OrderStatus } from '../db/tables.js';
-import type { OrdersContext, OrdersDeps } from '../context.js';
+import type { OrdersDeps } from '../context.js';
+import type { Resolvers } from '../generated/resolvers.js';
 import { mayCancel, orderNotFound, visibleOrder } from './access.js';
 import { createPlaceOrder } from './place-order.js';
 
@@ -23,7 +23,7 @@ function cannotCancel(order: OrderRow, admin: boolean) {
   return invalidState(message, { status: order.status });
 }
 
-export function createMutationResolvers(deps: OrdersDeps) {
+export function createMutationResolvers(deps: OrdersDeps): Resolvers {
   return {
     Mutation: {
       placeOrder: createPlaceOrder(deps),
@@ -33,29 +33,29 @@ export function createMutationResolvers(deps: OrdersDeps) {
        * change, makes catalog give the stock back and billing void the invoice, or refund it when
        * it was paid (an admin cancelling a paid order, or a payment that won the race).
        */
-      async cancelOrder(_: unknown, { id }: { id: string }, ctx: OrdersContext) {
+      async cancelOrder(_, { id }, ctx) {
         requireUser(ctx.identity);
         if (!isId(id)) throw orderNotFound(id);
         const admin = isAdmin(ctx.identity);
         // The row lock makes "check the status, then cancel" atomic against a payment or a shipment.
         return ctx.db.write.transaction(async (tx) => {
-          const order = visibleOrder(ctx.identity, await lockOrder(tx as Tx, id));
+          const order = visibleOrder(ctx.identity, await lockOrder(tx, id));
           if (!order) throw orderNotFound(id);
           if (!mayCancel(order, admin)) throw cannotCancel(order, admin);
-          return cancelOrderInTx(tx as Tx, order);
+          return cancelOrderInTx(tx, order);
         });
       },
 
       /** Admins only: PAID -> SHIPPED -> DELIVERED; every other move is INVALID_STATE. */
-      async setOrderStatus(_: unknown, { id, status }: { id: string; status: OrderStatus }, ctx: OrdersContext) {
+      async setOrderStatus(_, { id, status }, ctx) {
         requireAdmin(ctx.identity);
         if (!isId(id)) throw orderNotFound(id);
         const from = ADMIN_MOVES[status];
         // Conditional UPDATE: of two concurrent moves from the same status, only one matches.
         const moved = from
           ? await ctx.db.write.transaction(async (tx) => {
-              const row = await moveStatus(tx as Tx, id, from, status);
-              if (row) await enqueue(tx as Tx, orderStatusChanged(row));
+              const row = await moveStatus(tx, id, from, status);
+              if (row) await enqueue(tx, orderStatusChanged(row));
               return row;
             })
           : undefined;

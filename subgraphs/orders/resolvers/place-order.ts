@@ -10,6 +10,7 @@ import { parseInput } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
 import { boundTransaction, insertOrder, lockNewOrderId, orderStatusChanged } from '../db/queries.js';
 import type { OrdersContext, OrdersDeps } from '../context.js';
+import type { MutationResolvers } from '../generated/resolvers.js';
 import { orderNotFound } from './access.js';
 
 export const MAX_LINES = 50;
@@ -86,8 +87,8 @@ function priceOrder(reserved: ReservedLine[]) {
  * The transaction holds the order id's advisory lock from before the reserve until it ends, and is
  * bounded (transaction_timeout), so catalog's "does this order exist?" always gets a final answer.
  */
-export function createPlaceOrder(deps: OrdersDeps) {
-  return async function placeOrder(_: unknown, args: { input: unknown }, ctx: OrdersContext) {
+export function createPlaceOrder(deps: OrdersDeps): NonNullable<MutationResolvers['placeOrder']> {
+  return async function placeOrder(_, args, ctx) {
     const { userId } = requireUser(ctx.identity);
     const input = parseInput(placeOrderSchema, args.input);
     const lines: Line[] = input.items.map(({ productId, quantity }) => ({ productId, quantity }));

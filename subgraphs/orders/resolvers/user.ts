@@ -1,17 +1,12 @@
 import { decodeCursor, parseFirst, toConnection } from '../../../platform/pagination.js';
 import { newestOrdering } from '../db/queries.js';
-import type { OrderStatus } from '../db/tables.js';
-import type { OrdersContext } from '../context.js';
+import type { Resolvers } from '../generated/resolvers.js';
 import { assertMaySeeOrdersOf } from './access.js';
 
-export const userResolvers = {
+export const userResolvers: Resolvers = {
   User: {
     /** The user themself or an admin; batched across users that share the same page arguments. */
-    async orders(
-      user: { id: string },
-      args: { first?: number | null; after?: string | null; status?: OrderStatus | null },
-      ctx: OrdersContext,
-    ) {
+    async orders(user, args, ctx) {
       assertMaySeeOrdersOf(ctx.identity, user.id);
       const first = parseFirst(args.first);
       const after = decodeCursor(args.after, newestOrdering.shape);
