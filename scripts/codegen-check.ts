@@ -30,7 +30,9 @@ async function generateInMemory(): Promise<{ filename: string; content: string }
 const generated = await generateInMemory();
 const expected = new Map(generated.map((f): [string, string] => [path.relative(ROOT, path.resolve(ROOT, f.filename)), f.content]));
 const committed = (
-  await Promise.all(outputDirs.map(async (dir) => (await readdir(path.join(ROOT, dir)).catch(() => [])).map((name) => path.join(dir, name))))
+  await Promise.all(
+    outputDirs.map(async (dir) => (await readdir(path.join(ROOT, dir)).catch(() => [])).map((name) => path.join(dir, name))),
+  )
 ).flat();
 
 const stale: string[] = [];

@@ -1,6 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { admin, alice, bob, expectNullWith, INVOICE, key, orderWithInvoice, pay, stack, useBillingStack, USER_INVOICES } from './support/billing.js';
+import {
+  admin,
+  alice,
+  bob,
+  expectNullWith,
+  INVOICE,
+  key,
+  orderWithInvoice,
+  pay,
+  stack,
+  useBillingStack,
+  USER_INVOICES,
+} from './support/billing.js';
 import { codes } from './support/stack.js';
 import type { UntypedResponse } from './support/stack.js';
 
@@ -51,7 +63,9 @@ describe('User.invoices', () => {
     const placed: string[] = [];
     for (let i = 0; i < 5; i++) placed.push((await orderWithInvoice(carol)).invoice.id);
     await pay(carol, { invoiceId: placed[1]!, cardToken: 'tok_visa', idempotencyKey: key('carol') });
-    const expected = (await stack.sql.billing`select id from invoices where customer_id = ${carol.id} order by issued_at desc, id desc`).map((r) => r.id);
+    const expected = (
+      await stack.sql.billing`select id from invoices where customer_id = ${carol.id} order by issued_at desc, id desc`
+    ).map((r) => r.id);
     expect(expected).toHaveLength(5);
 
     const seen: string[] = [];
@@ -70,7 +84,9 @@ describe('User.invoices', () => {
     const paid = await stack.gql(USER_INVOICES, { id: carol.id, status: 'PAID' }, { token: carol.token });
     expect(paid.data.user.invoices.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual([placed[1]]);
     const open = await stack.gql(USER_INVOICES, { id: carol.id, status: 'OPEN', first: 3 }, { token: carol.token });
-    expect(open.data.user.invoices.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual(expected.filter((id) => id !== placed[1]).slice(0, 3));
+    expect(open.data.user.invoices.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual(
+      expected.filter((id) => id !== placed[1]).slice(0, 3),
+    );
     expect(open.data.user.invoices.pageInfo.hasNextPage).toBe(true);
 
     const byAdmin = await stack.gql(USER_INVOICES, { id: carol.id, first: 100 }, { token: admin.token });
@@ -82,12 +98,17 @@ describe('User.invoices', () => {
       expect(codes(await stack.gql(USER_INVOICES, { id: alice.id, first }, { token: alice.token }))).toEqual(['BAD_USER_INPUT']);
     }
     const forged = (parts: unknown[]) => Buffer.from(JSON.stringify(parts)).toString('base64url');
-    for (const after of ['garbage', forged(['2026-01-01T00:00:00.000Z', 'not-a-uuid']), forged(['yesterday', randomUUID()]), forged([1, randomUUID()])]) {
+    for (const after of [
+      'garbage',
+      forged(['2026-01-01T00:00:00.000Z', 'not-a-uuid']),
+      forged(['yesterday', randomUUID()]),
+      forged([1, randomUUID()]),
+    ]) {
       expect(codes(await stack.gql(USER_INVOICES, { id: alice.id, after }, { token: alice.token }))).toEqual(['BAD_USER_INPUT']);
     }
   });
 
-  it("is FORBIDDEN for another customer and UNAUTHENTICATED for anonymous callers", async () => {
+  it('is FORBIDDEN for another customer and UNAUTHENTICATED for anonymous callers', async () => {
     const other = await stack.gql(USER_INVOICES, { id: alice.id }, { token: bob.token });
     expect(other.data?.user ?? null).toBeNull();
     expect(codes(other)).toEqual(['FORBIDDEN']);

@@ -23,7 +23,8 @@ describe('payInvoice', () => {
       return o.data?.order?.status === 'PAID' ? true : undefined;
     });
     // The card token goes to the provider only: it is not in any billing table.
-    const stored = await stack.sql.billing`select count(*)::int as n from payments where method like '%tok_%' or provider_ref like '%tok_%'`;
+    const stored = await stack.sql
+      .billing`select count(*)::int as n from payments where method like '%tok_%' or provider_ref like '%tok_%'`;
     expect(stored[0]!.n).toBe(0);
   });
 

@@ -1,6 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { admin, alice, INVOICE, key, ORDER, orderWithInvoice, pay, paymentsOf, PLACE, REFUND, stack, useBillingStack } from './support/billing.js';
+import {
+  admin,
+  alice,
+  INVOICE,
+  key,
+  ORDER,
+  orderWithInvoice,
+  pay,
+  paymentsOf,
+  PLACE,
+  REFUND,
+  stack,
+  useBillingStack,
+} from './support/billing.js';
 import { codes, eventually } from './support/stack.js';
 
 /** Billing: refundPayment, and what an order's cancellation does to its invoice and payment. */
@@ -30,7 +43,9 @@ describe('refundPayment', () => {
     expect(read.data.invoice.status).toBe('REFUNDED');
     expect(read.data.invoice.payments.map((p: { status: string }) => p.status)).toEqual(['REFUNDED']);
     // A refunded invoice cannot be paid again.
-    expect(codes(await pay(alice, { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: key('repay') }))).toEqual(['INVALID_STATE']);
+    expect(codes(await pay(alice, { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: key('repay') }))).toEqual([
+      'INVALID_STATE',
+    ]);
   });
 
   it('answers NOT_FOUND for a missing payment, INVALID_STATE for a FAILED one, BAD_USER_INPUT for a short key', async () => {
@@ -49,7 +64,11 @@ describe('refundPayment', () => {
 describe('order lifecycle', () => {
   it('voids the invoice when its order is cancelled; a VOID invoice cannot be paid', async () => {
     const { order, invoice } = await orderWithInvoice(alice);
-    const cancelled = await stack.gql(`mutation($id: ID!) { cancelOrder(id: $id) { id status invoice { status } } }`, { id: order.id }, { token: alice.token });
+    const cancelled = await stack.gql(
+      `mutation($id: ID!) { cancelOrder(id: $id) { id status invoice { status } } }`,
+      { id: order.id },
+      { token: alice.token },
+    );
     expect(cancelled.errors).toBeUndefined();
     expect(cancelled.data.cancelOrder.status).toBe('CANCELLED');
     const read = await eventually(async () => {
@@ -57,14 +76,18 @@ describe('order lifecycle', () => {
       return res.data?.invoice?.status === 'VOID' ? res : undefined;
     });
     expect(read.data.invoice.order.status).toBe('CANCELLED');
-    expect(codes(await pay(alice, { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: key('void') }))).toEqual(['INVALID_STATE']);
+    expect(codes(await pay(alice, { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: key('void') }))).toEqual([
+      'INVALID_STATE',
+    ]);
   });
 
   it('keeps a paid order from being cancelled (its invoice cannot be voided)', async () => {
     const { order, invoice } = await orderWithInvoice(alice);
     expect((await pay(alice, { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: key('paid') })).errors).toBeUndefined();
     // The order becomes PAID when orders consumes InvoicePaid.
-    await eventually(async () => ((await stack.sql.orders`select status from orders where id = ${order.id}`)[0]?.status === 'PAID' ? true : undefined));
+    await eventually(async () =>
+      (await stack.sql.orders`select status from orders where id = ${order.id}`)[0]?.status === 'PAID' ? true : undefined,
+    );
     const res = await stack.gql(`mutation($id: ID!) { cancelOrder(id: $id) { id status } }`, { id: order.id }, { token: alice.token });
     expect(codes(res)).toEqual(['INVALID_STATE']);
     const read = await stack.gql(INVOICE, { id: invoice.id }, { token: alice.token });
@@ -93,11 +116,19 @@ describe('order lifecycle', () => {
 
   it('an admin cancelling a paid order (not yet shipped) refunds it and returns its stock', async () => {
     const product = await stack.product({ stock: 5 });
-    const placed = await stack.gql(PLACE, { input: { items: [{ productId: product.id, quantity: 2 }], idempotencyKey: key('order') } }, { token: alice.token });
+    const placed = await stack.gql(
+      PLACE,
+      { input: { items: [{ productId: product.id, quantity: 2 }], idempotencyKey: key('order') } },
+      { token: alice.token },
+    );
     const orderId = placed.data.placeOrder.id as string;
-    const invoice = await eventually(async () => (await stack.gql(ORDER, { id: orderId }, { token: alice.token })).data?.order?.invoice ?? undefined);
+    const invoice = await eventually(
+      async () => (await stack.gql(ORDER, { id: orderId }, { token: alice.token })).data?.order?.invoice ?? undefined,
+    );
     expect((await pay(alice, { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: key('paid') })).errors).toBeUndefined();
-    await eventually(async () => ((await stack.sql.orders`select status from orders where id = ${orderId}`)[0]?.status === 'PAID' ? true : undefined));
+    await eventually(async () =>
+      (await stack.sql.orders`select status from orders where id = ${orderId}`)[0]?.status === 'PAID' ? true : undefined,
+    );
     const res = await stack.gql(`mutation($id: ID!) { cancelOrder(id: $id) { id status } }`, { id: orderId }, { token: admin.token });
     expect(res.data.cancelOrder.status).toBe('CANCELLED');
     await eventually(async () => {

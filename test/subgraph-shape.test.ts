@@ -9,9 +9,23 @@ import { ROOT } from '../platform/paths.js';
  * rules in one file, resolvers typed by the types generated from their own SDL. A subgraph that
  * drifts from the shape fails here, by name, rather than surprising its next reader.
  */
-const REQUIRED = ['server.ts', 'index.ts', 'context.ts', 'loaders.ts', 'resolvers/index.ts', 'resolvers/access.ts', 'db/tables.ts', 'db/queries.ts', 'generated/resolvers.ts'];
+const REQUIRED = [
+  'server.ts',
+  'index.ts',
+  'context.ts',
+  'loaders.ts',
+  'resolvers/index.ts',
+  'resolvers/access.ts',
+  'db/tables.ts',
+  'db/queries.ts',
+  'generated/resolvers.ts',
+];
 
-const exists = (file: string) => access(file).then(() => true, () => false);
+const exists = (file: string) =>
+  access(file).then(
+    () => true,
+    () => false,
+  );
 const source = (name: string, file: string) => readFile(path.join(ROOT, 'subgraphs', name, file), 'utf8');
 const capitalized = (name: string) => `${name[0]!.toUpperCase()}${name.slice(1)}`;
 

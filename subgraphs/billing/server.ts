@@ -19,10 +19,16 @@ import { createResolvers } from './resolvers/index.js';
  */
 export async function createBillingSubgraph(config: SubgraphConfig<'billing'>, opts: { provider?: PaymentProvider } = {}) {
   const { log, database, verifier, signer, bus } = await createServiceBasics('billing', config, tables);
-  const provider = opts.provider ?? (config.PAYMENT_PROVIDER_URL ? createHttpProvider(config.PAYMENT_PROVIDER_URL, config.PAYMENT_PROVIDER_TIMEOUT_MS) : createTestModeProvider());
+  const provider =
+    opts.provider ??
+    (config.PAYMENT_PROVIDER_URL
+      ? createHttpProvider(config.PAYMENT_PROVIDER_URL, config.PAYMENT_PROVIDER_TIMEOUT_MS)
+      : createTestModeProvider());
   const deps: BillingDeps = {
     provider,
-    orders: createOrdersClient(createInternalClient(config.ORDERS_URL, signer, { service: 'orders', timeoutMs: config.INTERNAL_CALL_TIMEOUT_MS })),
+    orders: createOrdersClient(
+      createInternalClient(config.ORDERS_URL, signer, { service: 'orders', timeoutMs: config.INTERNAL_CALL_TIMEOUT_MS }),
+    ),
     killAfterChargeToken: config.NODE_ENV === 'test' ? config.FAULT_KILL_AFTER_CHARGE_TOKEN : undefined,
   };
   const reconciler = startPaymentReconciler({

@@ -40,12 +40,17 @@ export const key = (label: string) => `${label}-${randomUUID()}`;
 
 /** Places an order of `quantity` units and waits until billing has issued its invoice. */
 export async function orderWithInvoice(user: TestUser, quantity = 1) {
-  const placed = await stack.gql(PLACE, { input: { items: [{ productId, quantity }], idempotencyKey: key('order') } }, { token: user.token });
+  const placed = await stack.gql(
+    PLACE,
+    { input: { items: [{ productId, quantity }], idempotencyKey: key('order') } },
+    { token: user.token },
+  );
   expect(placed.errors).toBeUndefined();
   const order = placed.data.placeOrder as { id: string; total: { amountCents: number; currency: string } };
   const invoice = await eventually(async () => {
     const res = await stack.gql(ORDER, { id: order.id }, { token: user.token });
-    return (res.data?.order?.invoice ?? undefined) as { id: string; status: string; amount: { amountCents: number; currency: string } } | undefined;
+    return (res.data?.order?.invoice ?? undefined) as
+      { id: string; status: string; amount: { amountCents: number; currency: string } } | undefined;
   });
   return { order, invoice };
 }

@@ -38,7 +38,6 @@ export interface GqlResponse<T> {
  * The response to a plain-string operation, untyped on purpose: such tests send documents codegen
  * does not see (malformed, invalid, or built at run time). Typed documents never need it.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type UntypedResponse = GqlResponse<any>;
 
 export interface GqlOptions {

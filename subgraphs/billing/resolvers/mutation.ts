@@ -34,11 +34,16 @@ async function beginPayment(tx: Tx, deps: BillingDeps, ctx: BillingContext, inpu
     throw invalidState(`Invoice ${invoice.id} is ${invoice.status}; only OPEN invoices can be paid.`, { status: invoice.status });
   }
   if (await liveOrSucceededPaymentOf(tx, invoice.id)) {
-    throw invalidState(`A payment of invoice ${invoice.id} is in progress; retry it with its own idempotency key.`, { status: invoice.status });
+    throw invalidState(`A payment of invoice ${invoice.id} is in progress; retry it with its own idempotency key.`, {
+      status: invoice.status,
+    });
   }
   const orderStatus = await deps.orders.status(invoice.orderId);
   if (orderStatus === 'CANCELLED') {
-    throw invalidState(`The order of invoice ${invoice.id} is cancelled; its invoice can no longer be paid.`, { status: invoice.status, orderStatus });
+    throw invalidState(`The order of invoice ${invoice.id} is cancelled; its invoice can no longer be paid.`, {
+      status: invoice.status,
+      orderStatus,
+    });
   }
   const payment = await insertPayment(tx, {
     invoiceId: invoice.id,
@@ -63,7 +68,12 @@ export function createMutationResolvers(deps: BillingDeps): Resolvers {
         const providerKey = hashRequest({ scope: userId, operation: 'payInvoice', key: input.idempotencyKey });
         const paymentId = await runIdempotent<string>(
           ctx.db.write,
-          { scope: userId, operation: 'payInvoice', key: input.idempotencyKey, input: { invoiceId: input.invoiceId, cardToken: input.cardToken } },
+          {
+            scope: userId,
+            operation: 'payInvoice',
+            key: input.idempotencyKey,
+            input: { invoiceId: input.invoiceId, cardToken: input.cardToken },
+          },
           (tx) => beginPayment(tx, deps, ctx, input, providerKey),
         );
         const [recorded] = await paymentsByIds(ctx.db.write, [paymentId]);
@@ -91,7 +101,9 @@ export function createMutationResolvers(deps: BillingDeps): Resolvers {
             const payment = isId(input.paymentId) ? await lockPayment(tx, input.paymentId) : undefined;
             if (!payment) throw notFound(`Payment ${input.paymentId} was not found.`);
             if (payment.status !== 'SUCCEEDED' || !payment.providerRef) {
-              throw invalidState(`Payment ${payment.id} is ${payment.status}; only SUCCEEDED payments can be refunded.`, { status: payment.status });
+              throw invalidState(`Payment ${payment.id} is ${payment.status}; only SUCCEEDED payments can be refunded.`, {
+                status: payment.status,
+              });
             }
             const [invoice] = await invoicesByIds(tx, [payment.invoiceId]);
             await deps.orders.cancelForRefund(invoice!.orderId);

@@ -13,7 +13,10 @@ const description = z.string().trim().max(5000);
 const weightGrams = z.number().int().min(0).max(10_000_000);
 
 const createSchema = z.object({
-  sku: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"'),
+  sku: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"'),
   name,
   description,
   priceCents: moneySchema.cents,
@@ -24,7 +27,11 @@ const createSchema = z.object({
 });
 
 const categorySchema = z.object({
-  slug: z.string().trim().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be lowercase letters, digits and single dashes').max(64),
+  slug: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be lowercase letters, digits and single dashes')
+    .max(64),
   name: z.string().trim().min(1).max(100),
 });
 
@@ -36,7 +43,9 @@ const updateSchema = z
     categoryId: z.string().nullish(),
     weightGrams: weightGrams.nullish(),
   })
-  .transform((v) => Object.fromEntries(Object.entries(v).filter(([, x]) => x != null)) as { [K in keyof typeof v]?: NonNullable<(typeof v)[K]> });
+  .transform(
+    (v) => Object.fromEntries(Object.entries(v).filter(([, x]) => x != null)) as { [K in keyof typeof v]?: NonNullable<(typeof v)[K]> },
+  );
 
 async function assertCategory(ctx: CatalogContext, categoryId: string) {
   const [category] = isId(categoryId) ? await categoriesByIds(ctx.db.write, [categoryId]) : [];
@@ -83,7 +92,8 @@ export const mutationResolvers: Resolvers = {
     },
     async adjustStock(_, args, ctx) {
       assertMayEditCatalog(ctx);
-      if (!Number.isInteger(args.delta) || Math.abs(args.delta) > 1_000_000_000) throw badInput('delta is out of range.', { field: 'delta' });
+      if (!Number.isInteger(args.delta) || Math.abs(args.delta) > 1_000_000_000)
+        throw badInput('delta is out of range.', { field: 'delta' });
       if (!isId(args.productId)) throw notFound(`Product ${args.productId} does not exist.`);
       const row = await ctx.db.write.transaction(async (tx) => {
         const updated = await addStock(tx, args.productId, args.delta);

@@ -25,6 +25,8 @@ export const queryResolvers: Resolvers = {
     categories: (_, __, ctx) => listCategories(ctx.db.read),
     async products(_, args, ctx) {
       const filter = parseInput(filterSchema, args.filter ?? {}, 'filter');
+      // A client's explicit `orderBy: null` skips the SDL default, although codegen types the argument non-null.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       const orderBy = args.orderBy ?? 'NEWEST';
       const first = parseFirst(args.first);
       const ordering = productOrderings[orderBy];

@@ -35,7 +35,10 @@ const placeOrderSchema = z.object({
   idempotencyKey: idempotencyKeySchema,
 });
 
-type Line = { productId: string; quantity: number };
+interface Line {
+  productId: string;
+  quantity: number;
+}
 
 /** What catalog's /reserve-stock answers: each line at the product's price as of now. */
 interface ReservedLine extends Line {
@@ -141,7 +144,11 @@ async function placeInTransaction(
     }
     const { items, totalCents, currency } = priceOrder(reserved);
     const row = await insertOrder(tx, { id: orderId, customerId: order.userId, status: 'PENDING_PAYMENT', totalCents, currency }, items);
-    await enqueue(tx, { type: 'OrderPlaced', payload: { orderId, customerId: order.userId, totalCents, currency } }, orderStatusChanged(row));
+    await enqueue(
+      tx,
+      { type: 'OrderPlaced', payload: { orderId, customerId: order.userId, totalCents, currency } },
+      orderStatusChanged(row),
+    );
     return { orderId };
   } catch (err) {
     // Thrown before the order could commit: its savepoint (or the whole transaction) rolls back.
@@ -158,14 +165,19 @@ async function placeInTransaction(
 async function failedAttempt(deps: OrdersDeps, ctx: OrdersContext, attempt: Attempt, err: unknown): Promise<unknown> {
   const reservationId = attempt.rolledBack ? attempt.reservationId : undefined;
   if (attempt.reservationId && !reservationId) {
-    ctx.log.warn({ reservationId: attempt.reservationId, requestId: ctx.requestId }, 'placeOrder failed at commit; catalog checks the reservation with orders');
+    ctx.log.warn(
+      { reservationId: attempt.reservationId, requestId: ctx.requestId },
+      'placeOrder failed at commit; catalog checks the reservation with orders',
+    );
   }
   // Unavailable errors are not public, so runIdempotent stored nothing: the same key retries afresh.
   if (err instanceof ServiceUnavailableError) {
     // Not awaited: catalog just failed to answer, the client's answer does not depend on the
     // release, and catalog heals a lost one after RESERVATION_TTL_SECONDS.
     if (reservationId) void askCatalogToRelease(deps, ctx, reservationId);
-    return serviceUnavailable('The catalog did not answer; nothing was ordered. Retry with the same idempotency key.', { service: err.service });
+    return serviceUnavailable('The catalog did not answer; nothing was ordered. Retry with the same idempotency key.', {
+      service: err.service,
+    });
   }
   // Catalog answered: give the stock back before answering, so the client sees it back.
   if (reservationId) await askCatalogToRelease(deps, ctx, reservationId);
@@ -178,7 +190,11 @@ async function askCatalogToRelease(deps: OrdersDeps, ctx: OrdersContext, reserva
     await deps.catalog.call('/release-stock', { reservationId }, ctx.identity);
   } catch (err) {
     ctx.log.warn(
-      { err: err instanceof GraphQLError ? { message: err.message, extensions: err.extensions } : { message: (err as Error).message }, reservationId, requestId: ctx.requestId },
+      {
+        err: err instanceof GraphQLError ? { message: err.message, extensions: err.extensions } : { message: (err as Error).message },
+        reservationId,
+        requestId: ctx.requestId,
+      },
       'releasing reserved stock failed; catalog releases it once its reservation TTL has passed',
     );
   }

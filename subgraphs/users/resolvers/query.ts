@@ -6,8 +6,7 @@ import type { Resolvers } from '../generated/resolvers.js';
 export const queryResolvers: Resolvers = {
   Query: {
     /** Null when anonymous (and for a valid token whose subject has no account here). */
-    me: (_, __, ctx) =>
-      ctx.identity.userId ? ctx.loaders.userById.load(ctx.identity.userId) : null,
+    me: (_, __, ctx) => (ctx.identity.userId ? ctx.loaders.userById.load(ctx.identity.userId) : null),
     /** Unknown and malformed ids are simply null; private fields are guarded on User. */
     user: (_, { id }, ctx) => ctx.loaders.userById.load(id),
     /** Admins only, newest first; auth is checked before the arguments so outsiders learn nothing. */
