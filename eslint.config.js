@@ -43,8 +43,9 @@ export default tseslint.config(
       'dist/',
       '.data/',
       'coverage/',
-      // Generated: codegen (test/generated), compose (supergraph + API schema), drizzle-kit (migrations).
+      // Generated: codegen (test/generated, subgraphs/*/generated), compose (supergraph + API schema), drizzle-kit (migrations).
       'test/generated/',
+      'subgraphs/*/generated/',
       'schema/supergraph.graphql',
       'schema/api.graphql',
       'migrations/',

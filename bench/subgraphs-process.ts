@@ -3,10 +3,10 @@ import { parseConfig, subgraphSchemas } from '../platform/config.js';
 import { sqlStatementCounter } from '../platform/db.js';
 import { listen } from '../platform/run-service.js';
 import type { Listening } from '../platform/run-service.js';
-import { createUsersServer } from '../subgraphs/users/server.js';
-import { createCatalogServer } from '../subgraphs/catalog/server.js';
-import { createOrdersServer } from '../subgraphs/orders/server.js';
-import { createBillingServer } from '../subgraphs/billing/server.js';
+import { createUsersSubgraph } from '../subgraphs/users/server.js';
+import { createCatalogSubgraph } from '../subgraphs/catalog/server.js';
+import { createOrdersSubgraph } from '../subgraphs/orders/server.js';
+import { createBillingSubgraph } from '../subgraphs/billing/server.js';
 
 /**
  * The four subgraphs in one process (the benchmark's 2 cores cannot give each its own), each
@@ -16,10 +16,10 @@ import { createBillingServer } from '../subgraphs/billing/server.js';
  */
 const env = JSON.parse(process.env.BENCH_SUBGRAPH_ENV!) as Record<'users' | 'catalog' | 'orders' | 'billing', Record<string, string>>;
 const builders = {
-  users: (e: Record<string, string>) => createUsersServer(parseConfig(subgraphSchemas.users, e)),
-  catalog: (e: Record<string, string>) => createCatalogServer(parseConfig(subgraphSchemas.catalog, e)),
-  orders: (e: Record<string, string>) => createOrdersServer(parseConfig(subgraphSchemas.orders, e)),
-  billing: (e: Record<string, string>) => createBillingServer(parseConfig(subgraphSchemas.billing, e)),
+  users: (e: Record<string, string>) => createUsersSubgraph(parseConfig(subgraphSchemas.users, e)),
+  catalog: (e: Record<string, string>) => createCatalogSubgraph(parseConfig(subgraphSchemas.catalog, e)),
+  orders: (e: Record<string, string>) => createOrdersSubgraph(parseConfig(subgraphSchemas.orders, e)),
+  billing: (e: Record<string, string>) => createBillingSubgraph(parseConfig(subgraphSchemas.billing, e)),
 };
 const running: Listening[] = [];
 for (const name of ['users', 'catalog', 'orders', 'billing'] as const) {

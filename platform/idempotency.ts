@@ -3,6 +3,7 @@ import { and, eq, lt, sql } from 'drizzle-orm';
 import { jsonb, pgTable, primaryKey, text, timestamp, index } from 'drizzle-orm/pg-core';
 import { GraphQLError } from 'graphql';
 import type { PgTransaction } from 'drizzle-orm/pg-core';
+import { z } from 'zod';
 import type { Db } from './db.js';
 import { ErrorCode, appError, badInput, isPublicError } from './errors.js';
 
@@ -28,8 +29,11 @@ type StoredResponse = { ok: unknown } | { error: { message: string; extensions: 
 
 export const IDEMPOTENCY_RETENTION_HOURS = 48;
 
+/** The one rule for a client's idempotency key, in mutation inputs (parseInput) and in runIdempotent. */
+export const idempotencyKeySchema = z.string().min(8, 'must be 8 to 255 characters').max(255, 'must be 8 to 255 characters');
+
 export function validateIdempotencyKey(key: string): void {
-  if (key.length < 8 || key.length > 255) {
+  if (!idempotencyKeySchema.safeParse(key).success) {
     throw badInput('idempotencyKey must be 8 to 255 characters.', { argument: 'idempotencyKey' });
   }
 }

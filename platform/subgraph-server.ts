@@ -41,12 +41,17 @@ export interface SubgraphContext<S extends Record<string, unknown>, L> {
   log: Logger;
 }
 
-export type Resolvers<C> = GraphQLResolverMap<C>;
+/**
+ * A subgraph's resolver map. It is typed where it is written, by the subgraph's generated
+ * `Resolvers` (from its own SDL); here it is only handed on to buildSubgraphSchema, whose
+ * GraphQLResolverMap cannot express __resolveReference's (reference, context, info) signature.
+ */
+export type SubgraphResolvers = Readonly<Record<string, object | undefined>>;
 
 export interface SubgraphServerOptions<S extends Record<string, unknown>, L> {
   name: string;
   typeDefs: DocumentNode;
-  resolvers: Resolvers<SubgraphContext<S, L>>;
+  resolvers: SubgraphResolvers;
   database: Database<S>;
   /** Fresh per request, so batches and caches never cross users. */
   createLoaders: (db: RequestDb<S>) => L;

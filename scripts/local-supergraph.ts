@@ -9,19 +9,19 @@ import { applyApolloTelemetrySetting } from '../gateway/apollo-telemetry.js';
 import { createGatewayServer } from '../gateway/server.js';
 import { SERVICES } from '../platform/subgraphs.js';
 import type { ServiceName } from '../platform/subgraphs.js';
-import { createUsersServer } from '../subgraphs/users/server.js';
-import { createCatalogServer } from '../subgraphs/catalog/server.js';
-import { createOrdersServer } from '../subgraphs/orders/server.js';
-import { createBillingServer } from '../subgraphs/billing/server.js';
+import { createUsersSubgraph } from '../subgraphs/users/server.js';
+import { createCatalogSubgraph } from '../subgraphs/catalog/server.js';
+import { createOrdersSubgraph } from '../subgraphs/orders/server.js';
+import { createBillingSubgraph } from '../subgraphs/billing/server.js';
 
 export type { ServiceName } from '../platform/subgraphs.js';
 
 /** Each service built from its own environment, parsed exactly as its index.ts would. */
 const builders: Record<ServiceName, (env: Record<string, string>) => Promise<RunnableService & { log: Logger }>> = {
-  users: (env) => createUsersServer(parseConfig(subgraphSchemas.users, env)),
-  catalog: (env) => createCatalogServer(parseConfig(subgraphSchemas.catalog, env)),
-  orders: (env) => createOrdersServer(parseConfig(subgraphSchemas.orders, env)),
-  billing: (env) => createBillingServer(parseConfig(subgraphSchemas.billing, env)),
+  users: (env) => createUsersSubgraph(parseConfig(subgraphSchemas.users, env)),
+  catalog: (env) => createCatalogSubgraph(parseConfig(subgraphSchemas.catalog, env)),
+  orders: (env) => createOrdersSubgraph(parseConfig(subgraphSchemas.orders, env)),
+  billing: (env) => createBillingSubgraph(parseConfig(subgraphSchemas.billing, env)),
   gateway: (env) => {
     const config = parseConfig(gatewaySchema, env);
     applyApolloTelemetrySetting(config);

@@ -81,19 +81,19 @@ const cases: Case[] = [
   { name: 'createProduct with categoryId "zzz"', expect: 'NOT_FOUND', query: 'mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }', variables: { i: { sku: `S-${Date.now()}`, name: 'P', description: 'D', priceCents: 100, currency: 'USD', categoryId: 'zzz', stock: 1, weightGrams: 1 } }, who: 'admin' },
 ];
 
-async function send(c: Case): Promise<GqlResponse> {
+async function send(c: Case): Promise<GqlResponse<unknown>> {
   const token = c.who === 'customer' ? customer.token : c.who === 'admin' ? admin.token : undefined;
   const res = await fetch(stack.url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify({ query: c.query, variables: c.variables, ...(c.operationName ? { operationName: c.operationName } : {}) }),
   });
-  const body = (await res.json()) as { data?: unknown; errors?: GqlResponse['errors'] };
+  const body = (await res.json()) as { data?: unknown; errors?: GqlResponse<unknown>['errors'] };
   return { status: res.status, headers: res.headers, data: body.data, errors: body.errors };
 }
 
 /** BAD_USER_INPUT (HTTP 200, or 400 when refused before execution) or Apollo's own 400 for a malformed request. */
-function expectBadInput(res: GqlResponse, wanted = 'BAD_USER_INPUT') {
+function expectBadInput(res: GqlResponse<unknown>, wanted = 'BAD_USER_INPUT') {
   const codes = (res.errors ?? []).map((e) => e.extensions?.code);
   expect(codes.length, JSON.stringify(res.errors)).toBeGreaterThan(0);
   expect(codes).not.toContain('INTERNAL_SERVER_ERROR');

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster } from './support/cluster.js';
 import type { Cluster } from './support/cluster.js';
 import { eventually } from './support/stack.js';
-import type { GqlResponse, TestUser } from './support/stack.js';
+import type { TestUser, UntypedResponse } from './support/stack.js';
 
 /**
  * One subgraph down is a partial answer, not an outage. Each service is its own process (the fault
@@ -42,7 +42,7 @@ async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; value: T 
   return { ms: Math.round(performance.now() - started), value };
 }
 const account = () => cluster.gql(ACCOUNT, {}, { token: customer.token });
-const fullAnswer = (res: GqlResponse) =>
+const fullAnswer = (res: UntypedResponse) =>
   res.errors === undefined && res.data?.me?.orders.edges.length === 3 && res.data.me.orders.edges.every((e: any) => e.node.invoice !== null);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
@@ -58,7 +58,7 @@ async function breakerGauge(subgraph: string): Promise<number | undefined> {
 }
 
 /** A partial account page: the user and orders are there, each invoice is null with billing's error at its path. */
-function expectPartialAccount(res: GqlResponse, reasons: RegExp) {
+function expectPartialAccount(res: UntypedResponse, reasons: RegExp) {
   expect(res.status).toBe(200);
   const edges = res.data?.me?.orders.edges as any[];
   expect(res.data.me.name).toBe('Degraded');

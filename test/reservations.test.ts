@@ -4,7 +4,7 @@ import { INTERNAL_TOKEN_HEADER, createServiceTokenSigner } from '../platform/aut
 import { startCluster } from './support/cluster.js';
 import type { Cluster } from './support/cluster.js';
 import { codes, eventually } from './support/stack.js';
-import type { GqlResponse, TestUser } from './support/stack.js';
+import type { TestUser, UntypedResponse } from './support/stack.js';
 
 /**
  * Reservations that heal (issue 9 cases 3 and 4) and service-to-service failures (issue 10 item 4),
@@ -47,7 +47,7 @@ const breakersClosed = () =>
   }, { timeoutMs: 30_000, intervalMs: 200 });
 
 const PLACE = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`;
-const place = (items: { productId: string; quantity: number }[], idempotencyKey: string, token = customer.token): Promise<GqlResponse> =>
+const place = (items: { productId: string; quantity: number }[], idempotencyKey: string, token = customer.token): Promise<UntypedResponse> =>
   cluster.gql(PLACE, { input: { items, idempotencyKey } }, { token });
 
 /** Per product: units on hand in catalog + units of live orders in orders. */

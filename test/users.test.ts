@@ -5,7 +5,7 @@ import { generateServiceKey } from '../platform/auth/service-token.js';
 import { hashPassword, verifyPassword } from '../subgraphs/users/passwords.js';
 import { createTokenIssuer } from '../subgraphs/users/tokens.js';
 import { codes, startStack } from './support/stack.js';
-import type { GqlResponse, Stack, TestUser } from './support/stack.js';
+import type { GqlResponse, Stack, TestUser, UntypedResponse } from './support/stack.js';
 
 let stack: Stack;
 let admin: TestUser;
@@ -30,7 +30,7 @@ const signUp = (input: Record<string, unknown>) => stack.gql(SIGN_UP, { input })
 const logIn = (email: string, password: string) => stack.gql(LOG_IN, { input: { email, password } });
 
 /** The single error of a response, with its field name, for validation checks. */
-function only(res: GqlResponse) {
+function only(res: GqlResponse<unknown>) {
   expect(res.errors, JSON.stringify(res.errors)).toHaveLength(1);
   return res.errors![0]!;
 }
@@ -287,7 +287,7 @@ describe('users: the admin list', () => {
     const seen: string[] = [];
     let after: string | null = null;
     for (let page = 0; page < 100; page++) {
-      const res: GqlResponse = await stack.gql(LIST, { first: 3, after }, { token: admin.token });
+      const res: UntypedResponse = await stack.gql(LIST, { first: 3, after }, { token: admin.token });
       expect(res.errors).toBeUndefined();
       const { edges, pageInfo } = res.data.users;
       expect(edges.length).toBeLessThanOrEqual(3);

@@ -12,6 +12,12 @@ export type EventHandlers = {
   [T in EventType]?: (tx: Tx, payload: EventPayloads[T], event: StreamEvent<T>) => Promise<void>;
 };
 
+/** What a subgraph's events.ts declares: the handlers it applies to one producer's stream. */
+export interface ConsumedStream {
+  stream: StreamName;
+  handlers: EventHandlers;
+}
+
 type Outcome = 'applied' | 'applied, successor waiting' | 'duplicate' | 'early' | 'failed';
 
 /** An event and how many times it has failed so far (0 when it comes straight from the stream). */

@@ -4,8 +4,8 @@ import { ErrorCode, appError } from '../../platform/errors.js';
 import { enqueue } from '../../platform/events/outbox.js';
 import type { Tx } from '../../platform/idempotency.js';
 import { invoiceStatusChanged, lockInvoice, lockPayment, setInvoiceStatus } from './db/queries.js';
-import { payments } from './db/schema.js';
-import type { BillingSchema, PaymentRow } from './db/schema.js';
+import { payments } from './db/tables.js';
+import type { BillingTables, PaymentRow } from './db/tables.js';
 import type { ChargeResult, PaymentProvider } from './payments/payment-provider.js';
 import { refundPayment } from './refunds.js';
 
@@ -25,7 +25,7 @@ export interface ChargeDeps {
 }
 
 /** Steps 2 and 3 for a PENDING payment; returns the payment as it stands afterwards. */
-export async function chargePending(db: Db<BillingSchema>, deps: ChargeDeps, payment: PaymentRow, cardToken: string): Promise<PaymentRow> {
+export async function chargePending(db: Db<BillingTables>, deps: ChargeDeps, payment: PaymentRow, cardToken: string): Promise<PaymentRow> {
   let result: ChargeResult;
   try {
     result = await deps.provider.charge({
@@ -48,9 +48,8 @@ export async function chargePending(db: Db<BillingSchema>, deps: ChargeDeps, pay
  * reconciler) find it settled and change nothing. A success on an invoice voided meanwhile (its
  * order was cancelled while the charge ran) is refunded at once: a cancelled order never keeps money.
  */
-export function settlePayment(db: Db<BillingSchema>, provider: PaymentProvider, paymentId: string, result: ChargeResult): Promise<PaymentRow> {
-  return db.transaction(async (t) => {
-    const tx = t as Tx;
+export function settlePayment(db: Db<BillingTables>, provider: PaymentProvider, paymentId: string, result: ChargeResult): Promise<PaymentRow> {
+  return db.transaction(async (tx) => {
     const payment = (await lockPayment(tx, paymentId))!;
     if (payment.status !== 'PENDING') return payment;
     const now = new Date();

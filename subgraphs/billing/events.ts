@@ -1,11 +1,15 @@
-import type { EventHandlers } from '../../platform/events/consumer.js';
+import type { ConsumedStream, EventHandlers } from '../../platform/events/consumer.js';
 import { enqueue } from '../../platform/events/outbox.js';
+import type { BillingDeps } from './context.js';
 import { invoiceStatusChanged, invoicesByOrderIds, issueInvoice, succeededPaymentOf, voidOpenInvoice } from './db/queries.js';
-import type { PaymentProvider } from './payments/payment-provider.js';
 import { refundPayment } from './refunds.js';
 
 /** What billing does when orders reports something; each runs once per event, in the order's event order. */
-export function orderEventHandlers(provider: PaymentProvider): EventHandlers {
+export function createEventHandlers(deps: BillingDeps): ConsumedStream[] {
+  return [{ stream: 'orders', handlers: orderHandlers(deps) }];
+}
+
+function orderHandlers({ provider }: BillingDeps): EventHandlers {
   return {
     /** Every placed order gets exactly one invoice for its total (the order id is unique). */
     OrderPlaced: async (tx, { orderId, customerId, totalCents, currency }) => {

@@ -1,6 +1,6 @@
 import { loadConfigOrExit, subgraphSchemas } from '../../platform/config.js';
 import { runWithConfig } from '../../platform/run-service.js';
-import { createBillingServer } from './server.js';
+import { createBillingSubgraph } from './server.js';
 
 const config = loadConfigOrExit(subgraphSchemas.billing);
-await runWithConfig('billing', await createBillingServer(config), config);
+await runWithConfig('billing', await createBillingSubgraph(config), config);

@@ -2,9 +2,9 @@ import type { RequestDb } from '../../platform/db.js';
 import { createEntityLoader, createGroupLoader, createPageLoader } from '../../platform/loaders.js';
 import { invoicesByIds, invoicesByOrderIds, invoicesOfCustomers, paymentsByIds, paymentsOfInvoices } from './db/queries.js';
 import type { InvoicePageArgs } from './db/queries.js';
-import type { BillingSchema } from './db/schema.js';
+import type { BillingTables } from './db/tables.js';
 
-export function createLoaders(db: RequestDb<BillingSchema>) {
+export function createLoaders(db: RequestDb<BillingTables>) {
   return {
     invoiceById: createEntityLoader((ids: readonly string[]) => invoicesByIds(db.read, ids), (i) => i.id),
     /** Order.invoice: one statement for every order of a page. */

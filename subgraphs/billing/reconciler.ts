@@ -2,11 +2,11 @@ import type { Database } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import { settlePayment } from './charges.js';
 import { stalePendingPayments } from './db/queries.js';
-import type { BillingSchema } from './db/schema.js';
+import type { BillingTables } from './db/tables.js';
 import type { PaymentProvider } from './payments/payment-provider.js';
 
 export interface ReconcilerOptions {
-  database: Database<BillingSchema>;
+  database: Database<BillingTables>;
   provider: PaymentProvider;
   log: Logger;
   /** A PENDING payment younger than this may still be in its request: leave it alone. */

@@ -1,7 +1,7 @@
 import { enqueue } from '../../platform/events/outbox.js';
 import type { Tx } from '../../platform/idempotency.js';
 import { invoiceStatusChanged, lockInvoice, markPaymentRefunded, setInvoiceStatus } from './db/queries.js';
-import type { PaymentRow } from './db/schema.js';
+import type { PaymentRow } from './db/tables.js';
 import type { PaymentProvider } from './payments/payment-provider.js';
 
 /**

@@ -1,9 +1,10 @@
 import type { SubgraphConfig } from '../../platform/config.js';
 import { createInternalClient } from '../../platform/internal-rpc.js';
-import { createServiceBasics } from '../../platform/service.js';
+import { createServiceBasics, loadTypeDefs } from '../../platform/service.js';
 import { createSubgraphServer } from '../../platform/subgraph-server.js';
-import { schema } from './db/schema.js';
-import { orderEventHandlers } from './events.js';
+import type { BillingDeps } from './context.js';
+import { tables } from './db/tables.js';
+import { createEventHandlers } from './events.js';
 import { createLoaders } from './loaders.js';
 import { createOrdersClient } from './orders-client.js';
 import { createHttpProvider } from './payments/http-provider.js';
@@ -11,18 +12,23 @@ import type { PaymentProvider } from './payments/payment-provider.js';
 import { createTestModeProvider } from './payments/test-mode.js';
 import { startPaymentReconciler } from './reconciler.js';
 import { createResolvers } from './resolvers/index.js';
-import { typeDefs } from './schema.js';
 
 /**
  * `provider` defaults to PAYMENT_PROVIDER_URL (a Stripe-shaped HTTP provider) or else the built-in
  * test mode; a real processor's adapter is passed here.
  */
-export async function createBillingServer(config: SubgraphConfig<'billing'>, opts: { provider?: PaymentProvider } = {}) {
-  const { log, database, verifier, signer, bus } = await createServiceBasics('billing', config, schema);
-  const provider = opts.provider ?? (config.PAYMENT_PROVIDER_URL ? createHttpProvider(config.PAYMENT_PROVIDER_URL, config.PAYMENT_PROVIDER_TIMEOUT_MS) : createTestModeProvider());
-  const deps = {
+export async function createBillingSubgraph(config: SubgraphConfig<'billing'>, opts: { provider?: PaymentProvider } = {}) {
+  const { log, database, verifier, signer, bus } = await createServiceBasics('billing', config, tables);
+  const provider =
+    opts.provider ??
+    (config.PAYMENT_PROVIDER_URL
+      ? createHttpProvider(config.PAYMENT_PROVIDER_URL, config.PAYMENT_PROVIDER_TIMEOUT_MS)
+      : createTestModeProvider());
+  const deps: BillingDeps = {
     provider,
-    orders: createOrdersClient(createInternalClient(config.ORDERS_URL, signer, { service: 'orders', timeoutMs: config.INTERNAL_CALL_TIMEOUT_MS })),
+    orders: createOrdersClient(
+      createInternalClient(config.ORDERS_URL, signer, { service: 'orders', timeoutMs: config.INTERNAL_CALL_TIMEOUT_MS }),
+    ),
     killAfterChargeToken: config.NODE_ENV === 'test' ? config.FAULT_KILL_AFTER_CHARGE_TOKEN : undefined,
   };
   const reconciler = startPaymentReconciler({
@@ -34,14 +40,14 @@ export async function createBillingServer(config: SubgraphConfig<'billing'>, opt
   });
   return createSubgraphServer({
     name: 'billing',
-    typeDefs,
+    typeDefs: loadTypeDefs('billing'),
     resolvers: createResolvers(deps),
     database,
     createLoaders,
     verifier,
     log,
     idempotencyKeys: true,
-    events: { bus, produces: 'billing', consumes: [{ stream: 'orders', handlers: orderEventHandlers(provider) }] },
+    events: { bus, produces: 'billing', consumes: createEventHandlers(deps) },
     onStop: () => reconciler.stop(),
   });
 }

@@ -1,6 +1,6 @@
 import { loadConfigOrExit, subgraphSchemas } from '../../platform/config.js';
 import { runWithConfig } from '../../platform/run-service.js';
-import { createCatalogServer } from './server.js';
+import { createCatalogSubgraph } from './server.js';
 
 const config = loadConfigOrExit(subgraphSchemas.catalog);
-await runWithConfig('catalog', await createCatalogServer(config), config);
+await runWithConfig('catalog', await createCatalogSubgraph(config), config);

@@ -4,49 +4,11 @@ import { ErrorCode, appError, invalidState, notFound } from '../../platform/erro
 import { defineInternalRoute } from '../../platform/internal-rpc.js';
 import type { Tx } from '../../platform/idempotency.js';
 import { enqueue } from '../../platform/events/outbox.js';
-import type { EventHandlers } from '../../platform/events/consumer.js';
-import {
-  closeReservation,
-  confirmReservations,
-  insertReservation,
-  openReservation,
-  productsByIds,
-  releaseHeld,
-  releaseReservation,
-  reservationLines,
-  reservationStatus,
-  stockChanged,
-  takeStock,
-} from './db/queries.js';
+import { insertReservation, openReservation, productsByIds, reservationLines, reservationStatus, stockChanged, takeStock } from './db/queries.js';
 import type { ReservedLine } from './db/queries.js';
-import type { CatalogSchema } from './db/schema.js';
-
-/**
- * Returns a reservation's units to stock (once) and announces the new stock levels. With
- * `onlyIfHeld` (the reaper) a reservation confirmed meanwhile is left alone. Releasing an id that
- * was never reserved leaves a tombstone, so a reserve still on its way is refused.
- */
-export async function releaseStock(tx: Tx, reservationId: string, opts: { onlyIfHeld?: boolean } = {}): Promise<number> {
-  const closed = opts.onlyIfHeld ? await releaseHeld(tx, reservationId) : await closeReservation(tx, reservationId);
-  if (!closed) return 0;
-  const released = await releaseReservation(tx, reservationId);
-  await enqueue(tx, ...released.map(({ product }) => stockChanged(product)));
-  return released.length;
-}
-
-/**
- * What catalog does with the orders stream (both idempotent per reservation, in either order):
- * a placed order confirms its reservation, so the reaper never asks about it; a cancelled one
- * puts its units back (and a later OrderPlaced finds it released and leaves it so).
- */
-export const orderEventHandlers: EventHandlers = {
-  OrderPlaced: async (tx, { orderId }) => {
-    await confirmReservations(tx, [orderId]);
-  },
-  OrderCancelled: async (tx, { orderId }) => {
-    await releaseStock(tx, orderId);
-  },
-};
+import type { CatalogTables } from './db/tables.js';
+import type { CatalogDeps } from './context.js';
+import { restockReservation } from './reservations.js';
 
 const reserveInput = z.object({
   reservationId: z.uuid(),
@@ -63,13 +25,13 @@ async function replayReservation(tx: Tx, reservationId: string): Promise<Reserve
 }
 
 async function stockRefusal(tx: Tx, productId: string) {
-  const [exists] = await productsByIds(tx as never, [productId]);
+  const [exists] = await productsByIds(tx, [productId]);
   if (!exists) return notFound(`Product ${productId} does not exist.`, { productId });
   return appError(ErrorCode.INSUFFICIENT_STOCK, `Only ${exists.stock} units of ${exists.name} are in stock.`, { productId, available: exists.stock });
 }
 
-/** Commands the orders service sends when an order is placed or cancelled. */
-export function createInternalRoutes(database: Database<CatalogSchema>, ttlSeconds: number) {
+/** What catalog serves to other services: the commands orders sends when an order is placed or fails. */
+export function createInternalRoutes(database: Database<CatalogTables>, deps: CatalogDeps) {
   return [
     defineInternalRoute({
       path: '/reserve-stock',
@@ -79,17 +41,17 @@ export function createInternalRoutes(database: Database<CatalogSchema>, ttlSecon
       handler: ({ reservationId, lines }) =>
         database.primary.transaction(async (tx): Promise<ReservedLine[]> => {
           // The reservation's row comes first: a release racing this reserve queues behind it.
-          if (!(await openReservation(tx as Tx, reservationId, ttlSeconds))) return replayReservation(tx as Tx, reservationId);
+          if (!(await openReservation(tx, reservationId, deps.reservationTtlSeconds))) return replayReservation(tx, reservationId);
           // A fixed lock order keeps two orders for the same products from deadlocking each other.
           const sorted = [...lines].sort((a, b) => a.productId.localeCompare(b.productId));
           const reserved: ReservedLine[] = [];
           for (const line of sorted) {
-            const product = z.uuid().safeParse(line.productId).success ? await takeStock(tx as Tx, line.productId, line.quantity) : undefined;
-            if (!product) throw await stockRefusal(tx as Tx, line.productId);
+            const product = z.uuid().safeParse(line.productId).success ? await takeStock(tx, line.productId, line.quantity) : undefined;
+            if (!product) throw await stockRefusal(tx, line.productId);
             reserved.push({ productId: product.id, quantity: line.quantity, unitPriceCents: product.priceCents, currency: product.currency });
-            await enqueue(tx as Tx, stockChanged(product));
+            await enqueue(tx, stockChanged(product));
           }
-          await insertReservation(tx as Tx, reservationId, reserved);
+          await insertReservation(tx, reservationId, reserved);
           const byId = new Map(reserved.map((l) => [l.productId, l]));
           return lines.map((l) => byId.get(l.productId)!);
         }),
@@ -99,7 +61,7 @@ export function createInternalRoutes(database: Database<CatalogSchema>, ttlSecon
       callers: ['orders'],
       input: z.object({ reservationId: z.uuid() }),
       handler: async ({ reservationId }) => {
-        const released = await database.primary.transaction((tx) => releaseStock(tx as Tx, reservationId));
+        const released = await database.primary.transaction((tx) => restockReservation(tx, reservationId));
         return { releasedLines: released };
       },
     }),

@@ -2,9 +2,9 @@ import type { RequestDb } from '../../platform/db.js';
 import { createEntityLoader, createPageLoader } from '../../platform/loaders.js';
 import type { CursorValue } from '../../platform/pagination.js';
 import { categoriesByIds, productsByIds, productsBySkus, productsOfCategories } from './db/queries.js';
-import type { CatalogSchema } from './db/schema.js';
+import type { CatalogTables } from './db/tables.js';
 
-export function createLoaders(db: RequestDb<CatalogSchema>) {
+export function createLoaders(db: RequestDb<CatalogTables>) {
   return {
     productById: createEntityLoader((ids: readonly string[]) => productsByIds(db.read, ids), (p) => p.id),
     productBySku: createEntityLoader((skus: readonly string[]) => productsBySkus(db.read, skus), (p) => p.sku),

@@ -1,10 +1,9 @@
 import type { Database } from '../../platform/db.js';
-import type { Tx } from '../../platform/idempotency.js';
 import type { InternalClient } from '../../platform/internal-rpc.js';
 import type { Logger } from '../../platform/logger.js';
 import { claimDueReservations, confirmReservations } from './db/queries.js';
-import type { CatalogSchema } from './db/schema.js';
-import { releaseStock } from './internal.js';
+import type { CatalogTables } from './db/tables.js';
+import { restockReservation } from './reservations.js';
 
 /** Reservations asked about per call to orders (its route takes at most 100). */
 const BATCH = 100;
@@ -26,7 +25,7 @@ export interface ReservationReaper {
  * check is repeated (a reservation is never released on a guess).
  */
 export function createReservationReaper(opts: {
-  database: Database<CatalogSchema>;
+  database: Database<CatalogTables>;
   orders: InternalClient;
   ttlSeconds: number;
   log: Logger;
@@ -47,7 +46,7 @@ export function createReservationReaper(opts: {
     await confirmReservations(database.background, held);
     let released = 0;
     for (const id of orphaned) {
-      released += (await database.background.transaction((tx) => releaseStock(tx as Tx, id, { onlyIfHeld: true }))) > 0 ? 1 : 0;
+      released += (await database.background.transaction((tx) => restockReservation(tx, id, { onlyIfHeld: true }))) > 0 ? 1 : 0;
     }
     if (orphaned.length) log.info({ released: orphaned.length, confirmed: held.length }, 'released reservations no order holds');
     return { claimed: ids.length, released };

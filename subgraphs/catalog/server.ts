@@ -1,36 +1,34 @@
 import type { SubgraphConfig } from '../../platform/config.js';
-import { createServiceBasics } from '../../platform/service.js';
-import { createSubgraphServer } from '../../platform/subgraph-server.js';
-import { schema } from './db/schema.js';
 import { createInternalClient } from '../../platform/internal-rpc.js';
-import { createInternalRoutes, orderEventHandlers } from './internal.js';
-import { createReservationReaper } from './reservation-reaper.js';
+import { createServiceBasics, loadTypeDefs } from '../../platform/service.js';
+import { createSubgraphServer } from '../../platform/subgraph-server.js';
+import type { CatalogDeps } from './context.js';
+import { tables } from './db/tables.js';
+import { createEventHandlers } from './events.js';
+import { createInternalRoutes } from './internal.js';
 import { createLoaders } from './loaders.js';
-import { resolvers } from './resolvers/index.js';
-import { typeDefs } from './schema.js';
+import { createReservationReaper } from './reservation-reaper.js';
+import { createResolvers } from './resolvers/index.js';
 
-export async function createCatalogServer(config: SubgraphConfig<'catalog'>) {
-  const { log, database, verifier, signer, bus } = await createServiceBasics('catalog', config, schema);
+export async function createCatalogSubgraph(config: SubgraphConfig<'catalog'>) {
+  const { log, database, verifier, signer, bus } = await createServiceBasics('catalog', config, tables);
+  const deps: CatalogDeps = { reservationTtlSeconds: config.RESERVATION_TTL_SECONDS };
   const reaper = createReservationReaper({
     database,
     orders: createInternalClient(config.ORDERS_URL, signer, { service: 'orders', timeoutMs: config.INTERNAL_CALL_TIMEOUT_MS }),
-    ttlSeconds: config.RESERVATION_TTL_SECONDS,
+    ttlSeconds: deps.reservationTtlSeconds,
     log,
   });
   return createSubgraphServer({
     name: 'catalog',
-    typeDefs,
-    resolvers,
+    typeDefs: loadTypeDefs('catalog'),
+    resolvers: createResolvers(),
     database,
     createLoaders,
     verifier,
     log,
-    internalRoutes: createInternalRoutes(database, config.RESERVATION_TTL_SECONDS),
-    events: {
-      bus,
-      produces: 'catalog',
-      consumes: [{ stream: 'orders', handlers: orderEventHandlers }],
-    },
+    internalRoutes: createInternalRoutes(database, deps),
+    events: { bus, produces: 'catalog', consumes: createEventHandlers() },
     onStop: () => reaper.stop(),
   });
 }

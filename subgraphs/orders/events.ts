@@ -1,4 +1,4 @@
-import type { EventHandlers } from '../../platform/events/consumer.js';
+import type { ConsumedStream } from '../../platform/events/consumer.js';
 import { enqueue } from '../../platform/events/outbox.js';
 import { markRefunded, moveStatus, orderStatusChanged } from './db/queries.js';
 
@@ -7,16 +7,23 @@ import { markRefunded, moveStatus, orderStatusChanged } from './db/queries.js';
  * PENDING_PAYMENT -> PAID; an order cancelled meanwhile stays cancelled (billing refunds that
  * payment when it sees the cancellation), and a redelivered event finds nothing left to move.
  */
-export const billingEventHandlers: EventHandlers = {
-  InvoicePaid: async (tx, { orderId }) => {
-    const moved = await moveStatus(tx, orderId, 'PENDING_PAYMENT', 'PAID');
-    if (moved) await enqueue(tx, orderStatusChanged(moved));
-  },
-  /**
-   * A refund marks its order refunded and nothing else: an unshipped order was cancelled by orders
-   * before billing refunded it (/cancel-for-refund), a shipped one keeps its status.
-   */
-  PaymentRefunded: async (tx, { orderId }) => {
-    await markRefunded(tx, orderId);
-  },
-};
+export function createEventHandlers(): ConsumedStream[] {
+  return [
+    {
+      stream: 'billing',
+      handlers: {
+        InvoicePaid: async (tx, { orderId }) => {
+          const moved = await moveStatus(tx, orderId, 'PENDING_PAYMENT', 'PAID');
+          if (moved) await enqueue(tx, orderStatusChanged(moved));
+        },
+        /**
+         * A refund marks its order refunded and nothing else: an unshipped order was cancelled by
+         * orders before billing refunded it (/cancel-for-refund), a shipped one keeps its status.
+         */
+        PaymentRefunded: async (tx, { orderId }) => {
+          await markRefunded(tx, orderId);
+        },
+      },
+    },
+  ];
+}

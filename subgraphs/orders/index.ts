@@ -1,6 +1,6 @@
 import { loadConfigOrExit, subgraphSchemas } from '../../platform/config.js';
 import { runWithConfig } from '../../platform/run-service.js';
-import { createOrdersServer } from './server.js';
+import { createOrdersSubgraph } from './server.js';
 
 const config = loadConfigOrExit(subgraphSchemas.orders);
-await runWithConfig('orders', await createOrdersServer(config), config);
+await runWithConfig('orders', await createOrdersSubgraph(config), config);

@@ -1,11 +1,10 @@
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Database } from '../../platform/db.js';
-import type { Tx } from '../../platform/idempotency.js';
 import { defineInternalRoute } from '../../platform/internal-rpc.js';
-import { enqueue } from '../../platform/events/outbox.js';
-import { lockOrder, lockOrderIdsShared, ordersByIds, orderStatusChanged, setStatus } from './db/queries.js';
-import type { OrderRow, OrderStatus, OrdersSchema } from './db/schema.js';
+import { cancelOrderInTx } from './cancellation.js';
+import { lockOrder, lockOrderIdsShared, ordersByIds } from './db/queries.js';
+import type { OrderStatus, OrdersTables } from './db/tables.js';
 import { orderNotFound } from './resolvers/access.js';
 
 /**
@@ -28,11 +27,11 @@ export interface OrderHold {
  * after any placeOrder transaction for that id has ended (placeOrder holds the id's advisory lock
  * from before it reserves until it commits or rolls back; an order id is never reused).
  */
-export function createOrdersInternalRoutes(database: Database<OrdersSchema>) {
+export function createInternalRoutes(database: Database<OrdersTables>) {
   return [...reservationRoutes(database), ...billingRoutes(database)];
 }
 
-function reservationRoutes(database: Database<OrdersSchema>) {
+function reservationRoutes(database: Database<OrdersTables>) {
   return [
     defineInternalRoute({
       path: '/order-holds',
@@ -41,8 +40,8 @@ function reservationRoutes(database: Database<OrdersSchema>) {
       handler: ({ orderIds }) =>
         database.primary.transaction(async (tx): Promise<{ orders: OrderHold[] }> => {
           await tx.execute(sql`select set_config('lock_timeout', ${`${HOLDS_LOCK_TIMEOUT_MS}ms`}, true)`);
-          await lockOrderIdsShared(tx as Tx, orderIds);
-          const found = new Map((await ordersByIds(tx as Tx, orderIds)).map((o) => [o.id, o.status]));
+          await lockOrderIdsShared(tx, orderIds);
+          const found = new Map((await ordersByIds(tx, orderIds)).map((o) => [o.id, o.status]));
           return { orders: orderIds.map((orderId) => ({ orderId, holds: found.has(orderId) && found.get(orderId) !== 'CANCELLED' })) };
         }),
     }),
@@ -55,20 +54,10 @@ const orderInput = z.object({ orderId: z.uuid() });
 const UNSHIPPED: readonly OrderStatus[] = ['PENDING_PAYMENT', 'PAID'];
 
 /**
- * Cancels an order in the caller's transaction: OrderCancelled, committed with the change, makes
- * catalog return the stock and billing void the invoice (or refund the payment that took it).
- */
-export async function cancelInTx(tx: Tx, order: OrderRow): Promise<OrderRow> {
-  const row = (await setStatus(tx, order.id, 'CANCELLED'))!;
-  await enqueue(tx, { type: 'OrderCancelled', payload: { orderId: row.id, customerId: row.customerId } }, orderStatusChanged(row));
-  return row;
-}
-
-/**
  * What billing asks orders, the authority on an order's state, before it moves money. Both
  * answer with the order's status after the call.
  */
-function billingRoutes(database: Database<OrdersSchema>) {
+function billingRoutes(database: Database<OrdersTables>) {
   return [
     defineInternalRoute({
       path: '/order-status',
@@ -92,9 +81,9 @@ function billingRoutes(database: Database<OrdersSchema>) {
        */
       handler: ({ orderId }) =>
         database.primary.transaction(async (tx) => {
-          const order = await lockOrder(tx as Tx, orderId);
+          const order = await lockOrder(tx, orderId);
           if (!order) throw orderNotFound(orderId);
-          const after = UNSHIPPED.includes(order.status) ? await cancelInTx(tx as Tx, order) : order;
+          const after = UNSHIPPED.includes(order.status) ? await cancelOrderInTx(tx, order) : order;
           return { status: after.status };
         }),
     }),

@@ -2,9 +2,9 @@ import type { RequestDb } from '../../platform/db.js';
 import { createEntityLoader, createGroupLoader, createPageLoader } from '../../platform/loaders.js';
 import { itemsOfOrders, ordersByIds, ordersOfCustomers } from './db/queries.js';
 import type { CustomerOrdersArgs } from './db/queries.js';
-import type { OrdersSchema } from './db/schema.js';
+import type { OrdersTables } from './db/tables.js';
 
-export function createLoaders(db: RequestDb<OrdersSchema>) {
+export function createLoaders(db: RequestDb<OrdersTables>) {
   return {
     orderById: createEntityLoader((ids: readonly string[]) => ordersByIds(db.read, ids), (o) => o.id),
     /** Order.items: every order of a batch in one statement, lines by position. */

@@ -4,6 +4,17 @@ export interface Money {
   currency: string;
 }
 
+/**
+ * A Product as orders sees it: catalog's entity, by id (what OrderItem.product returns); the
+ * gateway adds the fields shippingEstimate @requires when that is asked for.
+ */
+export interface ProductReference {
+  __typename?: 'Product';
+  id: string;
+  weightGrams?: number;
+  price?: Money;
+}
+
 export const FREE_SHIPPING_FROM_CENTS = 5000;
 export const BASE_SHIPPING_CENTS = 499;
 export const CENTS_PER_STARTED_STEP = 50;

@@ -26,12 +26,19 @@ export interface GqlError {
   extensions?: { code?: string; [key: string]: unknown };
 }
 
-export interface GqlResponse<T = any> {
+/** A response whose data is typed by its operation (a typed document's TData). */
+export interface GqlResponse<T> {
   status: number;
   headers: Headers;
   data?: T;
   errors?: GqlError[];
 }
+
+/**
+ * The response to a plain-string operation, untyped on purpose: such tests send documents codegen
+ * does not see (malformed, invalid, or built at run time). Typed documents never need it.
+ */
+export type UntypedResponse = GqlResponse<any>;
 
 export interface GqlOptions {
   token?: string;
@@ -50,7 +57,7 @@ export interface Gql {
     // Variables are required exactly when the operation declares a required one.
     ...args: Record<string, never> extends TVariables ? [variables?: TVariables, opts?: GqlOptions] : [variables: TVariables, opts?: GqlOptions]
   ): Promise<GqlResponse<TData>>;
-  <T = any>(query: string, variables?: Record<string, unknown>, opts?: GqlOptions): Promise<GqlResponse<T>>;
+  (query: string, variables?: Record<string, unknown>, opts?: GqlOptions): Promise<UntypedResponse>;
 }
 
 export interface TestUser {
@@ -270,4 +277,4 @@ export async function eventually<T>(check: () => Promise<T | undefined>, { timeo
 }
 
 /** The codes of a response's errors, in order. */
-export const codes = (res: GqlResponse) => (res.errors ?? []).map((e) => e.extensions?.code);
+export const codes = (res: GqlResponse<unknown>) => (res.errors ?? []).map((e) => e.extensions?.code);

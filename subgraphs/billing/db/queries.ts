@@ -5,11 +5,11 @@ import type { Tx } from '../../../platform/idempotency.js';
 import type { CursorValue } from '../../../platform/pagination.js';
 import { onlyIds } from '../../../platform/validation.js';
 import { newestFirst, newestPerParent } from '../../../platform/keyset.js';
-import { invoices, payments } from './schema.js';
-import type { BillingSchema, InvoiceRow, InvoiceStatus, PaymentRow } from './schema.js';
+import { invoices, payments } from './tables.js';
+import type { BillingTables, InvoiceRow, InvoiceStatus, PaymentRow } from './tables.js';
 
 /** Queries run on a connection or inside a caller's transaction. */
-type BillingDb = Db<BillingSchema> | Tx;
+type BillingDb = Db<BillingTables> | Tx;
 
 /** User.invoices: newest first, (issued_at, id) as the keyset. */
 export const invoiceNewest = newestFirst<InvoiceRow>(invoices.issuedAt, invoices.id, (i) => ({ at: i.issuedAt, id: i.id }));

@@ -1,5 +1,6 @@
 import { DateTimeScalar } from '../../../platform/scalars.js';
 import type { BillingDeps } from '../context.js';
+import type { Resolvers } from '../generated/resolvers.js';
 import { invoiceResolvers } from './invoice.js';
 import { createMutationResolvers } from './mutation.js';
 import { orderResolvers } from './order.js';
@@ -8,7 +9,7 @@ import { queryResolvers } from './query.js';
 import { userResolvers } from './user.js';
 
 /** A factory (unlike catalog's constant): mutations need the payment provider and the orders client. */
-export function createResolvers(deps: BillingDeps) {
+export function createResolvers(deps: BillingDeps): Resolvers {
   return {
     DateTime: DateTimeScalar,
     ...queryResolvers,

@@ -1,15 +1,14 @@
-import type { BillingContext } from '../context.js';
-import type { InvoiceRow } from '../db/schema.js';
+import type { Resolvers } from '../generated/resolvers.js';
 
-export const invoiceResolvers = {
+export const invoiceResolvers: Resolvers = {
   Invoice: {
     /**
      * Entity references only come from the gateway's query plans; no other subgraph points at an
      * Invoice today, so every path to one already went through an authorized field.
      */
-    __resolveReference: (ref: { id: string }, ctx: BillingContext) => ctx.loaders.invoiceById.load(ref.id),
-    order: (i: InvoiceRow) => ({ __typename: 'Order', id: i.orderId }),
-    amount: (i: InvoiceRow) => ({ amountCents: i.amountCents, currency: i.currency }),
-    payments: (i: InvoiceRow, _args: unknown, ctx: BillingContext) => ctx.loaders.paymentsByInvoiceId.load(i.id),
+    __resolveReference: (ref, ctx) => ctx.loaders.invoiceById.load(ref.id),
+    order: (i) => ({ __typename: 'Order', id: i.orderId }),
+    amount: (i) => ({ amountCents: i.amountCents, currency: i.currency }),
+    payments: (i, _args, ctx) => ctx.loaders.paymentsByInvoiceId.load(i.id),
   },
 };

@@ -1,24 +1,23 @@
 import { z } from 'zod';
-import { isAdmin, requireAdmin, requireUser } from '../../../platform/auth/identity.js';
-import { forbidden, invalidState, notFound } from '../../../platform/errors.js';
-import { hashRequest, runIdempotent } from '../../../platform/idempotency.js';
+import { requireAdmin, requireUser } from '../../../platform/auth/identity.js';
+import { invalidState, notFound } from '../../../platform/errors.js';
+import { hashRequest, idempotencyKeySchema, runIdempotent } from '../../../platform/idempotency.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import { isId, parseInput } from '../../../platform/validation.js';
 import type { BillingContext, BillingDeps } from '../context.js';
 import { chargePending, declinedError } from '../charges.js';
 import { insertPayment, invoicesByIds, liveOrSucceededPaymentOf, lockInvoice, lockPayment, paymentsByIds } from '../db/queries.js';
-import type { PaymentRow } from '../db/schema.js';
 import { refundPayment } from '../refunds.js';
-
-const idempotencyKey = z.string().min(8, 'must be 8 to 255 characters').max(255, 'must be 8 to 255 characters');
+import type { Resolvers } from '../generated/resolvers.js';
+import { assertMayPay } from './access.js';
 
 const paySchema = z.object({
   invoiceId: z.string().max(100),
   cardToken: z.string().min(1, 'is required').max(255),
-  idempotencyKey,
+  idempotencyKey: idempotencyKeySchema,
 });
 
-const refundSchema = z.object({ paymentId: z.string().max(100), idempotencyKey });
+const refundSchema = z.object({ paymentId: z.string().max(100), idempotencyKey: idempotencyKeySchema });
 
 type PayInput = z.infer<typeof paySchema>;
 
@@ -29,19 +28,22 @@ type PayInput = z.infer<typeof paySchema>;
  * even while billing has not yet seen the OrderCancelled that will void it.
  */
 async function beginPayment(tx: Tx, deps: BillingDeps, ctx: BillingContext, input: PayInput, providerKey: string): Promise<string> {
-  const { userId } = requireUser(ctx.identity);
   const invoice = isId(input.invoiceId) ? await lockInvoice(tx, input.invoiceId) : undefined;
-  if (!invoice || (invoice.customerId !== userId && !isAdmin(ctx.identity))) throw notFound(`Invoice ${input.invoiceId} was not found.`);
-  if (invoice.customerId !== userId) throw forbidden("Only the invoice's owner may pay it.");
+  assertMayPay(ctx, invoice, input.invoiceId);
   if (invoice.status !== 'OPEN') {
     throw invalidState(`Invoice ${invoice.id} is ${invoice.status}; only OPEN invoices can be paid.`, { status: invoice.status });
   }
   if (await liveOrSucceededPaymentOf(tx, invoice.id)) {
-    throw invalidState(`A payment of invoice ${invoice.id} is in progress; retry it with its own idempotency key.`, { status: invoice.status });
+    throw invalidState(`A payment of invoice ${invoice.id} is in progress; retry it with its own idempotency key.`, {
+      status: invoice.status,
+    });
   }
   const orderStatus = await deps.orders.status(invoice.orderId);
   if (orderStatus === 'CANCELLED') {
-    throw invalidState(`The order of invoice ${invoice.id} is cancelled; its invoice can no longer be paid.`, { status: invoice.status, orderStatus });
+    throw invalidState(`The order of invoice ${invoice.id} is cancelled; its invoice can no longer be paid.`, {
+      status: invoice.status,
+      orderStatus,
+    });
   }
   const payment = await insertPayment(tx, {
     invoiceId: invoice.id,
@@ -54,10 +56,10 @@ async function beginPayment(tx: Tx, deps: BillingDeps, ctx: BillingContext, inpu
   return payment.id;
 }
 
-export function createMutationResolvers(deps: BillingDeps) {
+export function createMutationResolvers(deps: BillingDeps): Resolvers {
   return {
     Mutation: {
-      async payInvoice(_: unknown, args: { input: unknown }, ctx: BillingContext) {
+      async payInvoice(_, args, ctx) {
         const { userId } = requireUser(ctx.identity);
         const input = parseInput(paySchema, args.input);
         // Before any write: an unknown token must not burn the key or leave a payment behind.
@@ -66,13 +68,19 @@ export function createMutationResolvers(deps: BillingDeps) {
         const providerKey = hashRequest({ scope: userId, operation: 'payInvoice', key: input.idempotencyKey });
         const paymentId = await runIdempotent<string>(
           ctx.db.write,
-          { scope: userId, operation: 'payInvoice', key: input.idempotencyKey, input: { invoiceId: input.invoiceId, cardToken: input.cardToken } },
+          {
+            scope: userId,
+            operation: 'payInvoice',
+            key: input.idempotencyKey,
+            input: { invoiceId: input.invoiceId, cardToken: input.cardToken },
+          },
           (tx) => beginPayment(tx, deps, ctx, input, providerKey),
         );
-        let [payment] = (await paymentsByIds(ctx.db.write, [paymentId])) as PaymentRow[];
-        if (payment!.status === 'PENDING') payment = await chargePending(ctx.db.write, deps, payment!, input.cardToken);
-        if (payment!.status === 'FAILED') throw declinedError(payment!);
-        ctx.loaders.paymentById.prime(payment!.id, payment!);
+        const [recorded] = await paymentsByIds(ctx.db.write, [paymentId]);
+        if (!recorded) throw new Error(`payment ${paymentId} vanished after it was recorded`);
+        const payment = recorded.status === 'PENDING' ? await chargePending(ctx.db.write, deps, recorded, input.cardToken) : recorded;
+        if (payment.status === 'FAILED') throw declinedError(payment);
+        ctx.loaders.paymentById.prime(payment.id, payment);
         return payment;
       },
 
@@ -82,7 +90,7 @@ export function createMutationResolvers(deps: BillingDeps) {
        * returns through OrderCancelled. Then the money goes back here. Should billing die between
        * the two, OrderCancelled still refunds the paid invoice (events.ts), with the same refund key.
        */
-      async refundPayment(_: unknown, args: { input: unknown }, ctx: BillingContext) {
+      async refundPayment(_, args, ctx) {
         requireAdmin(ctx.identity);
         const { userId } = requireUser(ctx.identity);
         const input = parseInput(refundSchema, args.input);
@@ -93,7 +101,9 @@ export function createMutationResolvers(deps: BillingDeps) {
             const payment = isId(input.paymentId) ? await lockPayment(tx, input.paymentId) : undefined;
             if (!payment) throw notFound(`Payment ${input.paymentId} was not found.`);
             if (payment.status !== 'SUCCEEDED' || !payment.providerRef) {
-              throw invalidState(`Payment ${payment.id} is ${payment.status}; only SUCCEEDED payments can be refunded.`, { status: payment.status });
+              throw invalidState(`Payment ${payment.id} is ${payment.status}; only SUCCEEDED payments can be refunded.`, {
+                status: payment.status,
+              });
             }
             const [invoice] = await invoicesByIds(tx, [payment.invoiceId]);
             await deps.orders.cancelForRefund(invoice!.orderId);
@@ -101,7 +111,9 @@ export function createMutationResolvers(deps: BillingDeps) {
             return payment.id;
           },
         );
-        return ctx.loaders.paymentById.load(paymentId);
+        const refunded = await ctx.loaders.paymentById.load(paymentId);
+        if (!refunded) throw new Error(`payment ${paymentId} vanished after its refund`);
+        return refunded;
       },
     },
   };

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { isSelfOrAdmin, requireUser } from '../../../platform/auth/identity.js';
-import { badInput, forbidden } from '../../../platform/errors.js';
+import { badInput } from '../../../platform/errors.js';
 import { decodeCursor, parseFirst, toConnection } from '../../../platform/pagination.js';
 import type { CursorValue } from '../../../platform/pagination.js';
 import { isId, parseInput } from '../../../platform/validation.js';
-import type { BillingContext } from '../context.js';
+import type { Resolvers } from '../generated/resolvers.js';
 import { invoiceNewest } from '../db/queries.js';
+import { assertMaySeeInvoicesOf } from './access.js';
 
 const MAX_CURSOR_MS = Date.UTC(10_000, 0, 1);
 
@@ -21,12 +21,11 @@ function invoiceCursor(after: string | null | undefined): CursorValue[] | null {
 
 const statusSchema = z.enum(['OPEN', 'PAID', 'VOID', 'REFUNDED']).nullish();
 
-export const userResolvers = {
+export const userResolvers: Resolvers = {
   User: {
     /** The user themself or an admin; newest first, optionally one status only. */
-    async invoices(user: { id: string }, args: { first?: number | null; after?: string | null; status?: string | null }, ctx: BillingContext) {
-      requireUser(ctx.identity);
-      if (!isSelfOrAdmin(ctx.identity, user.id)) throw forbidden("Only the user themself or an admin may see a user's invoices.");
+    async invoices(user, args, ctx) {
+      assertMaySeeInvoicesOf(ctx, user.id);
       const first = parseFirst(args.first);
       const after = invoiceCursor(args.after);
       const status = parseInput(statusSchema, args.status, 'status') ?? null;

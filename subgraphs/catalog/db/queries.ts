@@ -5,11 +5,11 @@ import type { Tx } from '../../../platform/idempotency.js';
 import { onlyIds } from '../../../platform/validation.js';
 import { newestFirst, newestPerParent } from '../../../platform/keyset.js';
 import type { CursorShape, CursorValue } from '../../../platform/pagination.js';
-import { categories, products, reservations, stockReservations } from './schema.js';
-import type { CatalogSchema, CategoryRow, ProductRow, ReservationStatus } from './schema.js';
+import { categories, products, reservations, stockReservations } from './tables.js';
+import type { CatalogTables, CategoryRow, ProductRow, ReservationStatus } from './tables.js';
 
 /** Queries run on a connection or inside a caller's transaction. */
-type CatalogDb = Db<CatalogSchema> | Tx;
+type CatalogDb = Db<CatalogTables> | Tx;
 
 export type ProductOrder = 'NEWEST' | 'PRICE_ASC' | 'PRICE_DESC' | 'NAME_ASC';
 

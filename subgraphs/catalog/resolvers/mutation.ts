@@ -1,18 +1,22 @@
 import { z } from 'zod';
-import { requireAdmin } from '../../../platform/auth/identity.js';
 import { badInput, invalidState, notFound } from '../../../platform/errors.js';
+import { isUniqueViolation } from '../../../platform/db-errors.js';
 import { isId, moneySchema, parseInput } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
-import type { Tx } from '../../../platform/idempotency.js';
 import { addStock, categoriesByIds, insertCategory, insertProduct, productsByIds, stockChanged, updateProduct } from '../db/queries.js';
 import type { CatalogContext } from '../context.js';
+import type { Resolvers } from '../generated/resolvers.js';
+import { assertMayEditCatalog } from './access.js';
 
 const name = z.string().trim().min(1).max(200);
 const description = z.string().trim().max(5000);
 const weightGrams = z.number().int().min(0).max(10_000_000);
 
 const createSchema = z.object({
-  sku: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"'),
+  sku: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"'),
   name,
   description,
   priceCents: moneySchema.cents,
@@ -23,7 +27,11 @@ const createSchema = z.object({
 });
 
 const categorySchema = z.object({
-  slug: z.string().trim().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be lowercase letters, digits and single dashes').max(64),
+  slug: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be lowercase letters, digits and single dashes')
+    .max(64),
   name: z.string().trim().min(1).max(100),
 });
 
@@ -35,62 +43,61 @@ const updateSchema = z
     categoryId: z.string().nullish(),
     weightGrams: weightGrams.nullish(),
   })
-  .transform((v) => Object.fromEntries(Object.entries(v).filter(([, x]) => x != null)) as { [K in keyof typeof v]?: NonNullable<(typeof v)[K]> });
+  .transform(
+    (v) => Object.fromEntries(Object.entries(v).filter(([, x]) => x != null)) as { [K in keyof typeof v]?: NonNullable<(typeof v)[K]> },
+  );
 
 async function assertCategory(ctx: CatalogContext, categoryId: string) {
   const [category] = isId(categoryId) ? await categoriesByIds(ctx.db.write, [categoryId]) : [];
   if (!category) throw notFound(`Category ${categoryId} does not exist.`, { field: 'input.categoryId' });
 }
 
-const isUniqueViolation = (err: unknown) =>
-  typeof err === 'object' && err !== null && (err as { code?: string }).code === '23505';
-
-export const mutationResolvers = {
+export const mutationResolvers: Resolvers = {
   Mutation: {
-    async createCategory(_: unknown, args: { input: unknown }, ctx: CatalogContext) {
-      requireAdmin(ctx.identity);
+    async createCategory(_, args, ctx) {
+      assertMayEditCatalog(ctx);
       const input = parseInput(categorySchema, args.input);
       try {
         return await insertCategory(ctx.db.write, input);
       } catch (err) {
-        if (isUniqueViolation((err as { cause?: unknown }).cause ?? err)) {
+        if (isUniqueViolation(err, 'categories_slug_unique')) {
           throw badInput(`Slug ${input.slug} is already taken.`, { field: 'input.slug' });
         }
         throw err;
       }
     },
-    async createProduct(_: unknown, args: { input: unknown }, ctx: CatalogContext) {
-      requireAdmin(ctx.identity);
+    async createProduct(_, args, ctx) {
+      assertMayEditCatalog(ctx);
       const input = parseInput(createSchema, args.input);
       await assertCategory(ctx, input.categoryId);
       try {
         return await insertProduct(ctx.db.write, input);
       } catch (err) {
-        const cause = (err as { cause?: unknown }).cause ?? err;
-        if (isUniqueViolation(cause)) throw badInput(`SKU ${input.sku} is already taken.`, { field: 'input.sku' });
+        if (isUniqueViolation(err, 'products_sku_unique')) throw badInput(`SKU ${input.sku} is already taken.`, { field: 'input.sku' });
         throw err;
       }
     },
-    async updateProduct(_: unknown, args: { id: string; input: unknown }, ctx: CatalogContext) {
-      requireAdmin(ctx.identity);
+    async updateProduct(_, args, ctx) {
+      assertMayEditCatalog(ctx);
       const patch = parseInput(updateSchema, args.input);
       if (patch.categoryId) await assertCategory(ctx, patch.categoryId);
       if (!isId(args.id)) throw notFound(`Product ${args.id} does not exist.`);
       const row = await ctx.db.write.transaction(async (tx) => {
-        const updated = await updateProduct(tx as Tx, args.id, patch);
-        if (updated && patch.priceCents !== undefined) await enqueue(tx as Tx, stockChanged(updated));
+        const updated = await updateProduct(tx, args.id, patch);
+        if (updated && patch.priceCents !== undefined) await enqueue(tx, stockChanged(updated));
         return updated;
       });
       if (!row) throw notFound(`Product ${args.id} does not exist.`);
       return row;
     },
-    async adjustStock(_: unknown, args: { productId: string; delta: number }, ctx: CatalogContext) {
-      requireAdmin(ctx.identity);
-      if (!Number.isInteger(args.delta) || Math.abs(args.delta) > 1_000_000_000) throw badInput('delta is out of range.', { field: 'delta' });
+    async adjustStock(_, args, ctx) {
+      assertMayEditCatalog(ctx);
+      if (!Number.isInteger(args.delta) || Math.abs(args.delta) > 1_000_000_000)
+        throw badInput('delta is out of range.', { field: 'delta' });
       if (!isId(args.productId)) throw notFound(`Product ${args.productId} does not exist.`);
       const row = await ctx.db.write.transaction(async (tx) => {
-        const updated = await addStock(tx as Tx, args.productId, args.delta);
-        if (updated) await enqueue(tx as Tx, stockChanged(updated));
+        const updated = await addStock(tx, args.productId, args.delta);
+        if (updated) await enqueue(tx, stockChanged(updated));
         return updated;
       });
       if (row) return row;

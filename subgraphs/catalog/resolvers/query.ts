@@ -2,8 +2,7 @@ import { z } from 'zod';
 import { decodeCursor, parseFirst, toConnection } from '../../../platform/pagination.js';
 import { idSchema, parseInput } from '../../../platform/validation.js';
 import { listCategories, listProducts, productOrderings } from '../db/queries.js';
-import type { ProductFilter, ProductOrder } from '../db/queries.js';
-import type { CatalogContext } from '../context.js';
+import type { Resolvers } from '../generated/resolvers.js';
 
 const filterSchema = z
   .object({
@@ -19,17 +18,15 @@ const filterSchema = z
     path: ['minPriceCents'],
   });
 
-export const queryResolvers = {
+export const queryResolvers: Resolvers = {
   Query: {
-    product: (_: unknown, { id }: { id: string }, ctx: CatalogContext) => ctx.loaders.productById.load(id),
-    productBySku: (_: unknown, { sku }: { sku: string }, ctx: CatalogContext) => ctx.loaders.productBySku.load(sku),
-    categories: (_: unknown, __: unknown, ctx: CatalogContext) => listCategories(ctx.db.read),
-    async products(
-      _: unknown,
-      args: { filter?: ProductFilter | null; orderBy?: ProductOrder; first?: number; after?: string | null },
-      ctx: CatalogContext,
-    ) {
+    product: (_, { id }, ctx) => ctx.loaders.productById.load(id),
+    productBySku: (_, { sku }, ctx) => ctx.loaders.productBySku.load(sku),
+    categories: (_, __, ctx) => listCategories(ctx.db.read),
+    async products(_, args, ctx) {
       const filter = parseInput(filterSchema, args.filter ?? {}, 'filter');
+      // A client's explicit `orderBy: null` skips the SDL default, although codegen types the argument non-null.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       const orderBy = args.orderBy ?? 'NEWEST';
       const first = parseFirst(args.first);
       const ordering = productOrderings[orderBy];

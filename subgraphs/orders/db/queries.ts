@@ -5,10 +5,10 @@ import type { Tx } from '../../../platform/idempotency.js';
 import type { CursorValue } from '../../../platform/pagination.js';
 import { onlyIds } from '../../../platform/validation.js';
 import { newestFirst, newestPerParent } from '../../../platform/keyset.js';
-import { orderItems, orders } from './schema.js';
-import type { NewOrder, NewOrderItem, OrderItemRow, OrderRow, OrderStatus, OrdersSchema } from './schema.js';
+import { orderItems, orders } from './tables.js';
+import type { NewOrder, NewOrderItem, OrderItemRow, OrderRow, OrderStatus, OrdersTables } from './tables.js';
 
-type OrdersDb = Db<OrdersSchema> | Tx;
+type OrdersDb = Db<OrdersTables> | Tx;
 
 /** User.orders: newest first, (created_at, id) as the keyset. */
 export const newestOrdering = newestFirst<OrderRow>(orders.createdAt, orders.id, (o) => ({ at: o.createdAt, id: o.id }));

@@ -1,7 +1,7 @@
-import { isAdmin } from '../../../platform/auth/identity.js';
+import { isAdmin, isSelfOrAdmin, requireUser } from '../../../platform/auth/identity.js';
 import type { Identity } from '../../../platform/auth/identity.js';
-import { notFound } from '../../../platform/errors.js';
-import type { OrderRow } from '../db/schema.js';
+import { forbidden, notFound } from '../../../platform/errors.js';
+import type { OrderRow } from '../db/tables.js';
 
 /**
  * The one error for "no such order" and "not yours": a customer cannot tell the two apart
@@ -14,3 +14,12 @@ export function visibleOrder(identity: Identity, order: OrderRow | null | undefi
   if (!order) return null;
   return isAdmin(identity) || order.customerId === identity.userId ? order : null;
 }
+
+/** User.orders: the user themself or an admin. */
+export function assertMaySeeOrdersOf(identity: Identity, userId: string): void {
+  requireUser(identity);
+  if (!isSelfOrAdmin(identity, userId)) throw forbidden("Only the user themself or an admin may see a user's orders.");
+}
+
+/** The contract's cancel rule: the owner while PENDING_PAYMENT, an admin for any order not yet SHIPPED. */
+export const mayCancel = (order: OrderRow, admin: boolean) => order.status === 'PENDING_PAYMENT' || (admin && order.status === 'PAID');

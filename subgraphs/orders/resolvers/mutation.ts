@@ -1,13 +1,13 @@
 import { isAdmin, requireAdmin, requireUser } from '../../../platform/auth/identity.js';
 import { invalidState } from '../../../platform/errors.js';
-import type { Tx } from '../../../platform/idempotency.js';
 import { isId } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
-import { cancelInTx } from '../internal.js';
+import { cancelOrderInTx } from '../cancellation.js';
 import { lockOrder, moveStatus, orderStatusChanged, ordersByIds } from '../db/queries.js';
-import type { OrderRow, OrderStatus } from '../db/schema.js';
-import type { OrdersContext, OrdersServices } from '../context.js';
-import { orderNotFound, visibleOrder } from './access.js';
+import type { OrderRow, OrderStatus } from '../db/tables.js';
+import type { OrdersDeps } from '../context.js';
+import type { Resolvers } from '../generated/resolvers.js';
+import { mayCancel, orderNotFound, visibleOrder } from './access.js';
 import { createPlaceOrder } from './place-order.js';
 
 /** The admin moves of the state machine: target status -> the status it must come from. */
@@ -23,42 +23,39 @@ function cannotCancel(order: OrderRow, admin: boolean) {
   return invalidState(message, { status: order.status });
 }
 
-/** The contract's rule: the owner while PENDING_PAYMENT, an admin for any order not yet SHIPPED. */
-const mayCancel = (order: OrderRow, admin: boolean) => order.status === 'PENDING_PAYMENT' || (admin && order.status === 'PAID');
-
-export function createMutationResolvers(services: OrdersServices) {
+export function createMutationResolvers(deps: OrdersDeps): Resolvers {
   return {
     Mutation: {
-      placeOrder: createPlaceOrder(services),
+      placeOrder: createPlaceOrder(deps),
 
       /**
        * The owner while PENDING_PAYMENT, an admin until SHIPPED. OrderCancelled, committed with the
        * change, makes catalog give the stock back and billing void the invoice, or refund it when
        * it was paid (an admin cancelling a paid order, or a payment that won the race).
        */
-      async cancelOrder(_: unknown, { id }: { id: string }, ctx: OrdersContext) {
+      async cancelOrder(_, { id }, ctx) {
         requireUser(ctx.identity);
         if (!isId(id)) throw orderNotFound(id);
         const admin = isAdmin(ctx.identity);
         // The row lock makes "check the status, then cancel" atomic against a payment or a shipment.
         return ctx.db.write.transaction(async (tx) => {
-          const order = visibleOrder(ctx.identity, await lockOrder(tx as Tx, id));
+          const order = visibleOrder(ctx.identity, await lockOrder(tx, id));
           if (!order) throw orderNotFound(id);
           if (!mayCancel(order, admin)) throw cannotCancel(order, admin);
-          return cancelInTx(tx as Tx, order);
+          return cancelOrderInTx(tx, order);
         });
       },
 
       /** Admins only: PAID -> SHIPPED -> DELIVERED; every other move is INVALID_STATE. */
-      async setOrderStatus(_: unknown, { id, status }: { id: string; status: OrderStatus }, ctx: OrdersContext) {
+      async setOrderStatus(_, { id, status }, ctx) {
         requireAdmin(ctx.identity);
         if (!isId(id)) throw orderNotFound(id);
         const from = ADMIN_MOVES[status];
         // Conditional UPDATE: of two concurrent moves from the same status, only one matches.
         const moved = from
           ? await ctx.db.write.transaction(async (tx) => {
-              const row = await moveStatus(tx as Tx, id, from, status);
-              if (row) await enqueue(tx as Tx, orderStatusChanged(row));
+              const row = await moveStatus(tx, id, from, status);
+              if (row) await enqueue(tx, orderStatusChanged(row));
               return row;
             })
           : undefined;

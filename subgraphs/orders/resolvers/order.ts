@@ -1,19 +1,18 @@
-import type { OrderItemRow, OrderRow } from '../db/schema.js';
-import type { OrdersContext } from '../context.js';
+import type { Resolvers } from '../generated/resolvers.js';
 
 const money = (amountCents: number, currency: string) => ({ amountCents, currency });
 
-export const orderResolvers = {
+export const orderResolvers: Resolvers = {
   Order: {
     /** Entity hops from other subgraphs (an invoice's order, subscription payloads): batched. */
-    __resolveReference: (ref: { id: string }, ctx: OrdersContext) => ctx.loaders.orderById.load(ref.id),
-    customer: (o: OrderRow) => ({ __typename: 'User', id: o.customerId }),
-    items: (o: OrderRow, _args: unknown, ctx: OrdersContext) => ctx.loaders.orderItems.load(o.id),
-    total: (o: OrderRow) => money(o.totalCents, o.currency),
+    __resolveReference: (ref, ctx) => ctx.loaders.orderById.load(ref.id),
+    customer: (o) => ({ __typename: 'User', id: o.customerId }),
+    items: (o, _args, ctx) => ctx.loaders.orderItems.load(o.id),
+    total: (o) => money(o.totalCents, o.currency),
   },
   OrderItem: {
-    product: (i: OrderItemRow) => ({ __typename: 'Product', id: i.productId }),
-    unitPrice: (i: OrderItemRow) => money(i.unitPriceCents, i.currency),
-    lineTotal: (i: OrderItemRow) => money(i.unitPriceCents * i.quantity, i.currency),
+    product: (i) => ({ __typename: 'Product', id: i.productId }),
+    unitPrice: (i) => money(i.unitPriceCents, i.currency),
+    lineTotal: (i) => money(i.unitPriceCents * i.quantity, i.currency),
   },
 };

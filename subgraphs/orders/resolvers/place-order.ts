@@ -4,12 +4,13 @@ import { z } from 'zod';
 import { requireUser } from '../../../platform/auth/identity.js';
 import { badInput, isPublicError, serviceUnavailable } from '../../../platform/errors.js';
 import { ServiceUnavailableError } from '../../../platform/internal-rpc.js';
-import { runIdempotent } from '../../../platform/idempotency.js';
+import { idempotencyKeySchema, runIdempotent } from '../../../platform/idempotency.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import { parseInput } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
 import { boundTransaction, insertOrder, lockNewOrderId, orderStatusChanged } from '../db/queries.js';
-import type { OrdersContext, OrdersServices } from '../context.js';
+import type { OrdersContext, OrdersDeps } from '../context.js';
+import type { MutationResolvers } from '../generated/resolvers.js';
 import { orderNotFound } from './access.js';
 
 export const MAX_LINES = 50;
@@ -31,10 +32,13 @@ const placeOrderSchema = z.object({
     )
     .min(1, 'must hold at least one line')
     .max(MAX_LINES, `must hold at most ${MAX_LINES} lines`),
-  idempotencyKey: z.string().min(8, 'must be 8 to 255 characters').max(255, 'must be 8 to 255 characters'),
+  idempotencyKey: idempotencyKeySchema,
 });
 
-interface Line { productId: string; quantity: number }
+interface Line {
+  productId: string;
+  quantity: number;
+}
 
 /** What catalog's /reserve-stock answers: each line at the product's price as of now. */
 interface ReservedLine extends Line {
@@ -86,8 +90,8 @@ function priceOrder(reserved: ReservedLine[]) {
  * The transaction holds the order id's advisory lock from before the reserve until it ends, and is
  * bounded (transaction_timeout), so catalog's "does this order exist?" always gets a final answer.
  */
-export function createPlaceOrder(services: OrdersServices) {
-  return async function placeOrder(_: unknown, args: { input: unknown }, ctx: OrdersContext) {
+export function createPlaceOrder(deps: OrdersDeps): NonNullable<MutationResolvers['placeOrder']> {
+  return async function placeOrder(_, args, ctx) {
     const { userId } = requireUser(ctx.identity);
     const input = parseInput(placeOrderSchema, args.input);
     const lines: Line[] = input.items.map(({ productId, quantity }) => ({ productId, quantity }));
@@ -99,10 +103,10 @@ export function createPlaceOrder(services: OrdersServices) {
       result = await runIdempotent(
         ctx.db.write,
         { scope: userId, operation: 'placeOrder', key: input.idempotencyKey, input: { items: lines } },
-        (tx) => placeInTransaction(tx, services, ctx, { userId, lines }, attempt),
+        (tx) => placeInTransaction(tx, deps, ctx, { userId, lines }, attempt),
       );
     } catch (err) {
-      throw await failedAttempt(services, ctx, attempt, err);
+      throw await failedAttempt(deps, ctx, attempt, err);
     }
 
     const order = await ctx.loaders.orderById.load(result.orderId);
@@ -120,19 +124,19 @@ interface Attempt {
 /** Reserve, then write the order and its events; the transaction holds the order id's lock throughout. */
 async function placeInTransaction(
   tx: Tx,
-  services: OrdersServices,
+  deps: OrdersDeps,
   ctx: OrdersContext,
   order: { userId: string; lines: Line[] },
   attempt: Attempt,
 ): Promise<{ orderId: string }> {
   const orderId = randomUUID();
   try {
-    await boundTransaction(tx, services.transactionBoundMs, services.callTimeoutMs);
+    await boundTransaction(tx, deps.transactionBoundMs, deps.callTimeoutMs);
     await lockNewOrderId(tx, orderId);
     attempt.reservationId = orderId;
     let reserved: ReservedLine[];
     try {
-      reserved = await services.catalog.call<ReservedLine[]>('/reserve-stock', { reservationId: orderId, lines: order.lines }, ctx.identity);
+      reserved = await deps.catalog.call<ReservedLine[]>('/reserve-stock', { reservationId: orderId, lines: order.lines }, ctx.identity);
     } catch (err) {
       // A refusal (NOT_FOUND, INSUFFICIENT_STOCK) took nothing; a timeout may have taken stock.
       if (isPublicError(err)) delete attempt.reservationId;
@@ -140,7 +144,11 @@ async function placeInTransaction(
     }
     const { items, totalCents, currency } = priceOrder(reserved);
     const row = await insertOrder(tx, { id: orderId, customerId: order.userId, status: 'PENDING_PAYMENT', totalCents, currency }, items);
-    await enqueue(tx, { type: 'OrderPlaced', payload: { orderId, customerId: order.userId, totalCents, currency } }, orderStatusChanged(row));
+    await enqueue(
+      tx,
+      { type: 'OrderPlaced', payload: { orderId, customerId: order.userId, totalCents, currency } },
+      orderStatusChanged(row),
+    );
     return { orderId };
   } catch (err) {
     // Thrown before the order could commit: its savepoint (or the whole transaction) rolls back.
@@ -154,30 +162,39 @@ async function placeInTransaction(
  * surely rolled back releases here; one whose commit failed or is unknown (connection lost at
  * COMMIT) is left to catalog, which asks orders and releases only if no order holds it.
  */
-async function failedAttempt(services: OrdersServices, ctx: OrdersContext, attempt: Attempt, err: unknown): Promise<unknown> {
+async function failedAttempt(deps: OrdersDeps, ctx: OrdersContext, attempt: Attempt, err: unknown): Promise<unknown> {
   const reservationId = attempt.rolledBack ? attempt.reservationId : undefined;
   if (attempt.reservationId && !reservationId) {
-    ctx.log.warn({ reservationId: attempt.reservationId, requestId: ctx.requestId }, 'placeOrder failed at commit; catalog checks the reservation with orders');
+    ctx.log.warn(
+      { reservationId: attempt.reservationId, requestId: ctx.requestId },
+      'placeOrder failed at commit; catalog checks the reservation with orders',
+    );
   }
   // Unavailable errors are not public, so runIdempotent stored nothing: the same key retries afresh.
   if (err instanceof ServiceUnavailableError) {
     // Not awaited: catalog just failed to answer, the client's answer does not depend on the
     // release, and catalog heals a lost one after RESERVATION_TTL_SECONDS.
-    if (reservationId) void releaseStock(services, ctx, reservationId);
-    return serviceUnavailable('The catalog did not answer; nothing was ordered. Retry with the same idempotency key.', { service: err.service });
+    if (reservationId) void askCatalogToRelease(deps, ctx, reservationId);
+    return serviceUnavailable('The catalog did not answer; nothing was ordered. Retry with the same idempotency key.', {
+      service: err.service,
+    });
   }
   // Catalog answered: give the stock back before answering, so the client sees it back.
-  if (reservationId) await releaseStock(services, ctx, reservationId);
+  if (reservationId) await askCatalogToRelease(deps, ctx, reservationId);
   return err;
 }
 
-/** Gives reserved stock back; a failure is logged, not thrown (the caller is already failing). */
-export async function releaseStock(services: OrdersServices, ctx: OrdersContext, reservationId: string): Promise<void> {
+/** Asks catalog to give reserved stock back; a failure is logged, not thrown (the caller is already failing). */
+async function askCatalogToRelease(deps: OrdersDeps, ctx: OrdersContext, reservationId: string): Promise<void> {
   try {
-    await services.catalog.call('/release-stock', { reservationId }, ctx.identity);
+    await deps.catalog.call('/release-stock', { reservationId }, ctx.identity);
   } catch (err) {
     ctx.log.warn(
-      { err: err instanceof GraphQLError ? { message: err.message, extensions: err.extensions } : { message: (err as Error).message }, reservationId, requestId: ctx.requestId },
+      {
+        err: err instanceof GraphQLError ? { message: err.message, extensions: err.extensions } : { message: (err as Error).message },
+        reservationId,
+        requestId: ctx.requestId,
+      },
       'releasing reserved stock failed; catalog releases it once its reservation TTL has passed',
     );
   }

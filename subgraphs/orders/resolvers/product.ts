@@ -1,15 +1,12 @@
+import type { Resolvers } from '../generated/resolvers.js';
 import { shippingEstimate } from '../shipping.js';
-import type { Money } from '../shipping.js';
 
-/** The representation the gateway sends, carrying the @requires fields from the catalog. */
-interface ProductRepresentation {
-  id: string;
-  weightGrams: number;
-  price: Money;
-}
-
-export const productResolvers = {
+export const productResolvers: Resolvers = {
   Product: {
-    shippingEstimate: (p: ProductRepresentation) => shippingEstimate(p.weightGrams, p.price),
+    /** The gateway's representation carries the @requires fields from the catalog; without them there is no estimate. */
+    shippingEstimate(p) {
+      if (p.weightGrams === undefined || !p.price) throw new Error(`product ${p.id} arrived without the fields shippingEstimate @requires`);
+      return shippingEstimate(p.weightGrams, p.price);
+    },
   },
 };

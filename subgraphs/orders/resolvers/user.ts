@@ -1,20 +1,13 @@
-import { isSelfOrAdmin, requireUser } from '../../../platform/auth/identity.js';
-import { forbidden } from '../../../platform/errors.js';
 import { decodeCursor, parseFirst, toConnection } from '../../../platform/pagination.js';
 import { newestOrdering } from '../db/queries.js';
-import type { OrderStatus } from '../db/schema.js';
-import type { OrdersContext } from '../context.js';
+import type { Resolvers } from '../generated/resolvers.js';
+import { assertMaySeeOrdersOf } from './access.js';
 
-export const userResolvers = {
+export const userResolvers: Resolvers = {
   User: {
     /** The user themself or an admin; batched across users that share the same page arguments. */
-    async orders(
-      user: { id: string },
-      args: { first?: number | null; after?: string | null; status?: OrderStatus | null },
-      ctx: OrdersContext,
-    ) {
-      requireUser(ctx.identity);
-      if (!isSelfOrAdmin(ctx.identity, user.id)) throw forbidden("Only the user themself or an admin may see a user's orders.");
+    async orders(user, args, ctx) {
+      assertMaySeeOrdersOf(ctx.identity, user.id);
       const first = parseFirst(args.first);
       const after = decodeCursor(args.after, newestOrdering.shape);
       const rows = await ctx.loaders.customerOrders.load({

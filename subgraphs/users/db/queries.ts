@@ -4,11 +4,11 @@ import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import type { CursorValue } from '../../../platform/pagination.js';
 import { onlyIds } from '../../../platform/validation.js';
-import { users } from './schema.js';
-import type { NewUser, UserRow, UsersSchema } from './schema.js';
+import { users } from './tables.js';
+import type { NewUser, UserRow, UsersTables } from './tables.js';
 
 /** Queries run on a connection or inside a caller's transaction. */
-type UsersDb = Db<UsersSchema> | Tx;
+type UsersDb = Db<UsersTables> | Tx;
 
 /** Query.users ordering: newest first, id breaking ties (served by users_newest_idx). */
 export const userNewest = newestFirst<UserRow>(users.createdAt, users.id, (u) => ({ at: u.createdAt, id: u.id }));

@@ -1,7 +1,7 @@
 import { isSelfOrAdmin } from '../../../platform/auth/identity.js';
 import { forbidden } from '../../../platform/errors.js';
 import type { UsersContext } from '../context.js';
-import type { UserRow } from '../db/schema.js';
+import type { UserRow } from '../db/tables.js';
 
 /**
  * Rows handed out by signUp / logIn: the caller is still anonymous for this request, yet the

@@ -1,11 +1,12 @@
 import { DateTimeScalar } from '../../../platform/scalars.js';
 import type { UsersDeps } from '../context.js';
+import type { Resolvers } from '../generated/resolvers.js';
 import { createMutationResolvers } from './mutation.js';
 import { queryResolvers } from './query.js';
 import { userResolvers } from './user.js';
 
-/** A factory (unlike catalog's constant): signUp / logIn need the token issuer. */
-export function createResolvers(deps: UsersDeps) {
+/** signUp / logIn need the token issuer. */
+export function createResolvers(deps: UsersDeps): Resolvers {
   return {
     DateTime: DateTimeScalar,
     ...queryResolvers,

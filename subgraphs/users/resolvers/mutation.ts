@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { requireUser } from '../../../platform/auth/identity.js';
 import { ErrorCode, appError, notFound } from '../../../platform/errors.js';
+import { isUniqueViolation } from '../../../platform/db-errors.js';
 import { isId, parseInput } from '../../../platform/validation.js';
-import type { UsersContext, UsersDeps } from '../context.js';
+import type { UsersDeps } from '../context.js';
 import { insertUser, updateUserName, userByEmail } from '../db/queries.js';
-import type { UserRow } from '../db/schema.js';
+import type { UserRow } from '../db/tables.js';
+import type { Resolvers } from '../generated/resolvers.js';
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from '../passwords.js';
 import { asOwnRow } from './access.js';
 
@@ -26,31 +28,22 @@ const logInSchema = z.object({
 
 const updateProfileSchema = z.object({ name });
 
-/** Postgres unique violation on the email index; drizzle may wrap the driver's error in `cause`. */
-function isEmailTaken(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 3; e = (e as { cause?: unknown }).cause, depth++) {
-    const { code, constraint_name: constraint } = e as { code?: string; constraint_name?: string };
-    if (code === '23505') return constraint === undefined || constraint === 'users_email_lower_idx';
-  }
-  return false;
-}
-
 /** One error, one message for a wrong email and a wrong password alike. */
 const invalidCredentials = () => appError(ErrorCode.INVALID_CREDENTIALS, 'The email or password is incorrect.');
 
-export function createMutationResolvers(deps: UsersDeps) {
+export function createMutationResolvers(deps: UsersDeps): Resolvers {
   const authPayload = async (user: UserRow) => ({ token: await deps.tokens.issue(user), user: asOwnRow(user) });
 
   return {
     Mutation: {
-      async signUp(_: unknown, args: { input: unknown }, ctx: UsersContext) {
+      async signUp(_, args, ctx) {
         const input = parseInput(signUpSchema, args.input);
         const passwordHash = await hashPassword(input.password);
         let user: UserRow;
         try {
           user = await insertUser(ctx.db.write, { email: input.email, name: input.name, role: 'CUSTOMER', passwordHash });
         } catch (err) {
-          if (isEmailTaken(err)) {
+          if (isUniqueViolation(err, 'users_email_lower_idx')) {
             throw appError(ErrorCode.EMAIL_TAKEN, 'An account with this email already exists.', { field: 'input.email' });
           }
           throw err;
@@ -58,7 +51,7 @@ export function createMutationResolvers(deps: UsersDeps) {
         return authPayload(user);
       },
 
-      async logIn(_: unknown, args: { input: unknown }, ctx: UsersContext) {
+      async logIn(_, args, ctx) {
         const input = parseInput(logInSchema, args.input);
         const user = await userByEmail(ctx.db.write, input.email);
         // Always one scrypt run: an unknown email costs as much as a wrong password.
@@ -67,7 +60,7 @@ export function createMutationResolvers(deps: UsersDeps) {
         return authPayload(user);
       },
 
-      async updateProfile(_: unknown, args: { input: unknown }, ctx: UsersContext) {
+      async updateProfile(_, args, ctx) {
         const { userId } = requireUser(ctx.identity);
         const input = parseInput(updateProfileSchema, args.input);
         // A token from the external identity provider may name someone with no account here.

@@ -1,17 +1,16 @@
 import { requireAdmin } from '../../../platform/auth/identity.js';
 import { decodeCursor, parseFirst, toConnection } from '../../../platform/pagination.js';
 import { listUsers, userByEmail, userNewest } from '../db/queries.js';
-import type { UsersContext } from '../context.js';
+import type { Resolvers } from '../generated/resolvers.js';
 
-export const queryResolvers = {
+export const queryResolvers: Resolvers = {
   Query: {
     /** Null when anonymous (and for a valid token whose subject has no account here). */
-    me: (_: unknown, __: unknown, ctx: UsersContext) =>
-      ctx.identity.userId ? ctx.loaders.userById.load(ctx.identity.userId) : null,
+    me: (_, __, ctx) => (ctx.identity.userId ? ctx.loaders.userById.load(ctx.identity.userId) : null),
     /** Unknown and malformed ids are simply null; private fields are guarded on User. */
-    user: (_: unknown, { id }: { id: string }, ctx: UsersContext) => ctx.loaders.userById.load(id),
+    user: (_, { id }, ctx) => ctx.loaders.userById.load(id),
     /** Admins only, newest first; auth is checked before the arguments so outsiders learn nothing. */
-    async users(_: unknown, args: { first?: number | null; after?: string | null }, ctx: UsersContext) {
+    async users(_, args, ctx) {
       requireAdmin(ctx.identity);
       const first = parseFirst(args.first);
       const after = decodeCursor(args.after, userNewest.shape);
@@ -20,7 +19,7 @@ export const queryResolvers = {
       return toConnection(rows, first, userNewest.cursor);
     },
     /** Admins only (also enforced at the gateway by @requiresScopes). */
-    async userByEmail(_: unknown, { email }: { email: string }, ctx: UsersContext) {
+    async userByEmail(_, { email }, ctx) {
       requireAdmin(ctx.identity);
       if (email.length > 254) return null;
       return (await userByEmail(ctx.db.read, email)) ?? null;

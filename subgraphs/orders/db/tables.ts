@@ -65,8 +65,8 @@ export { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
 import { eventSequences, outbox, processedEvents } from '../../../platform/events/outbox.js';
 import { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
 
-export const schema = { orders, orderItems, idempotencyKeys, outbox, processedEvents, eventSequences, eventPositions, eventInbox };
-export type OrdersSchema = typeof schema;
+export const tables = { orders, orderItems, idempotencyKeys, outbox, processedEvents, eventSequences, eventPositions, eventInbox };
+export type OrdersTables = typeof tables;
 export type OrderRow = typeof orders.$inferSelect;
 export type OrderItemRow = typeof orderItems.$inferSelect;
 export type NewOrder = typeof orders.$inferInsert;

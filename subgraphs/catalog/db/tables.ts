@@ -92,7 +92,7 @@ export { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
 import { eventSequences, outbox, processedEvents } from '../../../platform/events/outbox.js';
 import { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
 
-export const schema = { categories, products, stockReservations, reservations, outbox, processedEvents, eventSequences, eventPositions, eventInbox };
-export type CatalogSchema = typeof schema;
+export const tables = { categories, products, stockReservations, reservations, outbox, processedEvents, eventSequences, eventPositions, eventInbox };
+export type CatalogTables = typeof tables;
 export type ProductRow = typeof products.$inferSelect;
 export type CategoryRow = typeof categories.$inferSelect;

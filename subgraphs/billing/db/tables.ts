@@ -11,12 +11,12 @@ export type InvoiceStatus = 'OPEN' | 'PAID' | 'VOID' | 'REFUNDED';
 /** PENDING: recorded before the processor is called, settled by the caller, a retry or the reconciler. */
 export type PaymentStatus = 'PENDING' | 'SUCCEEDED' | 'FAILED' | 'REFUNDED';
 
-/** One invoice per order (issued by the orders service when the order is placed). */
+/** One invoice per order, issued when billing consumes its OrderPlaced. */
 export const invoices = pgTable(
   'invoices',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    // UNIQUE makes /issue-invoice idempotent per order (INSERT ... ON CONFLICT DO NOTHING).
+    // UNIQUE makes issuing idempotent per order: a redelivered OrderPlaced inserts nothing (ON CONFLICT DO NOTHING).
     orderId: uuid('order_id').notNull().unique(),
     customerId: uuid('customer_id').notNull(),
     amountCents: integer('amount_cents').notNull(),
@@ -77,7 +77,7 @@ export { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
 import { eventSequences, outbox, processedEvents } from '../../../platform/events/outbox.js';
 import { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
 
-export const schema = { invoices, payments, idempotencyKeys, outbox, processedEvents, eventSequences, eventPositions, eventInbox };
-export type BillingSchema = typeof schema;
+export const tables = { invoices, payments, idempotencyKeys, outbox, processedEvents, eventSequences, eventPositions, eventInbox };
+export type BillingTables = typeof tables;
 export type InvoiceRow = typeof invoices.$inferSelect;
 export type PaymentRow = typeof payments.$inferSelect;

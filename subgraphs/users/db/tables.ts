@@ -27,7 +27,7 @@ export const users = pgTable(
   ],
 );
 
-export const schema = { users };
-export type UsersSchema = typeof schema;
+export const tables = { users };
+export type UsersTables = typeof tables;
 export type UserRow = typeof users.$inferSelect;
 export type NewUser = typeof users.$inferInsert;

@@ -1,3 +1,0 @@
-import { loadTypeDefs } from '../../platform/service.js';
-
-export const typeDefs = loadTypeDefs('users');
