@@ -5,6 +5,7 @@ import { parse } from 'graphql';
 import type { DocumentNode } from 'graphql';
 import type { BaseConfig, DatabaseConfig } from './config.js';
 import { createDatabase } from './db.js';
+import { configureLoaders } from './loaders.js';
 import { createLogger } from './logger.js';
 import { startTracingFromConfig } from './observability/index.js';
 import { createServiceTokenSigner, createServiceTokenVerifier } from './auth/service-token.js';
@@ -25,6 +26,7 @@ export async function createServiceBasics<S extends Record<string, unknown>>(
 ) {
   const log = createLogger(name, config.LOG_LEVEL, config.LOG_DESTINATION);
   startTracingFromConfig(name, config);
+  configureLoaders({ batching: !config.DATALOADER_DISABLED });
   const database = createDatabase(config, schema, { applicationName: name, log });
   const verifier = createServiceTokenVerifier(config.TRUSTED_SERVICE_JWKS as { keys: never[] });
   const signer = await createServiceTokenSigner(config.SERVICE_PRIVATE_JWK);
