@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
+import { preparedPer } from '../../../platform/db.js';
 import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import type { CursorValue } from '../../../platform/pagination.js';
@@ -17,19 +18,26 @@ export const invoiceNewest = newestFirst<InvoiceRow>(invoices.issuedAt, invoices
 export const invoicesByIds = (db: BillingDb, ids: readonly string[]) =>
   db.select().from(invoices).where(inArray(invoices.id, onlyIds(ids)));
 
-export const invoicesByOrderIds = (db: BillingDb, orderIds: readonly string[]) =>
-  db.select().from(invoices).where(inArray(invoices.orderId, onlyIds(orderIds)));
+const ids = sql.placeholder('ids');
+
+const invoicesByOrderIdsStatement = preparedPer((db: BillingDb) =>
+  db.select().from(invoices).where(sql`${invoices.orderId} = any(${ids}::uuid[])`).prepare('invoices_by_order_ids'));
+
+export const invoicesByOrderIds = (db: BillingDb, orderIds: readonly string[]): Promise<InvoiceRow[]> => invoicesByOrderIdsStatement(db).execute({ ids: onlyIds(orderIds) });
 
 export const paymentsByIds = (db: BillingDb, ids: readonly string[]) =>
   db.select().from(payments).where(inArray(payments.id, onlyIds(ids)));
 
-/** Payments of several invoices, oldest first (served by payments_invoice_created_idx). */
-export const paymentsOfInvoices = (db: BillingDb, invoiceIds: readonly string[]) =>
+const paymentsOfInvoicesStatement = preparedPer((db: BillingDb) =>
   db
     .select()
     .from(payments)
-    .where(inArray(payments.invoiceId, onlyIds(invoiceIds)))
-    .orderBy(asc(payments.invoiceId), asc(payments.createdAt), asc(payments.id));
+    .where(sql`${payments.invoiceId} = any(${ids}::uuid[])`)
+    .orderBy(asc(payments.invoiceId), asc(payments.createdAt), asc(payments.id))
+    .prepare('payments_of_invoices'));
+
+/** Payments of several invoices, oldest first (served by payments_invoice_created_idx). */
+export const paymentsOfInvoices = (db: BillingDb, invoiceIds: readonly string[]): Promise<PaymentRow[]> => paymentsOfInvoicesStatement(db).execute({ ids: onlyIds(invoiceIds) });
 
 export interface InvoicePageArgs {
   limit: number;
