@@ -112,7 +112,7 @@ function report(rows: Row[]) {
   console.log('| workload | variant | req/s | gateway | subgraphs | postgres | redis | total |\n|---|---|---:|---:|---:|---:|---:|---:|');
   for (const w of WORKLOADS) {
     TREES.forEach((_, i) => {
-      const mine = rows.filter((r) => r.workload === w && r.variant === i);
+      const mine = rows.filter((r) => r.workload === w && r.variant === i && r.rps > 0);
       const m = (k: string) => median(mine.map((r) => r.perReq[k] ?? 0)).toFixed(3);
       console.log(`| ${w} | ${label(i)} | ${median(mine.map((r) => r.rps)).toFixed(0)} | ${m('gateway')} | ${m('subgraphs')} | ${m('postgres')} | ${m('redis')} | ${m('total')} |`);
     });
@@ -121,10 +121,12 @@ function report(rows: Row[]) {
   console.log('\nPer-repetition ratio of each variant to A (subgraphs CPU per request; total; req/s):');
   for (const w of WORKLOADS) {
     for (let i = 1; i < TREES.length; i++) {
-      const pairs = [...Array(SETTINGS.reps).keys()].map((rep) => {
-        const a = rows.find((r) => r.workload === w && r.variant === 0 && r.rep === rep)!;
-        const b = rows.find((r) => r.workload === w && r.variant === i && r.rep === rep)!;
-        return { sub: b.perReq.subgraphs! / a.perReq.subgraphs!, total: b.perReq.total! / a.perReq.total!, rps: b.rps / a.rps };
+      // A repetition where either side completed nothing (an overloaded machine) has no ratio.
+      const pairs = [...Array(SETTINGS.reps).keys()].flatMap((rep) => {
+        const a = rows.find((r) => r.workload === w && r.variant === 0 && r.rep === rep);
+        const b = rows.find((r) => r.workload === w && r.variant === i && r.rep === rep);
+        if (!a?.rps || !b?.rps) return [];
+        return [{ sub: b.perReq.subgraphs! / a.perReq.subgraphs!, total: b.perReq.total! / a.perReq.total!, rps: b.rps / a.rps }];
       });
       const fmt = (k: 'sub' | 'total' | 'rps') => `${median(pairs.map((p) => p[k])).toFixed(3)} [${pairs.map((p) => p[k].toFixed(2)).join(' ')}]`;
       console.log(`${w} ${label(i)}/A: subgraphs ${fmt('sub')}; total ${fmt('total')}; req/s ${fmt('rps')}`);
