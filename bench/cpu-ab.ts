@@ -51,7 +51,8 @@ interface Variant {
 function spawnSubgraphs(tree: string, subgraphEnv: string, debugPort: number): Child {
   const proc = fork(path.join(tree, 'bench/subgraphs-process.ts'), [], {
     cwd: tree,
-    execArgv: ['--import', 'tsx', '--import', path.join(ROOT, 'bench/no-source-maps.mjs')],
+    // BENCH_PROFILE_DIR: a V8 CPU profile of each subgraphs process, written when it exits.
+    execArgv: ['--import', 'tsx', '--import', path.join(ROOT, 'bench/no-source-maps.mjs'), ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])],
     env: { ...process.env, NODE_ENV: 'production', BENCH_SUBGRAPH_ENV: subgraphEnv, BENCH_DEBUG_PORT: String(debugPort) },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
