@@ -113,8 +113,9 @@ async function readJsonBody(req: IncomingMessage, res: ServerResponse): Promise<
   const declared = Number(req.headers['content-length'] ?? 0);
   const raw = declared > BODY_LIMIT_BYTES ? TOO_LARGE : await readBody(req);
   if (raw === TOO_LARGE) {
-    // The rest of the body is not read: the connection closes after the answer.
+    // The rest of the body is discarded unread, and the connection closes after the answer.
     res.shouldKeepAlive = false;
+    req.resume();
     sendError(res, 413, 'Request body is too large.', 'BAD_REQUEST');
     return INVALID;
   }
