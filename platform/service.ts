@@ -28,7 +28,7 @@ export async function createServiceBasics<S extends Record<string, unknown>>(
   startTracingFromConfig(name, config);
   configureLoaders({ batching: !config.DATALOADER_DISABLED });
   const database = createDatabase(config, schema, { applicationName: name, log });
-  const verifier = createServiceTokenVerifier(config.TRUSTED_SERVICE_JWKS as { keys: never[] });
+  const verifier = createServiceTokenVerifier(config.TRUSTED_SERVICE_JWKS);
   const signer = await createServiceTokenSigner(config.SERVICE_PRIVATE_JWK);
   // Opened on first use only: a service without events holds no Redis connection.
   let bus: EventBus | undefined;

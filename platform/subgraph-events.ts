@@ -32,8 +32,7 @@ const WEEK_MS = 7 * 24 * HOUR_MS;
  * What a subgraph runs besides answering requests: its outbox relay, its event consumers, event
  * metrics and hourly housekeeping. The event code reads and writes only its own tables (outbox,
  * inbox, idempotency keys), present in every subgraph's database, so it takes the database
- * without the subgraph's own table types: Drizzle's database type is invariant in its schema,
- * hence the one widening below.
+ * without the subgraph's own table types.
  */
 export function startSubgraphBackgroundWork(opts: {
   name: string;

@@ -72,8 +72,7 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   opts: SubgraphServerOptions<S, L>,
 ): Promise<SubgraphServer> {
   const { log } = opts;
-  // The event code uses only its own tables, present in every subgraph's database (subgraph-events.ts).
-  const database = opts.database as unknown as Database<Record<string, unknown>>;
+  const database: Database<Record<string, unknown>> = opts.database;
   const { metrics, middleware } = createServiceObservability(opts.name);
   opts.database.telemetry.register(metrics.registry);
   const background = startSubgraphBackgroundWork({ name: opts.name, database, events: opts.events, idempotencyKeys: opts.idempotencyKeys ?? false, metrics, log });
