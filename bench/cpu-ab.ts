@@ -53,7 +53,13 @@ function spawnSubgraphs(tree: string, subgraphEnv: string, debugPort: number): C
   const proc = fork(path.join(tree, 'bench/subgraphs-process.ts'), [], {
     cwd: tree,
     // BENCH_PROFILE_DIR: a V8 CPU profile of each subgraphs process, written when it exits.
-    execArgv: ['--import', 'tsx', '--import', path.join(ROOT, 'bench/no-source-maps.mjs'), ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])],
+    execArgv: [
+      '--import',
+      'tsx',
+      '--import',
+      path.join(ROOT, 'bench/no-source-maps.mjs'),
+      ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
+    ],
     env: { ...process.env, NODE_ENV: 'production', BENCH_SUBGRAPH_ENV: subgraphEnv, BENCH_DEBUG_PORT: String(debugPort) },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -61,24 +67,43 @@ function spawnSubgraphs(tree: string, subgraphEnv: string, debugPort: number): C
     proc,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (proc.exitCode !== null || proc.signalCode) return resolve();
-        proc.once('exit', () => resolve());
+        if (proc.exitCode !== null || proc.signalCode) {
+          resolve();
+          return;
+        }
+        proc.once('exit', () => {
+          resolve();
+        });
         proc.kill('SIGTERM');
       }),
   };
 }
 
 async function startVariant(tree: string, base: Parameters<typeof localEnv>[0], children: Child[]): Promise<Variant> {
-  const ports = { gateway: await freePort(), users: await freePort(), catalog: await freePort(), orders: await freePort(), billing: await freePort() };
+  const ports = {
+    gateway: await freePort(),
+    users: await freePort(),
+    catalog: await freePort(),
+    orders: await freePort(),
+    billing: await freePort(),
+  };
   const envs = localEnv({ ...base, ports });
-  const subgraphs = spawnSubgraphs(tree, JSON.stringify({ users: envs.users, catalog: envs.catalog, orders: envs.orders, billing: envs.billing }), await freePort());
+  const subgraphs = spawnSubgraphs(
+    tree,
+    JSON.stringify({ users: envs.users, catalog: envs.catalog, orders: envs.orders, billing: envs.billing }),
+    await freePort(),
+  );
   children.push(subgraphs);
   await waitForMessage(subgraphs, 'ready');
   const gateway = spawnTs('gateway/index.ts', envs.gateway);
   children.push(gateway);
   const url = `http://127.0.0.1:${ports.gateway}/graphql`;
   await waitForGraphql(url);
-  return { tree, url, probes: { gateway: { kind: 'tree', pid: gateway.proc.pid! }, subgraphs: { kind: 'tree', pid: subgraphs.proc.pid! } } };
+  return {
+    tree,
+    url,
+    probes: { gateway: { kind: 'tree', pid: gateway.proc.pid! }, subgraphs: { kind: 'tree', pid: subgraphs.proc.pid! } },
+  };
 }
 
 async function measure(worker: Child, probes: Record<string, Probe>, job: unknown): Promise<{ result: LoadResult; cpu: CpuSample }> {
@@ -116,13 +141,17 @@ const median = (xs: number[]) => {
 
 function report(rows: Row[]) {
   const label = (i: number) => `${String.fromCharCode(65 + i)} (${path.relative(ROOT, TREES[i]!) || '.'})`;
-  console.log(`\nCPU ms per request (median of the usable of ${SETTINGS.reps} reps: something served, at most ${MAX_FAILED_SHARE * 100}% failed; node ${process.version}):`);
+  console.log(
+    `\nCPU ms per request (median of the usable of ${SETTINGS.reps} reps: something served, at most ${MAX_FAILED_SHARE * 100}% failed; node ${process.version}):`,
+  );
   console.log('| workload | variant | req/s | gateway | subgraphs | postgres | redis | total |\n|---|---|---:|---:|---:|---:|---:|---:|');
   for (const w of WORKLOADS) {
     TREES.forEach((_, i) => {
       const mine = rows.filter((r) => r.workload === w && r.variant === i && usable(r));
       const m = (k: string) => median(mine.map((r) => r.perReq[k] ?? 0)).toFixed(3);
-      console.log(`| ${w} | ${label(i)} | ${median(mine.map((r) => r.rps)).toFixed(0)} | ${m('gateway')} | ${m('subgraphs')} | ${m('postgres')} | ${m('redis')} | ${m('total')} |`);
+      console.log(
+        `| ${w} | ${label(i)} | ${median(mine.map((r) => r.rps)).toFixed(0)} | ${m('gateway')} | ${m('subgraphs')} | ${m('postgres')} | ${m('redis')} | ${m('total')} |`,
+      );
     });
   }
   if (TREES.length < 2) return;
@@ -136,7 +165,8 @@ function report(rows: Row[]) {
         if (!usable(a) || !usable(b)) return [];
         return [{ sub: b.perReq.subgraphs! / a.perReq.subgraphs!, total: b.perReq.total! / a.perReq.total!, rps: b.rps / a.rps }];
       });
-      const fmt = (k: 'sub' | 'total' | 'rps') => `${median(pairs.map((p) => p[k])).toFixed(3)} [${pairs.map((p) => p[k].toFixed(2)).join(' ')}]`;
+      const fmt = (k: 'sub' | 'total' | 'rps') =>
+        `${median(pairs.map((p) => p[k])).toFixed(3)} [${pairs.map((p) => p[k].toFixed(2)).join(' ')}]`;
       console.log(`${w} ${label(i)}/A: subgraphs ${fmt('sub')}; total ${fmt('total')}; req/s ${fmt('rps')}`);
     }
   }
@@ -153,13 +183,21 @@ async function main() {
       await ensureDatabase(pg.adminUrl, s);
       await migrateSubgraph(s, databaseUrls[s]);
     }
-    const size = Object.fromEntries(Object.entries(BENCH_SIZE).map(([k, v]) => [k, k === 'categories' ? v : Math.round(v * SETTINGS.scale)])) as typeof BENCH_SIZE;
+    const size = Object.fromEntries(
+      Object.entries(BENCH_SIZE).map(([k, v]) => [k, k === 'categories' ? v : Math.round(v * SETTINGS.scale)]),
+    ) as typeof BENCH_SIZE;
     const data = await loadBenchData(databaseUrls, size);
     console.log(`data: ${data.summary}; trees: ${TREES.join(', ')}`);
     const keys = await generateLocalKeys();
     const unlimited = '1000000000';
     const base = {
-      keys, databaseUrls, ports: {} as never, redisUrl: redis.url, logLevel: 'error', nodeEnv: 'production' as const, eventNamespace: 'bench-ab:',
+      keys,
+      databaseUrls,
+      ports: {} as never,
+      redisUrl: redis.url,
+      logLevel: 'error',
+      nodeEnv: 'production' as const,
+      eventNamespace: 'bench-ab:',
       extra: { gateway: { RATE_LIMIT_ANONYMOUS: unlimited, RATE_LIMIT_USER: unlimited, RATE_LIMIT_PARTNER: unlimited } },
     };
     const variants: Variant[] = [];
@@ -172,27 +210,62 @@ async function main() {
 
     const userKey = await importJWK(keys.userTokenKey, 'ES256');
     const customers = data.users.filter((u) => u.role === 'CUSTOMER').slice(0, SETTINGS.users);
-    const tokens = await Promise.all(customers.map((u) => new SignJWT({ role: 'CUSTOMER', scope: '' }).setProtectedHeader({ alg: 'ES256', kid: keys.userTokenKey.kid! })
-      .setSubject(u.id).setIssuer('urn:supergraph:users').setAudience('urn:supergraph').setIssuedAt().setExpirationTime('2h').sign(userKey)));
+    const tokens = await Promise.all(
+      customers.map((u) =>
+        new SignJWT({ role: 'CUSTOMER', scope: '' })
+          .setProtectedHeader({ alg: 'ES256', kid: keys.userTokenKey.kid! })
+          .setSubject(u.id)
+          .setIssuer('urn:supergraph:users')
+          .setAudience('urn:supergraph')
+          .setIssuedAt()
+          .setExpirationTime('2h')
+          .sign(userKey),
+      ),
+    );
     const jobs: Record<string, { bodies: string[]; auth: unknown }> = {
       storefront: { bodies: data.categoryIds.map((c) => JSON.stringify({ query: STOREFRONT, variables: { c } })), auth: { mode: 'none' } },
       account: { bodies: [JSON.stringify({ query: printDocument(ACCOUNT_PAGE), variables: { n: 20 } })], auth: { mode: 'bearer', tokens } },
     };
     // Unmeasured first: JIT, statement caches and pools warm in every variant before any comparison.
-    for (const v of variants) for (const w of WORKLOADS) await runJob(worker, { kind: 'http', url: v.url, ...jobs[w]!, connections: SETTINGS.connections, warmupS: 0, durationS: SETTINGS.primeS });
+    for (const v of variants)
+      for (const w of WORKLOADS)
+        await runJob(worker, {
+          kind: 'http',
+          url: v.url,
+          ...jobs[w]!,
+          connections: SETTINGS.connections,
+          warmupS: 0,
+          durationS: SETTINGS.primeS,
+        });
     const rows: Row[] = [];
     for (let rep = 0; rep < SETTINGS.reps; rep++) {
       for (const w of WORKLOADS) {
         const order = variants.map((_, i) => (i + rep) % variants.length);
         for (const i of order) {
           const v = variants[i]!;
-          const job = { kind: 'http', url: v.url, ...jobs[w]!, connections: SETTINGS.connections, warmupS: SETTINGS.warmupS, durationS: SETTINGS.durationS };
+          const job = {
+            kind: 'http',
+            url: v.url,
+            ...jobs[w]!,
+            connections: SETTINGS.connections,
+            warmupS: SETTINGS.warmupS,
+            durationS: SETTINGS.durationS,
+          };
           const { result, cpu } = await measure(worker, { ...v.probes, ...shared }, job);
           if (result.failed) console.error(`${w} ${i}: ${result.failed} of ${result.requests} failed`);
           const perReq = Object.fromEntries(Object.entries(cpu).map(([k, ms]) => [k, result.count ? ms / result.count : 0]));
           perReq.total = Object.values(perReq).reduce((a, b) => a + b, 0);
-          rows.push({ workload: w, variant: i, rep, rps: result.rps, failedShare: result.requests ? result.failed / result.requests : 1, perReq });
-          console.log(`${w} ${String.fromCharCode(65 + i)} rep ${rep + 1}: ${result.rps.toFixed(0)}/s; CPU ms/req gw ${perReq.gateway!.toFixed(2)} sub ${perReq.subgraphs!.toFixed(2)} pg ${perReq.postgres!.toFixed(2)} total ${perReq.total.toFixed(2)}`);
+          rows.push({
+            workload: w,
+            variant: i,
+            rep,
+            rps: result.rps,
+            failedShare: result.requests ? result.failed / result.requests : 1,
+            perReq,
+          });
+          console.log(
+            `${w} ${String.fromCharCode(65 + i)} rep ${rep + 1}: ${result.rps.toFixed(0)}/s; CPU ms/req gw ${perReq.gateway!.toFixed(2)} sub ${perReq.subgraphs!.toFixed(2)} pg ${perReq.postgres!.toFixed(2)} total ${perReq.total.toFixed(2)}`,
+          );
         }
       }
     }

@@ -108,7 +108,9 @@ export function createDatabase<S extends Record<string, unknown>>(
    * one request could see two different moments (a row on one replica and not yet on the next).
    * A request here keeps the reader it got first (RequestDb), chosen by health and consistency.
    */
-  const replicas = replicaClients.map((client, i) => drizzle(instrumentSql(withPrimaryFallback(client, primaryClient, monitor!, i), 'replica', telemetry), { schema }));
+  const replicas = replicaClients.map((client, i) =>
+    drizzle(instrumentSql(withPrimaryFallback(client, primaryClient, monitor!, i), 'replica', telemetry), { schema }),
+  );
   let next = 0;
 
   const ping = async (client: postgres.Sql) => {

@@ -29,9 +29,9 @@ export function newestFirst<R>(at: AnyPgColumn, id: AnyPgColumn, key: (row: R) =
  * `limit` may be a placeholder (a prepared statement, platform/db.ts preparedPer); rows come back
  * as `{ row }`, see `rowsOf`.
  */
-export function newestPerParentQuery<T extends PgTable>(
+export function newestPerParentQuery(
   db: Db<Record<string, unknown>> | Tx,
-  table: T,
+  table: PgTable,
   columns: { id: AnyPgColumn; parent: AnyPgColumn; at: AnyPgColumn },
   where: SQL[],
   limit: number | Placeholder,

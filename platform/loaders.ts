@@ -30,13 +30,17 @@ class ObservedLoader<K, V, C = K> extends DataLoader<K, V, C> {
 export function observeBatches<T>(loaders: T, observe: BatchObserver): T {
   for (const [key, loader] of Object.entries(loaders as object)) {
     if (!(loader instanceof ObservedLoader)) continue;
-    loader.name ||= key;
+    loader.name ??= key;
     loader.observer = observe;
   }
   return loaders;
 }
 
-function observedLoader<K, V, C = K>(batch: (keys: readonly K[]) => Promise<V[]>, name: string | undefined, options: DataLoader.Options<K, V, C> = {}): DataLoader<K, V, C> {
+function observedLoader<K, V, C = K>(
+  batch: (keys: readonly K[]) => Promise<V[]>,
+  name: string | undefined,
+  options: DataLoader.Options<K, V, C> = {},
+): DataLoader<K, V, C> {
   const loader: ObservedLoader<K, V, C> = new ObservedLoader<K, V, C>(
     (keys) => {
       loader.observer?.(loader.name ?? 'unnamed', keys.length);

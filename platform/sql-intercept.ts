@@ -35,7 +35,8 @@ export function interceptStatements(client: postgres.Sql, around: AroundStatemen
     // Lazy like the driver's own query: nothing is sent until it is awaited or `.values()` is called.
     let started: Promise<unknown> | undefined;
     return {
-      then: (onFulfilled?: (v: unknown) => unknown, onRejected?: (e: unknown) => unknown) => (started ??= run(false)).then(onFulfilled, onRejected),
+      then: (onFulfilled?: (v: unknown) => unknown, onRejected?: (e: unknown) => unknown) =>
+        (started ??= run(false)).then(onFulfilled, onRejected),
       values: () => (started ??= run(true)),
     };
   };
@@ -43,11 +44,13 @@ export function interceptStatements(client: postgres.Sql, around: AroundStatemen
     (method: 'begin' | 'savepoint') =>
     (...args: unknown[]) => {
       const fn = args.pop() as (tx: postgres.Sql) => unknown;
-      return (client as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args, (tx: postgres.Sql) => fn(interceptStatements(tx, around, true)));
+      return (client as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args, (tx: postgres.Sql) =>
+        fn(interceptStatements(tx, around, true)),
+      );
     };
   const overrides = new Map<string | symbol, unknown>([['unsafe', unsafe]]);
   if (transactions) overrides.set('begin', withWrappedCallback('begin')).set('savepoint', withWrappedCallback('savepoint'));
   return new Proxy(client, {
-    get: (target, prop, receiver) => (overrides.has(prop) ? overrides.get(prop) : Reflect.get(target, prop, receiver)),
+    get: (target, prop, receiver): unknown => (overrides.has(prop) ? overrides.get(prop) : Reflect.get(target, prop, receiver)),
   });
 }

@@ -43,15 +43,33 @@ export function startSubgraphBackgroundWork(opts: {
   log: Logger;
 }): SubgraphBackgroundWork {
   const { name, database, events, log } = opts;
-  const relay: OutboxRelay | undefined = events?.produces ? createOutboxRelay({ database, bus: events.bus, stream: events.produces, log }) : undefined;
+  const relay: OutboxRelay | undefined = events?.produces
+    ? createOutboxRelay({ database, bus: events.bus, stream: events.produces, log })
+    : undefined;
   // A unique consumer name per process: after a crash, the next process reclaims what this one left pending.
   const consumerName = `${name}-${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const consumers = (events?.consumes ?? []).map((c) =>
-    startConsumer({ bus: events!.bus, database, stream: c.stream, group: name, consumer: consumerName, handlers: c.handlers, log, afterCommit: () => relay?.kick() }),
+    startConsumer({
+      bus: events!.bus,
+      database,
+      stream: c.stream,
+      group: name,
+      consumer: consumerName,
+      handlers: c.handlers,
+      log,
+      afterCommit: () => relay?.kick(),
+    }),
   );
   if (events) {
     const consumes = (events.consumes ?? []).map((c) => c.stream);
-    registerEventMetrics(opts.metrics, { database, bus: events.bus, consumes, group: name, log, ...(events.produces ? { produces: events.produces } : {}) });
+    registerEventMetrics(opts.metrics, {
+      database,
+      bus: events.bus,
+      consumes,
+      group: name,
+      log,
+      ...(events.produces ? { produces: events.produces } : {}),
+    });
   }
   // Hourly, on the background pool: expired idempotency keys, and outbox rows long since relayed
   // (the stream keeps its own window; a week of rows is enough to investigate).
@@ -61,7 +79,9 @@ export function startSubgraphBackgroundWork(opts: {
     }
     if (events?.produces) {
       // Never inside the bus's retention window: the relay republishes from these rows when Redis loses some.
-      void pruneOutbox(database, Math.max(WEEK_MS, 2 * events.bus.settings.retentionMs)).catch((err: unknown) => log.warn({ err }, 'pruning the outbox failed'));
+      void pruneOutbox(database, Math.max(WEEK_MS, 2 * events.bus.settings.retentionMs)).catch((err: unknown) =>
+        log.warn({ err }, 'pruning the outbox failed'),
+      );
     }
   }, HOUR_MS);
   housekeeping.unref();

@@ -34,7 +34,13 @@ export interface GraphqlHandlerOptions<C extends BaseContext> {
 }
 
 /** `{ errors: [...] }` with one error and no internals. */
-export function sendError(res: ServerResponse, status: number, message: string, code: string, extensions: Record<string, unknown> = {}): void {
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  code: string,
+  extensions: Record<string, unknown> = {},
+): void {
   if (res.headersSent) return void res.end();
   res.statusCode = status;
   res.setHeader('content-type', 'application/json; charset=utf-8');
@@ -54,7 +60,8 @@ export function routeGraphql(graphql: RequestListener, rest: RequestListener): R
   return (req, res) => {
     const url = req.url ?? '';
     const isGraphql = url.startsWith(GRAPHQL_PATH) && (url.length === GRAPHQL_PATH.length || url[GRAPHQL_PATH.length] === '?');
-    return isGraphql ? graphql(req, res) : rest(req, res);
+    if (isGraphql) graphql(req, res);
+    else rest(req, res);
   };
 }
 
@@ -65,7 +72,10 @@ export function createGraphqlHandler<C extends BaseContext>(opts: GraphqlHandler
     if (!contextValue) return;
     const body = await readJsonBody(req, res);
     if (body === INVALID) return;
-    const response = await opts.apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest: toApolloRequest(req, body), context: async () => contextValue });
+    const response = await opts.apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: toApolloRequest(req, body),
+      context: async () => contextValue,
+    });
     for (const [key, value] of response.headers) res.setHeader(key, value);
     res.statusCode = response.status ?? 200;
     if (response.body.kind === 'complete') return void res.end(response.body.string);
@@ -144,7 +154,9 @@ function readBody(req: IncomingMessage): Promise<Buffer | typeof TOO_LARGE | typ
     let size = 0;
     let settled = false;
     const settle = (value: Buffer | typeof TOO_LARGE | typeof GONE) => {
-      if (!settled) (settled = true), resolve(value);
+      if (settled) return;
+      settled = true;
+      resolve(value);
     };
     req.on('data', (chunk: Buffer) => {
       if (settled) return;

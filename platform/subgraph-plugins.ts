@@ -1,4 +1,5 @@
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import { OperationTypeNode } from 'graphql';
 import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheControl';
 import { consistencyPlugin } from './consistency.js';
@@ -23,10 +24,10 @@ export function mutationPlugin<C extends PluginContext>(afterMutation: () => voi
     async requestDidStart() {
       return {
         async didResolveOperation({ operation, contextValue }) {
-          if (operation?.operation === 'mutation') contextValue.db.useWriteMode();
+          if (operation?.operation === OperationTypeNode.MUTATION) contextValue.db.useWriteMode();
         },
         async willSendResponse({ operation }) {
-          if (operation?.operation === 'mutation') afterMutation();
+          if (operation?.operation === OperationTypeNode.MUTATION) afterMutation();
         },
       };
     },
@@ -44,7 +45,7 @@ export function subgraphPlugins<C extends PluginContext>(opts: {
   return [
     // The same request rules as the gateway's (NUL in strings), for any caller that reaches a subgraph.
     inputRulesPlugin<C>(),
-    consistencyPlugin(opts.name, opts.database) as ApolloServerPlugin<C>,
+    consistencyPlugin(opts.name, opts.database),
     requestTelemetryPlugin<C>({ metrics: opts.metrics, log: opts.log, clientOf: (c) => c.caller, requestIdOf: (c) => c.requestId }),
     ApolloServerPluginInlineTraceDisabled(),
     // Apollo's default, spelled out because the gateway depends on it: the @cacheControl hints in the

@@ -75,7 +75,14 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   const database: Database<Record<string, unknown>> = opts.database;
   const { metrics, middleware } = createServiceObservability(opts.name);
   opts.database.telemetry.register(metrics.registry);
-  const background = startSubgraphBackgroundWork({ name: opts.name, database, events: opts.events, idempotencyKeys: opts.idempotencyKeys ?? false, metrics, log });
+  const background = startSubgraphBackgroundWork({
+    name: opts.name,
+    database,
+    events: opts.events,
+    idempotencyKeys: opts.idempotencyKeys ?? false,
+    metrics,
+    log,
+  });
   const apollo = new ApolloServer<SubgraphContext<S, L>>({
     schema: buildSubgraphSchema([{ typeDefs: opts.typeDefs, resolvers: opts.resolvers as GraphQLResolverMap<unknown> }]),
     formatError: createErrorFormatter(log),
@@ -83,7 +90,7 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
     // Only the gateway talks to a subgraph, and it loads the committed supergraph, never introspection.
     introspection: false,
     allowBatchedHttpRequests: false,
-    plugins: subgraphPlugins<SubgraphContext<S, L>>({ name: opts.name, database, metrics, log, afterMutation: background.kick }),
+    plugins: subgraphPlugins<SubgraphContext<S, L>>({ name: opts.name, database, metrics, log, afterMutation: () => background.kick() }),
   });
   await apollo.start();
 
@@ -99,7 +106,16 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   if (opts.routes) app.use(opts.routes);
   app.use(express.json({ limit: '2mb' }));
   if (opts.internalRoutes?.length) {
-    app.use('/internal', createInternalRouter(opts.internalRoutes, opts.verifier, log, background.kick, () => writesReport(opts.name, database)));
+    app.use(
+      '/internal',
+      createInternalRouter(
+        opts.internalRoutes,
+        opts.verifier,
+        log,
+        () => background.kick(),
+        () => writesReport(opts.name, database),
+      ),
+    );
   }
   app.use(jsonErrorHandler(log));
 
@@ -108,7 +124,7 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
     handler: routeGraphql(createSubgraphGraphql(opts, apollo, metrics), app),
     log,
     metrics,
-    onDrain: health.drain,
+    onDrain: () => health.drain(),
     apollo: apollo as unknown as ApolloServer<never>,
     async stop() {
       await apollo.stop();
@@ -142,7 +158,14 @@ function createSubgraphGraphql<S extends Record<string, unknown>, L>(
       // Read-your-writes: a position the client has seen written here (forwarded by the gateway).
       const lsn = req.headers[CONSISTENCY_LSN_HEADER];
       const db = new RequestDb(opts.database, requestedLsn(typeof lsn === 'string' ? lsn : undefined));
-      return { identity: caller.identity, caller: caller.service, db, loaders: observeBatches(opts.createLoaders(db), observeBatch), requestId, log: opts.log };
+      return {
+        identity: caller.identity,
+        caller: caller.service,
+        db,
+        loaders: observeBatches(opts.createLoaders(db), observeBatch),
+        requestId,
+        log: opts.log,
+      };
     },
   });
 }

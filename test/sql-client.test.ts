@@ -19,14 +19,20 @@ const registry = new Registry();
 
 beforeAll(async () => {
   const { databaseUrls } = await createTestDatabases(inject('postgres').adminUrl);
-  database = createDatabase({ DATABASE_URL: databaseUrls.catalog, DATABASE_REPLICA_URLS: [], DATABASE_POOL_MAX: 4 }, catalogSchema, { applicationName: 'sql-client-test' });
+  database = createDatabase({ DATABASE_URL: databaseUrls.catalog, DATABASE_REPLICA_URLS: [], DATABASE_POOL_MAX: 4 }, catalogSchema, {
+    applicationName: 'sql-client-test',
+  });
   database.telemetry.register(registry);
 }, 60_000);
 afterAll(() => database?.close());
 
 const statementsOk = async () => {
-  const metric = (await registry.getSingleMetric('db_statement_duration_seconds')!.get()) as { values: { metricName?: string; labels: Record<string, string | number>; value: number }[] };
-  return metric.values.find((v) => v.metricName?.endsWith('_count') && v.labels.role === 'primary' && v.labels.outcome === 'ok')?.value ?? 0;
+  const metric = (await registry.getSingleMetric('db_statement_duration_seconds')!.get()) as {
+    values: { metricName?: string; labels: Record<string, string | number>; value: number }[];
+  };
+  return (
+    metric.values.find((v) => v.metricName?.endsWith('_count') && v.labels.role === 'primary' && v.labels.outcome === 'ok')?.value ?? 0
+  );
 };
 
 describe('the instrumented client', () => {
@@ -41,7 +47,7 @@ describe('the instrumented client', () => {
         // Thrown to roll back, carrying what each side saw.
         throw Object.assign(new Error('rollback'), { inside: inside[0]!.n, outside: outside[0]!.n });
       })
-      .catch((err: { inside?: number; outside?: number }) => err);
+      .catch((err: unknown) => err as { inside?: number; outside?: number });
     expect(seen).toMatchObject({ inside: 1, outside: 0 });
     const after = await database.primary.execute(sql`select count(*)::int as n from categories where slug = ${slug}`);
     expect(after[0]!.n).toBe(0);
@@ -51,10 +57,11 @@ describe('the instrumented client', () => {
 
   it('prepared statements return the same rows as before, for any batch size, as one statement text', async () => {
     const made = [];
-    for (let i = 0; i < 3; i++) made.push(await insertCategory(database.primary, { name: `Prepared ${i}`, slug: `prepared-${Date.now()}-${i}` }));
+    for (let i = 0; i < 3; i++)
+      made.push(await insertCategory(database.primary, { name: `Prepared ${i}`, slug: `prepared-${Date.now()}-${i}` }));
     const texts = new Set<string>();
     sqlStatementCounter.listener = (s) => {
-      if (s.application === 'sql-client-test' && /from "categories"/.test(s.query)) texts.add(s.query);
+      if (s.application === 'sql-client-test' && s.query.includes('from "categories"')) texts.add(s.query);
     };
     try {
       const one = await categoriesByIds(database.primary, [made[0]!.id]);

@@ -47,8 +47,18 @@ export function createSqlTelemetry(service: string): SqlTelemetry {
       for (const role of ['primary', 'replica', 'background'] as const) this.set({ role }, open.get(role)?.size ?? 0);
     },
   });
-  const maxConnections = new Gauge({ name: 'db_pool_connections_max', help: 'Pool size limit, by role.', labelNames: ['role'] as const, registers: [] });
-  const inFlight = new Gauge({ name: 'db_statements_in_flight', help: 'SQL statements sent and not yet answered (or waiting for a connection), by role.', labelNames: ['role'] as const, registers: [] });
+  const maxConnections = new Gauge({
+    name: 'db_pool_connections_max',
+    help: 'Pool size limit, by role.',
+    labelNames: ['role'] as const,
+    registers: [],
+  });
+  const inFlight = new Gauge({
+    name: 'db_statements_in_flight',
+    help: 'SQL statements sent and not yet answered (or waiting for a connection), by role.',
+    labelNames: ['role'] as const,
+    registers: [],
+  });
   for (const role of ['primary', 'replica', 'background'] as const) inFlight.set({ role }, 0);
   return {
     service,
@@ -85,19 +95,20 @@ export function instrumentSql(client: postgres.Sql, role: SqlRole, telemetry: Sq
     const started = performance.now();
     telemetry.inFlight.inc({ role });
     // Only inside a trace: background polling (outbox relay, consumers) would otherwise make a root trace per statement.
-    const span = tracingEnabled() && trace.getActiveSpan()
-      ? tracer.startSpan(`${operationOf(text)} ${database}`, {
-          kind: SpanKind.CLIENT,
-          attributes: {
-            'service.name': telemetry.service,
-            'db.system.name': 'postgresql',
-            'db.namespace': database,
-            'db.operation.name': operationOf(text),
-            'db.query.text': text,
-            'supergraph.db.role': role,
-          },
-        })
-      : undefined;
+    const span =
+      tracingEnabled() && trace.getActiveSpan()
+        ? tracer.startSpan(`${operationOf(text)} ${database}`, {
+            kind: SpanKind.CLIENT,
+            attributes: {
+              'service.name': telemetry.service,
+              'db.system.name': 'postgresql',
+              'db.namespace': database,
+              'db.operation.name': operationOf(text),
+              'db.query.text': text,
+              'supergraph.db.role': role,
+            },
+          })
+        : undefined;
     const done = (outcome: 'ok' | 'error', err?: unknown) => {
       telemetry.inFlight.dec({ role });
       telemetry.duration.observe({ role, outcome }, (performance.now() - started) / 1000);

@@ -15,18 +15,23 @@ type BillingDb = Db<BillingSchema> | Tx;
 /** User.invoices: newest first, (issued_at, id) as the keyset. */
 export const invoiceNewest = newestFirst<InvoiceRow>(invoices.issuedAt, invoices.id, (i) => ({ at: i.issuedAt, id: i.id }));
 
-export const invoicesByIds = (db: BillingDb, ids: readonly string[]) =>
-  db.select().from(invoices).where(inArray(invoices.id, onlyIds(ids)));
-
+/** Every batch statement takes its keys as one array: one statement text whatever the batch size. */
 const ids = sql.placeholder('ids');
+
+const invoicesByIdsStatement = preparedPer((db: BillingDb) =>
+  db.select().from(invoices).where(sql`${invoices.id} = any(${ids}::uuid[])`).prepare('invoices_by_ids'));
+
+export const invoicesByIds = (db: BillingDb, invoiceIds: readonly string[]): Promise<InvoiceRow[]> => invoicesByIdsStatement(db).execute({ ids: onlyIds(invoiceIds) });
 
 const invoicesByOrderIdsStatement = preparedPer((db: BillingDb) =>
   db.select().from(invoices).where(sql`${invoices.orderId} = any(${ids}::uuid[])`).prepare('invoices_by_order_ids'));
 
 export const invoicesByOrderIds = (db: BillingDb, orderIds: readonly string[]): Promise<InvoiceRow[]> => invoicesByOrderIdsStatement(db).execute({ ids: onlyIds(orderIds) });
 
-export const paymentsByIds = (db: BillingDb, ids: readonly string[]) =>
-  db.select().from(payments).where(inArray(payments.id, onlyIds(ids)));
+const paymentsByIdsStatement = preparedPer((db: BillingDb) =>
+  db.select().from(payments).where(sql`${payments.id} = any(${ids}::uuid[])`).prepare('payments_by_ids'));
+
+export const paymentsByIds = (db: BillingDb, paymentIds: readonly string[]): Promise<PaymentRow[]> => paymentsByIdsStatement(db).execute({ ids: onlyIds(paymentIds) });
 
 const paymentsOfInvoicesStatement = preparedPer((db: BillingDb) =>
   db

@@ -96,8 +96,10 @@ const productsByIdsStatement = preparedPer((db: CatalogDb) => db.select().from(p
 
 export const productsByIds = (db: CatalogDb, productIds: readonly string[]): Promise<ProductRow[]> => productsByIdsStatement(db).execute({ ids: onlyIds(productIds) });
 
-export const productsBySkus = (db: CatalogDb, skus: readonly string[]) =>
-  db.select().from(products).where(inArray(products.sku, [...skus]));
+const productsBySkusStatement = preparedPer((db: CatalogDb) =>
+  db.select().from(products).where(sql`${products.sku} = any(${sql.placeholder('skus')}::text[])`).prepare('products_by_skus'));
+
+export const productsBySkus = (db: CatalogDb, skus: readonly string[]): Promise<ProductRow[]> => productsBySkusStatement(db).execute({ skus: [...skus] });
 
 const categoriesByIdsStatement = preparedPer((db: CatalogDb) => db.select().from(categories).where(sql`${categories.id} = any(${ids}::uuid[])`).prepare('categories_by_ids'));
 
