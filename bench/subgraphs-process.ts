@@ -15,6 +15,8 @@ import { createBillingSubgraph } from '../subgraphs/billing/server.js';
  * SQL statements per operation are counted where they are sent.
  */
 const env = JSON.parse(process.env.BENCH_SUBGRAPH_ENV!) as Record<'users' | 'catalog' | 'orders' | 'billing', Record<string, string>>;
+// The bench's "DataLoader off" restart sets it on this process; every subgraph's config reads it.
+if (process.env.DATALOADER_DISABLED) for (const e of Object.values(env)) e.DATALOADER_DISABLED = process.env.DATALOADER_DISABLED;
 const builders = {
   users: (e: Record<string, string>) => createUsersSubgraph(parseConfig(subgraphSchemas.users, e)),
   catalog: (e: Record<string, string>) => createCatalogSubgraph(parseConfig(subgraphSchemas.catalog, e)),

@@ -88,6 +88,8 @@ const databaseSchema = z.object({
   DATABASE_REPLICA_MAX_LAG_MS: z.coerce.number().int().min(0).default(10_000),
   /** How often each replica's replay position and lag are polled (requests compare against the cached value). */
   DATABASE_REPLICA_POLL_MS: z.coerce.number().int().min(10).max(10_000).default(100),
+  /** The benchmark's "DataLoader off" runs: every load its own statement, no per-request cache. (false) */
+  DATALOADER_DISABLED: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
 });
 
 const serviceUrl = z.url({ protocol: /^https?$/ });

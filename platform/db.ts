@@ -108,7 +108,9 @@ export function createDatabase<S extends Record<string, unknown>>(
    * one request could see two different moments (a row on one replica and not yet on the next).
    * A request here keeps the reader it got first (RequestDb), chosen by health and consistency.
    */
-  const replicas = replicaClients.map((client, i) => drizzle(instrumentSql(withPrimaryFallback(client, primaryClient, monitor!, i), 'replica', telemetry), { schema }));
+  const replicas = replicaClients.map((client, i) =>
+    drizzle(instrumentSql(withPrimaryFallback(client, primaryClient, monitor!, i), 'replica', telemetry), { schema }),
+  );
   let next = 0;
 
   const ping = async (client: postgres.Sql) => {
@@ -186,4 +188,21 @@ export class RequestDb<S extends Record<string, unknown>> {
   get write(): Db<S> {
     return this.database.primary;
   }
+}
+
+/**
+ * A hot statement built once per database handle (Drizzle's `.prepare()`) instead of on every call:
+ * building a query (SQL text, parameter list, row mapping) costs more CPU than sending it, and the
+ * DataLoader statements run several times per request. Handles are few and long-lived (primary,
+ * replicas); a transaction is a handle of its own, for which this is no worse than building.
+ * Parameters are `sql.placeholder`s filled at `.execute({...})`; lists go in as one array
+ * (`= any($1::uuid[])`), so a statement's text is the same whatever the batch size.
+ */
+export function preparedPer<D extends object, P>(build: (db: D) => P): (db: D) => P {
+  const prepared = new WeakMap<D, P>();
+  return (db) => {
+    let statement = prepared.get(db);
+    if (!statement) prepared.set(db, (statement = build(db)));
+    return statement;
+  };
 }

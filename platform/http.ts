@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import express from 'express';
 import type { ErrorRequestHandler } from 'express';
 import { randomUUID } from 'node:crypto';
@@ -63,14 +64,19 @@ export function createHealth(check: ReadinessCheck): { router: express.Router; d
  * does (message, extensions.code, nothing else). Refusals are never cached.
  */
 export function sendErrors(
-  res: express.Response,
+  res: ServerResponse,
   status: number,
   errors: ErrorBody | ErrorBody[],
   headers: Record<string, string> = {},
 ): void {
-  res.status(status).setHeader('cache-control', 'no-store');
+  // A stream already under way (multipart, SSE) cannot change its status: just end it.
+  if (res.headersSent) return void res.end();
+  res.statusCode = status;
+  res.setHeader('cache-control', 'no-store');
+  res.setHeader('content-type', 'application/json; charset=utf-8');
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-  res.json({ errors: (Array.isArray(errors) ? errors : [errors]).map((e) => (e instanceof GraphQLError ? e.toJSON() : e)) });
+  const body = (Array.isArray(errors) ? errors : [errors]).map((e) => (e instanceof GraphQLError ? e.toJSON() : e));
+  res.end(JSON.stringify({ errors: body }));
 }
 
 /** A GraphQLError, or one already in its serialized shape (e.g. a refusal shared with the WebSocket). */

@@ -1,5 +1,5 @@
 import { and, desc, eq, lte, sql } from 'drizzle-orm';
-import type { SQL } from 'drizzle-orm';
+import type { Placeholder, SQL } from 'drizzle-orm';
 import type { AnyPgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { Db } from './db.js';
 import type { Tx } from './idempotency.js';
@@ -26,7 +26,32 @@ export function newestFirst<R>(at: AnyPgColumn, id: AnyPgColumn, key: (row: R) =
 /**
  * Up to `limit` newest rows for each of several parents (a page of orders for each user of a
  * DataLoader batch) in one statement: rank within each parent, keep the first `limit`.
+ * `limit` may be a placeholder (a prepared statement, platform/db.ts preparedPer); rows come back
+ * as `{ row }`, see `rowsOf`.
  */
+export function newestPerParentQuery(
+  db: Db<Record<string, unknown>> | Tx,
+  table: PgTable,
+  columns: { id: AnyPgColumn; parent: AnyPgColumn; at: AnyPgColumn },
+  where: SQL[],
+  limit: number | Placeholder,
+) {
+  const { id, parent, at } = columns;
+  const ranked = db
+    .select({ id, rank: sql<number>`row_number() over (partition by ${parent} order by ${at} desc, ${id} desc)`.as('rank') })
+    .from(table as never)
+    .where(and(...where))
+    .as('ranked');
+  return db
+    .select({ row: table as never })
+    .from(ranked)
+    .innerJoin(table as never, eq(id, ranked.id))
+    .where(lte(ranked.rank, limit))
+    .orderBy(desc(at), desc(id));
+}
+
+export const rowsOf = <R>(rows: unknown[]): R[] => rows.map((r) => (r as { row: R }).row);
+
 export async function newestPerParent<T extends PgTable>(
   db: Db<Record<string, unknown>> | Tx,
   table: T,
@@ -34,17 +59,5 @@ export async function newestPerParent<T extends PgTable>(
   where: SQL[],
   limit: number,
 ): Promise<T['$inferSelect'][]> {
-  const { id, parent, at } = columns;
-  const ranked = db
-    .select({ id, rank: sql<number>`row_number() over (partition by ${parent} order by ${at} desc, ${id} desc)`.as('rank') })
-    .from(table as never)
-    .where(and(...where))
-    .as('ranked');
-  const rows = await db
-    .select({ row: table as never })
-    .from(ranked)
-    .innerJoin(table as never, eq(id, ranked.id))
-    .where(lte(ranked.rank, limit))
-    .orderBy(desc(at), desc(id));
-  return rows.map((r) => (r as { row: T['$inferSelect'] }).row);
+  return rowsOf(await newestPerParentQuery(db, table, columns, where, limit));
 }

@@ -5,41 +5,47 @@ import DataLoader from 'dataloader';
  * batch is one `WHERE key = ANY($1)` statement whose rows are handed back in key order.
  */
 
-/** Switch for the benchmark's "DataLoader off" runs: batches of one, no per-request cache. */
-const batching = process.env.DATALOADER_DISABLED !== 'true';
-const loaderOptions = batching ? {} : { batch: false, cache: false };
-
 /** Told the size of every batch (metrics: dataloader_batch_size). */
 export type BatchObserver = (loader: string, size: number) => void;
-let currentObserver: BatchObserver | undefined;
 
 /**
- * Builds one request's loaders (a subgraph's `createLoaders`) so that each reports its batch
- * sizes to `observe`. Loaders are built synchronously, so the observer is simply the one in force
- * while they are constructed; a loader given no name is named by its key in the result.
+ * The benchmark's "DataLoader off" runs (DATALOADER_DISABLED, platform/config.ts): batches of one
+ * and no per-request cache. Set once at start-up, before any request builds loaders.
  */
-export function withBatchObserver<T>(observe: BatchObserver | undefined, build: () => T): T {
-  const previous = currentObserver;
-  currentObserver = observe;
-  try {
-    const loaders = build();
-    for (const [key, loader] of Object.entries(loaders as object)) if (loader instanceof DataLoader && !loader.name) loader.name = key;
-    return loaders;
-  } finally {
-    currentObserver = previous;
-  }
+let loaderOptions: { batch?: false; cache?: false } = {};
+export function configureLoaders(settings: { batching: boolean }): void {
+  loaderOptions = settings.batching ? {} : { batch: false, cache: false };
 }
 
-/** A DataLoader whose batches are reported to the observer in force at construction. */
-function observedLoader<K, V, C = K>(batch: (keys: readonly K[]) => Promise<V[]>, name: string | undefined, options: DataLoader.Options<K, V, C> = {}): DataLoader<K, V, C> {
-  const observe = currentObserver;
-  const loader: DataLoader<K, V, C> = new DataLoader<K, V, C>(
-    observe
-      ? (keys) => {
-          observe(loader.name ?? 'unnamed', keys.length);
-          return batch(keys);
-        }
-      : batch,
+/** A DataLoader that reports each batch's size to the observer it was given (if any). */
+class ObservedLoader<K, V, C = K> extends DataLoader<K, V, C> {
+  observer: BatchObserver | undefined;
+}
+
+/**
+ * Has every loader of one request's set (a subgraph's `createLoaders` result) report its batch
+ * sizes to `observe`; a loader given no name is named by its key in the set. Batches run after the
+ * loaders are built (DataLoader dispatches on a later tick), so setting the observer here is in time.
+ */
+export function observeBatches<T>(loaders: T, observe: BatchObserver): T {
+  for (const [key, loader] of Object.entries(loaders as object)) {
+    if (!(loader instanceof ObservedLoader)) continue;
+    loader.name ??= key;
+    loader.observer = observe;
+  }
+  return loaders;
+}
+
+function observedLoader<K, V, C = K>(
+  batch: (keys: readonly K[]) => Promise<V[]>,
+  name: string | undefined,
+  options: DataLoader.Options<K, V, C> = {},
+): DataLoader<K, V, C> {
+  const loader: ObservedLoader<K, V, C> = new ObservedLoader<K, V, C>(
+    (keys) => {
+      loader.observer?.(loader.name ?? 'unnamed', keys.length);
+      return batch(keys);
+    },
     { ...loaderOptions, ...options, name: name ?? null },
   );
   return loader;

@@ -9,7 +9,7 @@ export type Logger = PinoLogger;
  * JSON logs. Inside a request every line carries its `requestId` and, when tracing, `traceId`.
  * Credentials are redacted wherever they commonly appear (headers, inputs, nested objects).
  */
-export function createLogger(service: string, level: string = process.env.LOG_LEVEL ?? 'info', destination?: string): Logger {
+export function createLogger(service: string, level = 'info', destination?: string): Logger {
   return pino(
     {
       name: service,

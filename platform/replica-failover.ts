@@ -1,5 +1,7 @@
 import type postgres from 'postgres';
 import type { ReplicaMonitor } from './replica-monitor.js';
+import { interceptStatements } from './sql-intercept.js';
+import type { SendStatement } from './sql-intercept.js';
 
 /**
  * A replica's postgres.js client that hands a read to the primary when the replica cannot answer
@@ -8,14 +10,23 @@ import type { ReplicaMonitor } from './replica-monitor.js';
  * a connection refused or cut (the usual case: the reply is an error), and a replica that hangs
  * (the monitor's poll times out and marks it down; reads waiting on it move on then).
  *
- * It wraps the driver rather than Drizzle: Drizzle's postgres-js session sends every statement as
- * `client.unsafe(text, params, options)` (awaited, or `.values()` for row arrays), so a stand-in
- * for `unsafe` covers every query builder, relational query and `execute` without touching them.
+ * It wraps the driver rather than Drizzle (platform/sql-intercept.ts), so it covers every query
+ * builder, prepared statement, relational query and `execute` without touching them.
  */
 
 const CONNECTION_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
   '57P01', // admin_shutdown: the server is stopping
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now: starting up or shutting down
@@ -35,55 +46,42 @@ export function isRecoveryConflict(err: unknown): boolean {
 }
 
 export function withPrimaryFallback(replica: postgres.Sql, primary: postgres.Sql, monitor: ReplicaMonitor, index: number): postgres.Sql {
-  const unsafe = (query: string, params?: unknown[], options?: unknown) => {
-    const send = (client: postgres.Sql, values: boolean): Promise<unknown> => {
-      const pending = (client.unsafe)(query, params as never, options as never);
-      return values ? pending.values() : pending;
-    };
-    const run = (values: boolean) => {
-      // Marked down by another request a moment ago: do not wait for this one to find out.
-      if (!monitor.isUp(index)) return send(primary, values);
-      return new Promise<unknown>((resolve, reject) => {
-        let settled = false;
-        const toPrimary = () => {
+  const run = (send: SendStatement): Promise<unknown> => {
+    // Marked down by another request a moment ago: do not wait for this one to find out.
+    if (!monitor.isUp(index)) return send(primary);
+    return new Promise<unknown>((resolve, reject) => {
+      let settled = false;
+      const finish = () => {
+        settled = true;
+        stopListening();
+      };
+      const toPrimary = () => {
+        if (settled) return;
+        finish();
+        send(primary).then(resolve, reject);
+      };
+      const stopListening = monitor.onDown(index, toPrimary);
+      send(replica).then(
+        (result) => {
           if (settled) return;
-          settled = true;
-          stopListening();
-          send(primary, values).then(resolve, reject);
-        };
-        const stopListening = monitor.onDown(index, toPrimary);
-        send(replica, values).then(
-          (result) => {
-            if (settled) return;
-            settled = true;
-            stopListening();
-            resolve(result);
-          },
-          (err: unknown) => {
-            if (settled) return;
-            if (isReplicaUnavailable(err)) {
-              monitor.markDown(index, err); // also runs toPrimary, as a listener
-              toPrimary();
-            } else if (isRecoveryConflict(err)) {
-              toPrimary();
-            } else {
-              settled = true;
-              stopListening();
-              reject(err);
-            }
-          },
-        );
-      });
-    };
-    // Lazy like postgres.js's own query: nothing is sent until it is awaited or `.values()` is called.
-    let started: Promise<unknown> | undefined;
-    return {
-      then: (onFulfilled?: (v: unknown) => unknown, onRejected?: (e: unknown) => unknown) =>
-        (started ??= run(false)).then(onFulfilled, onRejected),
-      values: () => (started ??= run(true)),
-    };
+          finish();
+          resolve(result);
+        },
+        (err: unknown) => {
+          if (settled) return;
+          if (isReplicaUnavailable(err)) {
+            monitor.markDown(index, err); // also runs toPrimary, as a listener
+            toPrimary();
+          } else if (isRecoveryConflict(err)) {
+            toPrimary();
+          } else {
+            finish();
+            reject(err);
+          }
+        },
+      );
+    });
   };
-  return new Proxy(replica, {
-    get: (target, prop, receiver) => (prop === 'unsafe' ? unsafe : Reflect.get(target, prop, receiver)),
-  });
+  // Reads only: a replica client runs no transactions.
+  return interceptStatements(replica, (_text, send) => run(send), false);
 }

@@ -8,6 +8,8 @@ import type { ServiceMetrics } from './observability/index.js';
 
 export interface RunnableService {
   app: express.Application;
+  /** What the public port serves, when it is more than `app` (a subgraph's /graphql on plain node:http). */
+  handler?: http.RequestListener;
   /** Releases pools, timers and connections; called after the HTTP server has drained. */
   stop(): Promise<void>;
   /** Called once the HTTP server exists (e.g. to accept WebSocket upgrades on it). */
@@ -57,7 +59,7 @@ export async function listen(service: RunnableService, opts: ListenOptions): Pro
       requestTimeout: timeouts.requestMs,
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(timeouts.headersMs / 4))),
     },
-    service.app,
+    service.handler ?? service.app,
   );
   service.attach?.(server);
   let inFlight = 0;

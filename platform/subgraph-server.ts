@@ -1,8 +1,6 @@
 import express from 'express';
+import type { RequestListener } from 'node:http';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheControl';
-import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from './resolver-map.js';
 import type { DocumentNode } from 'graphql';
@@ -11,25 +9,22 @@ import { INTERNAL_TOKEN_HEADER } from './auth/service-token.js';
 import type { ServiceTokenVerifier } from './auth/service-token.js';
 import { RequestDb } from './db.js';
 import type { Database } from './db.js';
-import { createErrorFormatter, unauthenticated } from './errors.js';
-import { inputRulesPlugin } from './input-rules.js';
-import { createServiceApp, sendErrors } from './http.js';
+import { createErrorFormatter } from './errors.js';
+import { createServiceApp } from './http.js';
 import { createInternalRouter } from './internal-rpc.js';
-import { consistencyPlugin, requestedLsn, writesReport } from './consistency.js';
-import { CONSISTENCY_LSN_HEADER } from './lsn.js';
 import type { InternalRoute } from './internal-rpc.js';
+import { requestedLsn, writesReport } from './consistency.js';
+import { CONSISTENCY_LSN_HEADER } from './lsn.js';
 import type { Logger } from './logger.js';
 import type { RunnableService } from './run-service.js';
-import os from 'node:os';
-import { randomUUID } from 'node:crypto';
-import type { EventBus } from './events/bus.js';
-import { startConsumer } from './events/consumer.js';
-import type { EventHandlers } from './events/consumer.js';
-import { createOutboxRelay, pruneOutbox } from './events/outbox.js';
-import { pruneIdempotencyKeys } from './idempotency.js';
-import { withBatchObserver } from './loaders.js';
-import { createServiceObservability, registerEventMetrics, requestTelemetryPlugin } from './observability/index.js';
-import type { StreamName } from './events/types.js';
+import { observeBatches } from './loaders.js';
+import { createServiceObservability } from './observability/index.js';
+import type { ServiceMetrics } from './observability/index.js';
+import { requestScope } from './request-scope.js';
+import { startSubgraphBackgroundWork } from './subgraph-events.js';
+import type { SubgraphEventsOptions } from './subgraph-events.js';
+import { createGraphqlHandler, routeGraphql, sendError } from './subgraph-http.js';
+import { subgraphPlugins } from './subgraph-plugins.js';
 
 export interface SubgraphContext<S extends Record<string, unknown>, L> {
   identity: Identity;
@@ -61,11 +56,7 @@ export interface SubgraphServerOptions<S extends Record<string, unknown>, L> {
   /** Extra public HTTP routes (e.g. the users service's JWKS document). */
   routes?: express.Router;
   /** Events: the stream this service's outbox feeds, and the streams it consumes. */
-  events?: {
-    bus: EventBus;
-    produces?: StreamName;
-    consumes?: { stream: StreamName; handlers: EventHandlers }[];
-  };
+  events?: SubgraphEventsOptions;
   /** This service keeps idempotency keys (pruned after their retention window). */
   idempotencyKeys?: boolean;
   /** Extra work on shutdown (timers, clients). */
@@ -77,51 +68,26 @@ export interface SubgraphServer extends RunnableService {
   log: Logger;
 }
 
-/** Builds (does not listen) a subgraph: GraphQL on /graphql behind service tokens, health, internal routes. */
+/**
+ * Builds (does not listen) a subgraph: GraphQL on /graphql behind service tokens (plain node:http,
+ * subgraph-http.ts), and on express everything else: health, internal routes, extra routes.
+ * Background work (outbox relay, consumers, housekeeping) is subgraph-events.ts.
+ */
 export async function createSubgraphServer<S extends Record<string, unknown>, L>(
   opts: SubgraphServerOptions<S, L>,
 ): Promise<SubgraphServer> {
-  const { log, database } = opts;
-  const events = opts.events;
-  const relay = events?.produces
-    ? createOutboxRelay({ database: database, bus: events.bus, stream: events.produces, log })
-    : undefined;
-  // A unique consumer name per process: after a crash, the next process reclaims what this one left pending.
-  const consumerName = `${opts.name}-${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-  const consumers = (events?.consumes ?? []).map((c) =>
-    startConsumer({
-      bus: events!.bus,
-      database: database,
-      stream: c.stream,
-      group: opts.name,
-      consumer: consumerName,
-      handlers: c.handlers,
-      log,
-      afterCommit: () => relay?.kick(),
-    }),
-  );
-  // Hourly housekeeping on the background pool: expired idempotency keys, and outbox rows long
-  // since relayed (the stream keeps its own window; a week of rows is enough to investigate).
-  const housekeeping = setInterval(() => {
-    if (opts.idempotencyKeys) {
-      void pruneIdempotencyKeys(database.background as never).catch((err) => log.warn({ err }, 'pruning idempotency keys failed'));
-    }
-    if (events?.produces) {
-      // Never inside the bus's retention window: the relay republishes from these rows when Redis loses some.
-      void pruneOutbox(database as never, Math.max(7 * 24 * 3_600_000, 2 * events.bus.settings.retentionMs)).catch((err) => log.warn({ err }, 'pruning the outbox failed'));
-    }
-  }, 3_600_000);
-  housekeeping.unref();
-
-  // Metrics of this instance: requests, SQL and pool (the database's), loader batches, event backlog and lag.
-  const observability = createServiceObservability(opts.name);
-  const { metrics } = observability;
-  database.telemetry.register(metrics.registry);
-  if (events) {
-    const consumes = (events.consumes ?? []).map((c) => c.stream);
-    registerEventMetrics(metrics, { database: database, bus: events.bus, consumes, group: opts.name, log, ...(events.produces ? { produces: events.produces } : {}) });
-  }
-  const observeBatch = (loader: string, size: number) => metrics.loaderBatchSize.observe({ loader }, size);
+  const { log } = opts;
+  const database: Database<Record<string, unknown>> = opts.database;
+  const { metrics, middleware } = createServiceObservability(opts.name);
+  opts.database.telemetry.register(metrics.registry);
+  const background = startSubgraphBackgroundWork({
+    name: opts.name,
+    database,
+    events: opts.events,
+    idempotencyKeys: opts.idempotencyKeys ?? false,
+    metrics,
+    log,
+  });
   const apollo = new ApolloServer<SubgraphContext<S, L>>({
     schema: buildSubgraphSchema([{ typeDefs: opts.typeDefs, resolvers: opts.resolvers as GraphQLResolverMap<unknown> }]),
     formatError: createErrorFormatter(log),
@@ -129,36 +95,12 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
     // Only the gateway talks to a subgraph, and it loads the committed supergraph, never introspection.
     introspection: false,
     allowBatchedHttpRequests: false,
-    plugins: [
-      // The same request rules as the gateway's (NUL in strings), for any caller that reaches a subgraph.
-      inputRulesPlugin<SubgraphContext<S, L>>(),
-      consistencyPlugin(opts.name, database),
-      requestTelemetryPlugin<SubgraphContext<S, L>>({ metrics, log, clientOf: (c) => c.caller, requestIdOf: (c) => c.requestId }),
-      ApolloServerPluginInlineTraceDisabled(),
-      // Apollo's default, spelled out because the gateway depends on it: the @cacheControl hints in the
-      // SDL become this response's Cache-Control header (no hint = maxAge 0 = no-store), and the
-      // gateway keeps the strictest header of all subgraphs it called.
-      ApolloServerPluginCacheControl({ calculateHttpHeaders: true, defaultMaxAge: 0 }),
-      ApolloServerPluginLandingPageDisabled(),
-      {
-        async requestDidStart() {
-          return {
-            async didResolveOperation({ operation, contextValue }) {
-              if (operation?.operation === 'mutation') contextValue.db.useWriteMode();
-            },
-            // A mutation may have committed outbox rows: publish them now rather than at the next poll.
-            async willSendResponse({ operation }) {
-              if (operation?.operation === 'mutation') relay?.kick();
-            },
-          };
-        },
-      },
-    ],
+    plugins: subgraphPlugins<SubgraphContext<S, L>>({ name: opts.name, database, metrics, log, afterMutation: () => background.kick() }),
   });
   await apollo.start();
 
   const { app, health, finish } = createServiceApp({
-    middleware: observability.middleware,
+    middleware,
     log,
     readiness: async () => {
       const db = await database.ping();
@@ -168,51 +110,66 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   if (opts.routes) app.use(opts.routes);
   app.use(express.json({ limit: '2mb' }));
   if (opts.internalRoutes?.length) {
-    app.use('/internal', createInternalRouter(opts.internalRoutes, opts.verifier, log, () => relay?.kick(), () => writesReport(opts.name, database)));
+    app.use(
+      '/internal',
+      createInternalRouter(
+        opts.internalRoutes,
+        opts.verifier,
+        log,
+        () => background.kick(),
+        () => writesReport(opts.name, database),
+      ),
+    );
   }
-  app.use(
-    '/graphql',
-    async (req, res, next) => {
-      // Identity is only ever taken from a token a trusted service signed; headers a client sets are ignored.
-      const caller = await opts.verifier.verify(req.header(INTERNAL_TOKEN_HEADER));
-      if (!caller) {
-        sendErrors(res, 401, unauthenticated('This service only accepts requests from the gateway.'));
-        return;
-      }
-      res.locals.caller = caller;
-      next();
-    },
-    expressMiddleware(apollo, {
-      context: async ({ req, res }) => {
-        // Read-your-writes: a position the client has seen written here (forwarded by the gateway).
-        const db = new RequestDb(database, requestedLsn(req.header(CONSISTENCY_LSN_HEADER)));
-        return {
-          identity: res.locals.caller.identity,
-          caller: res.locals.caller.service,
-          db,
-          loaders: withBatchObserver(observeBatch, () => opts.createLoaders(db)),
-          requestId: res.locals.requestId,
-          log,
-        };
-      },
-    }),
-  );
   finish();
 
   return {
     app,
+    handler: routeGraphql(createSubgraphGraphql(opts, apollo, metrics), app),
     log,
     metrics,
-    onDrain: health.drain,
+    onDrain: () => health.drain(),
     apollo: apollo as unknown as ApolloServer<never>,
     async stop() {
       await apollo.stop();
-      await Promise.all(consumers.map((c) => c.stop()));
-      clearInterval(housekeeping);
-      await relay?.stop();
-      await events?.bus.close();
+      await background.stop();
       await opts.onStop?.();
       await database.close();
     },
   };
+}
+
+/** /graphql: the caller's service token, then a context of its identity, a request database and fresh loaders. */
+function createSubgraphGraphql<S extends Record<string, unknown>, L>(
+  opts: SubgraphServerOptions<S, L>,
+  apollo: ApolloServer<SubgraphContext<S, L>>,
+  metrics: ServiceMetrics,
+): RequestListener {
+  const observeBatch = (loader: string, size: number) => metrics.loaderBatchSize.observe({ loader }, size);
+  return createGraphqlHandler<SubgraphContext<S, L>>({
+    service: opts.name,
+    apollo,
+    log: opts.log,
+    scope: (requestId, next) => requestScope.run({ requestId }, next),
+    async context(req, res, requestId) {
+      // Identity is only ever taken from a token a trusted service signed; headers a client sets are ignored.
+      const token = req.headers[INTERNAL_TOKEN_HEADER];
+      const caller = await opts.verifier.verify(typeof token === 'string' ? token : undefined);
+      if (!caller) {
+        sendError(res, 401, 'This service only accepts requests from the gateway.', 'UNAUTHENTICATED');
+        return undefined;
+      }
+      // Read-your-writes: a position the client has seen written here (forwarded by the gateway).
+      const lsn = req.headers[CONSISTENCY_LSN_HEADER];
+      const db = new RequestDb(opts.database, requestedLsn(typeof lsn === 'string' ? lsn : undefined));
+      return {
+        identity: caller.identity,
+        caller: caller.service,
+        db,
+        loaders: observeBatches(opts.createLoaders(db), observeBatch),
+        requestId,
+        log: opts.log,
+      };
+    },
+  });
 }

@@ -111,6 +111,32 @@ describe('subgraphs trust only services', () => {
     expect(anonymous.status).toBe(401);
   });
 
+  it("a subgraph's /graphql (plain node:http) refuses a bad body with a coded error and echoes the request id", async () => {
+    const gateway = await createServiceTokenSigner(stack.keys.services.gateway);
+    const token = await gateway.sign({ userId: null, role: null, scopes: [] });
+    const url = `${stack.supergraph.urls.catalog}/graphql`;
+    const send = (body: string, headers: Record<string, string> = {}) =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: token, ...headers }, body });
+    const codeOf = async (res: Response) => ((await res.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code;
+    const malformed = await send('{"query": ');
+    expect(malformed.status).toBe(400);
+    expect(await codeOf(malformed)).toBe('BAD_REQUEST');
+    const huge = await send(JSON.stringify({ query: '{ __typename }', variables: { pad: 'x'.repeat(2 * 1024 * 1024 + 10) } }));
+    expect(huge.status).toBe(413);
+    expect(await codeOf(huge)).toBe('BAD_REQUEST');
+    const scalar = await send('42');
+    expect(scalar.status).toBe(400);
+    const ok = await send(JSON.stringify({ query: '{ __typename }' }), { 'x-request-id': 'req-subgraph-http-1' });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('x-request-id')).toBe('req-subgraph-http-1');
+    expect(await ok.json()).toEqual({ data: { __typename: 'Query' } });
+    // With a query string too (Apollo reads it for GET; a POST simply ignores it).
+    expect((await fetch(`${url}?x=1`, { method: 'POST', headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: token }, body: '{"query":"{ __typename }"}' })).status).toBe(200);
+    // Not JSON at all: Apollo's own 400, not a crash.
+    const text = await send('{ __typename }', { 'content-type': 'text/plain' });
+    expect(text.status).toBe(400);
+  });
+
   it('health endpoints stay open and report readiness', async () => {
     for (const url of Object.values(stack.supergraph.urls)) {
       expect((await fetch(`${url}/health/live`)).status).toBe(200);

@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, isNull, lte, sql } from 'drizzle-orm';
 import type { Database } from '../db.js';
 import type { Tx } from '../idempotency.js';
 import type { Logger } from '../logger.js';
@@ -78,9 +78,15 @@ export function startConsumer(opts: {
   afterCommit?: () => void;
   /** How often the inbox is polled for retries that are due (default 250 ms). */
   inboxPollMs?: number;
+  /** How often while this instance has kept nothing there lately (default 2,000 ms). */
+  inboxIdlePollMs?: number;
 }): { stop(): Promise<void> } {
   const { bus, database, stream, group, log } = opts;
   const policy = bus.settings;
+  const fastPollMs = opts.inboxPollMs ?? 250;
+  const idlePollMs = Math.max(fastPollMs, opts.inboxIdlePollMs ?? 2_000);
+  /** Until then the inbox is polled every fastPollMs (see the poll below). */
+  let busyUntil = 0;
 
   const apply = async (tx: Tx, event: StreamEvent) => {
     const handler = opts.handlers[event.type] as ((tx: Tx, payload: unknown, event: StreamEvent) => Promise<void>) | undefined;
@@ -94,6 +100,7 @@ export function startConsumer(opts: {
 
   /** Keeps an event in the inbox: early (no failure) or failed (one more try used up). */
   const keep = async (tx: Tx, { event, attempts }: Attempt, failure?: unknown) => {
+    busyUntil = Date.now() + policy.retryMaxMs + fastPollMs;
     const tries = failure === undefined ? attempts : attempts + 1;
     const parked = failure !== undefined && tries >= policy.maxAttempts;
     const state = {
@@ -159,27 +166,33 @@ export function startConsumer(opts: {
       return done('applied');
     });
 
-  /** Inbox rows that may be tried now: due, not parked, and next (or already applied) in their entity. */
-  const dueRows = (entity?: string) =>
-    database.background.execute(sql`select i.* from event_inbox i
-      left join event_positions p on p.consumer = i.consumer and p.stream = i.stream and p.entity = i.entity
-      where i.consumer = ${group} and i.stream = ${stream} and i.parked_at is null and i.next_attempt_at <= now()
-        and (i.seq is null or i.seq <= coalesce(p.seq, 0) + 1)
-        ${entity === undefined ? sql`` : sql`and i.entity = ${entity}`}
-      order by i.next_attempt_at limit 100`);
-
-  const fromRaw = (r: Record<string, unknown>): InboxRow => ({
-    consumer: String(r.consumer), eventId: String(r.event_id), stream: String(r.stream),
-    entity: (r.entity as string | null) ?? null, seq: r.seq == null ? null : Number(r.seq),
-    type: String(r.type), payload: r.payload, occurredAt: new Date(r.occurred_at as string), streamId: String(r.stream_id),
-    attempts: Number(r.attempts), nextAttemptAt: new Date(r.next_attempt_at as string), lastError: (r.last_error as string | null) ?? null,
-    parkedAt: null, receivedAt: new Date(r.received_at as string),
-  });
+  /**
+   * Inbox rows that may be tried now: due, not parked, and next (or already applied) in their entity.
+   * Prepared once (two shapes: any entity, one entity): the inbox poll runs every few hundred ms,
+   * and building this statement each time was most of an idle consumer's CPU (`npm run bench:idle`).
+   */
+  const dueStatement = (oneEntity: boolean) =>
+    database.background
+      .select(getTableColumns(eventInbox))
+      .from(eventInbox)
+      .leftJoin(eventPositions, and(eq(eventPositions.consumer, eventInbox.consumer), eq(eventPositions.stream, eventInbox.stream), eq(eventPositions.entity, eventInbox.entity)))
+      .where(and(
+        eq(eventInbox.consumer, group), eq(eventInbox.stream, stream), isNull(eventInbox.parkedAt), lte(eventInbox.nextAttemptAt, sql`now()`),
+        sql`(${eventInbox.seq} is null or ${eventInbox.seq} <= coalesce(${eventPositions.seq}, 0) + 1)`,
+        oneEntity ? eq(eventInbox.entity, sql.placeholder('entity')) : undefined,
+      ))
+      .orderBy(eventInbox.nextAttemptAt)
+      .limit(100)
+      .prepare(oneEntity ? 'inbox_due_entity' : 'inbox_due');
+  const dueAny = dueStatement(false);
+  const dueOfEntity = dueStatement(true);
+  const dueRows = (entity?: string): Promise<InboxRow[]> => (entity === undefined ? dueAny.execute() : dueOfEntity.execute({ entity }));
 
   /** Tries what the inbox holds for one entity (or every due row), following each entity's chain. */
   const drainInbox = async (entity?: string): Promise<void> => {
     for (let round = 0; round < 1_000; round += 1) {
-      const rows = (await dueRows(entity)).map(fromRaw);
+      const rows = await dueRows(entity);
+      if (rows.length) busyUntil = Math.max(busyUntil, Date.now() + fastPollMs);
       let progressed = false;
       for (const row of rows) {
         const outcome = await attempt({ event: toEvent(row), attempts: row.attempts, inInbox: true });
@@ -199,21 +212,34 @@ export function startConsumer(opts: {
     if (outcome === 'applied, successor waiting') await drainInbox(event.entity);
   };
 
+  /*
+   * The inbox poll: the safety net for retries that fall due, and for rows another instance of this
+   * group kept and could not try (it crashed). Early events are drained as soon as their predecessor
+   * is applied, without it. It polls every `inboxPollMs` while this instance has rows there that may
+   * fall due (after keeping one, for as long as a retry can be delayed: EVENT_RETRY_MAX_MS), and
+   * every `inboxIdlePollMs` otherwise: an idle consumer then costs a statement every 2 s, not 4 a second.
+   */
   let polling: Promise<void> | undefined;
-  const poll = () => {
-    polling ??= drainInbox()
+  let pollTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const poll = (): Promise<void> =>
+    (polling ??= drainInbox()
       .catch((err) => log.warn({ error: errorText(err), stream, group }, 'event inbox poll failed; will retry'))
       .finally(() => {
         polling = undefined;
-      });
+      }));
+  const schedulePoll = (delayMs: number) => {
+    if (stopped) return;
+    pollTimer = setTimeout(() => void poll().then(() => schedulePoll(Date.now() < busyUntil ? fastPollMs : idlePollMs)), delayMs);
+    pollTimer.unref();
   };
-  const timer = setInterval(poll, opts.inboxPollMs ?? 250);
-  timer.unref();
+  schedulePoll(fastPollMs);
 
   const consumer = bus.consume({ stream, group, consumer: opts.consumer, handler: receive });
   return {
     async stop() {
-      clearInterval(timer);
+      stopped = true;
+      clearTimeout(pollTimer);
       await consumer.stop();
       await polling;
     },

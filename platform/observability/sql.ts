@@ -2,6 +2,7 @@ import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type postgres from 'postgres';
+import { interceptStatements } from '../sql-intercept.js';
 import { tracerFor, tracingEnabled } from './tracing.js';
 
 export type SqlRole = 'primary' | 'replica' | 'background';
@@ -46,8 +47,18 @@ export function createSqlTelemetry(service: string): SqlTelemetry {
       for (const role of ['primary', 'replica', 'background'] as const) this.set({ role }, open.get(role)?.size ?? 0);
     },
   });
-  const maxConnections = new Gauge({ name: 'db_pool_connections_max', help: 'Pool size limit, by role.', labelNames: ['role'] as const, registers: [] });
-  const inFlight = new Gauge({ name: 'db_statements_in_flight', help: 'SQL statements sent and not yet answered (or waiting for a connection), by role.', labelNames: ['role'] as const, registers: [] });
+  const maxConnections = new Gauge({
+    name: 'db_pool_connections_max',
+    help: 'Pool size limit, by role.',
+    labelNames: ['role'] as const,
+    registers: [],
+  });
+  const inFlight = new Gauge({
+    name: 'db_statements_in_flight',
+    help: 'SQL statements sent and not yet answered (or waiting for a connection), by role.',
+    labelNames: ['role'] as const,
+    registers: [],
+  });
   for (const role of ['primary', 'replica', 'background'] as const) inFlight.set({ role }, 0);
   return {
     service,
@@ -72,33 +83,32 @@ export function createSqlTelemetry(service: string): SqlTelemetry {
 const operationOf = (text: string) => /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? 'SQL';
 
 /**
- * The client Drizzle is given, timing every statement and (when tracing) wrapping it in a span.
- * Drizzle's postgres-js session sends every statement as `client.unsafe(text, params, options)`
- * (awaited, or `.values()` for row arrays) and transactions through `begin` / `savepoint`, whose
- * inner client is wrapped the same way. Statements are parameterized, so the span's query text
- * carries no values.
+ * The client Drizzle is given, timing every statement and (when tracing) wrapping it in a span,
+ * transactions included (platform/sql-intercept.ts says why a wrapper). Statements are
+ * parameterized, so the span's query text carries no values.
  */
 export function instrumentSql(client: postgres.Sql, role: SqlRole, telemetry: SqlTelemetry): postgres.Sql {
   const tracer = tracerFor(telemetry.service);
   const database = (client as { options?: { database?: string } }).options?.database ?? '';
 
-  const observe = (text: string, pending: PromiseLike<unknown>): Promise<unknown> => {
+  const observe = (text: string, pending: Promise<unknown>): Promise<unknown> => {
     const started = performance.now();
     telemetry.inFlight.inc({ role });
     // Only inside a trace: background polling (outbox relay, consumers) would otherwise make a root trace per statement.
-    const span = tracingEnabled() && trace.getActiveSpan()
-      ? tracer.startSpan(`${operationOf(text)} ${database}`, {
-          kind: SpanKind.CLIENT,
-          attributes: {
-            'service.name': telemetry.service,
-            'db.system.name': 'postgresql',
-            'db.namespace': database,
-            'db.operation.name': operationOf(text),
-            'db.query.text': text,
-            'supergraph.db.role': role,
-          },
-        })
-      : undefined;
+    const span =
+      tracingEnabled() && trace.getActiveSpan()
+        ? tracer.startSpan(`${operationOf(text)} ${database}`, {
+            kind: SpanKind.CLIENT,
+            attributes: {
+              'service.name': telemetry.service,
+              'db.system.name': 'postgresql',
+              'db.namespace': database,
+              'db.operation.name': operationOf(text),
+              'db.query.text': text,
+              'supergraph.db.role': role,
+            },
+          })
+        : undefined;
     const done = (outcome: 'ok' | 'error', err?: unknown) => {
       telemetry.inFlight.dec({ role });
       telemetry.duration.observe({ role, outcome }, (performance.now() - started) / 1000);
@@ -107,7 +117,7 @@ export function instrumentSql(client: postgres.Sql, role: SqlRole, telemetry: Sq
         span.end();
       }
     };
-    return Promise.resolve(pending).then(
+    return pending.then(
       (rows) => (done('ok'), rows),
       (err: unknown) => {
         done('error', err);
@@ -115,28 +125,5 @@ export function instrumentSql(client: postgres.Sql, role: SqlRole, telemetry: Sq
       },
     );
   };
-
-  const unsafe = (text: string, params?: unknown[], options?: unknown) => {
-    const query = (client.unsafe as (t: string, p?: unknown, o?: unknown) => ReturnType<postgres.Sql['unsafe']>)(text, params, options);
-    // Lazy like the driver's own query: nothing runs until it is awaited or `.values()` is called.
-    let started: Promise<unknown> | undefined;
-    return {
-      then: (onFulfilled?: (v: unknown) => unknown, onRejected?: (e: unknown) => unknown) =>
-        (started ??= observe(text, query)).then(onFulfilled, onRejected),
-      values: () => (started ??= observe(text, query.values())),
-    };
-  };
-  // begin(fn) / begin(options, fn), savepoint(fn) / savepoint(name, fn): the callback's client is wrapped too.
-  const withWrappedCallback =
-    (method: 'begin' | 'savepoint') =>
-    (...args: unknown[]) => {
-      const fn = args.pop() as (tx: postgres.Sql) => unknown;
-      return (client as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args, (tx: postgres.Sql) => fn(instrumentSql(tx, role, telemetry)));
-    };
-  const begin = withWrappedCallback('begin');
-  const savepoint = withWrappedCallback('savepoint');
-  return new Proxy(client, {
-    get: (target, prop, receiver) =>
-      prop === 'unsafe' ? unsafe : prop === 'begin' ? begin : prop === 'savepoint' ? savepoint : Reflect.get(target, prop, receiver),
-  });
+  return interceptStatements(client, (text, send) => observe(text, send()), true);
 }

@@ -5,6 +5,7 @@ import type { SpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type express from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * OpenTelemetry tracing: one trace per request, gateway -> subgraphs -> SQL, joined by W3C
@@ -73,17 +74,23 @@ export function activeTraceId(): string | undefined {
  * makes the span current for everything the request does. A pass-through when tracing is off.
  */
 export function tracingMiddleware(service: string): express.RequestHandler {
+  const inSpan = serverSpan(service);
+  return (req, res, next) => inSpan(req, res, req.path, String(res.locals.requestId ?? ''), next);
+}
+
+/** The same server span for a handler on plain `node:http` (a subgraph's /graphql). */
+export function serverSpan(service: string): (req: IncomingMessage, res: ServerResponse, path: string, requestId: string, next: () => void) => void {
   const tracer = tracerFor(service);
-  return (req, res, next) => {
+  return (req, res, path, requestId, next) => {
     // Probes are not worth a trace each (they come every few seconds from every load balancer).
-    if (!provider || req.path.startsWith('/health/')) return next();
+    if (!provider || path.startsWith('/health/')) return next();
     const parent = propagation.extract(ROOT_CONTEXT, req.headers);
     const span = tracer.startSpan(
-      `${req.method} ${req.path}`,
+      `${req.method} ${path}`,
       {
         kind: SpanKind.SERVER,
-        // The request id (requestIdMiddleware runs first) joins a trace to its log lines and error reports.
-        attributes: { 'service.name': service, 'http.request.method': req.method, 'url.path': req.path, 'request.id': String(res.locals.requestId ?? '') },
+        // The request id (assigned before this runs) joins a trace to its log lines and error reports.
+        attributes: { 'service.name': service, 'http.request.method': req.method ?? '', 'url.path': path, 'request.id': requestId },
       },
       parent,
     );

@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
+import { preparedPer } from '../../../platform/db.js';
 import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import type { CursorValue } from '../../../platform/pagination.js';
@@ -14,22 +15,34 @@ type BillingDb = Db<BillingTables> | Tx;
 /** User.invoices: newest first, (issued_at, id) as the keyset. */
 export const invoiceNewest = newestFirst<InvoiceRow>(invoices.issuedAt, invoices.id, (i) => ({ at: i.issuedAt, id: i.id }));
 
-export const invoicesByIds = (db: BillingDb, ids: readonly string[]) =>
-  db.select().from(invoices).where(inArray(invoices.id, onlyIds(ids)));
+/** Every batch statement takes its keys as one array: one statement text whatever the batch size. */
+const ids = sql.placeholder('ids');
 
-export const invoicesByOrderIds = (db: BillingDb, orderIds: readonly string[]) =>
-  db.select().from(invoices).where(inArray(invoices.orderId, onlyIds(orderIds)));
+const invoicesByIdsStatement = preparedPer((db: BillingDb) =>
+  db.select().from(invoices).where(sql`${invoices.id} = any(${ids}::uuid[])`).prepare('invoices_by_ids'));
 
-export const paymentsByIds = (db: BillingDb, ids: readonly string[]) =>
-  db.select().from(payments).where(inArray(payments.id, onlyIds(ids)));
+export const invoicesByIds = (db: BillingDb, invoiceIds: readonly string[]): Promise<InvoiceRow[]> => invoicesByIdsStatement(db).execute({ ids: onlyIds(invoiceIds) });
 
-/** Payments of several invoices, oldest first (served by payments_invoice_created_idx). */
-export const paymentsOfInvoices = (db: BillingDb, invoiceIds: readonly string[]) =>
+const invoicesByOrderIdsStatement = preparedPer((db: BillingDb) =>
+  db.select().from(invoices).where(sql`${invoices.orderId} = any(${ids}::uuid[])`).prepare('invoices_by_order_ids'));
+
+export const invoicesByOrderIds = (db: BillingDb, orderIds: readonly string[]): Promise<InvoiceRow[]> => invoicesByOrderIdsStatement(db).execute({ ids: onlyIds(orderIds) });
+
+const paymentsByIdsStatement = preparedPer((db: BillingDb) =>
+  db.select().from(payments).where(sql`${payments.id} = any(${ids}::uuid[])`).prepare('payments_by_ids'));
+
+export const paymentsByIds = (db: BillingDb, paymentIds: readonly string[]): Promise<PaymentRow[]> => paymentsByIdsStatement(db).execute({ ids: onlyIds(paymentIds) });
+
+const paymentsOfInvoicesStatement = preparedPer((db: BillingDb) =>
   db
     .select()
     .from(payments)
-    .where(inArray(payments.invoiceId, onlyIds(invoiceIds)))
-    .orderBy(asc(payments.invoiceId), asc(payments.createdAt), asc(payments.id));
+    .where(sql`${payments.invoiceId} = any(${ids}::uuid[])`)
+    .orderBy(asc(payments.invoiceId), asc(payments.createdAt), asc(payments.id))
+    .prepare('payments_of_invoices'));
+
+/** Payments of several invoices, oldest first (served by payments_invoice_created_idx). */
+export const paymentsOfInvoices = (db: BillingDb, invoiceIds: readonly string[]): Promise<PaymentRow[]> => paymentsOfInvoicesStatement(db).execute({ ids: onlyIds(invoiceIds) });
 
 export interface InvoicePageArgs {
   limit: number;

@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gte, ilike, inArray, isNull, lte, gt, sql } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
+import { preparedPer } from '../../../platform/db.js';
 import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import { onlyIds } from '../../../platform/validation.js';
@@ -63,24 +64,46 @@ export function productFilterWhere(filter: ProductFilter): SQL[] {
   return where;
 }
 
+/** A filter on one category and nothing else: the storefront's page, a prepared statement. */
+const isCategoryOnly = (f: ProductFilter) =>
+  !!f.categoryId && !f.search && f.minPriceCents == null && f.maxPriceCents == null && f.inStock == null;
+
+const categoryPageStatement = preparedPer((db: CatalogDb) =>
+  db
+    .select()
+    .from(products)
+    .where(eq(products.categoryId, sql.placeholder('categoryId')))
+    .orderBy(...productOrderings.NEWEST.orderBy)
+    .limit(sql.placeholder('limit'))
+    .prepare('category_page'));
+
 export async function listProducts(
   db: CatalogDb,
   args: { filter: ProductFilter; orderBy: ProductOrder; limit: number; after: CursorValue[] | null },
 ): Promise<ProductRow[]> {
+  if (args.orderBy === 'NEWEST' && !args.after && isCategoryOnly(args.filter)) {
+    return categoryPageStatement(db).execute({ categoryId: args.filter.categoryId, limit: args.limit });
+  }
   const ordering = productOrderings[args.orderBy];
   const where = productFilterWhere(args.filter);
   if (args.after) where.push(ordering.after(args.after));
   return db.select().from(products).where(and(...where)).orderBy(...ordering.orderBy).limit(args.limit);
 }
 
-export const productsByIds = (db: CatalogDb, ids: readonly string[]) =>
-  db.select().from(products).where(inArray(products.id, onlyIds(ids)));
+const ids = sql.placeholder('ids');
 
-export const productsBySkus = (db: CatalogDb, skus: readonly string[]) =>
-  db.select().from(products).where(inArray(products.sku, [...skus]));
+const productsByIdsStatement = preparedPer((db: CatalogDb) => db.select().from(products).where(sql`${products.id} = any(${ids}::uuid[])`).prepare('products_by_ids'));
 
-export const categoriesByIds = (db: CatalogDb, ids: readonly string[]) =>
-  db.select().from(categories).where(inArray(categories.id, onlyIds(ids)));
+export const productsByIds = (db: CatalogDb, productIds: readonly string[]): Promise<ProductRow[]> => productsByIdsStatement(db).execute({ ids: onlyIds(productIds) });
+
+const productsBySkusStatement = preparedPer((db: CatalogDb) =>
+  db.select().from(products).where(sql`${products.sku} = any(${sql.placeholder('skus')}::text[])`).prepare('products_by_skus'));
+
+export const productsBySkus = (db: CatalogDb, skus: readonly string[]): Promise<ProductRow[]> => productsBySkusStatement(db).execute({ skus: [...skus] });
+
+const categoriesByIdsStatement = preparedPer((db: CatalogDb) => db.select().from(categories).where(sql`${categories.id} = any(${ids}::uuid[])`).prepare('categories_by_ids'));
+
+export const categoriesByIds = (db: CatalogDb, categoryIds: readonly string[]): Promise<CategoryRow[]> => categoriesByIdsStatement(db).execute({ ids: onlyIds(categoryIds) });
 
 // async: a Drizzle builder is a lazy thenable that runs its SQL on every `.then`. Returned
 // straight to a resolver, Apollo's field instrumentation and graphql-js would each run it (and the

@@ -1,10 +1,11 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
+import { preparedPer } from '../../../platform/db.js';
 import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import type { CursorValue } from '../../../platform/pagination.js';
 import { onlyIds } from '../../../platform/validation.js';
-import { newestFirst, newestPerParent } from '../../../platform/keyset.js';
+import { newestFirst, newestPerParent, newestPerParentQuery, rowsOf } from '../../../platform/keyset.js';
 import { orderItems, orders } from './tables.js';
 import type { NewOrder, NewOrderItem, OrderItemRow, OrderRow, OrderStatus, OrdersTables } from './tables.js';
 
@@ -13,16 +14,22 @@ type OrdersDb = Db<OrdersTables> | Tx;
 /** User.orders: newest first, (created_at, id) as the keyset. */
 export const newestOrdering = newestFirst<OrderRow>(orders.createdAt, orders.id, (o) => ({ at: o.createdAt, id: o.id }));
 
-export const ordersByIds = (db: OrdersDb, ids: readonly string[]): Promise<OrderRow[]> =>
-  db.select().from(orders).where(inArray(orders.id, onlyIds(ids)));
+const ids = sql.placeholder('ids');
 
-/** The lines of several orders in one statement, each order's lines in the customer's order. */
-export const itemsOfOrders = (db: OrdersDb, orderIds: readonly string[]): Promise<OrderItemRow[]> =>
+const ordersByIdsStatement = preparedPer((db: OrdersDb) => db.select().from(orders).where(sql`${orders.id} = any(${ids}::uuid[])`).prepare('orders_by_ids'));
+
+export const ordersByIds = (db: OrdersDb, orderIds: readonly string[]): Promise<OrderRow[]> => ordersByIdsStatement(db).execute({ ids: onlyIds(orderIds) });
+
+const itemsOfOrdersStatement = preparedPer((db: OrdersDb) =>
   db
     .select()
     .from(orderItems)
-    .where(inArray(orderItems.orderId, onlyIds(orderIds)))
-    .orderBy(asc(orderItems.orderId), asc(orderItems.position));
+    .where(sql`${orderItems.orderId} = any(${ids}::uuid[])`)
+    .orderBy(asc(orderItems.orderId), asc(orderItems.position))
+    .prepare('items_of_orders'));
+
+/** The lines of several orders in one statement, each order's lines in the customer's order. */
+export const itemsOfOrders = (db: OrdersDb, orderIds: readonly string[]): Promise<OrderItemRow[]> => itemsOfOrdersStatement(db).execute({ ids: onlyIds(orderIds) });
 
 export interface CustomerOrdersArgs {
   limit: number;
@@ -30,12 +37,19 @@ export interface CustomerOrdersArgs {
   status: OrderStatus | null;
 }
 
+const newestColumns = { id: orders.id, parent: orders.customerId, at: orders.createdAt };
+
+/** The first page of every customer of a batch, unfiltered: the account page's statement. */
+const firstPagesStatement = preparedPer((db: OrdersDb) =>
+  newestPerParentQuery(db, orders, newestColumns, [sql`${orders.customerId} = any(${ids}::uuid[])`], sql.placeholder('limit')).prepare('orders_first_pages'));
+
 /** Newest orders of several customers in one statement: up to `limit` per customer. */
-export function ordersOfCustomers(db: OrdersDb, customerIds: readonly string[], args: CustomerOrdersArgs): Promise<OrderRow[]> {
+export async function ordersOfCustomers(db: OrdersDb, customerIds: readonly string[], args: CustomerOrdersArgs): Promise<OrderRow[]> {
+  if (!args.status && !args.after) return rowsOf(await firstPagesStatement(db).execute({ ids: onlyIds(customerIds), limit: args.limit }));
   const where: SQL[] = [inArray(orders.customerId, onlyIds(customerIds))];
   if (args.status) where.push(eq(orders.status, args.status));
   if (args.after) where.push(newestOrdering.after(args.after));
-  return newestPerParent(db, orders, { id: orders.id, parent: orders.customerId, at: orders.createdAt }, where, args.limit);
+  return newestPerParent(db, orders, newestColumns, where, args.limit);
 }
 
 export async function lockOrder(tx: Tx, id: string): Promise<OrderRow | undefined> {

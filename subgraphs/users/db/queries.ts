@@ -1,5 +1,6 @@
-import { eq, desc, inArray, sql } from 'drizzle-orm';
+import { eq, desc, sql } from 'drizzle-orm';
 import { newestFirst } from '../../../platform/keyset.js';
+import { preparedPer } from '../../../platform/db.js';
 import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import type { CursorValue } from '../../../platform/pagination.js';
@@ -13,8 +14,10 @@ type UsersDb = Db<UsersTables> | Tx;
 /** Query.users ordering: newest first, id breaking ties (served by users_newest_idx). */
 export const userNewest = newestFirst<UserRow>(users.createdAt, users.id, (u) => ({ at: u.createdAt, id: u.id }));
 
-export const usersByIds = (db: UsersDb, ids: readonly string[]): Promise<UserRow[]> =>
-  db.select().from(users).where(inArray(users.id, onlyIds(ids)));
+const usersByIdsStatement = preparedPer((db: UsersDb) =>
+  db.select().from(users).where(sql`${users.id} = any(${sql.placeholder('ids')}::uuid[])`).prepare('users_by_ids'));
+
+export const usersByIds = (db: UsersDb, ids: readonly string[]): Promise<UserRow[]> => usersByIdsStatement(db).execute({ ids: onlyIds(ids) });
 
 /** Case-insensitive, through the same expression as the unique index (so the index serves it). */
 export async function userByEmail(db: UsersDb, email: string): Promise<UserRow | undefined> {

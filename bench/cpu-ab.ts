@@ -1,0 +1,282 @@
+import { fork } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { SignJWT, importJWK } from 'jose';
+import { print as printDocument } from 'graphql';
+import { generateLocalKeys, localEnv } from '../platform/local-env.js';
+import { SUBGRAPHS, ensureDatabase, migrateSubgraph } from '../platform/migrate.js';
+import type { Subgraph } from '../platform/migrate.js';
+import { ROOT } from '../platform/paths.js';
+import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
+import { freePort } from '../scripts/free-port.js';
+import { startRedisServer } from '../scripts/redis-server.js';
+import { ACCOUNT_PAGE } from '../test/support/operations.js';
+import { BENCH_SIZE, loadBenchData } from './load-data.js';
+import type { LoadResult } from './load-worker.js';
+import { cpuDelta, findPids, postmasterPid, sampleCpu } from './proc-cpu.js';
+import type { CpuSample, Probe } from './proc-cpu.js';
+import { runJob, spawnTs, waitForGraphql, waitForMessage } from './processes.js';
+import type { Child } from './processes.js';
+
+/**
+ * `npm run bench:cpu-ab`: the subgraphs' CPU per request, one code tree against another, on one
+ * machine at one time. Each tree in BENCH_AB_TREES (comma-separated project roots; `.` is this one;
+ * another is e.g. `git archive <commit> | tar -x -C /tmp/base` with node_modules linked) runs its
+ * own subgraphs process, each behind its own gateway (this tree's), over one Postgres, one Redis
+ * and one data set. The variants are interleaved within every repetition (A B, then B A, ...), so
+ * both see the same machine load, and CPU per request is read per process from /proc.
+ */
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const SETTINGS = {
+  durationS: env('BENCH_DURATION_S', 6),
+  warmupS: env('BENCH_WARMUP_S', 2),
+  reps: env('BENCH_REPS', 3),
+  connections: env('BENCH_CONNECTIONS', 8),
+  scale: env('BENCH_SCALE', 0.1),
+  users: env('BENCH_USERS', 200),
+  primeS: env('BENCH_AB_PRIME_S', 5),
+};
+const TREES = (process.env.BENCH_AB_TREES ?? '.').split(',').map((t) => path.resolve(ROOT, t));
+const WORKLOADS = (process.env.BENCH_WORKLOADS ?? 'storefront,account').split(',');
+const STOREFRONT = `query Storefront($c: ID!) { products(filter: {categoryId: $c}, first: 20) { edges { node {
+  name price { amountCents currency } stock category { name } shippingEstimate { amountCents } } } } }`;
+
+interface Variant {
+  tree: string;
+  url: string;
+  probes: Record<'gateway' | 'subgraphs', Probe>;
+}
+
+/** The subgraphs process of `tree`, run from that tree (its own platform code and subgraphs). */
+function spawnSubgraphs(tree: string, subgraphEnv: string, debugPort: number): Child {
+  const proc = fork(path.join(tree, 'bench/subgraphs-process.ts'), [], {
+    cwd: tree,
+    // BENCH_PROFILE_DIR: a V8 CPU profile of each subgraphs process, written when it exits.
+    execArgv: [
+      '--import',
+      'tsx',
+      '--import',
+      path.join(ROOT, 'bench/no-source-maps.mjs'),
+      ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
+    ],
+    env: { ...process.env, NODE_ENV: 'production', BENCH_SUBGRAPH_ENV: subgraphEnv, BENCH_DEBUG_PORT: String(debugPort) },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  return {
+    proc,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode) {
+          resolve();
+          return;
+        }
+        proc.once('exit', () => {
+          resolve();
+        });
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+async function startVariant(tree: string, base: Parameters<typeof localEnv>[0], children: Child[]): Promise<Variant> {
+  const ports = {
+    gateway: await freePort(),
+    users: await freePort(),
+    catalog: await freePort(),
+    orders: await freePort(),
+    billing: await freePort(),
+  };
+  const envs = localEnv({ ...base, ports });
+  const subgraphs = spawnSubgraphs(
+    tree,
+    JSON.stringify({ users: envs.users, catalog: envs.catalog, orders: envs.orders, billing: envs.billing }),
+    await freePort(),
+  );
+  children.push(subgraphs);
+  await waitForMessage(subgraphs, 'ready');
+  const gateway = spawnTs('gateway/index.ts', envs.gateway);
+  children.push(gateway);
+  const url = `http://127.0.0.1:${ports.gateway}/graphql`;
+  await waitForGraphql(url);
+  return {
+    tree,
+    url,
+    probes: { gateway: { kind: 'tree', pid: gateway.proc.pid! }, subgraphs: { kind: 'tree', pid: subgraphs.proc.pid! } },
+  };
+}
+
+async function measure(worker: Child, probes: Record<string, Probe>, job: unknown): Promise<{ result: LoadResult; cpu: CpuSample }> {
+  let before: CpuSample | undefined;
+  const onMessage = (m: { measuring?: boolean }) => {
+    if (m?.measuring) before = sampleCpu(probes);
+  };
+  worker.proc.on('message', onMessage);
+  try {
+    const result = await runJob<LoadResult>(worker, job);
+    return { result, cpu: cpuDelta(before ?? sampleCpu(probes), sampleCpu(probes)) };
+  } finally {
+    worker.proc.off('message', onMessage);
+  }
+}
+
+interface Row {
+  workload: string;
+  variant: number;
+  rep: number;
+  rps: number;
+  /** Share of requests that failed (an overloaded machine times out subgraph fetches). */
+  failedShare: number;
+  perReq: Record<string, number>;
+}
+
+/** A run with more failures than this, or none served, counts in no median and no ratio. */
+const MAX_FAILED_SHARE = 0.02;
+const usable = (r: Row | undefined): r is Row => !!r && r.rps > 0 && r.failedShare <= MAX_FAILED_SHARE;
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN;
+};
+
+function report(rows: Row[]) {
+  const label = (i: number) => `${String.fromCharCode(65 + i)} (${path.relative(ROOT, TREES[i]!) || '.'})`;
+  console.log(
+    `\nCPU ms per request (median of the usable of ${SETTINGS.reps} reps: something served, at most ${MAX_FAILED_SHARE * 100}% failed; node ${process.version}):`,
+  );
+  console.log('| workload | variant | req/s | gateway | subgraphs | postgres | redis | total |\n|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const w of WORKLOADS) {
+    TREES.forEach((_, i) => {
+      const mine = rows.filter((r) => r.workload === w && r.variant === i && usable(r));
+      const m = (k: string) => median(mine.map((r) => r.perReq[k] ?? 0)).toFixed(3);
+      console.log(
+        `| ${w} | ${label(i)} | ${median(mine.map((r) => r.rps)).toFixed(0)} | ${m('gateway')} | ${m('subgraphs')} | ${m('postgres')} | ${m('redis')} | ${m('total')} |`,
+      );
+    });
+  }
+  if (TREES.length < 2) return;
+  console.log('\nPer-repetition ratio of each variant to A (subgraphs CPU per request; total; req/s):');
+  for (const w of WORKLOADS) {
+    for (let i = 1; i < TREES.length; i++) {
+      // A repetition where either side is not usable (see MAX_FAILED_SHARE) has no ratio.
+      const pairs = [...Array(SETTINGS.reps).keys()].flatMap((rep) => {
+        const a = rows.find((r) => r.workload === w && r.variant === 0 && r.rep === rep);
+        const b = rows.find((r) => r.workload === w && r.variant === i && r.rep === rep);
+        if (!usable(a) || !usable(b)) return [];
+        return [{ sub: b.perReq.subgraphs! / a.perReq.subgraphs!, total: b.perReq.total! / a.perReq.total!, rps: b.rps / a.rps }];
+      });
+      const fmt = (k: 'sub' | 'total' | 'rps') =>
+        `${median(pairs.map((p) => p[k])).toFixed(3)} [${pairs.map((p) => p[k].toFixed(2)).join(' ')}]`;
+      console.log(`${w} ${label(i)}/A: subgraphs ${fmt('sub')}; total ${fmt('total')}; req/s ${fmt('rps')}`);
+    }
+  }
+}
+
+async function main() {
+  const pgDataDir = await mkdtemp(path.join(os.tmpdir(), 'bench-ab-pg-'));
+  const pg = await startEmbeddedPostgres({ dataDir: pgDataDir, port: await freePort(), persistent: false });
+  const redis = await startRedisServer(await freePort());
+  const children: Child[] = [];
+  try {
+    const databaseUrls = Object.fromEntries(SUBGRAPHS.map((s) => [s, pg.urlFor(s)])) as Record<Subgraph, string>;
+    for (const s of SUBGRAPHS) {
+      await ensureDatabase(pg.adminUrl, s);
+      await migrateSubgraph(s, databaseUrls[s]);
+    }
+    const size = Object.fromEntries(
+      Object.entries(BENCH_SIZE).map(([k, v]) => [k, k === 'categories' ? v : Math.round(v * SETTINGS.scale)]),
+    ) as typeof BENCH_SIZE;
+    const data = await loadBenchData(databaseUrls, size);
+    console.log(`data: ${data.summary}; trees: ${TREES.join(', ')}`);
+    const keys = await generateLocalKeys();
+    const unlimited = '1000000000';
+    const base = {
+      keys,
+      databaseUrls,
+      ports: {} as never,
+      redisUrl: redis.url,
+      logLevel: 'error',
+      nodeEnv: 'production' as const,
+      eventNamespace: 'bench-ab:',
+      extra: { gateway: { RATE_LIMIT_ANONYMOUS: unlimited, RATE_LIMIT_USER: unlimited, RATE_LIMIT_PARTNER: unlimited } },
+    };
+    const variants: Variant[] = [];
+    for (const tree of TREES) variants.push(await startVariant(tree, base, children));
+    const worker = spawnTs('bench/load-worker.ts', {}, false);
+    children.push(worker);
+    const shared: Record<string, Probe> = { postgres: { kind: 'tree', pid: postmasterPid(pgDataDir) } };
+    const redisPid = findPids('redis-server', `:${redis.port}`)[0];
+    if (redisPid) shared.redis = { kind: 'process', pid: redisPid };
+
+    const userKey = await importJWK(keys.userTokenKey, 'ES256');
+    const customers = data.users.filter((u) => u.role === 'CUSTOMER').slice(0, SETTINGS.users);
+    const tokens = await Promise.all(
+      customers.map((u) =>
+        new SignJWT({ role: 'CUSTOMER', scope: '' })
+          .setProtectedHeader({ alg: 'ES256', kid: keys.userTokenKey.kid! })
+          .setSubject(u.id)
+          .setIssuer('urn:supergraph:users')
+          .setAudience('urn:supergraph')
+          .setIssuedAt()
+          .setExpirationTime('2h')
+          .sign(userKey),
+      ),
+    );
+    const jobs: Record<string, { bodies: string[]; auth: unknown }> = {
+      storefront: { bodies: data.categoryIds.map((c) => JSON.stringify({ query: STOREFRONT, variables: { c } })), auth: { mode: 'none' } },
+      account: { bodies: [JSON.stringify({ query: printDocument(ACCOUNT_PAGE), variables: { n: 20 } })], auth: { mode: 'bearer', tokens } },
+    };
+    // Unmeasured first: JIT, statement caches and pools warm in every variant before any comparison.
+    for (const v of variants)
+      for (const w of WORKLOADS)
+        await runJob(worker, {
+          kind: 'http',
+          url: v.url,
+          ...jobs[w]!,
+          connections: SETTINGS.connections,
+          warmupS: 0,
+          durationS: SETTINGS.primeS,
+        });
+    const rows: Row[] = [];
+    for (let rep = 0; rep < SETTINGS.reps; rep++) {
+      for (const w of WORKLOADS) {
+        const order = variants.map((_, i) => (i + rep) % variants.length);
+        for (const i of order) {
+          const v = variants[i]!;
+          const job = {
+            kind: 'http',
+            url: v.url,
+            ...jobs[w]!,
+            connections: SETTINGS.connections,
+            warmupS: SETTINGS.warmupS,
+            durationS: SETTINGS.durationS,
+          };
+          const { result, cpu } = await measure(worker, { ...v.probes, ...shared }, job);
+          if (result.failed) console.error(`${w} ${i}: ${result.failed} of ${result.requests} failed`);
+          const perReq = Object.fromEntries(Object.entries(cpu).map(([k, ms]) => [k, result.count ? ms / result.count : 0]));
+          perReq.total = Object.values(perReq).reduce((a, b) => a + b, 0);
+          rows.push({
+            workload: w,
+            variant: i,
+            rep,
+            rps: result.rps,
+            failedShare: result.requests ? result.failed / result.requests : 1,
+            perReq,
+          });
+          console.log(
+            `${w} ${String.fromCharCode(65 + i)} rep ${rep + 1}: ${result.rps.toFixed(0)}/s; CPU ms/req gw ${perReq.gateway!.toFixed(2)} sub ${perReq.subgraphs!.toFixed(2)} pg ${perReq.postgres!.toFixed(2)} total ${perReq.total.toFixed(2)}`,
+          );
+        }
+      }
+    }
+    worker.proc.send({ stop: true });
+    report(rows);
+  } finally {
+    await Promise.allSettled(children.map((c) => c.stop()));
+    await redis.stop();
+    await pg.stop();
+  }
+}
+
+await main();
+process.exit(0);
