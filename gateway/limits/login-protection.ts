@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { Kind, OperationTypeNode } from 'graphql';
 import type { DocumentNode, FieldNode, FragmentDefinitionNode, GraphQLSchema, SelectionSetNode } from 'graphql';
-import { getArgumentValues } from 'graphql/execution/values.js';
+import { getArgumentValues } from 'graphql';
 import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '../../platform/config.js';
 import { ErrorCode } from '../../platform/errors.js';

@@ -10,7 +10,7 @@ import type {
   OperationDefinitionNode,
   SelectionSetNode,
 } from 'graphql';
-import { getArgumentValues, getVariableValues } from 'graphql/execution/values.js';
+import { getArgumentValues, getVariableValues } from 'graphql';
 
 /**
  * Static cost of an operation, before anything runs: the demand estimate partners' budgets are

@@ -16,7 +16,7 @@ export const invoices = pgTable(
   'invoices',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    // UNIQUE makes /issue-invoice idempotent per order (INSERT ... ON CONFLICT DO NOTHING).
+    // UNIQUE makes issuing idempotent per order: a redelivered OrderPlaced event inserts nothing (ON CONFLICT DO NOTHING).
     orderId: uuid('order_id').notNull().unique(),
     customerId: uuid('customer_id').notNull(),
     amountCents: integer('amount_cents').notNull(),
