@@ -62,9 +62,9 @@ export function createResilientFetcher(fetcher: Fetcher, resilience: SubgraphRes
 }
 
 /**
- * How the gateway calls a subgraph: a keep-alive node:http fetcher, a deadline per fetch (queries
- * and mutations apart), bounded jittered retries of queries only, the subgraph's circuit breaker,
- * and a service token that carries the caller's identity. The client's own headers are never
+ * How the gateway calls a subgraph: through the fetcher it is given (createResilientFetcher above:
+ * deadlines, retries of queries, the circuit breaker), with a service token that carries the
+ * caller's identity. The client's own headers are never
  * forwarded, so nothing a client sends can pose as the gateway.
  *
  * A fetch that fails (refused, timed out, 5xx, breaker open) does not fail the operation: it is

@@ -11,7 +11,7 @@ import { noteWrites } from './consistency.js';
 import type { Logger } from './logger.js';
 
 /**
- * Commands one service sends another (reserve stock, issue an invoice...). They are not part of
+ * Commands one service sends another (reserve stock, ask an order's status...). They are not part of
  * the public graph, so they live on `/internal/*` as JSON over HTTP, each open only to the
  * services named in `callers` and validated with zod like any edge.
  */

@@ -76,10 +76,3 @@ export function toConnection<T>(rows: T[], first: number, cursorOf: (row: T) => 
   };
 }
 
-export interface PageArgs {
-  first?: number | null;
-  after?: string | null;
-}
-
-/** A stable key for batching page requests that share the same arguments. */
-export const pageArgsKey = (args: Record<string, unknown>) => JSON.stringify(args, Object.keys(args).sort());

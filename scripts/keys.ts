@@ -22,7 +22,10 @@ await runScript(async () => {
     line('USERS_JWT_PRIVATE_JWK', keys.userTokenKey),
   ].join('\n');
   const at = process.argv.indexOf('--out');
-  if (at === -1) return void console.log(text);
+  if (at === -1) {
+    console.log(text);
+    return;
+  }
   const file = process.argv[at + 1];
   if (!file || file.startsWith('--')) throw new ExplainedError('Usage: npm run keys -- --out <file> [--force]');
   if (existsSync(file) && !process.argv.includes('--force')) {

@@ -36,7 +36,7 @@ function arg(value: string | undefined, schema: typeof clientNameSchema, what: s
 
 async function loadEntry(dir: string, client: string): Promise<ClientEntry> {
   if (!existsSync(path.join(dir, client, CLIENT_FILE))) throw new ExplainedError(`no client "${client}" in ${dir} (npm run partner -- create ${client})`);
-  return (await readClient(dir, client).catch((err: Error) => { throw new ExplainedError(err.message); })).entry;
+  return (await readClient(dir, client).catch((err: unknown) => { throw new ExplainedError(err instanceof Error ? err.message : String(err)); })).entry;
 }
 const saveEntry = (dir: string, entry: ClientEntry) => writeJsonAtomic(path.join(dir, entry.name, CLIENT_FILE), clientEntrySchema.parse(entry));
 
@@ -151,7 +151,7 @@ const commands: Record<string, (args: string[], dir: string, out: Out, note: Out
   async list(_args, dir, out) {
     const snapshot = await import('node:fs/promises').then((fs) => fs.readdir(dir).catch(() => [] as string[]));
     for (const name of snapshot.sort()) {
-      const read = await readClient(dir, name).catch((err: Error) => err);
+      const read = await readClient(dir, name).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
       if (read instanceof Error) {
         out(`${name}: BAD ENTRY: ${read.message}`);
         continue;

@@ -48,7 +48,10 @@ export async function startRedisServer(port: number, opts: { dataDir?: string } 
   let child = await launch();
   const stopChild = () =>
     new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      if (child.exitCode !== null || child.signalCode !== null) {
+        resolve();
+        return;
+      }
       child.once('exit', () => resolve());
       child.kill('SIGKILL');
     });

@@ -26,7 +26,7 @@ const FEATURES = {
 /**
  * Reads the policies out of the composed supergraph and prepares it for @apollo/gateway, which
  * refuses any `for: SECURITY` feature it does not implement itself. The gateway then loads the
- * supergraph with these features as plain metadata, and authorization.ts enforces them.
+ * supergraph with these features as plain metadata, and authorize-operation.ts enforces them.
  */
 export function readPolicies(supergraphSdl: string): SupergraphPolicies {
   const doc = parse(supergraphSdl);

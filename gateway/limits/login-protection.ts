@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ApolloServerPlugin } from '@apollo/server';
-import { Kind, OperationTypeNode, parse } from 'graphql';
+import { Kind, OperationTypeNode, getArgumentValues, parse } from 'graphql';
 import type { DocumentNode, GraphQLSchema, SelectionSetNode } from 'graphql';
-import { getArgumentValues } from 'graphql/execution/values.js';
 import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '../../platform/config.js';
 import { ErrorCode } from '../../platform/errors.js';

@@ -9,7 +9,7 @@ import type {
   OperationDefinitionNode,
   SelectionSetNode,
 } from 'graphql';
-import { getArgumentValues, getVariableValues } from 'graphql/execution/values.js';
+import { getArgumentValues, getVariableValues } from 'graphql';
 import { collectFields, fragmentsOf } from '../selections.js';
 
 /**

@@ -1,6 +1,6 @@
 import { Kind, OperationTypeNode, getOperationAST, print, visit } from 'graphql';
 import type { DocumentNode, FieldNode, FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode } from 'graphql';
-import { getArgumentValues } from 'graphql/execution/values.js';
+import { getArgumentValues } from 'graphql';
 import { badInput } from '../../platform/errors.js';
 import { SUBSCRIPTION_FIELDS } from './fields.js';
 import type { SubscriptionField } from './fields.js';

@@ -45,10 +45,6 @@ export const EVENT_ENTITIES: { [T in EventType]: (payload: EventPayloads[T]) => 
 export const entityOf = <T extends EventType>(type: T, payload: EventPayloads[T]): string =>
   (EVENT_ENTITIES[type] as (p: EventPayloads[T]) => string)(payload);
 
-export interface NewEvent<T extends EventType = EventType> {
-  type: T;
-  payload: EventPayloads[T];
-}
 
 /** An event as it travels: `eventId` is stable across redeliveries; `id` is its position in its stream. */
 export interface StreamEvent<T extends EventType = EventType> {

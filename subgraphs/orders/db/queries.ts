@@ -121,16 +121,6 @@ export async function insertOrder(tx: Tx, order: NewOrder, items: Omit<NewOrderI
 }
 
 /** Rows per INSERT, well under Postgres' 65 535 bind parameters. */
-const CHUNK = 1_000;
-
-/**
- * Bulk insert for seed scripts and fixtures: orders (with explicit `number`s, if given) then their
- * items, in chunks. Callers that set numbers should move order_number_seq past them afterwards.
- */
-export async function insertOrders(db: OrdersDb, rows: NewOrder[], items: NewOrderItem[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += CHUNK) await db.insert(orders).values(rows.slice(i, i + CHUNK));
-  for (let i = 0; i < items.length; i += CHUNK) await db.insert(orderItems).values(items.slice(i, i + CHUNK));
-}
 
 /** The OrderStatusChanged event for an order's current row (subscribers and billing watch it). */
 export const orderStatusChanged = (o: Pick<OrderRow, 'id' | 'customerId' | 'status'>) => ({

@@ -50,18 +50,3 @@ export async function updateUserName(db: UsersDb, id: string, name: string): Pro
 }
 
 /** Rows per INSERT: 6 parameters each stays far below Postgres's 65,535-parameter limit. */
-const INSERT_CHUNK = 1_000;
-
-/**
- * Bulk insert for seed and import scripts: multi-row INSERTs of up to 1,000 rows, one round trip
- * each. Rows carry their password hash already (hash with passwords.ts). Returns the row count.
- */
-export async function insertUsers(db: UsersDb, rows: readonly NewUser[]): Promise<number> {
-  let inserted = 0;
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    const chunk = rows.slice(i, i + INSERT_CHUNK);
-    await db.insert(users).values(chunk);
-    inserted += chunk.length;
-  }
-  return inserted;
-}
