@@ -25,6 +25,7 @@ import { createAuthorizingGateway } from './authorization/authorizing-gateway.js
 import { createGraphiQL } from './explorer/graphiql.js';
 import { createEventBus } from '../platform/events/index.js';
 import { createLiveEvents } from './subscriptions/live-events.js';
+import { createGatewayCache } from './cache/index.js';
 import { createSubscriptionServer } from './subscriptions/ws-server.js';
 import type { GraphQLSchema } from 'graphql';
 import { createSubgraphRegistry } from './subgraph-registry.js';
@@ -50,7 +51,10 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   // The committed supergraph is the deployment artifact: no introspection of subgraphs at start-up.
   const supergraphSdl = await readFile(path.resolve(ROOT, config.SUPERGRAPH_PATH), 'utf8');
   // Per subgraph: deadlines, retries, circuit breaker, their metrics (names read from the supergraph).
-  const subgraphs = createSubgraphRegistry({ config, supergraphSdl, signer, metrics: observability.metrics, log });
+  // Live events first: the entity cache (gateway/cache/) hears every event's invalidations from them.
+  const live = createLiveEvents(config, log);
+  const cache = await createGatewayCache({ config, live, metrics: observability.metrics, log });
+  const subgraphs = createSubgraphRegistry({ config, supergraphSdl, signer, metrics: observability.metrics, log, cache: cache.fetcher });
 
   // Read by ApolloGateway's constructor; set here so no outbound telemetry starts unless configured.
   process.env.APOLLO_TELEMETRY_DISABLED = config.APOLLO_TELEMETRY_DISABLED;
@@ -111,7 +115,6 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   await apollo.start();
 
   const bus = createEventBus(config, log);
-  const live = createLiveEvents(config, log);
   const subscriptions = createSubscriptionServer({
     apollo,
     schema: () => apiSchema!,
@@ -187,6 +190,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     async stop() {
       await apollo.stop();
       subgraphs.close();
+      await cache.close();
       await Promise.all([live.close(), bus.close(), redis?.quit()]);
     },
   };

@@ -2,6 +2,7 @@ import express from 'express';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheControl';
+import { cacheTagsPlugin } from './cache-tags.js';
 import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph';
@@ -134,6 +135,8 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
       // SDL become this response's Cache-Control header (no hint = maxAge 0 = no-store), and the
       // gateway keeps the strictest header of all subgraphs it called.
       ApolloServerPluginCacheControl({ calculateHttpHeaders: true, defaultMaxAge: 0 }),
+      // Which entities the answer holds, for the gateway's event-invalidated cache (gateway/cache/).
+      cacheTagsPlugin<SubgraphContext<S, L>>(),
       ApolloServerPluginLandingPageDisabled(),
       {
         async requestDidStart() {

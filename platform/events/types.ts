@@ -42,6 +42,25 @@ export const EVENT_ENTITIES: { [T in EventType]: (payload: EventPayloads[T]) => 
   StockChanged: (p) => `product:${p.productId}`,
 };
 
+/**
+ * What each event makes stale in the gateways' caches, declared here by the producing side as
+ * `<__typename>:<id>` of the entities whose fields it changed (the tags subgraphs put on cached
+ * answers, platform/cache-tags.ts). The gateway drops every cache entry holding one of them.
+ */
+export const EVENT_INVALIDATES: { [T in EventType]: (payload: EventPayloads[T]) => string[] } = {
+  OrderPlaced: (p) => [`Order:${p.orderId}`],
+  OrderCancelled: (p) => [`Order:${p.orderId}`],
+  OrderStatusChanged: (p) => [`Order:${p.orderId}`],
+  InvoiceStatusChanged: (p) => [`Invoice:${p.invoiceId}`, `Order:${p.orderId}`],
+  InvoicePaid: (p) => [`Invoice:${p.invoiceId}`, `Order:${p.orderId}`],
+  PaymentRefunded: (p) => [`Payment:${p.paymentId}`, `Invoice:${p.invoiceId}`, `Order:${p.orderId}`],
+  StockChanged: (p) => [`Product:${p.productId}`],
+};
+
+/** The cache tags an event invalidates (none for a type this build does not know). */
+export const invalidatedBy = (event: Pick<StreamEvent, 'type' | 'payload'>): string[] =>
+  (EVENT_INVALIDATES[event.type] as ((p: unknown) => string[]) | undefined)?.(event.payload) ?? [];
+
 export const entityOf = <T extends EventType>(type: T, payload: EventPayloads[T]): string =>
   (EVENT_ENTITIES[type] as (p: EventPayloads[T]) => string)(payload);
 
