@@ -3,7 +3,7 @@ import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { CACHE_TAGS_HEADER, UNTAGGABLE } from '../../platform/cache-tags.js';
 import { CONSISTENCY_LSN_HEADER } from '../../platform/lsn.js';
 import { respond } from '../subgraph-fetcher.js';
-import type { TaggedStore } from './tagged-store.js';
+import type { FetchMark, TaggedStore } from './tagged-store.js';
 
 /** What a subgraph's Cache-Control header allows: only `public` with a max-age is shared. */
 export function sharedMaxAgeMs(cacheControl: string | null): number {
@@ -72,7 +72,7 @@ export function createCachedFetcher(subgraph: string, fetcher: Fetcher, store: T
 
 async function remember(
   response: FetcherResponse,
-  ctx: { store: TaggedStore; shapes: ReturnType<typeof createShapeMemo>; shape: string; key: string; since: number; maxTtlMs: number },
+  ctx: { store: TaggedStore; shapes: ReturnType<typeof createShapeMemo>; shape: string; key: string; since: FetchMark; maxTtlMs: number },
 ): Promise<FetcherResponse> {
   const maxAgeMs = response.status === 200 ? Math.min(ctx.maxTtlMs, sharedMaxAgeMs(response.headers.get('cache-control'))) : 0;
   const tags = response.headers.get(CACHE_TAGS_HEADER) ?? '';

@@ -16,13 +16,18 @@ import type { Logger } from '../../platform/logger.js';
  * gateway never writes an entry when it has seen an event about one of its tags, or a cut of its
  * feed, since the fetch behind the entry started (`begin()` / `put(…, since)`).
  */
+export interface FetchMark {
+  seq: number;
+  at: number;
+}
+
 export interface TaggedStore {
   /** True while entries may be read and written: Redis is connected and the live feed is whole. */
   usable(): boolean;
-  /** A marker to hand to `put`: what this gateway has seen invalidated so far. */
-  begin(): number;
+  /** A marker to hand to `put`: what this gateway has seen invalidated so far, and when. */
+  begin(): FetchMark;
   get(key: string): Promise<{ body: string; ttlMs: number } | null>;
-  put(key: string, body: string, tags: string[], ttlMs: number, since: number): Promise<void>;
+  put(key: string, body: string, tags: string[], ttlMs: number, since: FetchMark): Promise<void>;
   /** An event made these tags stale (called for every event this gateway receives). */
   invalidate(tags: string[]): Promise<void>;
   /** The live feed was cut: nothing is read or written until `resume` (events may be missed). */
@@ -85,8 +90,8 @@ export function createTaggedStore(opts: { url: string; prefix: string; commandTi
       seen.delete(tag);
     }
   };
-  const stale = (tags: string[], since: number, now: number) =>
-    since <= suspendedAt || now - since > REMEMBER_MS || tags.some((t) => (seen.get(t)?.[0] ?? 0) > since);
+  const stale = (tags: string[], since: FetchMark, now: number) =>
+    since.seq <= suspendedAt || now - since.at > REMEMBER_MS || tags.some((t) => (seen.get(t)?.[0] ?? 0) > since.seq);
   const usable = () => feedWhole && !epochPending && redis.status === 'ready';
   let retry: NodeJS.Timeout | undefined;
   const bumpEpoch = async (): Promise<boolean> => {
@@ -107,9 +112,9 @@ export function createTaggedStore(opts: { url: string; prefix: string; commandTi
 
   return {
     usable,
-    begin: () => ++seq,
+    begin: () => ({ seq: ++seq, at: Date.now() }),
     async get(key) {
-      const hit = await redis.cacheRead(key, prefix).catch(() => null);
+      const hit = await redis.cacheRead(`${prefix}e:${key}`, prefix).catch(() => null);
       return hit ? { body: hit[0], ttlMs: Number(hit[1]) } : null;
     },
     async put(key, body, tags, ttlMs, since) {
@@ -117,7 +122,7 @@ export function createTaggedStore(opts: { url: string; prefix: string; commandTi
       if (!usable() || stale(tags, since, now)) return;
       // Nothing awaited between the check and the call: an invalidation handled after it is sent
       // after it on this connection, so it bumps the counters this entry just recorded.
-      await redis.cacheWrite(key, prefix, body, tags.join(' '), ttlMs).catch(() => undefined);
+      await redis.cacheWrite(`${prefix}e:${key}`, prefix, body, tags.join(' '), ttlMs).catch(() => undefined);
     },
     async invalidate(tags) {
       const now = Date.now();

@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startStack } from './support/stack.js';
+import type { Stack, TestUser } from './support/stack.js';
+import { wsClient } from './support/ws-client.js';
+import type { TestWsClient } from './support/ws-client.js';
+
+/**
+ * The entity cache (gateway/cache/) through the real gateway, on a Redis server of this file's own
+ * (append-only, stopped and started again): cacheable subgraph fetches are served from Redis, a
+ * stock change is in the very next response once its event reached the gateway, nothing private is
+ * ever stored, a lost event costs at most the max-age, and with Redis away the gateway goes
+ * uncached (fresh), never stale.
+ */
+
+let stack: Stack;
+let admin: TestUser;
+let redis: Redis;
+const clients: TestWsClient[] = [];
+
+beforeAll(async () => {
+  stack = await startStack({ bus: 'own-redis' });
+  admin = await stack.admin();
+  redis = new Redis(stack.ownRedis!.url, { maxRetriesPerRequest: null });
+  redis.on('error', () => {});
+}, 120_000);
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.dispose()));
+  redis?.disconnect();
+  await stack?.close();
+});
+
+const PRODUCT = 'query Product($id: ID!) { product(id: $id) { id stock name } }';
+const CATEGORY_PAGE = 'query Page($c: ID!) { products(filter: { categoryId: $c }, first: 5) { edges { node { id stock shippingEstimate { amountCents } } } } }';
+const MY_ORDERS = 'query Mine { me { id email orders(first: 5) { edges { node { id number items { quantity product { id stock } } } } } } }';
+const ADJUST = 'mutation Adjust($id: ID!, $d: Int!) { adjustStock(productId: $id, delta: $d) { id stock } }';
+
+/** Entity cache lookups the gateway has counted, by result. */
+async function lookups(): Promise<{ hit: number; miss: number }> {
+  const text = await (await fetch(`${stack.supergraph.metricsUrls.gateway}/metrics`)).text();
+  const sum = (result: string) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('gateway_entity_cache_total{') && l.includes(`result="${result}"`))
+      .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+  return { hit: sum('hit'), miss: sum('miss') };
+}
+
+const stockOf = async (id: string) => (await stack.gql(PRODUCT, { id })).data?.product?.stock as number | undefined;
+
+/** Asks until the gateway answers a cacheable query from the cache (the first answer teaches it the shape). */
+async function untilCached(ask: () => Promise<unknown>) {
+  await eventually(async () => {
+    const before = (await lookups()).hit;
+    await ask();
+    return (await lookups()).hit > before ? true : undefined;
+  });
+}
+
+describe('entity cache', () => {
+  it('serves cacheable fetches from Redis, and a stock change is in the next response after its event', async () => {
+    const category = await stack.category();
+    const product = await stack.product({ categoryId: category.id, stock: 100 });
+    await untilCached(() => stack.gql(PRODUCT, { id: product.id }));
+    await untilCached(() => stack.gql(CATEGORY_PAGE, { c: category.id }));
+
+    // The event's arrival at the gateway, seen by a subscriber of the same live feed.
+    const ws = wsClient(stack.url);
+    clients.push(ws);
+    const sub = ws.subscribe('subscription ($id: ID!) { stockChanged(productId: $id) { id stock } }', { id: product.id });
+    for (const delta of [-7, -5, 3]) {
+      const seen = sub.results.length;
+      const changed = await stack.gql(ADJUST, { id: product.id, d: delta }, { token: admin.token });
+      const stock = changed.data.adjustStock.stock as number;
+      await eventually(async () => (sub.results.slice(seen).some((r) => r.data?.stockChanged?.stock === stock) ? true : undefined), { timeoutMs: 15_000 });
+      // No polling from here: the very next answers must carry the change.
+      expect(await stockOf(product.id)).toBe(stock);
+      const page = await stack.gql(CATEGORY_PAGE, { c: category.id });
+      expect(page.data.products.edges.map((e: { node: { stock: number } }) => e.node.stock)).toEqual([stock]);
+    }
+    sub.stop();
+  }, 90_000);
+
+  it('caches the product entities of a private operation for everyone, never the private answer', async () => {
+    const [ada, bob] = [await stack.customer('Ada'), await stack.customer('Bob')];
+    const product = await stack.product({ stock: 50 });
+    const placed = await stack.gql('mutation ($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }',
+      { input: { items: [{ productId: product.id, quantity: 2 }], idempotencyKey: randomUUID() } }, { token: ada.token });
+    expect(placed.errors).toBeUndefined();
+    const adaOrders = () => stack.gql(MY_ORDERS, {}, { token: ada.token });
+    // The catalog's `_entities` fetch for the order's product is cached inside Ada's private operation.
+    await untilCached(adaOrders);
+    const mine = await adaOrders();
+    expect(mine.data.me.email).toBe(ada.email);
+    expect(mine.data.me.orders.edges[0].node.items[0].product).toEqual({ id: product.id, stock: 48 });
+
+    // Bob, asking the same operation, gets his own (empty) answer, never Ada's.
+    const bobs = await stack.gql(MY_ORDERS, {}, { token: bob.token });
+    expect(bobs.data.me).toMatchObject({ id: bob.id, email: bob.email, orders: { edges: [] } });
+    // And nothing private was ever stored: no entry holds a user's email, id or an order.
+    const bodies = await entryBodies();
+    expect(bodies.some((b) => b.includes(product.id))).toBe(true); // the product entity is shared
+    for (const body of bodies) {
+      for (const secret of [ada.email, ada.id, bob.email, bob.id, placed.data.placeOrder.id]) expect(body).not.toContain(secret);
+    }
+
+    // A stock change reaches the private operation's product too (after its event: polled here).
+    const changed = await stack.gql(ADJUST, { id: product.id, d: -10 }, { token: admin.token });
+    expect(changed.data.adjustStock.stock).toBe(38);
+    await eventually(async () => ((await adaOrders()).data.me.orders.edges[0].node.items[0].product.stock === 38 ? true : undefined));
+  }, 90_000);
+
+  it('a lost event costs at most the max-age (Product.stock: 30 s)', async () => {
+    const product = await stack.product({ stock: 70 });
+    await untilCached(() => stack.gql(PRODUCT, { id: product.id }));
+    // A change no event announces (as if its publication were lost): only the max-age can end the old answer.
+    await stack.sql.catalog`update products set stock = 69 where id = ${product.id}`;
+    const changedAt = Date.now();
+    expect(await stockOf(product.id)).toBe(70); // the cache is really in the way
+    await eventually(async () => ((await stockOf(product.id)) === 69 ? true : undefined), { timeoutMs: 40_000, intervalMs: 500 });
+    expect(Date.now() - changedAt).toBeLessThanOrEqual(30_000 + 1_500);
+  }, 90_000);
+
+  it('with Redis stopped the gateway answers uncached, fresh; after it returns, nothing stale comes back', async () => {
+    const product = await stack.product({ stock: 500 });
+    await untilCached(() => stack.gql(PRODUCT, { id: product.id }));
+    await stack.ownRedis!.stop();
+    try {
+      // The change commits while no event can be delivered; the read goes to the subgraph.
+      const changed = await stack.gql(ADJUST, { id: product.id, d: -1 }, { token: admin.token });
+      expect(changed.data?.adjustStock.stock).toBe(499);
+      for (let i = 0; i < 5; i++) expect(await stockOf(product.id)).toBe(499);
+    } finally {
+      await stack.ownRedis!.start();
+    }
+    // Redis is back with its append-only file, the old entry included: it must never be served.
+    const hitsBefore = (await lookups()).hit;
+    const deadline = Date.now() + 20_000;
+    let hits = hitsBefore;
+    while (Date.now() < deadline && hits === hitsBefore) {
+      expect(await stockOf(product.id)).toBe(499);
+      hits = (await lookups()).hit;
+    }
+    // ...and the cache works again.
+    expect(hits).toBeGreaterThan(hitsBefore);
+    expect(await stockOf(product.id)).toBe(499);
+  }, 90_000);
+});
+
+/** Every entity cache entry's stored answer. */
+async function entryBodies(): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${stack.eventNamespace}cache:*`, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  const bodies: string[] = [];
+  for (const key of keys) if ((await redis.type(key)) === 'hash') bodies.push((await redis.hget(key, 'b')) ?? '');
+  return bodies;
+}
