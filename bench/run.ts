@@ -125,8 +125,10 @@ async function startStack(pgDataDir: string, pg: Awaited<ReturnType<typeof start
   const keys = await generateLocalKeys();
   const ports = { gateway: await freePort(), users: await freePort(), catalog: await freePort(), orders: await freePort(), billing: await freePort() };
   const unlimited = '1000000000';
+  // /metrics is never on the public port: the cache hit rate is read from this one.
+  const oursMetricsPort = await freePort();
   const envs = localEnv({
-    keys, databaseUrls, ports, redisUrl: redis.url, logLevel: 'error', nodeEnv: 'production', eventNamespace: 'bench:',
+    keys, databaseUrls, ports, metricsPorts: { gateway: oursMetricsPort }, redisUrl: redis.url, logLevel: 'error', nodeEnv: 'production', eventNamespace: 'bench:',
     // The peers have no rate limits; ours keeps its limiter running but with limits out of reach.
     extra: { gateway: { RATE_LIMIT_ANONYMOUS: unlimited, RATE_LIMIT_USER: unlimited, RATE_LIMIT_PARTNER: unlimited } },
   });
@@ -170,7 +172,7 @@ async function startStack(pgDataDir: string, pg: Awaited<ReturnType<typeof start
   const stack: Stack = {
     data, keys, urls, skipped, worker,
     catalogUrl: databaseUrls.catalog,
-    oursMetricsUrl: `http://127.0.0.1:${ports.gateway}/metrics`,
+    oursMetricsUrl: `http://127.0.0.1:${oursMetricsPort}/metrics`,
     probes: {
       ours: tree(pids.ours), stock: tree(pids.stock), hive: tree(pids.hive), subgraphs: tree(subgraphs!.proc.pid),
       postgres: tree(postmasterPid(pgDataDir)), redis: redisPid ? { kind: 'process', pid: redisPid } : undefined,

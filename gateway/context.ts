@@ -1,5 +1,6 @@
 import type { Identity } from '../platform/auth/identity.js';
 import type { ConsistencyState } from './consistency.js';
+import type { ResponseScope } from './cache/response-cache.js';
 
 /** Which application is calling: first-party apps name themselves; partners are known by their API key. */
 export interface ClientInfo {
@@ -25,4 +26,6 @@ export interface GatewayContext {
   consistency?: ConsistencyState;
   /** The caller's address as TRUST_PROXY reads it (logIn attempts per IP); absent for the gateway's own operations. */
   clientIp?: string;
+  /** Set by the response cache on a cacheable request: what its subgraph fetches said about their answers. */
+  responseCache?: ResponseScope;
 }

@@ -99,6 +99,8 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   const limits = createLimits({ config, redis, auth, log, supergraphSdl });
   edgeMiddleware.push(...limits.middleware);
   plugins.push(...limits.plugins);
+  // Last: a cached answer is served only after every check above has passed (gateway/cache/).
+  plugins.push(...cache.plugins);
 
   const apollo = new ApolloServer<GatewayContext>({
     gateway: createAuthorizingGateway(gateway, policies),

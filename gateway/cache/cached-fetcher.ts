@@ -54,13 +54,13 @@ export function createCachedFetcher(subgraph: string, fetcher: Fetcher, store: T
     const headers = (init?.headers ?? {}) as Record<string, string>;
     if (typeof body !== 'string' || body.startsWith('{"query":"mutation') || headers[CONSISTENCY_LSN_HEADER] || !store.usable()) return fetcher(url, init);
     const shape = shapeOf(subgraph, body);
-    const key = createHash('sha256').update(subgraph).update('\n').update(body).digest('base64url');
+    const key = 'f:' + createHash('sha256').update(subgraph).update('\n').update(body).digest('base64url');
     if (shapes.get(shape)) {
       const hit = await store.get(key);
       if (hit) {
         counters.hit(subgraph);
         const cacheControl = `max-age=${Math.max(0, Math.floor(hit.ttlMs / 1000))}, public`;
-        return respond(url, 200, 'OK', { 'content-type': 'application/json', 'cache-control': cacheControl }, Buffer.from(hit.body));
+        return respond(url, 200, 'OK', { 'content-type': 'application/json', 'cache-control': cacheControl, [CACHE_TAGS_HEADER]: hit.tags }, Buffer.from(hit.body));
       }
       counters.miss(subgraph);
     }

@@ -26,7 +26,7 @@ export interface TaggedStore {
   usable(): boolean;
   /** A marker to hand to `put`: what this gateway has seen invalidated so far, and when. */
   begin(): FetchMark;
-  get(key: string): Promise<{ body: string; ttlMs: number } | null>;
+  get(key: string): Promise<{ body: string; ttlMs: number; tags: string } | null>;
   put(key: string, body: string, tags: string[], ttlMs: number, since: FetchMark): Promise<void>;
   /** An event made these tags stale (called for every event this gateway receives). */
   invalidate(tags: string[]): Promise<void>;
@@ -48,7 +48,7 @@ for t in string.gmatch(e[2], '%S+') do
   if (redis.call('GET', ARGV[1] .. 'v:' .. t) or '0') ~= vs[i] then redis.call('DEL', KEYS[1]) return nil end
   i = i + 1
 end
-return {e[1], redis.call('PTTL', KEYS[1])}
+return {e[1], redis.call('PTTL', KEYS[1]), e[2]}
 `;
 
 const WRITE = `
@@ -65,7 +65,7 @@ const VERSION_TTL_MS = 24 * 3_600_000;
 const REMEMBER_MS = 60_000;
 
 type Scripted = Redis & {
-  cacheRead(key: string, prefix: string): Promise<[string, number] | null>;
+  cacheRead(key: string, prefix: string): Promise<[string, number, string] | null>;
   cacheWrite(key: string, prefix: string, body: string, tags: string, ttlMs: number): Promise<number>;
 };
 
@@ -115,7 +115,7 @@ export function createTaggedStore(opts: { url: string; prefix: string; commandTi
     begin: () => ({ seq: ++seq, at: Date.now() }),
     async get(key) {
       const hit = await redis.cacheRead(`${prefix}e:${key}`, prefix).catch(() => null);
-      return hit ? { body: hit[0], ttlMs: Number(hit[1]) } : null;
+      return hit ? { body: hit[0], ttlMs: Number(hit[1]), tags: hit[2] } : null;
     },
     async put(key, body, tags, ttlMs, since) {
       const now = Date.now();
