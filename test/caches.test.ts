@@ -7,7 +7,7 @@ import { wsClient } from './support/ws-client.js';
 import type { TestWsClient } from './support/ws-client.js';
 
 /**
- * The entity cache (gateway/cache/) through the real gateway, on a Redis server of this file's own
+ * The response and entity caches (gateway/cache/) through the real gateway, on a Redis server of this file's own
  * (append-only, stopped and started again): cacheable subgraph fetches are served from Redis, a
  * stock change is in the very next response once its event reached the gateway, nothing private is
  * ever stored, a lost event costs at most the max-age, and with Redis away the gateway goes
@@ -36,13 +36,15 @@ const CATEGORY_PAGE = 'query Page($c: ID!) { products(filter: { categoryId: $c }
 const MY_ORDERS = 'query Mine { me { id email orders(first: 5) { edges { node { id number items { quantity product { id stock } } } } } } }';
 const ADJUST = 'mutation Adjust($id: ID!, $d: Int!) { adjustStock(productId: $id, delta: $d) { id stock } }';
 
-/** Entity cache lookups the gateway has counted, by result. */
-async function lookups(): Promise<{ hit: number; miss: number }> {
+type Cache = 'entity' | 'response';
+/** Cache lookups the gateway has counted, by result (both caches unless one is named). */
+async function lookups(only?: Cache): Promise<{ hit: number; miss: number }> {
   const text = await (await fetch(`${stack.supergraph.metricsUrls.gateway}/metrics`)).text();
+  const names = only ? [`gateway_${only}_cache_total{`] : ['gateway_entity_cache_total{', 'gateway_response_cache_total{'];
   const sum = (result: string) =>
     text
       .split('\n')
-      .filter((l) => l.startsWith('gateway_entity_cache_total{') && l.includes(`result="${result}"`))
+      .filter((l) => names.some((n) => l.startsWith(n)) && l.includes(`result="${result}"`))
       .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
   return { hit: sum('hit'), miss: sum('miss') };
 }
@@ -50,20 +52,21 @@ async function lookups(): Promise<{ hit: number; miss: number }> {
 const stockOf = async (id: string) => (await stack.gql(PRODUCT, { id })).data?.product?.stock as number | undefined;
 
 /** Asks until the gateway answers a cacheable query from the cache (the first answer teaches it the shape). */
-async function untilCached(ask: () => Promise<unknown>) {
+async function untilCached(ask: () => Promise<unknown>, only?: Cache) {
   await eventually(async () => {
-    const before = (await lookups()).hit;
+    const before = (await lookups(only)).hit;
     await ask();
-    return (await lookups()).hit > before ? true : undefined;
+    return (await lookups(only)).hit > before ? true : undefined;
   });
 }
 
-describe('entity cache', () => {
-  it('serves cacheable fetches from Redis, and a stock change is in the next response after its event', async () => {
+describe('response and entity caches', () => {
+  it('serves public answers from Redis, and a stock change is in the next response after its event', async () => {
     const category = await stack.category();
     const product = await stack.product({ categoryId: category.id, stock: 100 });
-    await untilCached(() => stack.gql(PRODUCT, { id: product.id }));
-    await untilCached(() => stack.gql(CATEGORY_PAGE, { c: category.id }));
+    // Anonymous public queries: whole answers from the response cache.
+    await untilCached(() => stack.gql(PRODUCT, { id: product.id }), 'response');
+    await untilCached(() => stack.gql(CATEGORY_PAGE, { c: category.id }), 'response');
 
     // The event's arrival at the gateway, seen by a subscriber of the same live feed.
     const ws = wsClient(stack.url);
@@ -89,8 +92,11 @@ describe('entity cache', () => {
       { input: { items: [{ productId: product.id, quantity: 2 }], idempotencyKey: randomUUID() } }, { token: ada.token });
     expect(placed.errors).toBeUndefined();
     const adaOrders = () => stack.gql(MY_ORDERS, {}, { token: ada.token });
-    // The catalog's `_entities` fetch for the order's product is cached inside Ada's private operation.
-    await untilCached(adaOrders);
+    // The catalog's `_entities` fetch for the order's product is cached inside Ada's private operation;
+    // the answer itself never goes to the response cache.
+    const responsesBefore = await lookups('response');
+    await untilCached(adaOrders, 'entity');
+    expect(await lookups('response')).toEqual(responsesBefore);
     const mine = await adaOrders();
     expect(mine.data.me.email).toBe(ada.email);
     expect(mine.data.me.orders.edges[0].node.items[0].product).toEqual({ id: product.id, stock: 48 });
@@ -99,10 +105,10 @@ describe('entity cache', () => {
     const bobs = await stack.gql(MY_ORDERS, {}, { token: bob.token });
     expect(bobs.data.me).toMatchObject({ id: bob.id, email: bob.email, orders: { edges: [] } });
     // And nothing private was ever stored: no entry holds a user's email, id or an order.
-    const bodies = await entryBodies();
-    expect(bodies.some((b) => b.includes(product.id))).toBe(true); // the product entity is shared
-    for (const body of bodies) {
-      for (const secret of [ada.email, ada.id, bob.email, bob.id, placed.data.placeOrder.id]) expect(body).not.toContain(secret);
+    const entries = await cacheEntries();
+    expect(entries.some((e) => e.tags.split(' ').includes(`Product:${product.id}`))).toBe(true); // the product entity is shared
+    for (const entry of entries) {
+      for (const secret of [ada.email, ada.id, bob.email, bob.id, placed.data.placeOrder.id]) expect(entry.body + entry.tags).not.toContain(secret);
     }
 
     // A stock change reaches the private operation's product too (after its event: polled here).
@@ -110,6 +116,16 @@ describe('entity cache', () => {
     expect(changed.data.adjustStock.stock).toBe(38);
     await eventually(async () => ((await adaOrders()).data.me.orders.edges[0].node.items[0].product.stock === 38 ? true : undefined));
   }, 90_000);
+
+  it('an anonymous answer with a private part is not stored', async () => {
+    const product = await stack.product({ stock: 9 });
+    const mixed = `query { product(id: "${product.id}") { id stock } me { id } }`;
+    const before = await lookups('response');
+    for (let i = 0; i < 4; i++) expect((await stack.gql(mixed)).data.product.stock).toBe(9);
+    const after = await lookups('response');
+    expect(after.hit).toBe(before.hit);
+    expect(after.miss - before.miss).toBe(4);
+  }, 60_000);
 
   it('a lost event costs at most the max-age (Product.stock: 30 s)', async () => {
     const product = await stack.product({ stock: 70 });
@@ -148,16 +164,19 @@ describe('entity cache', () => {
   }, 90_000);
 });
 
-/** Every entity cache entry's stored answer. */
-async function entryBodies(): Promise<string[]> {
+/** Every cache entry's stored answer and tags. */
+async function cacheEntries(): Promise<{ body: string; tags: string }[]> {
   const keys: string[] = [];
   let cursor = '0';
   do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${stack.eventNamespace}cache:*`, 'COUNT', 1000);
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${stack.eventNamespace}cache:e:*`, 'COUNT', 1000);
     cursor = next;
     keys.push(...batch);
   } while (cursor !== '0');
-  const bodies: string[] = [];
-  for (const key of keys) if ((await redis.type(key)) === 'hash') bodies.push((await redis.hget(key, 'b')) ?? '');
-  return bodies;
+  const entries: { body: string; tags: string }[] = [];
+  for (const key of keys) {
+    const [body, tags] = await redis.hmget(key, 'b', 't');
+    if (typeof body === 'string') entries.push({ body, tags: tags ?? '' });
+  }
+  return entries;
 }
