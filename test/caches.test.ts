@@ -88,6 +88,21 @@ describe('response and entity caches', () => {
     }
   }, 90_000);
 
+  it('a product renamed, or a new product in a category, is in the next response after its ProductChanged event', async () => {
+    const category = await stack.category();
+    const product = await stack.product({ categoryId: category.id, stock: 5 });
+    const page = 'query Names($c: ID!) { products(filter: { categoryId: $c }, first: 5) { edges { node { id name category { id } } } } }';
+    const names = async () => (await stack.gql(page, { c: category.id })).data.products.edges.map((e: { node: { name: string } }) => e.node.name);
+    await untilCached(() => stack.gql(PRODUCT, { id: product.id }), 'response');
+    await untilCached(() => stack.gql(page, { c: category.id }), 'response');
+    await changeAndAwaitEvent(() => stack.gql('mutation ($id: ID!) { updateProduct(id: $id, input: { name: "Renamed" }) { id } }', { id: product.id }, { token: admin.token }));
+    expect((await stack.gql(PRODUCT, { id: product.id })).data.product.name).toBe('Renamed');
+    expect(await names()).toEqual(['Renamed']);
+    const added = await changeAndAwaitEvent(() => stack.product({ categoryId: category.id, name: 'Newcomer' }));
+    expect(added.id).toBeTruthy();
+    expect(await names()).toEqual(['Newcomer', 'Renamed']); // newest first
+  }, 60_000);
+
   it('caches the product entities of a private operation for everyone, never the private answer', async () => {
     const [ada, bob] = [await stack.customer('Ada'), await stack.customer('Bob')];
     const product = await stack.product({ stock: 50 });

@@ -11,6 +11,8 @@ export interface EventPayloads {
   InvoicePaid: { invoiceId: string; orderId: string; customerId: string };
   PaymentRefunded: { paymentId: string; invoiceId: string; orderId: string; customerId: string };
   StockChanged: { productId: string; stock: number; priceCents: number };
+  /** A product was created or its catalog data (name, description, price, category, weight) changed. */
+  ProductChanged: { productId: string; categoryId: string };
 }
 
 export type EventType = keyof EventPayloads;
@@ -23,6 +25,7 @@ export const EVENT_STREAMS = {
   InvoicePaid: 'billing',
   PaymentRefunded: 'billing',
   StockChanged: 'catalog',
+  ProductChanged: 'catalog',
 } as const satisfies Record<EventType, string>;
 
 export type StreamName = (typeof EVENT_STREAMS)[EventType];
@@ -40,6 +43,7 @@ export const EVENT_ENTITIES: { [T in EventType]: (payload: EventPayloads[T]) => 
   InvoicePaid: (p) => `order:${p.orderId}`,
   PaymentRefunded: (p) => `order:${p.orderId}`,
   StockChanged: (p) => `product:${p.productId}`,
+  ProductChanged: (p) => `product:${p.productId}`,
 };
 
 /**
@@ -55,6 +59,8 @@ export const EVENT_INVALIDATES: { [T in EventType]: (payload: EventPayloads[T]) 
   InvoicePaid: (p) => [`Invoice:${p.invoiceId}`, `Order:${p.orderId}`],
   PaymentRefunded: (p) => [`Payment:${p.paymentId}`, `Invoice:${p.invoiceId}`, `Order:${p.orderId}`],
   StockChanged: (p) => [`Product:${p.productId}`],
+  // Its category's answers too: a category page lists the product (when it selected the category).
+  ProductChanged: (p) => [`Product:${p.productId}`, `Category:${p.categoryId}`],
 };
 
 /** The cache tags an event invalidates (none for a type this build does not know). */

@@ -4,7 +4,7 @@ import { badInput, invalidState, notFound } from '../../../platform/errors.js';
 import { isId, moneySchema, parseInput } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
 import type { Tx } from '../../../platform/idempotency.js';
-import { addStock, categoriesByIds, insertCategory, insertProduct, productsByIds, stockChanged, updateProduct } from '../db/queries.js';
+import { addStock, categoriesByIds, insertCategory, insertProduct, productChanged, productsByIds, stockChanged, updateProduct } from '../db/queries.js';
 import type { CatalogContext } from '../context.js';
 
 const name = z.string().trim().min(1).max(200);
@@ -64,7 +64,11 @@ export const mutationResolvers = {
       const input = parseInput(createSchema, args.input);
       await assertCategory(ctx, input.categoryId);
       try {
-        return await insertProduct(ctx.db.write, input);
+        return await ctx.db.write.transaction(async (tx) => {
+          const row = await insertProduct(tx as Tx, input);
+          await enqueue(tx as Tx, productChanged(row));
+          return row;
+        });
       } catch (err) {
         const cause = (err as { cause?: unknown }).cause ?? err;
         if (isUniqueViolation(cause)) throw badInput(`SKU ${input.sku} is already taken.`, { field: 'input.sku' });
@@ -79,6 +83,7 @@ export const mutationResolvers = {
       const row = await ctx.db.write.transaction(async (tx) => {
         const updated = await updateProduct(tx as Tx, args.id, patch);
         if (updated && patch.priceCents !== undefined) await enqueue(tx as Tx, stockChanged(updated));
+        if (updated) await enqueue(tx as Tx, productChanged(updated));
         return updated;
       });
       if (!row) throw notFound(`Product ${args.id} does not exist.`);
