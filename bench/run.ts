@@ -230,7 +230,7 @@ async function main() {
   }
 }
 
-type HttpWorkload = { auth: BenchData['users'] | null; bodies: (g: GatewayName) => string[] };
+interface HttpWorkload { auth: BenchData['users'] | null; bodies: (g: GatewayName) => string[] }
 
 async function workloadsOf(stack: Stack) {
   const { data, keys } = stack;
@@ -336,7 +336,7 @@ async function runMixedWorkload(stack: Stack, w: Workloads): Promise<MixedRun[]>
   const first = gatewaysOf(stack)[0]!;
   const productIds: string[] = [];
   for (const body of bodies) {
-    const page = (await (await fetch(stack.urls[first]!, { method: 'POST', headers: { 'content-type': 'application/json', ...(first === 'ours' ? {} : await internalHeader(w, first)) }, body })).json()) as any;
+    const page = (await (await fetch(stack.urls[first]!, { method: 'POST', headers: { 'content-type': 'application/json', ...(first === 'ours' ? {} : await internalHeader(w, first)) }, body })).json());
     if (!page.data?.products) throw new Error(`mixed: cannot list the products of a category: ${JSON.stringify(page).slice(0, 300)}`);
     productIds.push(...page.data.products.edges.map((e: any) => e.node.id as string));
   }

@@ -19,7 +19,7 @@ export interface SubscriptionField<T extends EventType = EventType> {
 }
 
 const field = <T extends EventType>(f: Omit<SubscriptionField<T>, 'stream'>): SubscriptionField =>
-  ({ ...f, stream: EVENT_STREAMS[f.eventType] }) as unknown as SubscriptionField;
+  ({ ...f, stream: EVENT_STREAMS[f.eventType] });
 
 export const SUBSCRIPTION_FIELDS: Record<string, SubscriptionField> = {
   stockChanged: field({ eventType: 'StockChanged', entityField: 'product', idArgument: 'productId', entityId: (p) => p.productId }),
