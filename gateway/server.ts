@@ -54,7 +54,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   // Live events first: the entity cache (gateway/cache/) hears every event's invalidations from them.
   const live = createLiveEvents(config, log);
   const cache = await createGatewayCache({ config, live, metrics: observability.metrics, log });
-  const subgraphs = createSubgraphRegistry({ config, supergraphSdl, signer, metrics: observability.metrics, log, cache: cache.fetcher });
+  const subgraphs = createSubgraphRegistry({ config, supergraphSdl, signer, metrics: observability.metrics, log, cache: (name, fetcher) => cache.fetcher(name, fetcher) });
 
   // Read by ApolloGateway's constructor; set here so no outbound telemetry starts unless configured.
   process.env.APOLLO_TELEMETRY_DISABLED = config.APOLLO_TELEMETRY_DISABLED;

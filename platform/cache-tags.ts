@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { getNamedType, isLeafType, isObjectType } from 'graphql';
+import { OperationTypeNode, getNamedType, isLeafType, isObjectType } from 'graphql';
 
 /**
  * On a subgraph's response to a query: the entities it holds, as `<__typename>:<id>` separated by
@@ -23,10 +23,13 @@ export function cacheTagsPlugin<C extends object>(): ApolloServerPlugin<C> {
       const tags = new Set<string>();
       let untaggable = false;
       const collect = (value: unknown, typeName: string | undefined) => {
-        if (Array.isArray(value)) return value.forEach((v) => collect(v, typeName));
+        if (Array.isArray(value)) {
+          for (const v of value) collect(v, typeName);
+          return;
+        }
         if (!value || typeof value !== 'object') return;
         const { id, __typename } = value as { id?: unknown; __typename?: unknown };
-        if (id === undefined || id === null) return;
+        if (typeof id !== 'string' && typeof id !== 'number') return;
         const type = typeof __typename === 'string' ? __typename : typeName;
         if (!type) untaggable = true;
         else tags.add(`${type}:${String(id)}`);
@@ -45,7 +48,7 @@ export function cacheTagsPlugin<C extends object>(): ApolloServerPlugin<C> {
           };
         },
         async willSendResponse({ operation, response }) {
-          if (operation?.operation !== 'query' || (!tags.size && !untaggable)) return;
+          if (operation?.operation !== OperationTypeNode.QUERY || (!tags.size && !untaggable)) return;
           response.http.headers.set(CACHE_TAGS_HEADER, untaggable || tags.size > MAX_TAGS ? UNTAGGABLE : [...tags].join(' '));
         },
       };

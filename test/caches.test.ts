@@ -28,8 +28,10 @@ afterAll(async () => {
 });
 
 const PRODUCT = 'query Product($id: ID!) { product(id: $id) { id stock name } }';
-const CATEGORY_PAGE = 'query Page($c: ID!) { products(filter: { categoryId: $c }, first: 5) { edges { node { id stock shippingEstimate { amountCents } } } } }';
-const MY_ORDERS = 'query Mine { me { id email orders(first: 5) { edges { node { id number items { quantity product { id stock } } } } } } }';
+const CATEGORY_PAGE =
+  'query Page($c: ID!) { products(filter: { categoryId: $c }, first: 5) { edges { node { id stock shippingEstimate { amountCents } } } } }';
+const MY_ORDERS =
+  'query Mine { me { id email orders(first: 5) { edges { node { id number items { quantity product { id stock } } } } } } }';
 const ADJUST = 'mutation Adjust($id: ID!, $d: Int!) { adjustStock(productId: $id, delta: $d) { id stock } }';
 
 type Cache = 'entity' | 'response';
@@ -52,10 +54,16 @@ async function invalidations(metricsUrl = stack.supergraph.metricsUrls.gateway):
 }
 
 /** Runs a change and waits until its event reached the gateway (its invalidation is counted). */
-async function changeAndAwaitEvent<T>(change: () => Promise<T>, metricsUrls: string[] = [stack.supergraph.metricsUrls.gateway]): Promise<T> {
+async function changeAndAwaitEvent<T>(
+  change: () => Promise<T>,
+  metricsUrls: string[] = [stack.supergraph.metricsUrls.gateway],
+): Promise<T> {
   const before = await Promise.all(metricsUrls.map((u) => invalidations(u)));
   const result = await change();
-  await eventually(async () => ((await Promise.all(metricsUrls.map((u) => invalidations(u)))).every((n, i) => n > before[i]!) ? true : undefined), { timeoutMs: 15_000 });
+  await eventually(
+    async () => ((await Promise.all(metricsUrls.map((u) => invalidations(u)))).every((n, i) => n > before[i]!) ? true : undefined),
+    { timeoutMs: 15_000 },
+  );
   return result;
 }
 
@@ -92,10 +100,17 @@ describe('response and entity caches', () => {
     const category = await stack.category();
     const product = await stack.product({ categoryId: category.id, stock: 5 });
     const page = 'query Names($c: ID!) { products(filter: { categoryId: $c }, first: 5) { edges { node { id name category { id } } } } }';
-    const names = async () => (await stack.gql(page, { c: category.id })).data.products.edges.map((e: { node: { name: string } }) => e.node.name);
+    const names = async () =>
+      (await stack.gql(page, { c: category.id })).data.products.edges.map((e: { node: { name: string } }) => e.node.name);
     await untilCached(() => stack.gql(PRODUCT, { id: product.id }), 'response');
     await untilCached(() => stack.gql(page, { c: category.id }), 'response');
-    await changeAndAwaitEvent(() => stack.gql('mutation ($id: ID!) { updateProduct(id: $id, input: { name: "Renamed" }) { id } }', { id: product.id }, { token: admin.token }));
+    await changeAndAwaitEvent(() =>
+      stack.gql(
+        'mutation ($id: ID!) { updateProduct(id: $id, input: { name: "Renamed" }) { id } }',
+        { id: product.id },
+        { token: admin.token },
+      ),
+    );
     expect((await stack.gql(PRODUCT, { id: product.id })).data.product.name).toBe('Renamed');
     expect(await names()).toEqual(['Renamed']);
     const added = await changeAndAwaitEvent(() => stack.product({ categoryId: category.id, name: 'Newcomer' }));
@@ -106,8 +121,11 @@ describe('response and entity caches', () => {
   it('caches the product entities of a private operation for everyone, never the private answer', async () => {
     const [ada, bob] = [await stack.customer('Ada'), await stack.customer('Bob')];
     const product = await stack.product({ stock: 50 });
-    const placed = await stack.gql('mutation ($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }',
-      { input: { items: [{ productId: product.id, quantity: 2 }], idempotencyKey: randomUUID() } }, { token: ada.token });
+    const placed = await stack.gql(
+      'mutation ($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }',
+      { input: { items: [{ productId: product.id, quantity: 2 }], idempotencyKey: randomUUID() } },
+      { token: ada.token },
+    );
     expect(placed.errors).toBeUndefined();
     const adaOrders = () => stack.gql(MY_ORDERS, {}, { token: ada.token });
     // The catalog's `_entities` fetch for the order's product is cached inside Ada's private operation;
@@ -126,7 +144,8 @@ describe('response and entity caches', () => {
     const entries = await cacheEntries();
     expect(entries.some((e) => e.tags.split(' ').includes(`Product:${product.id}`))).toBe(true); // the product entity is shared
     for (const entry of entries) {
-      for (const secret of [ada.email, ada.id, bob.email, bob.id, placed.data.placeOrder.id]) expect(entry.body + entry.tags).not.toContain(secret);
+      for (const secret of [ada.email, ada.id, bob.email, bob.id, placed.data.placeOrder.id])
+        expect(entry.body + entry.tags).not.toContain(secret);
     }
 
     // A stock change reaches the private operation's product too (after its event: polled here).
@@ -139,7 +158,11 @@ describe('response and entity caches', () => {
     const other = await stack.extraGateway();
     const product = await stack.product({ stock: 40 });
     const stockAt = async (url: string) => {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: PRODUCT, variables: { id: product.id } }) });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: PRODUCT, variables: { id: product.id } }),
+      });
       return ((await res.json()) as { data: { product: { stock: number } } }).data.product.stock;
     };
     await untilCached(() => stack.gql(PRODUCT, { id: product.id }), 'response');
@@ -147,7 +170,10 @@ describe('response and entity caches', () => {
     await stack.sql.catalog`update products set stock = 41 where id = ${product.id}`;
     expect(await stockAt(other.url)).toBe(40);
     // A real change: once its event reached both gateways, both answer fresh.
-    const changed = await changeAndAwaitEvent(() => stack.gql(ADJUST, { id: product.id, d: 4 }, { token: admin.token }), [stack.supergraph.metricsUrls.gateway, other.metricsUrl]);
+    const changed = await changeAndAwaitEvent(
+      () => stack.gql(ADJUST, { id: product.id, d: 4 }, { token: admin.token }),
+      [stack.supergraph.metricsUrls.gateway, other.metricsUrl],
+    );
     expect(changed.data.adjustStock.stock).toBe(45);
     expect(await stockAt(other.url)).toBe(45);
     expect(await stockOf(product.id)).toBe(45);

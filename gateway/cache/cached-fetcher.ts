@@ -47,12 +47,19 @@ const shapeOf = (subgraph: string, body: string) => {
  * never for mutations, answers with errors, or a request that carries a read-your-writes position
  * (the caller just wrote: it reads from the subgraph).
  */
-export function createCachedFetcher(subgraph: string, fetcher: Fetcher, store: TaggedStore, counters: FetchCacheCounters, maxTtlMs: number): Fetcher {
+export function createCachedFetcher(
+  subgraph: string,
+  fetcher: Fetcher,
+  store: TaggedStore,
+  counters: FetchCacheCounters,
+  maxTtlMs: number,
+): Fetcher {
   const shapes = createShapeMemo();
   return async (url, init) => {
     const body = init?.body;
-    const headers = (init?.headers ?? {}) as Record<string, string>;
-    if (typeof body !== 'string' || body.startsWith('{"query":"mutation') || headers[CONSISTENCY_LSN_HEADER] || !store.usable()) return fetcher(url, init);
+    const headers: Record<string, string> = init?.headers ?? {};
+    if (typeof body !== 'string' || body.startsWith('{"query":"mutation') || headers[CONSISTENCY_LSN_HEADER] || !store.usable())
+      return fetcher(url, init);
     const shape = shapeOf(subgraph, body);
     const key = 'f:' + createHash('sha256').update(subgraph).update('\n').update(body).digest('base64url');
     if (shapes.get(shape)) {
@@ -60,7 +67,13 @@ export function createCachedFetcher(subgraph: string, fetcher: Fetcher, store: T
       if (hit) {
         counters.hit(subgraph);
         const cacheControl = `max-age=${Math.max(0, Math.floor(hit.ttlMs / 1000))}, public`;
-        return respond(url, 200, 'OK', { 'content-type': 'application/json', 'cache-control': cacheControl, [CACHE_TAGS_HEADER]: hit.tags }, Buffer.from(hit.body));
+        return respond(
+          url,
+          200,
+          'OK',
+          { 'content-type': 'application/json', 'cache-control': cacheControl, [CACHE_TAGS_HEADER]: hit.tags },
+          Buffer.from(hit.body),
+        );
       }
       counters.miss(subgraph);
     }

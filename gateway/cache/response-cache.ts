@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ApolloServerPlugin, GraphQLRequest } from '@apollo/server';
+import { OperationTypeNode } from 'graphql';
+import type { FormattedExecutionResult } from 'graphql';
 import { CACHE_TAGS_HEADER, UNTAGGABLE } from '../../platform/cache-tags.js';
 import type { GatewayContext } from '../context.js';
 import { CONSISTENCY_COOKIE, CONSISTENCY_TOKEN_HEADER } from '../consistency.js';
@@ -50,7 +52,11 @@ function eligible(request: GraphQLRequest, context: GatewayContext): boolean {
  * entity cache exact drop it. Runs after every plugin's didResolveOperation (limits, safelist,
  * cost), so a cached answer is never a way around them.
  */
-export function createResponseCachePlugin(store: TaggedStore, counters: FetchCacheCounters, maxTtlMs: number): ApolloServerPlugin<GatewayContext> {
+export function createResponseCachePlugin(
+  store: TaggedStore,
+  counters: FetchCacheCounters,
+  maxTtlMs: number,
+): ApolloServerPlugin<GatewayContext> {
   return {
     async requestDidStart({ request, contextValue }) {
       if (!eligible(request, contextValue)) return;
@@ -58,16 +64,24 @@ export function createResponseCachePlugin(store: TaggedStore, counters: FetchCac
       let mark: FetchMark | undefined;
       return {
         async responseForOperation(rc) {
-          if (rc.operation.operation !== 'query' || !store.usable()) return null;
+          if (rc.operation.operation !== OperationTypeNode.QUERY || !store.usable()) return null;
           const variables = JSON.stringify(rc.request.variables ?? {});
-          key = 'r:' + createHash('sha256').update(rc.queryHash ?? rc.source ?? '').update('\n').update(rc.operationName ?? '').update('\n').update(variables).digest('base64url');
+          key =
+            'r:' +
+            createHash('sha256')
+              .update(rc.queryHash ?? '')
+              .update('\n')
+              .update(rc.operationName ?? '')
+              .update('\n')
+              .update(variables)
+              .digest('base64url');
           const hit = await store.get(key);
           if (hit) {
             counters.hit('response');
             key = undefined;
             // Restrict, not replace: the edge's own rules (POST, partners) stay in force for the header.
             rc.overallCachePolicy.restrict({ maxAge: Math.floor(hit.ttlMs / 1000), scope: 'PUBLIC' });
-            return { http: rc.response.http, body: { kind: 'single', singleResult: JSON.parse(hit.body) } };
+            return { http: rc.response.http, body: { kind: 'single', singleResult: JSON.parse(hit.body) as FormattedExecutionResult } };
           }
           counters.miss('response');
           mark = store.begin();

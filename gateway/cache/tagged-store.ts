@@ -72,7 +72,11 @@ type Scripted = Redis & {
 export function createTaggedStore(opts: { url: string; prefix: string; commandTimeoutMs: number; log: Logger }): TaggedStore {
   const { prefix, log } = opts;
   // No offline queue and a short command timeout: with Redis away a request goes uncached at once.
-  const redis = new Redis(opts.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: opts.commandTimeoutMs }) as Scripted;
+  const redis = new Redis(opts.url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: opts.commandTimeoutMs,
+  }) as Scripted;
   redis.on('error', (err) => log.warn({ err: err.message }, 'cache redis connection error'));
   redis.defineCommand('cacheRead', { numberOfKeys: 1, lua: READ });
   redis.defineCommand('cacheWrite', { numberOfKeys: 1, lua: WRITE });
@@ -115,7 +119,7 @@ export function createTaggedStore(opts: { url: string; prefix: string; commandTi
     begin: () => ({ seq: ++seq, at: Date.now() }),
     async get(key) {
       const hit = await redis.cacheRead(`${prefix}e:${key}`, prefix).catch(() => null);
-      return hit ? { body: hit[0], ttlMs: Number(hit[1]), tags: hit[2] } : null;
+      return hit ? { body: hit[0], ttlMs: hit[1], tags: hit[2] } : null;
     },
     async put(key, body, tags, ttlMs, since) {
       const now = Date.now();
@@ -134,7 +138,7 @@ export function createTaggedStore(opts: { url: string; prefix: string; commandTi
         seen.set(tag, [mark, now]);
         pipeline.incr(`${prefix}v:${tag}`).pexpire(`${prefix}v:${tag}`, VERSION_TTL_MS);
       }
-      const results = await pipeline.exec().catch((err: Error) => [[err, null]] as [Error | null, unknown][]);
+      const results = await pipeline.exec().catch((err: unknown) => [[err as Error, null]] as [Error | null, unknown][]);
       if (results?.some(([err]) => err)) {
         log.warn({ tags: tags.length }, 'cache invalidation not written; dropping every entry');
         suspendedAt = ++seq;
