@@ -197,7 +197,7 @@ function markdown(r: Report, machine: Record<string, unknown>): string {
   lines.push(
     'Notes: ours gets `Authorization: Bearer <user JWT>` and signs service tokens itself; the peers get the SDL without the authorization links (they enforce none)',
     'and forward a gateway-signed `x-internal-token` the client minted. Partner: APQ by hash for ours and stock (registered first); Hive Gateway ships no APQ, so it gets the full document.',
-    'Cache hit rate: our gateway\'s `*cache*_total{result="hit"|"miss"}` counters over the run; n.a. where no such counter exists (the peers have no cache).',
+    'Cache hit rate: our gateway\'s counters over the run: of the response cache (`gateway_response_cache_total`, a hit is a whole request) where the workload uses it (anonymous, partner), else of the entity cache\'s subgraph-fetch lookups (`gateway_entity_cache_total`); n.a. where no such counter exists (the peers have no cache).',
   );
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,7 @@
 import type { Identity } from '../platform/auth/identity.js';
 import type { ConsistencyState } from './consistency.js';
 import type { EdgeRequest } from './edge.js';
+import type { ResponseScope } from './cache/response-cache.js';
 
 /** Which application is calling: first-party apps name themselves; partners are known by their API key. */
 export interface ClientInfo {
@@ -26,6 +27,8 @@ export interface GatewayContext {
   consistency?: ConsistencyState;
   /** The caller's address as TRUST_PROXY reads it (sign-in attempts per IP); absent for the gateway's own operations. */
   clientIp?: string;
+  /** Set by the response cache on a cacheable request: what its subgraph fetches said about their answers. */
+  responseCache?: ResponseScope;
 }
 
 /** The Apollo context of an HTTP request, from what the edge decided; a bad token is answered 401 here. */

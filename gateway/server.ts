@@ -41,6 +41,8 @@ import type { SubgraphRegistry } from './subgraph-registry.js';
 import { routingUrl, unknownRoutingOverrides } from './routing.js';
 import { eventStreamStats } from './subscriptions/event-stream.js';
 import { createLiveEvents } from './subscriptions/live-events.js';
+import type { LiveEvents } from './subscriptions/live-events.js';
+import { createGatewayCache } from './cache/index.js';
 import { createSubscriptionServer } from './subscriptions/ws-server.js';
 
 /**
@@ -124,10 +126,10 @@ function createSubscriptions(deps: {
   limits: Limits;
   schema: () => GraphQLSchema;
   trustProxy: () => TrustProxy;
+  live: LiveEvents;
 }) {
-  const { config, log } = deps;
+  const { config, log, live } = deps;
   const bus = createEventBus(config, log);
-  const live = createLiveEvents(config, log);
   const subscriptions = createSubscriptionServer({
     apollo: deps.apollo,
     schema: deps.schema,
@@ -150,7 +152,7 @@ function createSubscriptions(deps: {
     admit: deps.limits.admitSocketOperation,
     clientIp: (req) => clientAddress(req, deps.trustProxy()),
   });
-  return { subscriptions, bus, live };
+  return { subscriptions, bus };
 }
 
 export async function createGatewayServer(config: GatewayConfig): Promise<RunnableService & { log: Logger }> {
@@ -159,7 +161,10 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   // The committed supergraph is the deployment artifact: no introspection of subgraphs at start-up.
   const supergraphSdl = await readFile(path.resolve(ROOT, config.SUPERGRAPH_PATH), 'utf8');
   // Per subgraph: deadlines, retries, circuit breaker, their metrics (names read from the supergraph).
-  const subgraphs = createSubgraphRegistry({ config, supergraphSdl, signer, metrics: observability.metrics, log });
+  // Live events first: the entity cache (gateway/cache/) hears every event's invalidations from them.
+  const live = createLiveEvents(config, log);
+  const cache = await createGatewayCache({ config, live, metrics: observability.metrics, log });
+  const subgraphs = createSubgraphRegistry({ config, supergraphSdl, signer, metrics: observability.metrics, log, cache: (name, fetcher) => cache.fetcher(name, fetcher) });
   const formatError = createErrorFormatter(log);
   const federation = createFederation(config, supergraphSdl, subgraphs, observability.metrics, formatError);
   const redis = createGatewayRedis(config.REDIS_URL, log);
@@ -168,6 +173,8 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   const consistency = createConsistency(config);
   const limits = createLimits({ config, redis, log, supergraphSdl });
   const parts = edgeParts({ metrics: observability.metrics, log, auth, persisted, consistency, limits });
+  // A cached answer is served only after every check above has passed (gateway/cache/).
+  parts.push({ name: 'cache', plugins: cache.plugins });
   // Last: streams an operation's deferred parts once everything before has let it through.
   parts.push({ name: 'defer', plugins: [federation.deferPlugin] });
   const apollo = await startApollo(config, formatError, federation.gateway, parts, { ...limits, apq: persisted.apq });
@@ -188,7 +195,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   );
   finish();
 
-  const { subscriptions, bus, live } = createSubscriptions({ config, log, apollo, auth, persisted, limits, schema: () => federation.apiSchema()!, trustProxy: () => app.get('trust proxy fn') as TrustProxy });
+  const { subscriptions, bus } = createSubscriptions({ config, log, live, apollo, auth, persisted, limits, schema: () => federation.apiSchema()!, trustProxy: () => app.get('trust proxy fn') as TrustProxy });
   observability.metrics.gauge('graphql_subscriptions_open', 'Subscriptions open in this process.', () => eventStreamStats.open);
   observability.metrics.gauge('websocket_connections_open', 'WebSocket connections open on this gateway.', () => subscriptions.clientCount());
 
@@ -202,6 +209,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     async stop() {
       await apollo.stop();
       subgraphs.close();
+      await cache.close();
       await Promise.all([live.close(), bus.close(), redis?.quit()]);
     },
   };

@@ -37,7 +37,7 @@ const agents = {
  * module exists to avoid; the headers are a read view of Node's own object for the same reason
  * (Apollo only reads them), hence the one cast.
  */
-function respond(url: string, status: number, statusText: string, headers: http.IncomingHttpHeaders, body: Buffer): FetcherResponse {
+export function respond(url: string, status: number, statusText: string, headers: http.IncomingHttpHeaders, body: Buffer): FetcherResponse {
   let used = false;
   const text = async () => {
     used = true;

@@ -55,7 +55,15 @@ export interface SubgraphRegistry {
  * Everything the gateway keeps per subgraph: its URL, its breaker (state as a Prometheus gauge,
  * `gateway_subgraph_breaker_state`), and counters of failed fetches by reason and of retries.
  */
-export function createSubgraphRegistry(opts: { config: GatewayConfig; supergraphSdl: string; signer: ServiceTokenSigner; metrics: ServiceMetrics; log: Logger }): SubgraphRegistry {
+export function createSubgraphRegistry(opts: {
+  config: GatewayConfig;
+  supergraphSdl: string;
+  signer: ServiceTokenSigner;
+  metrics: ServiceMetrics;
+  log: Logger;
+  /** Outermost layer of each subgraph's fetcher (the entity cache): a hit skips the breaker, retries and the wire. */
+  cache?: (name: string, fetcher: Fetcher) => Fetcher;
+}): SubgraphRegistry {
   const { config, log } = opts;
   const names = supergraphSubgraphNames(opts.supergraphSdl);
   const unknown = Object.keys(config.SUBGRAPH_TIMEOUTS).filter((n) => !names.includes(n));
@@ -95,7 +103,7 @@ export function createSubgraphRegistry(opts: { config: GatewayConfig; supergraph
         breaker,
         onRetry: () => retries.inc({ subgraph: name }),
       });
-      source = new SubgraphDataSource(name, url, opts.signer, onFailure, resilient);
+      source = new SubgraphDataSource(name, url, opts.signer, onFailure, opts.cache ? opts.cache(name, resilient) : resilient);
       entries.set(name, { url, breaker, fetcher });
       return source;
     },

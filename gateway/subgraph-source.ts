@@ -11,6 +11,7 @@ import { REQUEST_ID_HEADER } from '../platform/http.js';
 import { CONSISTENCY_LSN_HEADER } from '../platform/lsn.js';
 import type { SubgraphBreaker } from './circuit-breaker.js';
 import type { GatewayContext } from './context.js';
+import { noteSubgraphAnswer } from './cache/response-cache.js';
 import { createSubgraphFetcher } from './subgraph-fetcher.js';
 import type { SubgraphFetchInit } from './subgraph-fetcher.js';
 import { SubgraphHttpError, failureReason, fetchFailureErrors, isRetriable } from './subgraph-failure.js';
@@ -95,6 +96,8 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
 
   override async didReceiveResponse({ response, context }: Parameters<NonNullable<RemoteGraphQLDataSource<GatewayContext>['didReceiveResponse']>>[0]) {
     if ('consistency' in context) context.consistency?.absorb(response.http?.headers.get(CONSISTENCY_LSN_HEADER));
+    // The response cache: whether this answer was public, for how long, and which entities it held.
+    noteSubgraphAnswer(context, response.http?.headers);
     return response;
   }
 

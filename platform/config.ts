@@ -313,6 +313,20 @@ export const gatewaySchema = baseSchema.extend({
   GRAPHIQL: z.enum(['true', 'false']).optional(),
   /** The document GraphiQL opens with. (a sign-in mutation and a product query of this graph) */
   GRAPHIQL_DEFAULT_QUERY: z.string().default(GRAPHIQL_WELCOME),
+  /**
+   * The entity cache (gateway/cache/): subgraph query fetches their subgraph declares public with a
+   * max-age, shared through Redis, dropped by the domain events that change them. Off without REDIS_URL.
+   */
+  ENTITY_CACHE_ENABLED: z.enum(['true', 'false']).default('true'),
+  /**
+   * The response cache: whole answers of anonymous and partner queries whose every subgraph fetch
+   * was public with a max-age, shared through Redis, dropped by the same events. Off without REDIS_URL.
+   */
+  RESPONSE_CACHE_ENABLED: z.enum(['true', 'false']).default('true'),
+  /** The longest either cache keeps an entry, whatever max-age the subgraphs gave (300 s). */
+  CACHE_MAX_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** A cache read or write slower than this counts as a miss (Redis away or overloaded: uncached, never stale). (100 ms) */
+  CACHE_TIMEOUT_MS: z.coerce.number().int().min(5).max(5_000).default(100),
   /** How long an automatic persisted query stays registered (shared by all gateways through Redis). */
   APQ_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
   /** Trusted-document manifests, one `<client-name>.json` per client (Apollo's persisted-query-manifest format). */

@@ -2,6 +2,7 @@ import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { OperationTypeNode } from 'graphql';
 import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheControl';
+import { cacheTagsPlugin } from './cache-tags.js';
 import { consistencyPlugin } from './consistency.js';
 import type { Database } from './db.js';
 import { inputRulesPlugin } from './input-rules.js';
@@ -52,6 +53,8 @@ export function subgraphPlugins<C extends PluginContext>(opts: {
     // SDL become this response's Cache-Control header (no hint = maxAge 0 = no-store), and the
     // gateway keeps the strictest header of all subgraphs it called.
     ApolloServerPluginCacheControl({ calculateHttpHeaders: true, defaultMaxAge: 0 }),
+    // Which entities the answer holds, for the gateway's event-invalidated cache (gateway/cache/).
+    cacheTagsPlugin<C>(),
     ApolloServerPluginLandingPageDisabled(),
     mutationPlugin<C>(opts.afterMutation),
   ];

@@ -25,7 +25,10 @@ beforeAll(async () => {
   startTracing({ serviceName: 'supergraph-test', spanProcessor: new SimpleSpanProcessor(exporter) });
   logDir = await mkdtemp(path.join(os.tmpdir(), 'supergraph-logs-'));
   const logTo = (name: string) => ({ LOG_LEVEL: 'info', LOG_DESTINATION: path.join(logDir, `${name}.log`) });
-  stack = await startStack({ extra: Object.fromEntries(SERVICES.map((s) => [s, logTo(s)])) });
+  const extra: Record<string, Record<string, string>> = Object.fromEntries(SERVICES.map((s) => [s, logTo(s)]));
+  // Every request must reach every subgraph here: no cache answers for them (gateway/cache/).
+  extra.gateway = { ...extra.gateway, RESPONSE_CACHE_ENABLED: 'false', ENTITY_CACHE_ENABLED: 'false' };
+  stack = await startStack({ extra });
   customer = await stack.customer('Traced');
   const product = await stack.product({ stock: 10 });
   const placed = await stack.gql(PLACE_ORDER,

@@ -15,6 +15,8 @@ export interface LiveEvents {
    * subscriber, so whatever was published in between must be read from the stream.
    */
   onResubscribed(listener: () => void): () => void;
+  /** Calls listener each time the live feed is cut (events published from then on may be missed). */
+  onCut?(listener: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -39,6 +41,7 @@ export function createLiveEvents(config: EventConfig, log: Logger): LiveEvents {
       },
       // In-process: the feed cannot be cut.
       onResubscribed: () => () => {},
+      onCut: () => () => {},
       async close() {},
     };
   }
@@ -48,8 +51,12 @@ export function createLiveEvents(config: EventConfig, log: Logger): LiveEvents {
   for (const c of [publisher, subscriber]) c.on('error', (err) => log.warn({ err: err.message }, 'redis pub/sub connection error'));
   const pubsub = new RedisPubSub({ publisher, subscriber });
   const listeners = new Set<() => void>();
+  const cutListeners = new Set<() => void>();
   let cut = false;
-  subscriber.on('close', () => (cut = true));
+  subscriber.on('close', () => {
+    if (!cut) for (const listener of cutListeners) listener();
+    cut = true;
+  });
   subscriber.on('ready', () => {
     if (!cut) return;
     cut = false;
@@ -76,6 +83,10 @@ export function createLiveEvents(config: EventConfig, log: Logger): LiveEvents {
     onResubscribed(listener) {
       listeners.add(listener);
       return () => void listeners.delete(listener);
+    },
+    onCut(listener) {
+      cutListeners.add(listener);
+      return () => void cutListeners.delete(listener);
     },
     async close() {
       await pubsub.close();

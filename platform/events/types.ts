@@ -11,6 +11,8 @@ export interface EventPayloads {
   InvoicePaid: { invoiceId: string; orderId: string; customerId: string };
   PaymentRefunded: { paymentId: string; invoiceId: string; orderId: string; customerId: string };
   StockChanged: { productId: string; stock: number; priceCents: number };
+  /** A product was created or its catalog data (name, description, price, category, weight) changed. */
+  ProductChanged: { productId: string; categoryId: string };
 }
 
 export type EventType = keyof EventPayloads;
@@ -23,6 +25,7 @@ export const EVENT_STREAMS = {
   InvoicePaid: 'billing',
   PaymentRefunded: 'billing',
   StockChanged: 'catalog',
+  ProductChanged: 'catalog',
 } as const satisfies Record<EventType, string>;
 
 export type StreamName = (typeof EVENT_STREAMS)[EventType];
@@ -40,7 +43,29 @@ export const EVENT_ENTITIES: { [T in EventType]: (payload: EventPayloads[T]) => 
   InvoicePaid: (p) => `order:${p.orderId}`,
   PaymentRefunded: (p) => `order:${p.orderId}`,
   StockChanged: (p) => `product:${p.productId}`,
+  ProductChanged: (p) => `product:${p.productId}`,
 };
+
+/**
+ * What each event makes stale in the gateways' caches, declared here by the producing side as
+ * `<__typename>:<id>` of the entities whose fields it changed (the tags subgraphs put on cached
+ * answers, platform/cache-tags.ts). The gateway drops every cache entry holding one of them.
+ */
+export const EVENT_INVALIDATES: { [T in EventType]: (payload: EventPayloads[T]) => string[] } = {
+  OrderPlaced: (p) => [`Order:${p.orderId}`],
+  OrderCancelled: (p) => [`Order:${p.orderId}`],
+  OrderStatusChanged: (p) => [`Order:${p.orderId}`],
+  InvoiceStatusChanged: (p) => [`Invoice:${p.invoiceId}`, `Order:${p.orderId}`],
+  InvoicePaid: (p) => [`Invoice:${p.invoiceId}`, `Order:${p.orderId}`],
+  PaymentRefunded: (p) => [`Payment:${p.paymentId}`, `Invoice:${p.invoiceId}`, `Order:${p.orderId}`],
+  StockChanged: (p) => [`Product:${p.productId}`],
+  // Its category's answers too: a category page lists the product (when it selected the category).
+  ProductChanged: (p) => [`Product:${p.productId}`, `Category:${p.categoryId}`],
+};
+
+/** The cache tags an event invalidates (none for a type this build does not know). */
+export const invalidatedBy = (event: Pick<StreamEvent, 'type' | 'payload'>): string[] =>
+  (EVENT_INVALIDATES[event.type] as ((p: unknown) => string[]) | undefined)?.(event.payload) ?? [];
 
 export const entityOf = <T extends EventType>(type: T, payload: EventPayloads[T]): string =>
   (EVENT_ENTITIES[type] as (p: EventPayloads[T]) => string)(payload);

@@ -94,7 +94,7 @@ export interface Stack {
   /** A product made through the admin API (a fresh category unless one is given). */
   product(input?: Partial<{ priceCents: number; stock: number; weightGrams: number; categoryId: string; currency: string; name: string; description: string }>): Promise<{ id: string; sku: string }>;
   /** A second gateway instance over the same subgraphs; closed with the stack. */
-  extraGateway(): Promise<{ url: string; close(): Promise<void> }>;
+  extraGateway(): Promise<{ url: string; metricsUrl: string; close(): Promise<void> }>;
   close(): Promise<void>;
 }
 

@@ -285,3 +285,9 @@ export const stockChanged = (p: ProductRow) => ({
   type: 'StockChanged' as const,
   payload: { productId: p.id, stock: p.stock, priceCents: p.priceCents },
 });
+
+/** The ProductChanged event (gateways drop their cached answers about the product and its category). */
+export const productChanged = (p: ProductRow) => ({
+  type: 'ProductChanged' as const,
+  payload: { productId: p.id, categoryId: p.categoryId },
+});

@@ -3,7 +3,7 @@ import { badInput, invalidState, notFound } from '../../../platform/errors.js';
 import { isUniqueViolation } from '../../../platform/db-errors.js';
 import { isId, moneySchema, parseInput } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
-import { addStock, categoriesByIds, insertCategory, insertProduct, productsByIds, stockChanged, updateProduct } from '../db/queries.js';
+import { addStock, categoriesByIds, insertCategory, insertProduct, productChanged, productsByIds, stockChanged, updateProduct } from '../db/queries.js';
 import type { CatalogContext } from '../context.js';
 import type { Resolvers } from '../generated/resolvers.js';
 import { assertMayEditCatalog } from './access.js';
@@ -71,7 +71,11 @@ export const mutationResolvers: Resolvers = {
       const input = parseInput(createSchema, args.input);
       await assertCategory(ctx, input.categoryId);
       try {
-        return await insertProduct(ctx.db.write, input);
+        return await ctx.db.write.transaction(async (tx) => {
+          const row = await insertProduct(tx, input);
+          await enqueue(tx, productChanged(row));
+          return row;
+        });
       } catch (err) {
         if (isUniqueViolation(err, 'products_sku_unique')) throw badInput(`SKU ${input.sku} is already taken.`, { field: 'input.sku' });
         throw err;
@@ -85,6 +89,7 @@ export const mutationResolvers: Resolvers = {
       const row = await ctx.db.write.transaction(async (tx) => {
         const updated = await updateProduct(tx, args.id, patch);
         if (updated && patch.priceCents !== undefined) await enqueue(tx, stockChanged(updated));
+        if (updated) await enqueue(tx, productChanged(updated));
         return updated;
       });
       if (!row) throw notFound(`Product ${args.id} does not exist.`);

@@ -1,0 +1,100 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { Fetcher } from '@apollo/utils.fetcher';
+import { Counter } from 'prom-client';
+import type { GatewayConfig } from '../../platform/config.js';
+import { EVENT_STREAMS, invalidatedBy } from '../../platform/events/types.js';
+import type { EventType } from '../../platform/events/types.js';
+import type { Logger } from '../../platform/logger.js';
+import type { ServiceMetrics } from '../../platform/observability/index.js';
+import type { GatewayContext } from '../context.js';
+import type { LiveEvents } from '../subscriptions/live-events.js';
+import { createResponseCachePlugin } from './response-cache.js';
+import { createCachedFetcher } from './cached-fetcher.js';
+import { createTaggedStore } from './tagged-store.js';
+
+export interface GatewayCache {
+  /** Wraps a subgraph's fetcher with the entity cache (the fetcher itself when the cache is off). */
+  fetcher(subgraph: string, fetcher: Fetcher): Fetcher;
+  /** The response cache (none when it is off). */
+  plugins: ApolloServerPlugin<GatewayContext>[];
+  close(): Promise<void>;
+}
+
+const off: GatewayCache = { fetcher: (_, f) => f, plugins: [], close: async () => {} };
+
+/**
+ * The gateway's event-invalidated cache: the tagged store in Redis, fed with the invalidations of
+ * every live event this gateway receives (the same pub/sub feed subscriptions use), suspended while
+ * that feed is cut. Which event invalidates what is the producers' declaration (EVENT_INVALIDATES).
+ */
+export async function createGatewayCache(opts: {
+  config: GatewayConfig;
+  live: LiveEvents;
+  metrics: ServiceMetrics;
+  log: Logger;
+}): Promise<GatewayCache> {
+  const { config, live, log } = opts;
+  const entity = config.ENTITY_CACHE_ENABLED === 'true';
+  const response = config.RESPONSE_CACHE_ENABLED === 'true';
+  if ((!entity && !response) || !config.REDIS_URL) return off;
+  const store = createTaggedStore({
+    url: config.REDIS_URL,
+    prefix: `${config.EVENT_NAMESPACE}cache:`,
+    commandTimeoutMs: config.CACHE_TIMEOUT_MS,
+    log,
+  });
+  const registers = [opts.metrics.registry];
+  const lookups = new Counter({
+    name: 'gateway_entity_cache_total',
+    help: 'Entity cache lookups of cacheable subgraph fetches, by result (hit, miss).',
+    labelNames: ['subgraph', 'result'] as const,
+    registers,
+  });
+  const responses = new Counter({
+    name: 'gateway_response_cache_total',
+    help: 'Response cache lookups of public operations, by result (hit, miss).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const invalidations = new Counter({
+    name: 'gateway_cache_invalidations_total',
+    help: 'Entity tags invalidated by the domain events this gateway received.',
+    registers,
+  });
+
+  const unsubscribe = await Promise.all(
+    (Object.keys(EVENT_STREAMS) as EventType[]).map((type) =>
+      live.subscribe(type, (event) => {
+        const tags = invalidatedBy(event);
+        if (!tags.length) return;
+        invalidations.inc(tags.length);
+        void store.invalidate(tags);
+      }),
+    ),
+  );
+  const offCut = live.onCut?.(() => store.suspend()) ?? (() => {});
+  const offResubscribed = live.onResubscribed(() => void store.resume());
+  const counters = {
+    hit: (subgraph: string) => lookups.inc({ subgraph, result: 'hit' }),
+    miss: (subgraph: string) => lookups.inc({ subgraph, result: 'miss' }),
+  };
+  const maxTtlMs = config.CACHE_MAX_TTL_SECONDS * 1000;
+  return {
+    fetcher: (subgraph, fetcher) => (entity ? createCachedFetcher(subgraph, fetcher, store, counters, maxTtlMs) : fetcher),
+    plugins: response
+      ? [
+          createResponseCachePlugin(
+            store,
+            { hit: () => responses.inc({ result: 'hit' }), miss: () => responses.inc({ result: 'miss' }) },
+            maxTtlMs,
+          ),
+        ]
+      : [],
+    async close() {
+      offCut();
+      offResubscribed();
+      unsubscribe.forEach((u) => u());
+      await store.close();
+    },
+  };
+}

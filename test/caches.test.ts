@@ -1,0 +1,244 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startStack } from './support/stack.js';
+import type { Stack, TestUser } from './support/stack.js';
+
+/**
+ * The response and entity caches (gateway/cache/) through the real gateway, on a Redis server of this file's own
+ * (append-only, stopped and started again): cacheable subgraph fetches are served from Redis, a
+ * stock change is in the very next response once its event reached the gateway, nothing private is
+ * ever stored, a lost event costs at most the max-age, and with Redis away the gateway goes
+ * uncached (fresh), never stale.
+ */
+
+let stack: Stack;
+let admin: TestUser;
+let redis: Redis;
+
+beforeAll(async () => {
+  stack = await startStack({ bus: 'own-redis' });
+  admin = await stack.admin();
+  redis = new Redis(stack.ownRedis!.url, { maxRetriesPerRequest: null });
+  redis.on('error', () => {});
+}, 120_000);
+afterAll(async () => {
+  redis?.disconnect();
+  await stack?.close();
+});
+
+const PRODUCT = 'query Product($id: ID!) { product(id: $id) { id stock name } }';
+const CATEGORY_PAGE =
+  'query Page($c: ID!) { products(filter: { categoryId: $c }, first: 5) { edges { node { id stock shippingEstimate { amountCents } } } } }';
+const MY_ORDERS =
+  'query Mine { me { id email orders(first: 5) { edges { node { id number items { quantity product { id stock } } } } } } }';
+const ADJUST = 'mutation Adjust($id: ID!, $d: Int!) { adjustStock(productId: $id, delta: $d) { id stock } }';
+
+type Cache = 'entity' | 'response';
+/** Cache lookups the gateway has counted, by result (both caches unless one is named). */
+async function lookups(only?: Cache): Promise<{ hit: number; miss: number }> {
+  const text = await (await fetch(`${stack.supergraph.metricsUrls.gateway}/metrics`)).text();
+  const names = only ? [`gateway_${only}_cache_total{`] : ['gateway_entity_cache_total{', 'gateway_response_cache_total{'];
+  const sum = (result: string) =>
+    text
+      .split('\n')
+      .filter((l) => names.some((n) => l.startsWith(n)) && l.includes(`result="${result}"`))
+      .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+  return { hit: sum('hit'), miss: sum('miss') };
+}
+
+/** Tags the gateway has invalidated on events so far (the event reached it). */
+async function invalidations(metricsUrl = stack.supergraph.metricsUrls.gateway): Promise<number> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  return Number(/^gateway_cache_invalidations_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? 0);
+}
+
+/** Runs a change and waits until its event reached the gateway (its invalidation is counted). */
+async function changeAndAwaitEvent<T>(
+  change: () => Promise<T>,
+  metricsUrls: string[] = [stack.supergraph.metricsUrls.gateway],
+): Promise<T> {
+  const before = await Promise.all(metricsUrls.map((u) => invalidations(u)));
+  const result = await change();
+  await eventually(
+    async () => ((await Promise.all(metricsUrls.map((u) => invalidations(u)))).every((n, i) => n > before[i]!) ? true : undefined),
+    { timeoutMs: 15_000 },
+  );
+  return result;
+}
+
+const stockOf = async (id: string) => (await stack.gql(PRODUCT, { id })).data?.product?.stock as number | undefined;
+
+/** Asks until the gateway answers a cacheable query from the cache (the first answer teaches it the shape). */
+async function untilCached(ask: () => Promise<unknown>, only?: Cache) {
+  await eventually(async () => {
+    const before = (await lookups(only)).hit;
+    await ask();
+    return (await lookups(only)).hit > before ? true : undefined;
+  });
+}
+
+describe('response and entity caches', () => {
+  it('serves public answers from Redis, and a stock change is in the next response after its event', async () => {
+    const category = await stack.category();
+    const product = await stack.product({ categoryId: category.id, stock: 100 });
+    // Anonymous public queries: whole answers from the response cache.
+    await untilCached(() => stack.gql(PRODUCT, { id: product.id }), 'response');
+    await untilCached(() => stack.gql(CATEGORY_PAGE, { c: category.id }), 'response');
+
+    for (const delta of [-7, -5, 3]) {
+      const changed = await changeAndAwaitEvent(() => stack.gql(ADJUST, { id: product.id, d: delta }, { token: admin.token }));
+      const stock = changed.data.adjustStock.stock as number;
+      // No polling from here: the very next answers must carry the change.
+      expect(await stockOf(product.id)).toBe(stock);
+      const page = await stack.gql(CATEGORY_PAGE, { c: category.id });
+      expect(page.data.products.edges.map((e: { node: { stock: number } }) => e.node.stock)).toEqual([stock]);
+    }
+  }, 90_000);
+
+  it('a product renamed, or a new product in a category, is in the next response after its ProductChanged event', async () => {
+    const category = await stack.category();
+    const product = await stack.product({ categoryId: category.id, stock: 5 });
+    const page = 'query Names($c: ID!) { products(filter: { categoryId: $c }, first: 5) { edges { node { id name category { id } } } } }';
+    const names = async () =>
+      (await stack.gql(page, { c: category.id })).data.products.edges.map((e: { node: { name: string } }) => e.node.name);
+    await untilCached(() => stack.gql(PRODUCT, { id: product.id }), 'response');
+    await untilCached(() => stack.gql(page, { c: category.id }), 'response');
+    await changeAndAwaitEvent(() =>
+      stack.gql(
+        'mutation ($id: ID!) { updateProduct(id: $id, input: { name: "Renamed" }) { id } }',
+        { id: product.id },
+        { token: admin.token },
+      ),
+    );
+    expect((await stack.gql(PRODUCT, { id: product.id })).data.product.name).toBe('Renamed');
+    expect(await names()).toEqual(['Renamed']);
+    const added = await changeAndAwaitEvent(() => stack.product({ categoryId: category.id, name: 'Newcomer' }));
+    expect(added.id).toBeTruthy();
+    expect(await names()).toEqual(['Newcomer', 'Renamed']); // newest first
+  }, 60_000);
+
+  it('caches the product entities of a private operation for everyone, never the private answer', async () => {
+    const [ada, bob] = [await stack.customer('Ada'), await stack.customer('Bob')];
+    const product = await stack.product({ stock: 50 });
+    const placed = await stack.gql(
+      'mutation ($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }',
+      { input: { items: [{ productId: product.id, quantity: 2 }], idempotencyKey: randomUUID() } },
+      { token: ada.token },
+    );
+    expect(placed.errors).toBeUndefined();
+    const adaOrders = () => stack.gql(MY_ORDERS, {}, { token: ada.token });
+    // The catalog's `_entities` fetch for the order's product is cached inside Ada's private operation;
+    // the answer itself never goes to the response cache.
+    const responsesBefore = await lookups('response');
+    await untilCached(adaOrders, 'entity');
+    expect(await lookups('response')).toEqual(responsesBefore);
+    const mine = await adaOrders();
+    expect(mine.data.me.email).toBe(ada.email);
+    expect(mine.data.me.orders.edges[0].node.items[0].product).toEqual({ id: product.id, stock: 48 });
+
+    // Bob, asking the same operation, gets his own (empty) answer, never Ada's.
+    const bobs = await stack.gql(MY_ORDERS, {}, { token: bob.token });
+    expect(bobs.data.me).toMatchObject({ id: bob.id, email: bob.email, orders: { edges: [] } });
+    // And nothing private was ever stored: no entry holds a user's email, id or an order.
+    const entries = await cacheEntries();
+    expect(entries.some((e) => e.tags.split(' ').includes(`Product:${product.id}`))).toBe(true); // the product entity is shared
+    for (const entry of entries) {
+      for (const secret of [ada.email, ada.id, bob.email, bob.id, placed.data.placeOrder.id])
+        expect(entry.body + entry.tags).not.toContain(secret);
+    }
+
+    // A stock change reaches the private operation's product too (after its event: polled here).
+    const changed = await stack.gql(ADJUST, { id: product.id, d: -10 }, { token: admin.token });
+    expect(changed.data.adjustStock.stock).toBe(38);
+    await eventually(async () => ((await adaOrders()).data.me.orders.edges[0].node.items[0].product.stock === 38 ? true : undefined));
+  }, 90_000);
+
+  it('is shared by every gateway, and an event drops the entry for all of them', async () => {
+    const other = await stack.extraGateway();
+    const product = await stack.product({ stock: 40 });
+    const stockAt = async (url: string) => {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: PRODUCT, variables: { id: product.id } }),
+      });
+      return ((await res.json()) as { data: { product: { stock: number } } }).data.product.stock;
+    };
+    await untilCached(() => stack.gql(PRODUCT, { id: product.id }), 'response');
+    // Changed behind the caches' back: a gateway that never asked before still answers 40, from Redis.
+    await stack.sql.catalog`update products set stock = 41 where id = ${product.id}`;
+    expect(await stockAt(other.url)).toBe(40);
+    // A real change: once its event reached both gateways, both answer fresh.
+    const changed = await changeAndAwaitEvent(
+      () => stack.gql(ADJUST, { id: product.id, d: 4 }, { token: admin.token }),
+      [stack.supergraph.metricsUrls.gateway, other.metricsUrl],
+    );
+    expect(changed.data.adjustStock.stock).toBe(45);
+    expect(await stockAt(other.url)).toBe(45);
+    expect(await stockOf(product.id)).toBe(45);
+  }, 60_000);
+
+  it('an anonymous answer with a private part is not stored', async () => {
+    const product = await stack.product({ stock: 9 });
+    const mixed = `query { product(id: "${product.id}") { id stock } me { id } }`;
+    const before = await lookups('response');
+    for (let i = 0; i < 4; i++) expect((await stack.gql(mixed)).data.product.stock).toBe(9);
+    const after = await lookups('response');
+    expect(after.hit).toBe(before.hit);
+    expect(after.miss - before.miss).toBe(4);
+  }, 60_000);
+
+  it('a lost event costs at most the max-age (Product.stock: 30 s)', async () => {
+    const product = await stack.product({ stock: 70 });
+    await untilCached(() => stack.gql(PRODUCT, { id: product.id }));
+    // A change no event announces (as if its publication were lost): only the max-age can end the old answer.
+    await stack.sql.catalog`update products set stock = 69 where id = ${product.id}`;
+    const changedAt = Date.now();
+    expect(await stockOf(product.id)).toBe(70); // the cache is really in the way
+    await eventually(async () => ((await stockOf(product.id)) === 69 ? true : undefined), { timeoutMs: 40_000, intervalMs: 500 });
+    expect(Date.now() - changedAt).toBeLessThanOrEqual(30_000 + 1_500);
+  }, 90_000);
+
+  it('with Redis stopped the gateway answers uncached, fresh; after it returns, nothing stale comes back', async () => {
+    const product = await stack.product({ stock: 500 });
+    await untilCached(() => stack.gql(PRODUCT, { id: product.id }));
+    await stack.ownRedis!.stop();
+    try {
+      // The change commits while no event can be delivered; the read goes to the subgraph.
+      const changed = await stack.gql(ADJUST, { id: product.id, d: -1 }, { token: admin.token });
+      expect(changed.data?.adjustStock.stock).toBe(499);
+      for (let i = 0; i < 5; i++) expect(await stockOf(product.id)).toBe(499);
+    } finally {
+      await stack.ownRedis!.start();
+    }
+    // Redis is back with its append-only file, the old entry included: it must never be served.
+    const hitsBefore = (await lookups()).hit;
+    const deadline = Date.now() + 20_000;
+    let hits = hitsBefore;
+    while (Date.now() < deadline && hits === hitsBefore) {
+      expect(await stockOf(product.id)).toBe(499);
+      hits = (await lookups()).hit;
+    }
+    // ...and the cache works again.
+    expect(hits).toBeGreaterThan(hitsBefore);
+    expect(await stockOf(product.id)).toBe(499);
+  }, 90_000);
+});
+
+/** Every cache entry's stored answer and tags. */
+async function cacheEntries(): Promise<{ body: string; tags: string }[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${stack.eventNamespace}cache:e:*`, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  const entries: { body: string; tags: string }[] = [];
+  for (const key of keys) {
+    const [body, tags] = await redis.hmget(key, 'b', 't');
+    if (typeof body === 'string') entries.push({ body, tags: tags ?? '' });
+  }
+  return entries;
+}
