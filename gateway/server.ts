@@ -13,7 +13,6 @@ import { createHealth, jsonErrorHandler, requestIdMiddleware } from '../platform
 import { createLogger } from '../platform/logger.js';
 import { inputRulesPlugin } from '../platform/input-rules.js';
 import { createServiceObservability, createSubgraphFetchMetrics, instrumentFetcher, requestTelemetryPlugin, startTracingFromConfig } from '../platform/observability/index.js';
-import { eventStreamStats } from './subscriptions/event-stream.js';
 import type { RunnableService } from '../platform/run-service.js';
 import { createClientAuth } from './auth.js';
 import type { ClientInfo, GatewayContext } from './context.js';
@@ -24,8 +23,7 @@ import { readPolicies } from './authorization/policies.js';
 import { createAuthorizingGateway } from './authorization/authorizing-gateway.js';
 import { createGraphiQL } from './explorer/graphiql.js';
 import { createEventBus } from '../platform/events/index.js';
-import { createLiveEvents } from './subscriptions/live-events.js';
-import { createSubscriptionServer } from './subscriptions/ws-server.js';
+import { createLiveEvents, createSubscriptions, eventStreamStats } from './subscriptions/index.js';
 import type { GraphQLSchema } from 'graphql';
 import { createSubgraphRegistry } from './subgraph-registry.js';
 import { createGatewayReadiness } from './readiness.js';
@@ -112,31 +110,29 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
 
   const bus = createEventBus(config, log);
   const live = createLiveEvents(config, log);
-  const subscriptions = createSubscriptionServer({
+  // WebSocket, multipart and SSE; the fields and their events come from the supergraph's @event.
+  const subscriptions = createSubscriptions({
+    config,
+    supergraphSdl,
     apollo,
-    schema: () => apiSchema!,
+    schema: () => apiSchema,
     auth,
     bus,
     live,
     log,
-    limits: {
-      maxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
-      maxSubscriptionsPerConnection: config.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
-      maxQueuedEventsPerSubscription: config.WS_MAX_QUEUED_EVENTS,
-      maxTotal: config.WS_MAX_CONNECTIONS,
-      maxPerIp: config.WS_MAX_CONNECTIONS_PER_IP,
-      anonymousIdleMs: config.WS_ANONYMOUS_IDLE_MS,
-    },
+    policies,
     // Partner keys and the safelist, as on HTTP.
     edge: persisted.socket,
     // The same operation limits, request counts and client address as HTTP.
     validationRules: limits.validationRules,
+    parseOptions: limits.parseOptions,
     admit: limits.admitSocketOperation,
     clientIp: (req) => clientAddress(req, app.get('trust proxy fn') as TrustProxy),
   });
 
   observability.metrics.gauge('graphql_subscriptions_open', 'Subscriptions open in this process.', () => eventStreamStats.open);
   observability.metrics.gauge('websocket_connections_open', 'WebSocket connections open on this gateway.', () => subscriptions.clientCount());
+  observability.metrics.gauge('http_subscription_streams_open', 'Subscriptions streamed over HTTP (multipart, SSE) on this gateway.', () => subscriptions.httpStreams());
 
   const app = express();
   // req.ip: which proxies may name the client in X-Forwarded-For (rate limits per IP; see TRUST_PROXY).
@@ -151,6 +147,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     '/graphql',
     express.json({ limit: config.BODY_LIMIT }),
     ...edgeMiddleware,
+    subscriptions.http,
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const client: ClientInfo = res.locals.client ?? {

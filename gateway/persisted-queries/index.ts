@@ -23,7 +23,7 @@ export interface PersistedQueries {
   middleware: express.RequestHandler[];
   plugins: ApolloServerPlugin<GatewayContext>[];
   /** The same checks for the WebSocket: who the connection is (partner key), and each operation it sends. */
-  socket: { clientOf: ClientResolver; check: SafelistCheck };
+  socket: { clientOf: ClientResolver; check: SafelistCheck; documentById: (id: string) => string | undefined };
 }
 
 /**
@@ -53,7 +53,7 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
     apq: createApqOptions({ redis, namespace: config.EVENT_NAMESPACE, ttlSeconds: config.APQ_TTL_SECONDS, log }),
     middleware: [createPartnerAuth(clientOf), createSafelistGate(check)],
     plugins: [createTrustedDocumentsPlugin(safelist), createCachePolicyPlugin(), ...(registry ? [stopWith(registry)] : [])],
-    socket: { clientOf, check },
+    socket: { clientOf, check, documentById: (id) => safelist.body(id) },
   };
 }
 

@@ -2,8 +2,7 @@ import { Kind, OperationTypeNode, getOperationAST, print, visit } from 'graphql'
 import type { DocumentNode, FieldNode, FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode } from 'graphql';
 import { getArgumentValues } from 'graphql/execution/values.js';
 import { badInput } from '../../platform/errors.js';
-import { SUBSCRIPTION_FIELDS } from './fields.js';
-import type { SubscriptionField } from './fields.js';
+import type { SubscriptionField, SubscriptionFields } from './fields.js';
 
 export const ENTITY_ID_VARIABLE = '__eventEntityId';
 
@@ -23,7 +22,13 @@ export interface PlannedSubscription {
  * through the gateway's own query pipeline gives subscription payloads everything a query has:
  * fields from every subgraph, the same authorization rules, the same query plans (cached).
  */
-export function planSubscription(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variableValues: Record<string, unknown>): PlannedSubscription {
+export function planSubscription(
+  fields: SubscriptionFields,
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variableValues: Record<string, unknown>,
+): PlannedSubscription {
   const operation = getOperationAST(document, operationName);
   if (!operation || operation.operation !== OperationTypeNode.SUBSCRIPTION) throw badInput('Expected a subscription operation.');
   const [selection, ...rest] = operation.selectionSet.selections;
@@ -31,7 +36,7 @@ export function planSubscription(schema: GraphQLSchema, document: DocumentNode, 
     throw badInput('A subscription selects exactly one root field, directly (not through a fragment).');
   }
   const fieldName = selection.name.value;
-  const field = SUBSCRIPTION_FIELDS[fieldName];
+  const field = fields.get(fieldName);
   const fieldDef = schema.getSubscriptionType()?.getFields()[fieldName];
   if (!field || !fieldDef) throw badInput(`Unknown subscription field ${fieldName}.`);
   const args = getArgumentValues(fieldDef, selection, variableValues);

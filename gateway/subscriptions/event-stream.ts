@@ -59,9 +59,10 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
 
   const visible = (event: StreamEvent) => {
     if (event.type !== field.eventType) return false;
-    if (wanted !== null && field.entityId(event.payload as never) !== wanted) return false;
+    const entityId = field.entityId(event.payload);
+    if (entityId === undefined || (wanted !== null && entityId !== wanted)) return false;
     if (!field.ownerId || isAdmin(subscriber.identity)) return true;
-    return field.ownerId(event.payload as never) === subscriber.identity.userId;
+    return field.ownerId(event.payload) === subscriber.identity.userId;
   };
 
   /** Every visible event after cursor, oldest first; more than `limit` read stops early (the caller gives up then). */
@@ -174,7 +175,7 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
       if (compareStreamIds(event.id, lastId) > 0) lastId = event.id;
       seen.add(event.eventId);
       if (seen.size > 10_000) seen.clear();
-      const result = await deps.runQuery(plan.query, { ...plan.variables, [ENTITY_ID_VARIABLE]: field.entityId(event.payload as never) }, subscriber.identity, event.eventId);
+      const result = await deps.runQuery(plan.query, { ...plan.variables, [ENTITY_ID_VARIABLE]: field.entityId(event.payload) }, subscriber.identity, event.eventId);
       // The query applies the same rules as any read: an entity the subscriber may not see is not sent.
       if (!result.data || result.data[plan.responseKey] == null) continue;
       return { done: false, value: { ...result, extensions: { ...result.extensions, eventId: event.id } } };
