@@ -127,9 +127,10 @@ describe('subscriptions over HTTP multipart (Apollo Client 4 HttpLink)', () => {
     const b = apollo(customer.token).subscribe('subscription { orderStatusChanged { id } }');
     await streamsOpen(base + 2);
     const third = apollo(customer.token).subscribe('subscription { orderStatusChanged { id } }');
-    const refused = await third.ended;
-    expect((refused as { statusCode?: number }).statusCode).toBe(429);
-    expect(JSON.parse((refused as { bodyText: string }).bodyText).errors[0].extensions.code).toBe('RATE_LIMITED');
+    // Apollo Client 4 hands a refused request to the subscriber as a result with a ServerError.
+    const refused = (await third.nth(1)).error as { statusCode?: number; bodyText?: string } | undefined;
+    expect(refused?.statusCode).toBe(429);
+    expect(JSON.parse(refused!.bodyText!).errors[0].extensions.code).toBe('RATE_LIMITED');
     a.stop();
     // The gateway sees the abort, ends the event stream and frees the slot.
     await eventually(async () => (eventStreamStats.open === base + 1 ? true : undefined));
@@ -141,6 +142,17 @@ describe('subscriptions over HTTP multipart (Apollo Client 4 HttpLink)', () => {
     again.stop();
     b.stop();
     await eventually(async () => (eventStreamStats.open === base ? true : undefined));
+  });
+
+  it('a subscription without a streaming Accept is a coded 406, and invalid ones get Apollo\'s own errors', async () => {
+    const post = (query: string, accept = 'application/json') =>
+      fetch(stack.url, { method: 'POST', headers: { 'content-type': 'application/json', accept }, body: JSON.stringify({ query, variables: { p: productId } }) });
+    const plain = await post('subscription($p: ID!) { stockChanged(productId: $p) { id } }');
+    expect(plain.status).toBe(406);
+    expect((await plain.json()).errors[0].extensions.code).toBe('BAD_REQUEST');
+    const invalid = await post('subscription($p: ID!) { stockChanged(productId: $p) { noSuchField } }', 'multipart/mixed;subscriptionSpec="1.0",application/json');
+    expect(invalid.status).toBe(400);
+    expect((await invalid.json()).errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
   it('queries and mutations with a multipart Accept still get one ordinary response', async () => {

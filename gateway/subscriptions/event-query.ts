@@ -17,8 +17,9 @@ export interface PlannedSubscription {
 }
 
 /**
- * Turns `subscription { orderStatusChanged(orderId: $id) { …selection… } }` into
- * `query { orderStatusChanged: order(id: $__eventEntityId) { …selection… } }`. Running that per event
+ * Turns `subscription { thingChanged(thingId: $id) { …selection… } }`, declared with
+ * `@event(…, entity: "thing", id: "thingId")`, into
+ * `query { thingChanged: thing(id: $__eventEntityId) { …selection… } }`. Running that per event
  * through the gateway's own query pipeline gives subscription payloads everything a query has:
  * fields from every subgraph, the same authorization rules, the same query plans (cached).
  */

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type express from 'express';
-import { Kind, OperationTypeNode, getOperationAST, parse, specifiedRules, validate } from 'graphql';
-import type { DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
+import { GraphQLError, Kind, OperationTypeNode, getOperationAST, parse, specifiedRules, validate } from 'graphql';
+import type { DocumentNode, ExecutionResult, GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
 import { ErrorCode, appError, isPublicError, serviceUnavailable, unauthenticated } from '../../platform/errors.js';
 import type { ClientAuth } from '../auth.js';
 import { acceptedMultipartSpec } from '../http/multipart.js';
@@ -21,6 +21,12 @@ export interface HttpSubscriptionLimits {
   heartbeatMs: number;
 }
 
+/** A subscription in an ordinary request/response exchange: the gateway never answers one that way. */
+const NOT_ACCEPTABLE = new GraphQLError(
+  'A subscription over HTTP needs Accept: multipart/mixed;subscriptionSpec="1.0" or text/event-stream (or use a WebSocket, graphql-transport-ws).',
+  { extensions: { code: 'BAD_REQUEST' } },
+);
+
 interface Operation {
   document: DocumentNode;
   operationName: string | null;
@@ -32,7 +38,8 @@ interface Operation {
  * Apollo's multipart protocol (`Accept: multipart/mixed;subscriptionSpec="1.0"`) and GraphQL over
  * SSE (`Accept: text/event-stream`). Runs after the edge middleware, so partner keys, the safelist
  * and the request rate limit have already applied, as to any request. Anything that is not a valid
- * subscription asking for one of these transports goes on to Apollo unchanged (its errors included).
+ * subscription goes on to Apollo unchanged (its errors included); a valid one asking for neither
+ * transport is 406 BAD_REQUEST, never a masked internal error.
  * The events come from the same core as the WebSocket's (subscribe.ts): same fields, rules, codes.
  */
 export function createHttpSubscriptions(deps: {
@@ -50,10 +57,11 @@ export function createHttpSubscriptions(deps: {
   const open = new Set<SubscriptionFraming>();
 
   const middleware: express.RequestHandler = (req, res, next) => {
-    const transport = requestedTransport(req.header('accept'), acceptedMultipartSpec(req.header('accept')));
     const schema = deps.schema();
-    const operation = transport && schema ? subscriptionOf(req, schema, deps) : undefined;
-    if (!transport || !schema || !operation) return next();
+    const operation = schema ? subscriptionOf(req, schema, deps) : undefined;
+    if (!schema || !operation) return next();
+    const transport = requestedTransport(req.header('accept'), acceptedMultipartSpec(req.header('accept')));
+    if (!transport) return refuse(res, 406, NOT_ACCEPTABLE);
     serve(req, res, transport, schema, operation).catch(next);
   };
 
