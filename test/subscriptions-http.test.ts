@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient as createSseClient } from 'graphql-sse';
+import { SignJWT, importJWK } from 'jose';
 import { eventStreamStats } from '../gateway/subscriptions/event-stream.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
@@ -20,10 +21,13 @@ const apollo = (token?: string) => {
   return c;
 };
 const HEARTBEAT_MS = 200;
+// Node's request timeout covers receiving the request, not a long response: streams outlive it.
+const REQUEST_TIMEOUT_MS = 1_000;
 
 beforeAll(async () => {
   stack = await startStack({
-    extra: { gateway: { SUBSCRIPTION_HEARTBEAT_MS: String(HEARTBEAT_MS), HTTP_SUBSCRIPTIONS_MAX_PER_USER: '2' } },
+    // ios-app is held to its manifest (which lists no subscription); every other client is not.
+    extra: { gateway: { SUBSCRIPTION_HEARTBEAT_MS: String(HEARTBEAT_MS), HTTP_SUBSCRIPTIONS_MAX_PER_USER: '2', HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), SAFELIST_MODES: '{"ios-app":"enforce"}' } },
   });
   admin = await stack.admin();
   productId = (await stack.product({ stock: 10_000, priceCents: 2500 })).id;
@@ -100,7 +104,28 @@ describe('subscriptions over HTTP multipart (Apollo Client 4 HttpLink)', () => {
     expect(errorCodes(result)).toEqual(['BAD_USER_INPUT']);
   });
 
-  it('sends heartbeat parts while nothing happens', async () => {
+  it('ends a quiet stream when its token expires, with UNAUTHENTICATED as a transport error', async () => {
+    const customer = await stack.customer();
+    // A token like users' own, but expiring in two seconds (the gateway verifies it against users' JWKS).
+    const key = stack.keys.userTokenKey;
+    const shortLived = await new SignJWT({ role: 'CUSTOMER', scope: '' })
+      .setProtectedHeader({ alg: 'ES256', kid: key.kid! })
+      .setSubject(customer.id)
+      .setIssuer('urn:supergraph:users')
+      .setAudience('urn:supergraph')
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 2)
+      .sign(await importJWK(key, 'ES256'));
+    const base = eventStreamStats.open;
+    const sub = apollo(shortLived).subscribe('subscription { orderStatusChanged { id } }');
+    await streamsOpen(base + 1);
+    const ended = await sub.nth(1, 10_000);
+    expect((ended.error as Error | undefined)?.name).toBe('CombinedProtocolErrors');
+    expect(errorCodes(ended)).toEqual(['UNAUTHENTICATED']);
+    await eventually(async () => (eventStreamStats.open === base ? true : undefined));
+  });
+
+  it('sends heartbeat parts while nothing happens, past the request timeout', async () => {
     const controller = new AbortController();
     const res = await fetch(stack.url, {
       method: 'POST',
@@ -113,9 +138,14 @@ describe('subscriptions over HTTP multipart (Apollo Client 4 HttpLink)', () => {
     const reader = res.body!.getReader();
     const started = Date.now();
     let text = '';
-    while ((text.match(/\r\n\r\n\{\}/g) ?? []).length < 2) text += new TextDecoder().decode((await reader.read()).value);
-    // Two heartbeats, and no sooner than the configured period allows.
-    expect(Date.now() - started).toBeGreaterThanOrEqual(HEARTBEAT_MS);
+    const heartbeats = () => (text.match(/\r\n\r\n\{\}/g) ?? []).length;
+    while (heartbeats() < 8) {
+      const { value, done } = await reader.read();
+      expect(done).toBe(false);
+      text += new TextDecoder().decode(value);
+    }
+    // No sooner than the configured period allows, and still open after the request timeout.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(Math.max(7 * HEARTBEAT_MS, REQUEST_TIMEOUT_MS));
     expect(text).toContain('content-type: application/json; charset=utf-8');
     controller.abort();
   });
@@ -153,6 +183,16 @@ describe('subscriptions over HTTP multipart (Apollo Client 4 HttpLink)', () => {
     const invalid = await post('subscription($p: ID!) { stockChanged(productId: $p) { noSuchField } }', 'multipart/mixed;subscriptionSpec="1.0",application/json');
     expect(invalid.status).toBe(400);
     expect((await invalid.json()).errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it('holds a client to its safelist, with the code and status an HTTP query gets', async () => {
+    const res = await fetch(stack.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'multipart/mixed;subscriptionSpec="1.0",application/json', 'apollographql-client-name': 'ios-app' },
+      body: JSON.stringify({ query: 'subscription($p: ID!) { stockChanged(productId: $p) { id } }', variables: { p: productId } }),
+    });
+    expect(res.status).toBe(403);
+    expect((await res.json()).errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_IN_LIST');
   });
 
   it('queries and mutations with a multipart Accept still get one ordinary response', async () => {

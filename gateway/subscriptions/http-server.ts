@@ -54,7 +54,8 @@ export function createHttpSubscriptions(deps: {
 }) {
   const { limits } = deps;
   const slots = createStreamSlots(limits);
-  const open = new Set<SubscriptionFraming>();
+  /** Each open stream's framing, and how to end its event stream. */
+  const open = new Map<SubscriptionFraming, () => void>();
 
   const middleware: express.RequestHandler = (req, res, next) => {
     const schema = deps.schema();
@@ -77,14 +78,18 @@ export function createHttpSubscriptions(deps: {
       const error = slot === 503 ? serviceUnavailable('Too many subscription streams on this gateway; retry.') : appError(ErrorCode.RATE_LIMITED, 'Too many open subscription streams for this client.');
       return refuse(res, slot, error);
     }
+    // A client that leaves while the subscription opens (replay, Redis) must not leave a stream behind.
+    let gone = false;
+    res.once('close', () => (gone = true));
     try {
       const outcome = await deps.core.subscribe({ schema, ...operation, subscriber });
+      if (gone) return void (isEventStream(outcome) && outcome.return?.());
       const out = transport === 'multipart' ? multipartFraming(res) : sseFraming(res);
       if (!isEventStream(outcome)) {
         out.next(outcome);
         return out.end();
       }
-      open.add(out);
+      open.set(out, () => void outcome.return?.());
       try {
         await pump(out, outcome, res, subscriber, limits.heartbeatMs);
       } catch (err) {
@@ -104,7 +109,10 @@ export function createHttpSubscriptions(deps: {
     openStreams: () => slots.total(),
     /** Ends every stream (shutdown): clients reconnect elsewhere and resume with `after`. */
     close() {
-      for (const out of open) out.end();
+      for (const [out, stop] of open) {
+        stop();
+        out.end();
+      }
     },
   };
 }
