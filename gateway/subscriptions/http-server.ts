@@ -9,7 +9,7 @@ import type { Subscriber } from './event-stream.js';
 import { multipartFraming, requestedTransport, sseFraming } from './http-framing.js';
 import type { HttpTransport, SubscriptionFraming } from './http-framing.js';
 import { isEventStream } from './subscribe.js';
-import type { SubscriptionCore } from './subscribe.js';
+import type { SubscribeRequest, SubscriptionCore } from './subscribe.js';
 
 export interface HttpSubscriptionLimits {
   /** Open HTTP subscription streams on this gateway, in all (503 beyond). */
@@ -54,8 +54,8 @@ export function createHttpSubscriptions(deps: {
 }) {
   const { limits } = deps;
   const slots = createStreamSlots(limits);
-  /** Each open stream's framing, and how to end its event stream. */
-  const open = new Map<SubscriptionFraming, () => void>();
+  const open: StreamContext['open'] = new Map();
+  const ctx: StreamContext = { core: deps.core, open, heartbeatMs: limits.heartbeatMs };
 
   const middleware: express.RequestHandler = (req, res, next) => {
     const schema = deps.schema();
@@ -78,26 +78,8 @@ export function createHttpSubscriptions(deps: {
       const error = slot === 503 ? serviceUnavailable('Too many subscription streams on this gateway; retry.') : appError(ErrorCode.RATE_LIMITED, 'Too many open subscription streams for this client.');
       return refuse(res, slot, error);
     }
-    // A client that leaves while the subscription opens (replay, Redis) must not leave a stream behind.
-    let gone = false;
-    res.once('close', () => (gone = true));
     try {
-      const outcome = await deps.core.subscribe({ schema, ...operation, subscriber });
-      if (gone) return void (isEventStream(outcome) && outcome.return?.());
-      const out = transport === 'multipart' ? multipartFraming(res) : sseFraming(res);
-      if (!isEventStream(outcome)) {
-        out.next(outcome);
-        return out.end();
-      }
-      open.set(out, () => void outcome.return?.());
-      try {
-        await pump(out, outcome, res, subscriber, limits.heartbeatMs);
-      } catch (err) {
-        out.fail(deps.core.asErrors(err).map(formatted));
-        out.end();
-      } finally {
-        open.delete(out);
-      }
+      await stream(ctx, res, transport, { schema, ...operation, subscriber });
     } finally {
       slot.release();
     }
@@ -115,6 +97,36 @@ export function createHttpSubscriptions(deps: {
       }
     },
   };
+}
+
+interface StreamContext {
+  core: SubscriptionCore;
+  /** Each open stream's framing, and how to end its event stream. */
+  open: Map<SubscriptionFraming, () => void>;
+  heartbeatMs: number;
+}
+
+/** Opens the subscription and streams it until it ends, the client leaves, or the gateway shuts down. */
+async function stream(ctx: StreamContext, res: express.Response, transport: HttpTransport, request: SubscribeRequest) {
+  // A client that leaves while the subscription opens (replay, Redis) must not leave a stream behind.
+  let gone = false;
+  res.once('close', () => (gone = true));
+  const outcome = await ctx.core.subscribe(request);
+  if (gone) return void (isEventStream(outcome) && outcome.return?.());
+  const out = transport === 'multipart' ? multipartFraming(res) : sseFraming(res);
+  if (!isEventStream(outcome)) {
+    out.next(outcome);
+    return out.end();
+  }
+  ctx.open.set(out, () => void outcome.return?.());
+  try {
+    await pump(out, outcome, res, request.subscriber, ctx.heartbeatMs);
+  } catch (err) {
+    out.fail(ctx.core.asErrors(err).map(formatted));
+    out.end();
+  } finally {
+    ctx.open.delete(out);
+  }
 }
 
 /** The request's operation when it is a valid subscription; otherwise undefined and Apollo answers it. */

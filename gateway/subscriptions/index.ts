@@ -1,9 +1,8 @@
 import type http from 'node:http';
-import type { GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
+import type { GraphQLError, GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
 import type { ApolloServer } from '@apollo/server';
 import type { Identity } from '../../platform/auth/identity.js';
 import type { GatewayConfig } from '../../platform/config.js';
-import type { GraphQLError } from 'graphql';
 import type { EventBus } from '../../platform/events/bus.js';
 import type { Logger } from '../../platform/logger.js';
 import type { ClientAuth } from '../auth.js';
@@ -11,10 +10,11 @@ import type { Policy } from '../authorization/policies.js';
 import type { GatewayContext } from '../context.js';
 import { readSubscriptionFields } from './fields.js';
 import { createHttpSubscriptions } from './http-server.js';
+import type { HttpSubscriptionLimits } from './http-server.js';
 import type { LiveEvents } from './live-events.js';
 import { createSubscriptionCore } from './subscribe.js';
 import { createSubscriptionServer } from './ws-server.js';
-import type { SocketEdge } from './ws-server.js';
+import type { SocketEdge, SubscriptionLimits } from './ws-server.js';
 
 export { eventStreamStats } from './event-stream.js';
 export { createLiveEvents } from './live-events.js';
@@ -55,13 +55,7 @@ export function createSubscriptions(deps: {
     core,
     schema: () => deps.schema()!,
     auth: deps.auth,
-    limits: {
-      maxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
-      maxSubscriptionsPerConnection: config.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
-      maxTotal: config.WS_MAX_CONNECTIONS,
-      maxPerIp: config.WS_MAX_CONNECTIONS_PER_IP,
-      anonymousIdleMs: config.WS_ANONYMOUS_IDLE_MS,
-    },
+    limits: socketLimits(config),
     edge: deps.edge,
     validationRules: deps.validationRules,
     admit: deps.admit,
@@ -71,12 +65,7 @@ export function createSubscriptions(deps: {
     core,
     schema: deps.schema,
     auth: deps.auth,
-    limits: {
-      maxTotal: config.HTTP_SUBSCRIPTIONS_MAX,
-      maxPerIp: config.HTTP_SUBSCRIPTIONS_MAX_PER_IP,
-      maxPerUser: config.HTTP_SUBSCRIPTIONS_MAX_PER_USER,
-      heartbeatMs: config.SUBSCRIPTION_HEARTBEAT_MS,
-    },
+    limits: httpLimits(config),
     validationRules: deps.validationRules,
     parseOptions: deps.parseOptions,
     ...(deps.edge.documentById ? { documentById: deps.edge.documentById } : {}),
@@ -94,3 +83,18 @@ export function createSubscriptions(deps: {
     httpStreams: overHttp.openStreams,
   };
 }
+
+const socketLimits = (config: GatewayConfig): SubscriptionLimits => ({
+  maxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
+  maxSubscriptionsPerConnection: config.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+  maxTotal: config.WS_MAX_CONNECTIONS,
+  maxPerIp: config.WS_MAX_CONNECTIONS_PER_IP,
+  anonymousIdleMs: config.WS_ANONYMOUS_IDLE_MS,
+});
+
+const httpLimits = (config: GatewayConfig): HttpSubscriptionLimits => ({
+  maxTotal: config.HTTP_SUBSCRIPTIONS_MAX,
+  maxPerIp: config.HTTP_SUBSCRIPTIONS_MAX_PER_IP,
+  maxPerUser: config.HTTP_SUBSCRIPTIONS_MAX_PER_USER,
+  heartbeatMs: config.SUBSCRIPTION_HEARTBEAT_MS,
+});

@@ -45,7 +45,7 @@ export interface SocketEdge {
  * refused with close code 4403. Each subscription becomes an event stream (event-stream.ts) whose
  * events are resolved through the gateway's own query pipeline (subscribe.ts, shared with HTTP).
  */
-export function createSubscriptionServer(deps: {
+export interface SocketServerDeps {
   core: SubscriptionCore;
   schema: () => GraphQLSchema;
   auth: ClientAuth;
@@ -57,24 +57,15 @@ export function createSubscriptionServer(deps: {
   /** Rate limit per operation sent over the socket; an error refuses it. */
   admit?: (identity: Identity, clientIp: string | undefined) => Promise<GraphQLError | undefined>;
   edge?: SocketEdge;
-}) {
-  const { auth, limits } = deps;
+}
+
+type SocketContext = Context<Record<string, unknown>, Extra & Partial<ConnectionState>>;
+
+export function createSubscriptionServer(deps: SocketServerDeps) {
+  const { limits, core } = deps;
   let wss: WebSocketServer | undefined;
   let disposable: { dispose(): void | Promise<void> } | undefined;
   let connections: ReturnType<typeof createConnectionLimits> | undefined;
-
-  /**
-   * An anonymous connection costs a socket and names no one to count it against, so it may stay
-   * only while it has an operation open; a signed-in one is bounded by its token's lifetime.
-   */
-  const armIdle = (ctx: Context<Record<string, unknown>, Extra & Partial<ConnectionState>>) => {
-    clearTimeout(ctx.extra.idle);
-    if (ctx.extra.subscriber?.identity.userId || ctx.extra.client?.partnerId || (ctx.extra.active ?? 0) > 0) return;
-    ctx.extra.idle = setTimeout(() => ctx.extra.socket.close(IDLE_CLOSE_CODE, 'Idle: no subscription'), limits.anonymousIdleMs);
-    ctx.extra.idle.unref();
-  };
-
-  const { core } = deps;
 
   return {
     attach(server: http.Server) {
@@ -89,48 +80,7 @@ export function createSubscriptionServer(deps: {
             validate(schema, document, [...specifiedRules, ...(deps.validationRules ?? [])]).map(
               (e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { ...e.extensions, code: 'GRAPHQL_VALIDATION_FAILED' } }),
             ),
-          onConnect: async (ctx) => {
-            const params = ctx.connectionParams ?? {};
-            const raw = typeof params.authorization === 'string' ? params.authorization : typeof params.token === 'string' ? `Bearer ${params.token}` : undefined;
-            // Partner key and client name: connectionParams (browsers cannot set upgrade headers), else the upgrade's headers.
-            const header = (name: string) => {
-              const value = params[name] ?? ctx.extra.request.headers[name];
-              return typeof value === 'string' ? value : undefined;
-            };
-            const client = deps.edge ? deps.edge.clientOf(header) : { name: header('apollographql-client-name') ?? null, version: header('apollographql-client-version') ?? null, partnerId: null };
-            if (!client) return false; // an unknown or revoked API key: 4403, as HTTP answers 401
-            try {
-              ctx.extra.subscriber = await auth.identify(raw);
-              ctx.extra.client = client;
-              ctx.extra.active = 0;
-              ctx.extra.clientIp = deps.clientIp?.(ctx.extra.request);
-              armIdle(ctx);
-              return true;
-            } catch {
-              return false; // graphql-ws closes with 4403 Forbidden
-            }
-          },
-          onSubscribe: async (ctx, _id, payload) => {
-            // The safelist, exactly as for HTTP requests (same check, same codes and logs).
-            const refusal = deps.edge?.check(ctx.extra.client!, requestedOperationOf(payload));
-            if (refusal) return [new GraphQLError(refusal.error.message, { extensions: refusal.error.extensions })];
-            if ((ctx.extra.active ?? 0) >= limits.maxSubscriptionsPerConnection) {
-              return [appError(ErrorCode.BAD_USER_INPUT, `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection.`)];
-            }
-            // Counted before the rate limit's await, so a burst of subscribes cannot all pass the check.
-            ctx.extra.active = (ctx.extra.active ?? 0) + 1;
-            clearTimeout(ctx.extra.idle);
-            const refused = await deps.admit?.(ctx.extra.subscriber!.identity, ctx.extra.clientIp);
-            if (!refused) return undefined;
-            ctx.extra.active -= 1; // refused here: graphql-ws calls no onComplete for it
-            armIdle(ctx);
-            return [refused];
-          },
-          onComplete: (ctx) => {
-            ctx.extra.active = Math.max(0, (ctx.extra.active ?? 1) - 1);
-            armIdle(ctx);
-          },
-          onClose: (ctx) => clearTimeout(ctx.extra.idle),
+          ...connectionLifecycle(deps),
           context: (ctx) => ({ subscriber: ctx.extra.subscriber, clientIp: ctx.extra.clientIp, client: ctx.extra.client }),
           subscribe: async (args: ExecutionArgs) => {
             const { subscriber } = args.contextValue as { subscriber: Subscriber };
@@ -157,5 +107,64 @@ export function createSubscriptionServer(deps: {
     clientCount: () => wss?.clients.size ?? 0,
     /** Connections counted against the caps (accepted upgrades whose socket is still open). */
     connectionCount: () => connections?.open() ?? 0,
+  };
+}
+
+/** graphql-ws's connection and operation hooks: who the connection is, and what it may open. */
+function connectionLifecycle(deps: SocketServerDeps) {
+  const { auth, limits } = deps;
+  /**
+   * An anonymous connection costs a socket and names no one to count it against, so it may stay
+   * only while it has an operation open; a signed-in one is bounded by its token's lifetime.
+   */
+  const armIdle = (ctx: SocketContext) => {
+    clearTimeout(ctx.extra.idle);
+    if (ctx.extra.subscriber?.identity.userId || ctx.extra.client?.partnerId || (ctx.extra.active ?? 0) > 0) return;
+    ctx.extra.idle = setTimeout(() => ctx.extra.socket.close(IDLE_CLOSE_CODE, 'Idle: no subscription'), limits.anonymousIdleMs);
+    ctx.extra.idle.unref();
+  };
+  return {
+    onConnect: async (ctx: SocketContext) => {
+      const params = ctx.connectionParams ?? {};
+      const raw = typeof params.authorization === 'string' ? params.authorization : typeof params.token === 'string' ? `Bearer ${params.token}` : undefined;
+      // Partner key and client name: connectionParams (browsers cannot set upgrade headers), else the upgrade's headers.
+      const header = (name: string) => {
+        const value = params[name] ?? ctx.extra.request.headers[name];
+        return typeof value === 'string' ? value : undefined;
+      };
+      const client = deps.edge ? deps.edge.clientOf(header) : { name: header('apollographql-client-name') ?? null, version: header('apollographql-client-version') ?? null, partnerId: null };
+      if (!client) return false; // an unknown or revoked API key: 4403, as HTTP answers 401
+      try {
+        ctx.extra.subscriber = await auth.identify(raw);
+        ctx.extra.client = client;
+        ctx.extra.active = 0;
+        ctx.extra.clientIp = deps.clientIp?.(ctx.extra.request);
+        armIdle(ctx);
+        return true;
+      } catch {
+        return false; // graphql-ws closes with 4403 Forbidden
+      }
+    },
+    onSubscribe: async (ctx: SocketContext, _id: string, payload: unknown) => {
+      // The safelist, exactly as for HTTP requests (same check, same codes and logs).
+      const refusal = deps.edge?.check(ctx.extra.client!, requestedOperationOf(payload));
+      if (refusal) return [new GraphQLError(refusal.error.message, { extensions: refusal.error.extensions })];
+      if ((ctx.extra.active ?? 0) >= limits.maxSubscriptionsPerConnection) {
+        return [appError(ErrorCode.BAD_USER_INPUT, `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection.`)];
+      }
+      // Counted before the rate limit's await, so a burst of subscribes cannot all pass the check.
+      ctx.extra.active = (ctx.extra.active ?? 0) + 1;
+      clearTimeout(ctx.extra.idle);
+      const refused = await deps.admit?.(ctx.extra.subscriber!.identity, ctx.extra.clientIp);
+      if (!refused) return undefined;
+      ctx.extra.active -= 1; // refused here: graphql-ws calls no onComplete for it
+      armIdle(ctx);
+      return [refused];
+    },
+    onComplete: (ctx: SocketContext) => {
+      ctx.extra.active = Math.max(0, (ctx.extra.active ?? 1) - 1);
+      armIdle(ctx);
+    },
+    onClose: (ctx: SocketContext) => clearTimeout(ctx.extra.idle),
   };
 }
