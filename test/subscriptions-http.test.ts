@@ -1,4 +1,9 @@
+import { createHash } from 'node:crypto';
+import { copyFile, mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../platform/paths.js';
 import { createClient as createSseClient } from 'graphql-sse';
 import { SignJWT, importJWK } from 'jose';
 import { eventStreamStats } from '../gateway/subscriptions/event-stream.js';
@@ -24,10 +29,18 @@ const HEARTBEAT_MS = 200;
 // Node's request timeout covers receiving the request, not a long response: streams outlive it.
 const REQUEST_TIMEOUT_MS = 1_000;
 
+// A client whose manifest lists a subscription, sent by id alone.
+const WATCH_BODY = 'subscription Watch($p: ID!) { stockChanged(productId: $p) { id stock } }';
+const WATCH_ID = createHash('sha256').update(WATCH_BODY).digest('hex');
+
 beforeAll(async () => {
+  const manifests = await mkdtemp(path.join(os.tmpdir(), 'http-sub-pq-'));
+  await copyFile(path.join(ROOT, 'persisted-queries/ios-app.json'), path.join(manifests, 'ios-app.json'));
+  const watch = { format: 'apollo-persisted-query-manifest', version: 1, operations: [{ id: WATCH_ID, name: 'Watch', type: 'subscription', body: WATCH_BODY }] };
+  await writeFile(path.join(manifests, 'watch-app.json'), JSON.stringify(watch));
   stack = await startStack({
-    // ios-app is held to its manifest (which lists no subscription); every other client is not.
-    extra: { gateway: { SUBSCRIPTION_HEARTBEAT_MS: String(HEARTBEAT_MS), HTTP_SUBSCRIPTIONS_MAX_PER_USER: '2', HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), SAFELIST_MODES: '{"ios-app":"enforce"}' } },
+    // ios-app and watch-app are held to their manifests (ios-app's lists no subscription); other clients are not.
+    extra: { gateway: { SUBSCRIPTION_HEARTBEAT_MS: String(HEARTBEAT_MS), HTTP_SUBSCRIPTIONS_MAX_PER_USER: '2', HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), SAFELIST_MODES: '{"ios-app":"enforce","watch-app":"enforce"}', PERSISTED_QUERIES_DIR: manifests } },
   });
   admin = await stack.admin();
   productId = (await stack.product({ stock: 10_000, priceCents: 2500 })).id;
@@ -193,6 +206,27 @@ describe('subscriptions over HTTP multipart (Apollo Client 4 HttpLink)', () => {
     });
     expect(res.status).toBe(403);
     expect((await res.json()).errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_IN_LIST');
+  });
+
+  it('serves a trusted document sent by id alone', async () => {
+    const controller = new AbortController();
+    const base = eventStreamStats.open;
+    const res = await fetch(stack.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'multipart/mixed;subscriptionSpec="1.0",application/json', 'apollographql-client-name': 'watch-app' },
+      body: JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: WATCH_ID } }, variables: { p: productId } }),
+      signal: controller.signal,
+    });
+    expect(res.status).toBe(200);
+    await streamsOpen(base + 1);
+    const adjust = await stack.gql(`mutation($id: ID!) { adjustStock(productId: $id, delta: 1) { stock } }`, { id: productId }, { token: admin.token });
+    const reader = res.body!.getReader();
+    let text = '';
+    // The part is whole once the next delimiter (a heartbeat's) follows it.
+    while (!/\{"payload":[^\r]*\r\n/.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+    const part = /\{"payload":[^\r]*/.exec(text)![0];
+    expect(JSON.parse(part).payload.data.stockChanged).toEqual({ id: productId, stock: adjust.data.adjustStock.stock });
+    controller.abort();
   });
 
   it('queries and mutations with a multipart Accept still get one ordinary response', async () => {

@@ -1,6 +1,5 @@
-import { Kind, OperationTypeNode, getOperationAST, print, visit } from 'graphql';
+import { Kind, OperationTypeNode, getArgumentValues, getOperationAST, print, visit } from 'graphql';
 import type { DocumentNode, FieldNode, FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode } from 'graphql';
-import { getArgumentValues } from 'graphql/execution/values.js';
 import { badInput } from '../../platform/errors.js';
 import type { SubscriptionField, SubscriptionFields } from './fields.js';
 
