@@ -182,6 +182,8 @@ async function pump(out: SubscriptionFraming, results: AsyncIterableIterator<Exe
   const heartbeat = setInterval(() => out.heartbeat(), heartbeatMs);
   const stop = () => void results.return?.();
   out.onClose(stop);
+  // The response's own 'close' comes however it ends (client gone, or ended here), so no wait outlives it.
+  const gone = new Promise<void>((resolve) => res.once('close', resolve));
   // The WebSocket checks the token's expiry as events pass; a quiet HTTP stream needs a timer.
   const ttl = subscriber.expiresAt - Date.now();
   const expiry = Number.isFinite(ttl)
@@ -193,7 +195,7 @@ async function pump(out: SubscriptionFraming, results: AsyncIterableIterator<Exe
       // The event stream ends with a result holding only errors (too slow, interrupted, expired).
       if (result.data === undefined && result.errors?.length) out.fail(result.errors.map(formatted));
       else out.next(result);
-      if (res.writableNeedDrain) await new Promise<void>((resolve) => (res.once('drain', resolve), out.onClose(resolve)));
+      if (res.writableNeedDrain) await Promise.race([new Promise<void>((resolve) => res.once('drain', resolve)), gone]);
     }
   } finally {
     clearInterval(heartbeat);
