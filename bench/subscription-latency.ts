@@ -62,7 +62,7 @@ async function main() {
         .setSubject(sub).setIssuer('urn:supergraph:users').setAudience('urn:supergraph').setIssuedAt().setExpirationTime('1h').sign(key);
     const adminToken = await token(adminRow!.id, 'ADMIN');
 
-    type Received = { at: number; subscriber: number; data: any };
+    interface Received { at: number; subscriber: number; data: any }
     const runScenario = async (
       name: string,
       subscriptions: { token?: string; query: string; variables?: Record<string, unknown> }[],
@@ -105,7 +105,7 @@ async function main() {
         for (const o of orders) {
           const res = await fetch(supergraph.gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
             body: JSON.stringify({ query: 'mutation($id: ID!) { setOrderStatus(id: $id, status: SHIPPED) { updatedAt } }', variables: { id: o.id } }) });
-          const body = (await res.json()) as any;
+          const body = (await res.json());
           commits.push({ at: new Date(body.data.setOrderStatus.updatedAt).getTime(), id: o.id });
         }
         return commits;

@@ -105,7 +105,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       const reason = failureReason(err);
       // Only a client operation's fetch (not a health check or a schema load) is answered with errors.
       if (!reason || !('document' in options)) throw err;
-      const requestId = 'requestId' in options.context ? (options.context.requestId as string) : undefined;
+      const requestId = 'requestId' in options.context ? (options.context.requestId) : undefined;
       this.onFailure(reason, err, requestId);
       return { errors: fetchFailureErrors(this.name, reason, options.document ?? fetchDocument(options.request.query), options.request.variables?.representations) };
     }

@@ -15,9 +15,7 @@ export const requestIdMiddleware: express.RequestHandler = (req, res, next) => {
   requestScope.run({ requestId }, next);
 };
 
-export interface ReadinessCheck {
-  (): Promise<{ ready: boolean; details: Record<string, unknown> }>;
-}
+export type ReadinessCheck = () => Promise<{ ready: boolean; details: Record<string, unknown> }>;
 
 /** A readiness check that has not answered by now reports unavailable (a hung database must not hang the probe). */
 const READINESS_TIMEOUT_MS = 1_500;

@@ -36,7 +36,7 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
 const isCalendarTimestamp = (value: string): boolean => {
   if (!ISO.test(value)) return false;
   const ms = Date.parse(value);
-  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 19) === value.slice(0, 19) && value.slice(0, 4) !== '0000';
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 19) === value.slice(0, 19) && !value.startsWith('0000');
 };
 
 const fits = (value: unknown, shape: CursorShape): boolean => {

@@ -34,12 +34,10 @@ export function isRecoveryConflict(err: unknown): boolean {
   return /conflict with recovery/i.test((err as Error)?.message ?? '');
 }
 
-type Unsafe = postgres.Sql['unsafe'];
-
 export function withPrimaryFallback(replica: postgres.Sql, primary: postgres.Sql, monitor: ReplicaMonitor, index: number): postgres.Sql {
   const unsafe = (query: string, params?: unknown[], options?: unknown) => {
     const send = (client: postgres.Sql, values: boolean): Promise<unknown> => {
-      const pending = (client.unsafe as Unsafe)(query, params as never, options as never);
+      const pending = (client.unsafe)(query, params as never, options as never);
       return values ? pending.values() : pending;
     };
     const run = (values: boolean) => {

@@ -26,7 +26,7 @@ export async function createServiceBasics<S extends Record<string, unknown>>(
   const log = createLogger(name, config.LOG_LEVEL, config.LOG_DESTINATION);
   startTracingFromConfig(name, config);
   const database = createDatabase(config, schema, { applicationName: name, log });
-  const verifier = createServiceTokenVerifier(config.TRUSTED_SERVICE_JWKS as { keys: never[] });
+  const verifier = createServiceTokenVerifier(config.TRUSTED_SERVICE_JWKS);
   const signer = await createServiceTokenSigner(config.SERVICE_PRIVATE_JWK);
   // Opened on first use only: a service without events holds no Redis connection.
   let bus: EventBus | undefined;

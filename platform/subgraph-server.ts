@@ -79,14 +79,14 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   const { log, database } = opts;
   const events = opts.events;
   const relay = events?.produces
-    ? createOutboxRelay({ database: database as never, bus: events.bus, stream: events.produces, log })
+    ? createOutboxRelay({ database: database, bus: events.bus, stream: events.produces, log })
     : undefined;
   // A unique consumer name per process: after a crash, the next process reclaims what this one left pending.
   const consumerName = `${opts.name}-${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const consumers = (events?.consumes ?? []).map((c) =>
     startConsumer({
       bus: events!.bus,
-      database: database as never,
+      database: database,
       stream: c.stream,
       group: opts.name,
       consumer: consumerName,
@@ -114,7 +114,7 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
   database.telemetry.register(metrics.registry);
   if (events) {
     const consumes = (events.consumes ?? []).map((c) => c.stream);
-    registerEventMetrics(metrics, { database: database as never, bus: events.bus, consumes, group: opts.name, log, ...(events.produces ? { produces: events.produces } : {}) });
+    registerEventMetrics(metrics, { database: database, bus: events.bus, consumes, group: opts.name, log, ...(events.produces ? { produces: events.produces } : {}) });
   }
   const observeBatch = (loader: string, size: number) => metrics.loaderBatchSize.observe({ loader }, size);
   const apollo = new ApolloServer<SubgraphContext<S, L>>({

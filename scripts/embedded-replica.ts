@@ -137,7 +137,7 @@ export async function startStandby(spec: StandbySpec, log?: (msg: string) => voi
       const proc = spawn(server, standbyArgs(spec), { ...owner, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } });
       child = proc;
       let output = '';
-      proc.stderr!.on('data', (chunk: Buffer) => {
+      proc.stderr.on('data', (chunk: Buffer) => {
         const text = chunk.toString('utf8');
         log?.(text);
         if (output.length < 20_000) output += text;

@@ -93,7 +93,7 @@ async function send(c: Case): Promise<GqlResponse> {
 }
 
 /** BAD_USER_INPUT (HTTP 200, or 400 when refused before execution) or Apollo's own 400 for a malformed request. */
-function expectBadInput(res: GqlResponse, wanted: string = 'BAD_USER_INPUT') {
+function expectBadInput(res: GqlResponse, wanted = 'BAD_USER_INPUT') {
   const codes = (res.errors ?? []).map((e) => e.extensions?.code);
   expect(codes.length, JSON.stringify(res.errors)).toBeGreaterThan(0);
   expect(codes).not.toContain('INTERNAL_SERVER_ERROR');

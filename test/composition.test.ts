@@ -28,7 +28,7 @@ describe('composition', () => {
   });
 });
 
-type Named = { name: string; fields: Map<string, string>; args: Map<string, string> };
+interface Named { name: string; fields: Map<string, string>; args: Map<string, string> }
 
 /** Flattens a schema to "Type.field" -> type and "Type.field(arg)" -> type, for object, input and enum types. */
 function shape(sdl: string): Map<string, Named> {

@@ -48,7 +48,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 async function readiness() {
   const { ms, value: res } = await timed(() => fetch(`${cluster.baseUrl('gateway')}/health/ready`));
-  return { ms, status: res.status, body: (await res.json()) as any };
+  return { ms, status: res.status, body: (await res.json()) };
 }
 
 async function breakerGauge(subgraph: string): Promise<number | undefined> {

@@ -30,7 +30,7 @@ async function dotEnv(): Promise<Record<string, string>> {
 /** Compose's interpolation: ${VAR}, ${VAR:?message}, ${VAR:-default}. */
 function interpolate(value: string, env: Record<string, string>): string {
   return value.replace(/\$\{(\w+)(?::([?-])([^}]*))?\}/g, (_m, name: string, op?: string, arg?: string) => {
-    if (env[name] !== undefined) return env[name]!;
+    if (env[name] !== undefined) return env[name];
     if (op === '-') return arg ?? '';
     throw new Error(`${name} is required: ${arg}`);
   });
@@ -118,7 +118,7 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
   const kustomization = parse(readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
   const docs = [...kustomization.resources, 'secrets.example.yaml'].flatMap((file) => {
     expect(existsSync(path.join(dir, file)), file).toBe(true);
-    return parseAllDocuments(readFileSync(path.join(dir, file), 'utf8')).map((d) => d.toJS() as any);
+    return parseAllDocuments(readFileSync(path.join(dir, file), 'utf8')).map((d) => d.toJS());
   });
   const of = (kind: string) => docs.filter((d) => d.kind === kind);
 

@@ -82,7 +82,7 @@ describe('subgraphs trust only services', () => {
         authorization: `Bearer ${customer.token}`, 'x-user-id': customer.id, 'x-user-role': 'ADMIN', [INTERNAL_TOKEN_HEADER]: 'forged',
       });
       expect(res.status, name).toBe(401);
-      expect(((await res.json()) as any).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+      expect(((await res.json())).errors[0].extensions.code).toBe('UNAUTHENTICATED');
     }
   });
 
@@ -117,7 +117,7 @@ describe('subgraphs trust only services', () => {
       const ready = await fetch(`${url}/health/ready`);
       expect(ready.status, url).toBe(200);
     }
-    const gatewayReady = (await (await fetch(`${stack.supergraph.urls.gateway}/health/ready`)).json()) as any;
+    const gatewayReady = (await (await fetch(`${stack.supergraph.urls.gateway}/health/ready`)).json());
     expect(gatewayReady.subgraphs).toEqual({ users: 'ready', catalog: 'ready', orders: 'ready', billing: 'ready' });
   });
 });
@@ -129,7 +129,7 @@ describe('HTTP edge', () => {
   it('malformed JSON is a 400 with a clear error', async () => {
     const res = await post('{"query": ');
     expect(res.status).toBe(400);
-    const body = (await res.json()) as any;
+    const body = (await res.json());
     expect(body.errors[0].extensions.code).toBe('BAD_REQUEST');
   });
 

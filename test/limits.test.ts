@@ -84,7 +84,7 @@ describe('operation limits (graphql-armor, default settings)', () => {
     const fields = Array.from({ length: 30 }, () => 'id @include(if: true)').join(' ');
     const res = await post(`{ categories { ${fields} } }`);
     expect(res.status).toBe(400);
-    expect(res.body.errors!.some((e) => /Directives limit of 20 exceeded/.test(e.message))).toBe(true);
+    expect(res.body.errors!.some((e) => e.message.includes('Directives limit of 20 exceeded'))).toBe(true);
   });
 
   it('a 10,000-token document stops parsing at the limit: 400 GRAPHQL_PARSE_FAILED', async () => {

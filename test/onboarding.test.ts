@@ -78,7 +78,7 @@ describe('partner onboarding without restarts', () => {
     // 3. Anything not in its manifests is refused, by id or as text.
     const unlisted = await fetch(stack.url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ query: '{ categories { id } }' }) });
     expect(unlisted.status).toBe(403);
-    expect(((await unlisted.json()) as any).errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_IN_LIST');
+    expect(((await unlisted.json())).errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_IN_LIST');
 
     // 4. Version 3.3 ships while 3.2 keeps working; then 3.2 is retired.
     const v33 = path.join(opsDir, 'v3.3.graphql');

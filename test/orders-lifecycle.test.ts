@@ -22,7 +22,7 @@ const GET = `query($id: ID!) { order(id: $id) { ${ORDER} } }`;
 const CANCEL = `mutation($id: ID!) { cancelOrder(id: $id) { id status updatedAt } }`;
 const SET_STATUS = `mutation($id: ID!, $status: OrderStatus!) { setOrderStatus(id: $id, status: $status) { id status } }`;
 
-type Line = { productId: string; quantity: number };
+interface Line { productId: string; quantity: number }
 const newKey = () => `key-${randomUUID()}`;
 const place = (user: TestUser | null, items: Line[], idempotencyKey = newKey()) =>
   stack.gql(PLACE, { input: { items, idempotencyKey } }, { token: user?.token });

@@ -20,7 +20,7 @@ const PLACE = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { 
 const GET = `query($id: ID!) { order(id: $id) { ${ORDER} } }`;
 const CANCEL = `mutation($id: ID!) { cancelOrder(id: $id) { id status updatedAt } }`;
 
-type Line = { productId: string; quantity: number };
+interface Line { productId: string; quantity: number }
 const newKey = () => `key-${randomUUID()}`;
 const place = (user: TestUser | null, items: Line[], idempotencyKey = newKey()) =>
   stack.gql(PLACE, { input: { items, idempotencyKey } }, { token: user?.token });

@@ -49,7 +49,7 @@ const orderNumbers = async (headers: Record<string, string> = {}) => {
   return res.data!.me!.orders.edges.map((e) => e.node.number);
 };
 const replicaOf = async (subgraph: 'users' | 'catalog' | 'orders' | 'billing') =>
-  ((await (await fetch(`${stack.supergraph.urls[subgraph]}/health/ready`)).json()) as any).database.replicas[0];
+  ((await (await fetch(`${stack.supergraph.urls[subgraph]}/health/ready`)).json())).database.replicas[0];
 
 describe('replication paused', () => {
   it('read-your-writes: with the token (header or cookie) the new order is there; without it the replica serves its stale view', async () => {

@@ -30,7 +30,7 @@ const counts = async (server: postgres.Sql, subgraph: keyof Stack['databaseUrls'
 async function replicasUp(s: Stack) {
   await eventually(async () => {
     for (const name of ['users', 'catalog', 'orders', 'billing'] as const) {
-      const health = (await (await fetch(`${s.supergraph.urls[name]}/health/ready`)).json()) as any;
+      const health = (await (await fetch(`${s.supergraph.urls[name]}/health/ready`)).json());
       if (health.database.replicas[0]?.state !== 'up') return undefined;
     }
     return true;
@@ -55,7 +55,7 @@ afterAll(async () => {
 
 describe('read replicas', () => {
   it('every subgraph reports its replica in /health/ready, with its replay position and lag', async () => {
-    const health = (await (await fetch(`${stack.supergraph.urls.orders}/health/ready`)).json()) as any;
+    const health = (await (await fetch(`${stack.supergraph.urls.orders}/health/ready`)).json());
     expect(health.status).toBe('ready');
     expect(health.database.primary).toBe(true);
     expect(health.database.replicas).toEqual([

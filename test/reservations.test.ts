@@ -112,7 +112,7 @@ async function internal(service: 'catalog' | 'orders', path: string, body: unkno
     headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: await signer.sign({ userId: null, role: null, scopes: [] }) },
     body: JSON.stringify(body),
   });
-  return { status: res.status, body: (await res.json()) as any };
+  return { status: res.status, body: (await res.json()) };
 }
 
 describe('reservation commands', () => {

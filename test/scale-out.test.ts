@@ -100,7 +100,7 @@ describe('scale-out behind nginx', () => {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${customer.token}` },
       body: JSON.stringify({ query: `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`, variables: { input: { items: [{ productId, quantity: 1 }], idempotencyKey: `after-${randomUUID()}` } } }),
     });
-    const placed = ((await res.json()) as any).data.placeOrder.id;
+    const placed = ((await res.json())).data.placeOrder.id;
     await eventually(async () => (sub.results.slice(seen).some((r) => r.data?.orderStatusChanged?.id === placed) ? true : undefined));
   }, 60_000);
 });

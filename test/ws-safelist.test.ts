@@ -53,7 +53,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.close());
 
-type Result = { data?: any; errors?: { message: string; extensions?: { code?: string } }[] };
+interface Result { data?: any; errors?: { message: string; extensions?: { code?: string } }[] }
 
 /** One operation on a fresh socket with these connectionParams; the first result, the error, or the close code. */
 async function overSocket(params: Record<string, unknown>, query: string, variables: Record<string, unknown> = {}): Promise<Result & { closeCode?: number }> {

@@ -33,7 +33,7 @@ export function acceptedMultipartSpec(accept: string | undefined): MultipartSpec
 
 export function openMultipart(res: ServerResponse, spec: MultipartSpec, status = 200): MultipartStream {
   let closed = false;
-  const listeners: Array<() => void> = [];
+  const listeners: (() => void)[] = [];
   res.statusCode = status;
   res.setHeader('content-type', `multipart/mixed; boundary="${BOUNDARY}"; ${spec}`);
   // Proxies (nginx) must pass parts through as they come, not buffer the stream.

@@ -69,7 +69,7 @@ export function readCostHints(supergraphSdl: string): CostHints {
       const weight = weightOf(field.directives, names.cost);
       if (weight !== undefined) hints.weights.set(coordinate, weight);
       const listSize = field.directives?.find((d) => d.name.value === names.listSize);
-      if (listSize) hints.listSizes.set(coordinate, argsOf(listSize) as ListSizeHint);
+      if (listSize) hints.listSizes.set(coordinate, argsOf(listSize));
     }
   }
   return hints;

@@ -42,7 +42,7 @@ export function createOperationLimits(config: GatewayConfig): OperationLimits {
     blockFieldSuggestion: { enabled: production },
   }).protect();
   return {
-    validationRules: armor.validationRules as ValidationRule[],
+    validationRules: armor.validationRules,
     parseOptions: { maxTokens: config.LIMIT_MAX_TOKENS },
     plugins: [...(armor.plugins as ApolloServerPlugin<GatewayContext>[])],
   };

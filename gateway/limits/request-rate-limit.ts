@@ -10,7 +10,7 @@ import type { ClientInfo } from '../context.js';
 import { createLimiter, createLimiterSet } from './limiter.js';
 
 /** Who a request is counted against: a partner key, else a signed-in user, else the client IP. */
-export type RateLimitSubject = { kind: 'partner' | 'user' | 'ip'; key: string };
+export interface RateLimitSubject { kind: 'partner' | 'user' | 'ip'; key: string }
 
 /**
  * `res.locals.identity`: the caller the rate limit verified, so the Apollo context does not verify
@@ -69,7 +69,7 @@ export function createRequestRateLimit(deps: { config: GatewayConfig; redis: Red
     // IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers): the policy, and what is left of it.
     res.setHeader('ratelimit-policy', `"${subject.kind}";q=${limit.points};w=${window}`);
     res.setHeader('ratelimit', `"${subject.kind}";r=${outcome.allowed ? outcome.remaining : 0};t=${outcome.allowed ? outcome.resetSeconds : outcome.retryAfterSeconds}`);
-    if (outcome.allowed) return next();
+    if (outcome.allowed) return void next();
     log.info({ subject: subject.kind, key: subject.kind === 'ip' ? subject.key : undefined, requestId: res.locals.requestId }, 'rate limited');
     res.status(429).setHeader('retry-after', String(outcome.retryAfterSeconds)).setHeader('cache-control', 'no-store');
     res.json({

@@ -177,7 +177,7 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
       if (seen.size > 10_000) seen.clear();
       const result = await deps.runQuery(plan.query, { ...plan.variables, [ENTITY_ID_VARIABLE]: field.entityId(event.payload) }, subscriber.identity, event.eventId);
       // The query applies the same rules as any read: an entity the subscriber may not see is not sent.
-      if (!result.data || result.data[plan.responseKey] == null) continue;
+      if (result.data?.[plan.responseKey] == null) continue;
       return { done: false, value: { ...result, extensions: { ...result.extensions, eventId: event.id } } };
     }
   }

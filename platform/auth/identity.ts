@@ -9,7 +9,7 @@ export interface Identity {
   scopes: string[];
 }
 
-export const ANONYMOUS: Identity = Object.freeze({ userId: null, role: null, scopes: [] }) as Identity;
+export const ANONYMOUS: Identity = Object.freeze({ userId: null, role: null, scopes: [] });
 
 export const isAdmin = (identity: Identity) => identity.role === 'ADMIN';
 

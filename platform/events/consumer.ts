@@ -155,7 +155,7 @@ export function startConsumer(opts: {
 
   /** Inbox rows that may be tried now: due, not parked, and next (or already applied) in their entity. */
   const dueRows = (entity?: string) =>
-    database.background.execute<Record<string, unknown>>(sql`select i.* from event_inbox i
+    database.background.execute(sql`select i.* from event_inbox i
       left join event_positions p on p.consumer = i.consumer and p.stream = i.stream and p.entity = i.entity
       where i.consumer = ${group} and i.stream = ${stream} and i.parked_at is null and i.next_attempt_at <= now()
         and (i.seq is null or i.seq <= coalesce(p.seq, 0) + 1)

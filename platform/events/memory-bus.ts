@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { BusSettings, ConsumeOptions, EventBus, OutgoingEvent } from './bus.js';
 import { compareStreamIds, liveChannel } from './types.js';
-import type { EventType, StreamEvent, StreamName } from './types.js';
+import type { StreamEvent, StreamName } from './types.js';
 
 interface Stream {
   entries: StreamEvent[];
@@ -50,7 +50,7 @@ export function createMemoryBus(settings: BusSettings): EventBus & { live: Event
         s.entries.push(entry);
         return entry.id;
       });
-      events.forEach((e, i) => live.emit(settings.namespace + liveChannel(e.type as EventType), { ...e, id: ids[i] }));
+      events.forEach((e, i) => live.emit(settings.namespace + liveChannel(e.type), { ...e, id: ids[i] }));
       wake.emit(stream);
       return ids;
     },

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { BusSettings, ConsumeOptions, EventBus, OutgoingEvent } from './bus.js';
 import { compareStreamIds, liveChannel } from './types.js';
-import type { EventType, StreamEvent, StreamName } from './types.js';
+import type { StreamEvent, StreamName } from './types.js';
 
 
 type Entry = [id: string, fields: string[]];
@@ -38,7 +38,7 @@ export function createRedisBus(url: string, settings: BusSettings, log: Logger):
         return id as string;
       });
       const live = redis.pipeline();
-      events.forEach((e, i) => live.publish(settings.namespace + liveChannel(e.type as EventType), JSON.stringify({ ...e, id: ids[i] })));
+      events.forEach((e, i) => live.publish(settings.namespace + liveChannel(e.type), JSON.stringify({ ...e, id: ids[i] })));
       await live.exec();
       return ids;
     },

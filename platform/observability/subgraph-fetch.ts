@@ -41,7 +41,7 @@ export function instrumentFetcher(fetcher: Fetcher, subgraph: string, histogram:
       `POST ${subgraph}`,
       { kind: SpanKind.CLIENT, attributes: { 'service.name': 'gateway', 'peer.service': subgraph, 'http.request.method': 'POST', 'url.full': url } },
       async (span) => {
-        const headers = { ...(init?.headers as Record<string, string> | undefined) };
+        const headers = { ...(init?.headers) };
         propagation.inject(context.active(), headers);
         try {
           const response = await fetcher(url, { ...init, headers });

@@ -25,7 +25,7 @@ export function publicJwk(jwk: JWK): JWK {
   for (const member of PRIVATE_MEMBERS) delete pub[member];
   // key_ops of a private key say "sign"; a published key is only ever used to verify.
   delete pub.key_ops;
-  return { alg: 'ES256', use: 'sig', ...pub } as JWK;
+  return { alg: 'ES256', use: 'sig', ...pub };
 }
 
 /** Imports the signing key once, at start-up, so a bad key stops the service instead of the first sign-up. */

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, lte, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
@@ -47,19 +47,19 @@ export function invoicesOfCustomers(db: BillingDb, customerIds: readonly string[
 
 export async function lockInvoice(tx: Tx, id: string): Promise<InvoiceRow | undefined> {
   const [row] = await tx.select().from(invoices).where(eq(invoices.id, id)).for('update');
-  return row as InvoiceRow | undefined;
+  return row;
 }
 
 export async function lockPayment(tx: Tx, id: string): Promise<PaymentRow | undefined> {
   const [row] = await tx.select().from(payments).where(eq(payments.id, id)).for('update');
-  return row as PaymentRow | undefined;
+  return row;
 }
 
 export type NewPayment = typeof payments.$inferInsert;
 
 export async function insertPayment(tx: Tx, values: NewPayment): Promise<PaymentRow> {
   const [row] = await tx.insert(payments).values(values).returning();
-  return row as PaymentRow;
+  return row!;
 }
 
 export async function setInvoiceStatus(tx: Tx, id: string, status: InvoiceStatus, paidAt?: Date): Promise<void> {
@@ -112,7 +112,7 @@ export async function liveOrSucceededPaymentOf(tx: Tx, invoiceId: string): Promi
     .select()
     .from(payments)
     .where(and(eq(payments.invoiceId, invoiceId), inArray(payments.status, ['PENDING', 'SUCCEEDED'])));
-  return row as PaymentRow | undefined;
+  return row;
 }
 
 /** PENDING payments older than `olderThanMs` (by the database's clock), oldest first: the reconciler's work. */
@@ -131,5 +131,5 @@ export async function succeededPaymentOf(tx: Tx, invoiceId: string): Promise<Pay
     .from(payments)
     .where(and(eq(payments.invoiceId, invoiceId), eq(payments.status, 'SUCCEEDED')))
     .for('update');
-  return row as PaymentRow | undefined;
+  return row;
 }

@@ -155,7 +155,7 @@ export async function takeStock(tx: Tx, productId: string, quantity: number): Pr
     .set({ stock: sql`${products.stock} - ${quantity}`, updatedAt: new Date() })
     .where(and(eq(products.id, productId), gte(products.stock, quantity)))
     .returning();
-  return row as ProductRow | undefined;
+  return row;
 }
 
 export async function insertReservation(tx: Tx, reservationId: string, lines: ReservedLine[]): Promise<void> {

@@ -1,9 +1,9 @@
-import { and, asc, desc, eq, inArray, lte, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
 import type { CursorValue } from '../../../platform/pagination.js';
-import { isId, onlyIds } from '../../../platform/validation.js';
+import { onlyIds } from '../../../platform/validation.js';
 import { newestFirst, newestPerParent } from '../../../platform/keyset.js';
 import { orderItems, orders } from './schema.js';
 import type { NewOrder, NewOrderItem, OrderItemRow, OrderRow, OrderStatus, OrdersSchema } from './schema.js';

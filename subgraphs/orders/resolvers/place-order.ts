@@ -34,7 +34,7 @@ const placeOrderSchema = z.object({
   idempotencyKey: z.string().min(8, 'must be 8 to 255 characters').max(255, 'must be 8 to 255 characters'),
 });
 
-type Line = { productId: string; quantity: number };
+interface Line { productId: string; quantity: number }
 
 /** What catalog's /reserve-stock answers: each line at the product's price as of now. */
 interface ReservedLine extends Line {

@@ -1,5 +1,5 @@
 import { isSelfOrAdmin, requireUser } from '../../../platform/auth/identity.js';
-import { badInput, forbidden } from '../../../platform/errors.js';
+import { forbidden } from '../../../platform/errors.js';
 import { decodeCursor, parseFirst, toConnection } from '../../../platform/pagination.js';
 import { newestOrdering } from '../db/queries.js';
 import type { OrderStatus } from '../db/schema.js';

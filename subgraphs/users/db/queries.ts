@@ -2,7 +2,7 @@ import { eq, desc, inArray, sql } from 'drizzle-orm';
 import { newestFirst } from '../../../platform/keyset.js';
 import type { Db } from '../../../platform/db.js';
 import type { Tx } from '../../../platform/idempotency.js';
-import type { CursorShape, CursorValue } from '../../../platform/pagination.js';
+import type { CursorValue } from '../../../platform/pagination.js';
 import { onlyIds } from '../../../platform/validation.js';
 import { users } from './schema.js';
 import type { NewUser, UserRow, UsersSchema } from './schema.js';
