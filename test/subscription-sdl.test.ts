@@ -63,11 +63,22 @@ describe('a subscription added in a subgraph SDL alone', () => {
       const bobSub = bobWs.subscribe('subscription { orderPlaced { id } }');
       await eventually(async () => (eventStreamStats.open >= base + 2 ? true : undefined));
       const place = async (token: string, key: string) =>
-        (await stack!.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id number } }`, { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: key } }, { token })).data.placeOrder;
+        (
+          await stack!.gql(
+            `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id number } }`,
+            { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: key } },
+            { token },
+          )
+        ).data.placeOrder;
       const annOrder = await place(ann.token, `sdl-ann-${Date.now()}`);
       const bobOrder = await place(bob.token, `sdl-bob-${Date.now()}`);
       const annEvent = await annSub.nth(1);
-      expect(annEvent.data.orderPlaced).toMatchObject({ id: annOrder.id, number: annOrder.number, customer: { name: 'Ann Placer' }, total: { amountCents: 900 } });
+      expect(annEvent.data.orderPlaced).toMatchObject({
+        id: annOrder.id,
+        number: annOrder.number,
+        customer: { name: 'Ann Placer' },
+        total: { amountCents: 900 },
+      });
       // Bob's first event is his own order: Ann's never reached him (owner: "customerId").
       expect((await bobSub.nth(1)).data.orderPlaced.id).toBe(bobOrder.id);
       expect(annSub.results).toHaveLength(1);

@@ -36,11 +36,23 @@ const WATCH_ID = createHash('sha256').update(WATCH_BODY).digest('hex');
 beforeAll(async () => {
   const manifests = await mkdtemp(path.join(os.tmpdir(), 'http-sub-pq-'));
   await copyFile(path.join(ROOT, 'persisted-queries/ios-app.json'), path.join(manifests, 'ios-app.json'));
-  const watch = { format: 'apollo-persisted-query-manifest', version: 1, operations: [{ id: WATCH_ID, name: 'Watch', type: 'subscription', body: WATCH_BODY }] };
+  const watch = {
+    format: 'apollo-persisted-query-manifest',
+    version: 1,
+    operations: [{ id: WATCH_ID, name: 'Watch', type: 'subscription', body: WATCH_BODY }],
+  };
   await writeFile(path.join(manifests, 'watch-app.json'), JSON.stringify(watch));
   stack = await startStack({
     // ios-app and watch-app are held to their manifests (ios-app's lists no subscription); other clients are not.
-    extra: { gateway: { SUBSCRIPTION_HEARTBEAT_MS: String(HEARTBEAT_MS), HTTP_SUBSCRIPTIONS_MAX_PER_USER: '2', HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), SAFELIST_MODES: '{"ios-app":"enforce","watch-app":"enforce"}', PERSISTED_QUERIES_DIR: manifests } },
+    extra: {
+      gateway: {
+        SUBSCRIPTION_HEARTBEAT_MS: String(HEARTBEAT_MS),
+        HTTP_SUBSCRIPTIONS_MAX_PER_USER: '2',
+        HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+        SAFELIST_MODES: '{"ios-app":"enforce","watch-app":"enforce"}',
+        PERSISTED_QUERIES_DIR: manifests,
+      },
+    },
   });
   admin = await stack.admin();
   productId = (await stack.product({ stock: 10_000, priceCents: 2500 })).id;
@@ -74,7 +86,12 @@ describe('subscriptions over HTTP multipart (Apollo Client 4 HttpLink)', () => {
     const order = await placeOrder(customer);
     const first = await sub.nth(1);
     expect(first.error).toBeUndefined();
-    expect(first.data.orderStatusChanged).toMatchObject({ id: order.id, number: order.number, status: 'PENDING_PAYMENT', customer: { name: 'Multipart Fan' } });
+    expect(first.data.orderStatusChanged).toMatchObject({
+      id: order.id,
+      number: order.number,
+      status: 'PENDING_PAYMENT',
+      customer: { name: 'Multipart Fan' },
+    });
     expect(first.data.orderStatusChanged.items[0].product.name).toEqual(expect.any(String));
     expect(first.extensions?.eventId).toMatch(/^\d+-\d+$/);
     sub.stop();
@@ -133,7 +150,7 @@ describe('subscriptions over HTTP multipart (Apollo Client 4 HttpLink)', () => {
     const sub = apollo(shortLived).subscribe('subscription { orderStatusChanged { id } }');
     await streamsOpen(base + 1);
     const ended = await sub.nth(1, 10_000);
-    expect((ended.error as Error | undefined)?.name).toBe('CombinedProtocolErrors');
+    expect(ended.error?.name).toBe('CombinedProtocolErrors');
     expect(errorCodes(ended)).toEqual(['UNAUTHENTICATED']);
     await eventually(async () => (eventStreamStats.open === base ? true : undefined));
   });
@@ -187,13 +204,20 @@ describe('subscriptions over HTTP multipart (Apollo Client 4 HttpLink)', () => {
     await eventually(async () => (eventStreamStats.open === base ? true : undefined));
   });
 
-  it('a subscription without a streaming Accept is a coded 406, and invalid ones get Apollo\'s own errors', async () => {
+  it("a subscription without a streaming Accept is a coded 406, and invalid ones get Apollo's own errors", async () => {
     const post = (query: string, accept = 'application/json') =>
-      fetch(stack.url, { method: 'POST', headers: { 'content-type': 'application/json', accept }, body: JSON.stringify({ query, variables: { p: productId } }) });
+      fetch(stack.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept },
+        body: JSON.stringify({ query, variables: { p: productId } }),
+      });
     const plain = await post('subscription($p: ID!) { stockChanged(productId: $p) { id } }');
     expect(plain.status).toBe(406);
     expect((await plain.json()).errors[0].extensions.code).toBe('BAD_REQUEST');
-    const invalid = await post('subscription($p: ID!) { stockChanged(productId: $p) { noSuchField } }', 'multipart/mixed;subscriptionSpec="1.0",application/json');
+    const invalid = await post(
+      'subscription($p: ID!) { stockChanged(productId: $p) { noSuchField } }',
+      'multipart/mixed;subscriptionSpec="1.0",application/json',
+    );
     expect(invalid.status).toBe(400);
     expect((await invalid.json()).errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
@@ -201,7 +225,11 @@ describe('subscriptions over HTTP multipart (Apollo Client 4 HttpLink)', () => {
   it('holds a client to its safelist, with the code and status an HTTP query gets', async () => {
     const res = await fetch(stack.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'multipart/mixed;subscriptionSpec="1.0",application/json', 'apollographql-client-name': 'ios-app' },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'multipart/mixed;subscriptionSpec="1.0",application/json',
+        'apollographql-client-name': 'ios-app',
+      },
       body: JSON.stringify({ query: 'subscription($p: ID!) { stockChanged(productId: $p) { id } }', variables: { p: productId } }),
     });
     expect(res.status).toBe(403);
@@ -213,13 +241,21 @@ describe('subscriptions over HTTP multipart (Apollo Client 4 HttpLink)', () => {
     const base = eventStreamStats.open;
     const res = await fetch(stack.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'multipart/mixed;subscriptionSpec="1.0",application/json', 'apollographql-client-name': 'watch-app' },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'multipart/mixed;subscriptionSpec="1.0",application/json',
+        'apollographql-client-name': 'watch-app',
+      },
       body: JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: WATCH_ID } }, variables: { p: productId } }),
       signal: controller.signal,
     });
     expect(res.status).toBe(200);
     await streamsOpen(base + 1);
-    const adjust = await stack.gql(`mutation($id: ID!) { adjustStock(productId: $id, delta: 1) { stock } }`, { id: productId }, { token: admin.token });
+    const adjust = await stack.gql(
+      `mutation($id: ID!) { adjustStock(productId: $id, delta: 1) { stock } }`,
+      { id: productId },
+      { token: admin.token },
+    );
     const reader = res.body!.getReader();
     let text = '';
     // The part is whole once the next delimiter (a heartbeat's) follows it.
@@ -251,7 +287,11 @@ describe('subscriptions over SSE (graphql-sse client, distinct connections mode)
     );
     try {
       await streamsOpen(base + 1);
-      const adjust = await stack.gql(`mutation($id: ID!) { adjustStock(productId: $id, delta: 3) { stock } }`, { id: productId }, { token: admin.token });
+      const adjust = await stack.gql(
+        `mutation($id: ID!) { adjustStock(productId: $id, delta: 3) { stock } }`,
+        { id: productId },
+        { token: admin.token },
+      );
       const event = await eventually(async () => results[0]);
       expect(event.data.stockChanged).toEqual({ id: productId, stock: adjust.data.adjustStock.stock });
       expect(event.extensions.eventId).toMatch(/^\d+-\d+$/);

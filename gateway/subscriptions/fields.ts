@@ -53,7 +53,12 @@ export function readSubscriptionFields(supergraphSdl: string): SubscriptionField
   return fields;
 }
 
-function fieldOf(event: ConstDirectiveNode, graphs: Map<string, string>, field: FieldDefinitionNode, type: ObjectTypeDefinitionNode): SubscriptionField {
+function fieldOf(
+  event: ConstDirectiveNode,
+  graphs: Map<string, string>,
+  field: FieldDefinitionNode,
+  type: ObjectTypeDefinitionNode,
+): SubscriptionField {
   const arg = (name: string) => {
     const value = event.arguments?.find((a) => a.name.value === name)?.value;
     return value?.kind === Kind.STRING ? value.value : undefined;
@@ -80,7 +85,8 @@ function fieldOf(event: ConstDirectiveNode, graphs: Map<string, string>, field: 
 
 const stringAt = (payload: unknown, key: string): string | undefined => {
   const value = payload && typeof payload === 'object' ? (payload as Record<string, unknown>)[key] : undefined;
-  return typeof value === 'string' ? value : value === undefined || value === null ? undefined : String(value);
+  // Ids are strings in every payload; a number is accepted as its decimal form, anything else is no id.
+  return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined;
 };
 
 /** The name the supergraph gives our directive: imported as `@event`, renamed with `{name, as}`, or namespaced `event__event`. */
@@ -110,7 +116,9 @@ function eventDirectiveName(doc: DocumentNode): string | undefined {
 /** join__Graph enum value -> subgraph name (`CATALOG @join__graph(name: "catalog", …)`). */
 function graphNames(doc: DocumentNode): Map<string, string> {
   const names = new Map<string, string>();
-  const graphEnum = doc.definitions.find((d): d is EnumTypeDefinitionNode => d.kind === Kind.ENUM_TYPE_DEFINITION && d.name.value === 'join__Graph');
+  const graphEnum = doc.definitions.find(
+    (d): d is EnumTypeDefinitionNode => d.kind === Kind.ENUM_TYPE_DEFINITION && d.name.value === 'join__Graph',
+  );
   for (const value of graphEnum?.values ?? []) {
     const name = value.directives?.find((d) => d.name.value === 'join__graph')?.arguments?.find((a) => a.name.value === 'name')?.value;
     if (name?.kind === Kind.STRING) names.set(value.name.value, name.value);

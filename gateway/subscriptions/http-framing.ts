@@ -54,7 +54,9 @@ export function sseFraming(res: ServerResponse): SubscriptionFraming {
     closed = true;
     for (const listener of listeners) listener();
   });
-  const write = (chunk: string) => void (!closed && res.write(chunk));
+  const write = (chunk: string) => {
+    if (!closed) res.write(chunk);
+  };
   const next = (result: unknown) => write(`event: next\ndata: ${JSON.stringify(result)}\n\n`);
   return {
     next,

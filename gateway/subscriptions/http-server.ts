@@ -60,9 +60,15 @@ export function createHttpSubscriptions(deps: {
   const middleware: express.RequestHandler = (req, res, next) => {
     const schema = deps.schema();
     const operation = schema ? subscriptionOf(req, schema, deps) : undefined;
-    if (!schema || !operation) return next();
+    if (!schema || !operation) {
+      next();
+      return;
+    }
     const transport = requestedTransport(req.header('accept'), acceptedMultipartSpec(req.header('accept')));
-    if (!transport) return refuse(res, 406, NOT_ACCEPTABLE);
+    if (!transport) {
+      refuse(res, 406, NOT_ACCEPTABLE);
+      return;
+    }
     serve(req, res, transport, schema, operation).catch(next);
   };
 
@@ -71,12 +77,17 @@ export function createHttpSubscriptions(deps: {
     try {
       subscriber = await deps.auth.identify(req.header('authorization'));
     } catch (err) {
-      return refuse(res, 401, isPublicError(err) ? err : unauthenticated('The access token is not valid.'));
+      refuse(res, 401, isPublicError(err) ? err : unauthenticated('The access token is not valid.'));
+      return;
     }
     const slot = slots.take(req.ip ?? 'unknown', subscriber.identity.userId);
     if (typeof slot === 'number') {
-      const error = slot === 503 ? serviceUnavailable('Too many subscription streams on this gateway; retry.') : appError(ErrorCode.RATE_LIMITED, 'Too many open subscription streams for this client.');
-      return refuse(res, slot, error);
+      const error =
+        slot === 503
+          ? serviceUnavailable('Too many subscription streams on this gateway; retry.')
+          : appError(ErrorCode.RATE_LIMITED, 'Too many open subscription streams for this client.');
+      refuse(res, slot, error);
+      return;
     }
     try {
       await stream(ctx, res, transport, { schema, ...operation, subscriber });
@@ -109,14 +120,18 @@ interface StreamContext {
 /** Opens the subscription and streams it until it ends, the client leaves, or the gateway shuts down. */
 async function stream(ctx: StreamContext, res: express.Response, transport: HttpTransport, request: SubscribeRequest) {
   // A client that leaves while the subscription opens (replay, Redis) must not leave a stream behind.
-  let gone = false;
-  res.once('close', () => (gone = true));
+  const client = { gone: false };
+  res.once('close', () => (client.gone = true));
   const outcome = await ctx.core.subscribe(request);
-  if (gone) return void (isEventStream(outcome) && outcome.return?.());
+  if (client.gone) {
+    if (isEventStream(outcome)) void outcome.return?.();
+    return;
+  }
   const out = transport === 'multipart' ? multipartFraming(res) : sseFraming(res);
   if (!isEventStream(outcome)) {
     out.next(outcome);
-    return out.end();
+    out.end();
+    return;
   }
   ctx.open.set(out, () => void outcome.return?.());
   try {
@@ -162,15 +177,15 @@ function persistedId(extensions: unknown, documentById: ((id: string) => string 
 /** A JSON object, or its string form (GET); undefined for anything else (Apollo refuses it). */
 function decoded(value: unknown): Record<string, unknown> | undefined {
   if (value === undefined || value === null) return {};
-  let parsed = value;
+  let parsed: unknown = value;
   if (typeof value === 'string') {
     try {
-      parsed = JSON.parse(value);
+      parsed = JSON.parse(value) as unknown;
     } catch {
       return undefined;
     }
   }
-  return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
 }
 
 /**
@@ -178,7 +193,13 @@ function decoded(value: unknown): Record<string, unknown> | undefined {
  * socket has not drained, no further event is pulled, so a reader that stops is cut off by the
  * shared queue bound (SUBSCRIBER_TOO_SLOW), as on the WebSocket. A client abort ends the stream.
  */
-async function pump(out: SubscriptionFraming, results: AsyncIterableIterator<ExecutionResult>, res: ServerResponse, subscriber: Subscriber, heartbeatMs: number) {
+async function pump(
+  out: SubscriptionFraming,
+  results: AsyncIterableIterator<ExecutionResult>,
+  res: ServerResponse,
+  subscriber: Subscriber,
+  heartbeatMs: number,
+) {
   const heartbeat = setInterval(() => out.heartbeat(), heartbeatMs);
   const stop = () => void results.return?.();
   out.onClose(stop);
@@ -187,7 +208,13 @@ async function pump(out: SubscriptionFraming, results: AsyncIterableIterator<Exe
   // The WebSocket checks the token's expiry as events pass; a quiet HTTP stream needs a timer.
   const ttl = subscriber.expiresAt - Date.now();
   const expiry = Number.isFinite(ttl)
-    ? setTimeout(() => (out.fail([unauthenticated('The access token expired; subscribe again with a fresh one.')]), stop()), Math.max(0, Math.min(ttl, 2 ** 31 - 1)))
+    ? setTimeout(
+        () => {
+          out.fail([unauthenticated('The access token expired; subscribe again with a fresh one.')]);
+          stop();
+        },
+        Math.max(0, Math.min(ttl, 2 ** 31 - 1)),
+      )
     : undefined;
   try {
     for await (const result of results) {

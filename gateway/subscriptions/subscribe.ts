@@ -51,12 +51,23 @@ export function createSubscriptionCore(deps: {
 }) {
   const { apollo, log } = deps;
 
-  const execute = async (query: string, variables: Record<string, unknown>, identity: Identity, clientIp?: string, client: ClientInfo = EVENT_CLIENT): Promise<ExecutionResult> => {
-    const response = await apollo.executeOperation({ query, variables }, { contextValue: { identity, requestId: randomUUID(), client, ...(clientIp ? { clientIp } : {}) } });
+  const execute = async (
+    query: string,
+    variables: Record<string, unknown>,
+    identity: Identity,
+    clientIp?: string,
+    client: ClientInfo = EVENT_CLIENT,
+  ): Promise<ExecutionResult> => {
+    const response = await apollo.executeOperation(
+      { query, variables },
+      { contextValue: { identity, requestId: randomUUID(), client, ...(clientIp ? { clientIp } : {}) } },
+    );
     if (response.body.kind !== 'single') throw new Error('incremental delivery is not supported here');
     const { errors, ...result } = response.body.singleResult;
     // Apollo hands back formatted (plain) errors; graphql-ws serializes GraphQLErrors (toJSON).
-    return errors ? ({ ...result, errors: errors.map((e) => new GraphQLError(e.message, { path: e.path, extensions: e.extensions })) } as ExecutionResult) : (result as ExecutionResult);
+    return errors
+      ? { ...result, errors: errors.map((e) => new GraphQLError(e.message, { path: e.path, extensions: e.extensions })) }
+      : result;
   };
 
   /**
@@ -76,7 +87,9 @@ export function createSubscriptionCore(deps: {
   };
 
   const asErrors = (err: unknown): readonly GraphQLError[] => [
-    isPublicError(err) ? err : (log.error({ err }, 'subscription failed'), appError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error')),
+    isPublicError(err)
+      ? err
+      : (log.error({ err }, 'subscription failed'), appError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error')),
   ];
 
   /**
@@ -88,7 +101,9 @@ export function createSubscriptionCore(deps: {
     if (!deps.policies?.size) return undefined;
     const { identity } = req.subscriber;
     const caller = { authenticated: identity.userId !== null, scopes: new Set(identity.scopes) };
-    return authorizeOperation(req.schema, req.document, req.operationName ?? null, deps.policies, caller).errors.find((e) => e.path?.length === 1);
+    return authorizeOperation(req.schema, req.document, req.operationName ?? null, deps.policies, caller).errors.find(
+      (e) => e.path?.length === 1,
+    );
   };
 
   async function subscribe(req: SubscribeRequest): Promise<SubscribeOutcome> {
@@ -98,7 +113,13 @@ export function createSubscriptionCore(deps: {
       const denied = denial(req);
       if (denied) return { errors: [denied] };
       const plan = planSubscription(deps.fields, req.schema, req.document, req.operationName, req.variables);
-      return await openEventStream(plan, req.subscriber, { bus: deps.bus, live: deps.live, runQuery: runEventQuery, maxQueue: deps.maxQueuedEvents, replayPageSize: 500 });
+      return await openEventStream(plan, req.subscriber, {
+        bus: deps.bus,
+        live: deps.live,
+        runQuery: runEventQuery,
+        maxQueue: deps.maxQueuedEvents,
+        replayPageSize: 500,
+      });
     } catch (err) {
       return { errors: asErrors(err) };
     }
@@ -107,4 +128,5 @@ export function createSubscriptionCore(deps: {
   return { subscribe, execute, asErrors };
 }
 
-export const isEventStream = (outcome: SubscribeOutcome): outcome is AsyncIterableIterator<ExecutionResult> => Symbol.asyncIterator in outcome;
+export const isEventStream = (outcome: SubscribeOutcome): outcome is AsyncIterableIterator<ExecutionResult> =>
+  Symbol.asyncIterator in outcome;

@@ -43,9 +43,18 @@ export function apolloHttpClient(url: string, token?: string) {
         stop: () => subscription.unsubscribe(),
         nth: (n, timeoutMs = 15_000) =>
           new Promise((resolve, reject) => {
-            if (results.length >= n) return resolve(results[n - 1]!);
+            if (results.length >= n) {
+              resolve(results[n - 1]!);
+              return;
+            }
             const timer = setTimeout(() => reject(new Error(`timed out waiting for result ${n} (got ${results.length})`)), timeoutMs);
-            waiters.push({ n, resolve: (r) => (clearTimeout(timer), resolve(r)) });
+            waiters.push({
+              n,
+              resolve: (r) => {
+                clearTimeout(timer);
+                resolve(r);
+              },
+            });
           }),
       };
     },
