@@ -46,7 +46,11 @@ export function planSubscription(
     alias: { kind: Kind.NAME, value: selection.alias?.value ?? fieldName },
     name: { kind: Kind.NAME, value: field.entityField },
     arguments: [
-      { kind: Kind.ARGUMENT, name: { kind: Kind.NAME, value: 'id' }, value: { kind: Kind.VARIABLE, name: { kind: Kind.NAME, value: ENTITY_ID_VARIABLE } } },
+      {
+        kind: Kind.ARGUMENT,
+        name: { kind: Kind.NAME, value: 'id' },
+        value: { kind: Kind.VARIABLE, name: { kind: Kind.NAME, value: ENTITY_ID_VARIABLE } },
+      },
     ],
     directives: selection.directives ?? [],
     ...(selection.selectionSet ? { selectionSet: selection.selectionSet } : {}),

@@ -84,13 +84,29 @@ export function createSubscriptionServer(deps: SocketServerDeps) {
           context: (ctx) => ({ subscriber: ctx.extra.subscriber, clientIp: ctx.extra.clientIp, client: ctx.extra.client }),
           subscribe: async (args: ExecutionArgs) => {
             const { subscriber } = args.contextValue as { subscriber: Subscriber };
-            return core.subscribe({ schema: args.schema, document: args.document, operationName: args.operationName, variables: (args.variableValues ?? {}) as Record<string, unknown>, subscriber });
+            return core.subscribe({
+              schema: args.schema,
+              document: args.document,
+              operationName: args.operationName,
+              variables: (args.variableValues ?? {}) as Record<string, unknown>,
+              subscriber,
+            });
           },
           // Queries and mutations sent over the socket run like HTTP ones.
           execute: async (args: ExecutionArgs) => {
-            const { subscriber, clientIp, client } = args.contextValue as { subscriber: Subscriber; clientIp?: string; client?: ClientInfo };
+            const { subscriber, clientIp, client } = args.contextValue as {
+              subscriber: Subscriber;
+              clientIp?: string;
+              client?: ClientInfo;
+            };
             try {
-              return await core.execute(print(args.document), (args.variableValues ?? {}) as Record<string, unknown>, subscriber.identity, clientIp, client);
+              return await core.execute(
+                print(args.document),
+                (args.variableValues ?? {}) as Record<string, unknown>,
+                subscriber.identity,
+                clientIp,
+                client,
+              );
             } catch (err) {
               return { errors: core.asErrors(err) };
             }
@@ -126,13 +142,20 @@ function connectionLifecycle(deps: SocketServerDeps) {
   return {
     onConnect: async (ctx: SocketContext) => {
       const params = ctx.connectionParams ?? {};
-      const raw = typeof params.authorization === 'string' ? params.authorization : typeof params.token === 'string' ? `Bearer ${params.token}` : undefined;
+      const raw =
+        typeof params.authorization === 'string'
+          ? params.authorization
+          : typeof params.token === 'string'
+            ? `Bearer ${params.token}`
+            : undefined;
       // Partner key and client name: connectionParams (browsers cannot set upgrade headers), else the upgrade's headers.
       const header = (name: string) => {
         const value = params[name] ?? ctx.extra.request.headers[name];
         return typeof value === 'string' ? value : undefined;
       };
-      const client = deps.edge ? deps.edge.clientOf(header) : { name: header('apollographql-client-name') ?? null, version: header('apollographql-client-version') ?? null, partnerId: null };
+      const client = deps.edge
+        ? deps.edge.clientOf(header)
+        : { name: header('apollographql-client-name') ?? null, version: header('apollographql-client-version') ?? null, partnerId: null };
       if (!client) return false; // an unknown or revoked API key: 4403, as HTTP answers 401
       try {
         ctx.extra.subscriber = await auth.identify(raw);
