@@ -27,8 +27,8 @@ const manifestProcessor = {
 
 /**
  * A subgraph's SDL is checked against the schema @apollo/subgraph builds from it (federation
- * directives and `_entities` included). Handed over as `schemaSdl` because graphql-eslint's own
- * federation path calls buildSubgraphSchema({ typeDefs }), a form @apollo/subgraph 2.15 dropped.
+ * directives and `_entities` included), handed over as `schemaSdl`: graphql-eslint's own federation
+ * path calls buildSubgraphSchema({ typeDefs }), a call form later @apollo/subgraph releases drop.
  */
 const subgraphSchemas = ['users', 'catalog', 'orders', 'billing'].map((name) => {
   const file = `schema/${name}.graphql`;

@@ -4,7 +4,7 @@ import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDis
 import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheControl';
 import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import type { GraphQLResolverMap } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from './resolver-map.js';
 import type { DocumentNode } from 'graphql';
 import type { Identity } from './auth/identity.js';
 import { INTERNAL_TOKEN_HEADER } from './auth/service-token.js';
