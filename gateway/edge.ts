@@ -21,6 +21,8 @@ export interface EdgeRequest {
   client: ClientInfo;
   /** The verified caller; ANONYMOUS without a token, and while `identityError` is set. */
   identity: Identity;
+  /** When the caller's token expires (epoch ms; never for anonymous): long-lived streams end then. */
+  expiresAt: number;
   /**
    * A token was sent and is bad. The request still passes the edge (so it is counted, against its
    * IP) and the Apollo context then answers it with this error, as 401.
@@ -54,9 +56,9 @@ export function createEdgeMiddleware(deps: { auth: ClientAuth; clientOf: ClientR
       sendErrors(res, 401, invalidApiKeyError());
       return;
     }
-    const edge: EdgeRequest = { requestId, ip: req.ip, client, identity: ANONYMOUS };
+    const edge: EdgeRequest = { requestId, ip: req.ip, client, identity: ANONYMOUS, expiresAt: Number.POSITIVE_INFINITY };
     try {
-      edge.identity = (await deps.auth.identify(req.header('authorization'))).identity;
+      Object.assign(edge, await deps.auth.identify(req.header('authorization')));
     } catch (err) {
       edge.identityError = err instanceof GraphQLError ? err : unauthenticated('The access token is invalid or expired.');
     }

@@ -39,11 +39,9 @@ import { createGatewayRedis } from './redis.js';
 import { createSubgraphRegistry, supergraphSubgraphNames } from './subgraph-registry.js';
 import type { SubgraphRegistry } from './subgraph-registry.js';
 import { routingUrl, unknownRoutingOverrides } from './routing.js';
-import { eventStreamStats } from './subscriptions/event-stream.js';
-import { createLiveEvents } from './subscriptions/live-events.js';
+import { createLiveEvents, createSubscriptions as createSubscriptionTransports, eventStreamStats } from './subscriptions/index.js';
 import type { LiveEvents } from './subscriptions/live-events.js';
 import { createGatewayCache } from './cache/index.js';
-import { createSubscriptionServer } from './subscriptions/ws-server.js';
 
 /**
  * One part of the edge: HTTP middleware (runs on /graphql after the body is parsed, before Apollo)
@@ -75,7 +73,7 @@ function createFederation(config: GatewayConfig, supergraphSdl: string, subgraph
   gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
     apiSchema = loaded;
   });
-  return { gateway: createAuthorizingGateway(deferring.gateway, policies), deferPlugin: deferring.plugin, apiSchema: () => apiSchema };
+  return { gateway: createAuthorizingGateway(deferring.gateway, policies), policies, deferPlugin: deferring.plugin, apiSchema: () => apiSchema };
 }
 
 /** The edge, in order. A request meets the middleware in this order, and the plugins run in it too. */
@@ -116,39 +114,40 @@ async function startApollo(config: GatewayConfig, formatError: ReturnType<typeof
   return apollo;
 }
 
-/** Subscriptions over WebSocket, behind the same edge as HTTP: partner keys, safelist, operation limits, request counts. */
+/**
+ * Subscriptions over WebSocket, HTTP multipart and SSE, behind the same edge as HTTP: partner keys,
+ * safelist, operation limits, request counts. Fields and their events come from the supergraph's @event.
+ */
 function createSubscriptions(deps: {
   config: GatewayConfig;
+  supergraphSdl: string;
   log: Logger;
   apollo: ApolloServer<GatewayContext>;
   auth: ClientAuth;
   persisted: PersistedQueries;
   limits: Limits;
-  schema: () => GraphQLSchema;
+  policies: ReturnType<typeof createFederation>['policies'];
+  schema: () => GraphQLSchema | undefined;
   trustProxy: () => TrustProxy;
   live: LiveEvents;
 }) {
   const { config, log, live } = deps;
   const bus = createEventBus(config, log);
-  const subscriptions = createSubscriptionServer({
+  const subscriptions = createSubscriptionTransports({
+    config,
+    supergraphSdl: deps.supergraphSdl,
     apollo: deps.apollo,
     schema: deps.schema,
     auth: deps.auth,
     bus,
     live,
     log,
-    limits: {
-      maxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
-      maxSubscriptionsPerConnection: config.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
-      maxQueuedEventsPerSubscription: config.WS_MAX_QUEUED_EVENTS,
-      maxTotal: config.WS_MAX_CONNECTIONS,
-      maxPerIp: config.WS_MAX_CONNECTIONS_PER_IP,
-      anonymousIdleMs: config.WS_ANONYMOUS_IDLE_MS,
-    },
+    policies: deps.policies,
     // Partner keys and the safelist, as on HTTP.
     edge: deps.persisted.socket,
     // The same operation limits, request counts and client address as HTTP.
     validationRules: deps.limits.validationRules,
+    parseOptions: deps.limits.parseOptions,
     admit: deps.limits.admitSocketOperation,
     clientIp: (req) => clientAddress(req, deps.trustProxy()),
   });
@@ -187,17 +186,32 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   // req.ip: which proxies may name the client in X-Forwarded-For (rate limits per IP; see TRUST_PROXY).
   app.set('trust proxy', config.TRUST_PROXY);
   if (config.GRAPHIQL ? config.GRAPHIQL === 'true' : config.NODE_ENV !== 'production') app.get('/graphql', createGraphiQL(config.GRAPHIQL_DEFAULT_QUERY));
+  const { subscriptions, bus } = createSubscriptions({
+    config,
+    supergraphSdl,
+    log,
+    live,
+    apollo,
+    auth,
+    persisted,
+    limits,
+    policies: federation.policies,
+    schema: () => federation.apiSchema(),
+    trustProxy: () => app.get('trust proxy fn') as TrustProxy,
+  });
   app.use(
     '/graphql',
     express.json({ limit: config.BODY_LIMIT }),
     ...parts.flatMap((p) => p.middleware ?? []),
+    // A subscription over HTTP (multipart, SSE) is streamed here, after the whole edge; anything else goes on to Apollo.
+    subscriptions.http,
     expressMiddleware(apollo, { context: async ({ req, res }) => contextFromEdge(edgeOf(res), consistency.fromRequest(req)) }),
   );
   finish();
 
-  const { subscriptions, bus } = createSubscriptions({ config, log, live, apollo, auth, persisted, limits, schema: () => federation.apiSchema()!, trustProxy: () => app.get('trust proxy fn') as TrustProxy });
   observability.metrics.gauge('graphql_subscriptions_open', 'Subscriptions open in this process.', () => eventStreamStats.open);
   observability.metrics.gauge('websocket_connections_open', 'WebSocket connections open on this gateway.', () => subscriptions.clientCount());
+  observability.metrics.gauge('http_subscription_streams_open', 'Subscriptions streamed over HTTP (multipart, SSE) on this gateway.', () => subscriptions.httpStreams());
 
   return {
     app,

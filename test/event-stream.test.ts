@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { buildSchema, parse } from 'graphql';
 import { planSubscription } from '../gateway/subscriptions/event-query.js';
 import { openEventStream } from '../gateway/subscriptions/event-stream.js';
 import { createLiveEvents } from '../gateway/subscriptions/live-events.js';
+import { readSubscriptionFields } from '../gateway/subscriptions/fields.js';
+import { SUPERGRAPH_FILE } from '../scripts/compose-supergraph.js';
 import { createEventBus } from '../platform/events/index.js';
 import { createLogger } from '../platform/logger.js';
 
@@ -16,6 +19,8 @@ const schema = buildSchema(`
   type Query { product(id: ID!): Product }
   type Subscription { stockChanged(productId: ID!, after: String): Product! }
 `);
+// The field as catalog's SDL declares it (@event), read from the committed supergraph.
+const fields = readSubscriptionFields(readFileSync(SUPERGRAPH_FILE, 'utf8'));
 
 describe('event streams', () => {
   it('cut off a subscriber that falls behind without delaying the others', async () => {
@@ -24,7 +29,7 @@ describe('event streams', () => {
     const bus = createEventBus(config, log);
     const live = createLiveEvents(config, log);
     const productId = randomUUID();
-    const plan = planSubscription(schema, parse(`subscription($p: ID!) { stockChanged(productId: $p) { id stock } }`), undefined, { p: productId });
+    const plan = planSubscription(fields, schema, parse(`subscription($p: ID!) { stockChanged(productId: $p) { id stock } }`), undefined, { p: productId });
     expect(plan.query).toContain('stockChanged: product(id: $__eventEntityId)');
     const deps = {
       bus,
@@ -67,7 +72,7 @@ describe('event streams across a cut live feed', () => {
       close: () => real.close(),
     };
     const productId = randomUUID();
-    const plan = planSubscription(schema, parse(`subscription($p: ID!) { stockChanged(productId: $p) { id stock } }`), undefined, { p: productId });
+    const plan = planSubscription(fields, schema, parse(`subscription($p: ID!) { stockChanged(productId: $p) { id stock } }`), undefined, { p: productId });
     let readFails = false;
     const deps = {
       bus: { ...bus, readAfter: (...args: Parameters<typeof bus.readAfter>) => (readFails ? Promise.reject(new Error('Redis is down')) : bus.readAfter(...args)) },

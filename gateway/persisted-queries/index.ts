@@ -25,7 +25,7 @@ export interface PersistedQueries {
   middleware: express.RequestHandler[];
   plugins: ApolloServerPlugin<GatewayContext>[];
   /** The same checks for the WebSocket: who the connection is (partner key), and each operation it sends. */
-  socket: { clientOf: ClientResolver; check: SafelistCheck };
+  socket: { clientOf: ClientResolver; check: SafelistCheck; documentById: (id: string) => string | undefined };
 }
 
 /**
@@ -56,7 +56,7 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
     clientOf,
     middleware: [createSafelistGate(check)],
     plugins: [createTrustedDocumentsPlugin(safelist), createCachePolicyPlugin(), ...(registry ? [stopWith(registry)] : [])],
-    socket: { clientOf, check },
+    socket: { clientOf, check, documentById: (id) => safelist.body(id) },
   };
 }
 

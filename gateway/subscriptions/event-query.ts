@@ -1,9 +1,7 @@
-import { Kind, OperationTypeNode, getOperationAST, print, visit } from 'graphql';
+import { Kind, OperationTypeNode, getArgumentValues, getOperationAST, print, visit } from 'graphql';
 import type { DocumentNode, FieldNode, FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode } from 'graphql';
-import { getArgumentValues } from 'graphql';
 import { badInput } from '../../platform/errors.js';
-import { SUBSCRIPTION_FIELDS } from './fields.js';
-import type { SubscriptionField } from './fields.js';
+import type { SubscriptionField, SubscriptionFields } from './fields.js';
 
 export const ENTITY_ID_VARIABLE = '__eventEntityId';
 
@@ -18,12 +16,19 @@ export interface PlannedSubscription {
 }
 
 /**
- * Turns `subscription { orderStatusChanged(orderId: $id) { …selection… } }` into
- * `query { orderStatusChanged: order(id: $__eventEntityId) { …selection… } }`. Running that per event
+ * Turns `subscription { thingChanged(thingId: $id) { …selection… } }`, declared with
+ * `@event(…, entity: "thing", id: "thingId")`, into
+ * `query { thingChanged: thing(id: $__eventEntityId) { …selection… } }`. Running that per event
  * through the gateway's own query pipeline gives subscription payloads everything a query has:
  * fields from every subgraph, the same authorization rules, the same query plans (cached).
  */
-export function planSubscription(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variableValues: Record<string, unknown>): PlannedSubscription {
+export function planSubscription(
+  fields: SubscriptionFields,
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variableValues: Record<string, unknown>,
+): PlannedSubscription {
   const operation = getOperationAST(document, operationName);
   if (!operation || operation.operation !== OperationTypeNode.SUBSCRIPTION) throw badInput('Expected a subscription operation.');
   const [selection, ...rest] = operation.selectionSet.selections;
@@ -31,7 +36,7 @@ export function planSubscription(schema: GraphQLSchema, document: DocumentNode, 
     throw badInput('A subscription selects exactly one root field, directly (not through a fragment).');
   }
   const fieldName = selection.name.value;
-  const field = SUBSCRIPTION_FIELDS[fieldName];
+  const field = fields.get(fieldName);
   const fieldDef = schema.getSubscriptionType()?.getFields()[fieldName];
   if (!field || !fieldDef) throw badInput(`Unknown subscription field ${fieldName}.`);
   const args = getArgumentValues(fieldDef, selection, variableValues);
@@ -41,7 +46,11 @@ export function planSubscription(schema: GraphQLSchema, document: DocumentNode, 
     alias: { kind: Kind.NAME, value: selection.alias?.value ?? fieldName },
     name: { kind: Kind.NAME, value: field.entityField },
     arguments: [
-      { kind: Kind.ARGUMENT, name: { kind: Kind.NAME, value: 'id' }, value: { kind: Kind.VARIABLE, name: { kind: Kind.NAME, value: ENTITY_ID_VARIABLE } } },
+      {
+        kind: Kind.ARGUMENT,
+        name: { kind: Kind.NAME, value: 'id' },
+        value: { kind: Kind.VARIABLE, name: { kind: Kind.NAME, value: ENTITY_ID_VARIABLE } },
+      },
     ],
     directives: selection.directives ?? [],
     ...(selection.selectionSet ? { selectionSet: selection.selectionSet } : {}),

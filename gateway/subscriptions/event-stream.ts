@@ -42,7 +42,11 @@ export function authorizeSubscription(plan: PlannedSubscription, subscriber: Sub
  * queue of this subscriber's own; a subscriber that falls too far behind is ended with
  * SUBSCRIBER_TOO_SLOW (it may resume with `after`), so it never holds up anyone else.
  */
-export async function openEventStream(plan: PlannedSubscription, subscriber: Subscriber, deps: EventStreamDeps): Promise<AsyncIterableIterator<ExecutionResult>> {
+export async function openEventStream(
+  plan: PlannedSubscription,
+  subscriber: Subscriber,
+  deps: EventStreamDeps,
+): Promise<AsyncIterableIterator<ExecutionResult>> {
   authorizeSubscription(plan, subscriber);
   const { field } = plan;
   const after = (plan.args.after as string | null | undefined) ?? null;
@@ -59,7 +63,8 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
 
   const visible = (event: StreamEvent) => {
     if (event.type !== field.eventType) return false;
-    if (wanted !== null && field.entityId(event.payload) !== wanted) return false;
+    const entityId = field.entityId(event.payload);
+    if (entityId === undefined || (wanted !== null && entityId !== wanted)) return false;
     if (!field.ownerId || isAdmin(subscriber.identity)) return true;
     return field.ownerId(event.payload) === subscriber.identity.userId;
   };
@@ -133,7 +138,9 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
   if (after !== null) {
     if (await deps.bus.isBeyondRetention(field.stream, after)) {
       unsubscribe();
-      throw badInput('after is older than the event retention window: refetch the current state, then subscribe without after.', { argument: 'after' });
+      throw badInput('after is older than the event retention window: refetch the current state, then subscribe without after.', {
+        argument: 'after',
+      });
     }
     queue.unshift(...(await readFrom(after)));
     replaying = false;
@@ -152,11 +159,29 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
       if (done) return { done: true, value: undefined };
       if (overflow && !replaying) {
         finish();
-        return { done: false, value: { errors: [appError(ErrorCode.SUBSCRIBER_TOO_SLOW, 'Too many undelivered events; resubscribe with after to catch up.', { lastEventId: resumePoint() })] } };
+        return {
+          done: false,
+          value: {
+            errors: [
+              appError(ErrorCode.SUBSCRIBER_TOO_SLOW, 'Too many undelivered events; resubscribe with after to catch up.', {
+                lastEventId: resumePoint(),
+              }),
+            ],
+          },
+        };
       }
       if (interrupted) {
         finish();
-        return { done: false, value: { errors: [appError(ErrorCode.SUBSCRIPTION_INTERRUPTED, 'The event feed was interrupted; resubscribe with after to catch up.', { lastEventId: resumePoint() })] } };
+        return {
+          done: false,
+          value: {
+            errors: [
+              appError(ErrorCode.SUBSCRIPTION_INTERRUPTED, 'The event feed was interrupted; resubscribe with after to catch up.', {
+                lastEventId: resumePoint(),
+              }),
+            ],
+          },
+        };
       }
       if (Date.now() >= subscriber.expiresAt) {
         finish();
@@ -174,7 +199,12 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
       if (compareStreamIds(event.id, lastId) > 0) lastId = event.id;
       seen.add(event.eventId);
       if (seen.size > 10_000) seen.clear();
-      const result = await deps.runQuery(plan.query, { ...plan.variables, [ENTITY_ID_VARIABLE]: field.entityId(event.payload) }, subscriber.identity, event.eventId);
+      const result = await deps.runQuery(
+        plan.query,
+        { ...plan.variables, [ENTITY_ID_VARIABLE]: field.entityId(event.payload) },
+        subscriber.identity,
+        event.eventId,
+      );
       // The query applies the same rules as any read: an entity the subscriber may not see is not sent.
       if (result.data?.[plan.responseKey] == null) continue;
       return { done: false, value: { ...result, extensions: { ...result.extensions, eventId: event.id } } };
@@ -196,4 +226,3 @@ export async function openEventStream(plan: PlannedSubscription, subscriber: Sub
   };
   return iterator;
 }
-

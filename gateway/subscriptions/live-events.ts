@@ -3,12 +3,12 @@ import { RedisPubSub } from 'graphql-redis-subscriptions';
 import type { EventConfig } from '../../platform/config.js';
 import { sharedMemoryBus } from '../../platform/events/index.js';
 import { liveChannel } from '../../platform/events/types.js';
-import type { EventType, StreamEvent } from '../../platform/events/types.js';
+import type { StreamEvent } from '../../platform/events/types.js';
 import type { Logger } from '../../platform/logger.js';
 
 export interface LiveEvents {
   /** Calls onEvent for every live event of a type until the returned function is called. */
-  subscribe(type: EventType, onEvent: (event: StreamEvent) => void): Promise<() => void>;
+  subscribe(type: string, onEvent: (event: StreamEvent) => void): Promise<() => void>;
   /**
    * Calls listener each time the live feed was cut and is whole again (Redis connection lost, then
    * re-established and every channel subscribed again). Pub/sub keeps nothing for an absent
@@ -26,7 +26,7 @@ export interface LiveEvents {
  * instance share a single Redis SUBSCRIBE, released when the last one leaves.
  */
 export function createLiveEvents(config: EventConfig, log: Logger): LiveEvents {
-  const channel = (type: EventType) => config.EVENT_NAMESPACE + liveChannel(type);
+  const channel = (type: string) => config.EVENT_NAMESPACE + liveChannel(type);
   if (!config.REDIS_URL) {
     const emitter = () => {
       const bus = sharedMemoryBus(config.EVENT_NAMESPACE);

@@ -1,29 +1,22 @@
 import type http from 'node:http';
-import { randomUUID } from 'node:crypto';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Extra } from 'graphql-ws/use/ws';
 import type { Context } from 'graphql-ws';
 import { GraphQLError, print, specifiedRules, validate } from 'graphql';
-import type { ExecutionArgs, ExecutionResult, GraphQLSchema, ValidationRule } from 'graphql';
-import type { ApolloServer } from '@apollo/server';
+import type { ExecutionArgs, GraphQLSchema, ValidationRule } from 'graphql';
 import type { Identity } from '../../platform/auth/identity.js';
-import { ErrorCode, appError, isPublicError } from '../../platform/errors.js';
-import type { EventBus } from '../../platform/events/bus.js';
-import type { Logger } from '../../platform/logger.js';
+import { ErrorCode, appError } from '../../platform/errors.js';
 import type { ClientAuth } from '../auth.js';
-import type { ClientInfo, GatewayContext } from '../context.js';
+import type { ClientInfo } from '../context.js';
 import { declaredClient } from '../persisted-queries/partner-keys.js';
 import type { ClientResolver } from '../persisted-queries/partner-keys.js';
 import { requestedOperationOf } from '../persisted-queries/requested-operation.js';
 import type { SafelistCheck } from '../persisted-queries/safelist.js';
 import { IDLE_CLOSE_CODE, createConnectionLimits } from './connection-limits.js';
 import type { ConnectionCaps } from './connection-limits.js';
-import { nulCharacterError } from '../../platform/input-rules.js';
-import { planSubscription } from './event-query.js';
-import { openEventStream } from './event-stream.js';
 import type { Subscriber } from './event-stream.js';
-import type { LiveEvents } from './live-events.js';
+import type { SubscriptionCore } from './subscribe.js';
 
 export interface SubscriptionLimits extends ConnectionCaps {
   /** Largest message a client may send (bytes). */
@@ -31,7 +24,6 @@ export interface SubscriptionLimits extends ConnectionCaps {
   /** An anonymous connection with no operation open is closed after this long (ms). */
   anonymousIdleMs: number;
   maxSubscriptionsPerConnection: number;
-  maxQueuedEventsPerSubscription: number;
 }
 
 type ConnectionState = {
@@ -48,22 +40,16 @@ export interface SocketEdge {
   check: SafelistCheck;
 }
 
-/** Who runs the per-event queries of subscriptions (metrics label; the subscriber's identity still applies). */
-const EVENT_CLIENT: ClientInfo = { name: 'subscription', version: null, partnerId: null };
-
 /**
  * Subscriptions at the gateway's /graphql over graphql-ws (graphql-transport-ws). The token comes
  * in connectionParams at connection_init (`authorization: "Bearer …"` or `token`); a bad token is
  * refused with close code 4403. Each subscription becomes an event stream (event-stream.ts) whose
- * events are resolved through the gateway's own query pipeline (event-query.ts).
+ * events are resolved through the gateway's own query pipeline (subscribe.ts, shared with HTTP).
  */
-export function createSubscriptionServer(deps: {
-  apollo: ApolloServer<GatewayContext>;
+export interface SocketServerDeps {
+  core: SubscriptionCore;
   schema: () => GraphQLSchema;
   auth: ClientAuth;
-  bus: EventBus;
-  live: LiveEvents;
-  log: Logger;
   limits: SubscriptionLimits;
   /** Extra validation for subscription documents (the gateway's operation limits), as HTTP operations get. */
   validationRules?: readonly ValidationRule[];
@@ -72,50 +58,15 @@ export function createSubscriptionServer(deps: {
   /** Rate limit per operation sent over the socket; an error refuses it. */
   admit?: (identity: Identity, clientIp: string | undefined) => Promise<GraphQLError | undefined>;
   edge?: SocketEdge;
-}) {
-  const { apollo, auth, log, limits } = deps;
+}
+
+type SocketContext = Context<Record<string, unknown>, Extra & Partial<ConnectionState>>;
+
+export function createSubscriptionServer(deps: SocketServerDeps) {
+  const { limits, core } = deps;
   let wss: WebSocketServer | undefined;
   let disposable: { dispose(): void | Promise<void> } | undefined;
   let connections: ReturnType<typeof createConnectionLimits> | undefined;
-
-  /**
-   * An anonymous connection costs a socket and names no one to count it against, so it may stay
-   * only while it has an operation open; a signed-in one is bounded by its token's lifetime.
-   */
-  const armIdle = (ctx: Context<Record<string, unknown>, Extra & Partial<ConnectionState>>) => {
-    clearTimeout(ctx.extra.idle);
-    if (ctx.extra.subscriber?.identity.userId || ctx.extra.client?.partnerId || (ctx.extra.active ?? 0) > 0) return;
-    ctx.extra.idle = setTimeout(() => ctx.extra.socket.close(IDLE_CLOSE_CODE, 'Idle: no subscription'), limits.anonymousIdleMs);
-    ctx.extra.idle.unref();
-  };
-
-  const execute = async (query: string, variables: Record<string, unknown>, identity: Identity, clientIp?: string, client: ClientInfo = EVENT_CLIENT): Promise<ExecutionResult> => {
-    const response = await apollo.executeOperation({ query, variables }, { contextValue: { identity, requestId: randomUUID(), client, ...(clientIp ? { clientIp } : {}) } });
-    if (response.body.kind !== 'single') throw new Error('incremental delivery is not supported here');
-    const { errors, ...result } = response.body.singleResult;
-    // Apollo hands back formatted (plain) errors; graphql-ws serializes GraphQLErrors (toJSON).
-    return errors ? { ...result, errors: errors.map((e) => new GraphQLError(e.message, { path: e.path, extensions: e.extensions })) } as ExecutionResult : result as ExecutionResult;
-  };
-
-  /**
-   * One execution per (event, document, variables, caller): a thousand anonymous watchers of one
-   * product cost one query per stock change, not a thousand. Entries live only while the event fans out.
-   */
-  const shared = new Map<string, Promise<ExecutionResult>>();
-  const runEventQuery = (query: string, variables: Record<string, unknown>, identity: Identity, eventId: string) => {
-    const key = `${eventId}\n${identity.userId ?? ''}|${identity.role ?? ''}|${identity.scopes.join(' ')}\n${query}\n${JSON.stringify(variables)}`;
-    let pending = shared.get(key);
-    if (!pending) {
-      pending = execute(query, variables, identity);
-      shared.set(key, pending);
-      setTimeout(() => shared.delete(key), 5_000).unref();
-    }
-    return pending;
-  };
-
-  const asErrors = (err: unknown): readonly GraphQLError[] => [
-    isPublicError(err) ? err : (log.error({ err }, 'subscription failed'), appError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error')),
-  ];
 
   return {
     attach(server: http.Server) {
@@ -130,73 +81,35 @@ export function createSubscriptionServer(deps: {
             validate(schema, document, [...specifiedRules, ...(deps.validationRules ?? [])]).map(
               (e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { ...e.extensions, code: 'GRAPHQL_VALIDATION_FAILED' } }),
             ),
-          onConnect: async (ctx) => {
-            const params = ctx.connectionParams ?? {};
-            const raw = typeof params.authorization === 'string' ? params.authorization : typeof params.token === 'string' ? `Bearer ${params.token}` : undefined;
-            // Partner key and client name: connectionParams (browsers cannot set upgrade headers), else the upgrade's headers.
-            const header = (name: string) => {
-              const value = params[name] ?? ctx.extra.request.headers[name];
-              return typeof value === 'string' ? value : undefined;
-            };
-            const client = deps.edge ? deps.edge.clientOf(header) : declaredClient(header);
-            if (!client) return false; // an unknown or revoked API key: 4403, as HTTP answers 401
-            try {
-              ctx.extra.subscriber = await auth.identify(raw);
-              ctx.extra.client = client;
-              ctx.extra.active = 0;
-              ctx.extra.clientIp = deps.clientIp?.(ctx.extra.request);
-              armIdle(ctx);
-              return true;
-            } catch {
-              return false; // graphql-ws closes with 4403 Forbidden
-            }
-          },
-          onSubscribe: async (ctx, _id, payload) => {
-            // The safelist, exactly as for HTTP requests (same check, same codes and logs).
-            const refusal = deps.edge?.check(ctx.extra.client!, requestedOperationOf(payload));
-            if (refusal) return [new GraphQLError(refusal.error.message, { extensions: refusal.error.extensions })];
-            if ((ctx.extra.active ?? 0) >= limits.maxSubscriptionsPerConnection) {
-              return [appError(ErrorCode.BAD_USER_INPUT, `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection.`)];
-            }
-            // Counted before the rate limit's await, so a burst of subscribes cannot all pass the check.
-            ctx.extra.active = (ctx.extra.active ?? 0) + 1;
-            clearTimeout(ctx.extra.idle);
-            const refused = await deps.admit?.(ctx.extra.subscriber!.identity, ctx.extra.clientIp);
-            if (!refused) return undefined;
-            ctx.extra.active -= 1; // refused here: graphql-ws calls no onComplete for it
-            armIdle(ctx);
-            return [refused];
-          },
-          onComplete: (ctx) => {
-            ctx.extra.active = Math.max(0, (ctx.extra.active ?? 1) - 1);
-            armIdle(ctx);
-          },
-          onClose: (ctx) => clearTimeout(ctx.extra.idle),
+          ...connectionLifecycle(deps),
           context: (ctx) => ({ subscriber: ctx.extra.subscriber, clientIp: ctx.extra.clientIp, client: ctx.extra.client }),
           subscribe: async (args: ExecutionArgs) => {
             const { subscriber } = args.contextValue as { subscriber: Subscriber };
-            try {
-              const nul = nulCharacterError(args.document, args.variableValues as Record<string, unknown> | undefined);
-              if (nul) return { errors: [nul] };
-              const plan = planSubscription(args.schema, args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
-              return await openEventStream(plan, subscriber, {
-                bus: deps.bus,
-                live: deps.live,
-                runQuery: runEventQuery,
-                maxQueue: limits.maxQueuedEventsPerSubscription,
-                replayPageSize: 500,
-              });
-            } catch (err) {
-              return { errors: asErrors(err) };
-            }
+            return core.subscribe({
+              schema: args.schema,
+              document: args.document,
+              operationName: args.operationName,
+              variables: (args.variableValues ?? {}) as Record<string, unknown>,
+              subscriber,
+            });
           },
           // Queries and mutations sent over the socket run like HTTP ones.
           execute: async (args: ExecutionArgs) => {
-            const { subscriber, clientIp, client } = args.contextValue as { subscriber: Subscriber; clientIp?: string; client?: ClientInfo };
+            const { subscriber, clientIp, client } = args.contextValue as {
+              subscriber: Subscriber;
+              clientIp?: string;
+              client?: ClientInfo;
+            };
             try {
-              return await execute(print(args.document), (args.variableValues ?? {}) as Record<string, unknown>, subscriber.identity, clientIp, client);
+              return await core.execute(
+                print(args.document),
+                (args.variableValues ?? {}) as Record<string, unknown>,
+                subscriber.identity,
+                clientIp,
+                client,
+              );
             } catch (err) {
-              return { errors: asErrors(err) };
+              return { errors: core.asErrors(err) };
             }
           },
         },
@@ -211,5 +124,71 @@ export function createSubscriptionServer(deps: {
     clientCount: () => wss?.clients.size ?? 0,
     /** Connections counted against the caps (accepted upgrades whose socket is still open). */
     connectionCount: () => connections?.open() ?? 0,
+  };
+}
+
+/** graphql-ws's connection and operation hooks: who the connection is, and what it may open. */
+function connectionLifecycle(deps: SocketServerDeps) {
+  const { auth, limits } = deps;
+  /**
+   * An anonymous connection costs a socket and names no one to count it against, so it may stay
+   * only while it has an operation open; a signed-in one is bounded by its token's lifetime.
+   */
+  const armIdle = (ctx: SocketContext) => {
+    clearTimeout(ctx.extra.idle);
+    if (ctx.extra.subscriber?.identity.userId || ctx.extra.client?.partnerId || (ctx.extra.active ?? 0) > 0) return;
+    ctx.extra.idle = setTimeout(() => ctx.extra.socket.close(IDLE_CLOSE_CODE, 'Idle: no subscription'), limits.anonymousIdleMs);
+    ctx.extra.idle.unref();
+  };
+  return {
+    onConnect: async (ctx: SocketContext) => {
+      const params = ctx.connectionParams ?? {};
+      const raw =
+        typeof params.authorization === 'string'
+          ? params.authorization
+          : typeof params.token === 'string'
+            ? `Bearer ${params.token}`
+            : undefined;
+      // Partner key and client name: connectionParams (browsers cannot set upgrade headers), else the upgrade's headers.
+      const header = (name: string) => {
+        const value = params[name] ?? ctx.extra.request.headers[name];
+        return typeof value === 'string' ? value : undefined;
+      };
+      const client = deps.edge
+        ? deps.edge.clientOf(header)
+        : declaredClient(header);
+      if (!client) return false; // an unknown or revoked API key: 4403, as HTTP answers 401
+      try {
+        ctx.extra.subscriber = await auth.identify(raw);
+        ctx.extra.client = client;
+        ctx.extra.active = 0;
+        ctx.extra.clientIp = deps.clientIp?.(ctx.extra.request);
+        armIdle(ctx);
+        return true;
+      } catch {
+        return false; // graphql-ws closes with 4403 Forbidden
+      }
+    },
+    onSubscribe: async (ctx: SocketContext, _id: string, payload: unknown) => {
+      // The safelist, exactly as for HTTP requests (same check, same codes and logs).
+      const refusal = deps.edge?.check(ctx.extra.client!, requestedOperationOf(payload));
+      if (refusal) return [new GraphQLError(refusal.error.message, { extensions: refusal.error.extensions })];
+      if ((ctx.extra.active ?? 0) >= limits.maxSubscriptionsPerConnection) {
+        return [appError(ErrorCode.BAD_USER_INPUT, `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection.`)];
+      }
+      // Counted before the rate limit's await, so a burst of subscribes cannot all pass the check.
+      ctx.extra.active = (ctx.extra.active ?? 0) + 1;
+      clearTimeout(ctx.extra.idle);
+      const refused = await deps.admit?.(ctx.extra.subscriber!.identity, ctx.extra.clientIp);
+      if (!refused) return undefined;
+      ctx.extra.active -= 1; // refused here: graphql-ws calls no onComplete for it
+      armIdle(ctx);
+      return [refused];
+    },
+    onComplete: (ctx: SocketContext) => {
+      ctx.extra.active = Math.max(0, (ctx.extra.active ?? 1) - 1);
+      armIdle(ctx);
+    },
+    onClose: (ctx: SocketContext) => clearTimeout(ctx.extra.idle),
   };
 }

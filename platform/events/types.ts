@@ -17,6 +17,12 @@ export interface EventPayloads {
 
 export type EventType = keyof EventPayloads;
 
+/**
+ * The stream each event type is appended to: its producer's own, named after the service. The
+ * gateway never reads this table: a subscription's `@event` in the producer's SDL names the event
+ * type, and the stream is the declaring subgraph's name unless `@event(stream:)` says otherwise
+ * (test/subscription-sdl.test.ts checks the two agree for every declared subscription).
+ */
 export const EVENT_STREAMS = {
   OrderPlaced: 'orders',
   OrderCancelled: 'orders',
@@ -83,8 +89,8 @@ export interface StreamEvent<T extends EventType = EventType> {
   seq?: number;
 }
 
-/** The live channel of one event type, for subscribers (Redis pub/sub or the in-process bus). */
-export const liveChannel = (type: EventType) => `live:${type}`;
+/** The live channel of one event type, for subscribers (Redis pub/sub or the in-process bus); the gateway knows types only as names. */
+export const liveChannel = (type: string) => `live:${type}`;
 
 /** Stream ids are "<ms>-<seq>"; compares them as numbers, not strings. */
 export function compareStreamIds(a: string, b: string): number {
