@@ -131,7 +131,7 @@ export type RefundPaymentInput = {
   paymentId: Scalars['ID']['input'];
 };
 
-/** Served by the gateway over graphql-ws (graphql-transport-ws) at /graphql; see README. */
+/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see README. */
 export type Subscription = {
   __typename?: 'Subscription';
   /** Status changes of one invoice, or of all the caller's invoices when invoiceId is omitted (all for an admin). */
@@ -139,7 +139,7 @@ export type Subscription = {
 };
 
 
-/** Served by the gateway over graphql-ws (graphql-transport-ws) at /graphql; see README. */
+/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see README. */
 export type SubscriptionInvoiceStatusChangedArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   invoiceId?: InputMaybe<Scalars['ID']['input']>;
@@ -271,7 +271,6 @@ export type ResolversTypes = {
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   InvoiceConnection: ResolverTypeWrapper<Omit<InvoiceConnection, 'edges'> & { edges: Array<ResolversTypes['InvoiceEdge']> }>;
   InvoiceEdge: ResolverTypeWrapper<Omit<InvoiceEdge, 'node'> & { node: ResolversTypes['Invoice'] }>;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
   InvoiceStatus: InvoiceStatus;
   Money: ResolverTypeWrapper<Money>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -286,6 +285,7 @@ export type ResolversTypes = {
   User: ResolverTypeWrapper<FederationReferenceTypes['User']>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -295,7 +295,6 @@ export type ResolversParentTypes = {
   ID: Scalars['ID']['output'];
   InvoiceConnection: Omit<InvoiceConnection, 'edges'> & { edges: Array<ResolversParentTypes['InvoiceEdge']> };
   InvoiceEdge: Omit<InvoiceEdge, 'node'> & { node: ResolversParentTypes['Invoice'] };
-  String: Scalars['String']['output'];
   Money: Money;
   Mutation: Record<PropertyKey, never>;
   Order: FederationReferenceTypes['Order'];
@@ -308,6 +307,7 @@ export type ResolversParentTypes = {
   User: FederationReferenceTypes['User'];
   Boolean: Scalars['Boolean']['output'];
   Int: Scalars['Int']['output'];
+  String: Scalars['String']['output'];
 };
 
 export type CacheControlDirectiveArgs = {
@@ -317,6 +317,16 @@ export type CacheControlDirectiveArgs = {
 };
 
 export type CacheControlDirectiveResolver<Result, Parent, ContextType = BillingContext, Args = CacheControlDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type EventDirectiveArgs = {
+  entity: Scalars['String']['input'];
+  id: Scalars['String']['input'];
+  owner?: Maybe<Scalars['String']['input']>;
+  stream?: Maybe<Scalars['String']['input']>;
+  type: Scalars['String']['input'];
+};
+
+export type EventDirectiveResolver<Result, Parent, ContextType = BillingContext, Args = EventDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
@@ -405,4 +415,5 @@ export type Resolvers<ContextType = BillingContext> = {
 
 export type DirectiveResolvers<ContextType = BillingContext> = {
   cacheControl?: CacheControlDirectiveResolver<any, any, ContextType>;
+  event?: EventDirectiveResolver<any, any, ContextType>;
 };

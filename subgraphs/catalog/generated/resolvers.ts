@@ -169,7 +169,7 @@ export type QueryProductsArgs = {
   orderBy?: InputMaybe<ProductOrder>;
 };
 
-/** Served by the gateway over graphql-ws (graphql-transport-ws) at /graphql; see README. */
+/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see README. */
 export type Subscription = {
   __typename?: 'Subscription';
   /** Fires whenever the product's stock or price changes. Open to anonymous callers. */
@@ -177,7 +177,7 @@ export type Subscription = {
 };
 
 
-/** Served by the gateway over graphql-ws (graphql-transport-ws) at /graphql; see README. */
+/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see README. */
 export type SubscriptionStockChangedArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   productId: Scalars['ID']['input'];
@@ -293,7 +293,6 @@ export type ResolversTypes = {
   CacheControlScope: CacheControlScope;
   Category: ResolverTypeWrapper<CategoryRow>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
   CreateCategoryInput: CreateCategoryInput;
   CreateProductInput: CreateProductInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
@@ -310,13 +309,13 @@ export type ResolversTypes = {
   UpdateProductInput: UpdateProductInput;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
   Category: CategoryRow;
   ID: Scalars['ID']['output'];
-  String: Scalars['String']['output'];
   CreateCategoryInput: CreateCategoryInput;
   CreateProductInput: CreateProductInput;
   DateTime: Scalars['DateTime']['output'];
@@ -332,6 +331,7 @@ export type ResolversParentTypes = {
   UpdateProductInput: UpdateProductInput;
   Boolean: Scalars['Boolean']['output'];
   Int: Scalars['Int']['output'];
+  String: Scalars['String']['output'];
 };
 
 export type CacheControlDirectiveArgs = {
@@ -341,6 +341,16 @@ export type CacheControlDirectiveArgs = {
 };
 
 export type CacheControlDirectiveResolver<Result, Parent, ContextType = CatalogContext, Args = CacheControlDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type EventDirectiveArgs = {
+  entity: Scalars['String']['input'];
+  id: Scalars['String']['input'];
+  owner?: Maybe<Scalars['String']['input']>;
+  stream?: Maybe<Scalars['String']['input']>;
+  type: Scalars['String']['input'];
+};
+
+export type EventDirectiveResolver<Result, Parent, ContextType = CatalogContext, Args = EventDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type CategoryResolvers<ContextType = CatalogContext, ParentType extends ResolversParentTypes['Category'] = ResolversParentTypes['Category'], FederationReferenceType extends FederationReferenceTypes['Category'] = FederationReferenceTypes['Category']> = {
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Category']> | FederationReferenceType, FederationReferenceType, ContextType>;
@@ -420,4 +430,5 @@ export type Resolvers<ContextType = CatalogContext> = {
 
 export type DirectiveResolvers<ContextType = CatalogContext> = {
   cacheControl?: CacheControlDirectiveResolver<any, any, ContextType>;
+  event?: EventDirectiveResolver<any, any, ContextType>;
 };

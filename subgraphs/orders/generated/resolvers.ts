@@ -137,7 +137,7 @@ export type QueryOrderArgs = {
   id: Scalars['ID']['input'];
 };
 
-/** Served by the gateway over graphql-ws (graphql-transport-ws) at /graphql; see README. */
+/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see README. */
 export type Subscription = {
   __typename?: 'Subscription';
   /** Status changes of one order, or of all the caller's orders when orderId is omitted (all orders for an admin). */
@@ -145,7 +145,7 @@ export type Subscription = {
 };
 
 
-/** Served by the gateway over graphql-ws (graphql-transport-ws) at /graphql; see README. */
+/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see README. */
 export type SubscriptionOrderStatusChangedArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   orderId?: InputMaybe<Scalars['ID']['input']>;
@@ -272,7 +272,6 @@ export type ResolversTypes = {
   CacheControlScope: CacheControlScope;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Money: ResolverTypeWrapper<Money>;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Order: ResolverTypeWrapper<OrderRow>;
@@ -289,13 +288,13 @@ export type ResolversTypes = {
   User: ResolverTypeWrapper<FederationReferenceTypes['User']>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
   DateTime: Scalars['DateTime']['output'];
   Money: Money;
-  String: Scalars['String']['output'];
   Mutation: Record<PropertyKey, never>;
   ID: Scalars['ID']['output'];
   Order: OrderRow;
@@ -311,6 +310,7 @@ export type ResolversParentTypes = {
   User: FederationReferenceTypes['User'];
   Boolean: Scalars['Boolean']['output'];
   Int: Scalars['Int']['output'];
+  String: Scalars['String']['output'];
 };
 
 export type CacheControlDirectiveArgs = {
@@ -320,6 +320,16 @@ export type CacheControlDirectiveArgs = {
 };
 
 export type CacheControlDirectiveResolver<Result, Parent, ContextType = OrdersContext, Args = CacheControlDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type EventDirectiveArgs = {
+  entity: Scalars['String']['input'];
+  id: Scalars['String']['input'];
+  owner?: Maybe<Scalars['String']['input']>;
+  stream?: Maybe<Scalars['String']['input']>;
+  type: Scalars['String']['input'];
+};
+
+export type EventDirectiveResolver<Result, Parent, ContextType = OrdersContext, Args = EventDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
@@ -408,4 +418,5 @@ export type Resolvers<ContextType = OrdersContext> = {
 
 export type DirectiveResolvers<ContextType = OrdersContext> = {
   cacheControl?: CacheControlDirectiveResolver<any, any, ContextType>;
+  event?: EventDirectiveResolver<any, any, ContextType>;
 };
