@@ -8,7 +8,10 @@ const graphqlMain = createRequire(import.meta.url).resolve('graphql');
 
 export default defineConfig({
   resolve: {
-    alias: [{ find: /^graphql$/, replacement: graphqlMain }, { find: /^graphql\/(.*)$/, replacement: `${path.dirname(graphqlMain)}/$1` }],
+    alias: [
+      { find: /^graphql$/, replacement: graphqlMain },
+      { find: /^graphql\/(.*)$/, replacement: `${path.dirname(graphqlMain)}/$1` },
+    ],
   },
   test: {
     include: ['test/**/*.test.ts'],

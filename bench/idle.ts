@@ -35,8 +35,22 @@ async function main() {
       await ensureDatabase(pg.adminUrl, s);
       await migrateSubgraph(s, databaseUrls[s]);
     }
-    const ports = { gateway: await freePort(), users: await freePort(), catalog: await freePort(), orders: await freePort(), billing: await freePort() };
-    const envs = localEnv({ keys: await generateLocalKeys(), databaseUrls, ports, redisUrl: redis.url, logLevel: 'warn', nodeEnv: 'production', eventNamespace: 'idle:' });
+    const ports = {
+      gateway: await freePort(),
+      users: await freePort(),
+      catalog: await freePort(),
+      orders: await freePort(),
+      billing: await freePort(),
+    };
+    const envs = localEnv({
+      keys: await generateLocalKeys(),
+      databaseUrls,
+      ports,
+      redisUrl: redis.url,
+      logLevel: 'warn',
+      nodeEnv: 'production',
+      eventNamespace: 'idle:',
+    });
     const probes: Record<string, Probe> = {};
     for (const s of services) {
       const child = spawnTs(entry(s), envs[s]);
@@ -46,7 +60,11 @@ async function main() {
     }
     // The same {name: url} map the gateway's SUBGRAPH_URLS holds.
     const subgraphUrls = envs.gateway.SUBGRAPH_URLS!;
-    const stock = spawnTs('bench/stock-gateway.ts', { PORT: String(await freePort()), APOLLO_TELEMETRY_DISABLED: 'true', BENCH_SUBGRAPH_URLS: subgraphUrls });
+    const stock = spawnTs('bench/stock-gateway.ts', {
+      PORT: String(await freePort()),
+      APOLLO_TELEMETRY_DISABLED: 'true',
+      BENCH_SUBGRAPH_URLS: subgraphUrls,
+    });
     children.push(stock);
     await waitForGraphql((await waitForMessage(stock, 'ready')) as string);
     probes['stock gateway'] = { kind: 'tree', pid: stock.proc.pid! };

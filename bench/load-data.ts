@@ -20,7 +20,6 @@ export interface BenchSize {
 
 export const BENCH_SIZE: BenchSize = { users: 50_000, products: 5_000, categories: 50, orders: 200_000 };
 
-
 const BASE = Date.UTC(2025, 0, 1);
 const iso = (ms: number) => new Date(ms).toISOString();
 const STATUSES = ['PENDING_PAYMENT', 'PAID', 'PAID', 'PAID', 'SHIPPED', 'SHIPPED', 'DELIVERED', 'DELIVERED', 'DELIVERED', 'CANCELLED'];
@@ -55,10 +54,16 @@ export interface BenchData {
 
 export async function loadBenchData(urls: Record<Subgraph, string>, size: BenchSize = BENCH_SIZE): Promise<BenchData> {
   const rand = prng(7);
-  const db = Object.fromEntries(Object.entries(urls).map(([k, u]) => [k, postgres(u, { max: 1, onnotice: () => {} })])) as Record<Subgraph, postgres.Sql>;
+  const db = Object.fromEntries(Object.entries(urls).map(([k, u]) => [k, postgres(u, { max: 1, onnotice: () => {} })])) as Record<
+    Subgraph,
+    postgres.Sql
+  >;
   try {
     const hash = await hashPassword('bench-password-1');
-    const users = Array.from({ length: size.users }, (_, i) => ({ id: seedId('bench-user', i), role: (i === 0 ? 'ADMIN' : 'CUSTOMER') as 'ADMIN' | 'CUSTOMER' }));
+    const users = Array.from({ length: size.users }, (_, i) => ({
+      id: seedId('bench-user', i),
+      role: (i === 0 ? 'ADMIN' : 'CUSTOMER') as 'ADMIN' | 'CUSTOMER',
+    }));
     const categoryIds = Array.from({ length: size.categories }, (_, i) => seedId('bench-category', i));
     const products = Array.from({ length: size.products }, (_, i) => ({
       id: seedId('bench-product', i),
@@ -67,17 +72,58 @@ export async function loadBenchData(urls: Record<Subgraph, string>, size: BenchS
     }));
 
     const loads: Promise<void>[] = [];
-    loads.push(copy(db.users, 'users', ['id', 'email', 'name', 'role', 'password_hash', 'created_at'],
-      users.map((u, i) => [u.id, `bench${i}@example.com`, `Bench User ${i}`, u.role, hash, iso(BASE + i * 60_000)])));
-    loads.push((async () => {
-      await copy(db.catalog, 'categories', ['id', 'slug', 'name', 'created_at'], categoryIds.map((id, i) => [id, `category-${i}`, `Category ${i}`, iso(BASE)]));
-      await copy(db.catalog, 'products', ['id', 'sku', 'name', 'description', 'price_cents', 'currency', 'category_id', 'stock', 'weight_grams', 'created_at', 'updated_at'],
-        products.map((p, i) => {
-          const name = `${ADJECTIVES[i % ADJECTIVES.length]} ${NOUNS[(i * 7) % NOUNS.length]} ${i + 1}`;
-          // Effectively unlimited stock: the checkout workload must never run out mid-run.
-          return [p.id, p.sku, name, `${name}: made for benchmarks.`, p.priceCents, 'USD', categoryIds[i % categoryIds.length], 1_000_000, 100 + (i % 3000), iso(BASE + i * 1000), iso(BASE + i * 1000)];
-        }));
-    })());
+    loads.push(
+      copy(
+        db.users,
+        'users',
+        ['id', 'email', 'name', 'role', 'password_hash', 'created_at'],
+        users.map((u, i) => [u.id, `bench${i}@example.com`, `Bench User ${i}`, u.role, hash, iso(BASE + i * 60_000)]),
+      ),
+    );
+    loads.push(
+      (async () => {
+        await copy(
+          db.catalog,
+          'categories',
+          ['id', 'slug', 'name', 'created_at'],
+          categoryIds.map((id, i) => [id, `category-${i}`, `Category ${i}`, iso(BASE)]),
+        );
+        await copy(
+          db.catalog,
+          'products',
+          [
+            'id',
+            'sku',
+            'name',
+            'description',
+            'price_cents',
+            'currency',
+            'category_id',
+            'stock',
+            'weight_grams',
+            'created_at',
+            'updated_at',
+          ],
+          products.map((p, i) => {
+            const name = `${ADJECTIVES[i % ADJECTIVES.length]} ${NOUNS[(i * 7) % NOUNS.length]} ${i + 1}`;
+            // Effectively unlimited stock: the checkout workload must never run out mid-run.
+            return [
+              p.id,
+              p.sku,
+              name,
+              `${name}: made for benchmarks.`,
+              p.priceCents,
+              'USD',
+              categoryIds[i % categoryIds.length],
+              1_000_000,
+              100 + (i % 3000),
+              iso(BASE + i * 1000),
+              iso(BASE + i * 1000),
+            ];
+          }),
+        );
+      })(),
+    );
 
     // Orders, their lines, invoices and payments, generated once in memory (~1.2M rows of text).
     const orders: unknown[][] = [];
@@ -101,18 +147,57 @@ export async function loadBenchData(urls: Record<Subgraph, string>, size: BenchS
       orders.push([id, 1_000_001 + i, customer.id, status, total, 'USD', iso(at), iso(at)]);
       const invoiceId = seedId('bench-invoice', i);
       const paid = status !== 'PENDING_PAYMENT' && status !== 'CANCELLED';
-      invoices.push([invoiceId, id, customer.id, total, 'USD', paid ? 'PAID' : status === 'CANCELLED' ? 'VOID' : 'OPEN', iso(at), paid ? iso(at + 600_000) : null, iso(at)]);
-      if (paid) payments.push([seedId('bench-payment', i), invoiceId, total, 'USD', 'SUCCEEDED', 'Visa •••• 4242', `bench_${i}`, iso(at + 600_000)]);
+      invoices.push([
+        invoiceId,
+        id,
+        customer.id,
+        total,
+        'USD',
+        paid ? 'PAID' : status === 'CANCELLED' ? 'VOID' : 'OPEN',
+        iso(at),
+        paid ? iso(at + 600_000) : null,
+        iso(at),
+      ]);
+      if (paid)
+        payments.push([
+          seedId('bench-payment', i),
+          invoiceId,
+          total,
+          'USD',
+          'SUCCEEDED',
+          'Visa •••• 4242',
+          `bench_${i}`,
+          iso(at + 600_000),
+        ]);
     }
-    loads.push((async () => {
-      await copy(db.orders, 'orders', ['id', 'number', 'customer_id', 'status', 'total_cents', 'currency', 'created_at', 'updated_at'], orders);
-      await copy(db.orders, 'order_items', ['order_id', 'product_id', 'quantity', 'unit_price_cents', 'currency', 'position'], items);
-      await db.orders.unsafe(`select setval('order_number_seq', ${1_000_000 + size.orders})`);
-    })());
-    loads.push((async () => {
-      await copy(db.billing, 'invoices', ['id', 'order_id', 'customer_id', 'amount_cents', 'currency', 'status', 'issued_at', 'paid_at', 'updated_at'], invoices);
-      await copy(db.billing, 'payments', ['id', 'invoice_id', 'amount_cents', 'currency', 'status', 'method', 'provider_ref', 'created_at'], payments);
-    })());
+    loads.push(
+      (async () => {
+        await copy(
+          db.orders,
+          'orders',
+          ['id', 'number', 'customer_id', 'status', 'total_cents', 'currency', 'created_at', 'updated_at'],
+          orders,
+        );
+        await copy(db.orders, 'order_items', ['order_id', 'product_id', 'quantity', 'unit_price_cents', 'currency', 'position'], items);
+        await db.orders.unsafe(`select setval('order_number_seq', ${1_000_000 + size.orders})`);
+      })(),
+    );
+    loads.push(
+      (async () => {
+        await copy(
+          db.billing,
+          'invoices',
+          ['id', 'order_id', 'customer_id', 'amount_cents', 'currency', 'status', 'issued_at', 'paid_at', 'updated_at'],
+          invoices,
+        );
+        await copy(
+          db.billing,
+          'payments',
+          ['id', 'invoice_id', 'amount_cents', 'currency', 'status', 'method', 'provider_ref', 'created_at'],
+          payments,
+        );
+      })(),
+    );
     await Promise.all(loads);
     await Promise.all(Object.values(db).map((c) => c`analyze`));
     return {

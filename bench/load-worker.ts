@@ -14,10 +14,7 @@ import type { Identity } from '../platform/auth/identity.js';
  * staleness analysis. Each job posts `{ measuring: true }` when its measured phase starts, so the
  * parent reads CPU counters over exactly that window.
  */
-export type Auth =
-  | { mode: 'none' }
-  | { mode: 'bearer'; tokens: string[] }
-  | { mode: 'internal'; key: JWK; identities: Identity[] };
+export type Auth = { mode: 'none' } | { mode: 'bearer'; tokens: string[] } | { mode: 'internal'; key: JWK; identities: Identity[] };
 
 export interface HttpJob {
   kind: 'http';
@@ -129,14 +126,26 @@ async function runHttp(job: HttpJob): Promise<LoadResult> {
   failed = 0;
   measuring();
   const r: any = await once(job.durationS);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total, errors: r.errors + r.timeouts, failed, count: r.requests.total };
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    requests: r.requests.total,
+    errors: r.errors + r.timeouts,
+    failed,
+    count: r.requests.total,
+  };
 }
 
 /** Closed checkout loops (placeOrder -> wait for the invoice -> payInvoice); `run` records only when asked. */
 async function checkoutLoops(job: Omit<CheckoutJob, 'kind' | 'warmupS' | 'durationS'>) {
   const creds = await credentials(job.auth);
   const post = async (headers: Record<string, string>, query: string, variables: Record<string, unknown>) => {
-    const res = await fetch(job.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query, variables }) });
+    const res = await fetch(job.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ query, variables }),
+    });
     const body = (await res.json()) as { data?: any; errors?: unknown[] };
     if (!res.ok || body.errors) throw new Error(JSON.stringify(body.errors ?? res.status).slice(0, 300));
     return body.data;
@@ -149,8 +158,9 @@ async function checkoutLoops(job: Omit<CheckoutJob, 'kind' | 'warmupS' | 'durati
     const headers = sets[i % sets.length]!;
     const productId = job.productIds[i % job.productIds.length]!;
     const started = performance.now();
-    const placed = await post(headers, 'mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id status } }',
-      { input: { items: [{ productId, quantity: 1 }], idempotencyKey: `bench-${job.runId}-place-${i}` } });
+    const placed = await post(headers, 'mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id status } }', {
+      input: { items: [{ productId, quantity: 1 }], idempotencyKey: `bench-${job.runId}-place-${i}` },
+    });
     stats.requests += 1;
     // The invoice is created from the order's event, asynchronously: poll for it, bounded.
     let invoiceId: string | undefined;
@@ -162,8 +172,9 @@ async function checkoutLoops(job: Omit<CheckoutJob, 'kind' | 'warmupS' | 'durati
       if (!invoiceId) await new Promise((r) => setTimeout(r, 10));
     }
     if (!invoiceId) throw new Error('invoice did not appear within 10 s');
-    await post(headers, 'mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }',
-      { input: { invoiceId, cardToken: 'tok_visa', idempotencyKey: `bench-${job.runId}-pay-${i}` } });
+    await post(headers, 'mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }', {
+      input: { invoiceId, cardToken: 'tok_visa', idempotencyKey: `bench-${job.runId}-pay-${i}` },
+    });
     stats.requests += 1;
     return performance.now() - started;
   };
@@ -185,7 +196,15 @@ async function checkoutLoops(job: Omit<CheckoutJob, 'kind' | 'warmupS' | 'durati
   const result = (elapsedS: number): LoadResult => {
     if (stats.failed && stats.lastError) console.error(`checkout: ${stats.failed} failed, last: ${stats.lastError}`);
     const l = stats.latencies;
-    return { rps: l.length / elapsedS, p50: percentile(l, 50), p99: percentile(l, 99), requests: stats.requests, errors: 0, failed: stats.failed, count: l.length };
+    return {
+      rps: l.length / elapsedS,
+      p50: percentile(l, 50),
+      p99: percentile(l, 99),
+      requests: stats.requests,
+      errors: 0,
+      failed: stats.failed,
+      count: l.length,
+    };
   };
   return { run, result };
 }
@@ -211,7 +230,11 @@ async function runMixed(job: MixedJob): Promise<MixedResult> {
     const i = n++;
     const sets = creds();
     const sentAt = epochMs();
-    const res = await fetch(job.url, { method: 'POST', headers: { 'content-type': 'application/json', ...sets[i % sets.length] }, body: job.bodies[i % job.bodies.length] });
+    const res = await fetch(job.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...sets[i % sets.length] },
+      body: job.bodies[i % job.bodies.length],
+    });
     const body = (await res.json()) as { data?: { products?: { edges: { node: { id: string; stock: number } }[] } }; errors?: unknown[] };
     const receivedAt = epochMs();
     if (!record) return;
@@ -224,9 +247,11 @@ async function runMixed(job: MixedJob): Promise<MixedResult> {
   };
   const readers = async (seconds: number, record: boolean) => {
     const until = Date.now() + seconds * 1000;
-    await Promise.all(Array.from({ length: job.readers }, async () => {
-      while (Date.now() < until) await read(record).catch(() => void (record && (failed += 1)));
-    }));
+    await Promise.all(
+      Array.from({ length: job.readers }, async () => {
+        while (Date.now() < until) await read(record).catch(() => void (record && (failed += 1)));
+      }),
+    );
   };
   await Promise.all([readers(job.warmupS, false), loops.run(job.warmupS, false)]);
   measuring();
@@ -235,7 +260,15 @@ async function runMixed(job: MixedJob): Promise<MixedResult> {
   const end = epochMs();
   const elapsedS = (end - start) / 1000;
   return {
-    reads: { rps: latencies.length / elapsedS, p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests: latencies.length, errors: 0, failed, count: latencies.length },
+    reads: {
+      rps: latencies.length / elapsedS,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      requests: latencies.length,
+      errors: 0,
+      failed,
+      count: latencies.length,
+    },
     checkouts: loops.result(elapsedS),
     window: { start, end },
     seen,

@@ -13,5 +13,6 @@ export async function peerSupergraphSdl(): Promise<string> {
   const urls = JSON.parse(process.env.BENCH_SUBGRAPH_URLS ?? '{}') as Record<string, string>;
   const sdl = readPolicies(await readFile(path.join(ROOT, 'schema/supergraph.graphql'), 'utf8')).gatewaySdl;
   return sdl.replace(/@join__graph\(name: "(\w+)", url: "[^"]*"\)/g, (whole, name: string) =>
-    urls[name] ? `@join__graph(name: "${name}", url: "${urls[name]}/graphql")` : whole);
+    urls[name] ? `@join__graph(name: "${name}", url: "${urls[name]}/graphql")` : whole,
+  );
 }

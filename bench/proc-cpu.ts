@@ -84,7 +84,10 @@ export function postmasterPid(dataDir: string): number {
 }
 
 /** What a sample covers: one pid's own time, or a whole tree. */
-export interface Probe { kind: 'process' | 'tree'; pid: number }
+export interface Probe {
+  kind: 'process' | 'tree';
+  pid: number;
+}
 
 export type CpuSample = Record<string, number>;
 

@@ -16,7 +16,13 @@ export interface Child {
 export function spawnTs(file: string, env: Record<string, string>, quiet = true): Child {
   const proc = fork(path.join(ROOT, file), [], {
     // BENCH_PROFILE_DIR: a V8 CPU profile of every child, written when it exits.
-    execArgv: ['--import', 'tsx', '--import', path.join(ROOT, 'bench/no-source-maps.mjs'), ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])],
+    execArgv: [
+      '--import',
+      'tsx',
+      '--import',
+      path.join(ROOT, 'bench/no-source-maps.mjs'),
+      ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
+    ],
     env: { ...process.env, NODE_ENV: 'production', ...env },
     stdio: quiet ? ['ignore', 'ignore', 'inherit', 'ipc'] : 'inherit',
   });
@@ -41,7 +47,11 @@ export async function waitForGraphql(url: string, headers: Record<string, string
   let last = '';
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"query":"{ __typename }"}' });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: '{"query":"{ __typename }"}',
+      });
       if (res.ok) return;
       last = `${res.status} ${await res.text()}`;
     } catch (err) {

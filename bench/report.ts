@@ -10,7 +10,13 @@ const GATEWAYS: GatewayName[] = ['ours', 'stock', 'hive'];
 const LABEL: Record<GatewayName, string> = { ours: 'ours', stock: 'stock', hive: 'Hive' };
 
 /** CPU ms per unit (request, checkout, or read), per process, over the measured window. */
-export interface CpuPer { gateway: number; subgraphs: number; postgres: number; redis: number; total: number }
+export interface CpuPer {
+  gateway: number;
+  subgraphs: number;
+  postgres: number;
+  redis: number;
+  total: number;
+}
 
 /** One measured run: one workload, one gateway, one repetition. */
 export interface Run {
@@ -34,10 +40,29 @@ export interface MixedRun extends Run {
   maxAgeMs: number;
 }
 
-export interface DataloaderRow { mode: string; statementsPerOp: number; rps: number; p50: number; p99: number; cpuPer: CpuPer }
+export interface DataloaderRow {
+  mode: string;
+  statementsPerOp: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuPer: CpuPer;
+}
 
-export interface Spread { median: number; min: number; max: number }
-export interface Cell { rps: Spread; p50: number; p99: number; failed: number; cpuPer: CpuPer; hitRate: number | null; reps: number[] }
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+export interface Cell {
+  rps: Spread;
+  p50: number;
+  p99: number;
+  failed: number;
+  cpuPer: CpuPer;
+  hitRate: number | null;
+  reps: number[];
+}
 export interface Row {
   workload: string;
   results: Partial<Record<GatewayName, Cell>>;
@@ -55,7 +80,9 @@ function cellOf(runs: Run[]): Cell {
   const cpu = (k: keyof CpuPer) => median(runs.map((r) => r.cpuPer[k]));
   const hits = runs.map((r) => r.hitRate).filter((h): h is number => h !== null);
   return {
-    rps: spread(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)),
+    rps: spread(runs.map((r) => r.rps)),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
     failed: runs.reduce((n, r) => n + r.failed, 0),
     cpuPer: { gateway: cpu('gateway'), subgraphs: cpu('subgraphs'), postgres: cpu('postgres'), redis: cpu('redis'), total: cpu('total') },
     hitRate: hits.length ? median(hits) : null,
@@ -73,10 +100,12 @@ export function summarize(runs: Run[]): Row[] {
       if (of.length) row.results[g] = cellOf(of);
     }
     for (const peer of ['stock', 'hive'] as const) {
-      const ratios = mine.filter((r) => r.gateway === 'ours').flatMap((o) => {
-        const p = mine.find((r) => r.gateway === peer && r.rep === o.rep);
-        return p && p.rps > 0 ? [o.rps / p.rps] : [];
-      });
+      const ratios = mine
+        .filter((r) => r.gateway === 'ours')
+        .flatMap((o) => {
+          const p = mine.find((r) => r.gateway === peer && r.rep === o.rep);
+          return p && p.rps > 0 ? [o.rps / p.rps] : [];
+        });
       if (ratios.length) row.ratios[peer] = spread(ratios);
     }
     return row;
@@ -101,7 +130,8 @@ const fmt = (n: number | undefined, digits = 0) => (n === undefined || Number.is
 const fmtSpread = (s: Spread | undefined, digits: number, unit = '') =>
   s ? `${fmt(s.median, digits)}${unit} (${fmt(s.min, digits)}..${fmt(s.max, digits)})` : '—';
 const fmtRate = (h: number | null | undefined) => (h === null || h === undefined ? 'n.a.' : `${(h * 100).toFixed(0)}%`);
-const fmtCpu = (c: CpuPer) => `${c.gateway.toFixed(2)} / ${c.subgraphs.toFixed(2)} / ${c.postgres.toFixed(2)} / ${c.redis.toFixed(2)} = **${c.total.toFixed(2)}**`;
+const fmtCpu = (c: CpuPer) =>
+  `${c.gateway.toFixed(2)} / ${c.subgraphs.toFixed(2)} / ${c.postgres.toFixed(2)} / ${c.redis.toFixed(2)} = **${c.total.toFixed(2)}**`;
 
 function throughputTable(rows: Row[]): string[] {
   const lines = [
@@ -113,7 +143,9 @@ function throughputTable(rows: Row[]): string[] {
       const c = row.results[g];
       if (!c) continue;
       const name = row.workload === 'checkout' ? 'checkout (per checkout)' : row.workload;
-      lines.push(`| ${name} | ${LABEL[g]} | ${fmtSpread(c.rps, 1)} | ${fmt(c.p50)} / ${fmt(c.p99)} | ${fmtCpu(c.cpuPer)} | ${g === 'ours' ? fmtRate(c.hitRate) : 'n.a.'} | ${c.failed} |`);
+      lines.push(
+        `| ${name} | ${LABEL[g]} | ${fmtSpread(c.rps, 1)} | ${fmt(c.p50)} / ${fmt(c.p99)} | ${fmtCpu(c.cpuPer)} | ${g === 'ours' ? fmtRate(c.hitRate) : 'n.a.'} | ${c.failed} |`,
+      );
     }
   }
   return lines;
@@ -149,8 +181,10 @@ function mixedTable(mixed: MixedRun[]): string[] {
       : '—';
     const views = sum((s) => s.views);
     const hits = runs.map((r) => r.hitRate).filter((h): h is number => h !== null);
-    lines.push(`| ${LABEL[g]} | ${fmtSpread(spread(runs.map((r) => r.rps)), 1)} | ${fmt(median(runs.map((r) => r.checkoutsPerS)), 1)} | ${sum((s) => s.changes)} | ${staleness} | ${sum((s) => s.unobserved)} | ` +
-      `${sum((s) => s.staleOver100Ms)} of ${views} | ${sum((s) => s.staleOverMaxAge)} | ${fmt(median(st.map((s) => s.readIntervalMs)))} | ${fmt(median(runs.map((r) => r.cpuPer.total)), 2)} | ${g === 'ours' && hits.length ? fmtRate(median(hits)) : 'n.a.'} |`);
+    lines.push(
+      `| ${LABEL[g]} | ${fmtSpread(spread(runs.map((r) => r.rps)), 1)} | ${fmt(median(runs.map((r) => r.checkoutsPerS)), 1)} | ${sum((s) => s.changes)} | ${staleness} | ${sum((s) => s.unobserved)} | ` +
+        `${sum((s) => s.staleOver100Ms)} of ${views} | ${sum((s) => s.staleOverMaxAge)} | ${fmt(median(st.map((s) => s.readIntervalMs)))} | ${fmt(median(runs.map((r) => r.cpuPer.total)), 2)} | ${g === 'ours' && hits.length ? fmtRate(median(hits)) : 'n.a.'} |`,
+    );
   }
   return lines;
 }
@@ -183,21 +217,34 @@ function markdown(r: Report, machine: Record<string, unknown>): string {
     '',
   ];
   if (r.mixed.length) {
-    lines.push('Staleness: from a stock change\'s commit (bounded below by its transaction start, `occurred_at` of its outbox row) to the first response showing it; changes committed in the last second of a run are not scored. A product view is stale when it misses a change that committed before its request was sent.', '');
+    lines.push(
+      "Staleness: from a stock change's commit (bounded below by its transaction start, `occurred_at` of its outbox row) to the first response showing it; changes committed in the last second of a run are not scored. A product view is stale when it misses a change that committed before its request was sent.",
+      '',
+    );
   }
   if (r.dataloader.length) {
-    lines.push('| account page, ours | SQL statements / operation | req/s | p50 / p99 ms | CPU ms per request (total) |', '|---|---:|---:|---:|---:|',
-      ...r.dataloader.map((d) => `| DataLoader ${d.mode} | ${d.statementsPerOp.toFixed(1)} | ${d.rps.toFixed(1)} | ${fmt(d.p50)} / ${fmt(d.p99)} | ${d.cpuPer.total.toFixed(2)} |`), '');
+    lines.push(
+      '| account page, ours | SQL statements / operation | req/s | p50 / p99 ms | CPU ms per request (total) |',
+      '|---|---:|---:|---:|---:|',
+      ...r.dataloader.map(
+        (d) =>
+          `| DataLoader ${d.mode} | ${d.statementsPerOp.toFixed(1)} | ${d.rps.toFixed(1)} | ${fmt(d.p50)} / ${fmt(d.p99)} | ${d.cpuPer.total.toFixed(2)} |`,
+      ),
+      '',
+    );
   }
   const subs = r.subscriptions;
   if (subs?.targeted) {
-    lines.push(`Real time (ours only; the peers serve no subscriptions over this supergraph): ${subs.subscribers} subscribers; targeted orderStatusChanged p50 ${subs.targeted.latencyMs.p50} ms / p99 ${subs.targeted.latencyMs.p99} ms (${subs.targeted.delivered}/${subs.targeted.expected} delivered); broadcast stockChanged p50 ${subs.broadcast.latencyMs.p50} ms / p99 ${subs.broadcast.latencyMs.p99} ms (${subs.broadcast.delivered}/${subs.broadcast.expected}), commit to receipt.`, '');
+    lines.push(
+      `Real time (ours only; the peers serve no subscriptions over this supergraph): ${subs.subscribers} subscribers; targeted orderStatusChanged p50 ${subs.targeted.latencyMs.p50} ms / p99 ${subs.targeted.latencyMs.p99} ms (${subs.targeted.delivered}/${subs.targeted.expected} delivered); broadcast stockChanged p50 ${subs.broadcast.latencyMs.p50} ms / p99 ${subs.broadcast.latencyMs.p99} ms (${subs.broadcast.delivered}/${subs.broadcast.expected}), commit to receipt.`,
+      '',
+    );
   } else if (subs) lines.push(`Real time: ${JSON.stringify(subs)}`, '');
   for (const [g, why] of Object.entries(r.skipped)) lines.push(`Skipped ${g}: ${why}`, '');
   lines.push(
     'Notes: ours gets `Authorization: Bearer <user JWT>` and signs service tokens itself; the peers get the SDL without the authorization links (they enforce none)',
     'and forward a gateway-signed `x-internal-token` the client minted. Partner: APQ by hash for ours and stock (registered first); Hive Gateway ships no APQ, so it gets the full document.',
-    'Cache hit rate: our gateway\'s counters over the run: of the response cache (`gateway_response_cache_total`, a hit is a whole request) where the workload uses it (anonymous, partner), else of the entity cache\'s subgraph-fetch lookups (`gateway_entity_cache_total`); n.a. where no such counter exists (the peers have no cache).',
+    "Cache hit rate: our gateway's counters over the run: of the response cache (`gateway_response_cache_total`, a hit is a whole request) where the workload uses it (anonymous, partner), else of the entity cache's subgraph-fetch lookups (`gateway_entity_cache_total`); n.a. where no such counter exists (the peers have no cache).",
   );
   return `${lines.join('\n')}\n`;
 }
@@ -207,7 +254,13 @@ const README_END = '<!-- bench:results:end -->';
 
 export async function writeReport(r: Report): Promise<string> {
   const cpus = os.cpus();
-  const machine = { cpu: cpus[0]?.model ?? 'unknown', cores: cpus.length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}` };
+  const machine = {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    os: `${os.type()} ${os.release()}`,
+  };
   const md = markdown(r, machine);
   await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
   // BENCH_RESULTS_NAME: trial runs (one workload, fewer gateways, small scale) without replacing latest.*.

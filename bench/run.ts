@@ -71,7 +71,12 @@ interface Stack {
 
 /** Runs one job and reads every probe's CPU at the start and the end of its measured window. */
 async function measure<T>(stack: Stack, gateway: GatewayName, job: unknown): Promise<{ result: T; cpu: CpuSample }> {
-  const candidates: [string, Probe | undefined][] = [['gateway', stack.probes[gateway]], ['subgraphs', stack.probes.subgraphs], ['postgres', stack.probes.postgres], ['redis', stack.probes.redis]];
+  const candidates: [string, Probe | undefined][] = [
+    ['gateway', stack.probes[gateway]],
+    ['subgraphs', stack.probes.subgraphs],
+    ['postgres', stack.probes.postgres],
+    ['redis', stack.probes.redis],
+  ];
   const probes = Object.fromEntries(candidates.filter(([, p]) => p)) as Record<string, Probe>;
   let before: CpuSample | undefined;
   const onMessage = (m: any) => {
@@ -90,7 +95,10 @@ type CacheCounts = Record<string, { hit: number; miss: number }>;
 
 /** Cache hits and misses our gateway has counted so far, per `*cache*_total` counter with result="hit"|"miss". */
 async function cacheCounters(url: string): Promise<CacheCounts | null> {
-  const text = await fetch(url).then((r) => (r.ok ? r.text() : ''), () => '');
+  const text = await fetch(url).then(
+    (r) => (r.ok ? r.text() : ''),
+    () => '',
+  );
   const counts: CacheCounts = {};
   for (const line of text.split('\n')) {
     const m = /^(\w*cache\w*_total)\{([^}]*)\}\s+([\d.e+]+)/.exec(line);
@@ -120,25 +128,45 @@ const hitRate = (a: CacheCounts | null, b: CacheCounts | null) => {
 /** The rotation of repetition `rep`: A B C, B C A, C A B, ... (no gateway always runs first). */
 const rotation = <T>(xs: T[], rep: number) => xs.map((_, i) => xs[(i + rep) % xs.length]!);
 
-async function startStack(pgDataDir: string, pg: Awaited<ReturnType<typeof startEmbeddedPostgres>>, redis: Awaited<ReturnType<typeof startRedisServer>>, children: Child[]) {
+async function startStack(
+  pgDataDir: string,
+  pg: Awaited<ReturnType<typeof startEmbeddedPostgres>>,
+  redis: Awaited<ReturnType<typeof startRedisServer>>,
+  children: Child[],
+) {
   const databaseUrls = Object.fromEntries(SUBGRAPHS.map((s) => [s, pg.urlFor(s)])) as Record<Subgraph, string>;
   for (const s of SUBGRAPHS) {
     await ensureDatabase(pg.adminUrl, s);
     await migrateSubgraph(s, databaseUrls[s]);
   }
-  const size = Object.fromEntries(Object.entries(BENCH_SIZE).map(([k, v]) => [k, k === 'categories' ? v : Math.round(v * SETTINGS.scale)])) as typeof BENCH_SIZE;
+  const size = Object.fromEntries(
+    Object.entries(BENCH_SIZE).map(([k, v]) => [k, k === 'categories' ? v : Math.round(v * SETTINGS.scale)]),
+  ) as typeof BENCH_SIZE;
   const loadStarted = Date.now();
   const data = await loadBenchData(databaseUrls, size);
   const loadSeconds = (Date.now() - loadStarted) / 1000;
   console.log(`data: ${data.summary}; loaded with COPY + ANALYZE in ${loadSeconds.toFixed(1)} s`);
 
   const keys = await generateLocalKeys();
-  const ports = { gateway: await freePort(), users: await freePort(), catalog: await freePort(), orders: await freePort(), billing: await freePort() };
+  const ports = {
+    gateway: await freePort(),
+    users: await freePort(),
+    catalog: await freePort(),
+    orders: await freePort(),
+    billing: await freePort(),
+  };
   const unlimited = '1000000000';
   // /metrics is never on the public port: the cache hit rate is read from this one.
   const oursMetricsPort = await freePort();
   const envs = localEnv({
-    keys, databaseUrls, ports, metricsPorts: { gateway: oursMetricsPort }, redisUrl: redis.url, logLevel: 'error', nodeEnv: 'production', eventNamespace: 'bench:',
+    keys,
+    databaseUrls,
+    ports,
+    metricsPorts: { gateway: oursMetricsPort },
+    redisUrl: redis.url,
+    logLevel: 'error',
+    nodeEnv: 'production',
+    eventNamespace: 'bench:',
     // The peers have no rate limits; ours keeps its limiter running but with limits out of reach.
     extra: { gateway: { RATE_LIMIT_ANONYMOUS: unlimited, RATE_LIMIT_USER: unlimited, RATE_LIMIT_PARTNER: unlimited } },
   });
@@ -173,20 +201,37 @@ async function startStack(pgDataDir: string, pg: Awaited<ReturnType<typeof start
   };
   await start('ours', 'gateway/index.ts', envs.gateway);
   // APOLLO_TELEMETRY_DISABLED: otherwise @apollo/server reports to Apollo and probes cloud metadata.
-  await start('stock', 'bench/stock-gateway.ts', { PORT: String(await freePort()), APOLLO_TELEMETRY_DISABLED: 'true', BENCH_SUBGRAPH_URLS: subgraphUrls });
-  await start('hive', 'bench/hive-gateway.ts', { PORT: String(await freePort()), APOLLO_TELEMETRY_DISABLED: 'true', DO_NOT_TRACK: '1', BENCH_SUBGRAPH_URLS: subgraphUrls });
+  await start('stock', 'bench/stock-gateway.ts', {
+    PORT: String(await freePort()),
+    APOLLO_TELEMETRY_DISABLED: 'true',
+    BENCH_SUBGRAPH_URLS: subgraphUrls,
+  });
+  await start('hive', 'bench/hive-gateway.ts', {
+    PORT: String(await freePort()),
+    APOLLO_TELEMETRY_DISABLED: 'true',
+    DO_NOT_TRACK: '1',
+    BENCH_SUBGRAPH_URLS: subgraphUrls,
+  });
 
   const worker = spawnTs('bench/load-worker.ts', {}, false);
   children.push(worker);
   const redisPid = findPids('redis-server', `:${redis.port}`)[0];
   const tree = (pid: number | undefined): Probe | undefined => (pid ? { kind: 'tree', pid } : undefined);
   const stack: Stack = {
-    data, keys, urls, skipped, worker,
+    data,
+    keys,
+    urls,
+    skipped,
+    worker,
     catalogUrl: databaseUrls.catalog,
     oursMetricsUrl: `http://127.0.0.1:${oursMetricsPort}/metrics`,
     probes: {
-      ours: tree(pids.ours), stock: tree(pids.stock), hive: tree(pids.hive), subgraphs: tree(subgraphs!.proc.pid),
-      postgres: tree(postmasterPid(pgDataDir)), redis: redisPid ? { kind: 'process', pid: redisPid } : undefined,
+      ours: tree(pids.ours),
+      stock: tree(pids.stock),
+      hive: tree(pids.hive),
+      subgraphs: tree(subgraphs!.proc.pid),
+      postgres: tree(postmasterPid(pgDataDir)),
+      redis: redisPid ? { kind: 'process', pid: redisPid } : undefined,
     },
     async restartSubgraphs(extra) {
       await subgraphs!.stop();
@@ -201,8 +246,10 @@ async function startStack(pgDataDir: string, pg: Awaited<ReturnType<typeof start
 async function main() {
   const t0 = Date.now();
   const runsPerGateway = WORKLOADS.filter((w) => w !== 'dataloader').length * SETTINGS.reps;
-  console.log(`plan: ${WORKLOADS.join(', ')}; ${ONLY.length} gateways x ${runsPerGateway} runs of ${SETTINGS.warmupS} + ${SETTINGS.durationS} s ` +
-    `(~${Math.round((ONLY.length * runsPerGateway * (SETTINGS.warmupS + SETTINGS.durationS + 0.5)) / 60)} min of load)`);
+  console.log(
+    `plan: ${WORKLOADS.join(', ')}; ${ONLY.length} gateways x ${runsPerGateway} runs of ${SETTINGS.warmupS} + ${SETTINGS.durationS} s ` +
+      `(~${Math.round((ONLY.length * runsPerGateway * (SETTINGS.warmupS + SETTINGS.durationS + 0.5)) / 60)} min of load)`,
+  );
   const pgDataDir = await mkdtemp(path.join(os.tmpdir(), 'bench-pg-'));
   const pg = await startEmbeddedPostgres({ dataDir: pgDataDir, port: await freePort(), persistent: false });
   const redis = await startRedisServer(await freePort());
@@ -212,7 +259,8 @@ async function main() {
     const w = await workloadsOf(stack);
     await sanity(stack, w);
     const runs: Run[] = [];
-    for (const [name, workload] of Object.entries(w.http).filter(([n]) => WORKLOADS.includes(n))) runs.push(...(await runHttpWorkload(stack, w, name, workload)));
+    for (const [name, workload] of Object.entries(w.http).filter(([n]) => WORKLOADS.includes(n)))
+      runs.push(...(await runHttpWorkload(stack, w, name, workload)));
     const mixed = WORKLOADS.includes('mixed') ? await runMixedWorkload(stack, w) : [];
     if (WORKLOADS.includes('checkout')) runs.push(...(await runCheckoutWorkload(stack, w)));
     const dataloader = stack.urls.ours && WORKLOADS.includes('dataloader') ? await runDataloader(stack, w) : [];
@@ -221,8 +269,16 @@ async function main() {
 
     const subscriptions = await runSubscriptionBench(env('BENCH_SUBSCRIBERS', 200));
     await writeReport({
-      size: stack.data.summary, loadSeconds, rows: summarize(runs), runs, mixed, dataloader, subscriptions, skipped: stack.skipped,
-      settings: { ...SETTINGS, rotatedUsers: w.accountUsers.length }, totalSeconds: (Date.now() - t0) / 1000,
+      size: stack.data.summary,
+      loadSeconds,
+      rows: summarize(runs),
+      runs,
+      mixed,
+      dataloader,
+      subscriptions,
+      skipped: stack.skipped,
+      settings: { ...SETTINGS, rotatedUsers: w.accountUsers.length },
+      totalSeconds: (Date.now() - t0) / 1000,
     });
   } finally {
     await Promise.allSettled(children.map((c) => c.stop()));
@@ -231,7 +287,10 @@ async function main() {
   }
 }
 
-interface HttpWorkload { auth: BenchData['users'] | null; bodies: (g: GatewayName) => string[] }
+interface HttpWorkload {
+  auth: BenchData['users'] | null;
+  bodies: (g: GatewayName) => string[];
+}
 
 async function workloadsOf(stack: Stack) {
   const { data, keys } = stack;
@@ -240,19 +299,37 @@ async function workloadsOf(stack: Stack) {
   const customers = data.users.filter((u) => u.role === 'CUSTOMER');
   // Two disjoint samples (account readers, buyers), each at most half of the customers.
   const sample = (from: number) => customers.slice(from, from + Math.min(SETTINGS.rotatedUsers, Math.floor(customers.length / 2)));
-  const jwt = (sub: string) => new SignJWT({ role: 'CUSTOMER', scope: '' }).setProtectedHeader({ alg: 'ES256', kid: keys.userTokenKey.kid! })
-    .setSubject(sub).setIssuer('urn:supergraph:users').setAudience('urn:supergraph').setIssuedAt().setExpirationTime('2h').sign(userKey);
+  const jwt = (sub: string) =>
+    new SignJWT({ role: 'CUSTOMER', scope: '' })
+      .setProtectedHeader({ alg: 'ES256', kid: keys.userTokenKey.kid! })
+      .setSubject(sub)
+      .setIssuer('urn:supergraph:users')
+      .setAudience('urn:supergraph')
+      .setIssuedAt()
+      .setExpirationTime('2h')
+      .sign(userKey);
   const tokens = new Map<string, Promise<string>>();
   const authFor = async (gateway: GatewayName, users: typeof customers | null): Promise<Auth> => {
-    if (gateway === 'ours') return users ? { mode: 'bearer', tokens: await Promise.all(users.map((u) => tokens.get(u.id) ?? tokens.set(u.id, jwt(u.id)).get(u.id)!)) } : { mode: 'none' };
-    return { mode: 'internal', key: keys.services.gateway, identities: users ? users.map((u) => ({ userId: u.id, role: 'CUSTOMER' as const, scopes: [] })) : [{ userId: null, role: null, scopes: [] }] };
+    if (gateway === 'ours')
+      return users
+        ? { mode: 'bearer', tokens: await Promise.all(users.map((u) => tokens.get(u.id) ?? tokens.set(u.id, jwt(u.id)).get(u.id)!)) }
+        : { mode: 'none' };
+    return {
+      mode: 'internal',
+      key: keys.services.gateway,
+      identities: users
+        ? users.map((u) => ({ userId: u.id, role: 'CUSTOMER' as const, scopes: [] }))
+        : [{ userId: null, role: null, scopes: [] }],
+    };
   };
   const accountUsers = sample(0);
   const checkoutUsers = sample(accountUsers.length);
 
   // Partner: the ProductBySku operation of the acme-partner manifest, sent as APQ (hash only)
   // after registering it; Hive Gateway ships no APQ, so it gets the full document.
-  const manifest = JSON.parse(await readFile(path.join(ROOT, 'persisted-queries/acme-partner.json'), 'utf8')) as { operations: { id: string; name: string; body: string }[] };
+  const manifest = JSON.parse(await readFile(path.join(ROOT, 'persisted-queries/acme-partner.json'), 'utf8')) as {
+    operations: { id: string; name: string; body: string }[];
+  };
   const bySku = manifest.operations.find((o) => o.name === 'ProductBySku')!;
   const apq = { persistedQuery: { version: 1, sha256Hash: createHash('sha256').update(bySku.body).digest('hex') } };
   const skus = data.products.map((p) => p.sku);
@@ -262,10 +339,18 @@ async function workloadsOf(stack: Stack) {
     account: { auth: accountUsers, bodies: () => [JSON.stringify({ query: printDocument(ACCOUNT_PAGE), variables: { n: 20 } })] },
     partner: {
       auth: null,
-      bodies: (g) => skus.map((sku) => JSON.stringify(g === 'hive' ? { query: bySku.body, variables: { sku } } : { extensions: apq, variables: { sku } })),
+      bodies: (g) =>
+        skus.map((sku) =>
+          JSON.stringify(g === 'hive' ? { query: bySku.body, variables: { sku } } : { extensions: apq, variables: { sku } }),
+        ),
     },
   };
-  const register = (g: GatewayName) => fetch(stack.urls[g]!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: bySku.body, extensions: apq, variables: { sku: skus[0] } }) });
+  const register = (g: GatewayName) =>
+    fetch(stack.urls[g]!, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: bySku.body, extensions: apq, variables: { sku: skus[0] } }),
+    });
   return { http, authFor, accountUsers, checkoutUsers, register };
 }
 type Workloads = Awaited<ReturnType<typeof workloadsOf>>;
@@ -277,7 +362,15 @@ async function sanity(stack: Stack, w: Workloads) {
   for (const g of gatewaysOf(stack)) {
     if (g !== 'hive') await w.register(g);
     for (const [name, workload] of Object.entries(w.http)) {
-      const probe = await runJob<LoadResult>(stack.worker, { kind: 'http', url: stack.urls[g], bodies: workload.bodies(g).slice(0, 1), auth: await w.authFor(g, workload.auth ? workload.auth.slice(0, 1) : null), connections: 1, warmupS: 0, durationS: 1 });
+      const probe = await runJob<LoadResult>(stack.worker, {
+        kind: 'http',
+        url: stack.urls[g],
+        bodies: workload.bodies(g).slice(0, 1),
+        auth: await w.authFor(g, workload.auth ? workload.auth.slice(0, 1) : null),
+        connections: 1,
+        warmupS: 0,
+        durationS: 1,
+      });
       if (probe.failed) console.error(`${g}/${name}: ${probe.failed} of ${probe.requests} failed`);
     }
   }
@@ -288,7 +381,15 @@ async function runHttpWorkload(stack: Stack, w: Workloads, name: string, workloa
   for (let rep = 0; rep < SETTINGS.reps; rep++) {
     for (const g of rotation(gatewaysOf(stack), rep)) {
       const before = g === 'ours' ? await cacheCounters(stack.oursMetricsUrl) : null;
-      const job = { kind: 'http', url: stack.urls[g], bodies: workload.bodies(g), auth: await w.authFor(g, workload.auth), connections: SETTINGS.connections, warmupS: SETTINGS.warmupS, durationS: SETTINGS.durationS };
+      const job = {
+        kind: 'http',
+        url: stack.urls[g],
+        bodies: workload.bodies(g),
+        auth: await w.authFor(g, workload.auth),
+        connections: SETTINGS.connections,
+        warmupS: SETTINGS.warmupS,
+        durationS: SETTINGS.durationS,
+      };
       const { result, cpu } = await measure<LoadResult>(stack, g, job);
       const hits = g === 'ours' ? hitRate(before, await cacheCounters(stack.oursMetricsUrl)) : null;
       runs.push(toRun(name, g, rep, result, cpu, hits));
@@ -306,14 +407,25 @@ function toRun(workload: string, gateway: GatewayName, rep: number, r: LoadResul
 }
 
 const logRun = (r: Run) =>
-  console.log(`${r.workload} ${r.gateway} rep ${r.rep + 1}: ${r.rps.toFixed(1)}/s p50 ${r.p50.toFixed(0)} ms p99 ${r.p99.toFixed(0)} ms, ` +
-    `CPU ms per unit gw ${r.cpuPer.gateway.toFixed(2)} sub ${r.cpuPer.subgraphs.toFixed(2)} pg ${r.cpuPer.postgres.toFixed(2)} redis ${r.cpuPer.redis.toFixed(2)} = ${r.cpuPer.total.toFixed(2)} (${r.failed} failed)`);
+  console.log(
+    `${r.workload} ${r.gateway} rep ${r.rep + 1}: ${r.rps.toFixed(1)}/s p50 ${r.p50.toFixed(0)} ms p99 ${r.p99.toFixed(0)} ms, ` +
+      `CPU ms per unit gw ${r.cpuPer.gateway.toFixed(2)} sub ${r.cpuPer.subgraphs.toFixed(2)} pg ${r.cpuPer.postgres.toFixed(2)} redis ${r.cpuPer.redis.toFixed(2)} = ${r.cpuPer.total.toFixed(2)} (${r.failed} failed)`,
+  );
 
 async function runCheckoutWorkload(stack: Stack, w: Workloads): Promise<Run[]> {
   const runs: Run[] = [];
   for (let rep = 0; rep < SETTINGS.reps; rep++) {
     for (const g of rotation(gatewaysOf(stack), rep)) {
-      const job = { kind: 'checkout', url: stack.urls[g], auth: await w.authFor(g, w.checkoutUsers), productIds: stack.data.products.map((p) => p.id), concurrency: SETTINGS.checkoutConcurrency, warmupS: Math.min(SETTINGS.warmupS, 2), durationS: SETTINGS.durationS, runId: `${g}-${rep}-${randomUUID().slice(0, 8)}` };
+      const job = {
+        kind: 'checkout',
+        url: stack.urls[g],
+        auth: await w.authFor(g, w.checkoutUsers),
+        productIds: stack.data.products.map((p) => p.id),
+        concurrency: SETTINGS.checkoutConcurrency,
+        warmupS: Math.min(SETTINGS.warmupS, 2),
+        durationS: SETTINGS.durationS,
+        runId: `${g}-${rep}-${randomUUID().slice(0, 8)}`,
+      };
       const { result, cpu } = await measure<LoadResult>(stack, g, job);
       runs.push(toRun('checkout', g, rep, result, cpu, null));
       logRun(runs.at(-1)!);
@@ -337,7 +449,13 @@ async function runMixedWorkload(stack: Stack, w: Workloads): Promise<MixedRun[]>
   const first = gatewaysOf(stack)[0]!;
   const productIds: string[] = [];
   for (const body of bodies) {
-    const page = (await (await fetch(stack.urls[first]!, { method: 'POST', headers: { 'content-type': 'application/json', ...(first === 'ours' ? {} : await internalHeader(w, first)) }, body })).json());
+    const page = await (
+      await fetch(stack.urls[first]!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(first === 'ours' ? {} : await internalHeader(w, first)) },
+        body,
+      })
+    ).json();
     if (!page.data?.products) throw new Error(`mixed: cannot list the products of a category: ${JSON.stringify(page).slice(0, 300)}`);
     productIds.push(...page.data.products.edges.map((e: any) => e.node.id as string));
   }
@@ -349,20 +467,41 @@ async function runMixedWorkload(stack: Stack, w: Workloads): Promise<MixedRun[]>
       for (const g of rotation(gatewaysOf(stack), rep)) {
         const before = g === 'ours' ? await cacheCounters(stack.oursMetricsUrl) : null;
         const job = {
-          kind: 'mixed', url: stack.urls[g], bodies, readAuth: await w.authFor(g, null), readers: SETTINGS.mixedReaders,
-          checkout: { url: stack.urls[g], auth: await w.authFor(g, w.checkoutUsers), productIds, concurrency: SETTINGS.checkoutConcurrency, runId: `mixed-${g}-${rep}-${randomUUID().slice(0, 8)}` },
-          warmupS: SETTINGS.warmupS, durationS: SETTINGS.durationS,
+          kind: 'mixed',
+          url: stack.urls[g],
+          bodies,
+          readAuth: await w.authFor(g, null),
+          readers: SETTINGS.mixedReaders,
+          checkout: {
+            url: stack.urls[g],
+            auth: await w.authFor(g, w.checkoutUsers),
+            productIds,
+            concurrency: SETTINGS.checkoutConcurrency,
+            runId: `mixed-${g}-${rep}-${randomUUID().slice(0, 8)}`,
+          },
+          warmupS: SETTINGS.warmupS,
+          durationS: SETTINGS.durationS,
         };
         const { result, cpu } = await measure<MixedResult>(stack, g, job);
         const hits = g === 'ours' ? hitRate(before, await cacheCounters(stack.oursMetricsUrl)) : null;
-        const changes = (await sql`select payload->>'productId' as "productId", (payload->>'stock')::int as stock, occurred_at as "occurredAt"
-          from outbox where type = 'StockChanged' and payload->>'productId' = any(${productIds}) order by position`).map((c) => ({ ...c, occurredAt: new Date(c.occurredAt).getTime() })) as unknown as StockChange[];
+        const changes = (
+          await sql`select payload->>'productId' as "productId", (payload->>'stock')::int as stock, occurred_at as "occurredAt"
+          from outbox where type = 'StockChanged' and payload->>'productId' = any(${productIds}) order by position`
+        ).map((c) => ({ ...c, occurredAt: new Date(c.occurredAt).getTime() })) as unknown as StockChange[];
         const staleness = analyseStaleness(changes, result.seen, result.window, maxAgeMs);
-        const run: MixedRun = { ...toRun('mixed', g, rep, result.reads, cpu, hits), checkoutsPerS: result.checkouts.rps, checkoutsFailed: result.checkouts.failed, staleness, maxAgeMs };
+        const run: MixedRun = {
+          ...toRun('mixed', g, rep, result.reads, cpu, hits),
+          checkoutsPerS: result.checkouts.rps,
+          checkoutsFailed: result.checkouts.failed,
+          staleness,
+          maxAgeMs,
+        };
         runs.push(run);
         logRun(run);
         const s = staleness.stalenessMs;
-        console.log(`  mixed ${g}: ${run.checkoutsPerS.toFixed(1)} checkouts/s; ${staleness.changes} stock changes, staleness p50 ${s?.p50.toFixed(0)} / p99 ${s?.p99.toFixed(0)} / max ${s?.max.toFixed(0)} ms, ${staleness.unobserved} unobserved; views stale > max-age: ${staleness.staleOverMaxAge}`);
+        console.log(
+          `  mixed ${g}: ${run.checkoutsPerS.toFixed(1)} checkouts/s; ${staleness.changes} stock changes, staleness p50 ${s?.p50.toFixed(0)} / p99 ${s?.p99.toFixed(0)} / max ${s?.max.toFixed(0)} ms, ${staleness.unobserved} unobserved; views stale > max-age: ${staleness.staleOverMaxAge}`,
+        );
       }
     }
   } finally {
@@ -389,13 +528,27 @@ async function runDataloader(stack: Stack, w: Workloads): Promise<DataloaderRow[
     const ops = 50;
     const before = await stack.statements();
     for (let i = 0; i < ops; i++) {
-      await fetch(stack.urls.ours!, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${auth.tokens[i]}` }, body });
+      await fetch(stack.urls.ours!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${auth.tokens[i]}` },
+        body,
+      });
     }
     const perOp = ((await stack.statements()) - before) / ops;
-    const { result, cpu } = await measure<LoadResult>(stack, 'ours', { kind: 'http', url: stack.urls.ours, bodies: [body], auth, connections: SETTINGS.connections, warmupS: SETTINGS.warmupS, durationS: SETTINGS.durationS });
+    const { result, cpu } = await measure<LoadResult>(stack, 'ours', {
+      kind: 'http',
+      url: stack.urls.ours,
+      bodies: [body],
+      auth,
+      connections: SETTINGS.connections,
+      warmupS: SETTINGS.warmupS,
+      durationS: SETTINGS.durationS,
+    });
     const run = toRun(`dataloader ${mode}`, 'ours', 0, result, cpu, null);
     rows.push({ mode, statementsPerOp: perOp, rps: result.rps, p50: result.p50, p99: result.p99, cpuPer: run.cpuPer });
-    console.log(`dataloader ${mode}: ${perOp.toFixed(1)} statements/op, ${result.rps.toFixed(0)} req/s, ${run.cpuPer.total.toFixed(2)} CPU ms/op`);
+    console.log(
+      `dataloader ${mode}: ${perOp.toFixed(1)} statements/op, ${result.rps.toFixed(0)} req/s, ${run.cpuPer.total.toFixed(2)} CPU ms/op`,
+    );
   }
   return rows;
 }

@@ -59,7 +59,12 @@ function shownIndex(steps: Step[], [, receivedAt, stock]: Seen): number {
   return -1; // the state before every recorded change
 }
 
-export function analyseStaleness(changes: StockChange[], seen: Record<string, Seen[]>, window: { start: number; end: number }, maxAgeMs: number): StalenessReport {
+export function analyseStaleness(
+  changes: StockChange[],
+  seen: Record<string, Seen[]>,
+  window: { start: number; end: number },
+  maxAgeMs: number,
+): StalenessReport {
   const byProduct = new Map<string, StockChange[]>();
   for (const c of changes) byProduct.set(c.productId, [...(byProduct.get(c.productId) ?? []), c]);
   const staleness: number[] = [];

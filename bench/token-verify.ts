@@ -24,7 +24,9 @@ async function perCall(label: string, call: (i: number) => Promise<unknown>) {
 const service = await generateServiceKey('gateway');
 const verifier = createServiceTokenVerifier({ keys: [service.publicJwk] });
 const signer = await createServiceTokenSigner(service.privateJwk);
-const serviceTokens = await Promise.all(Array.from({ length: 6 }, (_, i) => signer.sign({ userId: `u${i}`, role: 'CUSTOMER', scopes: [] })));
+const serviceTokens = await Promise.all(
+  Array.from({ length: 6 }, (_, i) => signer.sign({ userId: `u${i}`, role: 'CUSTOMER', scopes: [] })),
+);
 await perCall('service token (subgraph)', async (i) => {
   if (!(await verifier.verify(serviceTokens[i % 6]))) throw new Error('rejected');
 });
@@ -33,9 +35,23 @@ const userKey = (await generateServiceKey('users')).privateJwk;
 const { d: _d, ...publicKey } = userKey as JWK & { d?: string };
 const jwks = http.createServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [publicKey] })));
 await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
-const auth = createClientAuth({ USERS_JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`, JWT_ISSUER: 'urn:supergraph:users', JWT_AUDIENCE: 'urn:supergraph' } as GatewayConfig);
+const auth = createClientAuth({
+  USERS_JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`,
+  JWT_ISSUER: 'urn:supergraph:users',
+  JWT_AUDIENCE: 'urn:supergraph',
+} as GatewayConfig);
 const key = await importJWK(userKey, 'ES256');
-const userTokens = await Promise.all(Array.from({ length: 6 }, (_, i) => new SignJWT({ role: 'CUSTOMER', scope: '' }).setProtectedHeader({ alg: 'ES256', kid: userKey.kid! })
-  .setSubject(`u${i}`).setIssuer('urn:supergraph:users').setAudience('urn:supergraph').setIssuedAt().setExpirationTime('1h').sign(key)));
+const userTokens = await Promise.all(
+  Array.from({ length: 6 }, (_, i) =>
+    new SignJWT({ role: 'CUSTOMER', scope: '' })
+      .setProtectedHeader({ alg: 'ES256', kid: userKey.kid! })
+      .setSubject(`u${i}`)
+      .setIssuer('urn:supergraph:users')
+      .setAudience('urn:supergraph')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(key),
+  ),
+);
 await perCall('user JWT (gateway)', (i) => auth.identify(`Bearer ${userTokens[i % 6]}`));
 jwks.close();

@@ -8,7 +8,13 @@ const CHECK_BUDGET_MS = 500;
 async function redisUp(redis: Redis): Promise<boolean> {
   if (redis.status !== 'ready') return false;
   const timeout = new Promise<false>((resolve) => setTimeout(() => resolve(false), CHECK_BUDGET_MS).unref());
-  return Promise.race([redis.ping().then((r) => r === 'PONG', () => false), timeout]);
+  return Promise.race([
+    redis.ping().then(
+      (r) => r === 'PONG',
+      () => false,
+    ),
+    timeout,
+  ]);
 }
 
 /**
@@ -16,7 +22,11 @@ async function redisUp(redis: Redis): Promise<boolean> {
  * configured) answers. Subgraphs are details: a subgraph that is down makes its fields fail fast
  * (breaker) while the rest is served, so it must not take every gateway out of rotation.
  */
-export function createGatewayReadiness(opts: { supergraphLoaded: () => boolean; redis: Redis | null; subgraphs: SubgraphRegistry }): ReadinessCheck {
+export function createGatewayReadiness(opts: {
+  supergraphLoaded: () => boolean;
+  redis: Redis | null;
+  subgraphs: SubgraphRegistry;
+}): ReadinessCheck {
   return async () => {
     const [redis, { subgraphs, breakers }] = await Promise.all([
       opts.redis ? redisUp(opts.redis) : Promise.resolve(undefined),
@@ -25,7 +35,12 @@ export function createGatewayReadiness(opts: { supergraphLoaded: () => boolean; 
     const supergraph = opts.supergraphLoaded();
     return {
       ready: supergraph && redis !== false,
-      details: { supergraph: supergraph ? 'loaded' : 'missing', redis: redis === undefined ? 'not configured' : redis ? 'ready' : 'unavailable', subgraphs, breakers },
+      details: {
+        supergraph: supergraph ? 'loaded' : 'missing',
+        redis: redis === undefined ? 'not configured' : redis ? 'ready' : 'unavailable',
+        subgraphs,
+        breakers,
+      },
     };
   };
 }

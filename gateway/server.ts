@@ -14,7 +14,12 @@ import { createErrorFormatter } from '../platform/errors.js';
 import { createServiceApp } from '../platform/http.js';
 import type { Logger } from '../platform/logger.js';
 import { inputRulesPlugin } from '../platform/input-rules.js';
-import { createServiceObservability, createSubgraphFetchMetrics, instrumentFetcher, requestTelemetryPlugin } from '../platform/observability/index.js';
+import {
+  createServiceObservability,
+  createSubgraphFetchMetrics,
+  instrumentFetcher,
+  requestTelemetryPlugin,
+} from '../platform/observability/index.js';
 import type { ServiceMetrics } from '../platform/observability/index.js';
 import { ROOT } from '../platform/paths.js';
 import type { RunnableService } from '../platform/run-service.js';
@@ -55,7 +60,13 @@ export interface EdgePart {
 }
 
 /** The federated gateway over the committed supergraph: routing overrides, per-subgraph resilience, authorization. */
-function createFederation(config: GatewayConfig, supergraphSdl: string, subgraphs: SubgraphRegistry, metrics: ServiceMetrics, formatError: ReturnType<typeof createErrorFormatter>) {
+function createFederation(
+  config: GatewayConfig,
+  supergraphSdl: string,
+  subgraphs: SubgraphRegistry,
+  metrics: ServiceMetrics,
+  formatError: ReturnType<typeof createErrorFormatter>,
+) {
   const unknown = unknownRoutingOverrides(config.SUBGRAPH_URLS, supergraphSubgraphNames(supergraphSdl));
   if (unknown.length) throw new ConfigError(unknown);
   const fetchMetrics = createSubgraphFetchMetrics(metrics);
@@ -65,7 +76,9 @@ function createFederation(config: GatewayConfig, supergraphSdl: string, subgraph
   const gateway = new ApolloGateway({
     supergraphSdl: gatewaySdl,
     buildService: ({ name, url }) =>
-      (dataSources[name] = subgraphs.dataSource(name, routingUrl(config.SUBGRAPH_URLS, name, url!), (fetcher) => instrumentFetcher(fetcher, name, fetchMetrics))),
+      (dataSources[name] = subgraphs.dataSource(name, routingUrl(config.SUBGRAPH_URLS, name, url!), (fetcher) =>
+        instrumentFetcher(fetcher, name, fetchMetrics),
+      )),
   });
   // @defer: planned and executed part by part (gateway/incremental/), over the same data sources.
   const deferring = createDeferringGateway(gateway, { dataSources: () => dataSources, formatError });
@@ -73,11 +86,23 @@ function createFederation(config: GatewayConfig, supergraphSdl: string, subgraph
   gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
     apiSchema = loaded;
   });
-  return { gateway: createAuthorizingGateway(deferring.gateway, policies), policies, deferPlugin: deferring.plugin, apiSchema: () => apiSchema };
+  return {
+    gateway: createAuthorizingGateway(deferring.gateway, policies),
+    policies,
+    deferPlugin: deferring.plugin,
+    apiSchema: () => apiSchema,
+  };
 }
 
 /** The edge, in order. A request meets the middleware in this order, and the plugins run in it too. */
-function edgeParts(deps: { metrics: ServiceMetrics; log: Logger; auth: ClientAuth; persisted: PersistedQueries; consistency: ReturnType<typeof createConsistency>; limits: Limits }): EdgePart[] {
+function edgeParts(deps: {
+  metrics: ServiceMetrics;
+  log: Logger;
+  auth: ClientAuth;
+  persisted: PersistedQueries;
+  consistency: ReturnType<typeof createConsistency>;
+  limits: Limits;
+}): EdgePart[] {
   const { persisted, limits } = deps;
   return [
     // Apollo Sandbox loads from a CDN: GraphiQL, bundled from npm, takes its place (GRAPHIQL).
@@ -85,7 +110,17 @@ function edgeParts(deps: { metrics: ServiceMetrics; log: Logger; auth: ClientAut
     // First: a request with no operation to run, or a NUL in a string, is refused before anything reads it.
     { name: 'input rules', plugins: [inputRulesPlugin<GatewayContext>()] },
     // Rate, errors and latency by operation and client, and the `request completed` log line.
-    { name: 'telemetry', plugins: [requestTelemetryPlugin<GatewayContext>({ metrics: deps.metrics, log: deps.log, clientOf: (c) => c.client?.name, requestIdOf: (c) => c.requestId })] },
+    {
+      name: 'telemetry',
+      plugins: [
+        requestTelemetryPlugin<GatewayContext>({
+          metrics: deps.metrics,
+          log: deps.log,
+          clientOf: (c) => c.client?.name,
+          requestIdOf: (c) => c.requestId,
+        }),
+      ],
+    },
     // Who is calling (partner API key, user token, client name, IP), decided once: every part after reads edgeOf(res).
     { name: 'identity', middleware: [createEdgeMiddleware({ auth: deps.auth, clientOf: persisted.clientOf })] },
     // Trusted documents, the safelist gate, APQ and the GET cache policy.
@@ -97,7 +132,13 @@ function edgeParts(deps: { metrics: ServiceMetrics; log: Logger; auth: ClientAut
   ];
 }
 
-async function startApollo(config: GatewayConfig, formatError: ReturnType<typeof createErrorFormatter>, gateway: ReturnType<typeof createFederation>['gateway'], parts: EdgePart[], shape: { validationRules: ValidationRule[]; parseOptions: ParseOptions; apq: PersistedQueries['apq'] }) {
+async function startApollo(
+  config: GatewayConfig,
+  formatError: ReturnType<typeof createErrorFormatter>,
+  gateway: ReturnType<typeof createFederation>['gateway'],
+  parts: EdgePart[],
+  shape: { validationRules: ValidationRule[]; parseOptions: ParseOptions; apq: PersistedQueries['apq'] },
+) {
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     formatError,
@@ -163,7 +204,14 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   // Live events first: the entity cache (gateway/cache/) hears every event's invalidations from them.
   const live = createLiveEvents(config, log);
   const cache = await createGatewayCache({ config, live, metrics: observability.metrics, log });
-  const subgraphs = createSubgraphRegistry({ config, supergraphSdl, signer, metrics: observability.metrics, log, cache: (name, fetcher) => cache.fetcher(name, fetcher) });
+  const subgraphs = createSubgraphRegistry({
+    config,
+    supergraphSdl,
+    signer,
+    metrics: observability.metrics,
+    log,
+    cache: (name, fetcher) => cache.fetcher(name, fetcher),
+  });
   const formatError = createErrorFormatter(log);
   const federation = createFederation(config, supergraphSdl, subgraphs, observability.metrics, formatError);
   const redis = createGatewayRedis(config.REDIS_URL, log);
@@ -185,7 +233,8 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   });
   // req.ip: which proxies may name the client in X-Forwarded-For (rate limits per IP; see TRUST_PROXY).
   app.set('trust proxy', config.TRUST_PROXY);
-  if (config.GRAPHIQL ? config.GRAPHIQL === 'true' : config.NODE_ENV !== 'production') app.get('/graphql', createGraphiQL(config.GRAPHIQL_DEFAULT_QUERY));
+  if (config.GRAPHIQL ? config.GRAPHIQL === 'true' : config.NODE_ENV !== 'production')
+    app.get('/graphql', createGraphiQL(config.GRAPHIQL_DEFAULT_QUERY));
   const { subscriptions, bus } = createSubscriptions({
     config,
     supergraphSdl,
@@ -210,8 +259,12 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   finish();
 
   observability.metrics.gauge('graphql_subscriptions_open', 'Subscriptions open in this process.', () => eventStreamStats.open);
-  observability.metrics.gauge('websocket_connections_open', 'WebSocket connections open on this gateway.', () => subscriptions.clientCount());
-  observability.metrics.gauge('http_subscription_streams_open', 'Subscriptions streamed over HTTP (multipart, SSE) on this gateway.', () => subscriptions.httpStreams());
+  observability.metrics.gauge('websocket_connections_open', 'WebSocket connections open on this gateway.', () =>
+    subscriptions.clientCount(),
+  );
+  observability.metrics.gauge('http_subscription_streams_open', 'Subscriptions streamed over HTTP (multipart, SSE) on this gateway.', () =>
+    subscriptions.httpStreams(),
+  );
 
   return {
     app,

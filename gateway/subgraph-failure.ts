@@ -9,13 +9,7 @@ import { ErrorCode } from '../platform/errors.js';
  * driver text or stack of the underlying error (those stay in the gateway's log).
  */
 export type FailureReason =
-  | 'circuit open'
-  | 'timed out'
-  | 'connection refused'
-  | 'connection reset'
-  | 'host unreachable'
-  | 'invalid response'
-  | `HTTP ${number}`;
+  'circuit open' | 'timed out' | 'connection refused' | 'connection reset' | 'host unreachable' | 'invalid response' | `HTTP ${number}`;
 
 /** Thrown inside the breaker for a 5xx answer, so it counts as a failure; the response itself is handed back after it. */
 export class SubgraphHttpError extends Error {
@@ -106,7 +100,12 @@ function fetchPaths(document: DocumentNode | undefined, representations: unknown
  * name in `extensions.service`, one error per missing field (capped), as the errors of a response
  * the subgraph might have sent, so the gateway places them and nulls the fields as for any subgraph error.
  */
-export function fetchFailureErrors(service: string, reason: FailureReason, document: DocumentNode | undefined, representations: unknown): GraphQLFormattedError[] {
+export function fetchFailureErrors(
+  service: string,
+  reason: FailureReason,
+  document: DocumentNode | undefined,
+  representations: unknown,
+): GraphQLFormattedError[] {
   // The contract: a mutation whose service is down is SERVICE_UNAVAILABLE (retry with the same
   // idempotency key); the fields of a query are SUBREQUEST_HTTP_ERROR, as Apollo Router says.
   const mutation = document?.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === 'mutation');

@@ -59,7 +59,8 @@ export function respond(url: string, status: number, statusText: string, headers
       },
       has: (name: string) => headers[name.toLowerCase()] !== undefined,
       *[Symbol.iterator]() {
-        for (const [k, v] of Object.entries(headers)) if (v !== undefined) yield [k, Array.isArray(v) ? v.join(', ') : String(v)] as [string, string];
+        for (const [k, v] of Object.entries(headers))
+          if (v !== undefined) yield [k, Array.isArray(v) ? v.join(', ') : String(v)] as [string, string];
       },
     } as unknown as FetcherResponse['headers'],
     text,
@@ -91,7 +92,20 @@ export function createSubgraphFetcher(options: SubgraphFetcherOptions): Fetcher 
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => done() && resolve(respond(input, res.statusCode ?? 0, res.statusMessage ?? '', res.headers, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))));
+          res.on(
+            'end',
+            () =>
+              done() &&
+              resolve(
+                respond(
+                  input,
+                  res.statusCode ?? 0,
+                  res.statusMessage ?? '',
+                  res.headers,
+                  chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+                ),
+              ),
+          );
           res.on('error', reject);
         },
       );

@@ -38,8 +38,18 @@ function registerMetrics(metrics: ServiceMetrics, entries: Map<string, Entry>) {
     },
   });
   return {
-    failures: new Counter({ name: 'gateway_subgraph_fetch_failures_total', help: 'Subgraph fetches that failed for good (after retries), by reason (timed out, connection refused, HTTP 503, circuit open, ...).', labelNames: ['subgraph', 'reason'] as const, registers }),
-    retries: new Counter({ name: 'gateway_subgraph_fetch_retries_total', help: 'Query fetches sent again after a refused or reset connection or a 502/503/504.', labelNames: ['subgraph'] as const, registers }),
+    failures: new Counter({
+      name: 'gateway_subgraph_fetch_failures_total',
+      help: 'Subgraph fetches that failed for good (after retries), by reason (timed out, connection refused, HTTP 503, circuit open, ...).',
+      labelNames: ['subgraph', 'reason'] as const,
+      registers,
+    }),
+    retries: new Counter({
+      name: 'gateway_subgraph_fetch_retries_total',
+      help: 'Query fetches sent again after a refused or reset connection or a 502/503/504.',
+      labelNames: ['subgraph'] as const,
+      registers,
+    }),
   };
 }
 
@@ -67,7 +77,8 @@ export function createSubgraphRegistry(opts: {
   const { config, log } = opts;
   const names = supergraphSubgraphNames(opts.supergraphSdl);
   const unknown = Object.keys(config.SUBGRAPH_TIMEOUTS).filter((n) => !names.includes(n));
-  if (unknown.length) throw new ConfigError(unknown.map((n) => `SUBGRAPH_TIMEOUTS: "${n}" is not a subgraph of the supergraph (${names.join(', ')})`));
+  if (unknown.length)
+    throw new ConfigError(unknown.map((n) => `SUBGRAPH_TIMEOUTS: "${n}" is not a subgraph of the supergraph (${names.join(', ')})`));
 
   const entries = new Map<string, Entry>();
   const { failures, retries } = registerMetrics(opts.metrics, entries);
@@ -89,12 +100,14 @@ export function createSubgraphRegistry(opts: {
         settings,
         isFailure: isBreakerFailure,
         probe: () => source!.probe(fetcher, queryTimeoutMs),
-        onStateChange: (state) => (state === 'closed' ? log.info : log.warn).call(log, { subgraph: name, breaker: state }, `subgraph ${name}: circuit ${state}`),
+        onStateChange: (state) =>
+          (state === 'closed' ? log.info : log.warn).call(log, { subgraph: name, breaker: state }, `subgraph ${name}: circuit ${state}`),
       });
       const onFailure = (reason: FailureReason, err: unknown, requestId: string | undefined) => {
         failures.inc({ subgraph: name, reason });
         // The reason and the error's code only: the error's own message names the host and port.
-        if (reason !== 'circuit open') log.warn({ subgraph: name, reason, code: (err as { code?: string }).code, requestId }, 'subgraph fetch failed');
+        if (reason !== 'circuit open')
+          log.warn({ subgraph: name, reason, code: (err as { code?: string }).code, requestId }, 'subgraph fetch failed');
       };
       const resilient = createResilientFetcher(instrument(fetcher), {
         queryTimeoutMs,
@@ -112,11 +125,19 @@ export function createSubgraphRegistry(opts: {
         [...entries].map(async ([name, { url, breaker, fetcher }]) => {
           const state = breaker.state();
           // An open breaker already knows; otherwise ask, but never wait long (a blackholed subgraph must not stall the probe).
-          const ok = state === 'closed' && (await fetcher(new URL('/health/ready', url).toString(), { method: 'GET', timeoutMs: budgetMs } as never).then((r) => r.ok, () => false));
+          const ok =
+            state === 'closed' &&
+            (await fetcher(new URL('/health/ready', url).toString(), { method: 'GET', timeoutMs: budgetMs } as never).then(
+              (r) => r.ok,
+              () => false,
+            ));
           return [name, ok ? 'ready' : 'unavailable', state] as const;
         }),
       );
-      return { subgraphs: Object.fromEntries(checks.map(([n, s]) => [n, s])), breakers: Object.fromEntries(checks.map(([n, , b]) => [n, b])) };
+      return {
+        subgraphs: Object.fromEntries(checks.map(([n, s]) => [n, s])),
+        breakers: Object.fromEntries(checks.map(([n, , b]) => [n, b])),
+      };
     },
     close() {
       for (const entry of entries.values()) entry.breaker.close();

@@ -94,7 +94,10 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     if (lsn) request.http?.headers.set(CONSISTENCY_LSN_HEADER, lsn);
   }
 
-  override async didReceiveResponse({ response, context }: Parameters<NonNullable<RemoteGraphQLDataSource<GatewayContext>['didReceiveResponse']>>[0]) {
+  override async didReceiveResponse({
+    response,
+    context,
+  }: Parameters<NonNullable<RemoteGraphQLDataSource<GatewayContext>['didReceiveResponse']>>[0]) {
     if ('consistency' in context) context.consistency?.absorb(response.http?.headers.get(CONSISTENCY_LSN_HEADER));
     // The response cache: whether this answer was public, for how long, and which entities it held.
     noteSubgraphAnswer(context, response.http?.headers);
@@ -108,15 +111,25 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       const reason = failureReason(err);
       // Only a client operation's fetch (not a health check or a schema load) is answered with errors.
       if (!reason || !('document' in options)) throw err;
-      const requestId = 'requestId' in options.context ? (options.context.requestId) : undefined;
+      const requestId = 'requestId' in options.context ? options.context.requestId : undefined;
       this.onFailure(reason, err, requestId);
-      return { errors: fetchFailureErrors(this.name, reason, options.document ?? fetchDocument(options.request.query), options.request.variables?.representations) };
+      return {
+        errors: fetchFailureErrors(
+          this.name,
+          reason,
+          options.document ?? fetchDocument(options.request.query),
+          options.request.variables?.representations,
+        ),
+      };
     }
   }
 
   /** The breaker's half-open test: the subgraph's readiness (its primary database answers). */
   async probe(fetcher: Fetcher, timeoutMs: number): Promise<void> {
-    const response: FetcherResponse = await fetcher(new URL('/health/ready', this.url).toString(), { method: 'GET', timeoutMs } as SubgraphFetchInit);
+    const response: FetcherResponse = await fetcher(new URL('/health/ready', this.url).toString(), {
+      method: 'GET',
+      timeoutMs,
+    } as SubgraphFetchInit);
     if (!response.ok) throw await this.errorFromResponse(response);
   }
 }

@@ -9,17 +9,25 @@ import type { Subgraph } from './subgraphs.js';
 const csv = z
   .string()
   .optional()
-  .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 
 const json = <T extends z.ZodType>(inner: T) =>
-  z.string().transform((raw, ctx) => {
-    try {
-      return JSON.parse(raw) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be valid JSON' });
-      return z.NEVER;
-    }
-  }).pipe(inner);
+  z
+    .string()
+    .transform((raw, ctx) => {
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(inner);
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 /**
@@ -34,9 +42,16 @@ const jwks = z.object({ keys: z.array(jwk).min(1) });
 export const eventSchema = z.object({
   /** Redis for events, subscriptions fan-out (and later APQ and rate limits); unset = embedded in-process bus. */
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
-  EVENT_NAMESPACE: z.string().regex(/^[\w:.-]*$/).default(''),
+  EVENT_NAMESPACE: z
+    .string()
+    .regex(/^[\w:.-]*$/)
+    .default(''),
   /** How long events stay replayable (subscription resume, late consumers). */
-  EVENT_RETENTION_HOURS: z.coerce.number().min(0.001).max(24 * 30).default(24),
+  EVENT_RETENTION_HOURS: z.coerce
+    .number()
+    .min(0.001)
+    .max(24 * 30)
+    .default(24),
   /** A delivered event unacknowledged this long is reclaimed from its (crashed) consumer. */
   EVENT_CLAIM_IDLE_MS: z.coerce.number().int().min(100).default(30_000),
 });
@@ -50,7 +65,6 @@ export const consumerRetrySchema = z.object({
   EVENT_RETRY_MAX_MS: z.coerce.number().int().min(1).default(60_000),
 });
 
-
 /** Bounds on how long a client may take to send a request (run-service.ts); slow senders hold sockets. */
 export const httpServerSchema = z.object({
   /** Time to receive a request's headers before the connection is cut (Node: 60 s). (10 s) */
@@ -60,24 +74,26 @@ export const httpServerSchema = z.object({
 });
 export type HttpServerConfig = z.infer<typeof httpServerSchema>;
 
-
-export const baseSchema = eventSchema.extend(consumerRetrySchema.shape).extend(httpServerSchema.shape).extend({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  HOST: z.string().default('0.0.0.0'),
-  /** Private ES256 JWK (with kid "<service>.<version>") this service signs its outgoing calls with. */
-  SERVICE_PRIVATE_JWK: json(jwk),
-  /** Bound for in-flight work on SIGTERM. */
-  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
-  /** On SIGTERM, keep serving this long (closing each connection after its response) before refusing new ones. */
-  SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).default(2_000),
-  /** OTLP/HTTP collector base URL (traces go to `<url>/v1/traces`); unset = no tracing at all. */
-  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
-  /** Fraction of new traces kept (a caller's sampled `traceparent` is always followed). */
-  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
-  /** Logs go to this file instead of stdout (appended). */
-  LOG_DESTINATION: z.string().min(1).optional(),
-});
+export const baseSchema = eventSchema
+  .extend(consumerRetrySchema.shape)
+  .extend(httpServerSchema.shape)
+  .extend({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    HOST: z.string().default('0.0.0.0'),
+    /** Private ES256 JWK (with kid "<service>.<version>") this service signs its outgoing calls with. */
+    SERVICE_PRIVATE_JWK: json(jwk),
+    /** Bound for in-flight work on SIGTERM. */
+    SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+    /** On SIGTERM, keep serving this long (closing each connection after its response) before refusing new ones. */
+    SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).default(2_000),
+    /** OTLP/HTTP collector base URL (traces go to `<url>/v1/traces`); unset = no tracing at all. */
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+    /** Fraction of new traces kept (a caller's sampled `traceparent` is always followed). */
+    OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
+    /** Logs go to this file instead of stdout (appended). */
+    LOG_DESTINATION: z.string().min(1).optional(),
+  });
 
 const databaseSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }),
@@ -89,7 +105,10 @@ const databaseSchema = z.object({
   /** How often each replica's replay position and lag are polled (requests compare against the cached value). */
   DATABASE_REPLICA_POLL_MS: z.coerce.number().int().min(10).max(10_000).default(100),
   /** The benchmark's "DataLoader off" runs: every load its own statement, no per-request cache. (false) */
-  DATALOADER_DISABLED: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  DATALOADER_DISABLED: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
 });
 
 const serviceUrl = z.url({ protocol: /^https?$/ });
@@ -192,7 +211,18 @@ const limitsShape = {
   TRUST_PROXY: z
     .string()
     .default('loopback')
-    .transform((v): boolean | number | string[] => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v.split(',').map((s) => s.trim()).filter(Boolean)))
+    .transform((v): boolean | number | string[] =>
+      v === 'true'
+        ? true
+        : v === 'false'
+          ? false
+          : /^\d+$/.test(v)
+            ? Number(v)
+            : v
+                .split(',')
+                .map((s) => s.trim())
+                .filter(Boolean),
+    )
     .pipe(
       z.union([
         z.boolean(),
@@ -240,9 +270,15 @@ const limitsShape = {
   /** (900 s = 15 min) */
   LOGIN_WINDOW_SECONDS: positiveInt(900),
   /** The root mutation field whose failed attempts are counted, by schema coordinate (`Mutation.logIn`). */
-  LOGIN_FIELD: z.string().regex(/^[_A-Za-z]\w*\.[_A-Za-z]\w*$/, 'must be a field coordinate, Type.field').default('Mutation.logIn'),
+  LOGIN_FIELD: z
+    .string()
+    .regex(/^[_A-Za-z]\w*\.[_A-Za-z]\w*$/, 'must be a field coordinate, Type.field')
+    .default('Mutation.logIn'),
   /** Where in that field's arguments the account is named, as a dotted path (`input.email`). */
-  LOGIN_ACCOUNT_ARGUMENT: z.string().regex(/^[_A-Za-z]\w*(\.[_A-Za-z]\w*)*$/, 'must be a dotted argument path, e.g. input.email').default('input.email'),
+  LOGIN_ACCOUNT_ARGUMENT: z
+    .string()
+    .regex(/^[_A-Za-z]\w*(\.[_A-Za-z]\w*)*$/, 'must be a dotted argument path, e.g. input.email')
+    .default('input.email'),
 };
 
 /**
@@ -292,7 +328,11 @@ export const gatewaySchema = baseSchema.extend({
   EXTERNAL_JWT_ISSUER: z.string().optional(),
   EXTERNAL_JWT_AUDIENCE: z.string().optional(),
   BODY_LIMIT: z.string().default('2mb'),
-  WS_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+  WS_MAX_PAYLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
   /**
    * WebSocket connections this gateway keeps open in all, and per client address (as TRUST_PROXY
@@ -337,7 +377,11 @@ export const gatewaySchema = baseSchema.extend({
   /** A cache read or write slower than this counts as a miss (Redis away or overloaded: uncached, never stale). (100 ms) */
   CACHE_TIMEOUT_MS: z.coerce.number().int().min(5).max(5_000).default(100),
   /** How long an automatic persisted query stays registered (shared by all gateways through Redis). */
-  APQ_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
+  APQ_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(24 * 3600),
   /** Trusted-document manifests, one `<client-name>.json` per client (Apollo's persisted-query-manifest format). */
   PERSISTED_QUERIES_DIR: z.string().default('persisted-queries'),
   /**
@@ -389,9 +433,7 @@ export class ConfigError extends Error {
 export function parseConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): Readonly<z.infer<S>> {
   const result = schema.safeParse(env);
   if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
-    );
+    throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
   }
   return Object.freeze(result.data);
 }

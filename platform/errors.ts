@@ -52,10 +52,8 @@ export function appError(code: ErrorCode, message: string, extensions: Record<st
   return new GraphQLError(message, { extensions: { ...extensions, code } });
 }
 
-export const badInput = (message: string, extensions?: Record<string, unknown>) =>
-  appError(ErrorCode.BAD_USER_INPUT, message, extensions);
-export const notFound = (message: string, extensions?: Record<string, unknown>) =>
-  appError(ErrorCode.NOT_FOUND, message, extensions);
+export const badInput = (message: string, extensions?: Record<string, unknown>) => appError(ErrorCode.BAD_USER_INPUT, message, extensions);
+export const notFound = (message: string, extensions?: Record<string, unknown>) => appError(ErrorCode.NOT_FOUND, message, extensions);
 export const forbidden = (message = 'You are not allowed to do this.') => appError(ErrorCode.FORBIDDEN, message);
 export const unauthenticated = (message = 'You must be signed in.') => appError(ErrorCode.UNAUTHENTICATED, message);
 export const invalidState = (message: string, extensions?: Record<string, unknown>) =>

@@ -54,9 +54,12 @@ export function nulCharacterError(document: DocumentNode, variables: Record<stri
 }
 
 const operationResolutionError = (operationName: string | null | undefined) =>
-  new GraphQLError(operationName ? `Unknown operation named "${operationName}".` : 'Must provide operation name if query contains multiple operations.', {
-    extensions: { code: 'OPERATION_RESOLUTION_FAILURE', http: { status: 400 } },
-  });
+  new GraphQLError(
+    operationName ? `Unknown operation named "${operationName}".` : 'Must provide operation name if query contains multiple operations.',
+    {
+      extensions: { code: 'OPERATION_RESOLUTION_FAILURE', http: { status: 400 } },
+    },
+  );
 
 /**
  * The rules above as an Apollo Server plugin. Register it first: its refusal then wins over any

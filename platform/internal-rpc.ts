@@ -39,7 +39,8 @@ export function createInternalRouter(
   for (const route of routes) {
     router.post(route.path, async (req, res) => {
       const caller = await verifier.verify(req.header(INTERNAL_TOKEN_HEADER));
-      if (!caller) return void res.status(401).json({ error: { message: 'Unauthenticated service call.', extensions: { code: 'UNAUTHENTICATED' } } });
+      if (!caller)
+        return void res.status(401).json({ error: { message: 'Unauthenticated service call.', extensions: { code: 'UNAUTHENTICATED' } } });
       if (!route.callers.includes(caller.service)) {
         return void res.status(403).json({ error: { message: 'Service not allowed.', extensions: { code: 'FORBIDDEN' } } });
       }
@@ -70,7 +71,10 @@ export interface InternalClient {
 }
 
 export class InternalCallError extends Error {
-  constructor(message: string, readonly status: number) {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
     super(message);
   }
 }

@@ -98,7 +98,11 @@ const SCHEMA_KEYS = {
 } as Record<'gateway' | Subgraph, string[]>;
 
 /** The variables of `environment` that service `name` reads and the topology has not set itself. */
-function fromEnvironment(name: 'gateway' | Subgraph, environment: NodeJS.ProcessEnv, owned: Record<string, string>): Record<string, string> {
+function fromEnvironment(
+  name: 'gateway' | Subgraph,
+  environment: NodeJS.ProcessEnv,
+  owned: Record<string, string>,
+): Record<string, string> {
   const picked: Record<string, string> = {};
   for (const key of SCHEMA_KEYS[name]) {
     const value = environment[key];

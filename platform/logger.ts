@@ -49,7 +49,11 @@ const REDACTED = '[redacted]';
 /** `params: <list>` exactly as each Drizzle error in the cause chain wrote it into its message. */
 function paramListsOf(err: unknown): string[] {
   const lists: string[] = [];
-  for (let e = err as { params?: unknown; cause?: unknown } | undefined, depth = 0; e && typeof e === 'object' && depth < 10; e = e.cause as never, depth++) {
+  for (
+    let e = err as { params?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && typeof e === 'object' && depth < 10;
+    e = e.cause as never, depth++
+  ) {
     if (Array.isArray(e.params)) lists.push(`params: ${String(e.params)}`);
   }
   return lists;
@@ -57,7 +61,9 @@ function paramListsOf(err: unknown): string[] {
 
 /** Anything after "params: " in a bare message string (a Drizzle message ends with its parameters). */
 const redactParamsText = (text: string, lists: readonly string[] = []) =>
-  lists.reduce((t, list) => t.split(list).join(`params: ${REDACTED}`), text).replace(/\nparams: (?!\[redacted\])[^\n]*/g, `\nparams: ${REDACTED}`);
+  lists
+    .reduce((t, list) => t.split(list).join(`params: ${REDACTED}`), text)
+    .replace(/\nparams: (?!\[redacted\])[^\n]*/g, `\nparams: ${REDACTED}`);
 
 function scrub(value: unknown, lists: readonly string[], depth = 0): unknown {
   if (typeof value === 'string') return redactParamsText(value, lists);

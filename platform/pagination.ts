@@ -75,4 +75,3 @@ export function toConnection<T>(rows: T[], first: number, cursorOf: (row: T) => 
     pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null },
   };
 }
-

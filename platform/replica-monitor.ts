@@ -71,7 +71,13 @@ const withTimeout = <T>(promise: Promise<T>, ms: number) =>
 export function createReplicaMonitor(opts: ReplicaMonitorOptions): ReplicaMonitor {
   // Own one-connection clients: polls never wait behind request traffic, and never count as it.
   const client = (url: string) =>
-    postgres(url, { max: 1, connect_timeout: 2, idle_timeout: 60, onnotice: () => {}, connection: { application_name: `${opts.applicationName}:monitor` } });
+    postgres(url, {
+      max: 1,
+      connect_timeout: 2,
+      idle_timeout: 60,
+      onnotice: () => {},
+      connection: { application_name: `${opts.applicationName}:monitor` },
+    });
   const primary = client(opts.primaryUrl);
   const replicas: Replica[] = opts.replicaUrls.map((url) => ({
     status: { name: describe(url), state: 'down', lagMs: null, replayLsn: null, error: 'not checked yet' },

@@ -82,7 +82,8 @@ export async function listen(service: RunnableService, opts: ListenOptions): Pro
   });
   const { port } = server.address() as AddressInfo;
   const host = opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host;
-  const metricsServer = service.metrics && opts.metricsPort !== undefined ? await startMetricsServer(service.metrics, opts.metricsPort, opts.host) : undefined;
+  const metricsServer =
+    service.metrics && opts.metricsPort !== undefined ? await startMetricsServer(service.metrics, opts.metricsPort, opts.host) : undefined;
   let closing: Promise<void> | undefined;
   /*
    * Graceful stop: first a drain window in which requests are still served but every connection is
@@ -148,4 +149,7 @@ export const runWithConfig = (
     log: service.log,
   });
 
-export const httpTimeouts = (config: HttpServerConfig) => ({ headersMs: config.HTTP_HEADERS_TIMEOUT_MS, requestMs: config.HTTP_REQUEST_TIMEOUT_MS });
+export const httpTimeouts = (config: HttpServerConfig) => ({
+  headersMs: config.HTTP_HEADERS_TIMEOUT_MS,
+  requestMs: config.HTTP_REQUEST_TIMEOUT_MS,
+});

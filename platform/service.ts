@@ -12,7 +12,6 @@ import { createServiceTokenSigner, createServiceTokenVerifier } from './auth/ser
 import { createEventBus } from './events/index.js';
 import type { EventBus } from './events/index.js';
 
-
 /** A subgraph's SDL: schema/<name>.graphql is the one source rover.yaml and the server both read. */
 export function loadTypeDefs(name: string): DocumentNode {
   return parse(readFileSync(path.join(ROOT, 'schema', `${name}.graphql`), 'utf8'));
@@ -31,11 +30,7 @@ export async function createServiceCore(name: string, config: BaseConfig) {
 }
 
 /** What every subgraph builds from its config before its own parts: the core, database, service trust. */
-export async function createServiceBasics<S extends Record<string, unknown>>(
-  name: string,
-  config: SubgraphBaseConfig,
-  schema: S,
-) {
+export async function createServiceBasics<S extends Record<string, unknown>>(name: string, config: SubgraphBaseConfig, schema: S) {
   const { log, signer } = await createServiceCore(name, config);
   configureLoaders({ batching: !config.DATALOADER_DISABLED });
   const database = createDatabase(config, schema, { applicationName: name, log });

@@ -35,7 +35,13 @@ export interface GraphqlHandlerOptions<C extends BaseContext> {
 }
 
 /** `{ errors: [...] }` with one error and no internals (platform/http.ts sendErrors, on plain node:http). */
-export function sendError(res: ServerResponse, status: number, message: string, code: string, extensions: Record<string, unknown> = {}): void {
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  code: string,
+  extensions: Record<string, unknown> = {},
+): void {
   sendErrors(res, status, { message, extensions: { code, ...extensions } });
 }
 

@@ -15,10 +15,7 @@ export const API_SCHEMA_FILE = path.join(ROOT, 'schema/api.graphql');
 
 const roverConfig = z.object({
   federation_version: z.string().regex(/^=?2\.\d+\.\d+$/),
-  subgraphs: z.record(
-    z.string(),
-    z.object({ routing_url: z.url(), schema: z.object({ file: z.string() }) }),
-  ),
+  subgraphs: z.record(z.string(), z.object({ routing_url: z.url(), schema: z.object({ file: z.string() }) })),
 });
 
 export type RoverConfig = z.infer<typeof roverConfig>;

@@ -13,7 +13,7 @@ import { z } from 'zod';
  */
 const env = z.object({ DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }) }).safeParse(process.env);
 if (!env.success) {
-  console.error('DATABASE_URL (the consuming service\'s database) is required');
+  console.error("DATABASE_URL (the consuming service's database) is required");
   process.exit(2);
 }
 const [command, eventId] = process.argv.slice(2);

@@ -54,12 +54,12 @@ function embeddedPostgresFix(said: string, port: number): string {
     return `port ${port} is taken (another \`npm start\`, or another Postgres): stop it, or set EMBEDDED_POSTGRES_PORT to a free port.`;
   }
   if (/lock file .*already exists|Is another postmaster/i.test(said)) {
-    return 'another Postgres already uses this data folder or port (an `npm start` still running? stop it with Ctrl-C). `npm run migrate` and `npm run seed` use a running `npm start`\'s server by themselves. If nothing runs, delete the stale lock file named above. To run a second copy, set EMBEDDED_POSTGRES_PORT (and DATA_DIR) to other values.';
+    return "another Postgres already uses this data folder or port (an `npm start` still running? stop it with Ctrl-C). `npm run migrate` and `npm run seed` use a running `npm start`'s server by themselves. If nothing runs, delete the stale lock file named above. To run a second copy, set EMBEDDED_POSTGRES_PORT (and DATA_DIR) to other values.";
   }
   if (/Permission denied|must be owned/i.test(said)) {
     return 'Postgres cannot read or write its data folder: check its owner and permissions, or set DATA_DIR to a folder of your own.';
   }
-  return 'read Postgres\'s message above; deleting the data folder (DATA_DIR, default .data/) starts from an empty database.';
+  return "read Postgres's message above; deleting the data folder (DATA_DIR, default .data/) starts from an empty database.";
 }
 
 export async function startEmbeddedPostgres(opts: {

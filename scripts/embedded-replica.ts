@@ -22,11 +22,14 @@ const PASSWORD = 'postgres';
 
 /** Settings both servers need: a replication source, room for WAL a stopped standby still needs. */
 export const REPLICATION_FLAGS = [
-  '-c', 'wal_level=replica',
-  '-c', 'max_wal_senders=10',
+  '-c',
+  'wal_level=replica',
+  '-c',
+  'max_wal_senders=10',
   // A standby stopped for a while catches up from the primary's pg_wal (no slot: a forgotten slot
   // would keep WAL forever on a developer's disk).
-  '-c', 'wal_keep_size=256MB',
+  '-c',
+  'wal_keep_size=256MB',
 ];
 
 /** pg_stat_statements on both servers: tests count what each server really executed. */
@@ -108,7 +111,15 @@ export interface StandbySpec {
 }
 
 const standbyArgs = (spec: StandbySpec) => [
-  '-D', spec.dataDir, '-p', String(spec.port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=400', ...spec.postgresFlags,
+  '-D',
+  spec.dataDir,
+  '-p',
+  String(spec.port),
+  '-c',
+  'listen_addresses=127.0.0.1',
+  '-c',
+  'max_connections=400',
+  ...spec.postgresFlags,
 ];
 const urlFor = (port: number, database: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
 
@@ -134,7 +145,11 @@ export async function startStandby(spec: StandbySpec, log?: (msg: string) => voi
 
   const start = () =>
     new Promise<void>((resolve, reject) => {
-      const proc = spawn(server, standbyArgs(spec), { ...owner, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } });
+      const proc = spawn(server, standbyArgs(spec), {
+        ...owner,
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, LC_MESSAGES: 'C' },
+      });
       child = proc;
       let output = '';
       proc.stderr.on('data', (chunk: Buffer) => {
@@ -175,7 +190,12 @@ export async function ensureStandbyRunning(spec: StandbySpec, timeoutMs = 60_000
   await letPostgresUserThrough(path.dirname(path.resolve(spec.dataDir)));
   const logFile = path.join(path.dirname(spec.dataDir), 'standby.log');
   const out = openSync(logFile, 'a');
-  const proc = spawn(server, standbyArgs(spec), { ...serverUser(), detached: true, stdio: ['ignore', out, out], env: { ...process.env, LC_MESSAGES: 'C' } });
+  const proc = spawn(server, standbyArgs(spec), {
+    ...serverUser(),
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  });
   proc.unref();
   closeSync(out);
   const deadline = Date.now() + timeoutMs;

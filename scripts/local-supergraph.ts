@@ -33,11 +33,22 @@ async function startService(name: ServiceName, env: Record<string, string>, port
   const service = await builders[name](env);
   // Single-machine runs stop fast unless told otherwise (the scale-out test asks for a drain window).
   const timeouts = httpTimeouts(parseConfig(httpServerSchema, env));
-  return listen(service, { port, host: env.HOST!, graceMs: 2_000, drainMs: Number(env.SHUTDOWN_DRAIN_MS ?? 0), metricsPort: Number(env.METRICS_PORT ?? 0), timeouts, log: service.log });
+  return listen(service, {
+    port,
+    host: env.HOST!,
+    graceMs: 2_000,
+    drainMs: Number(env.SHUTDOWN_DRAIN_MS ?? 0),
+    metricsPort: Number(env.METRICS_PORT ?? 0),
+    timeouts,
+    log: service.log,
+  });
 }
 
 /** One more gateway instance over the same subgraphs (scale-out, cross-instance tests). */
-export async function startExtraGateway(topology: LocalTopology, port: number): Promise<{ url: string; metricsUrl: string; close(): Promise<void> }> {
+export async function startExtraGateway(
+  topology: LocalTopology,
+  port: number,
+): Promise<{ url: string; metricsUrl: string; close(): Promise<void> }> {
   const env = localEnv({ ...topology, ports: { ...topology.ports, gateway: port }, metricsPorts: {} });
   const listening = await startService('gateway', env.gateway, port);
   return { url: `${listening.url}/graphql`, metricsUrl: listening.metricsUrl!, close: () => listening.close() };

@@ -59,7 +59,9 @@ ${blocks.join('\n')}
   // Debian installs it in /usr/sbin, which a non-login PATH may lack.
   const binary = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
   const child = spawn(binary, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
-  const failed = new Promise<never>((_, reject) => child.once('error', (err) => reject(new Error(`cannot start nginx (apt-get install nginx): ${err.message}`))));
+  const failed = new Promise<never>((_, reject) =>
+    child.once('error', (err) => reject(new Error(`cannot start nginx (apt-get install nginx): ${err.message}`))),
+  );
   const ready = (async () => {
     const deadline = Date.now() + 10_000;
     for (const u of Object.values(upstreams)) {

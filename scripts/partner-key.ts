@@ -16,6 +16,7 @@ if (!client) {
 const { key, entry } = mintPartnerKey(client);
 const manifest = path.join(ROOT, 'persisted-queries', `${client}.json`);
 console.error(`API key for ${client} (give it to the partner; it is not stored anywhere):\n\n  ${key}\n`);
-if (!existsSync(manifest)) console.error(`note: ${path.relative(ROOT, manifest)} does not exist yet; the gateway refuses to start without it.\n`);
+if (!existsSync(manifest))
+  console.error(`note: ${path.relative(ROOT, manifest)} does not exist yet; the gateway refuses to start without it.\n`);
 console.error('Add this entry to PARTNER_API_KEYS:\n');
 console.log(JSON.stringify(entry));

@@ -6,7 +6,16 @@ import type { DefinitionNode, DocumentNode, FragmentDefinitionNode, OperationDef
 import { mintPartnerKey } from '../gateway/persisted-queries/partner-keys.js';
 import { operationId } from '../gateway/persisted-queries/manifest.js';
 import type { ManifestOperation } from '../gateway/persisted-queries/manifest.js';
-import { CLIENT_FILE, clientEntrySchema, clientNameSchema, manifestFile, partnerLimitsSchema, readClient, versionSchema, writeJsonAtomic } from '../gateway/persisted-queries/client-registry.js';
+import {
+  CLIENT_FILE,
+  clientEntrySchema,
+  clientNameSchema,
+  manifestFile,
+  partnerLimitsSchema,
+  readClient,
+  versionSchema,
+  writeJsonAtomic,
+} from '../gateway/persisted-queries/client-registry.js';
 import type { ClientEntry, PartnerLimits } from '../gateway/persisted-queries/client-registry.js';
 import { API_SCHEMA_FILE, ROOT } from './compose-supergraph.js';
 import { ExplainedError, runScript } from './run-script.js';
@@ -35,10 +44,16 @@ function arg(value: string | undefined, schema: typeof clientNameSchema, what: s
 }
 
 async function loadEntry(dir: string, client: string): Promise<ClientEntry> {
-  if (!existsSync(path.join(dir, client, CLIENT_FILE))) throw new ExplainedError(`no client "${client}" in ${dir} (npm run partner -- create ${client})`);
-  return (await readClient(dir, client).catch((err: unknown) => { throw new ExplainedError(err instanceof Error ? err.message : String(err)); })).entry;
+  if (!existsSync(path.join(dir, client, CLIENT_FILE)))
+    throw new ExplainedError(`no client "${client}" in ${dir} (npm run partner -- create ${client})`);
+  return (
+    await readClient(dir, client).catch((err: unknown) => {
+      throw new ExplainedError(err instanceof Error ? err.message : String(err));
+    })
+  ).entry;
 }
-const saveEntry = (dir: string, entry: ClientEntry) => writeJsonAtomic(path.join(dir, entry.name, CLIENT_FILE), clientEntrySchema.parse(entry));
+const saveEntry = (dir: string, entry: ClientEntry) =>
+  writeJsonAtomic(path.join(dir, entry.name, CLIENT_FILE), clientEntrySchema.parse(entry));
 
 /** Operations of .graphql files as Apollo's manifest lists them: each with the fragments it uses, validated against the API schema. */
 export async function manifestOperations(files: string[]): Promise<ManifestOperation[]> {
@@ -55,15 +70,26 @@ export async function manifestOperations(files: string[]): Promise<ManifestOpera
   }
   const whole: DocumentNode = { kind: Kind.DOCUMENT, definitions };
   const problems = validate(schema, whole);
-  if (problems.length) throw new ExplainedError(`the operations do not fit schema/api.graphql:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`);
-  const fragments = new Map(definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]));
+  if (problems.length)
+    throw new ExplainedError(`the operations do not fit schema/api.graphql:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`);
+  const fragments = new Map(
+    definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]),
+  );
   const operations = definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
   if (!operations.length) throw new ExplainedError('no operations in the given files');
   return operations.map((op) => {
     if (!op.name) throw new ExplainedError(`every operation needs a name (clients and logs refer to it): ${print(op).slice(0, 60)}…`);
     const used = new Map<string, FragmentDefinitionNode>();
     const collect = (node: OperationDefinitionNode | FragmentDefinitionNode) =>
-      visit(node, { FragmentSpread: (s) => { const f = fragments.get(s.name.value)!; if (!used.has(f.name.value)) { used.set(f.name.value, f); collect(f); } } });
+      visit(node, {
+        FragmentSpread: (s) => {
+          const f = fragments.get(s.name.value)!;
+          if (!used.has(f.name.value)) {
+            used.set(f.name.value, f);
+            collect(f);
+          }
+        },
+      });
     collect(op);
     const body = [op, ...[...used.values()].sort((a, b) => a.name.value.localeCompare(b.name.value))].map((d) => print(d)).join('\n\n');
     return { id: operationId(body), name: op.name.value, type: op.operation, body };
@@ -78,7 +104,10 @@ const LIMIT_FLAGS = { '--requests': 'requestsPerWindow', '--cost': 'costBudgetPe
  * `--requests N` / `--cost N` into a change of the entry's limits: a positive whole number sets
  * it, `default` removes it (back to the gateway's configured default). Anything else is refused.
  */
-function limitFlags(args: string[], allowDefault: boolean): { rest: string[]; change: Partial<Record<keyof PartnerLimits, number | null>> } {
+function limitFlags(
+  args: string[],
+  allowDefault: boolean,
+): { rest: string[]; change: Partial<Record<keyof PartnerLimits, number | null>> } {
   const rest: string[] = [];
   const change: Partial<Record<keyof PartnerLimits, number | null>> = {};
   for (let i = 0; i < args.length; i++) {
@@ -118,9 +147,14 @@ const describeLimits = (entry: ClientEntry) =>
 
 const commands: Record<string, (args: string[], dir: string, out: Out, note: Out) => Promise<void>> = {
   async create(args, dir, out, note) {
-    const { rest: [name], change } = limitFlags(args, false);
+    const {
+      rest: [name],
+      change,
+    } = limitFlags(args, false);
     const client = arg(name, clientNameSchema, 'client name');
-    const entry: ClientEntry = existsSync(path.join(dir, client, CLIENT_FILE)) ? await loadEntry(dir, client) : { name: client, keys: [], manifests: {} };
+    const entry: ClientEntry = existsSync(path.join(dir, client, CLIENT_FILE))
+      ? await loadEntry(dir, client)
+      : { name: client, keys: [], manifests: {} };
     applyLimits(entry, change);
     const { key, entry: minted } = mintPartnerKey(client);
     entry.keys.push({ id: minted.id, sha256: minted.sha256, createdAt: new Date().toISOString(), revoked: false });
@@ -129,7 +163,10 @@ const commands: Record<string, (args: string[], dir: string, out: Out, note: Out
     out(key);
   },
   async limits(args, dir, out) {
-    const { rest: [name], change } = limitFlags(args, true);
+    const {
+      rest: [name],
+      change,
+    } = limitFlags(args, true);
     const entry = await loadEntry(dir, arg(name, clientNameSchema, 'client name'));
     if (!Object.keys(change).length) throw new ExplainedError(`nothing to change: give --requests and/or --cost\n${USAGE}`);
     applyLimits(entry, change);
@@ -159,7 +196,8 @@ const commands: Record<string, (args: string[], dir: string, out: Out, note: Out
       const { entry, manifest } = read;
       out(`${name}: ${manifest.operations.size} operation(s) allowed; ${describeLimits(entry)}`);
       for (const k of entry.keys) out(`  key ${k.id}  ${k.revoked ? 'REVOKED' : 'active'}  created ${k.createdAt}`);
-      for (const [v, m] of Object.entries(entry.manifests)) out(`  manifest ${v}  ${m.retired ? 'RETIRED' : 'live'}  published ${m.publishedAt}`);
+      for (const [v, m] of Object.entries(entry.manifests))
+        out(`  manifest ${v}  ${m.retired ? 'RETIRED' : 'live'}  published ${m.publishedAt}`);
     }
   },
   async revoke([name, keyId], dir, out) {
@@ -181,7 +219,12 @@ const commands: Record<string, (args: string[], dir: string, out: Out, note: Out
 };
 
 /** One command, as the CLI runs it; what it prints goes to out (results) and note (messages for a person). */
-export async function partnerCommand(argv: string[], dir = registryDir(), out: Out = console.log, note: Out = console.error): Promise<void> {
+export async function partnerCommand(
+  argv: string[],
+  dir = registryDir(),
+  out: Out = console.log,
+  note: Out = console.error,
+): Promise<void> {
   const [command, ...args] = argv;
   const run = command ? commands[command] : undefined;
   if (!run) throw new ExplainedError(USAGE);

@@ -17,9 +17,7 @@ export interface RedisServerHandle {
  * append-only file fsynced on every write, as production does, so a restart loses nothing.
  */
 export async function startRedisServer(port: number, opts: { dataDir?: string } = {}): Promise<RedisServerHandle> {
-  const persistence = opts.dataDir
-    ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', opts.dataDir]
-    : ['--appendonly', 'no'];
+  const persistence = opts.dataDir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', opts.dataDir] : ['--appendonly', 'no'];
   const launch = async () => {
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
     const failed = new Promise<never>((_, reject) =>

@@ -39,8 +39,38 @@ export function prng(seed: number) {
   };
 }
 
-const CATEGORY_NAMES = ['Coffee', 'Tea', 'Kettles', 'Mugs', 'Grinders', 'Brewers', 'Filters', 'Scales', 'Storage', 'Books', 'Cleaning', 'Gifts', 'Spares', 'Outdoor', 'Bundles', 'Accessories'];
-const ADJECTIVES = ['Classic', 'Nordic', 'Copper', 'Stoneware', 'Travel', 'Barista', 'Compact', 'Ceramic', 'Glass', 'Bamboo', 'Matte', 'Vintage'];
+const CATEGORY_NAMES = [
+  'Coffee',
+  'Tea',
+  'Kettles',
+  'Mugs',
+  'Grinders',
+  'Brewers',
+  'Filters',
+  'Scales',
+  'Storage',
+  'Books',
+  'Cleaning',
+  'Gifts',
+  'Spares',
+  'Outdoor',
+  'Bundles',
+  'Accessories',
+];
+const ADJECTIVES = [
+  'Classic',
+  'Nordic',
+  'Copper',
+  'Stoneware',
+  'Travel',
+  'Barista',
+  'Compact',
+  'Ceramic',
+  'Glass',
+  'Bamboo',
+  'Matte',
+  'Vintage',
+];
 const NOUNS = ['kettle', 'mug', 'grinder', 'dripper', 'scale', 'canister', 'tumbler', 'press', 'carafe', 'filter', 'spoon', 'tray'];
 const STATUSES = ['PENDING_PAYMENT', 'PAID', 'PAID', 'PAID', 'PAID', 'SHIPPED', 'SHIPPED', 'DELIVERED', 'DELIVERED', 'CANCELLED'] as const;
 const BASE_TIME = Date.UTC(2026, 0, 1);
@@ -55,22 +85,47 @@ async function insertChunks(sql: postgres.Sql, table: string, rows: Record<strin
 export async function seed(urls: Record<Subgraph, string>, size: SeedSize = DEMO_SIZE): Promise<string> {
   const rand = prng(42);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
-  const clients = Object.fromEntries(Object.entries(urls).map(([k, u]) => [k, postgres(u, { max: 1, onnotice: () => {} })])) as Record<Subgraph, postgres.Sql>;
+  const clients = Object.fromEntries(Object.entries(urls).map(([k, u]) => [k, postgres(u, { max: 1, onnotice: () => {} })])) as Record<
+    Subgraph,
+    postgres.Sql
+  >;
   try {
     // Users: two documented accounts, then customers sharing one precomputed hash (hashing 1,000
     // passwords with scrypt would take a minute; each is `customer-password-1`).
     const sharedHash = await hashPassword(SEED_ACCOUNTS.customer.password);
     const users = [
-      { id: seedId('user', 0), email: SEED_ACCOUNTS.admin.email, name: SEED_ACCOUNTS.admin.name, role: 'ADMIN', password_hash: await hashPassword(SEED_ACCOUNTS.admin.password), created_at: new Date(BASE_TIME) },
-      { id: seedId('user', 1), email: SEED_ACCOUNTS.customer.email, name: SEED_ACCOUNTS.customer.name, role: 'CUSTOMER', password_hash: sharedHash, created_at: new Date(BASE_TIME + 60_000) },
+      {
+        id: seedId('user', 0),
+        email: SEED_ACCOUNTS.admin.email,
+        name: SEED_ACCOUNTS.admin.name,
+        role: 'ADMIN',
+        password_hash: await hashPassword(SEED_ACCOUNTS.admin.password),
+        created_at: new Date(BASE_TIME),
+      },
+      {
+        id: seedId('user', 1),
+        email: SEED_ACCOUNTS.customer.email,
+        name: SEED_ACCOUNTS.customer.name,
+        role: 'CUSTOMER',
+        password_hash: sharedHash,
+        created_at: new Date(BASE_TIME + 60_000),
+      },
     ];
     for (let i = 2; i < size.users; i++) {
-      users.push({ id: seedId('user', i), email: `customer${i}@example.com`, name: `Customer ${i}`, role: 'CUSTOMER', password_hash: sharedHash, created_at: new Date(BASE_TIME + i * 60_000) });
+      users.push({
+        id: seedId('user', i),
+        email: `customer${i}@example.com`,
+        name: `Customer ${i}`,
+        role: 'CUSTOMER',
+        password_hash: sharedHash,
+        created_at: new Date(BASE_TIME + i * 60_000),
+      });
     }
     await insertChunks(clients.users, 'users', users);
 
     const categories = Array.from({ length: size.categories }, (_, i) => {
-      const name = CATEGORY_NAMES[i % CATEGORY_NAMES.length]! + (i >= CATEGORY_NAMES.length ? ` ${Math.floor(i / CATEGORY_NAMES.length) + 1}` : '');
+      const name =
+        CATEGORY_NAMES[i % CATEGORY_NAMES.length]! + (i >= CATEGORY_NAMES.length ? ` ${Math.floor(i / CATEGORY_NAMES.length) + 1}` : '');
       return { id: seedId('category', i), slug: name.toLowerCase().replace(/\s+/g, '-'), name, created_at: new Date(BASE_TIME) };
     });
     await insertChunks(clients.catalog, 'categories', categories);
@@ -112,17 +167,50 @@ export async function seed(urls: Record<Subgraph, string>, size: SeedSize = DEMO
         const quantity = 1 + Math.floor(rand() * 3);
         total += quantity * product.price_cents;
         items.push({ order_id: id, product_id: product.id, quantity, unit_price_cents: product.price_cents, currency: 'USD', position });
-        reservations.push({ reservation_id: id, product_id: product.id, quantity, unit_price_cents: product.price_cents, currency: 'USD', released_at: status === 'CANCELLED' ? createdAt : null, created_at: createdAt });
+        reservations.push({
+          reservation_id: id,
+          product_id: product.id,
+          quantity,
+          unit_price_cents: product.price_cents,
+          currency: 'USD',
+          released_at: status === 'CANCELLED' ? createdAt : null,
+          created_at: createdAt,
+        });
       });
-      orders.push({ id, number: 100_001 + i, customer_id: customer.id, status, total_cents: total, currency: 'USD', created_at: createdAt, updated_at: createdAt });
+      orders.push({
+        id,
+        number: 100_001 + i,
+        customer_id: customer.id,
+        status,
+        total_cents: total,
+        currency: 'USD',
+        created_at: createdAt,
+        updated_at: createdAt,
+      });
       const invoiceId = seedId('invoice', i);
       const paid = status !== 'PENDING_PAYMENT' && status !== 'CANCELLED';
       invoices.push({
-        id: invoiceId, order_id: id, customer_id: customer.id, amount_cents: total, currency: 'USD',
-        status: paid ? 'PAID' : status === 'CANCELLED' ? 'VOID' : 'OPEN', issued_at: createdAt, paid_at: paid ? new Date(createdAt.getTime() + 600_000) : null, updated_at: createdAt,
+        id: invoiceId,
+        order_id: id,
+        customer_id: customer.id,
+        amount_cents: total,
+        currency: 'USD',
+        status: paid ? 'PAID' : status === 'CANCELLED' ? 'VOID' : 'OPEN',
+        issued_at: createdAt,
+        paid_at: paid ? new Date(createdAt.getTime() + 600_000) : null,
+        updated_at: createdAt,
       });
       if (paid) {
-        payments.push({ id: seedId('payment', i), invoice_id: invoiceId, amount_cents: total, currency: 'USD', status: 'SUCCEEDED', method: 'Visa •••• 4242', provider_ref: `seed_${i}`, created_at: new Date(createdAt.getTime() + 600_000) });
+        payments.push({
+          id: seedId('payment', i),
+          invoice_id: invoiceId,
+          amount_cents: total,
+          currency: 'USD',
+          status: 'SUCCEEDED',
+          method: 'Visa •••• 4242',
+          provider_ref: `seed_${i}`,
+          created_at: new Date(createdAt.getTime() + 600_000),
+        });
       }
     }
     await insertChunks(clients.orders, 'orders', orders);
@@ -144,7 +232,9 @@ export async function resetData(urls: Record<Subgraph, string>): Promise<void> {
   for (const url of Object.values(urls)) {
     const sql = postgres(url, { max: 1, onnotice: () => {} });
     try {
-      const tables = await sql<{ name: string }[]>`select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname = 'public'`;
+      const tables = await sql<
+        { name: string }[]
+      >`select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname = 'public'`;
       if (tables.length) await sql.unsafe(`truncate table ${tables.map((t) => t.name).join(', ')} restart identity cascade`);
     } finally {
       await sql.end();

@@ -14,7 +14,11 @@ await runScript(async () => {
     const started = Date.now();
     if (force) await resetData(dbs.urls);
     const result = force ? await seed(dbs.urls) : await seedIfEmpty(dbs.urls);
-    console.log(result ? `seeded in ${Date.now() - started} ms: ${result}` : 'databases already hold data; nothing seeded (`npm run seed -- --force` replaces it)');
+    console.log(
+      result
+        ? `seeded in ${Date.now() - started} ms: ${result}`
+        : 'databases already hold data; nothing seeded (`npm run seed -- --force` replaces it)',
+    );
   } finally {
     await dbs.stop();
   }

@@ -94,7 +94,10 @@ await runScript(async () => {
   } catch (err) {
     await dbs.stop();
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new ExplainedError(`A port of npm start is taken (${(err as Error).message}): another npm start running? Stop it, or choose other ports with PORT_BASE (or GATEWAY_PORT, USERS_PORT, ...).`, { cause: err });
+      throw new ExplainedError(
+        `A port of npm start is taken (${(err as Error).message}): another npm start running? Stop it, or choose other ports with PORT_BASE (or GATEWAY_PORT, USERS_PORT, ...).`,
+        { cause: err },
+      );
     }
     throw err;
   }

@@ -56,7 +56,10 @@ describe('authorization directives', () => {
       expect(res.data.userByEmail).toBeNull();
       expect(res.data.products.edges).toHaveLength(1);
       expect(res.errors).toHaveLength(1);
-      expect(res.errors![0]).toMatchObject({ path: ['userByEmail'], extensions: { code: 'FORBIDDEN', authorization: { code: 'UNAUTHORIZED_FIELD_OR_TYPE', coordinate: 'Query.userByEmail' } } });
+      expect(res.errors![0]).toMatchObject({
+        path: ['userByEmail'],
+        extensions: { code: 'FORBIDDEN', authorization: { code: 'UNAUTHORIZED_FIELD_OR_TYPE', coordinate: 'Query.userByEmail' } },
+      });
     });
     // Removed before planning: the users service was asked for `me` only, never for the lookup.
     expect(seen.some((q) => /lower/i.test(q))).toBe(false);
@@ -75,30 +78,47 @@ describe('authorization directives', () => {
   });
 
   it('a removed non-null field nulls its nearest nullable parent, and only that', async () => {
-    const res = await stack.gql(`query($id: ID!) { user(id: $id) { name orders(first: 1) { edges { node { id } } } } categories { id } }`, { id: customer.id });
+    const res = await stack.gql(`query($id: ID!) { user(id: $id) { name orders(first: 1) { edges { node { id } } } } categories { id } }`, {
+      id: customer.id,
+    });
     expect(res.data.user).toBeNull();
     expect(Array.isArray(res.data.categories)).toBe(true);
-    expect(res.errors![0]).toMatchObject({ path: ['user', 'orders'], extensions: { code: 'UNAUTHENTICATED', authorization: { coordinate: 'User.orders' } } });
+    expect(res.errors![0]).toMatchObject({
+      path: ['user', 'orders'],
+      extensions: { code: 'UNAUTHENTICATED', authorization: { coordinate: 'User.orders' } },
+    });
   });
 
   it('an unauthorized mutation never reaches its subgraph', async () => {
     const { id } = await stack.product({ stock: 3 });
     const seen = await statementsOf('orders', async () => {
-      const res = await stack.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
-        { input: { items: [{ productId: id, quantity: 1 }], idempotencyKey: 'anonymous-attempt' } });
+      const res = await stack.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`, {
+        input: { items: [{ productId: id, quantity: 1 }], idempotencyKey: 'anonymous-attempt' },
+      });
       expect(res.data).toBeNull();
       expect(res.errors![0]).toMatchObject({ path: ['placeOrder'], extensions: { code: 'UNAUTHENTICATED' } });
     });
     expect(seen).toEqual([]);
-    const customerAdjusts = await stack.gql(`mutation($id: ID!) { adjustStock(productId: $id, delta: 5) { stock } }`, { id }, { token: customer.token });
-    expect(customerAdjusts.errors![0]!.extensions).toMatchObject({ code: 'FORBIDDEN', authorization: { code: 'UNAUTHORIZED_FIELD_OR_TYPE' } });
+    const customerAdjusts = await stack.gql(
+      `mutation($id: ID!) { adjustStock(productId: $id, delta: 5) { stock } }`,
+      { id },
+      { token: customer.token },
+    );
+    expect(customerAdjusts.errors![0]!.extensions).toMatchObject({
+      code: 'FORBIDDEN',
+      authorization: { code: 'UNAUTHORIZED_FIELD_OR_TYPE' },
+    });
     expect((await stack.sql.catalog`select stock from products where id = ${id}`)[0]!.stock).toBe(3);
   });
 
   it('fragments and aliases are checked where they are used', async () => {
-    const res = await stack.gql(`query { ...Admin me { ...Me } }
+    const res = await stack.gql(
+      `query { ...Admin me { ...Me } }
       fragment Admin on Query { everyone: userByEmail(email: "x@example.com") { id } }
-      fragment Me on User { id }`, {}, { token: customer.token });
+      fragment Me on User { id }`,
+      {},
+      { token: customer.token },
+    );
     expect(res.data.me).toEqual({ id: customer.id });
     expect(res.data.everyone).toBeNull();
     expect(res.errors![0]!.path).toEqual(['everyone']);
@@ -111,9 +131,14 @@ function sampleValue(type: GraphQLInputType): unknown {
   if (isListType(type)) return [sampleValue(type.ofType)];
   if (isEnumType(type)) return type.getValues()[0]!.value;
   if (isInputObjectType(type)) {
-    return Object.fromEntries(Object.values(type.getFields()).filter((f) => isNonNullType(f.type)).map((f) => [f.name, sampleValue(f.type)]));
+    return Object.fromEntries(
+      Object.values(type.getFields())
+        .filter((f) => isNonNullType(f.type))
+        .map((f) => [f.name, sampleValue(f.type)]),
+    );
   }
-  if (isScalarType(type)) return ({ Int: 1, Float: 1, Boolean: true } as Record<string, unknown>)[type.name] ?? '00000000-0000-4000-8000-000000000000';
+  if (isScalarType(type))
+    return ({ Int: 1, Float: 1, Boolean: true } as Record<string, unknown>)[type.name] ?? '00000000-0000-4000-8000-000000000000';
   return null;
 }
 
@@ -147,9 +172,20 @@ describe('contract codes for every guarded operation', () => {
   it('knows every admin and signed-in root operation of the schema', () => {
     const names = guarded.map((g) => `${g.field.name}${g.adminOnly ? ' (admin)' : ''}`).sort();
     expect(names).toEqual([
-      'adjustStock (admin)', 'cancelOrder', 'createCategory (admin)', 'createProduct (admin)', 'invoice',
-      'order', 'payInvoice', 'placeOrder', 'refundPayment (admin)', 'setOrderStatus (admin)', 'updateProduct (admin)',
-      'updateProfile', 'userByEmail (admin)', 'users (admin)',
+      'adjustStock (admin)',
+      'cancelOrder',
+      'createCategory (admin)',
+      'createProduct (admin)',
+      'invoice',
+      'order',
+      'payInvoice',
+      'placeOrder',
+      'refundPayment (admin)',
+      'setOrderStatus (admin)',
+      'updateProduct (admin)',
+      'updateProfile',
+      'userByEmail (admin)',
+      'users (admin)',
     ]);
   });
 
@@ -164,7 +200,9 @@ describe('contract codes for every guarded operation', () => {
           field: field.name,
           errors: [{ path: [field.name], code: 'UNAUTHENTICATED' }],
         });
-        expect(res.errors![0]!.extensions).toMatchObject({ authorization: { code: 'UNAUTHORIZED_FIELD_OR_TYPE', coordinate: `${kind === 'query' ? 'Query' : 'Mutation'}.${field.name}` } });
+        expect(res.errors![0]!.extensions).toMatchObject({
+          authorization: { code: 'UNAUTHORIZED_FIELD_OR_TYPE', coordinate: `${kind === 'query' ? 'Query' : 'Mutation'}.${field.name}` },
+        });
       } finally {
         sqlStatementCounter.listener = undefined;
       }

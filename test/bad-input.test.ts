@@ -48,37 +48,157 @@ const cases: Case[] = [
   // NUL in string arguments, as a variable and as a literal.
   { name: 'NUL in productBySku(sku) (variable)', query: 'query($s: String!) { productBySku(sku: $s) { id } }', variables: { s: NUL } },
   { name: 'NUL in productBySku(sku) (literal)', query: '{ productBySku(sku: "ab\\u0000cd") { id } }' },
-  { name: 'NUL in products(filter.search)', query: 'query($f: ProductFilter) { products(filter: $f) { edges { node { id } } } }', variables: { f: { search: `abc${NUL}` } } },
-  { name: 'NUL in signUp(name)', query: 'mutation($i: SignUpInput!) { signUp(input: $i) { token } }', variables: { i: { email: `${randomUUID()}@example.test`, name: NUL, password: 'correct-horse-battery' } } },
-  { name: 'NUL in signUp(email)', query: 'mutation($i: SignUpInput!) { signUp(input: $i) { token } }', variables: { i: { email: `a${NUL}@example.test`, name: 'N', password: 'correct-horse-battery' } } },
-  { name: 'NUL in logIn(email)', query: 'mutation($i: LogInInput!) { logIn(input: $i) { token } }', variables: { i: { email: `ada${NUL}@example.com`, password: 'whatever-password' } } },
-  { name: 'NUL in updateProfile(name)', query: 'mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { id } }', variables: { i: { name: NUL } }, who: 'customer' },
+  {
+    name: 'NUL in products(filter.search)',
+    query: 'query($f: ProductFilter) { products(filter: $f) { edges { node { id } } } }',
+    variables: { f: { search: `abc${NUL}` } },
+  },
+  {
+    name: 'NUL in signUp(name)',
+    query: 'mutation($i: SignUpInput!) { signUp(input: $i) { token } }',
+    variables: { i: { email: `${randomUUID()}@example.test`, name: NUL, password: 'correct-horse-battery' } },
+  },
+  {
+    name: 'NUL in signUp(email)',
+    query: 'mutation($i: SignUpInput!) { signUp(input: $i) { token } }',
+    variables: { i: { email: `a${NUL}@example.test`, name: 'N', password: 'correct-horse-battery' } },
+  },
+  {
+    name: 'NUL in logIn(email)',
+    query: 'mutation($i: LogInInput!) { logIn(input: $i) { token } }',
+    variables: { i: { email: `ada${NUL}@example.com`, password: 'whatever-password' } },
+  },
+  {
+    name: 'NUL in updateProfile(name)',
+    query: 'mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { id } }',
+    variables: { i: { name: NUL } },
+    who: 'customer',
+  },
   { name: 'NUL in userByEmail(email)', query: 'query($e: String!) { userByEmail(email: $e) { id } }', variables: { e: NUL }, who: 'admin' },
-  { name: 'NUL in placeOrder(idempotencyKey)', query: 'mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { id } }', variables: { i: { items: [{ productId: randomUUID(), quantity: 1 }], idempotencyKey: `key-${NUL}-0001` } }, who: 'customer' },
-  { name: 'NUL in payInvoice(cardToken)', query: 'mutation($i: PayInvoiceInput!) { payInvoice(input: $i) { id } }', variables: { i: { invoiceId: randomUUID(), cardToken: NUL, idempotencyKey: idem() } }, who: 'customer' },
-  { name: 'NUL in createCategory(name)', query: 'mutation($i: CreateCategoryInput!) { createCategory(input: $i) { id } }', variables: { i: { slug: `c-${Date.now()}`, name: NUL } }, who: 'admin' },
+  {
+    name: 'NUL in placeOrder(idempotencyKey)',
+    query: 'mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { id } }',
+    variables: { i: { items: [{ productId: randomUUID(), quantity: 1 }], idempotencyKey: `key-${NUL}-0001` } },
+    who: 'customer',
+  },
+  {
+    name: 'NUL in payInvoice(cardToken)',
+    query: 'mutation($i: PayInvoiceInput!) { payInvoice(input: $i) { id } }',
+    variables: { i: { invoiceId: randomUUID(), cardToken: NUL, idempotencyKey: idem() } },
+    who: 'customer',
+  },
+  {
+    name: 'NUL in createCategory(name)',
+    query: 'mutation($i: CreateCategoryInput!) { createCategory(input: $i) { id } }',
+    variables: { i: { slug: `c-${Date.now()}`, name: NUL } },
+    who: 'admin',
+  },
   { name: 'NUL in product(id)', query: 'query($id: ID!) { product(id: $id) { id } }', variables: { id: NUL } },
   // The same rule for every other string and ID argument a client can send.
-  { name: 'NUL in createProduct(description)', query: 'mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }', variables: { i: { sku: `S-${Date.now()}`, name: 'P', description: NUL, priceCents: 100, currency: 'USD', categoryId: randomUUID(), stock: 1, weightGrams: 1 } }, who: 'admin' },
-  { name: 'NUL in updateProduct(input.name)', query: 'mutation($id: ID!, $i: UpdateProductInput!) { updateProduct(id: $id, input: $i) { id } }', variables: { id: randomUUID(), i: { name: NUL } }, who: 'admin' },
+  {
+    name: 'NUL in createProduct(description)',
+    query: 'mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }',
+    variables: {
+      i: {
+        sku: `S-${Date.now()}`,
+        name: 'P',
+        description: NUL,
+        priceCents: 100,
+        currency: 'USD',
+        categoryId: randomUUID(),
+        stock: 1,
+        weightGrams: 1,
+      },
+    },
+    who: 'admin',
+  },
+  {
+    name: 'NUL in updateProduct(input.name)',
+    query: 'mutation($id: ID!, $i: UpdateProductInput!) { updateProduct(id: $id, input: $i) { id } }',
+    variables: { id: randomUUID(), i: { name: NUL } },
+    who: 'admin',
+  },
   { name: 'NUL in cancelOrder(id)', query: 'mutation($id: ID!) { cancelOrder(id: $id) { id } }', variables: { id: NUL }, who: 'customer' },
-  { name: 'NUL in refundPayment(idempotencyKey)', query: 'mutation($i: RefundPaymentInput!) { refundPayment(input: $i) { id } }', variables: { i: { paymentId: randomUUID(), idempotencyKey: `key-${NUL}-0001` } }, who: 'admin' },
+  {
+    name: 'NUL in refundPayment(idempotencyKey)',
+    query: 'mutation($i: RefundPaymentInput!) { refundPayment(input: $i) { id } }',
+    variables: { i: { paymentId: randomUUID(), idempotencyKey: `key-${NUL}-0001` } },
+    who: 'admin',
+  },
   { name: 'NUL in user(id)', query: 'query($id: ID!) { user(id: $id) { id } }', variables: { id: NUL } },
   { name: 'NUL in order(id) (literal)', query: '{ order(id: "\u0000") { id } }', who: 'customer' },
-  { name: 'NUL in a connection cursor (after)', query: 'query($a: String) { products(after: $a) { edges { node { id } } } }', variables: { a: NUL } },
+  {
+    name: 'NUL in a connection cursor (after)',
+    query: 'query($a: String) { products(after: $a) { edges { node { id } } } }',
+    variables: { a: NUL },
+  },
   // Cursors whose timestamp no calendar has.
-  { name: 'products(after) with 31 February', query: 'query($a: String) { products(after: $a) { edges { node { id } } } }', variables: { a: IMPOSSIBLE_DATE } },
-  { name: 'products(after) with year 0', query: 'query($a: String) { products(after: $a) { edges { node { id } } } }', variables: { a: YEAR_ZERO } },
-  { name: 'products(after) with hour 24', query: 'query($a: String) { products(after: $a) { edges { node { id } } } }', variables: { a: HOUR_24 } },
-  { name: 'me.orders(after) with 31 February', query: 'query($a: String) { me { orders(after: $a) { edges { node { id } } } } }', variables: { a: IMPOSSIBLE_DATE }, who: 'customer' },
-  { name: 'me.invoices(after) with 31 February', query: 'query($a: String) { me { invoices(after: $a) { edges { node { id } } } } }', variables: { a: IMPOSSIBLE_DATE }, who: 'customer' },
-  { name: 'users(after) with 31 February', query: 'query($a: String) { users(after: $a) { edges { node { id } } } }', variables: { a: IMPOSSIBLE_DATE }, who: 'admin' },
-  { name: 'categories.products(after) with 31 February', query: 'query($a: String) { categories { products(after: $a) { edges { node { id } } } } }', variables: { a: IMPOSSIBLE_DATE } },
+  {
+    name: 'products(after) with 31 February',
+    query: 'query($a: String) { products(after: $a) { edges { node { id } } } }',
+    variables: { a: IMPOSSIBLE_DATE },
+  },
+  {
+    name: 'products(after) with year 0',
+    query: 'query($a: String) { products(after: $a) { edges { node { id } } } }',
+    variables: { a: YEAR_ZERO },
+  },
+  {
+    name: 'products(after) with hour 24',
+    query: 'query($a: String) { products(after: $a) { edges { node { id } } } }',
+    variables: { a: HOUR_24 },
+  },
+  {
+    name: 'me.orders(after) with 31 February',
+    query: 'query($a: String) { me { orders(after: $a) { edges { node { id } } } } }',
+    variables: { a: IMPOSSIBLE_DATE },
+    who: 'customer',
+  },
+  {
+    name: 'me.invoices(after) with 31 February',
+    query: 'query($a: String) { me { invoices(after: $a) { edges { node { id } } } } }',
+    variables: { a: IMPOSSIBLE_DATE },
+    who: 'customer',
+  },
+  {
+    name: 'users(after) with 31 February',
+    query: 'query($a: String) { users(after: $a) { edges { node { id } } } }',
+    variables: { a: IMPOSSIBLE_DATE },
+    who: 'admin',
+  },
+  {
+    name: 'categories.products(after) with 31 February',
+    query: 'query($a: String) { categories { products(after: $a) { edges { node { id } } } } }',
+    variables: { a: IMPOSSIBLE_DATE },
+  },
   // Malformed ids where an id filters or names what to change.
   { name: 'products(filter.categoryId: "zzz")', query: '{ products(filter: { categoryId: "zzz" }) { edges { node { id } } } }' },
   // An id that names the one thing to act on is NOT_FOUND, as for any id that matches nothing.
-  { name: 'placeOrder with items.productId "zzz"', expect: 'NOT_FOUND', query: 'mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { id } }', variables: { i: { items: [{ productId: 'zzz', quantity: 1 }], idempotencyKey: idem() } }, who: 'customer' },
-  { name: 'createProduct with categoryId "zzz"', expect: 'NOT_FOUND', query: 'mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }', variables: { i: { sku: `S-${Date.now()}`, name: 'P', description: 'D', priceCents: 100, currency: 'USD', categoryId: 'zzz', stock: 1, weightGrams: 1 } }, who: 'admin' },
+  {
+    name: 'placeOrder with items.productId "zzz"',
+    expect: 'NOT_FOUND',
+    query: 'mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { id } }',
+    variables: { i: { items: [{ productId: 'zzz', quantity: 1 }], idempotencyKey: idem() } },
+    who: 'customer',
+  },
+  {
+    name: 'createProduct with categoryId "zzz"',
+    expect: 'NOT_FOUND',
+    query: 'mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }',
+    variables: {
+      i: {
+        sku: `S-${Date.now()}`,
+        name: 'P',
+        description: 'D',
+        priceCents: 100,
+        currency: 'USD',
+        categoryId: 'zzz',
+        stock: 1,
+        weightGrams: 1,
+      },
+    },
+    who: 'admin',
+  },
 ];
 
 async function send(c: Case): Promise<GqlResponse<unknown>> {
@@ -97,7 +217,9 @@ function expectBadInput(res: GqlResponse<unknown>, wanted = 'BAD_USER_INPUT') {
   const codes = (res.errors ?? []).map((e) => e.extensions?.code);
   expect(codes.length, JSON.stringify(res.errors)).toBeGreaterThan(0);
   expect(codes).not.toContain('INTERNAL_SERVER_ERROR');
-  const clear = codes.every((c) => c === wanted) || (res.status === 400 && codes.every((c) => c === 'BAD_USER_INPUT' || c === 'OPERATION_RESOLUTION_FAILURE' || c === 'BAD_REQUEST'));
+  const clear =
+    codes.every((c) => c === wanted) ||
+    (res.status === 400 && codes.every((c) => c === 'BAD_USER_INPUT' || c === 'OPERATION_RESOLUTION_FAILURE' || c === 'BAD_REQUEST'));
   expect(clear, `${res.status} ${JSON.stringify(res.errors)}`).toBe(true);
   expect(JSON.stringify(res.errors)).not.toMatch(/postgres|invalid input syntax|at .*\.ts:|select |insert |127\.0\.0\.1/i);
 }
@@ -115,11 +237,14 @@ describe('bad input is refused as bad input', () => {
       const run = (query: string, variables: Record<string, unknown>) =>
         new Promise<{ errors?: { extensions?: { code?: string } }[] }>((resolve) => {
           const results: unknown[] = [];
-          ws.client.subscribe({ query, variables }, {
-            next: (r) => results.push(r),
-            error: (err) => resolve({ errors: Array.isArray(err) ? err : [err as never] }),
-            complete: () => resolve((results[0] ?? {}) as never),
-          });
+          ws.client.subscribe(
+            { query, variables },
+            {
+              next: (r) => results.push(r),
+              error: (err) => resolve({ errors: Array.isArray(err) ? err : [err as never] }),
+              complete: () => resolve((results[0] ?? {}) as never),
+            },
+          );
         });
       const nul = await run('query($s: String!) { productBySku(sku: $s) { id } }', { s: NUL });
       expect(nul.errors?.map((e) => e.extensions?.code)).toEqual(['BAD_USER_INPUT']);
@@ -135,7 +260,11 @@ describe('bad input is refused as bad input', () => {
   it('ordinary input still works around the refusals (a NUL-free search, a real cursor)', async () => {
     const page = await send({ name: 'page', query: '{ products(first: 1) { pageInfo { endCursor } } }' });
     const cursor = (page.data as { products: { pageInfo: { endCursor: string | null } } }).products.pageInfo.endCursor;
-    const next = await send({ name: 'next', query: 'query($a: String) { products(first: 1, after: $a) { edges { node { id } } } }', variables: { a: cursor } });
+    const next = await send({
+      name: 'next',
+      query: 'query($a: String) { products(first: 1, after: $a) { edges { node { id } } } }',
+      variables: { a: cursor },
+    });
     expect(next.errors).toBeUndefined();
     const search = await send({ name: 'search', query: '{ products(filter: { search: "abc" }) { edges { node { id } } } }' });
     expect(search.errors).toBeUndefined();

@@ -18,8 +18,16 @@ describe('bench staleness analysis', () => {
     ];
     const seen = {
       // [sent, received, stock]
-      p1: [[1_500, 1_600, 10], [2_010, 2_050, 10], [2_060, 2_120, 8]] as [number, number, number][],
-      p2: [[5_100, 5_150, 5], [5_300, 5_400, 5], [45_000, 45_010, 5]] as [number, number, number][],
+      p1: [
+        [1_500, 1_600, 10],
+        [2_010, 2_050, 10],
+        [2_060, 2_120, 8],
+      ] as [number, number, number][],
+      p2: [
+        [5_100, 5_150, 5],
+        [5_300, 5_400, 5],
+        [45_000, 45_010, 5],
+      ] as [number, number, number][],
     };
     const r = analyseStaleness(changes, seen, window, 30_000);
     // p1's changes both bound at 2000, first shown at 2120; p2's never shown inside the scored window... and the
@@ -33,7 +41,15 @@ describe('bench staleness analysis', () => {
   });
 
   it('scores no change committed in the last second or before the window', () => {
-    const r = analyseStaleness([{ productId: 'p', stock: 1, occurredAt: 9_500 }, { productId: 'p', stock: 0, occurredAt: 500 }], { p: [[9_600, 9_700, 1]] }, window, 30_000);
+    const r = analyseStaleness(
+      [
+        { productId: 'p', stock: 1, occurredAt: 9_500 },
+        { productId: 'p', stock: 0, occurredAt: 500 },
+      ],
+      { p: [[9_600, 9_700, 1]] },
+      window,
+      30_000,
+    );
     expect(r.changes).toBe(0);
     expect(r.stalenessMs).toBeNull();
   });
@@ -56,12 +72,27 @@ describe('bench CPU from /proc', () => {
 
 describe('bench ratios', () => {
   const run = (gateway: Run['gateway'], rep: number, rps: number): Run => ({
-    workload: 'storefront', gateway, rep, rps, p50: 1, p99: 2, failed: 0, count: rps * 10, hitRate: null,
+    workload: 'storefront',
+    gateway,
+    rep,
+    rps,
+    p50: 1,
+    p99: 2,
+    failed: 0,
+    count: rps * 10,
+    hitRate: null,
     cpuPer: { gateway: 1, subgraphs: 1, postgres: 1, redis: 0, total: 3 },
   });
   it('takes ours/peer within each repetition and reports median (min..max)', () => {
     // The machine slows down in repetition 2: per-repetition ratios stay 2.0, 2.0, 1.0.
-    const [row] = summarize([run('ours', 0, 200), run('stock', 0, 100), run('ours', 1, 100), run('stock', 1, 50), run('ours', 2, 100), run('stock', 2, 100)]);
+    const [row] = summarize([
+      run('ours', 0, 200),
+      run('stock', 0, 100),
+      run('ours', 1, 100),
+      run('stock', 1, 50),
+      run('ours', 2, 100),
+      run('stock', 2, 100),
+    ]);
     expect(row!.ratios.stock).toEqual({ median: 2, min: 1, max: 2 });
     expect(row!.results.ours!.rps).toEqual({ median: 100, min: 100, max: 200 });
     expect(row!.ratios.hive).toBeUndefined();

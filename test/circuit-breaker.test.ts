@@ -58,7 +58,11 @@ describe('subgraph circuit breaker', () => {
     let answer: 'hang' | 'fail' | 'ok' = 'hang';
     let release: (() => void) | undefined;
     const probe = () =>
-      answer === 'hang' ? new Promise<void>((resolve) => (release = resolve)) : answer === 'fail' ? Promise.reject(new Down('no')) : Promise.resolve();
+      answer === 'hang'
+        ? new Promise<void>((resolve) => (release = resolve))
+        : answer === 'fail'
+          ? Promise.reject(new Down('no'))
+          : Promise.resolve();
     const { b, states } = breaker({ consecutiveFailures: 1, halfOpenAfterMs: 100 }, probe);
     await b.execute(fail).catch(() => undefined);
     await eventually(async () => (b.state() === 'half-open' ? true : undefined), { timeoutMs: 2_000, intervalMs: 10 });

@@ -28,7 +28,11 @@ describe('composition', () => {
   });
 });
 
-interface Named { name: string; fields: Map<string, string>; args: Map<string, string> }
+interface Named {
+  name: string;
+  fields: Map<string, string>;
+  args: Map<string, string>;
+}
 
 /** Flattens a schema to "Type.field" -> type and "Type.field(arg)" -> type, for object, input and enum types. */
 function shape(sdl: string): Map<string, Named> {
@@ -37,10 +41,14 @@ function shape(sdl: string): Map<string, Named> {
   const add = (def: DefinitionNode) => {
     if (!('name' in def) || !def.name) return;
     const entry = types.get(def.name.value) ?? { name: def.name.value, fields: new Map(), args: new Map() };
-    if (def.kind === Kind.OBJECT_TYPE_DEFINITION || def.kind === Kind.OBJECT_TYPE_EXTENSION || def.kind === Kind.INPUT_OBJECT_TYPE_DEFINITION) {
+    if (
+      def.kind === Kind.OBJECT_TYPE_DEFINITION ||
+      def.kind === Kind.OBJECT_TYPE_EXTENSION ||
+      def.kind === Kind.INPUT_OBJECT_TYPE_DEFINITION
+    ) {
       for (const f of (def.fields ?? []) as readonly (FieldDefinitionNode | InputValueDefinitionNode)[]) {
         entry.fields.set(f.name.value, print(f.type));
-        for (const a of ('arguments' in f ? f.arguments ?? [] : [])) {
+        for (const a of 'arguments' in f ? (f.arguments ?? []) : []) {
           entry.args.set(`${f.name.value}(${a.name.value})`, `${print(a.type)}${a.defaultValue ? ` = ${print(a.defaultValue)}` : ''}`);
         }
       }

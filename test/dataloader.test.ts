@@ -12,18 +12,21 @@ beforeAll(async () => {
   customer = await stack.customer('Ada');
   const categories = await Promise.all([stack.category('A'), stack.category('B'), stack.category('C')]);
   const products: { id: string }[] = [];
-  for (let i = 0; i < 9; i++) products.push(await stack.product({ categoryId: categories[i % 3]!.id, stock: 1000, priceCents: 1000 + i * 1000 }));
+  for (let i = 0; i < 9; i++)
+    products.push(await stack.product({ categoryId: categories[i % 3]!.id, stock: 1000, priceCents: 1000 + i * 1000 }));
   for (let i = 0; i < 50; i++) {
     const items = [0, 1, 2].map((k) => ({ productId: products[(i + k * 3) % 9]!.id, quantity: 1 + k }));
-    const res = await stack.gql(PLACE_ORDER,
-      { input: { items, idempotencyKey: `account-page-${i}` } }, { token: customer.token });
+    const res = await stack.gql(PLACE_ORDER, { input: { items, idempotencyKey: `account-page-${i}` } }, { token: customer.token });
     expect(res.errors).toBeUndefined();
   }
   // Some invoices paid, so payments lists are not all empty.
   const invoices = await stack.sql.billing`select id from invoices where customer_id = ${customer.id} order by issued_at limit 10`;
   for (const [k, inv] of invoices.entries()) {
-    const res = await stack.gql(PAY_INVOICE,
-      { input: { invoiceId: inv.id, cardToken: k % 2 ? 'tok_visa' : 'tok_chargeDeclined', idempotencyKey: `pay-${inv.id}` } }, { token: customer.token });
+    const res = await stack.gql(
+      PAY_INVOICE,
+      { input: { invoiceId: inv.id, cardToken: k % 2 ? 'tok_visa' : 'tok_chargeDeclined', idempotencyKey: `pay-${inv.id}` } },
+      { token: customer.token },
+    );
     expect(res.errors?.[0]?.extensions?.code ?? 'OK').toMatch(/OK|PAYMENT_DECLINED/);
   }
 }, 120_000);

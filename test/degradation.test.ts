@@ -24,8 +24,11 @@ beforeAll(async () => {
   const product = await cluster.product({ stock: 100 });
   orderIds = [];
   for (let i = 0; i < 3; i++) {
-    const res = await cluster.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
-      { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `degrade-${randomUUID()}` } }, { token: customer.token });
+    const res = await cluster.gql(
+      `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
+      { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `degrade-${randomUUID()}` } },
+      { token: customer.token },
+    );
     expect(res.errors).toBeUndefined();
     orderIds.push(res.data.placeOrder.id);
   }
@@ -43,12 +46,14 @@ async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; value: T 
 }
 const account = () => cluster.gql(ACCOUNT, {}, { token: customer.token });
 const fullAnswer = (res: UntypedResponse) =>
-  res.errors === undefined && res.data?.me?.orders.edges.length === 3 && res.data.me.orders.edges.every((e: any) => e.node.invoice !== null);
+  res.errors === undefined &&
+  res.data?.me?.orders.edges.length === 3 &&
+  res.data.me.orders.edges.every((e: any) => e.node.invoice !== null);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function readiness() {
   const { ms, value: res } = await timed(() => fetch(`${cluster.baseUrl('gateway')}/health/ready`));
-  return { ms, status: res.status, body: (await res.json()) };
+  return { ms, status: res.status, body: await res.json() };
 }
 
 async function breakerGauge(subgraph: string): Promise<number | undefined> {
@@ -73,7 +78,8 @@ function expectPartialAccount(res: UntypedResponse, reasons: RegExp) {
   }
   // No host, port, driver text or stack anywhere in the response.
   const raw = JSON.stringify(res.errors);
-  for (const leak of ['127.0.0.1', `:${cluster.port('billing')}`, String(cluster.port('billing')), 'ECONN', 'stacktrace', 'at ']) expect(raw).not.toContain(leak);
+  for (const leak of ['127.0.0.1', `:${cluster.port('billing')}`, String(cluster.port('billing')), 'ECONN', 'stacktrace', 'at '])
+    expect(raw).not.toContain(leak);
 }
 
 describe('billing unreachable', () => {
@@ -118,8 +124,10 @@ describe('billing unreachable', () => {
       expect(open.status).toBe(200);
       expect(open.body.breakers.billing).toBe('open');
       expect(open.body.breakers.catalog).toBe('closed');
-      console.log(`[figures] blackholed billing: catalog-only query median ${median(before)} ms before, ${median(catalog)} ms during; ` +
-        `account page latencies ${latencies.join(', ')} ms (breaker open from request ${firstFast + 1}); readiness answered in ${ready.ms} ms`);
+      console.log(
+        `[figures] blackholed billing: catalog-only query median ${median(before)} ms before, ${median(catalog)} ms during; ` +
+          `account page latencies ${latencies.join(', ')} ms (breaker open from request ${firstFast + 1}); readiness answered in ${ready.ms} ms`,
+      );
     } finally {
       await cluster.restore('billing');
     }
@@ -158,7 +166,8 @@ describe('a mutation whose service is down', () => {
   it('is SERVICE_UNAVAILABLE naming the service, has no effect, and the same idempotency key succeeds once it is back', async () => {
     const product = await cluster.product({ stock: 10 });
     const input = { items: [{ productId: product.id, quantity: 2 }], idempotencyKey: `down-${randomUUID()}` };
-    const place = () => cluster.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`, { input }, { token: customer.token });
+    const place = () =>
+      cluster.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`, { input }, { token: customer.token });
     await cluster.kill('orders');
     let restarted = false;
     try {
@@ -170,10 +179,13 @@ describe('a mutation whose service is down', () => {
       await cluster.start('orders');
       restarted = true;
       // The breaker may still be open for a probe period: the client retries as told.
-      const placed = await eventually(async () => {
-        const again = await place();
-        return again.data?.placeOrder?.id as string | undefined;
-      }, { timeoutMs: 15_000, intervalMs: 250 });
+      const placed = await eventually(
+        async () => {
+          const again = await place();
+          return again.data?.placeOrder?.id as string | undefined;
+        },
+        { timeoutMs: 15_000, intervalMs: 250 },
+      );
       expect((await place()).data.placeOrder.id).toBe(placed); // a replay, not a second order
       const [row] = await cluster.sql.orders`select count(*)::int as n from orders where customer_id = ${customer.id} and id = ${placed}`;
       expect(row!.n).toBe(1);
@@ -193,7 +205,8 @@ describe('subgraph errors through the gateway', () => {
     expect(missing.errors?.[0]?.extensions?.service).toBe('orders');
     expect(missing.errors?.[0]?.message).not.toBe('Internal server error');
 
-    const cancel = () => cluster.gql(`mutation($id: ID!) { cancelOrder(id: $id) { status } }`, { id: orderIds[0] }, { token: customer.token });
+    const cancel = () =>
+      cluster.gql(`mutation($id: ID!) { cancelOrder(id: $id) { status } }`, { id: orderIds[0] }, { token: customer.token });
     expect((await cancel()).data?.cancelOrder.status).toBe('CANCELLED');
     const again = await cancel();
     expect(again.errors?.[0]?.extensions?.code).toBe('INVALID_STATE');

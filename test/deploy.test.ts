@@ -9,9 +9,27 @@ import { SUBGRAPHS } from '../platform/subgraphs.js';
 
 /** Docker cannot run here, so the deployment files are checked for what can go wrong without it. */
 const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-  services: Record<string, { command?: string[]; environment?: Record<string, string>; volumes?: string[]; depends_on?: Record<string, unknown>; build?: { context: string; dockerfile: string }; labels?: Record<string, string>; ports?: string[]; healthcheck?: { test: string[] } }>;
+  services: Record<
+    string,
+    {
+      command?: string[];
+      environment?: Record<string, string>;
+      volumes?: string[];
+      depends_on?: Record<string, unknown>;
+      build?: { context: string; dockerfile: string };
+      labels?: Record<string, string>;
+      ports?: string[];
+      healthcheck?: { test: string[] };
+    }
+  >;
 };
-const APPS = { users: subgraphSchemas.users, catalog: subgraphSchemas.catalog, orders: subgraphSchemas.orders, billing: subgraphSchemas.billing, gateway: gatewaySchema };
+const APPS = {
+  users: subgraphSchemas.users,
+  catalog: subgraphSchemas.catalog,
+  orders: subgraphSchemas.orders,
+  billing: subgraphSchemas.billing,
+  gateway: gatewaySchema,
+};
 
 async function dotEnv(): Promise<Record<string, string>> {
   const keys = await generateLocalKeys();
@@ -58,7 +76,10 @@ describe('docker-compose.yml', () => {
       expect(METRICS_PORT, name).not.toBe(PORT);
       expect(service.labels?.['prometheus.io/port'], name).toBe(METRICS_PORT);
       expect(nginx, name).not.toContain(`:${METRICS_PORT}`);
-      expect(published.some((p) => p.split(':').includes(METRICS_PORT!)), name).toBe(false);
+      expect(
+        published.some((p) => p.split(':').includes(METRICS_PORT!)),
+        name,
+      ).toBe(false);
       expect(service.healthcheck?.test.join(' '), name).toContain('/health/ready');
     }
   });
@@ -80,7 +101,10 @@ describe('docker-compose.yml', () => {
       if (entry) {
         const source = entry.replace(/^dist\//, '').replace(/\.js$/, '.ts');
         expect(existsSync(path.join(ROOT, source)), `${name}: ${source}`).toBe(true);
-        expect(buildInclude.some((inc) => source === inc || source.startsWith(`${inc}/`)), `${source} is compiled`).toBe(true);
+        expect(
+          buildInclude.some((inc) => source === inc || source.startsWith(`${inc}/`)),
+          `${source} is compiled`,
+        ).toBe(true);
       }
     }
   });
@@ -96,7 +120,10 @@ describe('docker-compose.yml', () => {
     const routes = JSON.parse(compose.services.gateway!.environment!.SUBGRAPH_URLS!) as Record<string, string>;
     expect(Object.keys(routes).sort()).toEqual([...SUBGRAPHS].sort());
     for (const target of SUBGRAPHS) expect(routes[target], `gateway SUBGRAPH_URLS.${target}`).toBe(`http://lb:${portOf(target)}`);
-    const urls: [string, string, string][] = [['orders', 'CATALOG_URL', 'catalog'], ['catalog', 'ORDERS_URL', 'orders']];
+    const urls: [string, string, string][] = [
+      ['orders', 'CATALOG_URL', 'catalog'],
+      ['catalog', 'ORDERS_URL', 'orders'],
+    ];
     for (const [service, variable, target] of urls) {
       expect(compose.services[service]!.environment![variable], `${service}.${variable}`).toBe(`http://lb:${portOf(target)}`);
     }
@@ -108,7 +135,10 @@ describe('Dockerfile', () => {
   it('is multi-stage and copies only paths that exist', () => {
     expect(dockerfile.match(/^FROM .+ AS (\w+)/gm)?.map((l) => l.split(' AS ')[1])).toEqual(['deps', 'build', 'runtime']);
     for (const line of dockerfile.split('\n').filter((l) => l.startsWith('COPY ') && !l.includes('--from'))) {
-      const sources = line.replace(/^COPY\s+/, '').split(/\s+/).slice(0, -1);
+      const sources = line
+        .replace(/^COPY\s+/, '')
+        .split(/\s+/)
+        .slice(0, -1);
       for (const source of sources) expect(existsSync(path.join(ROOT, source)), source).toBe(true);
     }
   });
@@ -127,7 +157,12 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     const env = await dotEnv();
     const configMaps = new Map(of('ConfigMap').map((c) => [c.metadata.name, c.data as Record<string, string>]));
     // The example secrets hold placeholders; real keys stand in for them here.
-    const secrets = new Map(of('Secret').map((s) => [s.metadata.name, Object.fromEntries(Object.entries(s.stringData as Record<string, string>).map(([k, v]) => [k, v.startsWith('<') ? env[k]! : v]))]));
+    const secrets = new Map(
+      of('Secret').map((s) => [
+        s.metadata.name,
+        Object.fromEntries(Object.entries(s.stringData as Record<string, string>).map(([k, v]) => [k, v.startsWith('<') ? env[k]! : v])),
+      ]),
+    );
     const deployments = of('Deployment');
     expect(deployments.map((d) => d.metadata.name).sort()).toEqual(Object.keys(APPS).sort());
     for (const deployment of deployments) {
@@ -149,7 +184,10 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       expect(container.ports.find((p: any) => p.name === 'metrics')?.containerPort, name).toBe(metricsPort);
       expect(deployment.spec.template.metadata.annotations?.['prometheus.io/port'], name).toBe(String(metricsPort));
       const service = of('Service').find((s) => s.metadata.name === name);
-      expect(service.spec.ports.map((p: any) => p.targetPort), name).toEqual(['http']);
+      expect(
+        service.spec.ports.map((p: any) => p.targetPort),
+        name,
+      ).toEqual(['http']);
       // A readiness probe that answers within its timeout even while a neighbour hangs (readiness waits 500 ms at most on any one check).
       expect(container.readinessProbe.timeoutSeconds ?? 1, name).toBeGreaterThanOrEqual(1);
       expect(container.readinessProbe.httpGet.path).toBe('/health/ready');

@@ -54,7 +54,10 @@ const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 };
-const summary = (values: number[]) => ({ p50: Math.round(percentile(values, 50) * 10) / 10, p99: Math.round(percentile(values, 99) * 10) / 10 });
+const summary = (values: number[]) => ({
+  p50: Math.round(percentile(values, 50) * 10) / 10,
+  p99: Math.round(percentile(values, 99) * 10) / 10,
+});
 
 type Outcome = { accepted: true; socket: WebSocket; closed: Promise<number> } | { accepted: false; status: number | null };
 
@@ -104,8 +107,12 @@ describe('the edge holds under floods', () => {
     const outcomes = await floodDone;
     const accepted = outcomes.filter((o): o is Extract<Outcome, { accepted: true }> => o.accepted);
     const refused = outcomes.filter((o): o is Extract<Outcome, { accepted: false }> => !o.accepted);
-    console.log(`[edge-floods] ${FLOOD} initialised idle sockets from 127.0.0.1: at most ${maxOpen} open at once, ${accepted.length} accepted in all (idle ones closed after ${IDLE_MS} ms free their slots), ${refused.length} refused (429: ${refused.filter((r) => r.status === 429).length})`);
-    console.log(`[edge-floods] HTTP catalog query latency ms (200 sequential): before p50 ${before.p50} p99 ${before.p99}; during the flood p50 ${during.p50} p99 ${during.p99}`);
+    console.log(
+      `[edge-floods] ${FLOOD} initialised idle sockets from 127.0.0.1: at most ${maxOpen} open at once, ${accepted.length} accepted in all (idle ones closed after ${IDLE_MS} ms free their slots), ${refused.length} refused (429: ${refused.filter((r) => r.status === 429).length})`,
+    );
+    console.log(
+      `[edge-floods] HTTP catalog query latency ms (200 sequential): before p50 ${before.p50} p99 ${before.p99}; during the flood p50 ${during.p50} p99 ${during.p99}`,
+    );
 
     expect(maxOpen).toBeLessThanOrEqual(PER_IP);
     expect(accepted.length).toBeGreaterThanOrEqual(PER_IP);
@@ -125,7 +132,9 @@ describe('the edge holds under floods', () => {
     const heldOpen = held.filter((o): o is Extract<Outcome, { accepted: true }> => o.accepted);
     const stillOpen = heldOpen.filter((o) => o.socket.readyState === WebSocket.OPEN).length;
     const whileHeld = summary(await latencies(50)); // well inside the idle timeout
-    console.log(`[edge-floods] ${stillOpen} idle sockets held open (${held.length - heldOpen.length} more refused): HTTP p50 ${whileHeld.p50} p99 ${whileHeld.p99} ms`);
+    console.log(
+      `[edge-floods] ${stillOpen} idle sockets held open (${held.length - heldOpen.length} more refused): HTTP p50 ${whileHeld.p50} p99 ${whileHeld.p99} ms`,
+    );
     expect(heldOpen.length).toBe(PER_IP);
     expect(stillOpen).toBe(PER_IP);
     expect(whileHeld.p50).toBeLessThan(Math.max(before.p50 * 2, before.p50 + 20));
@@ -137,7 +146,13 @@ describe('the edge holds under floods', () => {
     const product = await stack.product({ stock: 3 });
     const open = await idleSocket(stack.url.replace(/^http/, 'ws'));
     if (!open.accepted) throw new Error('connection refused');
-    open.socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: `subscription { stockChanged(productId: "${product.id}") { stock } }` } }));
+    open.socket.send(
+      JSON.stringify({
+        id: '1',
+        type: 'subscribe',
+        payload: { query: `subscription { stockChanged(productId: "${product.id}") { stock } }` },
+      }),
+    );
     const opened = Date.now();
     await new Promise((r) => setTimeout(r, IDLE_MS + 1_500));
     expect(open.socket.readyState).toBe(WebSocket.OPEN);
@@ -173,7 +188,10 @@ describe('the edge holds under floods', () => {
 
   it('a body sent a byte per second is cut within the request timeout (408)', async () => {
     const body = QUERY;
-    const cut = await trickle(`POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`, body);
+    const cut = await trickle(
+      `POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+      body,
+    );
     console.log(`[edge-floods] slow body cut after ${cut.closedAfterMs} ms (HTTP_REQUEST_TIMEOUT_MS ${REQUEST_TIMEOUT_MS})`);
     expect(cut.response).toMatch(/^HTTP\/1\.1 408/);
     expect(cut.closedAfterMs).toBeLessThan(REQUEST_TIMEOUT_MS + 2_000);
@@ -186,7 +204,9 @@ describe('the edge holds under floods', () => {
   }, 30_000);
 
   it('a gateway under a slow-body flood still answers queries', async () => {
-    const slow = Array.from({ length: 200 }, () => trickle(`POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`, '{"query":'));
+    const slow = Array.from({ length: 200 }, () =>
+      trickle(`POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`, '{"query":'),
+    );
     const during = summary(await latencies(50));
     console.log(`[edge-floods] 200 slow bodies open: HTTP p50 ${during.p50} p99 ${during.p99} ms`);
     const cuts = await Promise.all(slow);

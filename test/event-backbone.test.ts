@@ -29,7 +29,11 @@ beforeAll(async () => {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   await migrateSubgraph('catalog', url.toString()); // any producing service's schema has outbox + processed_events
-  database = createDatabase({ DATABASE_URL: url.toString(), DATABASE_REPLICA_URLS: [], DATABASE_POOL_MAX: 4 }, {}, { applicationName: 'events-test' });
+  database = createDatabase(
+    { DATABASE_URL: url.toString(), DATABASE_REPLICA_URLS: [], DATABASE_POOL_MAX: 4 },
+    {},
+    { applicationName: 'events-test' },
+  );
   admin = postgres(url.toString(), { max: 1, onnotice: () => {} });
   await admin`create table effects (event_id uuid not null, order_id text not null)`;
   redis = new Redis(inject('redis').url);
@@ -55,8 +59,28 @@ describe('outbox housekeeping', () => {
 });
 
 const buses: [string, (ns: string) => EventBus][] = [
-  ['Redis Streams', (ns) => createRedisBus(inject('redis').url, { namespace: ns, retentionMs: 3_600_000, claimIdleMs: 200, blockMs: 200, maxAttempts: 3, retryBaseMs: 50, retryMaxMs: 200 }, log)],
-  ['embedded bus', (ns) => createMemoryBus({ namespace: ns, retentionMs: 3_600_000, claimIdleMs: 200, blockMs: 200, maxAttempts: 3, retryBaseMs: 50, retryMaxMs: 200 })],
+  [
+    'Redis Streams',
+    (ns) =>
+      createRedisBus(
+        inject('redis').url,
+        { namespace: ns, retentionMs: 3_600_000, claimIdleMs: 200, blockMs: 200, maxAttempts: 3, retryBaseMs: 50, retryMaxMs: 200 },
+        log,
+      ),
+  ],
+  [
+    'embedded bus',
+    (ns) =>
+      createMemoryBus({
+        namespace: ns,
+        retentionMs: 3_600_000,
+        claimIdleMs: 200,
+        blockMs: 200,
+        maxAttempts: 3,
+        retryBaseMs: 50,
+        retryMaxMs: 200,
+      }),
+  ],
 ];
 
 const cancelled = (orderId: string) => ({ type: 'OrderCancelled' as const, payload: { orderId, customerId: randomUUID() } });
@@ -117,47 +141,79 @@ describe.each(buses)('event backbone on %s', (_name, makeBus) => {
     // The first event was delivered twice (the reclaim after the crash) but applied once.
     expect(delivered.filter((e) => (e.payload as { orderId: string }).orderId === a)).toHaveLength(2);
     expect(delivered.map((e) => (e.payload as { orderId: string }).orderId).filter((id) => id !== a)).toEqual([b]);
-    const [published] = await database.primary.select({ n: sql<number>`count(*)::int` }).from(outbox).where(sql`${outbox.publishedAt} is null`);
+    const [published] = await database.primary
+      .select({ n: sql<number>`count(*)::int` })
+      .from(outbox)
+      .where(sql`${outbox.publishedAt} is null`);
     expect(published!.n).toBe(0);
-    const [processed] = await database.primary.select({ n: sql<number>`count(*)::int` }).from(processedEvents).where(sql`${processedEvents.consumer} = ${`billing-${ns}`}`);
+    const [processed] = await database.primary
+      .select({ n: sql<number>`count(*)::int` })
+      .from(processedEvents)
+      .where(sql`${processedEvents.consumer} = ${`billing-${ns}`}`);
     expect(processed!.n).toBe(2);
     if (_name === 'Redis Streams') {
       // Acknowledged in the end: nothing left pending in the group.
-      await eventually(async () => (((await redis.xpending(`${ns}events:orders`, `billing-${ns}`)) as [number])[0] === 0 ? true : undefined));
+      await eventually(async () =>
+        ((await redis.xpending(`${ns}events:orders`, `billing-${ns}`)) as [number])[0] === 0 ? true : undefined,
+      );
     }
     await consumer.stop();
     await relay.stop();
     await bus.close();
   });
 
-  it('applies an entity\'s events in their sequence whatever the delivery order; a failing one is parked and its successors wait', async () => {
+  it("applies an entity's events in their sequence whatever the delivery order; a failing one is parked and its successors wait", async () => {
     const ns = `${randomUUID().slice(0, 8)}:`;
     const bus = makeBus(ns);
     const group = `order-${ns}`;
     const [calm, stuck] = [randomUUID(), randomUUID()];
     const event = (orderId: string, seq: number, type: 'OrderPlaced' | 'OrderCancelled') => ({
-      eventId: randomUUID(), type, occurredAt: new Date().toISOString(), entity: `order:${orderId}`, seq,
-      payload: type === 'OrderPlaced' ? { orderId, customerId: randomUUID(), totalCents: 1, currency: 'USD' } : { orderId, customerId: randomUUID() },
+      eventId: randomUUID(),
+      type,
+      occurredAt: new Date().toISOString(),
+      entity: `order:${orderId}`,
+      seq,
+      payload:
+        type === 'OrderPlaced'
+          ? { orderId, customerId: randomUUID(), totalCents: 1, currency: 'USD' }
+          : { orderId, customerId: randomUUID() },
     });
     // Delivered backwards: each order's cancel (seq 2) before its placement (seq 1).
     const stuckPlaced = event(stuck, 1, 'OrderPlaced');
-    await bus.append('orders', [event(calm, 2, 'OrderCancelled'), event(stuck, 2, 'OrderCancelled'), event(calm, 1, 'OrderPlaced'), stuckPlaced]);
+    await bus.append('orders', [
+      event(calm, 2, 'OrderCancelled'),
+      event(stuck, 2, 'OrderCancelled'),
+      event(calm, 1, 'OrderPlaced'),
+      stuckPlaced,
+    ]);
     const record = (label: string) => async (tx: Tx, payload: { orderId: string }) => {
       if (payload.orderId === stuck && label === 'placed') throw new Error('stuck order refused');
       await tx.execute(sql`insert into effects (event_id, order_id) values (${randomUUID()}, ${`${payload.orderId}:${label}`})`);
     };
     const consumer = startConsumer({
-      bus, database, stream: 'orders', group, consumer: 'c1', log, inboxPollMs: 50,
+      bus,
+      database,
+      stream: 'orders',
+      group,
+      consumer: 'c1',
+      log,
+      inboxPollMs: 50,
       handlers: { OrderPlaced: record('placed'), OrderCancelled: record('cancelled') },
     });
     const rows = async (orderId: string) =>
       (await admin`select order_id from effects where order_id like ${`${orderId}:%`} order by ctid`).map((r) => r.order_id.split(':')[1]);
     expect(await eventually(async () => ((await rows(calm)).length === 2 ? rows(calm) : undefined))).toEqual(['placed', 'cancelled']);
-    const parked = await eventually(async () =>
-      (await admin`select attempts, last_error from event_inbox where consumer = ${group} and event_id = ${stuckPlaced.eventId} and parked_at is not null`)[0]);
+    const parked = await eventually(
+      async () =>
+        (
+          await admin`select attempts, last_error from event_inbox where consumer = ${group} and event_id = ${stuckPlaced.eventId} and parked_at is not null`
+        )[0],
+    );
     expect(parked).toEqual({ attempts: 3, last_error: 'stuck order refused' });
     expect(await rows(stuck)).toEqual([]); // its cancel did not overtake it
-    expect(await admin`select parked_at from event_inbox where consumer = ${group} and entity = ${`order:${stuck}`} and seq = 2`).toEqual([{ parked_at: null }]);
+    expect(await admin`select parked_at from event_inbox where consumer = ${group} and entity = ${`order:${stuck}`} and seq = 2`).toEqual([
+      { parked_at: null },
+    ]);
     await consumer.stop();
     await bus.close();
   });
@@ -165,7 +221,15 @@ describe.each(buses)('event backbone on %s', (_name, makeBus) => {
   it('replays a stream after an id and knows when that id has been trimmed away', async () => {
     const ns = `${randomUUID().slice(0, 8)}:`;
     const bus = makeBus(ns);
-    const ids = await bus.append('orders', [1, 2, 3].map((n) => ({ eventId: randomUUID(), type: 'OrderCancelled' as const, payload: { n }, occurredAt: new Date().toISOString() })));
+    const ids = await bus.append(
+      'orders',
+      [1, 2, 3].map((n) => ({
+        eventId: randomUUID(),
+        type: 'OrderCancelled' as const,
+        payload: { n },
+        occurredAt: new Date().toISOString(),
+      })),
+    );
     const after = await bus.readAfter('orders', ids[0]!, 10);
     expect(after.map((e) => e.id)).toEqual(ids.slice(1));
     expect(await bus.isBeyondRetention('orders', ids[0]!)).toBe(false);

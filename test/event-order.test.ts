@@ -40,8 +40,11 @@ afterAll(async () => {
 const placeOrder = async () => {
   const idempotencyKey = `order-${randomUUID()}`;
   for (let attempt = 1; ; attempt++) {
-    const res = await cluster.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
-      { input: { items: [{ productId, quantity: 1 }], idempotencyKey } }, { token: customer.token });
+    const res = await cluster.gql(
+      `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
+      { input: { items: [{ productId, quantity: 1 }], idempotencyKey } },
+      { token: customer.token },
+    );
     if (res.data?.placeOrder) return res.data.placeOrder.id as string;
     if (attempt === 5) throw new Error(`placeOrder failed: ${JSON.stringify(res.errors)}`);
   }
@@ -58,31 +61,43 @@ const cancelOrder = async (id: string) => {
 /** The issue's figure is 1,000 pairs; EVENT_ORDER_PAIRS lowers it for a quick local run. */
 const PAIRS = Number(process.env.EVENT_ORDER_PAIRS ?? 1_000);
 const payInvoice = (invoiceId: string) =>
-  cluster.gql(`mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }`,
-    { input: { invoiceId, cardToken: 'tok_visa', idempotencyKey: `pay-${invoiceId}` } }, { token: customer.token });
+  cluster.gql(
+    `mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }`,
+    { input: { invoiceId, cardToken: 'tok_visa', idempotencyKey: `pay-${invoiceId}` } },
+    { token: customer.token },
+  );
 
 /** Runs `work` over `items` with at most `width` in flight. */
 async function pool<T, R>(items: T[], width: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await work(items[i]!);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await work(items[i]!);
+      }
+    }),
+  );
   return out;
 }
 
 /** Billing's group has read and acknowledged everything orders relayed. */
 async function billingCaughtUp(ids: string[]) {
-  await eventually(async () => {
-    const [unpublished] = await cluster.sql.orders`select count(*)::int as n from outbox where published_at is null`;
-    const groups = (await cluster.redisClient.call('XINFO', 'GROUPS', `${cluster.eventNamespace}events:orders`)) as unknown[][];
-    const billing = groups.map((g) => Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]]))).find((g) => g.name === 'billing');
-    const [invoiced] = await cluster.sql.billing`select count(*)::int as n from invoices where order_id = any(${ids})`;
-    return unpublished!.n === 0 && billing && Number(billing.lag) === 0 && Number(billing.pending) === 0 && invoiced!.n === ids.length ? true : undefined;
-  }, { timeoutMs: 300_000, intervalMs: 500 });
+  await eventually(
+    async () => {
+      const [unpublished] = await cluster.sql.orders`select count(*)::int as n from outbox where published_at is null`;
+      const groups = (await cluster.redisClient.call('XINFO', 'GROUPS', `${cluster.eventNamespace}events:orders`)) as unknown[][];
+      const billing = groups
+        .map((g) => Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]])))
+        .find((g) => g.name === 'billing');
+      const [invoiced] = await cluster.sql.billing`select count(*)::int as n from invoices where order_id = any(${ids})`;
+      return unpublished!.n === 0 && billing && Number(billing.lag) === 0 && Number(billing.pending) === 0 && invoiced!.n === ids.length
+        ? true
+        : undefined;
+    },
+    { timeoutMs: 300_000, intervalMs: 500 },
+  );
 }
 
 /**
@@ -91,10 +106,18 @@ async function billingCaughtUp(ids: string[]) {
  */
 async function moneyInvariants(ids: string[]) {
   const payable = await cluster.sql.billing`select id from invoices where order_id = any(${ids}) and status = 'OPEN'`;
-  await pool(payable.map((r) => r.id as string), 8, payInvoice);
-  const cancelled = (await cluster.sql.orders`select id from orders where id = any(${ids}) and status = 'CANCELLED'`).map((r) => r.id as string);
-  const perOrder = await cluster.sql.billing`select order_id, count(*)::int as n from invoices where order_id = any(${ids}) group by order_id`;
-  const [bad] = await cluster.sql.billing`select count(*)::int as n from invoices where order_id = any(${cancelled}) and status in ('OPEN', 'PAID')`;
+  await pool(
+    payable.map((r) => r.id as string),
+    8,
+    payInvoice,
+  );
+  const cancelled = (await cluster.sql.orders`select id from orders where id = any(${ids}) and status = 'CANCELLED'`).map(
+    (r) => r.id as string,
+  );
+  const perOrder = await cluster.sql
+    .billing`select order_id, count(*)::int as n from invoices where order_id = any(${ids}) group by order_id`;
+  const [bad] = await cluster.sql
+    .billing`select count(*)::int as n from invoices where order_id = any(${cancelled}) and status in ('OPEN', 'PAID')`;
   const [charged] = await cluster.sql.billing`select count(*)::int as n from payments p join invoices i on i.id = p.invoice_id
     where i.order_id = any(${cancelled}) and p.status = 'SUCCEEDED'`;
   return {
@@ -116,7 +139,13 @@ describe('events of one order apply in order, whatever instance reads them (issu
     await billingCaughtUp(ids);
     const figures = await moneyInvariants(ids);
     console.log(`place-then-cancel x${PAIRS}, 2 billing instances:`, JSON.stringify(figures));
-    expect(figures).toEqual({ cancelled: PAIRS, invoicedOnce: PAIRS, openOrPaidOnCancelled: 0, succeededPaymentsOnCancelled: 0, payableBeforePaying: 0 });
+    expect(figures).toEqual({
+      cancelled: PAIRS,
+      invoicedOnce: PAIRS,
+      openOrPaidOnCancelled: 0,
+      succeededPaymentsOnCancelled: 0,
+      payableBeforePaying: 0,
+    });
   }, 900_000);
 
   it('kill -9 of a billing instance with events pending, then cancels: the same invariants', async () => {
@@ -134,12 +163,18 @@ describe('events of one order apply in order, whatever instance reads them (issu
     await billingCaughtUp(all);
     const figures = await moneyInvariants(all);
     console.log('kill -9 of billing#0, 200 cancelled orders:', JSON.stringify(figures));
-    expect(figures).toEqual({ cancelled: 200, invoicedOnce: 200, openOrPaidOnCancelled: 0, succeededPaymentsOnCancelled: 0, payableBeforePaying: 0 });
+    expect(figures).toEqual({
+      cancelled: 200,
+      invoicedOnce: 200,
+      openOrPaidOnCancelled: 0,
+      succeededPaymentsOnCancelled: 0,
+      payableBeforePaying: 0,
+    });
   }, 600_000);
 });
 
 describe('a failing handler (issue 9, case 2)', () => {
-  it('is retried, then parked as a dead letter, without stalling other orders; its order\'s later events wait behind it', async () => {
+  it("is retried, then parked as a dead letter, without stalling other orders; its order's later events wait behind it", async () => {
     // A real failure the test controls: a trigger in billing's database refuses one order's invoice.
     await cluster.sql.billing.unsafe(`create table if not exists test_blocked_orders (order_id uuid primary key);
       create or replace function test_block_invoice() returns trigger language plpgsql as $$ begin
@@ -164,24 +199,32 @@ describe('a failing handler (issue 9, case 2)', () => {
     const deadline = started + 30_000;
     while ((await invoicedNeighbours()) < others.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     const neighbours = await invoicedNeighbours();
-    console.log(`neighbours of a failing event: ${neighbours} of ${others.length} invoiced within ${Date.now() - started} ms of billing starting (reclaim: 60 s)`);
+    console.log(
+      `neighbours of a failing event: ${neighbours} of ${others.length} invoiced within ${Date.now() - started} ms of billing starting (reclaim: 60 s)`,
+    );
     expect(neighbours).toBe(others.length);
 
     // Three tries, then parked with its error; the cancel of that order waits behind it.
-    const parked = await eventually(async () => {
-      const [row] = await cluster.sql.billing`select event_id, attempts, last_error, parked_at from event_inbox
+    const parked = await eventually(
+      async () => {
+        const [row] = await cluster.sql.billing`select event_id, attempts, last_error, parked_at from event_inbox
         where consumer = 'billing' and type = 'OrderPlaced' and payload->>'orderId' = ${blocked} and parked_at is not null`;
-      return row;
-    }, { timeoutMs: 20_000, intervalMs: 200 });
+        return row;
+      },
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
     expect(parked.attempts).toBe(3);
     expect(parked.last_error).toContain('invoice blocked by the test');
     expect(parked.last_error).not.toMatch(/insert into|select /i); // the driver's message, not the SQL
     // The cancel reaches one of the instances at its own pace; once there, it waits (early, never tried).
-    const waiting = await eventually(async () => {
-      const [row] = await cluster.sql.billing`select attempts, parked_at from event_inbox
+    const waiting = await eventually(
+      async () => {
+        const [row] = await cluster.sql.billing`select attempts, parked_at from event_inbox
         where consumer = 'billing' and type = 'OrderCancelled' and payload->>'orderId' = ${blocked}`;
-      return row;
-    }, { timeoutMs: 20_000, intervalMs: 200 });
+        return row;
+      },
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
     expect(waiting).toMatchObject({ attempts: 0, parked_at: null });
     expect(await cluster.sql.billing`select 1 from invoices where order_id = ${blocked}`).toHaveLength(0);
     const metrics = await (await fetch(`${cluster.metricsUrl('billing', 0)}/metrics`)).text();
@@ -190,16 +233,23 @@ describe('a failing handler (issue 9, case 2)', () => {
     // The operator fixes the cause and replays it: the invoice is issued, then voided by the cancel behind it.
     await cluster.sql.billing`delete from test_blocked_orders`;
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/dead-letters.ts', 'replay', parked.event_id], {
-      cwd: ROOT, env: { PATH: process.env.PATH ?? '', DATABASE_URL: cluster.databaseUrls.billing },
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', DATABASE_URL: cluster.databaseUrls.billing },
     });
     expect(stdout).toContain('replaying OrderPlaced for billing');
-    const invoice = await eventually(async () => {
-      const [row] = await cluster.sql.billing`select status from invoices where order_id = ${blocked}`;
-      return row?.status === 'VOID' ? row : undefined;
-    }, { timeoutMs: 15_000, intervalMs: 200 });
+    const invoice = await eventually(
+      async () => {
+        const [row] = await cluster.sql.billing`select status from invoices where order_id = ${blocked}`;
+        return row?.status === 'VOID' ? row : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
     expect(invoice.status).toBe('VOID');
     // The order's last event (its OrderStatusChanged after the cancel) commits just after the VOID.
-    await eventually(async () => ((await cluster.sql.billing`select 1 from event_inbox where payload->>'orderId' = ${blocked}`).length === 0 ? true : undefined),
-      { timeoutMs: 15_000, intervalMs: 200 });
+    await eventually(
+      async () =>
+        (await cluster.sql.billing`select 1 from event_inbox where payload->>'orderId' = ${blocked}`).length === 0 ? true : undefined,
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
   }, 600_000);
 });

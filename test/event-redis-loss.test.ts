@@ -29,8 +29,11 @@ const placeOrders = async (n: number) => {
     const idempotencyKey = `loss-${randomUUID()}`;
     for (let attempt = 1; ; attempt++) {
       // Retried with the same key when the loaded machine times a call out: still one order.
-      const res = await cluster.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
-        { input: { items: [{ productId, quantity: 1 }], idempotencyKey } }, { token: customer.token });
+      const res = await cluster.gql(
+        `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
+        { input: { items: [{ productId, quantity: 1 }], idempotencyKey } },
+        { token: customer.token },
+      );
       if (res.data?.placeOrder) {
         ids.push(res.data.placeOrder.id);
         break;
@@ -43,16 +46,20 @@ const placeOrders = async (n: number) => {
 
 /** Every outbox row of these orders is marked published: Redis acknowledged its XADD. */
 const relayed = (ids: string[]) =>
-  eventually(async () => {
-    const [n] = await cluster.sql.orders`select count(*)::int as n from outbox
+  eventually(
+    async () => {
+      const [n] = await cluster.sql.orders`select count(*)::int as n from outbox
       where payload->>'orderId' = any(${ids}) and type = 'OrderPlaced' and published_at is not null`;
-    return n!.n === ids.length ? true : undefined;
-  }, { timeoutMs: 60_000 });
+      return n!.n === ids.length ? true : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
 
 /** How many of these orders have exactly one invoice, once the count stops rising (or all have one). */
 async function invoicedOnce(ids: string[], timeoutMs: number) {
   const count = async () => {
-    const rows = await cluster.sql.billing`select order_id, count(*)::int as n from invoices where order_id = any(${ids}) group by order_id`;
+    const rows = await cluster.sql
+      .billing`select order_id, count(*)::int as n from invoices where order_id = any(${ids}) group by order_id`;
     return { once: rows.filter((r) => r.n === 1).length, more: rows.filter((r) => r.n > 1).length };
   };
   const deadline = Date.now() + timeoutMs;
@@ -72,7 +79,9 @@ describe('Redis loses acknowledged writes (issue 9, case 6)', () => {
     await cluster.flushRedis();
     await cluster.start('billing');
     const figures = await invoicedOnce(ids, 120_000);
-    console.log(`FLUSHALL with billing stopped: ${figures.once} of ${ids.length} orders invoiced exactly once, ${figures.more} more than once`);
+    console.log(
+      `FLUSHALL with billing stopped: ${figures.once} of ${ids.length} orders invoiced exactly once, ${figures.more} more than once`,
+    );
     expect(figures).toEqual({ once: ids.length, more: 0 });
   }, 400_000);
 
@@ -87,7 +96,9 @@ describe('Redis loses acknowledged writes (issue 9, case 6)', () => {
     await cluster.redis.restart();
     await cluster.start('billing');
     const figures = await invoicedOnce(lost, 120_000);
-    console.log(`Redis restarted without its last writes: ${figures.once} of ${lost.length} orders invoiced exactly once, ${figures.more} more than once`);
+    console.log(
+      `Redis restarted without its last writes: ${figures.once} of ${lost.length} orders invoiced exactly once, ${figures.more} more than once`,
+    );
     expect(figures).toEqual({ once: lost.length, more: 0 });
     expect(await invoicedOnce(before, 1_000)).toEqual({ once: 10, more: 0 });
   }, 400_000);

@@ -29,7 +29,9 @@ describe('event streams', () => {
     const bus = createEventBus(config, log);
     const live = createLiveEvents(config, log);
     const productId = randomUUID();
-    const plan = planSubscription(fields, schema, parse(`subscription($p: ID!) { stockChanged(productId: $p) { id stock } }`), undefined, { p: productId });
+    const plan = planSubscription(fields, schema, parse(`subscription($p: ID!) { stockChanged(productId: $p) { id stock } }`), undefined, {
+      p: productId,
+    });
     expect(plan.query).toContain('stockChanged: product(id: $__eventEntityId)');
     const deps = {
       bus,
@@ -41,7 +43,12 @@ describe('event streams', () => {
     const subscriber = { identity: { userId: null, role: null, scopes: [] }, expiresAt: Number.POSITIVE_INFINITY };
     const slow = await openEventStream(plan, subscriber, deps);
     const fast = await openEventStream(plan, subscriber, deps);
-    const event = () => ({ eventId: randomUUID(), type: 'StockChanged' as const, payload: { productId, stock: 1, priceCents: 1 }, occurredAt: new Date().toISOString() });
+    const event = () => ({
+      eventId: randomUUID(),
+      type: 'StockChanged' as const,
+      payload: { productId, stock: 1, priceCents: 1 },
+      occurredAt: new Date().toISOString(),
+    });
     for (let i = 0; i < 10; i++) {
       await bus.append('catalog', [event()]);
       // The fast subscriber gets every event as it comes.
@@ -67,24 +74,40 @@ describe('event streams across a cut live feed', () => {
     let cut = false;
     const resubscribed = new Set<() => void>();
     const live = {
-      subscribe: (type: Parameters<typeof real.subscribe>[0], onEvent: Parameters<typeof real.subscribe>[1]) => real.subscribe(type, (e) => !cut && onEvent(e)),
+      subscribe: (type: Parameters<typeof real.subscribe>[0], onEvent: Parameters<typeof real.subscribe>[1]) =>
+        real.subscribe(type, (e) => !cut && onEvent(e)),
       onResubscribed: (l: () => void) => (resubscribed.add(l), () => void resubscribed.delete(l)),
       close: () => real.close(),
     };
     const productId = randomUUID();
-    const plan = planSubscription(fields, schema, parse(`subscription($p: ID!) { stockChanged(productId: $p) { id stock } }`), undefined, { p: productId });
+    const plan = planSubscription(fields, schema, parse(`subscription($p: ID!) { stockChanged(productId: $p) { id stock } }`), undefined, {
+      p: productId,
+    });
     let readFails = false;
     const deps = {
-      bus: { ...bus, readAfter: (...args: Parameters<typeof bus.readAfter>) => (readFails ? Promise.reject(new Error('Redis is down')) : bus.readAfter(...args)) },
+      bus: {
+        ...bus,
+        readAfter: (...args: Parameters<typeof bus.readAfter>) =>
+          readFails ? Promise.reject(new Error('Redis is down')) : bus.readAfter(...args),
+      },
       live,
       maxQueue: 100,
       replayPageSize: 2,
       runQuery: async (_q: string, vars: Record<string, unknown>) => ({ data: { stockChanged: { id: vars.__eventEntityId, stock: 1 } } }),
     };
-    const event = () => ({ eventId: randomUUID(), type: 'StockChanged' as const, payload: { productId, stock: 1, priceCents: 1 }, occurredAt: new Date().toISOString() });
+    const event = () => ({
+      eventId: randomUUID(),
+      type: 'StockChanged' as const,
+      payload: { productId, stock: 1, priceCents: 1 },
+      occurredAt: new Date().toISOString(),
+    });
     const subscriber = { identity: { userId: null, role: null, scopes: [] }, expiresAt: Number.POSITIVE_INFINITY };
     return {
-      bus, plan, deps, event, subscriber,
+      bus,
+      plan,
+      deps,
+      event,
+      subscriber,
       setCut: (v: boolean) => (cut = v),
       setReadFails: (v: boolean) => (readFails = v),
       resubscribe: () => resubscribed.forEach((l) => l()),

@@ -18,8 +18,11 @@ beforeAll(async () => {
 afterAll(() => stack?.close());
 
 const place = async (quantity = 1) => {
-  const res = await stack.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
-    { input: { items: [{ productId, quantity }], idempotencyKey: `events-${randomUUID()}` } }, { token: customer.token });
+  const res = await stack.gql(
+    `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
+    { input: { items: [{ productId, quantity }], idempotencyKey: `events-${randomUUID()}` } },
+    { token: customer.token },
+  );
   expect(res.errors).toBeUndefined();
   return res.data.placeOrder.id as string;
 };
@@ -34,28 +37,42 @@ describe('domain events', () => {
     const invoice = await invoiceOf(orderId);
     expect(invoice).toMatchObject({ status: 'OPEN', amount_cents: 2500 });
 
-    const paid = await stack.gql(`mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { id status } }`,
-      { input: { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: `pay-${orderId}` } }, { token: customer.token });
+    const paid = await stack.gql(
+      `mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { id status } }`,
+      { input: { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: `pay-${orderId}` } },
+      { token: customer.token },
+    );
     expect(paid.data.payInvoice.status).toBe('SUCCEEDED');
-    await eventually(async () => ((await stack.sql.orders`select status from orders where id = ${orderId}`)[0]?.status === 'PAID' ? true : undefined));
+    await eventually(async () =>
+      (await stack.sql.orders`select status from orders where id = ${orderId}`)[0]?.status === 'PAID' ? true : undefined,
+    );
 
-    const refunded = await stack.gql(`mutation($input: RefundPaymentInput!) { refundPayment(input: $input) { status invoice { status } } }`,
-      { input: { paymentId: paid.data.payInvoice.id, idempotencyKey: `refund-${orderId}` } }, { token: admin.token });
+    const refunded = await stack.gql(
+      `mutation($input: RefundPaymentInput!) { refundPayment(input: $input) { status invoice { status } } }`,
+      { input: { paymentId: paid.data.payInvoice.id, idempotencyKey: `refund-${orderId}` } },
+      { token: admin.token },
+    );
     expect(refunded.data.refundPayment).toEqual({ status: 'REFUNDED', invoice: { status: 'REFUNDED' } });
 
     const cancelledId = await place(3);
     await invoiceOf(cancelledId);
     const stockBefore = (await stack.sql.catalog`select stock from products where id = ${productId}`)[0]!.stock;
-    expect((await stack.gql(`mutation($id: ID!) { cancelOrder(id: $id) { status } }`, { id: cancelledId }, { token: customer.token })).errors).toBeUndefined();
+    expect(
+      (await stack.gql(`mutation($id: ID!) { cancelOrder(id: $id) { status } }`, { id: cancelledId }, { token: customer.token })).errors,
+    ).toBeUndefined();
     await eventually(async () => ((await invoiceOf(cancelledId)).status === 'VOID' ? true : undefined));
-    await eventually(async () => ((await stack.sql.catalog`select stock from products where id = ${productId}`)[0]!.stock === stockBefore + 3 ? true : undefined));
+    await eventually(async () =>
+      (await stack.sql.catalog`select stock from products where id = ${productId}`)[0]!.stock === stockBefore + 3 ? true : undefined,
+    );
 
     // Each change went out through its service's outbox, and every row was relayed.
     expect(await outboxTypes('orders')).toEqual(expect.arrayContaining(['OrderPlaced', 'OrderStatusChanged', 'OrderCancelled']));
     expect(await outboxTypes('billing')).toEqual(expect.arrayContaining(['InvoicePaid', 'InvoiceStatusChanged', 'PaymentRefunded']));
     expect(await outboxTypes('catalog')).toContain('StockChanged');
     for (const db of ['orders', 'billing', 'catalog'] as const) {
-      await eventually(async () => ((await stack.sql[db]`select count(*)::int as n from outbox where published_at is null`)[0]!.n === 0 ? true : undefined));
+      await eventually(async () =>
+        (await stack.sql[db]`select count(*)::int as n from outbox where published_at is null`)[0]!.n === 0 ? true : undefined,
+      );
     }
   });
 
@@ -65,10 +82,14 @@ describe('domain events', () => {
     for (let i = 0; i < 5; i++) placed.push(await place());
     expect((await stack.sql.billing`select count(*)::int as n from invoices where order_id = any(${placed})`)[0]!.n).toBe(0);
     await stack.supergraph.start('billing');
-    await eventually(async () => {
-      const rows = await stack.sql.billing`select order_id, count(*)::int as n from invoices where order_id = any(${placed}) group by order_id`;
-      return rows.length === placed.length ? rows : undefined;
-    }, { timeoutMs: 20_000 });
+    await eventually(
+      async () => {
+        const rows = await stack.sql
+          .billing`select order_id, count(*)::int as n from invoices where order_id = any(${placed}) group by order_id`;
+        return rows.length === placed.length ? rows : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
     const perOrder = await stack.sql.billing`select count(*)::int as n from invoices where order_id = any(${placed}) group by order_id`;
     expect(perOrder.map((r) => r.n)).toEqual([1, 1, 1, 1, 1]);
   });
@@ -78,11 +99,15 @@ describe('domain events', () => {
     const during = [place(), place(), place()];
     await stack.ownRedis!.restart();
     const placed = [...before, ...(await Promise.all(during)), await place()];
-    await eventually(async () => {
-      const [row] = await stack.sql.billing`select count(*)::int as n from invoices where order_id = any(${placed})`;
-      return row!.n === placed.length ? true : undefined;
-    }, { timeoutMs: 30_000 });
-    const [dupes] = await stack.sql.billing`select count(*)::int as n from (select order_id from invoices group by order_id having count(*) > 1) d`;
+    await eventually(
+      async () => {
+        const [row] = await stack.sql.billing`select count(*)::int as n from invoices where order_id = any(${placed})`;
+        return row!.n === placed.length ? true : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    const [dupes] = await stack.sql
+      .billing`select count(*)::int as n from (select order_id from invoices group by order_id having count(*) > 1) d`;
     expect(dupes!.n).toBe(0);
   }, 60_000);
 });
@@ -93,14 +118,22 @@ describe('the embedded bus (npm start without Redis)', () => {
     try {
       const buyer = await embedded.customer();
       const { id } = await embedded.product({ stock: 5 });
-      const res = await embedded.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
-        { input: { items: [{ productId: id, quantity: 1 }], idempotencyKey: `embedded-${randomUUID()}` } }, { token: buyer.token });
+      const res = await embedded.gql(
+        `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
+        { input: { items: [{ productId: id, quantity: 1 }], idempotencyKey: `embedded-${randomUUID()}` } },
+        { token: buyer.token },
+      );
       const orderId = res.data.placeOrder.id;
       const invoice = await eventually(async () => (await embedded.sql.billing`select id from invoices where order_id = ${orderId}`)[0]);
-      const paid = await embedded.gql(`mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }`,
-        { input: { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: `pay-${orderId}` } }, { token: buyer.token });
+      const paid = await embedded.gql(
+        `mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }`,
+        { input: { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: `pay-${orderId}` } },
+        { token: buyer.token },
+      );
       expect(codes(paid)).toEqual([]);
-      await eventually(async () => ((await embedded.sql.orders`select status from orders where id = ${orderId}`)[0]?.status === 'PAID' ? true : undefined));
+      await eventually(async () =>
+        (await embedded.sql.orders`select status from orders where id = ${orderId}`)[0]?.status === 'PAID' ? true : undefined,
+      );
     } finally {
       await embedded.close();
     }

@@ -35,10 +35,14 @@ describe('fault harness (one process per service)', () => {
       ids.push(res.data.placeOrder.id);
     }
     await cluster.start('billing');
-    const invoices = await eventually(async () => {
-      const rows = await cluster.sql.billing`select order_id, count(*)::int as n from invoices where order_id = any(${ids}) group by order_id`;
-      return rows.length === ids.length ? rows : undefined;
-    }, { timeoutMs: 30_000 });
+    const invoices = await eventually(
+      async () => {
+        const rows = await cluster.sql
+          .billing`select order_id, count(*)::int as n from invoices where order_id = any(${ids}) group by order_id`;
+        return rows.length === ids.length ? rows : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
     expect(invoices.every((r) => r.n === 1)).toBe(true);
   }, 90_000);
 
@@ -46,7 +50,10 @@ describe('fault harness (one process per service)', () => {
     const url = `${cluster.baseUrl('catalog')}/health/live`;
     expect((await fetch(url)).status).toBe(200);
     await cluster.blackhole('catalog');
-    const err = await fetch(url, { signal: AbortSignal.timeout(1_000) }).then(() => null, (e: Error) => e);
+    const err = await fetch(url, { signal: AbortSignal.timeout(1_000) }).then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(err?.name).toBe('TimeoutError');
     await cluster.restore('catalog');
     expect((await fetch(url, { signal: AbortSignal.timeout(5_000) })).status).toBe(200);

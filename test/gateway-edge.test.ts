@@ -43,23 +43,43 @@ describe('client tokens at the gateway', () => {
 
   const rejected: [string, () => Promise<string>][] = [
     ['expired', () => userToken(stack.keys.userTokenKey, { exp: Math.floor(Date.now() / 1000) - 60 })],
-    ['signed by another key with the same kid', async () => {
-      const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-      return new SignJWT({ role: 'ADMIN' }).setProtectedHeader({ alg: 'ES256', kid: stack.keys.userTokenKey.kid! })
-        .setSubject(customer.id).setIssuer('urn:supergraph:users').setAudience('urn:supergraph').setExpirationTime('1h').sign(privateKey);
-    }],
-    ['alg: none', async () => {
-      const enc = (o: object) => base64url.encode(JSON.stringify(o));
-      return `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ sub: customer.id, role: 'ADMIN', iss: 'urn:supergraph:users', aud: 'urn:supergraph', exp: Math.floor(Date.now() / 1000) + 3600 })}.`;
-    }],
-    ['HS256 keyed with the public key', async () => {
-      const enc = (o: object) => base64url.encode(JSON.stringify(o));
-      const header = enc({ alg: 'HS256', typ: 'JWT', kid: stack.keys.userTokenKey.kid });
-      const body = enc({ sub: customer.id, role: 'ADMIN', iss: 'urn:supergraph:users', aud: 'urn:supergraph', exp: Math.floor(Date.now() / 1000) + 3600 });
-      const secret = JSON.stringify(publicPart(stack.keys.userTokenKey));
-      const sig = createHmac('sha256', secret).update(`${header}.${body}`).digest('base64url');
-      return `${header}.${body}.${sig}`;
-    }],
+    [
+      'signed by another key with the same kid',
+      async () => {
+        const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+        return new SignJWT({ role: 'ADMIN' })
+          .setProtectedHeader({ alg: 'ES256', kid: stack.keys.userTokenKey.kid! })
+          .setSubject(customer.id)
+          .setIssuer('urn:supergraph:users')
+          .setAudience('urn:supergraph')
+          .setExpirationTime('1h')
+          .sign(privateKey);
+      },
+    ],
+    [
+      'alg: none',
+      async () => {
+        const enc = (o: object) => base64url.encode(JSON.stringify(o));
+        return `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ sub: customer.id, role: 'ADMIN', iss: 'urn:supergraph:users', aud: 'urn:supergraph', exp: Math.floor(Date.now() / 1000) + 3600 })}.`;
+      },
+    ],
+    [
+      'HS256 keyed with the public key',
+      async () => {
+        const enc = (o: object) => base64url.encode(JSON.stringify(o));
+        const header = enc({ alg: 'HS256', typ: 'JWT', kid: stack.keys.userTokenKey.kid });
+        const body = enc({
+          sub: customer.id,
+          role: 'ADMIN',
+          iss: 'urn:supergraph:users',
+          aud: 'urn:supergraph',
+          exp: Math.floor(Date.now() / 1000) + 3600,
+        });
+        const secret = JSON.stringify(publicPart(stack.keys.userTokenKey));
+        const sig = createHmac('sha256', secret).update(`${header}.${body}`).digest('base64url');
+        return `${header}.${body}.${sig}`;
+      },
+    ],
     ['garbage', async () => 'not-a-jwt'],
   ];
   for (const [name, make] of rejected) {
@@ -74,15 +94,22 @@ describe('client tokens at the gateway', () => {
 
 describe('subgraphs trust only services', () => {
   const direct = (url: string, headers: Record<string, string>) =>
-    fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query: '{ __typename }' }) });
+    fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
 
   it('a direct call with forged identity headers and a real user token is 401', async () => {
     for (const name of ['users', 'catalog', 'orders', 'billing'] as const) {
       const res = await direct(stack.supergraph.urls[name], {
-        authorization: `Bearer ${customer.token}`, 'x-user-id': customer.id, 'x-user-role': 'ADMIN', [INTERNAL_TOKEN_HEADER]: 'forged',
+        authorization: `Bearer ${customer.token}`,
+        'x-user-id': customer.id,
+        'x-user-role': 'ADMIN',
+        [INTERNAL_TOKEN_HEADER]: 'forged',
       });
       expect(res.status, name).toBe(401);
-      expect(((await res.json())).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+      expect((await res.json()).errors[0].extensions.code).toBe('UNAUTHENTICATED');
     }
   });
 
@@ -92,8 +119,13 @@ describe('subgraphs trust only services', () => {
     expect((await direct(stack.supergraph.urls.catalog, { [INTERNAL_TOKEN_HEADER]: await stranger.sign(anonymous) })).status).toBe(401);
     // The orders key is trusted, but only to speak as "orders": a token it signs claiming to be the gateway fails.
     const ordersKey = await importJWK(stack.keys.services.orders, 'ES256');
-    const impostor = await new SignJWT({ scope: '' }).setProtectedHeader({ alg: 'ES256', kid: stack.keys.services.orders.kid! })
-      .setIssuer('gateway').setAudience('urn:supergraph:internal').setSubject('anonymous').setExpirationTime('1m').sign(ordersKey);
+    const impostor = await new SignJWT({ scope: '' })
+      .setProtectedHeader({ alg: 'ES256', kid: stack.keys.services.orders.kid! })
+      .setIssuer('gateway')
+      .setAudience('urn:supergraph:internal')
+      .setSubject('anonymous')
+      .setExpirationTime('1m')
+      .sign(ordersKey);
     expect((await direct(stack.supergraph.urls.catalog, { [INTERNAL_TOKEN_HEADER]: impostor })).status).toBe(401);
     const gateway = await createServiceTokenSigner(stack.keys.services.gateway);
     expect((await direct(stack.supergraph.urls.catalog, { [INTERNAL_TOKEN_HEADER]: await gateway.sign(anonymous) })).status).toBe(200);
@@ -103,11 +135,18 @@ describe('subgraphs trust only services', () => {
     const gateway = await createServiceTokenSigner(stack.keys.services.gateway);
     const res = await fetch(`${stack.supergraph.urls.catalog}/internal/release-stock`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: await gateway.sign({ userId: null, role: null, scopes: [] }) },
+      headers: {
+        'content-type': 'application/json',
+        [INTERNAL_TOKEN_HEADER]: await gateway.sign({ userId: null, role: null, scopes: [] }),
+      },
       body: JSON.stringify({ reservationId: '00000000-0000-4000-8000-000000000000' }),
     });
     expect(res.status).toBe(403);
-    const anonymous = await fetch(`${stack.supergraph.urls.catalog}/internal/release-stock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const anonymous = await fetch(`${stack.supergraph.urls.catalog}/internal/release-stock`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(anonymous.status).toBe(401);
   });
 
@@ -117,7 +156,8 @@ describe('subgraphs trust only services', () => {
     const url = `${stack.supergraph.urls.catalog}/graphql`;
     const send = (body: string, headers: Record<string, string> = {}) =>
       fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: token, ...headers }, body });
-    const codeOf = async (res: Response) => ((await res.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code;
+    const codeOf = async (res: Response) =>
+      ((await res.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code;
     const malformed = await send('{"query": ');
     expect(malformed.status).toBe(400);
     expect(await codeOf(malformed)).toBe('BAD_REQUEST');
@@ -131,7 +171,15 @@ describe('subgraphs trust only services', () => {
     expect(ok.headers.get('x-request-id')).toBe('req-subgraph-http-1');
     expect(await ok.json()).toEqual({ data: { __typename: 'Query' } });
     // With a query string too (Apollo reads it for GET; a POST simply ignores it).
-    expect((await fetch(`${url}?x=1`, { method: 'POST', headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: token }, body: '{"query":"{ __typename }"}' })).status).toBe(200);
+    expect(
+      (
+        await fetch(`${url}?x=1`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: token },
+          body: '{"query":"{ __typename }"}',
+        })
+      ).status,
+    ).toBe(200);
     // Not JSON at all: Apollo's own 400, not a crash.
     const text = await send('{ __typename }', { 'content-type': 'text/plain' });
     expect(text.status).toBe(400);
@@ -143,7 +191,7 @@ describe('subgraphs trust only services', () => {
       const ready = await fetch(`${url}/health/ready`);
       expect(ready.status, url).toBe(200);
     }
-    const gatewayReady = (await (await fetch(`${stack.supergraph.urls.gateway}/health/ready`)).json());
+    const gatewayReady = await (await fetch(`${stack.supergraph.urls.gateway}/health/ready`)).json();
     expect(gatewayReady.subgraphs).toEqual({ users: 'ready', catalog: 'ready', orders: 'ready', billing: 'ready' });
   });
 });
@@ -155,7 +203,7 @@ describe('HTTP edge', () => {
   it('malformed JSON is a 400 with a clear error', async () => {
     const res = await post('{"query": ');
     expect(res.status).toBe(400);
-    const body = (await res.json());
+    const body = await res.json();
     expect(body.errors[0].extensions.code).toBe('BAD_REQUEST');
   });
 
@@ -172,7 +220,9 @@ describe('HTTP edge', () => {
   it('a simple cross-site GET without a preflight header is refused (CSRF prevention)', async () => {
     const res = await fetch(`${stack.url}?query=${encodeURIComponent('{ __typename }')}`);
     expect(res.status).toBe(400);
-    const ok = await fetch(`${stack.url}?query=${encodeURIComponent('{ __typename }')}`, { headers: { 'apollo-require-preflight': 'true' } });
+    const ok = await fetch(`${stack.url}?query=${encodeURIComponent('{ __typename }')}`, {
+      headers: { 'apollo-require-preflight': 'true' },
+    });
     expect(ok.status).toBe(200);
   });
 

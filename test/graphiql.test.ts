@@ -20,7 +20,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-const asBrowser = (url: string) => fetch(url, { headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', 'accept-encoding': 'gzip' } });
+const asBrowser = (url: string) =>
+  fetch(url, { headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', 'accept-encoding': 'gzip' } });
 
 /** A gateway over the stack's subgraphs with other settings. */
 const gatewayWith = (vars: Record<string, string>) =>
@@ -35,7 +36,9 @@ describe('GraphiQL', () => {
     expect(html).toContain('YogaGraphiQL.renderYogaGraphiQL');
     // Nothing is loaded from elsewhere: no external script, stylesheet or font.
     expect(html).not.toMatch(/<(script|link)[^>]+(src|href)="https?:/);
-    const get = await fetch(`${stack.url}?query=${encodeURIComponent('{ __typename }')}`, { headers: { accept: 'application/json', 'apollo-require-preflight': 'true' } });
+    const get = await fetch(`${stack.url}?query=${encodeURIComponent('{ __typename }')}`, {
+      headers: { accept: 'application/json', 'apollo-require-preflight': 'true' },
+    });
     expect(await get.json()).toMatchObject({ data: { __typename: 'Query' } });
   });
 
@@ -76,7 +79,10 @@ describe('GraphiQL', () => {
     const editor = page.locator('.graphiql-query-editor .monaco-editor').first();
     await editor.waitFor({ timeout: 60_000 });
     await expect(page.getByText('Headers', { exact: true }).first().isVisible()).resolves.toBe(true);
-    await page.getByRole('button', { name: /documentation explorer/i }).first().click();
+    await page
+      .getByRole('button', { name: /documentation explorer/i })
+      .first()
+      .click();
     await page.locator('.graphiql-doc-explorer').getByText('Query', { exact: true }).first().waitFor({ timeout: 30_000 });
 
     // Type a query (Monaco closes braces and quotes itself and types over them).

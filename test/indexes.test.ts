@@ -103,10 +103,14 @@ describe('hot queries use indexes', () => {
     });
   });
 
-  it('admin lists: users newest first, a customer\'s invoices', async () => {
+  it("admin lists: users newest first, a customer's invoices", async () => {
     await expectIndexed('users', () => stack.gql(`{ users(first: 20) { edges { node { id } } } }`, {}, { token: admin.token }));
     await expectIndexed('invoices', () =>
-      stack.gql(`query($id: ID!) { user(id: $id) { invoices(first: 20) { edges { node { id } } } } }`, { id: customer.id }, { token: admin.token }),
+      stack.gql(
+        `query($id: ID!) { user(id: $id) { invoices(first: 20) { edges { node { id } } } } }`,
+        { id: customer.id },
+        { token: admin.token },
+      ),
     );
   });
 });

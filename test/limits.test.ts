@@ -44,8 +44,11 @@ const code = (r: Res) => r.body.errors?.[0]?.extensions?.code;
 
 let keySeq = 0;
 async function placeOrder() {
-  const res = await stack.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
-    { input: { items: [{ productId, quantity: 1 }], idempotencyKey: `limits-${keySeq++}-${Date.now()}` } }, { token: customer.token });
+  const res = await stack.gql(
+    `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
+    { input: { items: [{ productId, quantity: 1 }], idempotencyKey: `limits-${keySeq++}-${Date.now()}` } },
+    { token: customer.token },
+  );
   if (!res.data?.placeOrder) throw new Error(JSON.stringify(res.errors));
   return res.data.placeOrder.id as string;
 }
@@ -55,7 +58,7 @@ const deep = (levels: number) => `{ ${'products { edges { node { category { '.re
 const FAN_OUT = 'products(first: $n) { edges { node { category { products(first: $n) { edges { node { name } } } } } } }';
 
 describe('operation limits (graphql-armor, default settings)', () => {
-  it('the contract\'s AccountPage passes at its largest page and reports its static cost', async () => {
+  it("the contract's AccountPage passes at its largest page and reports its static cost", async () => {
     const res = await post(print(ACCOUNT_PAGE), { n: 100 }, { token: customer.token });
     expect(res.status).toBe(200);
     expect(res.body.errors).toBeUndefined();
@@ -94,7 +97,7 @@ describe('operation limits (graphql-armor, default settings)', () => {
     expect(res.body.errors![0]!.message).toMatch(/1000 tokens/);
   });
 
-  it('a fan-out is refused by armor\'s cost with literal page sizes, and by the static cost ceiling with variables', async () => {
+  it("a fan-out is refused by armor's cost with literal page sizes, and by the static cost ceiling with variables", async () => {
     const literal = await post(`{ ${FAN_OUT.replaceAll('$n', '100')} }`);
     expect(literal.status).toBe(400);
     expect(code(literal)).toBe('GRAPHQL_VALIDATION_FAILED');

@@ -31,7 +31,9 @@ beforeAll(async () => {
 afterAll(() => stack?.close());
 
 const readLogs = async () => {
-  const [users, gateway] = await Promise.all(['users', 'gateway'].map((s) => readFile(path.join(logDir, `${s}.log`), 'utf8').catch(() => '')));
+  const [users, gateway] = await Promise.all(
+    ['users', 'gateway'].map((s) => readFile(path.join(logDir, `${s}.log`), 'utf8').catch(() => '')),
+  );
   return { users: users!, gateway: gateway!, all: `${users}\n${gateway}` };
 };
 
@@ -39,7 +41,9 @@ describe('secrets never reach logs', () => {
   it('a signUp that fails in the database logs the failure, but no password hash, password or bound parameter', async () => {
     const email = `${randomUUID()}@example.test`;
     const password = `never-in-logs-${randomUUID()}`;
-    const res = await stack.gql('mutation($i: SignUpInput!) { signUp(input: $i) { token } }', { i: { email, name: REFUSED_NAME, password } });
+    const res = await stack.gql('mutation($i: SignUpInput!) { signUp(input: $i) { token } }', {
+      i: { email, name: REFUSED_NAME, password },
+    });
     expect(res.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
     const requestId = res.errors![0]!.extensions!.requestId as string;
 
@@ -57,9 +61,12 @@ describe('secrets never reach logs', () => {
     expect(logs.all).not.toMatch(/Failing row contains/);
   });
 
-  it('the shared error serializer drops a raw driver error\'s detail (the failing row) and parameters', async () => {
+  it("the shared error serializer drops a raw driver error's detail (the failing row) and parameters", async () => {
     const secret = `scrypt$16384$8$1$${randomUUID()}`;
-    const err = await stack.sql.users`insert into users (email, name, role, password_hash) values (${`${randomUUID()}@example.test`}, ${REFUSED_NAME}, 'CUSTOMER', ${secret})`.catch((e: unknown) => e);
+    const err = await stack.sql
+      .users`insert into users (email, name, role, password_hash) values (${`${randomUUID()}@example.test`}, ${REFUSED_NAME}, 'CUSTOMER', ${secret})`.catch(
+      (e: unknown) => e,
+    );
     expect(String((err as { detail?: string }).detail)).toContain(secret); // Postgres did put the row in it
     const logged = JSON.stringify(serializeError(err));
     expect(logged).toContain('test_refused_name');

@@ -38,8 +38,16 @@ async function logIn(email: string, password: string, from: string) {
     headers: { 'content-type': 'application/json', 'x-forwarded-for': from },
     body: JSON.stringify({ query: LOG_IN, variables: { input: { email, password } } }),
   });
-  const body = (await res.json()) as { data?: { logIn?: { token: string } | null }; errors?: { message: string; extensions?: { code?: string; retryAfterSeconds?: number } }[] };
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), code: body.errors?.[0]?.extensions?.code ?? null, token: body.data?.logIn?.token };
+  const body = (await res.json()) as {
+    data?: { logIn?: { token: string } | null };
+    errors?: { message: string; extensions?: { code?: string; retryAfterSeconds?: number } }[];
+  };
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    code: body.errors?.[0]?.extensions?.code ?? null,
+    token: body.data?.logIn?.token,
+  };
 }
 
 /** n failed attempts at once (as a stuffing tool would send them), each from its own address unless given one. */
@@ -60,11 +68,14 @@ describe('logIn attempt limits', () => {
     // The bystander signs in meanwhile.
     expect((await logIn(bystander.email, bystander.password, nextIp())).token).toBeTruthy();
     // Once the window that holds the failures ends, the right password works again.
-    const back = await eventually(async () => (await logIn(victim.email, victim.password, nextIp())).token, { timeoutMs: (WINDOW_SECONDS + 5) * 1000, intervalMs: 250 });
+    const back = await eventually(async () => (await logIn(victim.email, victim.password, nextIp())).token, {
+      timeoutMs: (WINDOW_SECONDS + 5) * 1000,
+      intervalMs: 250,
+    });
     expect(back).toBeTruthy();
   });
 
-  it('a success resets the account\'s count', async () => {
+  it("a success resets the account's count", async () => {
     const user = await stack.customer('Forgetful');
     await fail(user, PER_ACCOUNT - 1);
     expect((await logIn(user.email, user.password, nextIp())).token).toBeTruthy();
@@ -75,7 +86,10 @@ describe('logIn attempt limits', () => {
 
   it('aliased attempts in one request are counted before any runs', async () => {
     const user = await stack.customer('Aliased');
-    const attempts = Array.from({ length: PER_ACCOUNT + 1 }, (_, i) => `a${i}: logIn(input: { email: $email, password: "guess-${i}-password" }) { token }`);
+    const attempts = Array.from(
+      { length: PER_ACCOUNT + 1 },
+      (_, i) => `a${i}: logIn(input: { email: $email, password: "guess-${i}-password" }) { token }`,
+    );
     const res = await fetch(stack.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-forwarded-for': nextIp() },

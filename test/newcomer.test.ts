@@ -24,7 +24,10 @@ describe('getting started', () => {
     const port = (blocker.address() as { port: number }).port;
     const dataDir = path.join(await mkdtemp(path.join(os.tmpdir(), 'newcomer-pg-')), 'postgres');
     try {
-      const error = await startEmbeddedPostgres({ dataDir, port, persistent: false }).then(() => null, (err: unknown) => err);
+      const error = await startEmbeddedPostgres({ dataDir, port, persistent: false }).then(
+        () => null,
+        (err: unknown) => err,
+      );
       expect(error).toBeInstanceOf(EmbeddedPostgresError);
       const { message } = error as Error;
       expect(message).toMatch(/Address already in use/);
@@ -44,14 +47,22 @@ describe('getting started', () => {
     expect(lines).toHaveLength(7);
     for (const line of lines) expect(line).toMatch(/^[A-Z_]+='\{.*\}'$/);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
-    const again = await npm(['run', '--silent', 'keys', '--', '--out', file]).then(() => null, (err: { code: number; stderr: string }) => err);
+    const again = await npm(['run', '--silent', 'keys', '--', '--out', file]).then(
+      () => null,
+      (err: { code: number; stderr: string }) => err,
+    );
     expect(again?.code).toBe(1);
     expect(again?.stderr).toMatch(/exists.*--force/);
     expect(again?.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
     expect(await readFile(file, 'utf8')).toBe(text);
     // The stdout form, for `npm run --silent keys > .env`, is exactly the same shape.
     const { stdout } = await npm(['run', '--silent', 'keys']);
-    expect(stdout.trim().split('\n').every((l) => /^[A-Z_]+='\{.*\}'$/.test(l))).toBe(true);
+    expect(
+      stdout
+        .trim()
+        .split('\n')
+        .every((l) => /^[A-Z_]+='\{.*\}'$/.test(l)),
+    ).toBe(true);
   }, 60_000);
 
   it('.env (private keys) and dist/ are git-ignored', async () => {
@@ -62,7 +73,12 @@ describe('getting started', () => {
   it('npm start hands each service the production variables it reads, and keeps the topology its own', async () => {
     const env = localEnv({
       keys: await generateLocalKeys(),
-      databaseUrls: { users: 'postgres://u/users', catalog: 'postgres://u/catalog', orders: 'postgres://u/orders', billing: 'postgres://u/billing' },
+      databaseUrls: {
+        users: 'postgres://u/users',
+        catalog: 'postgres://u/catalog',
+        orders: 'postgres://u/orders',
+        billing: 'postgres://u/billing',
+      },
       ports: { gateway: 4000, users: 4001, catalog: 4002, orders: 4003, billing: 4004 },
       environment: {
         PARTNER_API_KEYS: '[{"id":"k1","client":"acme","sha256":"' + 'a'.repeat(64) + '"}]',
@@ -106,4 +122,3 @@ describe('getting started', () => {
     }
   }, 120_000);
 });
-

@@ -23,8 +23,11 @@ beforeAll(async () => {
   customer = await stack.customer('Metered');
   const product = await stack.product({ stock: 50 });
   for (let i = 0; i < 3; i++) {
-    const res = await stack.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
-      { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `metrics-order-${i}` } }, { token: customer.token });
+    const res = await stack.gql(
+      `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
+      { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `metrics-order-${i}` } },
+      { token: customer.token },
+    );
     expect(res.errors).toBeUndefined();
   }
 }, 120_000);
@@ -51,10 +54,14 @@ async function scrape(service: Service): Promise<{ status: number; type: string 
 /** Sum of the samples of `name` whose labels match (a string exactly, a RegExp by pattern). */
 const total = (samples: Sample[], name: string, match: Record<string, string | RegExp> = {}) =>
   samples
-    .filter((s) => s.name === name && Object.entries(match).every(([k, v]) => (typeof v === 'string' ? s.labels[k] === v : v.test(s.labels[k] ?? ''))))
+    .filter(
+      (s) =>
+        s.name === name && Object.entries(match).every(([k, v]) => (typeof v === 'string' ? s.labels[k] === v : v.test(s.labels[k] ?? ''))),
+    )
     .reduce((sum, s) => sum + s.value, 0);
 
-const scrapeAll = async () => Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, (await scrape(s)).samples]))) as Record<Service, Sample[]>;
+const scrapeAll = async () =>
+  Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, (await scrape(s)).samples]))) as Record<Service, Sample[]>;
 
 describe('GET /metrics', () => {
   it('is open on every service (no token) on a port of its own, in Prometheus text, one registry per instance', async () => {
@@ -85,13 +92,21 @@ describe('GET /metrics', () => {
     expect(delta('gateway', 'graphql_requests_total', accountPage)).toBe(1);
     expect(delta('gateway', 'graphql_request_duration_seconds_count', accountPage)).toBe(1);
     expect(delta('gateway', 'graphql_request_duration_seconds_sum', accountPage)).toBeGreaterThan(0);
-    expect(delta('gateway', 'graphql_request_errors_total', { operation: 'invalid', client: 'web-app', code: 'GRAPHQL_VALIDATION_FAILED' })).toBe(1);
+    expect(
+      delta('gateway', 'graphql_request_errors_total', { operation: 'invalid', client: 'web-app', code: 'GRAPHQL_VALIDATION_FAILED' }),
+    ).toBe(1);
     expect(delta('gateway', 'graphql_request_errors_total', accountPage)).toBe(0);
     for (const subgraph of ['users', 'catalog', 'orders', 'billing']) {
       expect(delta('gateway', 'gateway_subgraph_fetch_duration_seconds_count', { subgraph, outcome: 'ok' }), subgraph).toBeGreaterThan(0);
       // At a subgraph the operation is the gateway's fetch (named after the client's) and the client is the caller.
-      expect(delta(subgraph as Service, 'graphql_requests_total', { operation: /^AccountPage__/, client: 'gateway' }), subgraph).toBeGreaterThan(0);
-      expect(delta(subgraph as Service, 'db_statement_duration_seconds_count', { role: 'primary', outcome: 'ok' }), subgraph).toBeGreaterThan(0);
+      expect(
+        delta(subgraph as Service, 'graphql_requests_total', { operation: /^AccountPage__/, client: 'gateway' }),
+        subgraph,
+      ).toBeGreaterThan(0);
+      expect(
+        delta(subgraph as Service, 'db_statement_duration_seconds_count', { role: 'primary', outcome: 'ok' }),
+        subgraph,
+      ).toBeGreaterThan(0);
     }
     // Three orders' items in one batch: one observation of size 3 on the orderItems loader.
     expect(delta('orders', 'dataloader_batch_size_count', { loader: 'orderItems' })).toBe(1);
@@ -106,7 +121,8 @@ describe('GET /metrics', () => {
     const backlog = async () => total((await scrape('orders')).samples, 'events_outbox_unpublished', { stream: 'orders' });
     await eventually(async () => ((await backlog()) === 0 ? true : undefined));
     // A billing event in the orders outbox: the relay refuses it (wrong stream) and rolls back, so it stays unpublished.
-    const [row] = await stack.sql.orders`insert into outbox (event_id, type, payload) values (gen_random_uuid(), 'InvoicePaid', '{}') returning position`;
+    const [row] = await stack.sql
+      .orders`insert into outbox (event_id, type, payload) values (gen_random_uuid(), 'InvoicePaid', '{}') returning position`;
     try {
       expect(await backlog()).toBe(1);
     } finally {
@@ -150,7 +166,9 @@ describe('GET /metrics', () => {
 
 describe('Grafana dashboard', () => {
   it('queries only metrics that some service exposes', async () => {
-    const dashboard = JSON.parse(readFileSync(path.join(ROOT, 'deploy/grafana/supergraph-dashboard.json'), 'utf8')) as { panels: { targets?: { expr: string }[] }[] };
+    const dashboard = JSON.parse(readFileSync(path.join(ROOT, 'deploy/grafana/supergraph-dashboard.json'), 'utf8')) as {
+      panels: { targets?: { expr: string }[] }[];
+    };
     const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
     expect(exprs.length).toBeGreaterThan(15);
     // Every metric reference in the dashboard carries a label selector: `name{…}`.
@@ -158,8 +176,19 @@ describe('Grafana dashboard', () => {
     const exposed = new Set(Object.values(await scrapeAll()).flatMap((samples) => samples.map((s) => s.name)));
     expect([...names].filter((n) => !exposed.has(n))).toEqual([]);
     // And each metric family of the issue has a panel.
-    for (const family of ['graphql_requests_total', 'graphql_request_errors_total', 'graphql_request_duration_seconds_bucket', 'gateway_subgraph_fetch_duration_seconds_bucket',
-      'dataloader_batch_size_bucket', 'db_statement_duration_seconds_bucket', 'db_pool_connections_open', 'events_outbox_unpublished', 'events_consumer_lag', 'graphql_subscriptions_open', 'gateway_subgraph_breaker_state']) {
+    for (const family of [
+      'graphql_requests_total',
+      'graphql_request_errors_total',
+      'graphql_request_duration_seconds_bucket',
+      'gateway_subgraph_fetch_duration_seconds_bucket',
+      'dataloader_batch_size_bucket',
+      'db_statement_duration_seconds_bucket',
+      'db_pool_connections_open',
+      'events_outbox_unpublished',
+      'events_consumer_lag',
+      'graphql_subscriptions_open',
+      'gateway_subgraph_breaker_state',
+    ]) {
       expect(names).toContain(family);
     }
   });

@@ -21,11 +21,17 @@ let opsDir: string;
 
 /** `npm run partner -- <args>` as a process (the CLI itself, its exit code and its stderr). */
 const partnerCli = async (...args: string[]) =>
-  (await run('npm', ['run', '--silent', 'partner', '--', ...args], { cwd: ROOT, env: { ...process.env, CLIENT_REGISTRY_DIR: registry } })).stdout;
+  (await run('npm', ['run', '--silent', 'partner', '--', ...args], { cwd: ROOT, env: { ...process.env, CLIENT_REGISTRY_DIR: registry } }))
+    .stdout;
 /** The same command's code in this process (what the CLI calls), so the flow does not pay a tsx start per step. */
 const partner = async (...args: string[]) => {
   const lines: string[] = [];
-  await partnerCommand(args, registry, (l) => lines.push(l), () => {});
+  await partnerCommand(
+    args,
+    registry,
+    (l) => lines.push(l),
+    () => {},
+  );
   return lines.join('\n');
 };
 
@@ -64,21 +70,31 @@ describe('partner onboarding without restarts', () => {
 
     // 2. Manifest 3.2 built from a .graphql file (ids computed by the command, not by the partner).
     const v32 = path.join(opsDir, 'v3.2.graphql');
-    await writeFile(v32, 'query ProductBySku($sku: String!) { productBySku(sku: $sku) { id ...Price } }\nfragment Price on Product { price { amountCents } }\n');
+    await writeFile(
+      v32,
+      'query ProductBySku($sku: String!) { productBySku(sku: $sku) { id ...Price } }\nfragment Price on Product { price { amountCents } }\n',
+    );
     const published = await partner('publish', 'acme', '3.2', v32);
     const idBySku = /ProductBySku\s+([0-9a-f]{64})/.exec(published)![1]!;
     const started = Date.now();
     for (const url of gateways) {
-      await eventually(async () => ((await persisted(url, key, idBySku, { sku: product.sku })).body.data?.productBySku ? true : undefined), { timeoutMs: 10_000 });
+      await eventually(
+        async () => ((await persisted(url, key, idBySku, { sku: product.sku })).body.data?.productBySku ? true : undefined),
+        { timeoutMs: 10_000 },
+      );
     }
     const effectiveMs = Date.now() - started;
     expect(effectiveMs).toBeLessThan(10_000);
     expect((await persisted(stack.url, key, idBySku, { sku: product.sku })).body.data.productBySku.id).toBe(product.id);
 
     // 3. Anything not in its manifests is refused, by id or as text.
-    const unlisted = await fetch(stack.url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ query: '{ categories { id } }' }) });
+    const unlisted = await fetch(stack.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': key },
+      body: JSON.stringify({ query: '{ categories { id } }' }),
+    });
     expect(unlisted.status).toBe(403);
-    expect(((await unlisted.json())).errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_IN_LIST');
+    expect((await unlisted.json()).errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_IN_LIST');
 
     // 4. Version 3.3 ships while 3.2 keeps working; then 3.2 is retired.
     const v33 = path.join(opsDir, 'v3.3.graphql');
@@ -87,7 +103,10 @@ describe('partner onboarding without restarts', () => {
     await eventually(async () => ((await persisted(stack.url, key, idById, { id: product.id })).body.data?.product ? true : undefined));
     expect((await persisted(stack.url, key, idBySku, { sku: product.sku })).body.data.productBySku.id).toBe(product.id);
     await partner('retire', 'acme', '3.2');
-    for (const url of gateways) await eventually(async () => (code(await persisted(url, key, idBySku, { sku: product.sku })) === 'PERSISTED_QUERY_NOT_IN_LIST' ? true : undefined));
+    for (const url of gateways)
+      await eventually(async () =>
+        code(await persisted(url, key, idBySku, { sku: product.sku })) === 'PERSISTED_QUERY_NOT_IN_LIST' ? true : undefined,
+      );
     expect((await persisted(stack.url, key, idById, { id: product.id })).body.data.product.id).toBe(product.id);
 
     // 5. A broken entry of another client is reported by name and skipped; acme is still served.
@@ -111,7 +130,10 @@ describe('partner onboarding without restarts', () => {
   }, 180_000);
 
   it('bad command input is a message, not a stack trace', async () => {
-    const failed = await partnerCli('publish', 'nobody', '1.0', '/nonexistent.graphql').then(() => null, (e: { code: number; stderr: string }) => e);
+    const failed = await partnerCli('publish', 'nobody', '1.0', '/nonexistent.graphql').then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(failed?.code).toBe(1);
     expect(failed?.stderr).toMatch(/no client "nobody"/);
     expect(failed?.stderr).not.toMatch(/\n\s+at /);

@@ -22,7 +22,10 @@ const GET = `query($id: ID!) { order(id: $id) { ${ORDER} } }`;
 const CANCEL = `mutation($id: ID!) { cancelOrder(id: $id) { id status updatedAt } }`;
 const SET_STATUS = `mutation($id: ID!, $status: OrderStatus!) { setOrderStatus(id: $id, status: $status) { id status } }`;
 
-interface Line { productId: string; quantity: number }
+interface Line {
+  productId: string;
+  quantity: number;
+}
 const newKey = () => `key-${randomUUID()}`;
 const place = (user: TestUser | null, items: Line[], idempotencyKey = newKey()) =>
   stack.gql(PLACE, { input: { items, idempotencyKey } }, { token: user?.token });
@@ -50,7 +53,11 @@ describe('orders: cancelOrder', () => {
     // Catalog and billing react to OrderCancelled: the stock comes back and the invoice is voided.
     await stockBecomes(product.id, 6);
     const invoice = await eventually(async () => {
-      const r = await stack.gql(`query($id: ID!) { order(id: $id) { status invoice { status } } }`, { id: order.id }, { token: alice.token });
+      const r = await stack.gql(
+        `query($id: ID!) { order(id: $id) { status invoice { status } } }`,
+        { id: order.id },
+        { token: alice.token },
+      );
       return r.data.order.invoice?.status === 'VOID' ? r : undefined;
     });
     expect(invoice.data.order).toEqual({ status: 'CANCELLED', invoice: { status: 'VOID' } });
@@ -81,8 +88,11 @@ async function pay(user: TestUser, orderId: string) {
     const { data } = await stack.gql(`query($id: ID!) { order(id: $id) { invoice { id } } }`, { id: orderId }, { token: user.token });
     return data.order.invoice?.id as string | undefined;
   });
-  const res = await stack.gql(`mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }`,
-    { input: { invoiceId, cardToken: 'tok_visa', idempotencyKey: newKey() } }, { token: user.token });
+  const res = await stack.gql(
+    `mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }`,
+    { input: { invoiceId, cardToken: 'tok_visa', idempotencyKey: newKey() } },
+    { token: user.token },
+  );
   expect(res.errors).toBeUndefined();
   await eventually(async () => {
     const r = await stack.gql(`query($id: ID!) { order(id: $id) { status } }`, { id: orderId }, { token: user.token });
@@ -108,7 +118,9 @@ describe('orders: setOrderStatus', () => {
     expect(codes(await stack.gql(SET_STATUS, { id: order.id, status: 'CANCELLED' }, { token: admin.token }))).toEqual(['INVALID_STATE']);
 
     // Concurrent moves from the same status: exactly one wins.
-    const racers = await Promise.all(Array.from({ length: 4 }, () => stack.gql(SET_STATUS, { id: order.id, status: 'SHIPPED' }, { token: admin.token })));
+    const racers = await Promise.all(
+      Array.from({ length: 4 }, () => stack.gql(SET_STATUS, { id: order.id, status: 'SHIPPED' }, { token: admin.token })),
+    );
     expect(racers.filter((r) => !r.errors).map((r) => r.data.setOrderStatus.status)).toEqual(['SHIPPED']);
     expect(racers.filter((r) => r.errors).map((r) => codes(r)[0])).toEqual(['INVALID_STATE', 'INVALID_STATE', 'INVALID_STATE']);
 

@@ -20,7 +20,10 @@ const PLACE = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { 
 const GET = `query($id: ID!) { order(id: $id) { ${ORDER} } }`;
 const CANCEL = `mutation($id: ID!) { cancelOrder(id: $id) { id status updatedAt } }`;
 
-interface Line { productId: string; quantity: number }
+interface Line {
+  productId: string;
+  quantity: number;
+}
 const newKey = () => `key-${randomUUID()}`;
 const place = (user: TestUser | null, items: Line[], idempotencyKey = newKey()) =>
   stack.gql(PLACE, { input: { items, idempotencyKey } }, { token: user?.token });
@@ -40,14 +43,27 @@ describe('orders: placeOrder', () => {
   it('prices lines from the catalog, computes totals on the server, takes stock, numbers orders increasingly', async () => {
     const kettle = await stack.product({ priceCents: 1250, stock: 10 });
     const mug = await stack.product({ priceCents: 300, stock: 5 });
-    const first = await placed(alice, [{ productId: kettle.id, quantity: 3 }, { productId: mug.id, quantity: 2 }]);
+    const first = await placed(alice, [
+      { productId: kettle.id, quantity: 3 },
+      { productId: mug.id, quantity: 2 },
+    ]);
     expect(first).toMatchObject({
       status: 'PENDING_PAYMENT',
       total: { amountCents: 4350, currency: 'USD' },
       customer: { id: alice.id, name: 'Alice' },
       items: [
-        { product: { id: kettle.id }, quantity: 3, unitPrice: { amountCents: 1250, currency: 'USD' }, lineTotal: { amountCents: 3750, currency: 'USD' } },
-        { product: { id: mug.id }, quantity: 2, unitPrice: { amountCents: 300, currency: 'USD' }, lineTotal: { amountCents: 600, currency: 'USD' } },
+        {
+          product: { id: kettle.id },
+          quantity: 3,
+          unitPrice: { amountCents: 1250, currency: 'USD' },
+          lineTotal: { amountCents: 3750, currency: 'USD' },
+        },
+        {
+          product: { id: mug.id },
+          quantity: 2,
+          unitPrice: { amountCents: 300, currency: 'USD' },
+          lineTotal: { amountCents: 600, currency: 'USD' },
+        },
       ],
     });
     expect(first.number).toBeGreaterThanOrEqual(100001);
@@ -56,7 +72,11 @@ describe('orders: placeOrder', () => {
     expect(await stockOf(mug.id)).toBe(3);
 
     // A price change applies to new orders only; the first keeps the price it was placed at.
-    const update = await stack.gql(`mutation($id: ID!) { updateProduct(id: $id, input: { priceCents: 999 }) { id } }`, { id: mug.id }, { token: admin.token });
+    const update = await stack.gql(
+      `mutation($id: ID!) { updateProduct(id: $id, input: { priceCents: 999 }) { id } }`,
+      { id: mug.id },
+      { token: admin.token },
+    );
     expect(update.errors).toBeUndefined();
     const second = await placed(alice, [{ productId: mug.id, quantity: 1 }]);
     expect(second.number).toBeGreaterThan(first.number);
@@ -68,7 +88,11 @@ describe('orders: placeOrder', () => {
   it('issues an invoice for the order total', async () => {
     const product = await stack.product({ priceCents: 2000 });
     const order = await placed(alice, [{ productId: product.id, quantity: 2 }]);
-    const res = await stack.gql(`query($id: ID!) { order(id: $id) { invoice { status amount { amountCents currency } } } }`, { id: order.id }, { token: alice.token });
+    const res = await stack.gql(
+      `query($id: ID!) { order(id: $id) { invoice { status amount { amountCents currency } } } }`,
+      { id: order.id },
+      { token: alice.token },
+    );
     expect(res.errors).toBeUndefined();
     expect(res.data.order.invoice).toEqual({ status: 'OPEN', amount: { amountCents: 4000, currency: 'USD' } });
   });
@@ -90,14 +114,18 @@ describe('orders: placeOrder', () => {
     expect(await stockOf(product.id)).toBe(0);
     const [sold] = await stack.sql.orders`select count(*)::int as n from order_items where product_id = ${product.id}`;
     expect(sold!.n).toBe(5);
-    const [reserved] = await stack.sql.catalog`select coalesce(sum(quantity), 0)::int as held from stock_reservations where product_id = ${product.id} and released_at is null`;
+    const [reserved] = await stack.sql
+      .catalog`select coalesce(sum(quantity), 0)::int as held from stock_reservations where product_id = ${product.id} and released_at is null`;
     expect(reserved!.held).toBe(5);
   });
 
   it('rejects the mix of currencies in one order and gives the reserved stock back', async () => {
     const usd = await stack.product({ currency: 'USD', stock: 4 });
     const eur = await stack.product({ currency: 'EUR', stock: 4 });
-    const res = await place(bob, [{ productId: usd.id, quantity: 1 }, { productId: eur.id, quantity: 1 }]);
+    const res = await place(bob, [
+      { productId: usd.id, quantity: 1 },
+      { productId: eur.id, quantity: 1 },
+    ]);
     expect(codes(res)).toEqual(['BAD_USER_INPUT']);
     expect(res.errors![0]!.message).toMatch(/currency/);
     expect(await stockOf(usd.id)).toBe(4);
@@ -181,7 +209,10 @@ describe('orders: placeOrder validation', () => {
   it('unknown and malformed product ids are NOT_FOUND naming the product, and take no stock', async () => {
     const product = await stack.product({ stock: 5 });
     for (const missing of [randomUUID(), 'not-a-product-id']) {
-      const res = await place(alice, [{ productId: product.id, quantity: 1 }, { productId: missing, quantity: 1 }]);
+      const res = await place(alice, [
+        { productId: product.id, quantity: 1 },
+        { productId: missing, quantity: 1 },
+      ]);
       expect(codes(res), missing).toEqual(['NOT_FOUND']);
       expect(res.errors![0]!.extensions!.productId).toBe(missing);
     }
@@ -257,7 +288,7 @@ describe('orders: reading', () => {
     expect((await stack.gql(page, { first: 100 }, { token: customer.token })).data.me.orders.edges).toHaveLength(5);
   });
 
-  it("User.orders is for the user themself or an admin", async () => {
+  it('User.orders is for the user themself or an admin', async () => {
     const query = `query($id: ID!) { user(id: $id) { id orders { edges { node { id } } } } }`;
     await placed(alice, [{ productId: (await stack.product()).id, quantity: 1 }]);
     expect(codes(await stack.gql(query, { id: alice.id }, { token: bob.token }))).toEqual(['FORBIDDEN']);

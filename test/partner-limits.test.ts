@@ -24,7 +24,12 @@ let opsDir: string;
 
 const partner = async (...args: string[]) => {
   const lines: string[] = [];
-  await partnerCommand(args, registry, (l) => lines.push(l), (l) => lines.push(l));
+  await partnerCommand(
+    args,
+    registry,
+    (l) => lines.push(l),
+    (l) => lines.push(l),
+  );
   return lines.join('\n');
 };
 const newKey = async (...args: string[]) => (await partner('create', ...args)).split('\n').at(-1)!.trim();
@@ -64,14 +69,28 @@ async function call(url: string, key: string, id: string): Promise<Answer> {
     headers: { 'content-type': 'application/json', 'x-api-key': key },
     body: JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: id } } }),
   });
-  const body = (await res.json()) as { errors?: { extensions?: { code?: string } }[]; extensions?: { cost?: { estimated: number; budget?: { perMinute: number; remaining: number } } } };
-  return { status: res.status, policy: res.headers.get('ratelimit-policy'), remaining: res.headers.get('ratelimit'), code: body.errors?.[0]?.extensions?.code, budget: body.extensions?.cost?.budget, estimated: body.extensions?.cost?.estimated };
+  const body = (await res.json()) as {
+    errors?: { extensions?: { code?: string } }[];
+    extensions?: { cost?: { estimated: number; budget?: { perMinute: number; remaining: number } } };
+  };
+  return {
+    status: res.status,
+    policy: res.headers.get('ratelimit-policy'),
+    remaining: res.headers.get('ratelimit'),
+    code: body.errors?.[0]?.extensions?.code,
+    budget: body.extensions?.cost?.budget,
+    estimated: body.extensions?.cost?.estimated,
+  };
 }
 /** Polls until the gateway knows the key; the answer returned is the key's first counted request. */
-const firstCounted = (url: string, key: string, id: string) => eventually(async () => {
-  const a = await call(url, key, id);
-  return a.status === 401 ? undefined : a;
-}, { timeoutMs: 15_000 });
+const firstCounted = (url: string, key: string, id: string) =>
+  eventually(
+    async () => {
+      const a = await call(url, key, id);
+      return a.status === 401 ? undefined : a;
+    },
+    { timeoutMs: 15_000 },
+  );
 
 /**
  * A client (with the given limit flags on `create`) and its manifest of one cheap operation; the
@@ -93,7 +112,11 @@ describe('per-partner limits from the client registry', () => {
     expect(await partner('list')).toMatch(/high: 1 operation\(s\) allowed; requests 30 per window, cost default per minute/);
 
     // low: its own 3, counted together across both instances; the 4th is refused.
-    const lowAnswers = [await firstCounted(stack.url, lowKey, id), await firstCounted(second.url, lowKey, id), await call(stack.url, lowKey, id)];
+    const lowAnswers = [
+      await firstCounted(stack.url, lowKey, id),
+      await firstCounted(second.url, lowKey, id),
+      await call(stack.url, lowKey, id),
+    ];
     expect(lowAnswers.map((a) => [a.status, a.policy])).toEqual(Array(3).fill([200, '"partner";q=3;w=3600']));
     const overLow = await call(second.url, lowKey, id);
     expect([overLow.status, overLow.code, overLow.policy]).toEqual([429, 'RATE_LIMITED', '"partner";q=3;w=3600']);
@@ -110,12 +133,15 @@ describe('per-partner limits from the client registry', () => {
     // Raised to 60 while running: both gateways apply it within a poll, counting what high already spent.
     await partner('limits', 'high', '--requests', '60');
     for (const url of gateways) {
-      await eventually(async () => {
-        const a = await call(url, highKey, id);
-        highCount += 1;
-        expect(a.status).toBe(200);
-        return a.policy === '"partner";q=60;w=3600' ? true : undefined;
-      }, { timeoutMs: 15_000, intervalMs: 100 });
+      await eventually(
+        async () => {
+          const a = await call(url, highKey, id);
+          highCount += 1;
+          expect(a.status).toBe(200);
+          return a.policy === '"partner";q=60;w=3600' ? true : undefined;
+        },
+        { timeoutMs: 15_000, intervalMs: 100 },
+      );
     }
     expect(highCount).toBeLessThan(60);
     for (; highCount < 60; highCount++) {
@@ -127,13 +153,19 @@ describe('per-partner limits from the client registry', () => {
 
     // Lowered, then back to the configured default: each shows on both gateways (still refused: 60+ counted).
     await partner('limits', 'high', '--requests', '10');
-    for (const url of gateways) await eventually(async () => ((await call(url, highKey, id)).policy === '"partner";q=10;w=3600' ? true : undefined), { timeoutMs: 15_000 });
+    for (const url of gateways)
+      await eventually(async () => ((await call(url, highKey, id)).policy === '"partner";q=10;w=3600' ? true : undefined), {
+        timeoutMs: 15_000,
+      });
     await partner('limits', 'high', '--requests', 'default');
     for (const url of gateways) {
-      const a = await eventually(async () => {
-        const r = await call(url, highKey, id);
-        return r.policy === `"partner";q=${DEFAULT_REQUESTS};w=3600` ? r : undefined;
-      }, { timeoutMs: 15_000 });
+      const a = await eventually(
+        async () => {
+          const r = await call(url, highKey, id);
+          return r.policy === `"partner";q=${DEFAULT_REQUESTS};w=3600` ? r : undefined;
+        },
+        { timeoutMs: 15_000 },
+      );
       expect(a.status).toBe(429);
     }
     expect(JSON.parse(await readFile(path.join(registry, 'high', 'client.json'), 'utf8')).limits).toBeUndefined();
@@ -171,7 +203,9 @@ describe('per-partner limits from the client registry', () => {
     const file = path.join(registry, 'strict', 'client.json');
     const entry = JSON.parse(await readFile(file, 'utf8'));
     await writeFile(file, JSON.stringify({ ...entry, limits: { requestsPerWindow: 0, burst: 9 } }));
-    expect(await partner('list')).toMatch(/strict: BAD ENTRY: .*strict\/client\.json: limits\.requestsPerWindow: .*; limits: Unrecognized key/);
+    expect(await partner('list')).toMatch(
+      /strict: BAD ENTRY: .*strict\/client\.json: limits\.requestsPerWindow: .*; limits: Unrecognized key/,
+    );
     await new Promise((r) => setTimeout(r, 1_000)); // three polls of the gateway over the bad file
     const still = await call(stack.url, key, id);
     expect([still.status, still.policy]).toEqual([200, '"partner";q=5;w=3600']);

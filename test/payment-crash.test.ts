@@ -32,7 +32,11 @@ const CRASH = {
 
 beforeAll(async () => {
   provider = await startTestModeProviderServer();
-  cluster = await startCluster({ logLevel: 'warn', readyTimeoutMs: 150_000, extra: { billing: { PAYMENT_PROVIDER_URL: provider.url, ...CRASH } } });
+  cluster = await startCluster({
+    logLevel: 'warn',
+    readyTimeoutMs: 150_000,
+    extra: { billing: { PAYMENT_PROVIDER_URL: provider.url, ...CRASH } },
+  });
   alice = await cluster.customer('Alice');
   productId = (await cluster.product({ stock: 1_000, priceCents: 4200 })).id;
 }, 400_000);
@@ -44,13 +48,22 @@ afterAll(async () => {
 const key = (label: string) => `${label}-${randomUUID()}`;
 const totalCharges = () => Object.values(provider.ledger.chargeCounts()).reduce((a, b) => a + b, 0);
 const pay = (invoiceId: string, idempotencyKey: string) =>
-  cluster.gql(PAY, { input: { invoiceId, cardToken: 'tok_visa', idempotencyKey } }, { token: alice.token }).catch((err: Error) => ({ errors: [{ message: err.message }] }) as never);
+  cluster
+    .gql(PAY, { input: { invoiceId, cardToken: 'tok_visa', idempotencyKey } }, { token: alice.token })
+    .catch((err: Error) => ({ errors: [{ message: err.message }] }) as never);
 
 async function invoiceOfNewOrder() {
-  const placed = await cluster.gql(PLACE, { input: { items: [{ productId, quantity: 1 }], idempotencyKey: key('order') } }, { token: alice.token });
+  const placed = await cluster.gql(
+    PLACE,
+    { input: { items: [{ productId, quantity: 1 }], idempotencyKey: key('order') } },
+    { token: alice.token },
+  );
   expect(placed.errors).toBeUndefined();
   const orderId = placed.data.placeOrder.id as string;
-  const invoiceId = await eventually(async () => (await cluster.gql(ORDER, { id: orderId }, { token: alice.token })).data?.order?.invoice?.id as string | undefined, { timeoutMs: 20_000 });
+  const invoiceId = await eventually(
+    async () => (await cluster.gql(ORDER, { id: orderId }, { token: alice.token })).data?.order?.invoice?.id as string | undefined,
+    { timeoutMs: 20_000 },
+  );
   return { orderId, invoiceId };
 }
 
@@ -60,14 +73,17 @@ async function payAndCrash(invoiceId: string, idempotencyKey: string) {
   const charges = totalCharges();
   const res = await pay(invoiceId, idempotencyKey);
   expect(res.data?.payInvoice ?? null).toBeNull();
-  await eventually(async () => {
-    try {
-      process.kill(pid, 0);
-      return undefined;
-    } catch {
-      return true;
-    }
-  }, { timeoutMs: 10_000 });
+  await eventually(
+    async () => {
+      try {
+        process.kill(pid, 0);
+        return undefined;
+      } catch {
+        return true;
+      }
+    },
+    { timeoutMs: 10_000 },
+  );
   expect(totalCharges()).toBe(charges + 1); // the provider took the money; billing never heard back
 }
 
@@ -75,7 +91,8 @@ async function payAndCrash(invoiceId: string, idempotencyKey: string) {
 async function billingState(invoiceId: string) {
   const [invoice] = await cluster.sql.billing`select status from invoices where id = ${invoiceId}`;
   const payments = await cluster.sql.billing`select status from payments where invoice_id = ${invoiceId} order by created_at`;
-  const paidEvents = await cluster.sql.billing`select count(*)::int as n from outbox where type = 'InvoicePaid' and payload->>'invoiceId' = ${invoiceId}`;
+  const paidEvents = await cluster.sql
+    .billing`select count(*)::int as n from outbox where type = 'InvoicePaid' and payload->>'invoiceId' = ${invoiceId}`;
   return { invoice: invoice?.status, payments: payments.map((p) => p.status), invoicePaidEvents: paidEvents[0]!.n };
 }
 
@@ -95,7 +112,10 @@ describe('a crash between the charge and its commit (one process per service)', 
     expect(retry.data.payInvoice).toMatchObject({ status: 'SUCCEEDED', invoice: { status: 'PAID' } });
     expect(totalCharges() - before).toBe(1);
     expect(await billingState(invoiceId)).toEqual(PAID_ONCE);
-    await eventually(async () => ((await cluster.gql(ORDER, { id: orderId }, { token: alice.token })).data?.order?.status === 'PAID' ? true : undefined), { timeoutMs: 20_000 });
+    await eventually(
+      async () => ((await cluster.gql(ORDER, { id: orderId }, { token: alice.token })).data?.order?.status === 'PAID' ? true : undefined),
+      { timeoutMs: 20_000 },
+    );
   }, 300_000);
 
   it('a retry with a new key (the customer pressed "pay" again) does not charge again', async () => {

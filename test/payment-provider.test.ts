@@ -28,10 +28,18 @@ describe('test-mode payment provider over HTTP', () => {
       expect(await provider.charge({ ...request, idempotencyKey: 'key-2' })).toMatchObject({ status: 'declined', reason: 'abandoned' });
       expect(server.ledger.chargesFor('key-2')).toBe(0);
 
-      expect(await provider.charge({ ...request, cardToken: 'tok_chargeDeclined', idempotencyKey: 'key-3' })).toMatchObject({ status: 'declined', reason: 'card_declined' });
+      expect(await provider.charge({ ...request, cardToken: 'tok_chargeDeclined', idempotencyKey: 'key-3' })).toMatchObject({
+        status: 'declined',
+        reason: 'card_declined',
+      });
       expect(server.ledger.chargesFor('key-3')).toBe(0);
 
-      const refund = { reference: first.status === 'succeeded' ? first.reference : '', amountCents: 1200, currency: 'USD', idempotencyKey: 'refund:p1' };
+      const refund = {
+        reference: first.status === 'succeeded' ? first.reference : '',
+        amountCents: 1200,
+        currency: 'USD',
+        idempotencyKey: 'refund:p1',
+      };
       const r1 = await provider.refund(refund);
       expect(await provider.refund(refund)).toEqual(r1);
       await expect(provider.refund({ ...refund, idempotencyKey: 'refund:other' })).rejects.toThrow(/422/);
@@ -46,7 +54,10 @@ describe('test-mode payment provider over HTTP', () => {
     const keys = await generateLocalKeys();
     const ports = { gateway: 4000, users: 4001, catalog: 4002, orders: 4003, billing: 4004 };
     const databaseUrls = { users: 'postgres://x/u', catalog: 'postgres://x/c', orders: 'postgres://x/o', billing: 'postgres://x/b' };
-    const env = (nodeEnv: 'production' | 'test') => ({ ...localEnv({ keys, ports, databaseUrls, nodeEnv }).billing, FAULT_KILL_AFTER_CHARGE_TOKEN: 'tok_visa' });
+    const env = (nodeEnv: 'production' | 'test') => ({
+      ...localEnv({ keys, ports, databaseUrls, nodeEnv }).billing,
+      FAULT_KILL_AFTER_CHARGE_TOKEN: 'tok_visa',
+    });
     expect(parseConfig(subgraphSchemas.billing, env('test')).FAULT_KILL_AFTER_CHARGE_TOKEN).toBe('tok_visa');
     const err = (() => {
       try {
@@ -57,6 +68,8 @@ describe('test-mode payment provider over HTTP', () => {
     })();
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).problems.join('\n')).toMatch(/FAULT_KILL_AFTER_CHARGE_TOKEN: .*NODE_ENV=test/);
-    expect(parseConfig(subgraphSchemas.billing, { ...env('production'), FAULT_KILL_AFTER_CHARGE_TOKEN: '' }).FAULT_KILL_AFTER_CHARGE_TOKEN).toBeUndefined();
+    expect(
+      parseConfig(subgraphSchemas.billing, { ...env('production'), FAULT_KILL_AFTER_CHARGE_TOKEN: '' }).FAULT_KILL_AFTER_CHARGE_TOKEN,
+    ).toBeUndefined();
   });
 });

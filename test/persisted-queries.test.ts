@@ -10,7 +10,8 @@ import type { Stack } from './support/stack.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 /** `max-age=<n>, <scope>`: a cached answer (gateway/cache/) states what is left of its max-age, so up to 10 s less. */
-const freshFor = (maxAge: number, scope: string) => new RegExp(`^max-age=(${Array.from({ length: 11 }, (_, i) => maxAge - i).join('|')}), ${scope}$`);
+const freshFor = (maxAge: number, scope: string) =>
+  new RegExp(`^max-age=(${Array.from({ length: 11 }, (_, i) => maxAge - i).join('|')}), ${scope}$`);
 const manifest = (client: string) =>
   JSON.parse(readFileSync(new URL(`../persisted-queries/${client}.json`, import.meta.url), 'utf8')) as {
     operations: { id: string; name: string; body: string }[];
@@ -33,7 +34,11 @@ const post = (url: string, payload: Record<string, unknown>, headers: Record<str
   send(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(payload) });
 
 /** A GET as a CDN-fronted client sends it; Apollo's CSRF rule wants a preflight-forcing header. */
-function get(url: string, params: { extensions?: object; variables?: object; operationName?: string; query?: string }, headers: Record<string, string> = { 'apollo-require-preflight': 'true' }) {
+function get(
+  url: string,
+  params: { extensions?: object; variables?: object; operationName?: string; query?: string },
+  headers: Record<string, string> = { 'apollo-require-preflight': 'true' },
+) {
   const u = new URL(url);
   for (const [k, v] of Object.entries(params)) if (v !== undefined) u.searchParams.set(k, typeof v === 'string' ? v : JSON.stringify(v));
   return send(u.toString(), { headers });
@@ -136,7 +141,11 @@ describe('partners: API key and manifest', () => {
     expect(res.body.data.productBySku).toMatchObject({ id: product.id, name: 'Partner product' });
 
     const storefront = listed('acme-partner', 'Storefront');
-    const viaGet = await get(other.url, { extensions: pq(storefront.id), variables: { first: 3 } }, { ...key, 'x-apollo-operation-name': 'Storefront' });
+    const viaGet = await get(
+      other.url,
+      { extensions: pq(storefront.id), variables: { first: 3 } },
+      { ...key, 'x-apollo-operation-name': 'Storefront' },
+    );
     expect(viaGet.status).toBe(200);
     expect(viaGet.body.data.products.edges[0].node.shippingEstimate.amountCents).toBeGreaterThanOrEqual(0);
     // A partner's responses stay out of shared caches: a CDN must not answer for an API key it never checked.
@@ -154,7 +163,11 @@ describe('partners: API key and manifest', () => {
     expect(freeform.body.data).toBeUndefined();
 
     // A listed id cannot carry other text: Apollo checks the hash against the text.
-    const smuggled = await post(stack.url, { query: '{ users { edges { node { email } } } }', extensions: pq(listed('acme-partner', 'Storefront').id) }, key);
+    const smuggled = await post(
+      stack.url,
+      { query: '{ users { edges { node { email } } } }', extensions: pq(listed('acme-partner', 'Storefront').id) },
+      key,
+    );
     expect(smuggled.status).toBe(400);
     expect(code(smuggled)).toBe('BAD_REQUEST');
     expect(smuggled.body.data).toBeUndefined();
@@ -181,7 +194,11 @@ describe('first-party safelist modes', () => {
     expect(code(refused)).toBe('PERSISTED_QUERY_NOT_IN_LIST');
 
     const storefront = listed('ios-app', 'Storefront');
-    const ok = await get(stack.url, { extensions: pq(storefront.id), variables: { first: 2 } }, { ...headers, 'apollo-require-preflight': 'true' });
+    const ok = await get(
+      stack.url,
+      { extensions: pq(storefront.id), variables: { first: 2 } },
+      { ...headers, 'apollo-require-preflight': 'true' },
+    );
     expect(ok.body.errors).toBeUndefined();
     expect(ok.cacheControl).toMatch(freshFor(60, 'public'));
   });

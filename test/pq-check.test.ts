@@ -74,7 +74,13 @@ describe('pq:check', () => {
     const problems = await checkManifests({ dir, supergraphSdl });
     const where = problems.map((p) => `${p.client}/${p.operation}`);
     expect(where).toEqual(
-      expect.arrayContaining(['broken/(manifest)', 'tmp-partner/WrongId', 'tmp-partner/Gone', 'tmp-partner/Misnamed', 'tmp-partner/NotAQuery']),
+      expect.arrayContaining([
+        'broken/(manifest)',
+        'tmp-partner/WrongId',
+        'tmp-partner/Gone',
+        'tmp-partner/Misnamed',
+        'tmp-partner/NotAQuery',
+      ]),
     );
     expect(where).not.toContain('tmp-partner/Cats');
     expect(problems.find((p) => p.operation === 'Gone')?.message).toMatch(/colour/);
@@ -92,4 +98,3 @@ describe('pq:check', () => {
     await expect(run).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/client "tmp-partner", operation "Gone": .*colour/) });
   });
 });
-

@@ -17,8 +17,11 @@ const BUDGET = 1000;
 const partner = mintPartnerKey('acme-partner');
 const otherPartner = mintPartnerKey('acme-partner');
 const listed = (name: string) =>
-  (JSON.parse(readFileSync(new URL('../persisted-queries/acme-partner.json', import.meta.url), 'utf8')) as { operations: { id: string; name: string }[] })
-    .operations.find((o) => o.name === name)!.id;
+  (
+    JSON.parse(readFileSync(new URL('../persisted-queries/acme-partner.json', import.meta.url), 'utf8')) as {
+      operations: { id: string; name: string }[];
+    }
+  ).operations.find((o) => o.name === name)!.id;
 
 let stack: Stack;
 let other: { url: string };
@@ -58,7 +61,11 @@ interface Res {
 }
 
 async function post(payload: object, headers: Record<string, string> = {}, url = stack.url): Promise<Res> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(payload) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(payload),
+  });
   return {
     status: res.status,
     retryAfter: res.headers.get('retry-after'),
@@ -99,7 +106,7 @@ describe('request rate limits', () => {
     expect((await post(CATEGORIES, from('203.0.113.2'))).status).toBe(200);
   });
 
-  it('a signed-in user is counted per user, whatever the IP: independent of the IP\'s anonymous count', async () => {
+  it("a signed-in user is counted per user, whatever the IP: independent of the IP's anonymous count", async () => {
     const ip = '203.0.113.10';
     for (let i = 0; i < LIMIT; i++) await post(CATEGORIES, from(ip));
     expect((await post(CATEGORIES, from(ip))).status).toBe(429);
@@ -134,7 +141,11 @@ describe('request rate limits', () => {
       const run = () =>
         new Promise<{ errors?: readonly { extensions?: Record<string, unknown> }[] }>((resolve) => {
           let result: { errors?: readonly { extensions?: Record<string, unknown> }[] } = {};
-          client.subscribe(CATEGORIES, { next: (r) => (result = r), error: (e) => resolve({ errors: e as never }), complete: () => resolve(result) });
+          client.subscribe(CATEGORIES, {
+            next: (r) => (result = r),
+            error: (e) => resolve({ errors: e as never }),
+            complete: () => resolve(result),
+          });
         });
       for (let i = 0; i < LIMIT - 1; i++) expect((await run()).errors).toBeUndefined();
       expect((await post(CATEGORIES, from('203.0.113.40'))).status).toBe(200);
@@ -146,14 +157,20 @@ describe('request rate limits', () => {
 });
 
 describe('partners', () => {
-  const byId = (name: string, variables: object) => ({ extensions: { persistedQuery: { version: 1, sha256Hash: listed(name) } }, variables });
+  const byId = (name: string, variables: object) => ({
+    extensions: { persistedQuery: { version: 1, sha256Hash: listed(name) } },
+    variables,
+  });
 
-  it('each operation reports its static cost and what is left of the key\'s budget for the minute', async () => {
+  it("each operation reports its static cost and what is left of the key's budget for the minute", async () => {
     const res = await post(byId('ProductBySku', { sku }), { 'x-api-key': otherPartner.key });
     expect(res.status).toBe(200);
     expect(res.body.data.productBySku.sku).toBe(sku);
     // productBySku 1 + price 1 + category 1
-    expect(res.body.extensions?.cost).toEqual({ estimated: 3, budget: { perMinute: BUDGET, remaining: BUDGET - 3, resetSeconds: expect.any(Number) } });
+    expect(res.body.extensions?.cost).toEqual({
+      estimated: 3,
+      budget: { perMinute: BUDGET, remaining: BUDGET - 3, resetSeconds: expect.any(Number) },
+    });
   });
 
   it('expensive operations run out the budget on every instance: 429 RATE_LIMITED with Retry-After', async () => {
@@ -172,7 +189,7 @@ describe('partners', () => {
     expect((await post(byId('ProductBySku', { sku }), key)).status).toBe(200);
   });
 
-  it('an operation bigger than a whole minute\'s budget could never run: 400 BAD_USER_INPUT, not a 429, and nothing spent', async () => {
+  it("an operation bigger than a whole minute's budget could never run: 400 BAD_USER_INPUT, not a 429, and nothing spent", async () => {
     const key = { 'x-api-key': otherPartner.key };
     const tooBig = await post(byId('ProductsByCategory', { categoryId, first: 400 }), key);
     expect(tooBig.status).toBe(400);

@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCOUNT_PAGE } from './support/operations.js';
-import { databaseName, freezeServer, pauseReplay, resumeReplay, startOwnReplicatedPostgres, statementCalls, waitForReplay } from './support/replication.js';
+import {
+  databaseName,
+  freezeServer,
+  pauseReplay,
+  resumeReplay,
+  startOwnReplicatedPostgres,
+  statementCalls,
+  waitForReplay,
+} from './support/replication.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
 
@@ -42,14 +50,18 @@ afterAll(async () => {
 const PLACE = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) {
   id number customer { orders(first: 50) { edges { node { number } } } } } }`;
 const place = () =>
-  stack.gql(PLACE, { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `k-${randomUUID()}` } }, { token: customer.token });
+  stack.gql(
+    PLACE,
+    { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `k-${randomUUID()}` } },
+    { token: customer.token },
+  );
 const orderNumbers = async (headers: Record<string, string> = {}) => {
   const res = await stack.gql(ACCOUNT_PAGE, { n: 50 }, { token: customer.token, headers });
   expect(res.errors).toBeUndefined();
   return res.data!.me!.orders.edges.map((e) => e.node.number);
 };
 const replicaOf = async (subgraph: 'users' | 'catalog' | 'orders' | 'billing') =>
-  ((await (await fetch(`${stack.supergraph.urls[subgraph]}/health/ready`)).json())).database.replicas[0];
+  (await (await fetch(`${stack.supergraph.urls[subgraph]}/health/ready`)).json()).database.replicas[0];
 
 describe('replication paused', () => {
   it('read-your-writes: with the token (header or cookie) the new order is there; without it the replica serves its stale view', async () => {
@@ -91,7 +103,9 @@ async function underLoad(during: (results: { ok: number }) => Promise<void>) {
   const results = { ok: 0, failed: [] as unknown[] };
   const load = async () => {
     while (running) {
-      const res = await stack.gql(ACCOUNT_PAGE, { n: 5 }, { token: customer.token }).catch((err: unknown) => ({ status: 0, errors: [String(err)] }));
+      const res = await stack
+        .gql(ACCOUNT_PAGE, { n: 5 }, { token: customer.token })
+        .catch((err: unknown) => ({ status: 0, errors: [String(err)] }));
       if (res.status === 200 && !res.errors) results.ok += 1;
       else results.failed.push(res.errors);
     }

@@ -22,7 +22,11 @@ let adminUrl: string;
 let standbyUrl: string;
 
 const place = (headers?: Record<string, string>) =>
-  stack.gql(PLACE_ORDER, { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `k-${randomUUID()}` } }, { token: customer.token, ...(headers ? { headers } : {}) });
+  stack.gql(
+    PLACE_ORDER,
+    { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `k-${randomUUID()}` } },
+    { token: customer.token, ...(headers ? { headers } : {}) },
+  );
 
 const counts = async (server: postgres.Sql, subgraph: keyof Stack['databaseUrls'], pattern?: string) =>
   statementCalls(server, databaseName(stack.databaseUrls[subgraph]), pattern);
@@ -30,7 +34,7 @@ const counts = async (server: postgres.Sql, subgraph: keyof Stack['databaseUrls'
 async function replicasUp(s: Stack) {
   await eventually(async () => {
     for (const name of ['users', 'catalog', 'orders', 'billing'] as const) {
-      const health = (await (await fetch(`${s.supergraph.urls[name]}/health/ready`)).json());
+      const health = await (await fetch(`${s.supergraph.urls[name]}/health/ready`)).json();
       if (health.database.replicas[0]?.state !== 'up') return undefined;
     }
     return true;
@@ -41,7 +45,11 @@ beforeAll(async () => {
   pair = await startOwnReplicatedPostgres();
   ({ adminUrl, standbyUrl } = pair.stackOptions);
   // Reads are counted per database here: no cache may answer in their place (gateway/cache/).
-  stack = await startStack({ replica: true, postgres: pair.stackOptions, extra: { gateway: { RESPONSE_CACHE_ENABLED: 'false', ENTITY_CACHE_ENABLED: 'false' } } });
+  stack = await startStack({
+    replica: true,
+    postgres: pair.stackOptions,
+    extra: { gateway: { RESPONSE_CACHE_ENABLED: 'false', ENTITY_CACHE_ENABLED: 'false' } },
+  });
   primary = postgres(adminUrl, { max: 1, onnotice: () => {} });
   standby = postgres(standbyUrl, { max: 1, onnotice: () => {} });
   [customer, product] = await Promise.all([stack.customer('Ada'), stack.product({ stock: 1000 })]);
@@ -56,11 +64,16 @@ afterAll(async () => {
 
 describe('read replicas', () => {
   it('every subgraph reports its replica in /health/ready, with its replay position and lag', async () => {
-    const health = (await (await fetch(`${stack.supergraph.urls.orders}/health/ready`)).json());
+    const health = await (await fetch(`${stack.supergraph.urls.orders}/health/ready`)).json();
     expect(health.status).toBe('ready');
     expect(health.database.primary).toBe(true);
     expect(health.database.replicas).toEqual([
-      { name: expect.stringMatching(/^127\.0\.0\.1:\d+\/t_\w+_orders$/), state: 'up', lagMs: expect.any(Number), replayLsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/) },
+      {
+        name: expect.stringMatching(/^127\.0\.0\.1:\d+\/t_\w+_orders$/),
+        state: 'up',
+        lagMs: expect.any(Number),
+        replayLsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/),
+      },
     ]);
     expect(JSON.stringify(health)).not.toContain('postgres:postgres'); // no credentials
   });
@@ -68,7 +81,10 @@ describe('read replicas', () => {
   it('queries read from the replica and not the primary; mutations and their reads run on the primary', async () => {
     await waitForReplay(adminUrl, standbyUrl);
     const subgraphs = ['users', 'orders', 'catalog', 'billing'] as const;
-    const snapshot = () => Promise.all(subgraphs.map(async (s) => ({ primary: await counts(primary, s, 'select%'), standby: await counts(standby, s, 'select%') })));
+    const snapshot = () =>
+      Promise.all(
+        subgraphs.map(async (s) => ({ primary: await counts(primary, s, 'select%'), standby: await counts(standby, s, 'select%') })),
+      );
     const before = await snapshot();
     const pagesBefore = await counts(primary, 'orders', '%row_number()%');
     for (let i = 0; i < 5; i++) {
@@ -77,7 +93,11 @@ describe('read replicas', () => {
       expect(res.data?.me?.orders.edges).toHaveLength(1);
     }
     const after = await snapshot();
-    const reads = subgraphs.map((name, i) => ({ name, primary: after[i]!.primary - before[i]!.primary, standby: after[i]!.standby - before[i]!.standby }));
+    const reads = subgraphs.map((name, i) => ({
+      name,
+      primary: after[i]!.primary - before[i]!.primary,
+      standby: after[i]!.standby - before[i]!.standby,
+    }));
     // Every subgraph served its part of 5 AccountPages from the standby.
     for (const r of reads) expect(r.standby, r.name).toBeGreaterThanOrEqual(5);
     // users has no background work at all: its primary saw not one read. (The others' primaries

@@ -40,15 +40,21 @@ afterAll(async () => {
  * period (fast failures, no request sent): tests that need requests to arrive wait for it to close.
  */
 const breakersClosed = () =>
-  eventually(async () => {
-    const res = await fetch(`${cluster.baseUrl('gateway')}/health/ready`);
-    const body = (await res.json()) as { breakers?: Record<string, string> };
-    return Object.values(body.breakers ?? {}).every((state) => state === 'closed') ? true : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 200 });
+  eventually(
+    async () => {
+      const res = await fetch(`${cluster.baseUrl('gateway')}/health/ready`);
+      const body = (await res.json()) as { breakers?: Record<string, string> };
+      return Object.values(body.breakers ?? {}).every((state) => state === 'closed') ? true : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
 
 const PLACE = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`;
-const place = (items: { productId: string; quantity: number }[], idempotencyKey: string, token = customer.token): Promise<UntypedResponse> =>
-  cluster.gql(PLACE, { input: { items, idempotencyKey } }, { token });
+const place = (
+  items: { productId: string; quantity: number }[],
+  idempotencyKey: string,
+  token = customer.token,
+): Promise<UntypedResponse> => cluster.gql(PLACE, { input: { items, idempotencyKey } }, { token });
 
 /** Per product: units on hand in catalog + units of live orders in orders. */
 async function unitsAccountedFor(productIds: string[]): Promise<Record<string, number>> {
@@ -82,7 +88,10 @@ async function expectStockConserved(initial: Record<string, number>, scenario: s
 }
 
 const ordersWithKeyOf = async (userId: string) =>
-  (await cluster.sql.orders`select id::text, status from orders where customer_id = ${userId}`).map((r) => ({ id: r.id as string, status: r.status as string }));
+  (await cluster.sql.orders`select id::text, status from orders where customer_id = ${userId}`).map((r) => ({
+    id: r.id as string,
+    status: r.status as string,
+  }));
 
 /** Holds a product's row lock from a connection of the test's own until `release()`. */
 async function holdProductRow(productId: string) {
@@ -112,7 +121,7 @@ async function internal(service: 'catalog' | 'orders', path: string, body: unkno
     headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: await signer.sign({ userId: null, role: null, scopes: [] }) },
     body: JSON.stringify(body),
   });
-  return { status: res.status, body: (await res.json()) };
+  return { status: res.status, body: await res.json() };
 }
 
 describe('reservation commands', () => {
@@ -127,8 +136,18 @@ describe('reservation commands', () => {
     expect(row!.stock).toBe(10);
     // A retried reserve (same id) replays the first; a release then returns its units exactly once.
     const other = randomUUID();
-    const first = await internal('catalog', '/reserve-stock', { reservationId: other, lines: [{ productId: product.id, quantity: 2 }] }, 'orders');
-    const replay = await internal('catalog', '/reserve-stock', { reservationId: other, lines: [{ productId: product.id, quantity: 2 }] }, 'orders');
+    const first = await internal(
+      'catalog',
+      '/reserve-stock',
+      { reservationId: other, lines: [{ productId: product.id, quantity: 2 }] },
+      'orders',
+    );
+    const replay = await internal(
+      'catalog',
+      '/reserve-stock',
+      { reservationId: other, lines: [{ productId: product.id, quantity: 2 }] },
+      'orders',
+    );
     expect(replay.body).toEqual(first.body);
     expect((await cluster.sql.catalog`select stock from products where id = ${product.id}`)[0]!.stock).toBe(8);
     await internal('catalog', '/release-stock', { reservationId: other }, 'orders');
@@ -144,7 +163,10 @@ describe('reservation commands', () => {
     const placed = await place([{ productId: product.id, quantity: 1 }], `holds-${randomUUID()}`);
     const id = placed.data.placeOrder.id as string;
     const res = await internal('orders', '/order-holds', { orderIds: [id, unknown] }, 'catalog');
-    expect(res.body.data.orders).toEqual([{ orderId: id, holds: true }, { orderId: unknown, holds: false }]);
+    expect(res.body.data.orders).toEqual([
+      { orderId: id, holds: true },
+      { orderId: unknown, holds: false },
+    ]);
     // The reservation ends CONFIRMED (OrderPlaced, or the reaper asking orders once its TTL passed).
     await eventually(async () => {
       const [r] = await cluster.sql.catalog`select status from reservations where reservation_id = ${id}`;
@@ -176,7 +198,8 @@ describe('reservations that heal', () => {
     await expectStockConserved({ [product.id]: 10 }, 'slow reserve, then a retry with the same key (10 in stock, one order of 3)');
     const [row] = await cluster.sql.catalog`select stock from products where id = ${product.id}`;
     expect(row!.stock).toBe(7);
-    const held = await cluster.sql.catalog`select count(*)::int as n from reservations where status = 'HELD' and created_at < now() - make_interval(secs => ${TTL_SECONDS + 30})`;
+    const held = await cluster.sql
+      .catalog`select count(*)::int as n from reservations where status = 'HELD' and created_at < now() - make_interval(secs => ${TTL_SECONDS + 30})`;
     expect(held[0]!.n).toBe(0);
   }, 90_000);
 
@@ -189,7 +212,10 @@ describe('reservations that heal', () => {
     let failed = 0;
     const worker = async (buyer: TestUser, w: number) => {
       for (let i = 0; !stop && i < 400; i++) {
-        const items = [products[(w + i) % 3]!, products[(w + i + 1) % 3]!].map((p, j) => ({ productId: p.id, quantity: 1 + ((i + j) % 3) }));
+        const items = [products[(w + i) % 3]!, products[(w + i + 1) % 3]!].map((p, j) => ({
+          productId: p.id,
+          quantity: 1 + ((i + j) % 3),
+        }));
         const res = await place(items, `load-${w}-${i}-${randomUUID()}`, buyer.token).catch(() => undefined);
         if (res?.data?.placeOrder) placed++;
         else failed++;
@@ -211,7 +237,13 @@ describe('reservations that heal', () => {
     await cluster.start('orders');
     expect(cluster.logs('orders')).not.toMatch(/Cannot read properties of null/);
     await expectStockConserved(initial, 'kill -9 of orders under load (3 products of 500)');
-    const released = [0, 1].map((i) => cluster.logs('catalog', i).split('\n').filter((l) => l.includes('released reservations no order holds')).length);
+    const released = [0, 1].map(
+      (i) =>
+        cluster
+          .logs('catalog', i)
+          .split('\n')
+          .filter((l) => l.includes('released reservations no order holds')).length,
+    );
     console.info(`reaper passes that released something, per catalog instance: ${released.join(', ')}`);
     expect(placed).toBeGreaterThan(0);
   }, 180_000);

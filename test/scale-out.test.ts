@@ -32,7 +32,11 @@ beforeAll(async () => {
     users: drain,
     catalog: drain,
     billing: drain,
-    gateway: { ...drain, SUBGRAPH_URLS: JSON.stringify({ users: via('users'), catalog: via('catalog'), orders: via('orders'), billing: via('billing') }), USERS_JWKS_URL: `${via('users')}/.well-known/jwks.json` },
+    gateway: {
+      ...drain,
+      SUBGRAPH_URLS: JSON.stringify({ users: via('users'), catalog: via('catalog'), orders: via('orders'), billing: via('billing') }),
+      USERS_JWKS_URL: `${via('users')}/.well-known/jwks.json`,
+    },
     orders: { ...drain, CATALOG_URL: via('catalog') },
   };
   stack = await startStack({ extra });
@@ -98,9 +102,12 @@ describe('scale-out behind nginx', () => {
     const res = await fetch(`http://127.0.0.1:${lb.gateway}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${customer.token}` },
-      body: JSON.stringify({ query: `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`, variables: { input: { items: [{ productId, quantity: 1 }], idempotencyKey: `after-${randomUUID()}` } } }),
+      body: JSON.stringify({
+        query: `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
+        variables: { input: { items: [{ productId, quantity: 1 }], idempotencyKey: `after-${randomUUID()}` } },
+      }),
     });
-    const placed = ((await res.json())).data.placeOrder.id;
+    const placed = (await res.json()).data.placeOrder.id;
     await eventually(async () => (sub.results.slice(seen).some((r) => r.data?.orderStatusChanged?.id === placed) ? true : undefined));
   }, 60_000);
 });

@@ -34,13 +34,15 @@ const neighbour = http.createServer((req, res) => {
     if (mode === 'errors') {
       // A subgraph's own errors, one without a code and one with a code the gateway has never heard of.
       const n = (JSON.parse(body).variables?.representations ?? []).length;
-      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
-        data: { _entities: Array.from({ length: n }, () => null) },
-        errors: [
-          { message: 'Invoices are read-only during maintenance.', path: ['_entities', 0, 'invoice'] },
-          { message: 'Try again after 10:00 UTC.', path: ['_entities', 0, 'invoice'], extensions: { code: 'BILLING_MAINTENANCE' } },
-        ],
-      }));
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          data: { _entities: Array.from({ length: n }, () => null) },
+          errors: [
+            { message: 'Invoices are read-only during maintenance.', path: ['_entities', 0, 'invoice'] },
+            { message: 'Try again after 10:00 UTC.', path: ['_entities', 0, 'invoice'], extensions: { code: 'BILLING_MAINTENANCE' } },
+          ],
+        }),
+      );
     }
     res.writeHead(503, { 'content-type': 'text/html' }).end('<html>503 Service Unavailable from 10.1.2.3:4004</html>');
   });
@@ -66,8 +68,11 @@ beforeAll(async () => {
   });
   customer = await stack.customer('Neighbour');
   const product = await stack.product({ stock: 10 });
-  const placed = await stack.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
-    { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `policy-${randomUUID()}` } }, { token: customer.token });
+  const placed = await stack.gql(
+    `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
+    { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `policy-${randomUUID()}` } },
+    { token: customer.token },
+  );
   orderId = placed.data.placeOrder.id;
 }, 120_000);
 afterAll(async () => {
@@ -108,7 +113,11 @@ describe('subgraph fetch policy', () => {
     reset();
     const slow = await account();
     expect(slow.res.data.me.orders.edges[0].node).toEqual({ id: orderId, invoice: null });
-    expect(slow.res.errors?.[0]).toMatchObject({ message: "HTTP fetch failed from 'billing': timed out", path: ['me', 'orders', 'edges', 0, 'node', 'invoice'], extensions: { code: 'SUBREQUEST_HTTP_ERROR', service: 'billing' } });
+    expect(slow.res.errors?.[0]).toMatchObject({
+      message: "HTTP fetch failed from 'billing': timed out",
+      path: ['me', 'orders', 'edges', 0, 'node', 'invoice'],
+      extensions: { code: 'SUBREQUEST_HTTP_ERROR', service: 'billing' },
+    });
     expect(slow.ms).toBeGreaterThanOrEqual(380);
     expect(slow.ms).toBeLessThan(2_500);
     expect(hits.query).toBe(1);
@@ -116,11 +125,20 @@ describe('subgraph fetch policy', () => {
     // 2. A mutation answered 503 is sent once, whatever the retry setting.
     mode = 'unavailable';
     reset();
-    const pay = await stack.gql(`mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }`,
-      { input: { invoiceId: randomUUID(), cardToken: 'tok_visa', idempotencyKey: `pay-${randomUUID()}` } }, { token: customer.token });
+    const pay = await stack.gql(
+      `mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { status } }`,
+      { input: { invoiceId: randomUUID(), cardToken: 'tok_visa', idempotencyKey: `pay-${randomUUID()}` } },
+      { token: customer.token },
+    );
     expect(pay.data).toBeNull();
     // The contract's code for a mutation whose service is down (a query's fields get SUBREQUEST_HTTP_ERROR).
-    expect(pay.errors).toEqual([{ message: 'The billing service is unavailable (HTTP 503); retry later with the same idempotency key.', path: ['payInvoice'], extensions: { code: 'SERVICE_UNAVAILABLE', service: 'billing', reason: 'HTTP 503' } }]);
+    expect(pay.errors).toEqual([
+      {
+        message: 'The billing service is unavailable (HTTP 503); retry later with the same idempotency key.',
+        path: ['payInvoice'],
+        extensions: { code: 'SERVICE_UNAVAILABLE', service: 'billing', reason: 'HTTP 503' },
+      },
+    ]);
     expect(hits.mutation).toBe(1);
 
     // 3. A query answered 503 is retried once (two requests), and the proxy's page never reaches the client.

@@ -71,7 +71,9 @@ describe('subscriptions across a Redis outage', () => {
     let committed = 0;
     const flow = (async () => {
       while (flowing) {
-        const res = await stack.gql('mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }', { p: productId }, { token: admin.token }).catch(() => null);
+        const res = await stack
+          .gql('mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }', { p: productId }, { token: admin.token })
+          .catch(() => null);
         if (res?.data?.adjustStock) committed += 1;
         await sleep(100);
       }
@@ -85,29 +87,44 @@ describe('subscriptions across a Redis outage', () => {
     await flow;
 
     // Every committed change reaches the stream (the outbox relay catches up after the outage).
-    const expected = await eventually(async () => {
-      const [row] = await stack.sql.catalog`select count(*)::int as n from outbox where published_at is null`;
-      return row!.n === 0 ? streamIds(redis, startId) : undefined;
-    }, { timeoutMs: 30_000 });
+    const expected = await eventually(
+      async () => {
+        const [row] = await stack.sql.catalog`select count(*)::int as n from outbox where published_at is null`;
+        return row!.n === 0 ? streamIds(redis, startId) : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
     expect(expected.length).toBeGreaterThanOrEqual(committed);
 
     // Each subscriber: all of them delivered, or ended resumably with everything up to its lastEventId.
-    const verdicts = await eventually(async () => {
-      const out = subs.map((sub) => {
-        const delivered = new Set(sub.results.map((r) => r.extensions?.eventId).filter(Boolean));
-        const ending = sub.results.find((r) => r.errors?.length);
-        const code = ending?.errors?.[0]?.extensions?.code as string | undefined;
-        const lastEventId = ending?.errors?.[0]?.extensions?.lastEventId as string | undefined;
-        const owed = code && RESUMABLE.has(code) && lastEventId ? expected.filter((id) => compareStreamIds(id, lastEventId) <= 0) : expected;
-        const missing = owed.filter((id) => !delivered.has(id));
-        return { delivered: delivered.size, ended: code ?? null, missing: missing.length };
-      });
-      return out.every((v) => v.missing === 0) ? out : undefined;
-    }, { timeoutMs: 30_000 }).catch(() => subs.map((sub) => {
-      const delivered = new Set(sub.results.map((r) => r.extensions?.eventId));
-      return { delivered: delivered.size, ended: (sub.results.find((r) => r.errors?.length)?.errors?.[0]?.extensions?.code as string | undefined) ?? null, missing: expected.filter((id) => !delivered.has(id)).length };
-    }));
-    console.log(`[subscription-recovery] ${committed} stock changes committed, ${expected.length} events in the stream; per subscriber: ${JSON.stringify(verdicts)}`);
+    const verdicts = await eventually(
+      async () => {
+        const out = subs.map((sub) => {
+          const delivered = new Set(sub.results.map((r) => r.extensions?.eventId).filter(Boolean));
+          const ending = sub.results.find((r) => r.errors?.length);
+          const code = ending?.errors?.[0]?.extensions?.code as string | undefined;
+          const lastEventId = ending?.errors?.[0]?.extensions?.lastEventId as string | undefined;
+          const owed =
+            code && RESUMABLE.has(code) && lastEventId ? expected.filter((id) => compareStreamIds(id, lastEventId) <= 0) : expected;
+          const missing = owed.filter((id) => !delivered.has(id));
+          return { delivered: delivered.size, ended: code ?? null, missing: missing.length };
+        });
+        return out.every((v) => v.missing === 0) ? out : undefined;
+      },
+      { timeoutMs: 30_000 },
+    ).catch(() =>
+      subs.map((sub) => {
+        const delivered = new Set(sub.results.map((r) => r.extensions?.eventId));
+        return {
+          delivered: delivered.size,
+          ended: (sub.results.find((r) => r.errors?.length)?.errors?.[0]?.extensions?.code as string | undefined) ?? null,
+          missing: expected.filter((id) => !delivered.has(id)).length,
+        };
+      }),
+    );
+    console.log(
+      `[subscription-recovery] ${committed} stock changes committed, ${expected.length} events in the stream; per subscriber: ${JSON.stringify(verdicts)}`,
+    );
     redis.disconnect();
     for (const v of verdicts) {
       expect(v.ended === null || RESUMABLE.has(v.ended)).toBe(true);

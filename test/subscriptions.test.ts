@@ -34,8 +34,11 @@ const streamsOpen = (base: number, n = 1) => eventually(async () => (eventStream
 
 let keySeq = 0;
 async function placeOrder(customer: TestUser): Promise<{ id: string; number: number }> {
-  const res = await stack.gql(`mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id number } }`,
-    { input: { items: [{ productId, quantity: 1 }], idempotencyKey: `sub-test-${keySeq++}-${Date.now()}` } }, { token: customer.token });
+  const res = await stack.gql(
+    `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id number } }`,
+    { input: { items: [{ productId, quantity: 1 }], idempotencyKey: `sub-test-${keySeq++}-${Date.now()}` } },
+    { token: customer.token },
+  );
   if (!res.data?.placeOrder) throw new Error(JSON.stringify(res.errors));
   return res.data.placeOrder;
 }
@@ -55,19 +58,25 @@ describe('subscriptions through the gateway', () => {
     expect(first.errors).toBeUndefined();
     expect(first.extensions?.eventId).toMatch(/^\d+-\d+$/);
     expect(first.data.orderStatusChanged).toMatchObject({
-      id: order.id, number: order.number, status: 'PENDING_PAYMENT', total: { amountCents: 2500 },
+      id: order.id,
+      number: order.number,
+      status: 'PENDING_PAYMENT',
+      total: { amountCents: 2500 },
       customer: { name: 'Federated Fan', email: customer.email },
       items: [{ quantity: 1, product: { name: expect.any(String), stock: expect.any(Number) } }],
     });
     // Paying moves the order to PAID through billing's event; the subscriber sees that too.
     const invoice = await eventually(async () => (await stack.sql.billing`select id from invoices where order_id = ${order.id}`)[0]);
-    await stack.gql(`mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { id } }`,
-      { input: { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: `pay-${order.id}` } }, { token: customer.token });
+    await stack.gql(
+      `mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { id } }`,
+      { input: { invoiceId: invoice.id, cardToken: 'tok_visa', idempotencyKey: `pay-${order.id}` } },
+      { token: customer.token },
+    );
     const paid = await eventually(async () => sub.results.find((r) => r.data?.orderStatusChanged?.status === 'PAID'));
     expect(paid.data.orderStatusChanged.invoice).toEqual({ status: 'PAID' });
   });
 
-  it('a customer never receives another customer\'s events; an admin receives all', async () => {
+  it("a customer never receives another customer's events; an admin receives all", async () => {
     const [ann, bob] = await Promise.all([stack.customer('Ann'), stack.customer('Bob')]);
     const query = 'subscription { orderStatusChanged { id customer { name } } }';
     const base = eventStreamStats.open;
@@ -120,7 +129,9 @@ describe('subscriptions through the gateway', () => {
     await placeOrder(customer);
     await sub.nth(2);
     await redis.xtrim(`${stack.eventNamespace}events:orders`, 'MAXLEN', 0);
-    const late = connect(stack.url, customer.token).subscribe('subscription($a: String) { orderStatusChanged(after: $a) { id } }', { a: old });
+    const late = connect(stack.url, customer.token).subscribe('subscription($a: String) { orderStatusChanged(after: $a) { id } }', {
+      a: old,
+    });
     const result = await late.nth(1);
     expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(result.errors?.[0]?.message).toMatch(/retention/);
@@ -129,9 +140,15 @@ describe('subscriptions through the gateway', () => {
   it('anonymous callers may watch stock, and nothing else', async () => {
     const anon = connect(stack.url);
     const base = eventStreamStats.open;
-    const stock = anon.subscribe('subscription($p: ID!) { stockChanged(productId: $p) { id stock price { amountCents } } }', { p: productId });
+    const stock = anon.subscribe('subscription($p: ID!) { stockChanged(productId: $p) { id stock price { amountCents } } }', {
+      p: productId,
+    });
     await streamsOpen(base);
-    const adjust = await stack.gql(`mutation($id: ID!) { adjustStock(productId: $id, delta: 5) { stock } }`, { id: productId }, { token: admin.token });
+    const adjust = await stack.gql(
+      `mutation($id: ID!) { adjustStock(productId: $id, delta: 5) { stock } }`,
+      { id: productId },
+      { token: admin.token },
+    );
     const event = await stock.nth(1);
     expect(event.data.stockChanged).toEqual({ id: productId, stock: adjust.data.adjustStock.stock, price: { amountCents: 2500 } });
     const orders = anon.subscribe('subscription { orderStatusChanged { id } }');
@@ -176,7 +193,10 @@ describe('subscriptions through the gateway', () => {
       await Promise.all(
         Array.from({ length: 20 }, async () => {
           const c = wsClient(stack.url);
-          const s = c.subscribe('subscription($p: ID!, $a: String) { stockChanged(productId: $p, after: $a) { id } }', { p: productId, a: fromId });
+          const s = c.subscribe('subscription($p: ID!, $a: String) { stockChanged(productId: $p, after: $a) { id } }', {
+            p: productId,
+            a: fromId,
+          });
           await s.nth(1);
           await c.dispose();
         }),

@@ -31,8 +31,11 @@ beforeAll(async () => {
   stack = await startStack({ extra });
   customer = await stack.customer('Traced');
   const product = await stack.product({ stock: 10 });
-  const placed = await stack.gql(PLACE_ORDER,
-    { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: 'trace-order-1' } }, { token: customer.token });
+  const placed = await stack.gql(
+    PLACE_ORDER,
+    { input: { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: 'trace-order-1' } },
+    { token: customer.token },
+  );
   expect(placed.errors).toBeUndefined();
 }, 120_000);
 afterAll(async () => {
@@ -50,7 +53,10 @@ async function tracedAccountPage() {
   expect(res.errors).toBeUndefined();
   const requestId = res.headers.get('x-request-id')!;
   const root = await eventually(async () =>
-    exporter.getFinishedSpans().find((s) => serviceOf(s) === 'gateway' && s.kind === SpanKind.SERVER && attr(s, 'request.id') === requestId));
+    exporter
+      .getFinishedSpans()
+      .find((s) => serviceOf(s) === 'gateway' && s.kind === SpanKind.SERVER && attr(s, 'request.id') === requestId),
+  );
   const traceId = root.spanContext().traceId;
   // Subgraph server spans end when their responses close, which may be just after the gateway's.
   const spans = await eventually(async () => {
@@ -100,22 +106,30 @@ describe('tracing', () => {
     const res = await stack.gql('{ __typename }', {}, { headers: { traceparent: `00-${traceId}-${'b'.repeat(16)}-01` } });
     expect(res.status).toBe(200);
     const root = await eventually(async () =>
-      exporter.getFinishedSpans().find((s) => s.kind === SpanKind.SERVER && attr(s, 'request.id') === res.headers.get('x-request-id')));
+      exporter.getFinishedSpans().find((s) => s.kind === SpanKind.SERVER && attr(s, 'request.id') === res.headers.get('x-request-id')),
+    );
     expect(root.spanContext().traceId).toBe(traceId);
   });
 });
 
 describe('logs', () => {
   const lines = async (service: string) =>
-    (await readFile(path.join(logDir, `${service}.log`), 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    (await readFile(path.join(logDir, `${service}.log`), 'utf8').catch(() => ''))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
 
   it('one `request completed` line per request at the gateway and each subgraph, with request id, trace id, operation and client', async () => {
     const { requestId, traceId } = await tracedAccountPage();
-    const gatewayLine = await eventually(async () => (await lines('gateway')).find((l) => l.msg === 'request completed' && l.requestId === requestId));
+    const gatewayLine = await eventually(async () =>
+      (await lines('gateway')).find((l) => l.msg === 'request completed' && l.requestId === requestId),
+    );
     expect(gatewayLine).toMatchObject({ service: 'gateway', traceId, operation: 'AccountPage', client: 'web-app', status: 200 });
     expect(gatewayLine.durationMs).toEqual(expect.any(Number));
     for (const name of ['users', 'catalog', 'orders', 'billing']) {
-      const line = await eventually(async () => (await lines(name)).find((l) => l.msg === 'request completed' && l.requestId === requestId));
+      const line = await eventually(async () =>
+        (await lines(name)).find((l) => l.msg === 'request completed' && l.requestId === requestId),
+      );
       // The subgraph's operation is the gateway's fetch, named after the client operation.
       expect(line).toMatchObject({ service: name, traceId, client: 'gateway' });
       expect(String(line.operation)).toMatch(/^AccountPage__/);
@@ -123,19 +137,24 @@ describe('logs', () => {
   });
 
   it('error codes are logged; tokens, passwords and card tokens never are', async () => {
-    const wrong = await stack.gql(LOG_IN,
-      { input: { email: 'nobody@example.test', password: 'hunter2-secret-password' } }, { headers: { cookie: 'session=cookie-secret' } });
+    const wrong = await stack.gql(
+      LOG_IN,
+      { input: { email: 'nobody@example.test', password: 'hunter2-secret-password' } },
+      { headers: { cookie: 'session=cookie-secret' } },
+    );
     expect(wrong.errors?.length).toBeGreaterThan(0);
     const bad = await stack.gql('{ me { id } }', {}, { token: 'not-a-real-token-secret' });
     expect(bad.status).toBe(401);
     const line = await eventually(async () =>
-      (await lines('gateway')).find((l) => l.msg === 'request completed' && l.requestId === wrong.headers.get('x-request-id')));
+      (await lines('gateway')).find((l) => l.msg === 'request completed' && l.requestId === wrong.headers.get('x-request-id')),
+    );
     expect(line.errorCodes).toEqual([wrong.errors![0]!.extensions!.code]);
 
     const everything = (await Promise.all(SERVICES.map((s) => readFile(path.join(logDir, `${s}.log`), 'utf8').catch(() => '')))).join('\n');
     expect(everything).toContain('request completed');
     expect(everything).not.toContain(customer.token);
     expect(everything).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+\./); // no JWT at all: customer or service-to-service tokens
-    for (const secret of ['hunter2-secret-password', 'cookie-secret', 'not-a-real-token-secret', 'tok_visa']) expect(everything).not.toContain(secret);
+    for (const secret of ['hunter2-secret-password', 'cookie-secret', 'not-a-real-token-secret', 'tok_visa'])
+      expect(everything).not.toContain(secret);
   });
 });

@@ -65,7 +65,8 @@ describe('users: signUp', () => {
     const email = freshEmail();
     const a = await signUp({ email, name: 'A', password: PASSWORD });
     const b = await signUp({ email: freshEmail(), name: 'B', password: PASSWORD });
-    const rows = await stack.sql.users`select id, password_hash from users where id in (${a.data.signUp.user.id}, ${b.data.signUp.user.id})`;
+    const rows = await stack.sql
+      .users`select id, password_hash from users where id in (${a.data.signUp.user.id}, ${b.data.signUp.user.id})`;
     expect(rows).toHaveLength(2);
     for (const row of rows) {
       expect(row.password_hash).toMatch(/^scrypt\$16384\$8\$1\$[A-Za-z0-9+/=]{24}\$[A-Za-z0-9+/=]{88}$/);
@@ -224,14 +225,22 @@ describe('users: reading', () => {
   });
 
   it('an admin sees every field of anyone', async () => {
-    const res = await stack.gql(`query($id: ID!) { user(id: $id) { id name email role createdAt } }`, { id: alice.id }, { token: admin.token });
+    const res = await stack.gql(
+      `query($id: ID!) { user(id: $id) { id name email role createdAt } }`,
+      { id: alice.id },
+      { token: admin.token },
+    );
     expect(res.errors).toBeUndefined();
     expect(res.data.user).toMatchObject({ id: alice.id, name: 'Alice', email: alice.email, role: 'CUSTOMER' });
     expect(res.data.user.createdAt).toMatch(ISO);
   });
 
   it('unknown and malformed ids are null without an error', async () => {
-    const res = await stack.gql(`{ a: user(id: "00000000-0000-4000-8000-000000000000") { id } b: user(id: "nope") { id } c: user(id: "") { id } }`, {}, { token: admin.token });
+    const res = await stack.gql(
+      `{ a: user(id: "00000000-0000-4000-8000-000000000000") { id } b: user(id: "nope") { id } c: user(id: "") { id } }`,
+      {},
+      { token: admin.token },
+    );
     expect(res.errors).toBeUndefined();
     expect(res.data).toEqual({ a: null, b: null, c: null });
   });
@@ -270,8 +279,15 @@ describe('users: the admin list', () => {
   });
 
   it('rejects first outside 1..100 and a foreign cursor with BAD_USER_INPUT', async () => {
-    for (const variables of [{ first: 0 }, { first: 101 }, { first: -1 }, { first: 5, after: 'garbage' }, { first: 5, after: cursor([1, 2]) },
-      { first: 5, after: cursor(['not a date', '00000000-0000-4000-8000-000000000000']) }, { first: 5, after: cursor([new Date().toISOString(), 'not-an-id']) }]) {
+    for (const variables of [
+      { first: 0 },
+      { first: 101 },
+      { first: -1 },
+      { first: 5, after: 'garbage' },
+      { first: 5, after: cursor([1, 2]) },
+      { first: 5, after: cursor(['not a date', '00000000-0000-4000-8000-000000000000']) },
+      { first: 5, after: cursor([new Date().toISOString(), 'not-an-id']) },
+    ]) {
       const res = await stack.gql(LIST, variables, { token: admin.token });
       expect(codes(res), JSON.stringify(variables)).toEqual(['BAD_USER_INPUT']);
     }

@@ -42,12 +42,21 @@ describe('service tokens', () => {
     const verifier = createServiceTokenVerifier({ keys: [publicJwk] });
     const key = await importJWK(privateJwk, 'ES256');
     const exp = Math.floor(Date.now() / 1000) + 2;
-    const token = await new SignJWT({ role: 'CUSTOMER', scope: 'orders:read' }).setProtectedHeader({ alg: 'ES256', kid: privateJwk.kid! })
-      .setIssuer('gateway').setAudience('urn:supergraph:internal').setSubject('u-1').setIssuedAt().setExpirationTime(exp).sign(key);
+    const token = await new SignJWT({ role: 'CUSTOMER', scope: 'orders:read' })
+      .setProtectedHeader({ alg: 'ES256', kid: privateJwk.kid! })
+      .setIssuer('gateway')
+      .setAudience('urn:supergraph:internal')
+      .setSubject('u-1')
+      .setIssuedAt()
+      .setExpirationTime(exp)
+      .sign(key);
     const first = await verifier.verify(token);
     expect(first).toEqual({ service: 'gateway', identity: { userId: 'u-1', role: 'CUSTOMER', scopes: ['orders:read'] } });
     first!.identity.scopes.push('admin'); // a caller altering its copy must not alter the cache
-    expect(await verifier.verify(token)).toEqual({ service: 'gateway', identity: { userId: 'u-1', role: 'CUSTOMER', scopes: ['orders:read'] } });
+    expect(await verifier.verify(token)).toEqual({
+      service: 'gateway',
+      identity: { userId: 'u-1', role: 'CUSTOMER', scopes: ['orders:read'] },
+    });
     expect(await verifier.verify(tamper(token))).toBeNull();
     await eventually(async () => (Date.now() >= exp * 1000 ? true : undefined), { timeoutMs: 5_000 });
     expect(await verifier.verify(token)).toBeNull();
@@ -60,7 +69,9 @@ describe('service tokens', () => {
     const token = await (await createServiceTokenSigner(gateway.privateJwk)).sign({ userId: null, role: null, scopes: [] });
     expect((await verifier.verify(token))?.service).toBe('gateway');
     expect((await verifier.verify(token))?.service).toBe('gateway');
-    expect(await verifier.verify(await (await createServiceTokenSigner(stranger.privateJwk)).sign({ userId: null, role: null, scopes: [] }))).toBeNull();
+    expect(
+      await verifier.verify(await (await createServiceTokenSigner(stranger.privateJwk)).sign({ userId: null, role: null, scopes: [] })),
+    ).toBeNull();
   });
 });
 
@@ -70,15 +81,28 @@ describe('user tokens at the gateway', () => {
   let auth: ReturnType<typeof createClientAuth>;
   beforeAll(async () => {
     userKey = (await generateServiceKey('users')).privateJwk;
-    server = http.createServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [publicPart(userKey)] })));
+    server = http.createServer((_req, res) =>
+      res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [publicPart(userKey)] })),
+    );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    auth = createClientAuth({ USERS_JWKS_URL: `http://127.0.0.1:${port}/jwks`, JWT_ISSUER: 'urn:supergraph:users', JWT_AUDIENCE: 'urn:supergraph' } as GatewayConfig);
+    auth = createClientAuth({
+      USERS_JWKS_URL: `http://127.0.0.1:${port}/jwks`,
+      JWT_ISSUER: 'urn:supergraph:users',
+      JWT_AUDIENCE: 'urn:supergraph',
+    } as GatewayConfig);
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  const sign = async (exp: number) => new SignJWT({ role: 'CUSTOMER', scope: '' }).setProtectedHeader({ alg: 'ES256', kid: userKey.kid! })
-    .setSubject('u-2').setIssuer('urn:supergraph:users').setAudience('urn:supergraph').setIssuedAt().setExpirationTime(exp).sign(await importJWK(userKey, 'ES256'));
+  const sign = async (exp: number) =>
+    new SignJWT({ role: 'CUSTOMER', scope: '' })
+      .setProtectedHeader({ alg: 'ES256', kid: userKey.kid! })
+      .setSubject('u-2')
+      .setIssuer('urn:supergraph:users')
+      .setAudience('urn:supergraph')
+      .setIssuedAt()
+      .setExpirationTime(exp)
+      .sign(await importJWK(userKey, 'ES256'));
 
   it('a cached user token is UNAUTHENTICATED once expired; a tampered copy is UNAUTHENTICATED', async () => {
     const exp = Math.floor(Date.now() / 1000) + 2;

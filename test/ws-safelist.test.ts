@@ -41,9 +41,17 @@ beforeAll(async () => {
     },
   });
   const email = `${randomUUID()}@example.test`;
-  const signUp = await stack.gql('mutation($i: SignUpInput!) { signUp(input: $i) { user { id } } }', { i: { email, name: 'WS Admin', password: 'correct-horse-battery' } }, { headers: FIXTURES });
+  const signUp = await stack.gql(
+    'mutation($i: SignUpInput!) { signUp(input: $i) { user { id } } }',
+    { i: { email, name: 'WS Admin', password: 'correct-horse-battery' } },
+    { headers: FIXTURES },
+  );
   await stack.sql.users`update users set role = 'ADMIN' where id = ${signUp.data.signUp.user.id}`;
-  const logIn = await stack.gql('mutation($i: LogInInput!) { logIn(input: $i) { token } }', { i: { email, password: 'correct-horse-battery' } }, { headers: FIXTURES });
+  const logIn = await stack.gql(
+    'mutation($i: LogInInput!) { logIn(input: $i) { token } }',
+    { i: { email, password: 'correct-horse-battery' } },
+    { headers: FIXTURES },
+  );
   adminToken = logIn.data.logIn.token;
   const manifests = await loadManifests(path.join(ROOT, 'persisted-queries'));
   const body = (client: string, name: string) => [...manifests.get(client)!.operations.values()].find((o) => o.name === name)!.body;
@@ -53,10 +61,17 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.close());
 
-interface Result { data?: any; errors?: { message: string; extensions?: { code?: string } }[] }
+interface Result {
+  data?: any;
+  errors?: { message: string; extensions?: { code?: string } }[];
+}
 
 /** One operation on a fresh socket with these connectionParams; the first result, the error, or the close code. */
-async function overSocket(params: Record<string, unknown>, query: string, variables: Record<string, unknown> = {}): Promise<Result & { closeCode?: number }> {
+async function overSocket(
+  params: Record<string, unknown>,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<Result & { closeCode?: number }> {
   let closeCode: number | undefined;
   const client = createClient({
     url: stack.url.replace(/^http/, 'ws'),
@@ -68,11 +83,14 @@ async function overSocket(params: Record<string, unknown>, query: string, variab
   try {
     return await new Promise((resolve) => {
       const results: Result[] = [];
-      client.subscribe({ query, variables }, {
-        next: (r) => results.push(r as Result),
-        error: (err) => resolve(Array.isArray(err) ? { errors: err } : { closeCode: (err as { code?: number }).code ?? closeCode }),
-        complete: () => resolve(results[0] ?? {}),
-      });
+      client.subscribe(
+        { query, variables },
+        {
+          next: (r) => results.push(r as Result),
+          error: (err) => resolve(Array.isArray(err) ? { errors: err } : { closeCode: (err as { code?: number }).code ?? closeCode }),
+          complete: () => resolve(results[0] ?? {}),
+        },
+      );
     });
   } finally {
     await client.dispose();
@@ -114,10 +132,16 @@ describe('the safelist over WebSocket (SAFELIST_MODES "*": enforce)', () => {
 
   it('audit mode runs the unlisted operation and logs its name, never its variables', async () => {
     const slug = `ws-audit-${randomUUID().slice(0, 8)}`;
-    const r = await overSocket({ ...bearer(adminToken), 'apollographql-client-name': 'web' }, 'mutation AuditedCreate($i: CreateCategoryInput!) { createCategory(input: $i) { id } }', { i: { slug, name: 'Audited' } });
+    const r = await overSocket(
+      { ...bearer(adminToken), 'apollographql-client-name': 'web' },
+      'mutation AuditedCreate($i: CreateCategoryInput!) { createCategory(input: $i) { id } }',
+      { i: { slug, name: 'Audited' } },
+    );
     expect(r.errors).toBeUndefined();
     expect(await stack.sql.catalog`select 1 from categories where slug = ${slug}`).toHaveLength(1);
-    const line = await eventually(async () => (await readFile(logFile, 'utf8').catch(() => '')).split('\n').find((l) => l.includes('audit only') && l.includes('AuditedCreate')));
+    const line = await eventually(async () =>
+      (await readFile(logFile, 'utf8').catch(() => '')).split('\n').find((l) => l.includes('audit only') && l.includes('AuditedCreate')),
+    );
     expect(JSON.parse(line)).toMatchObject({ client: 'web', operationName: 'AuditedCreate' });
     expect(line).not.toContain(slug);
   });

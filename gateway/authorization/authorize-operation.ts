@@ -58,7 +58,11 @@ export function authorizeOperation(
   };
 
   /** Returns the filtered selection set, or 'null-parent' when a removed non-null field must null its parent. */
-  function filter(selectionSet: SelectionSetNode, parentType: GraphQLCompositeType, path: ResponsePath): SelectionSetNode | 'empty' | 'null-parent' {
+  function filter(
+    selectionSet: SelectionSetNode,
+    parentType: GraphQLCompositeType,
+    path: ResponsePath,
+  ): SelectionSetNode | 'empty' | 'null-parent' {
     const kept: SelectionNode[] = [];
     let nullParent = false;
     for (const selection of selectionSet.selections) {
@@ -74,7 +78,8 @@ export function authorizeOperation(
       const inner = filter(target.selectionSet, target.type, path);
       if (inner === 'null-parent') nullParent = true;
       else if (inner !== 'empty') {
-        const typeCondition = selection.kind === Kind.FRAGMENT_SPREAD ? fragments.get(selection.name.value)!.typeCondition : selection.typeCondition;
+        const typeCondition =
+          selection.kind === Kind.FRAGMENT_SPREAD ? fragments.get(selection.name.value)!.typeCondition : selection.typeCondition;
         kept.push({ kind: Kind.INLINE_FRAGMENT, typeCondition, directives: selection.directives, selectionSet: inner });
       }
     }

@@ -23,35 +23,40 @@ export function createAuthorizingGateway(inner: GatewayInterface, policies: Map<
   // Per (operation, kind of caller): the same query from the same kind of caller is authorized once.
   const cache = new Map<string, AuthorizedOperation & { queryHash: string }>();
 
-  const wrap = (execute: GatewayExecutor): GatewayExecutor => async (requestContext) => {
-    const { identity } = requestContext.context as GatewayContext;
-    const caller = { authenticated: identity.userId !== null, scopes: new Set(identity.scopes) };
-    const cacheKey = `${requestContext.queryHash}|${requestContext.operationName ?? ''}|${caller.authenticated}|${[...caller.scopes].sort().join(' ')}`;
-    let verdict = cache.get(cacheKey);
-    if (!verdict) {
-      const result = authorizeOperation(schema!, requestContext.document, requestContext.operationName, policies, caller);
-      const queryHash = result.document && result.errors.length ? createHash('sha256').update(print(result.document)).digest('hex') : requestContext.queryHash;
-      verdict = { ...result, queryHash };
-      if (cache.size >= MAX_CACHED) cache.clear();
-      cache.set(cacheKey, verdict);
-    }
-    if (verdict.errors.length === 0) return execute(requestContext);
-    if (!verdict.document) {
-      const data = verdict.nullPaths.length ? withNulls({}, verdict.nullPaths) : null;
-      return { data, errors: verdict.errors };
-    }
-    const result = await execute({
-      ...requestContext,
-      document: verdict.document,
-      operation: getOperationAST(verdict.document, requestContext.operationName)!,
-      queryHash: verdict.queryHash,
-    });
-    return {
-      ...result,
-      data: result.data ? withNulls(result.data, verdict.nullPaths) : result.data,
-      errors: [...verdict.errors, ...(result.errors ?? [])],
+  const wrap =
+    (execute: GatewayExecutor): GatewayExecutor =>
+    async (requestContext) => {
+      const { identity } = requestContext.context as GatewayContext;
+      const caller = { authenticated: identity.userId !== null, scopes: new Set(identity.scopes) };
+      const cacheKey = `${requestContext.queryHash}|${requestContext.operationName ?? ''}|${caller.authenticated}|${[...caller.scopes].sort().join(' ')}`;
+      let verdict = cache.get(cacheKey);
+      if (!verdict) {
+        const result = authorizeOperation(schema!, requestContext.document, requestContext.operationName, policies, caller);
+        const queryHash =
+          result.document && result.errors.length
+            ? createHash('sha256').update(print(result.document)).digest('hex')
+            : requestContext.queryHash;
+        verdict = { ...result, queryHash };
+        if (cache.size >= MAX_CACHED) cache.clear();
+        cache.set(cacheKey, verdict);
+      }
+      if (verdict.errors.length === 0) return execute(requestContext);
+      if (!verdict.document) {
+        const data = verdict.nullPaths.length ? withNulls({}, verdict.nullPaths) : null;
+        return { data, errors: verdict.errors };
+      }
+      const result = await execute({
+        ...requestContext,
+        document: verdict.document,
+        operation: getOperationAST(verdict.document, requestContext.operationName)!,
+        queryHash: verdict.queryHash,
+      });
+      return {
+        ...result,
+        data: result.data ? withNulls(result.data, verdict.nullPaths) : result.data,
+        errors: [...verdict.errors, ...(result.errors ?? [])],
+      };
     };
-  };
 
   return {
     async load(options) {

@@ -13,9 +13,7 @@ export const ROUTER_AUTHORIZATION_CODE = 'UNAUTHORIZED_FIELD_OR_TYPE';
  */
 export function authorizationDenied(caller: { authenticated: boolean }, coordinate: string, path: readonly string[]): GraphQLError {
   const code = caller.authenticated ? ErrorCode.FORBIDDEN : ErrorCode.UNAUTHENTICATED;
-  const message = caller.authenticated
-    ? `You are not allowed to read ${coordinate}.`
-    : `You must be signed in to read ${coordinate}.`;
+  const message = caller.authenticated ? `You are not allowed to read ${coordinate}.` : `You must be signed in to read ${coordinate}.`;
   return new GraphQLError(message, {
     path,
     extensions: { code, authorization: { code: ROUTER_AUTHORIZATION_CODE, coordinate } },

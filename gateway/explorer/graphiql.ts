@@ -34,19 +34,16 @@ export function createGraphiQL(defaultQuery: string): express.RequestHandler {
     // A browser navigating here asks for HTML first; clients asking for JSON go to Apollo.
     if (req.accepts(['application/json', 'application/graphql-response+json', 'text/html']) !== 'text/html') return next();
     page ??= render();
-    page.then(
-      ({ html, gzip }) => {
-        res.setHeader('content-type', 'text/html; charset=utf-8');
-        res.setHeader('cache-control', 'no-cache');
-        res.vary('accept-encoding');
-        if (req.acceptsEncodings('gzip') === 'gzip') {
-          res.setHeader('content-encoding', 'gzip');
-          res.end(gzip);
-        } else {
-          res.end(html);
-        }
-      },
-      next,
-    );
+    page.then(({ html, gzip }) => {
+      res.setHeader('content-type', 'text/html; charset=utf-8');
+      res.setHeader('cache-control', 'no-cache');
+      res.vary('accept-encoding');
+      if (req.acceptsEncodings('gzip') === 'gzip') {
+        res.setHeader('content-encoding', 'gzip');
+        res.end(gzip);
+      } else {
+        res.end(html);
+      }
+    }, next);
   };
 }

@@ -29,7 +29,11 @@ export interface CostReport {
  * `extensions.cost`; everyone else's responses carry no cost extension (it would only be noise in
  * every payload). Subscription events, which run without an HTTP request, never do.
  */
-export function createCostBudgetPlugin(deps: { config: GatewayConfig; redis: Redis | null; hints: CostHints }): ApolloServerPlugin<GatewayContext> {
+export function createCostBudgetPlugin(deps: {
+  config: GatewayConfig;
+  redis: Redis | null;
+  hints: CostHints;
+}): ApolloServerPlugin<GatewayContext> {
   const { config, hints } = deps;
   // A partner's own costBudgetPerMinute (client registry) else PARTNER_COST_BUDGET_PER_MINUTE: one limiter per distinct number.
   const budgetsOf = createLimiterSet(deps.redis, config.EVENT_NAMESPACE, { name: 'cost', durationSeconds: 60 });
@@ -44,24 +48,41 @@ export function createCostBudgetPlugin(deps: { config: GatewayConfig; redis: Red
       return {
         async didResolveOperation({ schema, document, operation, request, contextValue }) {
           if (!operation) return;
-          const estimated = operationCost(schema, document, operation, request.variables ?? {}, hints, { defaultListSize: config.COST_DEFAULT_LIST_SIZE });
+          const estimated = operationCost(schema, document, operation, request.variables ?? {}, hints, {
+            defaultListSize: config.COST_DEFAULT_LIST_SIZE,
+          });
           report = { estimated };
           if (estimated > config.LIMIT_MAX_OPERATION_COST) {
-            throw withStatus(badInput(`The operation's estimated cost ${estimated} is over the limit of ${config.LIMIT_MAX_OPERATION_COST}; ask for smaller pages.`, { cost: estimated, maxCost: config.LIMIT_MAX_OPERATION_COST }), 400);
+            throw withStatus(
+              badInput(
+                `The operation's estimated cost ${estimated} is over the limit of ${config.LIMIT_MAX_OPERATION_COST}; ask for smaller pages.`,
+                { cost: estimated, maxCost: config.LIMIT_MAX_OPERATION_COST },
+              ),
+              400,
+            );
           }
           const partnerId = contextValue.client?.partnerId;
           if (!partnerId || estimated === 0) return;
           const perMinute = contextValue.client.limits?.costBudgetPerMinute ?? config.PARTNER_COST_BUDGET_PER_MINUTE;
           const budgets = budgetsOf(perMinute);
           if (estimated > perMinute) {
-            throw withStatus(badInput(`The operation's estimated cost ${estimated} is over this API key's budget of ${perMinute} per minute.`, { cost: estimated, budgetPerMinute: perMinute }), 400);
+            throw withStatus(
+              badInput(`The operation's estimated cost ${estimated} is over this API key's budget of ${perMinute} per minute.`, {
+                cost: estimated,
+                budgetPerMinute: perMinute,
+              }),
+              400,
+            );
           }
           const outcome = await budgets.consume(partnerId, estimated);
           if (!outcome.allowed) {
             // A refused operation spends nothing: what is left still serves cheaper ones.
             await budgets.refund(partnerId, estimated);
             report.budget = { perMinute, remaining: 0, resetSeconds: outcome.retryAfterSeconds };
-            const refused = rateLimitedError(`This API key's cost budget of ${perMinute} per minute is spent; retry after ${outcome.retryAfterSeconds} s.`, outcome.retryAfterSeconds);
+            const refused = rateLimitedError(
+              `This API key's cost budget of ${perMinute} per minute is spent; retry after ${outcome.retryAfterSeconds} s.`,
+              outcome.retryAfterSeconds,
+            );
             // The policy that refused it is the cost budget, not the request count the edge reported.
             const { headers } = (refused.extensions as unknown as { http: { headers: HeaderMap } }).http;
             headers.set('ratelimit-policy', `"cost";q=${perMinute};w=60`);

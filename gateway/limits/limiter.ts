@@ -23,9 +23,7 @@ export interface Limiter {
   readonly points: number;
 }
 
-export type Outcome =
-  | { allowed: true; remaining: number; resetSeconds: number }
-  | { allowed: false; retryAfterSeconds: number };
+export type Outcome = { allowed: true; remaining: number; resetSeconds: number } | { allowed: false; retryAfterSeconds: number };
 
 /**
  * A fixed-window counter from rate-limiter-flexible, in Redis when the gateway has one (every
@@ -75,7 +73,11 @@ export function createLimiter(redis: Redis | null, namespace: string, opts: Limi
  * not hand out a fresh window). The in-memory fallback counts per instance, so there a change of
  * limit starts that partner's count afresh.
  */
-export function createLimiterSet(redis: Redis | null, namespace: string, opts: Omit<LimiterOptions, 'points'>): (points: number) => Limiter {
+export function createLimiterSet(
+  redis: Redis | null,
+  namespace: string,
+  opts: Omit<LimiterOptions, 'points'>,
+): (points: number) => Limiter {
   const byPoints = new Map<number, Limiter>();
   return (points) => {
     let limiter = byPoints.get(points);
@@ -90,7 +92,13 @@ const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 export function rateLimitedError(message: string, retryAfterSeconds: number): GraphQLError {
   return appError(ErrorCode.RATE_LIMITED, message, {
     retryAfterSeconds,
-    http: { status: 429, headers: new HeaderMap([['retry-after', String(retryAfterSeconds)], ['cache-control', 'no-store']]) },
+    http: {
+      status: 429,
+      headers: new HeaderMap([
+        ['retry-after', String(retryAfterSeconds)],
+        ['cache-control', 'no-store'],
+      ]),
+    },
   });
 }
 

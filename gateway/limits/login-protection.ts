@@ -36,14 +36,27 @@ interface Attempt {
  * Over either limit the whole operation is 429 RATE_LIMITED with Retry-After, the right password
  * included, until the window that holds the failures ends.
  */
-export function createLoginProtection(deps: { config: GatewayConfig; redis: Redis | null; log: Logger; supergraphSdl: string }): ApolloServerPlugin<GatewayContext> {
+export function createLoginProtection(deps: {
+  config: GatewayConfig;
+  redis: Redis | null;
+  log: Logger;
+  supergraphSdl: string;
+}): ApolloServerPlugin<GatewayContext> {
   const { config, redis, log } = deps;
   if (!definesField(deps.supergraphSdl, config.LOGIN_FIELD)) {
     log.warn({ field: config.LOGIN_FIELD }, 'LOGIN_FIELD is not a field of the supergraph: no sign-in attempts are counted');
   }
   const window = config.LOGIN_WINDOW_SECONDS;
-  const perAccount = createLimiter(redis, config.EVENT_NAMESPACE, { name: 'login:account', points: config.LOGIN_MAX_FAILURES_PER_ACCOUNT, durationSeconds: window });
-  const perIp = createLimiter(redis, config.EVENT_NAMESPACE, { name: 'login:ip', points: config.LOGIN_MAX_FAILURES_PER_IP, durationSeconds: window });
+  const perAccount = createLimiter(redis, config.EVENT_NAMESPACE, {
+    name: 'login:account',
+    points: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+    durationSeconds: window,
+  });
+  const perIp = createLimiter(redis, config.EVENT_NAMESPACE, {
+    name: 'login:ip',
+    points: config.LOGIN_MAX_FAILURES_PER_IP,
+    durationSeconds: window,
+  });
   const target = protectedFieldOf(config);
 
   return {
@@ -64,7 +77,10 @@ export function createLoginProtection(deps: { config: GatewayConfig; redis: Redi
             await Promise.all(taken.map((t) => t.limiter.refund(t.key, t.points)));
             attempts = []; // settled here: nothing ran
             log.info({ what, requestId: contextValue.requestId }, 'sign-in attempts refused');
-            throw rateLimitedError(`Too many failed sign-in attempts ${what}; retry after ${outcome.retryAfterSeconds} s.`, outcome.retryAfterSeconds);
+            throw rateLimitedError(
+              `Too many failed sign-in attempts ${what}; retry after ${outcome.retryAfterSeconds} s.`,
+              outcome.retryAfterSeconds,
+            );
           };
           if (ip) await take(perIp, ip, attempts.length, 'from this address');
           for (const a of attempts) if (a.account) await take(perAccount, a.account, 1, 'for this account');
@@ -93,7 +109,10 @@ export function createLoginProtection(deps: { config: GatewayConfig; redis: Redi
 function definesField(sdl: string, coordinate: string): boolean {
   const [typeName, fieldName] = coordinate.split('.');
   return parse(sdl).definitions.some(
-    (def) => (def.kind === Kind.OBJECT_TYPE_DEFINITION || def.kind === Kind.OBJECT_TYPE_EXTENSION) && def.name.value === typeName && (def.fields ?? []).some((f) => f.name.value === fieldName),
+    (def) =>
+      (def.kind === Kind.OBJECT_TYPE_DEFINITION || def.kind === Kind.OBJECT_TYPE_EXTENSION) &&
+      def.name.value === typeName &&
+      (def.fields ?? []).some((f) => f.name.value === fieldName),
   );
 }
 
@@ -113,7 +132,13 @@ export const protectedFieldOf = (config: GatewayConfig): ProtectedField => {
  * The mutation's root selections of the protected field, through fragments; @skip/@include ignored
  * (a skipped one is given back). A supergraph whose mutation type has no such field has nothing to protect.
  */
-function loginAttempts(schema: GraphQLSchema, document: DocumentNode, root: SelectionSetNode, variables: Record<string, unknown>, target: ProtectedField): Attempt[] {
+function loginAttempts(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  root: SelectionSetNode,
+  variables: Record<string, unknown>,
+  target: ProtectedField,
+): Attempt[] {
   const mutation = schema.getMutationType();
   const field = mutation?.name === target.typeName ? mutation.getFields()[target.fieldName] : undefined;
   if (!mutation || !field) return [];
@@ -121,7 +146,10 @@ function loginAttempts(schema: GraphQLSchema, document: DocumentNode, root: Sele
   return found.map(({ node }) => {
     let account: unknown;
     try {
-      account = target.accountPath.reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], getArgumentValues(field, node, variables));
+      account = target.accountPath.reduce<unknown>(
+        (value, key) => (value as Record<string, unknown> | undefined)?.[key],
+        getArgumentValues(field, node, variables),
+      );
     } catch {
       account = undefined; // bad variables: execution refuses them anyway
     }

@@ -1,4 +1,15 @@
-import { Kind, getNamedType, getNullableType, isCompositeType, isListType, isObjectType, isTypeDefinitionNode, isTypeExtensionNode, parse, valueFromASTUntyped } from 'graphql';
+import {
+  Kind,
+  getNamedType,
+  getNullableType,
+  isCompositeType,
+  isListType,
+  isObjectType,
+  isTypeDefinitionNode,
+  isTypeExtensionNode,
+  parse,
+  valueFromASTUntyped,
+} from 'graphql';
 import type {
   ConstDirectiveNode,
   DocumentNode,
@@ -102,7 +113,12 @@ export function operationCost(
     return total;
   };
 
-  const fieldCost = (parent: GraphQLCompositeType, field: GraphQLField<unknown, unknown>, node: FieldNode, givenSize: number | undefined): number => {
+  const fieldCost = (
+    parent: GraphQLCompositeType,
+    field: GraphQLField<unknown, unknown>,
+    node: FieldNode,
+    givenSize: number | undefined,
+  ): number => {
     if (field.name.startsWith('__')) return 0;
     const named = getNamedType(field.type);
     const coordinate = `${parent.name}.${field.name}`;
@@ -128,7 +144,9 @@ export function operationCost(
     const slicing = hint.slicingArguments ?? [];
     const sliced = slicing.map((a) => args[a]).filter((v): v is number => typeof v === 'number' && v >= 0);
     if (sliced.length) return Math.max(...sliced);
-    const defaults = field.args.filter((a) => slicing.includes(a.name) && typeof a.defaultValue === 'number').map((a) => a.defaultValue as number);
+    const defaults = field.args
+      .filter((a) => slicing.includes(a.name) && typeof a.defaultValue === 'number')
+      .map((a) => a.defaultValue as number);
     return hint.assumedSize ?? (defaults.length ? Math.max(...defaults) : opts.defaultListSize);
   };
 
@@ -142,7 +160,11 @@ function relayConnection(field: GraphQLField<unknown, unknown>): ListSizeHint | 
   return edges && isListType(getNullableType(edges.type)) ? { slicingArguments: ['first'], sizedFields: ['edges'] } : undefined;
 }
 
-function argumentValues(field: GraphQLField<unknown, unknown>, node: FieldNode, variables: Record<string, unknown>): Record<string, unknown> {
+function argumentValues(
+  field: GraphQLField<unknown, unknown>,
+  node: FieldNode,
+  variables: Record<string, unknown>,
+): Record<string, unknown> {
   try {
     return getArgumentValues(field, node, variables);
   } catch {
@@ -163,7 +185,8 @@ function directiveNames(doc: DocumentNode): { cost: string; listSize: string } |
       const imported = (name: string) => {
         for (const i of imports ?? []) {
           if (i === `@${name}`) return name;
-          if (i && typeof i === 'object' && (i as { name?: string }).name === `@${name}`) return ((i as { as?: string }).as ?? `@${name}`).slice(1);
+          if (i && typeof i === 'object' && (i as { name?: string }).name === `@${name}`)
+            return ((i as { as?: string }).as ?? `@${name}`).slice(1);
         }
         return undefined;
       };

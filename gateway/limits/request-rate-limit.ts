@@ -14,7 +14,10 @@ const tooManyRequests = (retryAfterSeconds: number) =>
   appError(ErrorCode.RATE_LIMITED, `Too many requests; retry after ${retryAfterSeconds} s.`, { retryAfterSeconds });
 
 /** Who a request is counted against: a partner key, else a signed-in user, else the client IP. */
-export interface RateLimitSubject { kind: 'partner' | 'user' | 'ip'; key: string }
+export interface RateLimitSubject {
+  kind: 'partner' | 'user' | 'ip';
+  key: string;
+}
 
 /**
  * Request counts per fixed window, as HTTP middleware on /graphql: a refused request gets its 429
@@ -35,9 +38,18 @@ export function createRequestRateLimit(deps: { config: GatewayConfig; redis: Red
   const { config, redis, log } = deps;
   const window = config.RATE_LIMIT_WINDOW_SECONDS;
   const limiter = (name: RateLimitSubject['kind'], points: number) =>
-    createLimiter(redis, config.EVENT_NAMESPACE, { name: `requests:${name}`, points, durationSeconds: window, lease: config.RATE_LIMIT_LEASE });
+    createLimiter(redis, config.EVENT_NAMESPACE, {
+      name: `requests:${name}`,
+      points,
+      durationSeconds: window,
+      lease: config.RATE_LIMIT_LEASE,
+    });
   // A partner's own requestsPerWindow (client registry) else RATE_LIMIT_PARTNER: one limiter per distinct number.
-  const partnerLimiter = createLimiterSet(redis, config.EVENT_NAMESPACE, { name: 'requests:partner', durationSeconds: window, lease: config.RATE_LIMIT_LEASE });
+  const partnerLimiter = createLimiterSet(redis, config.EVENT_NAMESPACE, {
+    name: 'requests:partner',
+    durationSeconds: window,
+    lease: config.RATE_LIMIT_LEASE,
+  });
   const limiters = {
     user: limiter('user', config.RATE_LIMIT_USER),
     ip: limiter('ip', config.RATE_LIMIT_ANONYMOUS),
@@ -58,7 +70,10 @@ export function createRequestRateLimit(deps: { config: GatewayConfig; redis: Red
     const outcome = await limit.consume(subject.key);
     // IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers): the policy, and what is left of it.
     res.setHeader('ratelimit-policy', `"${subject.kind}";q=${limit.points};w=${window}`);
-    res.setHeader('ratelimit', `"${subject.kind}";r=${outcome.allowed ? outcome.remaining : 0};t=${outcome.allowed ? outcome.resetSeconds : outcome.retryAfterSeconds}`);
+    res.setHeader(
+      'ratelimit',
+      `"${subject.kind}";r=${outcome.allowed ? outcome.remaining : 0};t=${outcome.allowed ? outcome.resetSeconds : outcome.retryAfterSeconds}`,
+    );
     if (outcome.allowed) return void next();
     log.info({ subject: subject.kind, key: subject.kind === 'ip' ? subject.key : undefined, requestId }, 'rate limited');
     sendErrors(res, 429, tooManyRequests(outcome.retryAfterSeconds), { 'retry-after': String(outcome.retryAfterSeconds) });

@@ -38,7 +38,14 @@ export type PartnerLimits = z.infer<typeof partnerLimitsSchema>;
 
 export const clientEntrySchema = z.object({
   name: clientNameSchema,
-  keys: z.array(z.object({ id: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/), createdAt: z.string(), revoked: z.boolean().default(false) })),
+  keys: z.array(
+    z.object({
+      id: z.string().min(1),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      createdAt: z.string(),
+      revoked: z.boolean().default(false),
+    }),
+  ),
   /** Published manifest versions (as app releases); a retired one no longer lets its operations run. */
   manifests: z.record(versionSchema, z.object({ publishedAt: z.string(), retired: z.boolean().default(false) })),
   limits: partnerLimitsSchema.optional(),
@@ -81,7 +88,8 @@ async function readJson<S extends z.ZodType>(file: string, schema: S): Promise<z
     throw new Error(`${file}: ${e.code === 'ENOENT' ? 'missing' : `not valid JSON (${e.message})`}`, { cause: err });
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   return parsed.data;
 }
 
@@ -113,10 +121,14 @@ export async function createClientRegistry(dir: string, pollMs: number, log: Log
     const keys: PartnerKey[] = [];
     const manifests = new Map<string, Manifest>();
     for (const name of names.sort()) {
-      const read = await readClient(dir, name).then((r) => ({ ok: r }), (err: Error) => ({ error: err.message }));
+      const read = await readClient(dir, name).then(
+        (r) => ({ ok: r }),
+        (err: Error) => ({ error: err.message }),
+      );
       if ('error' in read) {
         // Logged once per distinct problem, not every poll.
-        if (reported.get(name) !== read.error) log.error({ client: name, problem: read.error }, 'client registry: bad entry skipped, its last good state kept');
+        if (reported.get(name) !== read.error)
+          log.error({ client: name, problem: read.error }, 'client registry: bad entry skipped, its last good state kept');
         reported.set(name, read.error);
       } else {
         reported.delete(name);
@@ -125,14 +137,18 @@ export async function createClientRegistry(dir: string, pollMs: number, log: Log
       const good = lastGood.get(name);
       if (!good) continue;
       const limits = good.entry.limits;
-      for (const k of good.entry.keys) keys.push({ id: k.id, client: name, sha256: k.sha256, revoked: k.revoked, ...(limits ? { limits } : {}) });
+      for (const k of good.entry.keys)
+        keys.push({ id: k.id, client: name, sha256: k.sha256, revoked: k.revoked, ...(limits ? { limits } : {}) });
       manifests.set(name, good.manifest);
     }
     for (const name of lastGood.keys()) if (!names.includes(name)) lastGood.delete(name);
     snapshot = { keys, manifests };
   };
   await refresh();
-  const timer = setInterval(() => void refresh().catch((err: Error) => log.error({ problem: err.message }, 'client registry: poll failed')), pollMs);
+  const timer = setInterval(
+    () => void refresh().catch((err: Error) => log.error({ problem: err.message }, 'client registry: poll failed')),
+    pollMs,
+  );
   timer.unref();
   return { current: () => snapshot, refresh, stop: () => clearInterval(timer) };
 }

@@ -44,7 +44,11 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
     if (built && built.from === snapshot) return built;
     const all = new Map(manifests);
     for (const [client, manifest] of snapshot?.manifests ?? []) all.set(client, manifest);
-    built = { from: snapshot, keys: [...config.PARTNER_API_KEYS, ...(snapshot?.keys ?? [])], safelist: createSafelist(all, config.SAFELIST_MODES) };
+    built = {
+      from: snapshot,
+      keys: [...config.PARTNER_API_KEYS, ...(snapshot?.keys ?? [])],
+      safelist: createSafelist(all, config.SAFELIST_MODES),
+    };
     return built;
   };
   reportMissingManifests(config, current(), log);
@@ -68,7 +72,9 @@ function reportMissingManifests(config: GatewayConfig, state: { keys: PartnerKey
   const named = (client: string) => ({ name: client, version: null, partnerId: null });
   const missing = [
     ...state.keys.filter((k) => !k.revoked).map((k) => k.client),
-    ...Object.entries(config.SAFELIST_MODES).filter(([name, mode]) => mode === 'enforce' && name !== '*').map(([name]) => name),
+    ...Object.entries(config.SAFELIST_MODES)
+      .filter(([name, mode]) => mode === 'enforce' && name !== '*')
+      .map(([name]) => name),
   ].filter((client) => !state.safelist.hasManifest(named(client)));
   for (const client of new Set(missing)) {
     log.error({ client }, `no persisted-query manifest for client "${client}": every operation it sends is refused until one is published`);

@@ -63,6 +63,11 @@ export function createClientResolver(keys: readonly PartnerKey[] | (() => readon
       log.info({ keyId: entry?.id ?? null, requestId }, entry ? 'revoked API key used' : 'unknown API key');
       return null;
     }
-    return { name: entry.client, version: header('apollographql-client-version') ?? null, partnerId: entry.id, ...(entry.limits ? { limits: entry.limits } : {}) };
+    return {
+      name: entry.client,
+      version: header('apollographql-client-version') ?? null,
+      partnerId: entry.id,
+      ...(entry.limits ? { limits: entry.limits } : {}),
+    };
   };
 }

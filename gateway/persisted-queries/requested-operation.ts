@@ -39,7 +39,12 @@ export function requestedOperationOf(params: unknown): RequestedOperation {
     id: hash ?? textId,
     freeform,
     // Named for logs and the error only, so a regex rather than a parse (which the gate exists to avoid).
-    name: typeof operationName === 'string' ? operationName : freeform ? (/\b(?:query|mutation|subscription)\s+(\w+)/.exec(query)?.[1] ?? null) : null,
+    name:
+      typeof operationName === 'string'
+        ? operationName
+        : freeform
+          ? (/\b(?:query|mutation|subscription)\s+(\w+)/.exec(query)?.[1] ?? null)
+          : null,
     protocolError,
   };
 }

@@ -30,8 +30,7 @@ export function createSafelist(manifests: ReadonlyMap<string, Manifest>, modes: 
   const all = new Map<string, ManifestOperation>();
   for (const m of manifests.values()) for (const [id, op] of m.operations) all.set(id, op);
   const named = (client: ClientInfo) => client.name !== null && Object.hasOwn(modes, client.name);
-  const listFor = (client: ClientInfo) =>
-    client.partnerId !== null || named(client) ? manifests.get(client.name!)?.operations : all;
+  const listFor = (client: ClientInfo) => (client.partnerId !== null || named(client) ? manifests.get(client.name!)?.operations : all);
   return {
     modeFor: (client) => (client.partnerId !== null ? 'enforce' : named(client) ? modes[client.name!]! : (modes['*'] ?? 'off')),
     allows: (client, id) => listFor(client)?.has(id) ?? false,
@@ -72,7 +71,14 @@ export function createSafelistCheck(safelist: Safelist, log: Logger): SafelistCh
     const mode = safelist.modeFor(client);
     if (mode === 'off') return undefined;
     if (op.id !== null && safelist.allows(client, op.id)) return undefined;
-    const facts = { client: client.name, clientVersion: client.version, partnerId: client.partnerId, operationName: op.name, operationId: op.id, requestId };
+    const facts = {
+      client: client.name,
+      clientVersion: client.version,
+      partnerId: client.partnerId,
+      operationName: op.name,
+      operationId: op.id,
+      requestId,
+    };
     if (mode === 'audit') {
       log.warn(facts, 'operation not in the client safelist (audit only)');
       return undefined;

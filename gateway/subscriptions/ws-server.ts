@@ -154,9 +154,7 @@ function connectionLifecycle(deps: SocketServerDeps) {
         const value = params[name] ?? ctx.extra.request.headers[name];
         return typeof value === 'string' ? value : undefined;
       };
-      const client = deps.edge
-        ? deps.edge.clientOf(header)
-        : declaredClient(header);
+      const client = deps.edge ? deps.edge.clientOf(header) : declaredClient(header);
       if (!client) return false; // an unknown or revoked API key: 4403, as HTTP answers 401
       try {
         ctx.extra.subscriber = await auth.identify(raw);

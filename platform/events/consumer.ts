@@ -110,15 +110,25 @@ export function startConsumer(opts: {
       parkedAt: parked ? new Date() : null,
     };
     const insert = tx.insert(eventInbox).values({
-      consumer: group, eventId: event.eventId, stream, entity: event.entity ?? null, seq: event.seq ?? null,
-      type: event.type, payload: event.payload, occurredAt: new Date(event.occurredAt), streamId: event.id, ...state,
+      consumer: group,
+      eventId: event.eventId,
+      stream,
+      entity: event.entity ?? null,
+      seq: event.seq ?? null,
+      type: event.type,
+      payload: event.payload,
+      occurredAt: new Date(event.occurredAt),
+      streamId: event.id,
+      ...state,
     });
     // An early copy that is already kept stays as it is; a failure updates the kept row's tries.
     if (failure === undefined) await insert.onConflictDoNothing();
     else await insert.onConflictDoUpdate({ target: [eventInbox.consumer, eventInbox.eventId], set: state });
     if (failure !== undefined) {
-      log.warn({ type: event.type, eventId: event.eventId, entity: event.entity, attempts: tries, parked, error: state.lastError },
-        parked ? 'event handler failed for the last time; event parked as a dead letter' : 'event handler failed; will retry');
+      log.warn(
+        { type: event.type, eventId: event.eventId, entity: event.entity, attempts: tries, parked, error: state.lastError },
+        parked ? 'event handler failed for the last time; event parked as a dead letter' : 'event handler failed; will retry',
+      );
     }
   };
 
@@ -136,7 +146,10 @@ export function startConsumer(opts: {
         const [row] = await tx
           .insert(eventPositions)
           .values({ consumer: group, stream, entity: event.entity!, seq: 0 })
-          .onConflictDoUpdate({ target: [eventPositions.consumer, eventPositions.stream, eventPositions.entity], set: { seq: sql`${eventPositions.seq}` } })
+          .onConflictDoUpdate({
+            target: [eventPositions.consumer, eventPositions.stream, eventPositions.entity],
+            set: { seq: sql`${eventPositions.seq}` },
+          })
           .returning({ seq: eventPositions.seq });
         const position = row!.seq;
         if (event.seq! <= position) return done('duplicate');
@@ -175,12 +188,24 @@ export function startConsumer(opts: {
     database.background
       .select(getTableColumns(eventInbox))
       .from(eventInbox)
-      .leftJoin(eventPositions, and(eq(eventPositions.consumer, eventInbox.consumer), eq(eventPositions.stream, eventInbox.stream), eq(eventPositions.entity, eventInbox.entity)))
-      .where(and(
-        eq(eventInbox.consumer, group), eq(eventInbox.stream, stream), isNull(eventInbox.parkedAt), lte(eventInbox.nextAttemptAt, sql`now()`),
-        sql`(${eventInbox.seq} is null or ${eventInbox.seq} <= coalesce(${eventPositions.seq}, 0) + 1)`,
-        oneEntity ? eq(eventInbox.entity, sql.placeholder('entity')) : undefined,
-      ))
+      .leftJoin(
+        eventPositions,
+        and(
+          eq(eventPositions.consumer, eventInbox.consumer),
+          eq(eventPositions.stream, eventInbox.stream),
+          eq(eventPositions.entity, eventInbox.entity),
+        ),
+      )
+      .where(
+        and(
+          eq(eventInbox.consumer, group),
+          eq(eventInbox.stream, stream),
+          isNull(eventInbox.parkedAt),
+          lte(eventInbox.nextAttemptAt, sql`now()`),
+          sql`(${eventInbox.seq} is null or ${eventInbox.seq} <= coalesce(${eventPositions.seq}, 0) + 1)`,
+          oneEntity ? eq(eventInbox.entity, sql.placeholder('entity')) : undefined,
+        ),
+      )
       .orderBy(eventInbox.nextAttemptAt)
       .limit(100)
       .prepare(oneEntity ? 'inbox_due_entity' : 'inbox_due');

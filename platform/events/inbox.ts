@@ -48,7 +48,9 @@ export const eventInbox = pgTable(
   (t) => [
     primaryKey({ columns: [t.consumer, t.eventId] }),
     index('event_inbox_entity_idx').on(t.consumer, t.stream, t.entity, t.seq),
-    index('event_inbox_due_idx').on(t.consumer, t.nextAttemptAt).where(sql`${t.parkedAt} is null`),
+    index('event_inbox_due_idx')
+      .on(t.consumer, t.nextAttemptAt)
+      .where(sql`${t.parkedAt} is null`),
   ],
 );
 

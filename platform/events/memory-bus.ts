@@ -97,7 +97,9 @@ export function createMemoryBus(settings: BusSettings): EventBus & { live: Event
     },
 
     async readAfter(stream, afterId, limit) {
-      return get(stream).entries.filter((e) => compareStreamIds(e.id, afterId) > 0).slice(0, limit);
+      return get(stream)
+        .entries.filter((e) => compareStreamIds(e.id, afterId) > 0)
+        .slice(0, limit);
     },
 
     async isBeyondRetention(stream, afterId) {

@@ -28,7 +28,9 @@ export const outbox = pgTable(
     seq: bigint('seq', { mode: 'number' }),
   },
   (t) => [
-    index('outbox_unpublished_idx').on(t.position).where(sql`${t.publishedAt} is null`),
+    index('outbox_unpublished_idx')
+      .on(t.position)
+      .where(sql`${t.publishedAt} is null`),
     // The reconciliation with Redis looks up rows by stream id, compared as numbers ("<ms>-<n>").
     index('outbox_stream_id_idx')
       .on(sql`(split_part(${t.streamId}, '-', 1)::bigint)`, sql`(split_part(${t.streamId}, '-', 2)::bigint)`)
@@ -225,7 +227,10 @@ export async function reconcileWithBus(
       and (split_part(stream_id, '-', 1)::bigint, split_part(stream_id, '-', 2)::bigint) > (${ms}::bigint, ${n}::bigint)
       and published_at > now() - make_interval(secs => ${bus.settings.retentionMs / 1000})
     returning position`);
-  log.warn({ stream, held, recorded: newest.stream_id, republished: reset.length }, 'the event bus lost events it had acknowledged; relaying them again from the outbox');
+  log.warn(
+    { stream, held, recorded: newest.stream_id, republished: reset.length },
+    'the event bus lost events it had acknowledged; relaying them again from the outbox',
+  );
   return reset.length;
 }
 
@@ -233,4 +238,3 @@ export async function reconcileWithBus(
 export async function pruneOutbox(database: Database<Record<string, unknown>>, olderThanMs: number): Promise<void> {
   await database.background.delete(outbox).where(sql`${outbox.publishedAt} < now() - make_interval(secs => ${olderThanMs / 1000})`);
 }
-

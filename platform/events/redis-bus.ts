@@ -4,7 +4,6 @@ import type { BusSettings, ConsumeOptions, EventBus, OutgoingEvent } from './bus
 import { compareStreamIds, liveChannel } from './types.js';
 import type { StreamEvent, StreamName } from './types.js';
 
-
 type Entry = [id: string, fields: string[]];
 
 function decode([id, fields]: Entry): StreamEvent {
@@ -63,9 +62,13 @@ export function createRedisBus(url: string, settings: BusSettings, log: Logger):
               if (!err.message.includes('BUSYGROUP')) throw err;
             });
             // Reclaim what another (crashed) consumer read but never acknowledged.
-            const [, claimed] = (await conn.xautoclaim(key, group, consumer, settings.claimIdleMs, '0-0', 'COUNT', 100)) as [string, Entry[]];
+            const [, claimed] = (await conn.xautoclaim(key, group, consumer, settings.claimIdleMs, '0-0', 'COUNT', 100)) as [
+              string,
+              Entry[],
+            ];
             await handle(claimed);
-            const read = (await conn.xreadgroup('GROUP', group, consumer, 'COUNT', 100, 'BLOCK', settings.blockMs, 'STREAMS', key, '>')) as [string, Entry[]][] | null;
+            const read = (await conn.xreadgroup('GROUP', group, consumer, 'COUNT', 100, 'BLOCK', settings.blockMs, 'STREAMS', key, '>')) as
+              [string, Entry[]][] | null;
             if (read) await handle(read[0]![1]);
           } catch (err) {
             if (!running) break;

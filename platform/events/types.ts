@@ -76,7 +76,6 @@ export const invalidatedBy = (event: Pick<StreamEvent, 'type' | 'payload'>): str
 export const entityOf = <T extends EventType>(type: T, payload: EventPayloads[T]): string =>
   (EVENT_ENTITIES[type] as (p: EventPayloads[T]) => string)(payload);
 
-
 /** An event as it travels: `eventId` is stable across redeliveries; `id` is its position in its stream. */
 export interface StreamEvent<T extends EventType = EventType> {
   id: string;

@@ -10,7 +10,10 @@ import type { ServiceMetrics } from './metrics.js';
 const READ_TIMEOUT_MS = 2_000;
 
 const bounded = <T>(work: Promise<T>): Promise<T> =>
-  Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('metrics read timed out')), READ_TIMEOUT_MS).unref())]);
+  Promise.race([
+    work,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('metrics read timed out')), READ_TIMEOUT_MS).unref()),
+  ]);
 
 /**
  * Event backbone health, read when Prometheus scrapes (nothing runs when nobody looks): the
@@ -20,7 +23,14 @@ const bounded = <T>(work: Promise<T>): Promise<T> =>
  */
 export function registerEventMetrics(
   metrics: ServiceMetrics,
-  opts: { database: Database<Record<string, unknown>>; bus: EventBus; produces?: StreamName; consumes: StreamName[]; group: string; log: Logger },
+  opts: {
+    database: Database<Record<string, unknown>>;
+    bus: EventBus;
+    produces?: StreamName;
+    consumes: StreamName[];
+    group: string;
+    log: Logger;
+  },
 ): void {
   const registers = [metrics.registry];
   if (opts.produces) {
@@ -32,7 +42,9 @@ export function registerEventMetrics(
       registers,
       async collect() {
         try {
-          const rows = await bounded(opts.database.background.execute<{ n: number }>(sql`select count(*)::int as n from outbox where published_at is null`));
+          const rows = await bounded(
+            opts.database.background.execute<{ n: number }>(sql`select count(*)::int as n from outbox where published_at is null`),
+          );
           this.set({ stream }, Number(rows[0]?.n ?? 0));
         } catch (err) {
           opts.log.warn({ err: (err as Error).message }, 'outbox backlog not measured');
@@ -80,7 +92,10 @@ export function registerEventMetrics(
  * operator: `npm run events:dead-letters`), and events kept for later (early, or failing and
  * waiting for their next try). One grouped count on the background pool per scrape.
  */
-function registerInboxMetrics(registers: ServiceMetrics['registry'][], opts: { database: Database<Record<string, unknown>>; group: string; consumes: StreamName[]; log: Logger }) {
+function registerInboxMetrics(
+  registers: ServiceMetrics['registry'][],
+  opts: { database: Database<Record<string, unknown>>; group: string; consumes: StreamName[]; log: Logger },
+) {
   let reading: Promise<{ stream: string; parked: number; waiting: number }[]> | undefined;
   const read = () =>
     (reading ??= bounded(
@@ -106,5 +121,9 @@ function registerInboxMetrics(registers: ServiceMetrics['registry'][], opts: { d
       },
     });
   gauge('events_dead_letters', 'Events parked after their last failed try, waiting for an operator.', (r) => r.parked);
-  gauge('events_inbox_waiting', 'Events received but not applied yet: early (waiting for their predecessor) or failing (waiting for a retry).', (r) => r.waiting);
+  gauge(
+    'events_inbox_waiting',
+    'Events received but not applied yet: early (waiting for their predecessor) or failing (waiting for a retry).',
+    (r) => r.waiting,
+  );
 }

@@ -11,7 +11,10 @@ export { registerEventMetrics } from './events.js';
 export { createSubgraphFetchMetrics, instrumentFetcher } from './subgraph-fetch.js';
 
 /** Tracing from the service's config: a no-op unless OTEL_EXPORTER_OTLP_ENDPOINT is set (or a test registered a provider). */
-export function startTracingFromConfig(service: string, config: Pick<BaseConfig, 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'OTEL_TRACES_SAMPLER_ARG'>): void {
+export function startTracingFromConfig(
+  service: string,
+  config: Pick<BaseConfig, 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'OTEL_TRACES_SAMPLER_ARG'>,
+): void {
   startTracing({ serviceName: service, endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, sampleRatio: config.OTEL_TRACES_SAMPLER_ARG });
 }
 

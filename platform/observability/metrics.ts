@@ -35,7 +35,12 @@ export function createServiceMetrics(service: string): ServiceMetrics {
   return {
     service,
     registry,
-    requests: new Counter({ name: 'graphql_requests_total', help: 'GraphQL operations served.', labelNames: ['operation', 'client'] as const, registers }),
+    requests: new Counter({
+      name: 'graphql_requests_total',
+      help: 'GraphQL operations served.',
+      labelNames: ['operation', 'client'] as const,
+      registers,
+    }),
     requestErrors: new Counter({
       name: 'graphql_request_errors_total',
       help: 'Errors in GraphQL responses, by error code (one operation may count several).',
@@ -73,7 +78,11 @@ export function createServiceMetrics(service: string): ServiceMetrics {
  * service's public port: the numbers (operation names, clients, pool sizes) are for Prometheus,
  * which scrapes each instance's own address, and nothing on the public path can reach them.
  */
-export async function startMetricsServer(metrics: ServiceMetrics, port: number, host: string): Promise<{ url: string; close(): Promise<void> }> {
+export async function startMetricsServer(
+  metrics: ServiceMetrics,
+  port: number,
+  host: string,
+): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' || new URL(req.url ?? '/', 'http://x').pathname !== '/metrics') {
       res.writeHead(404).end();

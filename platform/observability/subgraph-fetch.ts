@@ -26,7 +26,8 @@ export function instrumentFetcher(fetcher: Fetcher, subgraph: string, histogram:
   const tracer = tracerFor('gateway');
   return async (url, init) => {
     const started = performance.now();
-    const observe = (outcome: 'ok' | 'http_error' | 'error') => histogram.observe({ subgraph, outcome }, (performance.now() - started) / 1000);
+    const observe = (outcome: 'ok' | 'http_error' | 'error') =>
+      histogram.observe({ subgraph, outcome }, (performance.now() - started) / 1000);
     if (!tracingEnabled()) {
       try {
         const response = await fetcher(url, init);
@@ -39,9 +40,12 @@ export function instrumentFetcher(fetcher: Fetcher, subgraph: string, histogram:
     }
     return tracer.startActiveSpan(
       `POST ${subgraph}`,
-      { kind: SpanKind.CLIENT, attributes: { 'service.name': 'gateway', 'peer.service': subgraph, 'http.request.method': 'POST', 'url.full': url } },
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { 'service.name': 'gateway', 'peer.service': subgraph, 'http.request.method': 'POST', 'url.full': url },
+      },
       async (span) => {
-        const headers = { ...(init?.headers) };
+        const headers = { ...init?.headers };
         propagation.inject(context.active(), headers);
         try {
           const response = await fetcher(url, { ...init, headers });

@@ -41,7 +41,8 @@ export interface TracingOptions {
 export function startTracing(opts: TracingOptions): void {
   if (provider || (!opts.endpoint && !opts.spanProcessor)) return;
   const processor =
-    opts.spanProcessor ?? new BatchSpanProcessor(new OTLPTraceExporter({ url: new URL('v1/traces', opts.endpoint!.replace(/\/?$/, '/')).toString() }));
+    opts.spanProcessor ??
+    new BatchSpanProcessor(new OTLPTraceExporter({ url: new URL('v1/traces', opts.endpoint!.replace(/\/?$/, '/')).toString() }));
   provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': opts.serviceName }),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(opts.sampleRatio ?? 1) }),
@@ -79,7 +80,9 @@ export function tracingMiddleware(service: string): express.RequestHandler {
 }
 
 /** The same server span for a handler on plain `node:http` (a subgraph's /graphql). */
-export function serverSpan(service: string): (req: IncomingMessage, res: ServerResponse, path: string, requestId: string, next: () => void) => void {
+export function serverSpan(
+  service: string,
+): (req: IncomingMessage, res: ServerResponse, path: string, requestId: string, next: () => void) => void {
   const tracer = tracerFor(service);
   return (req, res, path, requestId, next) => {
     // Probes are not worth a trace each (they come every few seconds from every load balancer).

@@ -36,7 +36,9 @@ export async function chargePending(db: Db<BillingTables>, deps: ChargeDeps, pay
     });
   } catch {
     // Charged or not, we cannot tell: the payment stays PENDING for a retry or the reconciler.
-    throw appError(ErrorCode.SERVICE_UNAVAILABLE, 'The payment provider did not answer; retry with the same idempotency key.', { paymentId: payment.id });
+    throw appError(ErrorCode.SERVICE_UNAVAILABLE, 'The payment provider did not answer; retry with the same idempotency key.', {
+      paymentId: payment.id,
+    });
   }
   // The crash a test injects: the processor has the money, billing has not recorded it.
   if (deps.killAfterChargeToken === cardToken && !result.replayed) process.kill(process.pid, 'SIGKILL');
@@ -48,7 +50,12 @@ export async function chargePending(db: Db<BillingTables>, deps: ChargeDeps, pay
  * reconciler) find it settled and change nothing. A success on an invoice voided meanwhile (its
  * order was cancelled while the charge ran) is refunded at once: a cancelled order never keeps money.
  */
-export function settlePayment(db: Db<BillingTables>, provider: PaymentProvider, paymentId: string, result: ChargeResult): Promise<PaymentRow> {
+export function settlePayment(
+  db: Db<BillingTables>,
+  provider: PaymentProvider,
+  paymentId: string,
+  result: ChargeResult,
+): Promise<PaymentRow> {
   return db.transaction(async (tx) => {
     const payment = (await lockPayment(tx, paymentId))!;
     if (payment.status !== 'PENDING') return payment;
@@ -56,7 +63,12 @@ export function settlePayment(db: Db<BillingTables>, provider: PaymentProvider, 
     if (result.status === 'declined') {
       return update(tx, paymentId, { status: 'FAILED', method: result.method, failureReason: result.reason, updatedAt: now });
     }
-    const succeeded = await update(tx, paymentId, { status: 'SUCCEEDED', method: result.method, providerRef: result.reference, updatedAt: now });
+    const succeeded = await update(tx, paymentId, {
+      status: 'SUCCEEDED',
+      method: result.method,
+      providerRef: result.reference,
+      updatedAt: now,
+    });
     const invoice = (await lockInvoice(tx, payment.invoiceId))!;
     if (invoice.status !== 'OPEN') {
       await refundPayment(tx, provider, succeeded);

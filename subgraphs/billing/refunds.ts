@@ -24,7 +24,10 @@ export async function refundPayment(tx: Tx, provider: PaymentProvider, payment: 
   await setInvoiceStatus(tx, invoice.id, 'REFUNDED');
   await enqueue(
     tx,
-    { type: 'PaymentRefunded', payload: { paymentId: payment.id, invoiceId: invoice.id, orderId: invoice.orderId, customerId: invoice.customerId } },
+    {
+      type: 'PaymentRefunded',
+      payload: { paymentId: payment.id, invoiceId: invoice.id, orderId: invoice.orderId, customerId: invoice.customerId },
+    },
     invoiceStatusChanged(invoice, 'REFUNDED'),
   );
 }

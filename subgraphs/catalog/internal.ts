@@ -4,7 +4,15 @@ import { ErrorCode, appError, invalidState, notFound } from '../../platform/erro
 import { defineInternalRoute } from '../../platform/internal-rpc.js';
 import type { Tx } from '../../platform/idempotency.js';
 import { enqueue } from '../../platform/events/outbox.js';
-import { insertReservation, openReservation, productsByIds, reservationLines, reservationStatus, stockChanged, takeStock } from './db/queries.js';
+import {
+  insertReservation,
+  openReservation,
+  productsByIds,
+  reservationLines,
+  reservationStatus,
+  stockChanged,
+  takeStock,
+} from './db/queries.js';
 import type { ReservedLine } from './db/queries.js';
 import type { CatalogTables } from './db/tables.js';
 import type { CatalogDeps } from './context.js';
@@ -27,7 +35,10 @@ async function replayReservation(tx: Tx, reservationId: string): Promise<Reserve
 async function stockRefusal(tx: Tx, productId: string) {
   const [exists] = await productsByIds(tx, [productId]);
   if (!exists) return notFound(`Product ${productId} does not exist.`, { productId });
-  return appError(ErrorCode.INSUFFICIENT_STOCK, `Only ${exists.stock} units of ${exists.name} are in stock.`, { productId, available: exists.stock });
+  return appError(ErrorCode.INSUFFICIENT_STOCK, `Only ${exists.stock} units of ${exists.name} are in stock.`, {
+    productId,
+    available: exists.stock,
+  });
 }
 
 /** What catalog serves to other services: the commands orders sends when an order is placed or fails. */
@@ -48,7 +59,12 @@ export function createInternalRoutes(database: Database<CatalogTables>, deps: Ca
           for (const line of sorted) {
             const product = z.uuid().safeParse(line.productId).success ? await takeStock(tx, line.productId, line.quantity) : undefined;
             if (!product) throw await stockRefusal(tx, line.productId);
-            reserved.push({ productId: product.id, quantity: line.quantity, unitPriceCents: product.priceCents, currency: product.currency });
+            reserved.push({
+              productId: product.id,
+              quantity: line.quantity,
+              unitPriceCents: product.priceCents,
+              currency: product.currency,
+            });
             await enqueue(tx, stockChanged(product));
           }
           await insertReservation(tx, reservationId, reserved);

@@ -6,7 +6,10 @@ import type { UsersTables } from './db/tables.js';
 export function createLoaders(db: RequestDb<UsersTables>) {
   return {
     /** User.__resolveReference, Query.user and Query.me: every user of a request in one statement. */
-    userById: createEntityLoader((ids: readonly string[]) => usersByIds(db.read, ids), (u) => u.id),
+    userById: createEntityLoader(
+      (ids: readonly string[]) => usersByIds(db.read, ids),
+      (u) => u.id,
+    ),
   };
 }
 

@@ -17,9 +17,7 @@ function derive(password: string, salt: Buffer, keyLength: number, cost: { N: nu
   const options: ScryptOptions = { ...cost, maxmem: 256 * cost.N * cost.r };
   // NFC: the same password typed on different keyboards / OSes may arrive composed or decomposed.
   const input = password.normalize('NFC');
-  return new Promise((resolve, reject) =>
-    scrypt(input, salt, keyLength, options, (err, key) => (err ? reject(err) : resolve(key))),
-  );
+  return new Promise((resolve, reject) => scrypt(input, salt, keyLength, options, (err, key) => (err ? reject(err) : resolve(key))));
 }
 
 export async function hashPassword(password: string): Promise<string> {
@@ -43,10 +41,18 @@ function parseHash(stored: string): ParsedHash | null {
   const salt = Buffer.from(parts[4]!, 'base64');
   const hash = Buffer.from(parts[5]!, 'base64');
   const sane =
-    Number.isInteger(N) && N > 1 && N <= MAX_N && (N & (N - 1)) === 0 &&
-    Number.isInteger(r) && r >= 1 && r <= 32 &&
-    Number.isInteger(p) && p >= 1 && p <= 16 &&
-    salt.length >= 8 && hash.length >= 16;
+    Number.isInteger(N) &&
+    N > 1 &&
+    N <= MAX_N &&
+    (N & (N - 1)) === 0 &&
+    Number.isInteger(r) &&
+    r >= 1 &&
+    r <= 32 &&
+    Number.isInteger(p) &&
+    p >= 1 &&
+    p <= 16 &&
+    salt.length >= 8 &&
+    hash.length >= 16;
   return sane ? { N, r, p, salt, hash } : null;
 }
 

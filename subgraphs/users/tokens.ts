@@ -38,9 +38,7 @@ export async function createTokenIssuer(config: TokenConfig): Promise<TokenIssue
   }
   const key = (await importJWK(privateJwk, 'ES256')) as CryptoKey;
   const current = publicJwk(privateJwk);
-  const previous = (config.JWT_PREVIOUS_PUBLIC_JWKS?.keys ?? [])
-    .map((k) => publicJwk(k as JWK))
-    .filter((k) => k.kid !== kid);
+  const previous = (config.JWT_PREVIOUS_PUBLIC_JWKS?.keys ?? []).map((k) => publicJwk(k as JWK)).filter((k) => k.kid !== kid);
   const document = Object.freeze({ keys: [current, ...previous] });
 
   return {

@@ -14,22 +14,22 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
-    "\n  query AccountPage($n: Int!) {\n    me {\n      name\n      orders(first: $n) {\n        edges {\n          node {\n            number\n            total { amountCents }\n            status\n            customer { name }\n            items { quantity product { name price { amountCents } category { name } shippingEstimate { amountCents } } }\n            invoice { status payments { status } }\n          }\n        }\n      }\n    }\n  }\n": typeof types.AccountPageDocument,
-    "\n  mutation SignUp($input: SignUpInput!) { signUp(input: $input) { token user { id } } }\n": typeof types.SignUpDocument,
-    "\n  mutation LogIn($input: LogInInput!) { logIn(input: $input) { token } }\n": typeof types.LogInDocument,
-    "\n  mutation CreateCategory($input: CreateCategoryInput!) { createCategory(input: $input) { id slug } }\n": typeof types.CreateCategoryDocument,
-    "\n  mutation CreateProduct($input: CreateProductInput!) { createProduct(input: $input) { id sku } }\n": typeof types.CreateProductDocument,
-    "\n  mutation PlaceOrder($input: PlaceOrderInput!) { placeOrder(input: $input) { id number invoice { id } } }\n": typeof types.PlaceOrderDocument,
-    "\n  mutation PayInvoice($input: PayInvoiceInput!) { payInvoice(input: $input) { id status } }\n": typeof types.PayInvoiceDocument,
+    "\n  query AccountPage($n: Int!) {\n    me {\n      name\n      orders(first: $n) {\n        edges {\n          node {\n            number\n            total {\n              amountCents\n            }\n            status\n            customer {\n              name\n            }\n            items {\n              quantity\n              product {\n                name\n                price {\n                  amountCents\n                }\n                category {\n                  name\n                }\n                shippingEstimate {\n                  amountCents\n                }\n              }\n            }\n            invoice {\n              status\n              payments {\n                status\n              }\n            }\n          }\n        }\n      }\n    }\n  }\n": typeof types.AccountPageDocument,
+    "\n  mutation SignUp($input: SignUpInput!) {\n    signUp(input: $input) {\n      token\n      user {\n        id\n      }\n    }\n  }\n": typeof types.SignUpDocument,
+    "\n  mutation LogIn($input: LogInInput!) {\n    logIn(input: $input) {\n      token\n    }\n  }\n": typeof types.LogInDocument,
+    "\n  mutation CreateCategory($input: CreateCategoryInput!) {\n    createCategory(input: $input) {\n      id\n      slug\n    }\n  }\n": typeof types.CreateCategoryDocument,
+    "\n  mutation CreateProduct($input: CreateProductInput!) {\n    createProduct(input: $input) {\n      id\n      sku\n    }\n  }\n": typeof types.CreateProductDocument,
+    "\n  mutation PlaceOrder($input: PlaceOrderInput!) {\n    placeOrder(input: $input) {\n      id\n      number\n      invoice {\n        id\n      }\n    }\n  }\n": typeof types.PlaceOrderDocument,
+    "\n  mutation PayInvoice($input: PayInvoiceInput!) {\n    payInvoice(input: $input) {\n      id\n      status\n    }\n  }\n": typeof types.PayInvoiceDocument,
 };
 const documents: Documents = {
-    "\n  query AccountPage($n: Int!) {\n    me {\n      name\n      orders(first: $n) {\n        edges {\n          node {\n            number\n            total { amountCents }\n            status\n            customer { name }\n            items { quantity product { name price { amountCents } category { name } shippingEstimate { amountCents } } }\n            invoice { status payments { status } }\n          }\n        }\n      }\n    }\n  }\n": types.AccountPageDocument,
-    "\n  mutation SignUp($input: SignUpInput!) { signUp(input: $input) { token user { id } } }\n": types.SignUpDocument,
-    "\n  mutation LogIn($input: LogInInput!) { logIn(input: $input) { token } }\n": types.LogInDocument,
-    "\n  mutation CreateCategory($input: CreateCategoryInput!) { createCategory(input: $input) { id slug } }\n": types.CreateCategoryDocument,
-    "\n  mutation CreateProduct($input: CreateProductInput!) { createProduct(input: $input) { id sku } }\n": types.CreateProductDocument,
-    "\n  mutation PlaceOrder($input: PlaceOrderInput!) { placeOrder(input: $input) { id number invoice { id } } }\n": types.PlaceOrderDocument,
-    "\n  mutation PayInvoice($input: PayInvoiceInput!) { payInvoice(input: $input) { id status } }\n": types.PayInvoiceDocument,
+    "\n  query AccountPage($n: Int!) {\n    me {\n      name\n      orders(first: $n) {\n        edges {\n          node {\n            number\n            total {\n              amountCents\n            }\n            status\n            customer {\n              name\n            }\n            items {\n              quantity\n              product {\n                name\n                price {\n                  amountCents\n                }\n                category {\n                  name\n                }\n                shippingEstimate {\n                  amountCents\n                }\n              }\n            }\n            invoice {\n              status\n              payments {\n                status\n              }\n            }\n          }\n        }\n      }\n    }\n  }\n": types.AccountPageDocument,
+    "\n  mutation SignUp($input: SignUpInput!) {\n    signUp(input: $input) {\n      token\n      user {\n        id\n      }\n    }\n  }\n": types.SignUpDocument,
+    "\n  mutation LogIn($input: LogInInput!) {\n    logIn(input: $input) {\n      token\n    }\n  }\n": types.LogInDocument,
+    "\n  mutation CreateCategory($input: CreateCategoryInput!) {\n    createCategory(input: $input) {\n      id\n      slug\n    }\n  }\n": types.CreateCategoryDocument,
+    "\n  mutation CreateProduct($input: CreateProductInput!) {\n    createProduct(input: $input) {\n      id\n      sku\n    }\n  }\n": types.CreateProductDocument,
+    "\n  mutation PlaceOrder($input: PlaceOrderInput!) {\n    placeOrder(input: $input) {\n      id\n      number\n      invoice {\n        id\n      }\n    }\n  }\n": types.PlaceOrderDocument,
+    "\n  mutation PayInvoice($input: PayInvoiceInput!) {\n    payInvoice(input: $input) {\n      id\n      status\n    }\n  }\n": types.PayInvoiceDocument,
 };
 
 /**
@@ -49,31 +49,31 @@ export function graphql(source: string): unknown;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query AccountPage($n: Int!) {\n    me {\n      name\n      orders(first: $n) {\n        edges {\n          node {\n            number\n            total { amountCents }\n            status\n            customer { name }\n            items { quantity product { name price { amountCents } category { name } shippingEstimate { amountCents } } }\n            invoice { status payments { status } }\n          }\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query AccountPage($n: Int!) {\n    me {\n      name\n      orders(first: $n) {\n        edges {\n          node {\n            number\n            total { amountCents }\n            status\n            customer { name }\n            items { quantity product { name price { amountCents } category { name } shippingEstimate { amountCents } } }\n            invoice { status payments { status } }\n          }\n        }\n      }\n    }\n  }\n"];
+export function graphql(source: "\n  query AccountPage($n: Int!) {\n    me {\n      name\n      orders(first: $n) {\n        edges {\n          node {\n            number\n            total {\n              amountCents\n            }\n            status\n            customer {\n              name\n            }\n            items {\n              quantity\n              product {\n                name\n                price {\n                  amountCents\n                }\n                category {\n                  name\n                }\n                shippingEstimate {\n                  amountCents\n                }\n              }\n            }\n            invoice {\n              status\n              payments {\n                status\n              }\n            }\n          }\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query AccountPage($n: Int!) {\n    me {\n      name\n      orders(first: $n) {\n        edges {\n          node {\n            number\n            total {\n              amountCents\n            }\n            status\n            customer {\n              name\n            }\n            items {\n              quantity\n              product {\n                name\n                price {\n                  amountCents\n                }\n                category {\n                  name\n                }\n                shippingEstimate {\n                  amountCents\n                }\n              }\n            }\n            invoice {\n              status\n              payments {\n                status\n              }\n            }\n          }\n        }\n      }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation SignUp($input: SignUpInput!) { signUp(input: $input) { token user { id } } }\n"): (typeof documents)["\n  mutation SignUp($input: SignUpInput!) { signUp(input: $input) { token user { id } } }\n"];
+export function graphql(source: "\n  mutation SignUp($input: SignUpInput!) {\n    signUp(input: $input) {\n      token\n      user {\n        id\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation SignUp($input: SignUpInput!) {\n    signUp(input: $input) {\n      token\n      user {\n        id\n      }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation LogIn($input: LogInInput!) { logIn(input: $input) { token } }\n"): (typeof documents)["\n  mutation LogIn($input: LogInInput!) { logIn(input: $input) { token } }\n"];
+export function graphql(source: "\n  mutation LogIn($input: LogInInput!) {\n    logIn(input: $input) {\n      token\n    }\n  }\n"): (typeof documents)["\n  mutation LogIn($input: LogInInput!) {\n    logIn(input: $input) {\n      token\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation CreateCategory($input: CreateCategoryInput!) { createCategory(input: $input) { id slug } }\n"): (typeof documents)["\n  mutation CreateCategory($input: CreateCategoryInput!) { createCategory(input: $input) { id slug } }\n"];
+export function graphql(source: "\n  mutation CreateCategory($input: CreateCategoryInput!) {\n    createCategory(input: $input) {\n      id\n      slug\n    }\n  }\n"): (typeof documents)["\n  mutation CreateCategory($input: CreateCategoryInput!) {\n    createCategory(input: $input) {\n      id\n      slug\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation CreateProduct($input: CreateProductInput!) { createProduct(input: $input) { id sku } }\n"): (typeof documents)["\n  mutation CreateProduct($input: CreateProductInput!) { createProduct(input: $input) { id sku } }\n"];
+export function graphql(source: "\n  mutation CreateProduct($input: CreateProductInput!) {\n    createProduct(input: $input) {\n      id\n      sku\n    }\n  }\n"): (typeof documents)["\n  mutation CreateProduct($input: CreateProductInput!) {\n    createProduct(input: $input) {\n      id\n      sku\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation PlaceOrder($input: PlaceOrderInput!) { placeOrder(input: $input) { id number invoice { id } } }\n"): (typeof documents)["\n  mutation PlaceOrder($input: PlaceOrderInput!) { placeOrder(input: $input) { id number invoice { id } } }\n"];
+export function graphql(source: "\n  mutation PlaceOrder($input: PlaceOrderInput!) {\n    placeOrder(input: $input) {\n      id\n      number\n      invoice {\n        id\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation PlaceOrder($input: PlaceOrderInput!) {\n    placeOrder(input: $input) {\n      id\n      number\n      invoice {\n        id\n      }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation PayInvoice($input: PayInvoiceInput!) { payInvoice(input: $input) { id status } }\n"): (typeof documents)["\n  mutation PayInvoice($input: PayInvoiceInput!) { payInvoice(input: $input) { id status } }\n"];
+export function graphql(source: "\n  mutation PayInvoice($input: PayInvoiceInput!) {\n    payInvoice(input: $input) {\n      id\n      status\n    }\n  }\n"): (typeof documents)["\n  mutation PayInvoice($input: PayInvoiceInput!) {\n    payInvoice(input: $input) {\n      id\n      status\n    }\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};

@@ -23,7 +23,8 @@ export async function createTemplateDatabases(adminUrl: string): Promise<void> {
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   try {
     // Nobody connects to a template afterwards: a copy fails while the source has sessions.
-    for (const name of SUBGRAPHS) await admin.unsafe(`alter database "${templateName(name)}" with is_template true allow_connections false`);
+    for (const name of SUBGRAPHS)
+      await admin.unsafe(`alter database "${templateName(name)}" with is_template true allow_connections false`);
   } finally {
     await admin.end();
   }

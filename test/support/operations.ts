@@ -9,11 +9,34 @@ export const ACCOUNT_PAGE = graphql(`
         edges {
           node {
             number
-            total { amountCents }
+            total {
+              amountCents
+            }
             status
-            customer { name }
-            items { quantity product { name price { amountCents } category { name } shippingEstimate { amountCents } } }
-            invoice { status payments { status } }
+            customer {
+              name
+            }
+            items {
+              quantity
+              product {
+                name
+                price {
+                  amountCents
+                }
+                category {
+                  name
+                }
+                shippingEstimate {
+                  amountCents
+                }
+              }
+            }
+            invoice {
+              status
+              payments {
+                status
+              }
+            }
           }
         }
       }
@@ -23,26 +46,60 @@ export const ACCOUNT_PAGE = graphql(`
 
 /** The fixtures of test/support/stack.ts (customer, admin, category, product), made through the API. */
 export const SIGN_UP = graphql(`
-  mutation SignUp($input: SignUpInput!) { signUp(input: $input) { token user { id } } }
+  mutation SignUp($input: SignUpInput!) {
+    signUp(input: $input) {
+      token
+      user {
+        id
+      }
+    }
+  }
 `);
 
 export const LOG_IN = graphql(`
-  mutation LogIn($input: LogInInput!) { logIn(input: $input) { token } }
+  mutation LogIn($input: LogInInput!) {
+    logIn(input: $input) {
+      token
+    }
+  }
 `);
 
 export const CREATE_CATEGORY = graphql(`
-  mutation CreateCategory($input: CreateCategoryInput!) { createCategory(input: $input) { id slug } }
+  mutation CreateCategory($input: CreateCategoryInput!) {
+    createCategory(input: $input) {
+      id
+      slug
+    }
+  }
 `);
 
 export const CREATE_PRODUCT = graphql(`
-  mutation CreateProduct($input: CreateProductInput!) { createProduct(input: $input) { id sku } }
+  mutation CreateProduct($input: CreateProductInput!) {
+    createProduct(input: $input) {
+      id
+      sku
+    }
+  }
 `);
 
 /** A customer's order; its invoice is issued by billing from the order event. */
 export const PLACE_ORDER = graphql(`
-  mutation PlaceOrder($input: PlaceOrderInput!) { placeOrder(input: $input) { id number invoice { id } } }
+  mutation PlaceOrder($input: PlaceOrderInput!) {
+    placeOrder(input: $input) {
+      id
+      number
+      invoice {
+        id
+      }
+    }
+  }
 `);
 
 export const PAY_INVOICE = graphql(`
-  mutation PayInvoice($input: PayInvoiceInput!) { payInvoice(input: $input) { id status } }
+  mutation PayInvoice($input: PayInvoiceInput!) {
+    payInvoice(input: $input) {
+      id
+      status
+    }
+  }
 `);

@@ -16,7 +16,9 @@ import { eventually } from './stack.js';
  * with pg_stat_statements on both. Cheaper than following the run's shared primary, whose standby
  * would replay every other file's WAL too, and a file may pause or stop it freely.
  */
-export async function startOwnReplicatedPostgres(): Promise<ReplicatedPostgres & { stackOptions: { adminUrl: string; standbyUrl: string } }> {
+export async function startOwnReplicatedPostgres(): Promise<
+  ReplicatedPostgres & { stackOptions: { adminUrl: string; standbyUrl: string } }
+> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'supergraph-replica-'));
   const pair = await startReplicatedPostgres({
     dir,

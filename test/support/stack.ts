@@ -55,7 +55,9 @@ export interface Gql {
   <TData, TVariables extends Record<string, unknown>>(
     document: TypedDocumentNode<TData, TVariables>,
     // Variables are required exactly when the operation declares a required one.
-    ...args: Record<string, never> extends TVariables ? [variables?: TVariables, opts?: GqlOptions] : [variables: TVariables, opts?: GqlOptions]
+    ...args: Record<string, never> extends TVariables
+      ? [variables?: TVariables, opts?: GqlOptions]
+      : [variables: TVariables, opts?: GqlOptions]
   ): Promise<GqlResponse<TData>>;
   (query: string, variables?: Record<string, unknown>, opts?: GqlOptions): Promise<UntypedResponse>;
 }
@@ -92,7 +94,17 @@ export interface Stack {
   /** A category made through the admin API. */
   category(name?: string): Promise<{ id: string; slug: string }>;
   /** A product made through the admin API (a fresh category unless one is given). */
-  product(input?: Partial<{ priceCents: number; stock: number; weightGrams: number; categoryId: string; currency: string; name: string; description: string }>): Promise<{ id: string; sku: string }>;
+  product(
+    input?: Partial<{
+      priceCents: number;
+      stock: number;
+      weightGrams: number;
+      categoryId: string;
+      currency: string;
+      name: string;
+      description: string;
+    }>,
+  ): Promise<{ id: string; sku: string }>;
   /** A second gateway instance over the same subgraphs; closed with the stack. */
   extraGateway(): Promise<{ url: string; metricsUrl: string; close(): Promise<void> }>;
   close(): Promise<void>;
@@ -122,9 +134,10 @@ export interface StackOptions {
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const { adminUrl, standbyUrl } = opts.postgres ?? inject('postgres');
   if (opts.replica && !opts.postgres) await ensureStandbyRunning(inject('postgres').standby);
-  const ownRedis = opts.bus === 'own-redis'
-    ? await startRedisServer(await freePort(), { dataDir: await mkdtemp(path.join(os.tmpdir(), 'supergraph-redis-')) })
-    : undefined;
+  const ownRedis =
+    opts.bus === 'own-redis'
+      ? await startRedisServer(await freePort(), { dataDir: await mkdtemp(path.join(os.tmpdir(), 'supergraph-redis-')) })
+      : undefined;
   const redisUrl = opts.bus === 'memory' ? undefined : (ownRedis?.url ?? inject('redis').url);
   const { prefix, databaseUrls } = await createTestDatabases(adminUrl);
   // The standby has the new databases once it has replayed their creation (milliseconds).
@@ -181,9 +194,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
 /** Direct SQL on each subgraph's database, for fixtures and assertions. */
 export function openSql(databaseUrls: Record<Subgraph, string>): Record<Subgraph, postgres.Sql> {
-  return Object.fromEntries(
-    SUBGRAPHS.map((name) => [name, postgres(databaseUrls[name], { max: 2, onnotice: () => {} })]),
-  ) as Record<Subgraph, postgres.Sql>;
+  return Object.fromEntries(SUBGRAPHS.map((name) => [name, postgres(databaseUrls[name], { max: 2, onnotice: () => {} })])) as Record<
+    Subgraph,
+    postgres.Sql
+  >;
 }
 
 /** What a test does through the public API: GraphQL requests and fixtures made as a client would. */

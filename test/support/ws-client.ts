@@ -59,7 +59,10 @@ export function wsClient(httpUrl: string, token?: string): TestWsClient {
         nth: (n, timeoutMs = 10_000) =>
           new Promise((resolve, reject) => {
             if (results.length >= n) return resolve(results[n - 1]!);
-            const timer = setTimeout(() => reject(new Error(`only ${results.length} of ${n} results within ${timeoutMs} ms: ${JSON.stringify(results)}`)), timeoutMs);
+            const timer = setTimeout(
+              () => reject(new Error(`only ${results.length} of ${n} results within ${timeoutMs} ms: ${JSON.stringify(results)}`)),
+              timeoutMs,
+            );
             waiters.push({ n, resolve: (r) => (clearTimeout(timer), resolve(r)) });
           }),
       };

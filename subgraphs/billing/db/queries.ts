@@ -19,19 +19,37 @@ export const invoiceNewest = newestFirst<InvoiceRow>(invoices.issuedAt, invoices
 const ids = sql.placeholder('ids');
 
 const invoicesByIdsStatement = preparedPer((db: BillingDb) =>
-  db.select().from(invoices).where(sql`${invoices.id} = any(${ids}::uuid[])`).prepare('invoices_by_ids'));
+  db
+    .select()
+    .from(invoices)
+    .where(sql`${invoices.id} = any(${ids}::uuid[])`)
+    .prepare('invoices_by_ids'),
+);
 
-export const invoicesByIds = (db: BillingDb, invoiceIds: readonly string[]): Promise<InvoiceRow[]> => invoicesByIdsStatement(db).execute({ ids: onlyIds(invoiceIds) });
+export const invoicesByIds = (db: BillingDb, invoiceIds: readonly string[]): Promise<InvoiceRow[]> =>
+  invoicesByIdsStatement(db).execute({ ids: onlyIds(invoiceIds) });
 
 const invoicesByOrderIdsStatement = preparedPer((db: BillingDb) =>
-  db.select().from(invoices).where(sql`${invoices.orderId} = any(${ids}::uuid[])`).prepare('invoices_by_order_ids'));
+  db
+    .select()
+    .from(invoices)
+    .where(sql`${invoices.orderId} = any(${ids}::uuid[])`)
+    .prepare('invoices_by_order_ids'),
+);
 
-export const invoicesByOrderIds = (db: BillingDb, orderIds: readonly string[]): Promise<InvoiceRow[]> => invoicesByOrderIdsStatement(db).execute({ ids: onlyIds(orderIds) });
+export const invoicesByOrderIds = (db: BillingDb, orderIds: readonly string[]): Promise<InvoiceRow[]> =>
+  invoicesByOrderIdsStatement(db).execute({ ids: onlyIds(orderIds) });
 
 const paymentsByIdsStatement = preparedPer((db: BillingDb) =>
-  db.select().from(payments).where(sql`${payments.id} = any(${ids}::uuid[])`).prepare('payments_by_ids'));
+  db
+    .select()
+    .from(payments)
+    .where(sql`${payments.id} = any(${ids}::uuid[])`)
+    .prepare('payments_by_ids'),
+);
 
-export const paymentsByIds = (db: BillingDb, paymentIds: readonly string[]): Promise<PaymentRow[]> => paymentsByIdsStatement(db).execute({ ids: onlyIds(paymentIds) });
+export const paymentsByIds = (db: BillingDb, paymentIds: readonly string[]): Promise<PaymentRow[]> =>
+  paymentsByIdsStatement(db).execute({ ids: onlyIds(paymentIds) });
 
 const paymentsOfInvoicesStatement = preparedPer((db: BillingDb) =>
   db
@@ -39,10 +57,12 @@ const paymentsOfInvoicesStatement = preparedPer((db: BillingDb) =>
     .from(payments)
     .where(sql`${payments.invoiceId} = any(${ids}::uuid[])`)
     .orderBy(asc(payments.invoiceId), asc(payments.createdAt), asc(payments.id))
-    .prepare('payments_of_invoices'));
+    .prepare('payments_of_invoices'),
+);
 
 /** Payments of several invoices, oldest first (served by payments_invoice_created_idx). */
-export const paymentsOfInvoices = (db: BillingDb, invoiceIds: readonly string[]): Promise<PaymentRow[]> => paymentsOfInvoicesStatement(db).execute({ ids: onlyIds(invoiceIds) });
+export const paymentsOfInvoices = (db: BillingDb, invoiceIds: readonly string[]): Promise<PaymentRow[]> =>
+  paymentsOfInvoicesStatement(db).execute({ ids: onlyIds(invoiceIds) });
 
 export interface InvoicePageArgs {
   limit: number;

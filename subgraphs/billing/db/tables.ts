@@ -39,7 +39,9 @@ export const payments = pgTable(
   'payments',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    invoiceId: uuid('invoice_id').notNull().references(() => invoices.id),
+    invoiceId: uuid('invoice_id')
+      .notNull()
+      .references(() => invoices.id),
     amountCents: integer('amount_cents').notNull(),
     currency: text('currency').notNull(),
     status: text('status').$type<PaymentStatus>().notNull(),
@@ -66,9 +68,13 @@ export const payments = pgTable(
     index('payments_invoice_created_idx').on(t.invoiceId, t.createdAt, t.id),
     // Last line against double charging: an invoice has at most one payment that took (or may be
     // taking) money; a PENDING one counts.
-    uniqueIndex('payments_one_success_per_invoice').on(t.invoiceId).where(sql`${t.status} <> 'FAILED'`),
+    uniqueIndex('payments_one_success_per_invoice')
+      .on(t.invoiceId)
+      .where(sql`${t.status} <> 'FAILED'`),
     // The reconciler's scan: PENDING payments, oldest first.
-    index('payments_pending_idx').on(t.createdAt).where(sql`${t.status} = 'PENDING'`),
+    index('payments_pending_idx')
+      .on(t.createdAt)
+      .where(sql`${t.status} = 'PENDING'`),
   ],
 );
 

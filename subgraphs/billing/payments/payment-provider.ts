@@ -18,8 +18,7 @@ export interface ChargeRequest {
 }
 
 export type ChargeResult = (
-  | { status: 'succeeded'; reference: string; method: string }
-  | { status: 'declined'; reason: string; method: string }
+  { status: 'succeeded'; reference: string; method: string } | { status: 'declined'; reason: string; method: string }
 ) & {
   /** True when the processor answered a repeated key with its first outcome (Stripe's Idempotent-Replayed). */
   replayed?: boolean;

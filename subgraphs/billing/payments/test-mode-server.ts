@@ -31,7 +31,12 @@ export async function startTestModeProviderServer(opts: { port?: number; host?: 
   };
 }
 
-async function handle(ledger: TestModeLedger, faults: { answerDelayMs: number }, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(
+  ledger: TestModeLedger,
+  faults: { answerDelayMs: number },
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
   const delay = faults.answerDelayMs;
   const send = (status: number, body: unknown): void => {
     const answer = () => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -39,7 +44,8 @@ async function handle(ledger: TestModeLedger, faults: { answerDelayMs: number },
     else answer();
   };
   try {
-    if (req.method === 'GET' && req.url === '/v1/charges/counts') return send(200, { counts: ledger.chargeCounts(), refunds: ledger.refundCount() });
+    if (req.method === 'GET' && req.url === '/v1/charges/counts')
+      return send(200, { counts: ledger.chargeCounts(), refunds: ledger.refundCount() });
     const key = req.headers['idempotency-key'];
     if (req.method !== 'POST' || typeof key !== 'string' || !key) return send(400, { error: 'POST with an Idempotency-Key header' });
     const body: unknown = JSON.parse(await readBody(req));

@@ -75,7 +75,8 @@ const categoryPageStatement = preparedPer((db: CatalogDb) =>
     .where(eq(products.categoryId, sql.placeholder('categoryId')))
     .orderBy(...productOrderings.NEWEST.orderBy)
     .limit(sql.placeholder('limit'))
-    .prepare('category_page'));
+    .prepare('category_page'),
+);
 
 export async function listProducts(
   db: CatalogDb,
@@ -87,32 +88,61 @@ export async function listProducts(
   const ordering = productOrderings[args.orderBy];
   const where = productFilterWhere(args.filter);
   if (args.after) where.push(ordering.after(args.after));
-  return db.select().from(products).where(and(...where)).orderBy(...ordering.orderBy).limit(args.limit);
+  return db
+    .select()
+    .from(products)
+    .where(and(...where))
+    .orderBy(...ordering.orderBy)
+    .limit(args.limit);
 }
 
 const ids = sql.placeholder('ids');
 
-const productsByIdsStatement = preparedPer((db: CatalogDb) => db.select().from(products).where(sql`${products.id} = any(${ids}::uuid[])`).prepare('products_by_ids'));
+const productsByIdsStatement = preparedPer((db: CatalogDb) =>
+  db
+    .select()
+    .from(products)
+    .where(sql`${products.id} = any(${ids}::uuid[])`)
+    .prepare('products_by_ids'),
+);
 
-export const productsByIds = (db: CatalogDb, productIds: readonly string[]): Promise<ProductRow[]> => productsByIdsStatement(db).execute({ ids: onlyIds(productIds) });
+export const productsByIds = (db: CatalogDb, productIds: readonly string[]): Promise<ProductRow[]> =>
+  productsByIdsStatement(db).execute({ ids: onlyIds(productIds) });
 
 const productsBySkusStatement = preparedPer((db: CatalogDb) =>
-  db.select().from(products).where(sql`${products.sku} = any(${sql.placeholder('skus')}::text[])`).prepare('products_by_skus'));
+  db
+    .select()
+    .from(products)
+    .where(sql`${products.sku} = any(${sql.placeholder('skus')}::text[])`)
+    .prepare('products_by_skus'),
+);
 
-export const productsBySkus = (db: CatalogDb, skus: readonly string[]): Promise<ProductRow[]> => productsBySkusStatement(db).execute({ skus: [...skus] });
+export const productsBySkus = (db: CatalogDb, skus: readonly string[]): Promise<ProductRow[]> =>
+  productsBySkusStatement(db).execute({ skus: [...skus] });
 
-const categoriesByIdsStatement = preparedPer((db: CatalogDb) => db.select().from(categories).where(sql`${categories.id} = any(${ids}::uuid[])`).prepare('categories_by_ids'));
+const categoriesByIdsStatement = preparedPer((db: CatalogDb) =>
+  db
+    .select()
+    .from(categories)
+    .where(sql`${categories.id} = any(${ids}::uuid[])`)
+    .prepare('categories_by_ids'),
+);
 
-export const categoriesByIds = (db: CatalogDb, categoryIds: readonly string[]): Promise<CategoryRow[]> => categoriesByIdsStatement(db).execute({ ids: onlyIds(categoryIds) });
+export const categoriesByIds = (db: CatalogDb, categoryIds: readonly string[]): Promise<CategoryRow[]> =>
+  categoriesByIdsStatement(db).execute({ ids: onlyIds(categoryIds) });
 
 // async: a Drizzle builder is a lazy thenable that runs its SQL on every `.then`. Returned
 // straight to a resolver, Apollo's field instrumentation and graphql-js would each run it (and the
 // @cacheControl hint would land after the response); a real promise runs it once.
-export const listCategories = async (db: CatalogDb): Promise<CategoryRow[]> =>
-  db.select().from(categories).orderBy(asc(categories.name));
+export const listCategories = async (db: CatalogDb): Promise<CategoryRow[]> => db.select().from(categories).orderBy(asc(categories.name));
 
 /** Newest products of several categories in one statement: up to `limit` per category. */
-export function productsOfCategories(db: CatalogDb, categoryIds: readonly string[], limit: number, after: CursorValue[] | null): Promise<ProductRow[]> {
+export function productsOfCategories(
+  db: CatalogDb,
+  categoryIds: readonly string[],
+  limit: number,
+  after: CursorValue[] | null,
+): Promise<ProductRow[]> {
   const where = [inArray(products.categoryId, onlyIds(categoryIds))];
   if (after) where.push(productOrderings.NEWEST.after(after));
   return newestPerParent(db, products, { id: products.id, parent: products.categoryId, at: products.createdAt }, where, limit);

@@ -20,7 +20,9 @@ export const products = pgTable(
     description: text('description').notNull(),
     priceCents: integer('price_cents').notNull(),
     currency: text('currency').notNull(),
-    categoryId: uuid('category_id').notNull().references(() => categories.id),
+    categoryId: uuid('category_id')
+      .notNull()
+      .references(() => categories.id),
     stock: integer('stock').notNull(),
     weightGrams: integer('weight_grams').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
@@ -49,7 +51,9 @@ export const stockReservations = pgTable(
   'stock_reservations',
   {
     reservationId: uuid('reservation_id').notNull(),
-    productId: uuid('product_id').notNull().references(() => products.id),
+    productId: uuid('product_id')
+      .notNull()
+      .references(() => products.id),
     quantity: integer('quantity').notNull(),
     unitPriceCents: integer('unit_price_cents').notNull(),
     currency: text('currency').notNull(),
@@ -83,7 +87,9 @@ export const reservations = pgTable(
   (t) => [
     check('reservations_status_valid', sql`${t.status} in ('HELD', 'CONFIRMED', 'RELEASED')`),
     // The reaper's scan: only provisional reservations, soonest due first.
-    index('reservations_held_due_idx').on(t.checkAfter).where(sql`${t.status} = 'HELD'`),
+    index('reservations_held_due_idx')
+      .on(t.checkAfter)
+      .where(sql`${t.status} = 'HELD'`),
   ],
 );
 
@@ -92,7 +98,17 @@ export { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
 import { eventSequences, outbox, processedEvents } from '../../../platform/events/outbox.js';
 import { eventInbox, eventPositions } from '../../../platform/events/inbox.js';
 
-export const tables = { categories, products, stockReservations, reservations, outbox, processedEvents, eventSequences, eventPositions, eventInbox };
+export const tables = {
+  categories,
+  products,
+  stockReservations,
+  reservations,
+  outbox,
+  processedEvents,
+  eventSequences,
+  eventPositions,
+  eventInbox,
+};
 export type CatalogTables = typeof tables;
 export type ProductRow = typeof products.$inferSelect;
 export type CategoryRow = typeof categories.$inferSelect;

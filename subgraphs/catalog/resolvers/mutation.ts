@@ -3,7 +3,16 @@ import { badInput, invalidState, notFound } from '../../../platform/errors.js';
 import { isUniqueViolation } from '../../../platform/db-errors.js';
 import { isId, moneySchema, parseInput } from '../../../platform/validation.js';
 import { enqueue } from '../../../platform/events/outbox.js';
-import { addStock, categoriesByIds, insertCategory, insertProduct, productChanged, productsByIds, stockChanged, updateProduct } from '../db/queries.js';
+import {
+  addStock,
+  categoriesByIds,
+  insertCategory,
+  insertProduct,
+  productChanged,
+  productsByIds,
+  stockChanged,
+  updateProduct,
+} from '../db/queries.js';
 import type { CatalogContext } from '../context.js';
 import type { Resolvers } from '../generated/resolvers.js';
 import { assertMayEditCatalog } from './access.js';

@@ -16,9 +16,16 @@ export const newestOrdering = newestFirst<OrderRow>(orders.createdAt, orders.id,
 
 const ids = sql.placeholder('ids');
 
-const ordersByIdsStatement = preparedPer((db: OrdersDb) => db.select().from(orders).where(sql`${orders.id} = any(${ids}::uuid[])`).prepare('orders_by_ids'));
+const ordersByIdsStatement = preparedPer((db: OrdersDb) =>
+  db
+    .select()
+    .from(orders)
+    .where(sql`${orders.id} = any(${ids}::uuid[])`)
+    .prepare('orders_by_ids'),
+);
 
-export const ordersByIds = (db: OrdersDb, orderIds: readonly string[]): Promise<OrderRow[]> => ordersByIdsStatement(db).execute({ ids: onlyIds(orderIds) });
+export const ordersByIds = (db: OrdersDb, orderIds: readonly string[]): Promise<OrderRow[]> =>
+  ordersByIdsStatement(db).execute({ ids: onlyIds(orderIds) });
 
 const itemsOfOrdersStatement = preparedPer((db: OrdersDb) =>
   db
@@ -26,10 +33,12 @@ const itemsOfOrdersStatement = preparedPer((db: OrdersDb) =>
     .from(orderItems)
     .where(sql`${orderItems.orderId} = any(${ids}::uuid[])`)
     .orderBy(asc(orderItems.orderId), asc(orderItems.position))
-    .prepare('items_of_orders'));
+    .prepare('items_of_orders'),
+);
 
 /** The lines of several orders in one statement, each order's lines in the customer's order. */
-export const itemsOfOrders = (db: OrdersDb, orderIds: readonly string[]): Promise<OrderItemRow[]> => itemsOfOrdersStatement(db).execute({ ids: onlyIds(orderIds) });
+export const itemsOfOrders = (db: OrdersDb, orderIds: readonly string[]): Promise<OrderItemRow[]> =>
+  itemsOfOrdersStatement(db).execute({ ids: onlyIds(orderIds) });
 
 export interface CustomerOrdersArgs {
   limit: number;
@@ -41,7 +50,10 @@ const newestColumns = { id: orders.id, parent: orders.customerId, at: orders.cre
 
 /** The first page of every customer of a batch, unfiltered: the account page's statement. */
 const firstPagesStatement = preparedPer((db: OrdersDb) =>
-  newestPerParentQuery(db, orders, newestColumns, [sql`${orders.customerId} = any(${ids}::uuid[])`], sql.placeholder('limit')).prepare('orders_first_pages'));
+  newestPerParentQuery(db, orders, newestColumns, [sql`${orders.customerId} = any(${ids}::uuid[])`], sql.placeholder('limit')).prepare(
+    'orders_first_pages',
+  ),
+);
 
 /** Newest orders of several customers in one statement: up to `limit` per customer. */
 export async function ordersOfCustomers(db: OrdersDb, customerIds: readonly string[], args: CustomerOrdersArgs): Promise<OrderRow[]> {
@@ -88,7 +100,10 @@ export async function lockNewOrderId(tx: Tx, id: string): Promise<void> {
 
 /** Waits for every placeOrder transaction on these ids to end (shared: checkers do not wait on each other). */
 export async function lockOrderIdsShared(tx: Tx, ids: string[]): Promise<void> {
-  const list = sql.join(ids.map((id) => sql`${id}`), sql`, `);
+  const list = sql.join(
+    ids.map((id) => sql`${id}`),
+    sql`, `,
+  );
   await tx.execute(sql`select pg_advisory_xact_lock_shared(hashtextextended(id::text, 0)) from unnest(array[${list}]::uuid[]) as id`);
 }
 

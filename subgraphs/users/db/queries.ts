@@ -15,9 +15,15 @@ type UsersDb = Db<UsersTables> | Tx;
 export const userNewest = newestFirst<UserRow>(users.createdAt, users.id, (u) => ({ at: u.createdAt, id: u.id }));
 
 const usersByIdsStatement = preparedPer((db: UsersDb) =>
-  db.select().from(users).where(sql`${users.id} = any(${sql.placeholder('ids')}::uuid[])`).prepare('users_by_ids'));
+  db
+    .select()
+    .from(users)
+    .where(sql`${users.id} = any(${sql.placeholder('ids')}::uuid[])`)
+    .prepare('users_by_ids'),
+);
 
-export const usersByIds = (db: UsersDb, ids: readonly string[]): Promise<UserRow[]> => usersByIdsStatement(db).execute({ ids: onlyIds(ids) });
+export const usersByIds = (db: UsersDb, ids: readonly string[]): Promise<UserRow[]> =>
+  usersByIdsStatement(db).execute({ ids: onlyIds(ids) });
 
 /** Case-insensitive, through the same expression as the unique index (so the index serves it). */
 export async function userByEmail(db: UsersDb, email: string): Promise<UserRow | undefined> {
