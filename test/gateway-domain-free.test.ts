@@ -49,18 +49,17 @@ function domainNames(): Set<string> {
 /** Identifiers and the words of string literals in a TypeScript file: its code, comments left out. */
 function codeWords(file: string): { word: string; line: number }[] {
   const text = readFileSync(file, 'utf8');
-  const scanner = ts.createScanner(ts.ScriptTarget.Latest, /* skipTrivia */ true, ts.LanguageVariant.Standard, text);
+  // The parsed tree, not a token scan: a scanner alone misreads what follows a template substitution.
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
   const words: { word: string; line: number }[] = [];
-  const lineOf = (pos: number) => text.slice(0, pos).split('\n').length;
-  for (let token = scanner.scan(); token !== ts.SyntaxKind.EndOfFileToken; token = scanner.scan()) {
-    const at = lineOf(scanner.getTokenStart());
-    if (token === ts.SyntaxKind.Identifier) words.push({ word: scanner.getTokenText(), line: at });
-    const literal =
-      token === ts.SyntaxKind.StringLiteral ||
-      token === ts.SyntaxKind.NoSubstitutionTemplateLiteral ||
-      token === ts.SyntaxKind.TemplateHead;
-    if (literal) for (const word of scanner.getTokenValue().match(/\w+/g) ?? []) words.push({ word, line: at });
-  }
+  const lineOf = (node: ts.Node) => source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
+  const visit = (node: ts.Node) => {
+    if (ts.isIdentifier(node) || ts.isPrivateIdentifier(node)) words.push({ word: node.text, line: lineOf(node) });
+    else if (ts.isStringLiteralLike(node) || ts.isTemplateLiteralToken(node))
+      for (const word of node.text.match(/\w+/g) ?? []) words.push({ word, line: lineOf(node) });
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
   return words;
 }
 
