@@ -78,6 +78,7 @@ function connect(url: string, max: number, role: Role, appName: string, telemetr
   });
 }
 
+// eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
 export function createDatabase<S extends Record<string, unknown>>(
   config: Pick<DatabaseConfig, 'DATABASE_URL' | 'DATABASE_REPLICA_URLS' | 'DATABASE_POOL_MAX'> &
     Partial<Pick<DatabaseConfig, 'DATABASE_REPLICA_MAX_LAG_MS' | 'DATABASE_REPLICA_POLL_MS'>>,

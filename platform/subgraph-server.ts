@@ -73,6 +73,7 @@ export interface SubgraphServer extends RunnableService {
  * subgraph-http.ts), and on express everything else: health, internal routes, extra routes.
  * Background work (outbox relay, consumers, housekeeping) is subgraph-events.ts.
  */
+// eslint-disable-next-line max-lines-per-function -- the subgraph's wiring, one part after another; each part is built by its own factory
 export async function createSubgraphServer<S extends Record<string, unknown>, L>(
   opts: SubgraphServerOptions<S, L>,
 ): Promise<SubgraphServer> {

@@ -27,6 +27,7 @@ const off: GatewayCache = { fetcher: (_, f) => f, plugins: [], close: async () =
  * every live event this gateway receives (the same pub/sub feed subscriptions use), suspended while
  * that feed is cut. Which event invalidates what is the producers' declaration (EVENT_INVALIDATES).
  */
+// eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
 export async function createGatewayCache(opts: {
   config: GatewayConfig;
   live: LiveEvents;

@@ -24,6 +24,7 @@ import type { DeferPlanning } from './defer-plan.js';
  * A client that does not accept deferSpec=20220824, and an operation whose every @defer is off
  * (`if: false`), get one ordinary response from the stock executor.
  */
+// eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
 export function createDeferringGateway(inner: GatewayInterface, options: { dataSources: () => ServiceMap; formatError: FormatError }) {
   const withDefer = new WeakMap<GraphQLSchema, GraphQLSchema>();
   const deferSchema = (schema: GraphQLSchema) => {

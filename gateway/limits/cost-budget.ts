@@ -29,6 +29,7 @@ export interface CostReport {
  * `extensions.cost`; everyone else's responses carry no cost extension (it would only be noise in
  * every payload). Subscription events, which run without an HTTP request, never do.
  */
+// eslint-disable-next-line max-lines-per-function -- a plugin factory: its hooks share the per-request budget state; each hook is short
 export function createCostBudgetPlugin(deps: {
   config: GatewayConfig;
   redis: Redis | null;

@@ -36,6 +36,7 @@ interface Attempt {
  * Over either limit the whole operation is 429 RATE_LIMITED with Retry-After, the right password
  * included, until the window that holds the failures ends.
  */
+// eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
 export function createLoginProtection(deps: {
   config: GatewayConfig;
   redis: Redis | null;

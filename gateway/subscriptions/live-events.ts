@@ -25,6 +25,7 @@ export interface LiveEvents {
  * RedisPubSub counts references per channel, so all subscribers to one event type on this
  * instance share a single Redis SUBSCRIBE, released when the last one leaves.
  */
+// eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
 export function createLiveEvents(config: EventConfig, log: Logger): LiveEvents {
   const channel = (type: string) => config.EVENT_NAMESPACE + liveChannel(type);
   if (!config.REDIS_URL) {

@@ -38,6 +38,7 @@ const EVENT_CLIENT: ClientInfo = { name: 'subscription', version: null, partnerI
  * authorize → replay → live, and the per-event query through the gateway's own pipeline. A
  * transport only parses, validates, identifies the caller and frames what comes out.
  */
+// eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
 export function createSubscriptionCore(deps: {
   apollo: ApolloServer<GatewayContext>;
   bus: EventBus;
