@@ -36,7 +36,6 @@ interface Attempt {
  * Over either limit the whole operation is 429 RATE_LIMITED with Retry-After, the right password
  * included, until the window that holds the failures ends.
  */
-// eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
 export function createLoginProtection(deps: {
   config: GatewayConfig;
   redis: Redis | null;
@@ -47,17 +46,7 @@ export function createLoginProtection(deps: {
   if (!definesField(deps.supergraphSdl, config.LOGIN_FIELD)) {
     log.warn({ field: config.LOGIN_FIELD }, 'LOGIN_FIELD is not a field of the supergraph: no sign-in attempts are counted');
   }
-  const window = config.LOGIN_WINDOW_SECONDS;
-  const perAccount = createLimiter(redis, config.EVENT_NAMESPACE, {
-    name: 'login:account',
-    points: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-    durationSeconds: window,
-  });
-  const perIp = createLimiter(redis, config.EVENT_NAMESPACE, {
-    name: 'login:ip',
-    points: config.LOGIN_MAX_FAILURES_PER_IP,
-    durationSeconds: window,
-  });
+  const { perAccount, perIp } = loginLimiters(config, redis);
   const target = protectedFieldOf(config);
 
   return {
@@ -103,6 +92,23 @@ export function createLoginProtection(deps: {
         },
       };
     },
+  };
+}
+
+/** Failed attempts counted per account and per IP, over one window. */
+function loginLimiters(config: GatewayConfig, redis: Redis | null) {
+  const window = config.LOGIN_WINDOW_SECONDS;
+  return {
+    perAccount: createLimiter(redis, config.EVENT_NAMESPACE, {
+      name: 'login:account',
+      points: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      durationSeconds: window,
+    }),
+    perIp: createLimiter(redis, config.EVENT_NAMESPACE, {
+      name: 'login:ip',
+      points: config.LOGIN_MAX_FAILURES_PER_IP,
+      durationSeconds: window,
+    }),
   };
 }
 
