@@ -22,29 +22,9 @@ export interface GatewayCache {
 
 const off: GatewayCache = { fetcher: (_, f) => f, plugins: [], close: async () => {} };
 
-/**
- * The gateway's event-invalidated cache: the tagged store in Redis, fed with the invalidations of
- * every live event this gateway receives (the same pub/sub feed subscriptions use), suspended while
- * that feed is cut. Which event invalidates what is the producers' declaration (EVENT_INVALIDATES).
- */
-// eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
-export async function createGatewayCache(opts: {
-  config: GatewayConfig;
-  live: LiveEvents;
-  metrics: ServiceMetrics;
-  log: Logger;
-}): Promise<GatewayCache> {
-  const { config, live, log } = opts;
-  const entity = config.ENTITY_CACHE_ENABLED === 'true';
-  const response = config.RESPONSE_CACHE_ENABLED === 'true';
-  if ((!entity && !response) || !config.REDIS_URL) return off;
-  const store = createTaggedStore({
-    url: config.REDIS_URL,
-    prefix: `${config.EVENT_NAMESPACE}cache:`,
-    commandTimeoutMs: config.CACHE_TIMEOUT_MS,
-    log,
-  });
-  const registers = [opts.metrics.registry];
+/** The caches' hit/miss and invalidation counters. */
+function cacheCounters(metrics: ServiceMetrics) {
+  const registers = [metrics.registry];
   const lookups = new Counter({
     name: 'gateway_entity_cache_total',
     help: 'Entity cache lookups of cacheable subgraph fetches, by result (hit, miss).',
@@ -62,6 +42,31 @@ export async function createGatewayCache(opts: {
     help: 'Entity tags invalidated by the domain events this gateway received.',
     registers,
   });
+  return { lookups, responses, invalidations };
+}
+
+/**
+ * The gateway's event-invalidated cache: the tagged store in Redis, fed with the invalidations of
+ * every live event this gateway receives (the same pub/sub feed subscriptions use), suspended while
+ * that feed is cut. Which event invalidates what is the producers' declaration (EVENT_INVALIDATES).
+ */
+export async function createGatewayCache(opts: {
+  config: GatewayConfig;
+  live: LiveEvents;
+  metrics: ServiceMetrics;
+  log: Logger;
+}): Promise<GatewayCache> {
+  const { config, live, log } = opts;
+  const entity = config.ENTITY_CACHE_ENABLED === 'true';
+  const response = config.RESPONSE_CACHE_ENABLED === 'true';
+  if ((!entity && !response) || !config.REDIS_URL) return off;
+  const store = createTaggedStore({
+    url: config.REDIS_URL,
+    prefix: `${config.EVENT_NAMESPACE}cache:`,
+    commandTimeoutMs: config.CACHE_TIMEOUT_MS,
+    log,
+  });
+  const { lookups, responses, invalidations } = cacheCounters(opts.metrics);
 
   const unsubscribe = await Promise.all(
     (Object.keys(EVENT_STREAMS) as EventType[]).map((type) =>
