@@ -33,26 +33,9 @@ export type SubscriptionCore = ReturnType<typeof createSubscriptionCore>;
 /** Who runs the per-event queries of subscriptions (metrics label; the subscriber's identity still applies). */
 const EVENT_CLIENT: ClientInfo = { name: 'subscription', version: null, partnerId: null };
 
-/**
- * What every subscription transport shares (WebSocket, HTTP multipart, SSE): subscribe →
- * authorize → replay → live, and the per-event query through the gateway's own pipeline. A
- * transport only parses, validates, identifies the caller and frames what comes out.
- */
-// eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
-export function createSubscriptionCore(deps: {
-  apollo: ApolloServer<GatewayContext>;
-  bus: EventBus;
-  live: LiveEvents;
-  log: Logger;
-  fields: SubscriptionFields;
-  /** The supergraph's @authenticated / @requiresScopes, checked on the subscription itself. */
-  policies?: Map<string, Policy>;
-  /** Events buffered for one slow subscriber before it is cut off. */
-  maxQueuedEvents: number;
-}) {
-  const { apollo, log } = deps;
-
-  const execute = async (
+/** Runs one operation through the gateway's own pipeline (Apollo executeOperation) as the given caller. */
+function createOperationRunner(apollo: ApolloServer<GatewayContext>) {
+  return async (
     query: string,
     variables: Record<string, unknown>,
     identity: Identity,
@@ -70,6 +53,27 @@ export function createSubscriptionCore(deps: {
       ? { ...result, errors: errors.map((e) => new GraphQLError(e.message, { path: e.path, extensions: e.extensions })) }
       : result;
   };
+}
+
+/**
+ * What every subscription transport shares (WebSocket, HTTP multipart, SSE): subscribe →
+ * authorize → replay → live, and the per-event query through the gateway's own pipeline. A
+ * transport only parses, validates, identifies the caller and frames what comes out.
+ */
+export function createSubscriptionCore(deps: {
+  apollo: ApolloServer<GatewayContext>;
+  bus: EventBus;
+  live: LiveEvents;
+  log: Logger;
+  fields: SubscriptionFields;
+  /** The supergraph's @authenticated / @requiresScopes, checked on the subscription itself. */
+  policies?: Map<string, Policy>;
+  /** Events buffered for one slow subscriber before it is cut off. */
+  maxQueuedEvents: number;
+}) {
+  const { apollo, log } = deps;
+
+  const execute = createOperationRunner(apollo);
 
   /**
    * One execution per (event, document, variables, caller): a thousand anonymous watchers of one
