@@ -195,6 +195,7 @@ function createSubscriptions(deps: {
   return { subscriptions, bus };
 }
 
+// eslint-disable-next-line max-lines-per-function -- the gateway's wiring, one part after another; each part is built by its own factory
 export async function createGatewayServer(config: GatewayConfig): Promise<RunnableService & { log: Logger }> {
   const { log, signer } = await createServiceCore('gateway', config);
   const observability = createServiceObservability('gateway');

@@ -78,6 +78,16 @@ function connect(url: string, max: number, role: Role, appName: string, telemetr
   });
 }
 
+/** Whether the server answers a trivial query now. */
+async function reachable(client: postgres.Sql): Promise<boolean> {
+  try {
+    await client`select 1`;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function createDatabase<S extends Record<string, unknown>>(
   config: Pick<DatabaseConfig, 'DATABASE_URL' | 'DATABASE_REPLICA_URLS' | 'DATABASE_POOL_MAX'> &
     Partial<Pick<DatabaseConfig, 'DATABASE_REPLICA_MAX_LAG_MS' | 'DATABASE_REPLICA_POLL_MS'>>,
@@ -113,15 +123,6 @@ export function createDatabase<S extends Record<string, unknown>>(
   );
   let next = 0;
 
-  const ping = async (client: postgres.Sql) => {
-    try {
-      await client`select 1`;
-      return true;
-    } catch {
-      return false;
-    }
-  };
-
   return {
     primary,
     replicas,
@@ -146,7 +147,7 @@ export function createDatabase<S extends Record<string, unknown>>(
     replicaStatuses: () => monitor?.statuses() ?? [],
     telemetry,
     async ping() {
-      return { primary: await ping(primaryClient), replicas: monitor?.statuses() ?? [] };
+      return { primary: await reachable(primaryClient), replicas: monitor?.statuses() ?? [] };
     },
     async close() {
       await monitor?.stop();

@@ -68,6 +68,7 @@ const withTimeout = <T>(promise: Promise<T>, ms: number) =>
     promise.then(resolve, reject).finally(() => clearTimeout(timer));
   });
 
+// eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
 export function createReplicaMonitor(opts: ReplicaMonitorOptions): ReplicaMonitor {
   // Own one-connection clients: polls never wait behind request traffic, and never count as it.
   const client = (url: string) =>

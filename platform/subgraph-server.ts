@@ -88,15 +88,7 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
     metrics,
     log,
   });
-  const apollo = new ApolloServer<SubgraphContext<S, L>>({
-    schema: buildSubgraphSchema([{ typeDefs: opts.typeDefs, resolvers: opts.resolvers as GraphQLResolverMap<unknown> }]),
-    formatError: createErrorFormatter(log),
-    includeStacktraceInErrorResponses: false,
-    // Only the gateway talks to a subgraph, and it loads the committed supergraph, never introspection.
-    introspection: false,
-    allowBatchedHttpRequests: false,
-    plugins: subgraphPlugins<SubgraphContext<S, L>>({ name: opts.name, database, metrics, log, afterMutation: () => background.kick() }),
-  });
+  const apollo = createSubgraphApollo(opts, metrics, () => background.kick());
   await apollo.start();
 
   const { app, health, finish } = createServiceApp({
@@ -137,6 +129,25 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
       await database.close();
     },
   };
+}
+
+/** The subgraph's Apollo Server (not started): its schema, error formatting and plugins. */
+function createSubgraphApollo<S extends Record<string, unknown>, L>(
+  opts: SubgraphServerOptions<S, L>,
+  metrics: ServiceMetrics,
+  afterMutation: () => void,
+): ApolloServer<SubgraphContext<S, L>> {
+  const { log } = opts;
+  const database: Database<Record<string, unknown>> = opts.database;
+  return new ApolloServer<SubgraphContext<S, L>>({
+    schema: buildSubgraphSchema([{ typeDefs: opts.typeDefs, resolvers: opts.resolvers as GraphQLResolverMap<unknown> }]),
+    formatError: createErrorFormatter(log),
+    includeStacktraceInErrorResponses: false,
+    // Only the gateway talks to a subgraph, and it loads the committed supergraph, never introspection.
+    introspection: false,
+    allowBatchedHttpRequests: false,
+    plugins: subgraphPlugins<SubgraphContext<S, L>>({ name: opts.name, database, metrics, log, afterMutation }),
+  });
 }
 
 /** /graphql: the caller's service token, then a context of its identity, a request database and fresh loaders. */

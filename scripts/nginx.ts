@@ -17,6 +17,7 @@ export interface NginxUpstream {
  * upstream, round robin, passive health checks (a refused connection marks the instance down for a
  * while and the request goes to the next one), WebSocket upgrades passed through.
  */
+// eslint-disable-next-line max-lines-per-function -- most of it is the nginx.conf template, read as one text
 export async function startNginx(upstreams: Record<string, NginxUpstream>): Promise<{ stop(): Promise<void>; errorLog: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'supergraph-nginx-'));
   const blocks = Object.entries(upstreams).map(

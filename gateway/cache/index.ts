@@ -22,6 +22,29 @@ export interface GatewayCache {
 
 const off: GatewayCache = { fetcher: (_, f) => f, plugins: [], close: async () => {} };
 
+/** The caches' hit/miss and invalidation counters. */
+function cacheCounters(metrics: ServiceMetrics) {
+  const registers = [metrics.registry];
+  const lookups = new Counter({
+    name: 'gateway_entity_cache_total',
+    help: 'Entity cache lookups of cacheable subgraph fetches, by result (hit, miss).',
+    labelNames: ['subgraph', 'result'] as const,
+    registers,
+  });
+  const responses = new Counter({
+    name: 'gateway_response_cache_total',
+    help: 'Response cache lookups of public operations, by result (hit, miss).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const invalidations = new Counter({
+    name: 'gateway_cache_invalidations_total',
+    help: 'Entity tags invalidated by the domain events this gateway received.',
+    registers,
+  });
+  return { lookups, responses, invalidations };
+}
+
 /**
  * The gateway's event-invalidated cache: the tagged store in Redis, fed with the invalidations of
  * every live event this gateway receives (the same pub/sub feed subscriptions use), suspended while
@@ -43,24 +66,7 @@ export async function createGatewayCache(opts: {
     commandTimeoutMs: config.CACHE_TIMEOUT_MS,
     log,
   });
-  const registers = [opts.metrics.registry];
-  const lookups = new Counter({
-    name: 'gateway_entity_cache_total',
-    help: 'Entity cache lookups of cacheable subgraph fetches, by result (hit, miss).',
-    labelNames: ['subgraph', 'result'] as const,
-    registers,
-  });
-  const responses = new Counter({
-    name: 'gateway_response_cache_total',
-    help: 'Response cache lookups of public operations, by result (hit, miss).',
-    labelNames: ['result'] as const,
-    registers,
-  });
-  const invalidations = new Counter({
-    name: 'gateway_cache_invalidations_total',
-    help: 'Entity tags invalidated by the domain events this gateway received.',
-    registers,
-  });
+  const { lookups, responses, invalidations } = cacheCounters(opts.metrics);
 
   const unsubscribe = await Promise.all(
     (Object.keys(EVENT_STREAMS) as EventType[]).map((type) =>

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { openStreamingResponse } from './streaming-response.js';
 
 /**
  * A `multipart/mixed` response as Apollo clients read it (Apollo Client, Apollo iOS/Kotlin, and
@@ -32,35 +33,19 @@ export function acceptedMultipartSpec(accept: string | undefined): MultipartSpec
 }
 
 export function openMultipart(res: ServerResponse, spec: MultipartSpec, status = 200): MultipartStream {
-  let closed = false;
-  const listeners: (() => void)[] = [];
-  res.statusCode = status;
-  res.setHeader('content-type', `multipart/mixed; boundary="${BOUNDARY}"; ${spec}`);
-  // Proxies (nginx) must pass parts through as they come, not buffer the stream.
-  res.setHeader('cache-control', 'no-cache, no-store');
-  res.setHeader('x-accel-buffering', 'no');
-  res.flushHeaders();
-  res.on('close', () => {
-    if (closed) return;
-    closed = true;
-    for (const listener of listeners) listener();
-  });
+  const stream = openStreamingResponse(res, status, `multipart/mixed; boundary="${BOUNDARY}"; ${spec}`);
   return {
     write(part) {
-      if (closed) return false;
+      if (stream.closed) return false;
       res.write(PART_HEADER + JSON.stringify(part));
       return true;
     },
     end() {
-      if (closed) return;
-      closed = true;
-      res.end(CLOSING);
+      if (stream.markEnded()) res.end(CLOSING);
     },
     get closed() {
-      return closed;
+      return stream.closed;
     },
-    onClose(listener) {
-      listeners.push(listener);
-    },
+    onClose: (listener) => stream.onClose(listener),
   };
 }

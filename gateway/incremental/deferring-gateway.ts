@@ -11,6 +11,20 @@ import type { FormatError, SubsequentPayload } from './defer-execution.js';
 import { createDeferPlanning } from './defer-plan.js';
 import type { DeferPlanning } from './defer-plan.js';
 
+/** The API schema with @defer declared, built once per schema the gateway loads. */
+function createDeferSchemas(): (schema: GraphQLSchema) => GraphQLSchema {
+  const withDefer = new WeakMap<GraphQLSchema, GraphQLSchema>();
+  return (schema) => {
+    let extended = withDefer.get(schema);
+    if (!extended) {
+      const config = schema.toConfig();
+      extended = new GraphQLSchema({ ...config, directives: [...config.directives, GraphQLDeferDirective] });
+      withDefer.set(schema, extended);
+    }
+    return extended;
+  };
+}
+
 /**
  * `@defer` through the federated gateway. The stock @apollo/gateway plans @defer but refuses to
  * execute it, and Apollo Server takes only a single result from a gateway. So an operation with
@@ -25,16 +39,7 @@ import type { DeferPlanning } from './defer-plan.js';
  * (`if: false`), get one ordinary response from the stock executor.
  */
 export function createDeferringGateway(inner: GatewayInterface, options: { dataSources: () => ServiceMap; formatError: FormatError }) {
-  const withDefer = new WeakMap<GraphQLSchema, GraphQLSchema>();
-  const deferSchema = (schema: GraphQLSchema) => {
-    let extended = withDefer.get(schema);
-    if (!extended) {
-      const config = schema.toConfig();
-      extended = new GraphQLSchema({ ...config, directives: [...config.directives, GraphQLDeferDirective] });
-      withDefer.set(schema, extended);
-    }
-    return extended;
-  };
+  const deferSchema = createDeferSchemas();
   let planning: DeferPlanning | undefined;
   let planningSdl: string | undefined;
   let schema: GraphQLSchema | undefined;

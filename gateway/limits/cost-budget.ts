@@ -16,6 +16,23 @@ export interface CostReport {
   budget?: { perMinute: number; remaining: number; resetSeconds: number };
 }
 
+const withStatus = (err: ReturnType<typeof badInput>, status: number) => {
+  (err.extensions as Record<string, unknown>).http = { status, headers: new HeaderMap([['cache-control', 'no-store']]) };
+  return err;
+};
+
+/** 429 for a spent budget, with the cost budget (not the edge's request count) as the policy that refused it. */
+function budgetSpent(perMinute: number, retryAfterSeconds: number) {
+  const refused = rateLimitedError(
+    `This API key's cost budget of ${perMinute} per minute is spent; retry after ${retryAfterSeconds} s.`,
+    retryAfterSeconds,
+  );
+  const { headers } = (refused.extensions as unknown as { http: { headers: HeaderMap } }).http;
+  headers.set('ratelimit-policy', `"cost";q=${perMinute};w=60`);
+  headers.set('ratelimit', `"cost";r=0;t=${retryAfterSeconds}`);
+  return refused;
+}
+
 /**
  * Static cost at the gateway, once the operation is known and before anything is planned:
  *   - any operation above LIMIT_MAX_OPERATION_COST is refused outright (BAD_USER_INPUT, 400):
@@ -37,10 +54,6 @@ export function createCostBudgetPlugin(deps: {
   const { config, hints } = deps;
   // A partner's own costBudgetPerMinute (client registry) else PARTNER_COST_BUDGET_PER_MINUTE: one limiter per distinct number.
   const budgetsOf = createLimiterSet(deps.redis, config.EVENT_NAMESPACE, { name: 'cost', durationSeconds: 60 });
-  const withStatus = (err: ReturnType<typeof badInput>, status: number) => {
-    (err.extensions as Record<string, unknown>).http = { status, headers: new HeaderMap([['cache-control', 'no-store']]) };
-    return err;
-  };
 
   return {
     async requestDidStart() {
@@ -79,15 +92,7 @@ export function createCostBudgetPlugin(deps: {
             // A refused operation spends nothing: what is left still serves cheaper ones.
             await budgets.refund(partnerId, estimated);
             report.budget = { perMinute, remaining: 0, resetSeconds: outcome.retryAfterSeconds };
-            const refused = rateLimitedError(
-              `This API key's cost budget of ${perMinute} per minute is spent; retry after ${outcome.retryAfterSeconds} s.`,
-              outcome.retryAfterSeconds,
-            );
-            // The policy that refused it is the cost budget, not the request count the edge reported.
-            const { headers } = (refused.extensions as unknown as { http: { headers: HeaderMap } }).http;
-            headers.set('ratelimit-policy', `"cost";q=${perMinute};w=60`);
-            headers.set('ratelimit', `"cost";r=0;t=${outcome.retryAfterSeconds}`);
-            throw refused;
+            throw budgetSpent(perMinute, outcome.retryAfterSeconds);
           }
           report.budget = { perMinute, remaining: outcome.remaining, resetSeconds: outcome.resetSeconds };
         },

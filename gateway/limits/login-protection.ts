@@ -46,17 +46,7 @@ export function createLoginProtection(deps: {
   if (!definesField(deps.supergraphSdl, config.LOGIN_FIELD)) {
     log.warn({ field: config.LOGIN_FIELD }, 'LOGIN_FIELD is not a field of the supergraph: no sign-in attempts are counted');
   }
-  const window = config.LOGIN_WINDOW_SECONDS;
-  const perAccount = createLimiter(redis, config.EVENT_NAMESPACE, {
-    name: 'login:account',
-    points: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-    durationSeconds: window,
-  });
-  const perIp = createLimiter(redis, config.EVENT_NAMESPACE, {
-    name: 'login:ip',
-    points: config.LOGIN_MAX_FAILURES_PER_IP,
-    durationSeconds: window,
-  });
+  const { perAccount, perIp } = loginLimiters(config, redis);
   const target = protectedFieldOf(config);
 
   return {
@@ -102,6 +92,23 @@ export function createLoginProtection(deps: {
         },
       };
     },
+  };
+}
+
+/** Failed attempts counted per account and per IP, over one window. */
+function loginLimiters(config: GatewayConfig, redis: Redis | null) {
+  const window = config.LOGIN_WINDOW_SECONDS;
+  return {
+    perAccount: createLimiter(redis, config.EVENT_NAMESPACE, {
+      name: 'login:account',
+      points: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      durationSeconds: window,
+    }),
+    perIp: createLimiter(redis, config.EVENT_NAMESPACE, {
+      name: 'login:ip',
+      points: config.LOGIN_MAX_FAILURES_PER_IP,
+      durationSeconds: window,
+    }),
   };
 }
 

@@ -1,6 +1,7 @@
 import { Kind, OperationTypeNode, getArgumentValues, getOperationAST, print, visit } from 'graphql';
 import type { DocumentNode, FieldNode, FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode } from 'graphql';
 import { badInput } from '../../platform/errors.js';
+import { fragmentsOf } from '../selections.js';
 import type { SubscriptionField, SubscriptionFields } from './fields.js';
 
 export const ENTITY_ID_VARIABLE = '__eventEntityId';
@@ -55,7 +56,7 @@ export function planSubscription(
     directives: selection.directives ?? [],
     ...(selection.selectionSet ? { selectionSet: selection.selectionSet } : {}),
   };
-  const fragments = document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION);
+  const fragments = [...fragmentsOf(document).values()];
   const used = usedVariables([entitySelection, ...fragments]);
   const query: OperationDefinitionNode = {
     kind: Kind.OPERATION_DEFINITION,

@@ -36,12 +36,62 @@ export function authorizeSubscription(plan: PlannedSubscription, subscriber: Sub
   if (after !== undefined && after !== null && !isStreamId(after)) throw badInput('after must be an event id from extensions.eventId.');
 }
 
+/** Whether an event belongs to this subscription: its type, the wanted entity, and the subscriber's own (unless admin). */
+function visibilityFilter(plan: PlannedSubscription, subscriber: Subscriber): (event: StreamEvent) => boolean {
+  const { field } = plan;
+  const wanted = (plan.args[field.idArgument] as string | null | undefined) ?? null;
+  return (event) => {
+    if (event.type !== field.eventType) return false;
+    const entityId = field.entityId(event.payload);
+    if (entityId === undefined || (wanted !== null && entityId !== wanted)) return false;
+    if (!field.ownerId || isAdmin(subscriber.identity)) return true;
+    return field.ownerId(event.payload) === subscriber.identity.userId;
+  };
+}
+
+/** Every visible event after cursor, oldest first; more than `limit` read stops early (the caller gives up then). */
+async function readVisibleAfter(
+  deps: EventStreamDeps,
+  plan: PlannedSubscription,
+  visible: (event: StreamEvent) => boolean,
+  cursor: string,
+  limit: number,
+): Promise<StreamEvent[]> {
+  const out: StreamEvent[] = [];
+  for (;;) {
+    const page = await deps.bus.readAfter(plan.field.stream, cursor, deps.replayPageSize);
+    out.push(...page.filter(visible));
+    if (page.length < deps.replayPageSize || out.length > limit) return out;
+    cursor = page.at(-1)!.id;
+  }
+}
+
+/** The last result of a subscription that fell behind: the code, and the id to resubscribe after. */
+function catchUpError(code: ErrorCode, message: string, lastEventId: string): IteratorResult<ExecutionResult> {
+  return { done: false, value: { errors: [appError(code, message, { lastEventId })] } };
+}
+
+/** The subscription's result for one event, or null when the subscriber may not see the entity. */
+async function queryForEvent(
+  deps: EventStreamDeps,
+  plan: PlannedSubscription,
+  subscriber: Subscriber,
+  event: StreamEvent,
+): Promise<IteratorResult<ExecutionResult> | null> {
+  const variables = { ...plan.variables, [ENTITY_ID_VARIABLE]: plan.field.entityId(event.payload) };
+  const result = await deps.runQuery(plan.query, variables, subscriber.identity, event.eventId);
+  // The query applies the same rules as any read: an entity the subscriber may not see is not sent.
+  if (result.data?.[plan.responseKey] == null) return null;
+  return { done: false, value: { ...result, extensions: { ...result.extensions, eventId: event.id } } };
+}
+
 /**
  * One subscription's events as an AsyncIterator of results: replay after `after` (if given),
  * then live events, with no gaps or duplicates between the two. Live events arrive on a bounded
  * queue of this subscriber's own; a subscriber that falls too far behind is ended with
  * SUBSCRIBER_TOO_SLOW (it may resume with `after`), so it never holds up anyone else.
  */
+// eslint-disable-next-line max-lines-per-function -- the queue, cursor and resync state shared by the live feed, the resync and pull(); a plain iterator, not an async generator, because graphql-ws's return() must end a pending next() at once
 export async function openEventStream(
   plan: PlannedSubscription,
   subscriber: Subscriber,
@@ -50,7 +100,6 @@ export async function openEventStream(
   authorizeSubscription(plan, subscriber);
   const { field } = plan;
   const after = (plan.args.after as string | null | undefined) ?? null;
-  const wanted = (plan.args[field.idArgument] as string | null | undefined) ?? null;
 
   const queue: StreamEvent[] = [];
   const waiters: ((r: IteratorResult<ExecutionResult>) => void)[] = [];
@@ -61,24 +110,8 @@ export async function openEventStream(
   let lastId = after ?? '0-0';
   const seen = new Set<string>();
 
-  const visible = (event: StreamEvent) => {
-    if (event.type !== field.eventType) return false;
-    const entityId = field.entityId(event.payload);
-    if (entityId === undefined || (wanted !== null && entityId !== wanted)) return false;
-    if (!field.ownerId || isAdmin(subscriber.identity)) return true;
-    return field.ownerId(event.payload) === subscriber.identity.userId;
-  };
-
-  /** Every visible event after cursor, oldest first; more than `limit` read stops early (the caller gives up then). */
-  const readFrom = async (cursor: string, limit = Infinity): Promise<StreamEvent[]> => {
-    const out: StreamEvent[] = [];
-    for (;;) {
-      const page = await deps.bus.readAfter(field.stream, cursor, deps.replayPageSize);
-      out.push(...page.filter(visible));
-      if (page.length < deps.replayPageSize || out.length > limit) return out;
-      cursor = page.at(-1)!.id;
-    }
-  };
+  const visible = visibilityFilter(plan, subscriber);
+  const readFrom = (cursor: string, limit = Infinity) => readVisibleAfter(deps, plan, visible, cursor, limit);
 
   // Live first, so nothing published while the replay is read falls between the two.
   const stopLive = await deps.live.subscribe(field.eventType, (event) => {
@@ -159,29 +192,19 @@ export async function openEventStream(
       if (done) return { done: true, value: undefined };
       if (overflow && !replaying) {
         finish();
-        return {
-          done: false,
-          value: {
-            errors: [
-              appError(ErrorCode.SUBSCRIBER_TOO_SLOW, 'Too many undelivered events; resubscribe with after to catch up.', {
-                lastEventId: resumePoint(),
-              }),
-            ],
-          },
-        };
+        return catchUpError(
+          ErrorCode.SUBSCRIBER_TOO_SLOW,
+          'Too many undelivered events; resubscribe with after to catch up.',
+          resumePoint(),
+        );
       }
       if (interrupted) {
         finish();
-        return {
-          done: false,
-          value: {
-            errors: [
-              appError(ErrorCode.SUBSCRIPTION_INTERRUPTED, 'The event feed was interrupted; resubscribe with after to catch up.', {
-                lastEventId: resumePoint(),
-              }),
-            ],
-          },
-        };
+        return catchUpError(
+          ErrorCode.SUBSCRIPTION_INTERRUPTED,
+          'The event feed was interrupted; resubscribe with after to catch up.',
+          resumePoint(),
+        );
       }
       if (Date.now() >= subscriber.expiresAt) {
         finish();
@@ -199,15 +222,8 @@ export async function openEventStream(
       if (compareStreamIds(event.id, lastId) > 0) lastId = event.id;
       seen.add(event.eventId);
       if (seen.size > 10_000) seen.clear();
-      const result = await deps.runQuery(
-        plan.query,
-        { ...plan.variables, [ENTITY_ID_VARIABLE]: field.entityId(event.payload) },
-        subscriber.identity,
-        event.eventId,
-      );
-      // The query applies the same rules as any read: an entity the subscriber may not see is not sent.
-      if (result.data?.[plan.responseKey] == null) continue;
-      return { done: false, value: { ...result, extensions: { ...result.extensions, eventId: event.id } } };
+      const delivered = await queryForEvent(deps, plan, subscriber, event);
+      if (delivered) return delivered;
     }
   }
 

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
 import { openMultipart } from '../http/multipart.js';
+import { openStreamingResponse } from '../http/streaming-response.js';
 
 /** How one subscription's results go out over a plain HTTP response. */
 export interface SubscriptionFraming {
@@ -42,20 +43,9 @@ export function multipartFraming(res: ServerResponse): SubscriptionFraming {
  * transport-error event, so a final error goes out as a `next` with errors, then `complete`.
  */
 export function sseFraming(res: ServerResponse): SubscriptionFraming {
-  let closed = false;
-  const listeners: (() => void)[] = [];
-  res.statusCode = 200;
-  res.setHeader('content-type', 'text/event-stream; charset=utf-8');
-  res.setHeader('cache-control', 'no-cache, no-store');
-  res.setHeader('x-accel-buffering', 'no');
-  res.flushHeaders();
-  res.on('close', () => {
-    if (closed) return;
-    closed = true;
-    for (const listener of listeners) listener();
-  });
+  const stream = openStreamingResponse(res, 200, 'text/event-stream; charset=utf-8');
   const write = (chunk: string) => {
-    if (!closed) res.write(chunk);
+    if (!stream.closed) res.write(chunk);
   };
   const next = (result: unknown) => write(`event: next\ndata: ${JSON.stringify(result)}\n\n`);
   return {
@@ -63,15 +53,15 @@ export function sseFraming(res: ServerResponse): SubscriptionFraming {
     fail: (errors) => next({ errors }),
     heartbeat: () => write(':\n\n'),
     end() {
-      if (closed) return;
+      if (stream.closed) return;
       write('event: complete\ndata:\n\n');
-      closed = true;
+      stream.markEnded();
       res.end();
     },
     get closed() {
-      return closed;
+      return stream.closed;
     },
-    onClose: (listener) => void listeners.push(listener),
+    onClose: (listener) => stream.onClose(listener),
   };
 }
 

@@ -3,6 +3,7 @@ import type express from 'express';
 import { GraphQLError, Kind, OperationTypeNode, getOperationAST, parse, specifiedRules, validate } from 'graphql';
 import type { DocumentNode, ExecutionResult, GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
 import { ErrorCode, appError, serviceUnavailable, unauthenticated } from '../../platform/errors.js';
+import { sendErrors } from '../../platform/http.js';
 import type { ClientAuth } from '../auth.js';
 import { edgeOf } from '../edge.js';
 import { acceptedMultipartSpec } from '../http/multipart.js';
@@ -67,7 +68,7 @@ export function createHttpSubscriptions(deps: {
     }
     const transport = requestedTransport(req.header('accept'), acceptedMultipartSpec(req.header('accept')));
     if (!transport) {
-      refuse(res, 406, NOT_ACCEPTABLE);
+      sendErrors(res, 406, NOT_ACCEPTABLE);
       return;
     }
     serve(req, res, transport, schema, operation).catch(next);
@@ -77,7 +78,7 @@ export function createHttpSubscriptions(deps: {
     // The caller as the edge decided it, once per request (gateway/edge.ts).
     const edge = edgeOf(res);
     if (edge.identityError) {
-      refuse(res, 401, edge.identityError);
+      sendErrors(res, 401, edge.identityError);
       return;
     }
     const subscriber: Subscriber = { identity: edge.identity, expiresAt: edge.expiresAt };
@@ -87,7 +88,7 @@ export function createHttpSubscriptions(deps: {
         slot === 503
           ? serviceUnavailable('Too many subscription streams on this gateway; retry.')
           : appError(ErrorCode.RATE_LIMITED, 'Too many open subscription streams for this client.');
-      refuse(res, slot, error);
+      sendErrors(res, slot, error);
       return;
     }
     try {
@@ -233,11 +234,6 @@ async function pump(
 }
 
 const formatted = (error: GraphQLError) => (typeof error.toJSON === 'function' ? error.toJSON() : error);
-
-function refuse(res: express.Response, status: number, error: GraphQLError) {
-  res.status(status).setHeader('cache-control', 'no-store');
-  res.json({ errors: [formatted(error)] });
-}
 
 /** Open streams per gateway, per client address and per user; a slot is taken before the subscription opens. */
 function createStreamSlots(limits: HttpSubscriptionLimits) {

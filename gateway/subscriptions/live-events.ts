@@ -20,6 +20,26 @@ export interface LiveEvents {
   close(): Promise<void>;
 }
 
+/** Embedded mode: live events from the in-process bus's emitter. */
+function createInProcessLiveEvents(config: EventConfig, channel: (type: string) => string): LiveEvents {
+  const emitter = () => {
+    const bus = sharedMemoryBus(config.EVENT_NAMESPACE);
+    if (!bus) throw new Error('embedded mode: no in-process event bus in this process');
+    return bus.live;
+  };
+  return {
+    async subscribe(type, onEvent) {
+      const live = emitter();
+      live.on(channel(type), onEvent);
+      return () => void live.off(channel(type), onEvent);
+    },
+    // In-process: the feed cannot be cut.
+    onResubscribed: () => () => {},
+    onCut: () => () => {},
+    async close() {},
+  };
+}
+
 /**
  * Live events reach every gateway instance through Redis pub/sub (graphql-redis-subscriptions).
  * RedisPubSub counts references per channel, so all subscribers to one event type on this
@@ -27,24 +47,7 @@ export interface LiveEvents {
  */
 export function createLiveEvents(config: EventConfig, log: Logger): LiveEvents {
   const channel = (type: string) => config.EVENT_NAMESPACE + liveChannel(type);
-  if (!config.REDIS_URL) {
-    const emitter = () => {
-      const bus = sharedMemoryBus(config.EVENT_NAMESPACE);
-      if (!bus) throw new Error('embedded mode: no in-process event bus in this process');
-      return bus.live;
-    };
-    return {
-      async subscribe(type, onEvent) {
-        const live = emitter();
-        live.on(channel(type), onEvent);
-        return () => void live.off(channel(type), onEvent);
-      },
-      // In-process: the feed cannot be cut.
-      onResubscribed: () => () => {},
-      onCut: () => () => {},
-      async close() {},
-    };
-  }
+  if (!config.REDIS_URL) return createInProcessLiveEvents(config, channel);
   const options = { maxRetriesPerRequest: null };
   const publisher = new Redis(config.REDIS_URL, options);
   const subscriber = new Redis(config.REDIS_URL, options);

@@ -33,6 +33,28 @@ export type SubscriptionCore = ReturnType<typeof createSubscriptionCore>;
 /** Who runs the per-event queries of subscriptions (metrics label; the subscriber's identity still applies). */
 const EVENT_CLIENT: ClientInfo = { name: 'subscription', version: null, partnerId: null };
 
+/** Runs one operation through the gateway's own pipeline (Apollo executeOperation) as the given caller. */
+function createOperationRunner(apollo: ApolloServer<GatewayContext>) {
+  return async (
+    query: string,
+    variables: Record<string, unknown>,
+    identity: Identity,
+    clientIp?: string,
+    client: ClientInfo = EVENT_CLIENT,
+  ): Promise<ExecutionResult> => {
+    const response = await apollo.executeOperation(
+      { query, variables },
+      { contextValue: { identity, requestId: randomUUID(), client, ...(clientIp ? { clientIp } : {}) } },
+    );
+    if (response.body.kind !== 'single') throw new Error('incremental delivery is not supported here');
+    const { errors, ...result } = response.body.singleResult;
+    // Apollo hands back formatted (plain) errors; graphql-ws serializes GraphQLErrors (toJSON).
+    return errors
+      ? { ...result, errors: errors.map((e) => new GraphQLError(e.message, { path: e.path, extensions: e.extensions })) }
+      : result;
+  };
+}
+
 /**
  * What every subscription transport shares (WebSocket, HTTP multipart, SSE): subscribe →
  * authorize → replay → live, and the per-event query through the gateway's own pipeline. A
@@ -51,24 +73,7 @@ export function createSubscriptionCore(deps: {
 }) {
   const { apollo, log } = deps;
 
-  const execute = async (
-    query: string,
-    variables: Record<string, unknown>,
-    identity: Identity,
-    clientIp?: string,
-    client: ClientInfo = EVENT_CLIENT,
-  ): Promise<ExecutionResult> => {
-    const response = await apollo.executeOperation(
-      { query, variables },
-      { contextValue: { identity, requestId: randomUUID(), client, ...(clientIp ? { clientIp } : {}) } },
-    );
-    if (response.body.kind !== 'single') throw new Error('incremental delivery is not supported here');
-    const { errors, ...result } = response.body.singleResult;
-    // Apollo hands back formatted (plain) errors; graphql-ws serializes GraphQLErrors (toJSON).
-    return errors
-      ? { ...result, errors: errors.map((e) => new GraphQLError(e.message, { path: e.path, extensions: e.extensions })) }
-      : result;
-  };
+  const execute = createOperationRunner(apollo);
 
   /**
    * One execution per (event, document, variables, caller): a thousand anonymous watchers of one

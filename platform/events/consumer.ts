@@ -66,6 +66,7 @@ const toEvent = (row: InboxRow): StreamEvent =>
  *   is parked (a dead letter). Its entity's later events wait behind it; other entities go on.
  * Events of types without a handler still advance their entity's position.
  */
+// eslint-disable-next-line max-lines-per-function -- the consumer loop's read, retry-inbox and timer parts share its position and shutdown state; each inner function is short
 export function startConsumer(opts: {
   bus: EventBus;
   database: Database<Record<string, unknown>>;

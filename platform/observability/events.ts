@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { Gauge } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Database } from '../db.js';
 import type { EventBus } from '../events/bus.js';
 import type { StreamName } from '../events/types.js';
@@ -14,6 +15,30 @@ const bounded = <T>(work: Promise<T>): Promise<T> =>
     work,
     new Promise<never>((_, reject) => setTimeout(() => reject(new Error('metrics read timed out')), READ_TIMEOUT_MS).unref()),
   ]);
+
+/** The producer's backlog: committed outbox rows not yet on the bus. */
+function registerOutboxMetric(
+  registers: Registry[],
+  stream: StreamName,
+  opts: { database: Database<Record<string, unknown>>; log: Logger },
+): void {
+  new Gauge({
+    name: 'events_outbox_unpublished',
+    help: 'Committed outbox rows not yet published to the event bus.',
+    labelNames: ['stream'] as const,
+    registers,
+    async collect() {
+      try {
+        const rows = await bounded(
+          opts.database.background.execute<{ n: number }>(sql`select count(*)::int as n from outbox where published_at is null`),
+        );
+        this.set({ stream }, Number(rows[0]?.n ?? 0));
+      } catch (err) {
+        opts.log.warn({ err: (err as Error).message }, 'outbox backlog not measured');
+      }
+    },
+  });
+}
 
 /**
  * Event backbone health, read when Prometheus scrapes (nothing runs when nobody looks): the
@@ -33,25 +58,7 @@ export function registerEventMetrics(
   },
 ): void {
   const registers = [metrics.registry];
-  if (opts.produces) {
-    const stream = opts.produces;
-    new Gauge({
-      name: 'events_outbox_unpublished',
-      help: 'Committed outbox rows not yet published to the event bus.',
-      labelNames: ['stream'] as const,
-      registers,
-      async collect() {
-        try {
-          const rows = await bounded(
-            opts.database.background.execute<{ n: number }>(sql`select count(*)::int as n from outbox where published_at is null`),
-          );
-          this.set({ stream }, Number(rows[0]?.n ?? 0));
-        } catch (err) {
-          opts.log.warn({ err: (err as Error).message }, 'outbox backlog not measured');
-        }
-      },
-    });
-  }
+  if (opts.produces) registerOutboxMetric(registers, opts.produces, opts);
   if (opts.consumes.length === 0) return;
   const labels = (stream: StreamName) => ({ stream, group: opts.group });
   // The registry reads all metrics at once, so both gauges await one shared reading per scrape.
