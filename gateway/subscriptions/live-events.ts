@@ -42,7 +42,7 @@ export function createLiveEvents(config: EventConfig, log: Logger): LiveEvents {
       // In-process: the feed cannot be cut.
       onResubscribed: () => () => {},
       onCut: () => () => {},
-      async close() {},
+      close: async () => {},
     };
   }
   const options = { maxRetriesPerRequest: null };
@@ -72,7 +72,7 @@ export function createLiveEvents(config: EventConfig, log: Logger): LiveEvents {
           log.info({ listeners: listeners.size }, 'live events resubscribed; replaying what was missed from the streams');
           for (const listener of listeners) listener();
         })
-        .catch((err: Error) => log.warn({ err: err.message }, 'live events resubscription not confirmed'));
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'live events resubscription not confirmed'));
     });
   });
   return {
