@@ -73,6 +73,8 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
       // `() => {}` is the deliberate no-op callback (postgres `onnotice`, swallowed shutdown rejections).
       '@typescript-eslint/no-empty-function': ['error', { allow: ['arrowFunctions'] }],
+      // Passing on a caught value unchanged (`catch (err) { reject(err) }`) keeps the original error; it is `unknown` by type.
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
       // Template literals interpolate numbers and counts on purpose (log lines, SQL identifiers built from numbers).
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
       // `_`-prefixed names are the conventional "deliberately unused" (callback positions, destructured rests).

@@ -19,7 +19,7 @@ const gateway = createGatewayRuntime({
     fromClientToSubgraphs: ({ request }) => ({ [INTERNAL_TOKEN_HEADER]: request.headers.get(INTERNAL_TOKEN_HEADER) }),
   },
 });
-const server = http.createServer(gateway);
+const server = http.createServer((req, res) => void gateway(req, res));
 server.listen(Number(process.env.PORT), '127.0.0.1', () => process.send?.({ ready: `http://127.0.0.1:${process.env.PORT}/graphql` }));
 process.on('SIGTERM', () => {
   server.close();

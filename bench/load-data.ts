@@ -31,7 +31,7 @@ function* lines(rows: Iterable<unknown[]>): Generator<string> {
   let buf = '';
   let n = 0;
   for (const row of rows) {
-    buf += `${row.map((v) => (v === null ? '\\N' : String(v))).join('\t')}\n`;
+    buf += `${row.map((v) => (v === null ? '\\N' : String(v as string | number | boolean))).join('\t')}\n`;
     if (++n % 2000 === 0) {
       yield buf;
       buf = '';
@@ -60,9 +60,9 @@ export async function loadBenchData(urls: Record<Subgraph, string>, size: BenchS
   >;
   try {
     const hash = await hashPassword('bench-password-1');
-    const users = Array.from({ length: size.users }, (_, i) => ({
+    const users: { id: string; role: 'ADMIN' | 'CUSTOMER' }[] = Array.from({ length: size.users }, (_, i) => ({
       id: seedId('bench-user', i),
-      role: (i === 0 ? 'ADMIN' : 'CUSTOMER') as 'ADMIN' | 'CUSTOMER',
+      role: i === 0 ? 'ADMIN' : 'CUSTOMER',
     }));
     const categoryIds = Array.from({ length: size.categories }, (_, i) => seedId('bench-category', i));
     const products = Array.from({ length: size.products }, (_, i) => ({

@@ -131,7 +131,7 @@ async function runHttp(job: HttpJob): Promise<LoadResult> {
     p50: r.latency.p50,
     p99: r.latency.p99,
     requests: r.requests.total,
-    errors: r.errors + r.timeouts,
+    errors: (r.errors as number) + (r.timeouts as number),
     failed,
     count: r.requests.total,
   };
@@ -249,7 +249,10 @@ async function runMixed(job: MixedJob): Promise<MixedResult> {
     const until = Date.now() + seconds * 1000;
     await Promise.all(
       Array.from({ length: job.readers }, async () => {
-        while (Date.now() < until) await read(record).catch(() => void (record && (failed += 1)));
+        while (Date.now() < until)
+          await read(record).catch(() => {
+            if (record) failed += 1;
+          });
       }),
     );
   };
@@ -275,7 +278,7 @@ async function runMixed(job: MixedJob): Promise<MixedResult> {
   };
 }
 
-process.on('message', async (job: HttpJob | CheckoutJob | MixedJob | { stop: true }) => {
+async function onMessage(job: HttpJob | CheckoutJob | MixedJob | { stop: true }): Promise<void> {
   if ('stop' in job) process.exit(0);
   try {
     const result = job.kind === 'http' ? await runHttp(job) : job.kind === 'checkout' ? await runCheckout(job) : await runMixed(job);
@@ -283,4 +286,6 @@ process.on('message', async (job: HttpJob | CheckoutJob | MixedJob | { stop: tru
   } catch (err) {
     process.send!({ error: String((err as Error).stack ?? err) });
   }
-});
+}
+
+process.on('message', (job: HttpJob | CheckoutJob | MixedJob | { stop: true }) => void onMessage(job));

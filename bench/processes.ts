@@ -30,7 +30,10 @@ export function spawnTs(file: string, env: Record<string, string>, quiet = true)
     proc,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (proc.exitCode !== null || proc.signalCode) return resolve();
+        if (proc.exitCode !== null || proc.signalCode) {
+          resolve();
+          return;
+        }
         const kill = setTimeout(() => proc.kill('SIGKILL'), 5_000);
         proc.once('exit', () => {
           clearTimeout(kill);

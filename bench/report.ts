@@ -202,7 +202,7 @@ export interface Report {
   totalSeconds: number;
 }
 
-function markdown(r: Report, machine: Record<string, unknown>): string {
+function markdown(r: Report, machine: Record<string, string | number>): string {
   const s = r.settings;
   const lines = [
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}. Run ${new Date().toISOString()}, ${r.totalSeconds.toFixed(0)} s in all.`,

@@ -69,8 +69,13 @@ interface Stack {
   statements(): Promise<number>;
 }
 
+interface Measured<T> {
+  result: T;
+  cpu: CpuSample;
+}
+
 /** Runs one job and reads every probe's CPU at the start and the end of its measured window. */
-async function measure<T>(stack: Stack, gateway: GatewayName, job: unknown): Promise<{ result: T; cpu: CpuSample }> {
+async function measure<T>(stack: Stack, gateway: GatewayName, job: unknown): Promise<Measured<T>> {
   const candidates: [string, Probe | undefined][] = [
     ['gateway', stack.probes[gateway]],
     ['subgraphs', stack.probes.subgraphs],

@@ -28,7 +28,8 @@ const { url } = await startStandaloneServer(server, {
   context: async ({ req }) => ({ token: req.headers[INTERNAL_TOKEN_HEADER] as string | undefined }),
 });
 process.send?.({ ready: url });
-process.on('SIGTERM', async () => {
+async function shutdown(): Promise<void> {
   await server.stop();
   process.exit(0);
-});
+}
+process.on('SIGTERM', () => void shutdown());

@@ -33,8 +33,9 @@ const debug = http.createServer((_req, res) => {
   res.end(JSON.stringify({ total: sqlStatementCounter.total, primary: sqlStatementCounter.primary, replica: sqlStatementCounter.replica }));
 });
 debug.listen(Number(process.env.BENCH_DEBUG_PORT), '127.0.0.1', () => process.send?.({ ready: true }));
-process.on('SIGTERM', async () => {
+async function shutdown(): Promise<void> {
   debug.close();
   await Promise.allSettled(running.map((l) => l.close()));
   process.exit(0);
-});
+}
+process.on('SIGTERM', () => void shutdown());

@@ -13,9 +13,9 @@ interface Job {
 
 const all: ReturnType<typeof createClient>[] = [];
 
-process.on('message', async (msg: Job | { stop: true }) => {
+async function onMessage(msg: Job | { stop: true }): Promise<void> {
   if ('stop' in msg) {
-    await Promise.all(all.map((c) => c.dispose()));
+    await Promise.all(all.map(async (c) => c.dispose()));
     process.exit(0);
   }
   const job = msg;
@@ -40,7 +40,7 @@ process.on('message', async (msg: Job | { stop: true }) => {
           { query: s.query, variables: s.variables ?? {} },
           {
             next: (result) => process.send!({ received: { at: Date.now(), subscriber: i, data: result.data } }),
-            error: (err) => process.send!({ error: String((err as Error)?.message ?? JSON.stringify(err)) }),
+            error: (err) => process.send!({ error: (err as Error)?.message ?? JSON.stringify(err) }),
             complete: () => {},
           },
         );
@@ -48,4 +48,6 @@ process.on('message', async (msg: Job | { stop: true }) => {
     ),
   );
   process.send!({ ready: acked });
-});
+}
+
+process.on('message', (msg: Job | { stop: true }) => void onMessage(msg));

@@ -75,8 +75,8 @@ export function decodeToken(token: string | undefined, ttlSeconds: number, now =
   for (const [name, value] of Object.entries(body).slice(0, MAX_LSN_ENTRIES)) {
     if (!isSubgraphName(name) || !Array.isArray(value) || value.length !== 2) continue;
     const lsn = parseLsn(typeof value[0] === 'string' ? value[0] : undefined);
-    const at = value[1];
-    if (lsn === undefined || !Number.isInteger(at)) continue;
+    const at: unknown = value[1];
+    if (lsn === undefined || typeof at !== 'number' || !Number.isInteger(at)) continue;
     if (at < nowSeconds - ttlSeconds || at > nowSeconds + SKEW_SECONDS) continue;
     entries.set(name, { lsn, at });
   }

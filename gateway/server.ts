@@ -116,7 +116,7 @@ function edgeParts(deps: {
         requestTelemetryPlugin<GatewayContext>({
           metrics: deps.metrics,
           log: deps.log,
-          clientOf: (c) => c.client?.name,
+          clientOf: (c) => c.client.name,
           requestIdOf: (c) => c.requestId,
         }),
       ],
@@ -272,7 +272,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     log,
     metrics: observability.metrics,
     attach: (server) => subscriptions.attach(server),
-    onDrain: health.drain,
+    onDrain: () => health.drain(),
     beforeDrain: () => subscriptions.close(),
     async stop() {
       await apollo.stop();

@@ -1,6 +1,6 @@
 import { BrokenCircuitError } from 'cockatiel';
 import type { FetcherResponse } from '@apollo/utils.fetcher';
-import { GraphQLError, Kind } from 'graphql';
+import { GraphQLError, Kind, OperationTypeNode } from 'graphql';
 import type { DocumentNode, GraphQLFormattedError, SelectionSetNode } from 'graphql';
 import { ErrorCode } from '../platform/errors.js';
 
@@ -39,7 +39,7 @@ export function failureReason(err: unknown): FailureReason | undefined {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && NETWORK_CODES[code]) return NETWORK_CODES[code];
   // RemoteGraphQLDataSource.errorFromResponse: a non-2xx answer.
-  const status = err instanceof GraphQLError ? (err.extensions?.response as { status?: unknown } | undefined)?.status : undefined;
+  const status = err instanceof GraphQLError ? (err.extensions.response as { status?: unknown } | undefined)?.status : undefined;
   if (typeof status === 'number') return `HTTP ${status}`;
   // A body that is not JSON (a proxy's HTML error page) or not a GraphQL response object.
   if (err instanceof SyntaxError || err.message.startsWith('Expected JSON response body')) return 'invalid response';
@@ -85,11 +85,11 @@ function fieldNames(set: SelectionSetNode | undefined, typename?: string): strin
  */
 function fetchPaths(document: DocumentNode | undefined, representations: unknown): (string | number)[][] {
   const operation = document?.definitions.find((d) => d.kind === Kind.OPERATION_DEFINITION);
-  if (!operation || operation.kind !== Kind.OPERATION_DEFINITION) return [];
+  if (!operation) return [];
   const root = operation.selectionSet.selections.find((s) => s.kind === Kind.FIELD && s.name.value === '_entities');
   if (root?.kind !== Kind.FIELD || !Array.isArray(representations)) return fieldNames(operation.selectionSet).map((name) => [name]);
   const paths: (string | number)[][] = [];
-  representations.forEach((rep: { __typename?: string }, i) => {
+  representations.forEach((rep: { __typename?: string } | null, i) => {
     for (const name of fieldNames(root.selectionSet, rep?.__typename)) paths.push(['_entities', i, name]);
   });
   return paths;
@@ -108,7 +108,7 @@ export function fetchFailureErrors(
 ): GraphQLFormattedError[] {
   // The contract: a mutation whose service is down is SERVICE_UNAVAILABLE (retry with the same
   // idempotency key); the fields of a query are SUBREQUEST_HTTP_ERROR, as Apollo Router says.
-  const mutation = document?.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === 'mutation');
+  const mutation = document?.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === OperationTypeNode.MUTATION);
   const message = mutation
     ? `The ${service} service is unavailable (${reason}); retry later with the same idempotency key.`
     : `HTTP fetch failed from '${service}': ${reason}`;

@@ -55,16 +55,16 @@ export function respond(url: string, status: number, statusText: string, headers
     headers: {
       get: (name: string) => {
         const v = headers[name.toLowerCase()];
-        return v === undefined ? null : Array.isArray(v) ? v.join(', ') : String(v);
+        return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
       },
       has: (name: string) => headers[name.toLowerCase()] !== undefined,
       *[Symbol.iterator]() {
         for (const [k, v] of Object.entries(headers))
-          if (v !== undefined) yield [k, Array.isArray(v) ? v.join(', ') : String(v)] as [string, string];
+          if (v !== undefined) yield [k, Array.isArray(v) ? v.join(', ') : v] as [string, string];
       },
     } as unknown as FetcherResponse['headers'],
     text,
-    json: async () => JSON.parse(await text()),
+    json: async (): Promise<unknown> => JSON.parse(await text()),
     arrayBuffer: async () => {
       used = true;
       return body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer;
@@ -75,13 +75,13 @@ export function respond(url: string, status: number, statusText: string, headers
 }
 
 export function createSubgraphFetcher(options: SubgraphFetcherOptions): Fetcher {
-  return (input, init) =>
+  return (input, init?: SubgraphFetchInit) =>
     new Promise<FetcherResponse>((resolve, reject) => {
       const url = new URL(input);
       const secure = url.protocol === 'https:';
-      const headers = (init?.headers ?? {}) as Record<string, string>;
+      const headers = init?.headers ?? {};
       const body = init?.body as string | undefined;
-      const timeoutMs = (init as SubgraphFetchInit | undefined)?.timeoutMs ?? options.timeoutMs;
+      const timeoutMs = init?.timeoutMs ?? options.timeoutMs;
       const req = (secure ? https : http).request(
         url,
         {

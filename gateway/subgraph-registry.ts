@@ -96,11 +96,10 @@ export function createSubgraphRegistry(opts: {
       const queryTimeoutMs = config.SUBGRAPH_TIMEOUTS[name] ?? config.SUBGRAPH_TIMEOUT_MS;
       const fetcher = createSourceFetcher(queryTimeoutMs);
       entries.get(name)?.breaker.close(); // a schema reload builds the sources again
-      let source: SubgraphDataSource | undefined;
       const breaker = createSubgraphBreaker({
         settings,
         isFailure: isBreakerFailure,
-        probe: () => source!.probe(fetcher, queryTimeoutMs),
+        probe: () => source.probe(fetcher, queryTimeoutMs),
         onStateChange: (state) =>
           (state === 'closed' ? log.info : log.warn).call(log, { subgraph: name, breaker: state }, `subgraph ${name}: circuit ${state}`),
       });
@@ -117,7 +116,7 @@ export function createSubgraphRegistry(opts: {
         breaker,
         onRetry: () => retries.inc({ subgraph: name }),
       });
-      source = new SubgraphDataSource(name, url, opts.signer, onFailure, opts.cache ? opts.cache(name, resilient) : resilient);
+      const source = new SubgraphDataSource(name, url, opts.signer, onFailure, opts.cache ? opts.cache(name, resilient) : resilient);
       entries.set(name, { url, breaker, fetcher });
       return source;
     },

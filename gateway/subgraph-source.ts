@@ -85,12 +85,13 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   }
 
   override async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>) {
-    const identity = 'identity' in context && context.identity ? context.identity : null;
-    if (!identity) return; // health checks and other calls outside a client request
-    request.http?.headers.set(INTERNAL_TOKEN_HEADER, await this.signer.sign(identity));
-    if (context.requestId) request.http?.headers.set(REQUEST_ID_HEADER, context.requestId);
+    // Health checks and other calls outside a client request carry no (or a partial) context.
+    const ctx = context as Partial<GatewayContext>;
+    if (!ctx.identity) return;
+    request.http?.headers.set(INTERNAL_TOKEN_HEADER, await this.signer.sign(ctx.identity));
+    if (ctx.requestId) request.http?.headers.set(REQUEST_ID_HEADER, ctx.requestId);
     // Read-your-writes: this subgraph's position from the client's token (and this request's writes so far).
-    const lsn = 'consistency' in context ? context.consistency?.lsnFor(this.name) : undefined;
+    const lsn = ctx.consistency?.lsnFor(this.name);
     if (lsn) request.http?.headers.set(CONSISTENCY_LSN_HEADER, lsn);
   }
 

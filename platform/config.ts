@@ -175,11 +175,11 @@ export const subgraphSchemas = {
       FAULT_KILL_AFTER_CHARGE_TOKEN: z
         .string()
         .optional()
-        .transform((v) => v || undefined),
+        .transform((v) => (v === '' ? undefined : v)),
     })
     .refine((c) => !c.FAULT_KILL_AFTER_CHARGE_TOKEN || c.NODE_ENV === 'test', {
       path: ['FAULT_KILL_AFTER_CHARGE_TOKEN'],
-      message: 'is a fault-injection hook, only allowed with NODE_ENV=test',
+      error: 'is a fault-injection hook, only allowed with NODE_ENV=test',
     }),
 } satisfies Record<Subgraph, z.ZodType>;
 

@@ -1,4 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
+import { OperationTypeNode } from 'graphql';
 import type { Database } from './db.js';
 
 type LsnSource = Pick<Database<Record<string, unknown>>, 'commitLsn'>;
@@ -25,7 +26,7 @@ export function requestedLsn(header: string | undefined): bigint | undefined {
 export function noteWrites(header: string | null): void {
   const scope = requestScope.getStore();
   if (!scope || !header) return;
-  const written = (scope.writtenLsns ??= new Map());
+  const written = (scope.writtenLsns ??= new Map<string, bigint>());
   for (const [name, lsn] of parseLsnList(header)) mergeLsn(written, name, lsn);
 }
 
@@ -44,7 +45,7 @@ export function consistencyPlugin(name: string, database: LsnSource): ApolloServ
     async requestDidStart() {
       return {
         async willSendResponse({ operation, response }) {
-          if (operation?.operation !== 'mutation') return;
+          if (operation?.operation !== OperationTypeNode.MUTATION) return;
           const report = await writesReport(name, database);
           if (report) response.http.headers.set(CONSISTENCY_LSN_HEADER, report);
         },

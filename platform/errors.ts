@@ -63,7 +63,7 @@ export const serviceUnavailable = (message: string, extensions?: Record<string, 
   appError(ErrorCode.SERVICE_UNAVAILABLE, message, extensions);
 
 export function isPublicError(err: unknown): err is GraphQLError {
-  return err instanceof GraphQLError && PUBLIC_CODES.has(String(err.extensions?.code));
+  return err instanceof GraphQLError && PUBLIC_CODES.has(String(err.extensions.code));
 }
 
 /** Extensions never shown to a client: a stack, and the gateway's copy of a failed subgraph response (URL, body). */
@@ -85,17 +85,19 @@ const publicExtensions = (extensions: Record<string, unknown> = {}) =>
 export function createErrorFormatter(log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
-    const code = String(formatted.extensions?.code ?? '');
+    const rawCode = formatted.extensions?.code;
+    const code = typeof rawCode === 'string' ? rawCode : '';
+    const internal = code === (ErrorCode.INTERNAL_SERVER_ERROR as string);
     const service = formatted.extensions?.serviceName;
-    const fromSubgraph = typeof service === 'string' && code !== ErrorCode.INTERNAL_SERVER_ERROR;
-    if (fromSubgraph || isPublicError(original) || (PUBLIC_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR)) {
+    const fromSubgraph = typeof service === 'string' && !internal;
+    if (fromSubgraph || isPublicError(original) || (PUBLIC_CODES.has(code) && !internal)) {
       const { serviceName: _renamed, ...extensions } = publicExtensions(formatted.extensions);
       if (typeof service === 'string') extensions.service ??= service;
       return { ...formatted, extensions };
     }
     // A masked error that an upstream service already masked keeps its request id.
     const requestId = (formatted.extensions?.requestId as string | undefined) ?? currentRequestId();
-    if (code !== ErrorCode.INTERNAL_SERVER_ERROR || !formatted.extensions?.requestId) {
+    if (!internal || !formatted.extensions?.requestId) {
       log.error({ err: original, path: formatted.path, requestId }, 'unexpected error');
     }
     return {

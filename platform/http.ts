@@ -88,7 +88,8 @@ const badRequest = (message: string) => new GraphQLError(message, { extensions: 
 /** Body-parser failures (malformed JSON, too large) become GraphQL-shaped errors without internals. */
 export function jsonErrorHandler(log: Logger): ErrorRequestHandler {
   return (err, _req, res, _next) => {
-    const status = typeof err?.status === 'number' ? err.status : 500;
+    const raw = (err as { status?: unknown } | null | undefined)?.status;
+    const status = typeof raw === 'number' ? raw : 500;
     if (status === 413) {
       sendErrors(res, 413, badRequest('Request body is too large.'));
       return;

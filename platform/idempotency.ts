@@ -93,7 +93,7 @@ export async function runIdempotent<T>(
     );
     if (inserted.length === 0) {
       const [existing] = await tx.select().from(idempotencyKeys).where(where);
-      if (!existing || existing.requestHash !== requestHash) {
+      if (existing?.requestHash !== requestHash) {
         throw appError(ErrorCode.IDEMPOTENCY_KEY_REUSED, 'This idempotency key was already used with a different input.');
       }
       if (!existing.response) throw new Error('idempotency row committed without a response');

@@ -39,13 +39,14 @@ function nulPath(value: unknown, at: string): string | null {
 
 /** BAD_USER_INPUT when a string literal of the document or any variable holds NUL. */
 export function nulCharacterError(document: DocumentNode, variables: Record<string, unknown> | undefined): GraphQLError | undefined {
-  let literal = false;
+  // An object, so the flag set inside the visitor is not narrowed to its initial `false`.
+  const found = { literal: false };
   visit(document, {
     [Kind.STRING](node) {
-      if (node.value.includes(NUL)) literal = true;
+      if (node.value.includes(NUL)) found.literal = true;
     },
   });
-  if (literal) return badInput('String arguments must not contain the NUL character (U+0000).');
+  if (found.literal) return badInput('String arguments must not contain the NUL character (U+0000).');
   for (const [name, value] of Object.entries(variables ?? {})) {
     const found = nulPath(value, name);
     if (found) return badInput(`Variable $${found} must not contain the NUL character (U+0000).`, { variable: found.split('.')[0] });

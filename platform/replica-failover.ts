@@ -36,13 +36,13 @@ const CONNECTION_CODES = new Set([
 
 /** The replica cannot serve anything right now: take it out of rotation, read from the primary. */
 export function isReplicaUnavailable(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
+  const code = (err as { code?: unknown } | null | undefined)?.code;
   return typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08'));
 }
 
 /** Replay on the standby cancelled this one statement (rows it needed were vacuumed away): the primary has them. */
 export function isRecoveryConflict(err: unknown): boolean {
-  return /conflict with recovery/i.test((err as Error)?.message ?? '');
+  return /conflict with recovery/i.test((err as Error | null | undefined)?.message ?? '');
 }
 
 export function withPrimaryFallback(replica: postgres.Sql, primary: postgres.Sql, monitor: ReplicaMonitor, index: number): postgres.Sql {

@@ -105,19 +105,21 @@ export function createReplicaMonitor(opts: ReplicaMonitorOptions): ReplicaMonito
   };
 
   const samplePrimary = async (now: number) => {
-    const [row] = await withTimeout(primary`select pg_current_wal_lsn()::text as lsn`, POLL_TIMEOUT_MS);
+    const [row] = await withTimeout(primary<{ lsn: string | null }[]>`select pg_current_wal_lsn()::text as lsn`, POLL_TIMEOUT_MS);
     const lsn = parseLsn(row?.lsn);
     if (lsn === undefined) return;
     const last = samples.at(-1);
     // A lower position means a different primary (restored, failed over): old samples mean nothing.
     if (last && lsn < last.lsn) samples = [];
-    if (!last || lsn !== last.lsn) samples.push({ at: now, lsn });
+    if (lsn !== last?.lsn) samples.push({ at: now, lsn });
   };
 
   const pollReplica = async (r: Replica) => {
     if (r.inFlight) return; // a hung server: the first poll's timeout already marked it down
     r.inFlight = true;
-    const query = r.sql`select (case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end)::text as lsn`;
+    const query = r.sql<
+      { lsn: string | null }[]
+    >`select (case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end)::text as lsn`;
     query.finally(() => (r.inFlight = false)).catch(() => {});
     try {
       const [row] = await withTimeout(query, POLL_TIMEOUT_MS);
@@ -150,8 +152,11 @@ export function createReplicaMonitor(opts: ReplicaMonitorOptions): ReplicaMonito
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<void>;
   const loop = async () => {
-    await tick().catch((err) => opts.log?.error({ err }, 'replica poll failed'));
-    if (!stopped) timer = setTimeout(() => (current = loop()), opts.pollMs).unref();
+    await tick().catch((err: unknown) => opts.log?.error({ err }, 'replica poll failed'));
+    if (!stopped)
+      timer = setTimeout(() => {
+        current = loop();
+      }, opts.pollMs).unref();
   };
   current = loop();
 
@@ -167,7 +172,7 @@ export function createReplicaMonitor(opts: ReplicaMonitorOptions): ReplicaMonito
     markDown(i, err) {
       const r = replicas[i]!;
       r.replay = undefined;
-      setState(r, { state: 'down', lagMs: null, replayLsn: null, error: (err as Error)?.message ?? String(err) });
+      setState(r, { state: 'down', lagMs: null, replayLsn: null, error: (err as Error | null | undefined)?.message ?? String(err) });
     },
     onDown(i, listener) {
       const set = replicas[i]!.downListeners;

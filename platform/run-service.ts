@@ -123,7 +123,7 @@ export async function runService(name: string, service: RunnableService, opts: L
     listening
       .close()
       .then(() => process.exit(0))
-      .catch((err) => {
+      .catch((err: unknown) => {
         opts.log.error({ err }, 'shutdown failed');
         process.exit(1);
       });

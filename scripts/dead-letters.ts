@@ -35,7 +35,9 @@ try {
     console.log(rows.length ? `replaying ${rows.map((r) => `${r.type} for ${r.consumer}`).join(', ')}` : 'no parked event with that id');
   } else {
     const done = await sql.begin(async (tx) => {
-      const [row] = await tx`delete from event_inbox where event_id = ${eventId!} and parked_at is not null
+      const [row] = await tx<
+        { consumer: string; stream: string; entity: string | null; seq: string | null; type: string }[]
+      >`delete from event_inbox where event_id = ${eventId!} and parked_at is not null
         returning consumer, stream, entity, seq, type`;
       if (!row) return null;
       await tx`insert into processed_events (consumer, event_id) values (${row.consumer}, ${eventId!}) on conflict do nothing`;

@@ -61,7 +61,7 @@ describe('docker-compose.yml', () => {
     for (const [name, schema] of Object.entries(APPS)) {
       const service = compose.services[name];
       expect(service, name).toBeDefined();
-      const resolved = Object.fromEntries(Object.entries(service!.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), env)]));
+      const resolved = Object.fromEntries(Object.entries(service!.environment ?? {}).map(([k, v]) => [k, interpolate(v, env)]));
       expect(() => parseConfig(schema, resolved), name).not.toThrow();
     }
   });

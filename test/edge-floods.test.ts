@@ -68,7 +68,7 @@ function idleSocket(wsUrl: string): Promise<Outcome> {
     const closed = new Promise<number>((r) => socket.once('close', (code) => r(code)));
     socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: {} })));
     socket.on('message', (data) => {
-      if (JSON.parse(String(data)).type === 'connection_ack') resolve({ accepted: true, socket, closed });
+      if (JSON.parse((data as Buffer).toString()).type === 'connection_ack') resolve({ accepted: true, socket, closed });
     });
     socket.once('unexpected-response', (_req, res) => {
       resolve({ accepted: false, status: res.statusCode ?? null });

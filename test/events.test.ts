@@ -62,7 +62,9 @@ describe('domain events', () => {
     ).toBeUndefined();
     await eventually(async () => ((await invoiceOf(cancelledId)).status === 'VOID' ? true : undefined));
     await eventually(async () =>
-      (await stack.sql.catalog`select stock from products where id = ${productId}`)[0]!.stock === stockBefore + 3 ? true : undefined,
+      (await stack.sql.catalog`select stock from products where id = ${productId}`)[0]!.stock === (stockBefore as number) + 3
+        ? true
+        : undefined,
     );
 
     // Each change went out through its service's outbox, and every row was relayed.

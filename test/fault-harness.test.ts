@@ -52,7 +52,7 @@ describe('fault harness (one process per service)', () => {
     await cluster.blackhole('catalog');
     const err = await fetch(url, { signal: AbortSignal.timeout(1_000) }).then(
       () => null,
-      (e: Error) => e,
+      (e: unknown) => e as Error,
     );
     expect(err?.name).toBe('TimeoutError');
     await cluster.restore('catalog');

@@ -49,7 +49,7 @@ describe('getting started', () => {
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     const again = await npm(['run', '--silent', 'keys', '--', '--out', file]).then(
       () => null,
-      (err: { code: number; stderr: string }) => err,
+      (err: unknown) => err as { code: number; stderr: string },
     );
     expect(again?.code).toBe(1);
     expect(again?.stderr).toMatch(/exists.*--force/);

@@ -132,7 +132,7 @@ describe('partner onboarding without restarts', () => {
   it('bad command input is a message, not a stack trace', async () => {
     const failed = await partnerCli('publish', 'nobody', '1.0', '/nonexistent.graphql').then(
       () => null,
-      (e: { code: number; stderr: string }) => e,
+      (e: unknown) => e as { code: number; stderr: string },
     );
     expect(failed?.code).toBe(1);
     expect(failed?.stderr).toMatch(/no client "nobody"/);

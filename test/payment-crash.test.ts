@@ -50,7 +50,7 @@ const totalCharges = () => Object.values(provider.ledger.chargeCounts()).reduce(
 const pay = (invoiceId: string, idempotencyKey: string) =>
   cluster
     .gql(PAY, { input: { invoiceId, cardToken: 'tok_visa', idempotencyKey } }, { token: alice.token })
-    .catch((err: Error) => ({ errors: [{ message: err.message }] }) as never);
+    .catch((err: unknown) => ({ errors: [{ message: (err as Error).message }] }) as never);
 
 async function invoiceOfNewOrder() {
   const placed = await cluster.gql(

@@ -23,7 +23,7 @@ const hits = { query: 0, mutation: 0, probe: 0 };
 const hanging = new Set<http.ServerResponse>();
 const neighbour = http.createServer((req, res) => {
   let body = '';
-  req.on('data', (c) => (body += c));
+  req.on('data', (c: Buffer) => (body += c.toString()));
   req.on('end', () => {
     if (req.url === '/health/ready') {
       hits.probe += 1;

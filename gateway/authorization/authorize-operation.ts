@@ -126,14 +126,15 @@ export function authorizeOperation(
 /** Cheap pre-check: does the document name any field that carries a policy at all? */
 function mayBeGuarded(document: DocumentNode, policies: Map<string, Policy>): boolean {
   const guardedNames = new Set([...policies.keys()].map((c) => c.split('.').at(-1)!));
-  let hit = false;
+  // An object, so the flag set inside the visitor is not narrowed to its initial `false`.
+  const seen = { guarded: false };
   visit(document, {
     Field(node) {
-      if (guardedNames.has(node.name.value)) hit = true;
+      if (guardedNames.has(node.name.value)) seen.guarded = true;
     },
   });
   // Type-level policies can be reached through any field: only skip when no type policy exists.
-  return hit || [...policies.keys()].some((c) => !c.includes('.'));
+  return seen.guarded || [...policies.keys()].some((c) => !c.includes('.'));
 }
 
 /** Variables only the removed fields used would make the operation invalid ("never used"). */

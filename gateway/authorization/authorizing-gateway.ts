@@ -71,7 +71,10 @@ export function createAuthorizingGateway(inner: GatewayInterface, policies: Map<
 /** Puts null at each path (through every element of the lists on the way). */
 function withNulls(data: Record<string, unknown>, paths: ResponsePath[]): Record<string, unknown> {
   const set = (node: unknown, path: string[]): void => {
-    if (Array.isArray(node)) return node.forEach((item) => set(item, path));
+    if (Array.isArray(node)) {
+      for (const item of node) set(item, path);
+      return;
+    }
     if (!node || typeof node !== 'object') return;
     const [head, ...rest] = path;
     if (rest.length === 0) (node as Record<string, unknown>)[head!] = null;

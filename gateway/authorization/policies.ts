@@ -1,5 +1,5 @@
 import { Kind, parse, print, visit } from 'graphql';
-import type { ConstDirectiveNode, ConstValueNode, DirectiveNode, DocumentNode } from 'graphql';
+import type { ConstDirectiveNode, ConstValueNode, DirectiveNode } from 'graphql';
 
 /**
  * Who may see a field or type, as the subgraphs declared it with federation's `@authenticated`
@@ -42,7 +42,7 @@ export function readPolicies(supergraphSdl: string): SupergraphPolicies {
       if (as) names[feature] = as;
       return { ...node, arguments: node.arguments?.filter((a) => a.name.value !== 'for') };
     },
-  }) as DocumentNode;
+  });
 
   const byCoordinate = new Map<string, Policy>();
   const policyOf = (directives: readonly ConstDirectiveNode[] | undefined): Policy | null => {

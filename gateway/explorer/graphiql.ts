@@ -30,9 +30,15 @@ export function createGraphiQL(defaultQuery: string): express.RequestHandler {
   };
 
   return (req, res, next) => {
-    if (req.method !== 'GET' || 'query' in req.query || 'extensions' in req.query) return next();
+    if (req.method !== 'GET' || 'query' in req.query || 'extensions' in req.query) {
+      next();
+      return;
+    }
     // A browser navigating here asks for HTML first; clients asking for JSON go to Apollo.
-    if (req.accepts(['application/json', 'application/graphql-response+json', 'text/html']) !== 'text/html') return next();
+    if (req.accepts(['application/json', 'application/graphql-response+json', 'text/html']) !== 'text/html') {
+      next();
+      return;
+    }
     page ??= render();
     page.then(({ html, gzip }) => {
       res.setHeader('content-type', 'text/html; charset=utf-8');

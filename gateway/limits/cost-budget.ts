@@ -74,7 +74,7 @@ export function createCostBudgetPlugin(deps: {
               400,
             );
           }
-          const partnerId = contextValue.client?.partnerId;
+          const partnerId = contextValue.client.partnerId;
           if (!partnerId || estimated === 0) return;
           const perMinute = contextValue.client.limits?.costBudgetPerMinute ?? config.PARTNER_COST_BUDGET_PER_MINUTE;
           const budgets = budgetsOf(perMinute);

@@ -23,7 +23,8 @@ export interface Limits {
   validationRules: ValidationRule[];
   parseOptions: ParseOptions;
   /** For the subscription server: request counts for operations sent over WebSockets. */
-  admitSocketOperation(identity: Identity, ip: string | undefined): Promise<GraphQLError | undefined>;
+  // A property, not a method: it is handed on detached (to the WebSocket server).
+  admitSocketOperation: (identity: Identity, ip: string | undefined) => Promise<GraphQLError | undefined>;
 }
 
 /**

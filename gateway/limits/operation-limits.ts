@@ -43,7 +43,7 @@ export function createOperationLimits(config: GatewayConfig): OperationLimits {
   }).protect();
   return {
     validationRules: armor.validationRules,
-    parseOptions: { maxTokens: config.LIMIT_MAX_TOKENS },
+    parseOptions: { maxLexicalTokens: config.LIMIT_MAX_TOKENS },
     plugins: [...(armor.plugins as ApolloServerPlugin<GatewayContext>[])],
   };
 }

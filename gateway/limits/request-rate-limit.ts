@@ -33,7 +33,7 @@ export interface RateLimitSubject {
 export function createRequestRateLimit(deps: { config: GatewayConfig; redis: Redis | null; log: Logger }): {
   middleware: express.RequestHandler;
   /** The same counters for an operation sent over a WebSocket (no partner keys there); an error refuses it. */
-  admit(identity: Identity, ip: string | undefined): Promise<GraphQLError | undefined>;
+  admit: (identity: Identity, ip: string | undefined) => Promise<GraphQLError | undefined>;
 } {
   const { config, redis, log } = deps;
   const window = config.RATE_LIMIT_WINDOW_SECONDS;
@@ -74,7 +74,10 @@ export function createRequestRateLimit(deps: { config: GatewayConfig; redis: Red
       'ratelimit',
       `"${subject.kind}";r=${outcome.allowed ? outcome.remaining : 0};t=${outcome.allowed ? outcome.resetSeconds : outcome.retryAfterSeconds}`,
     );
-    if (outcome.allowed) return void next();
+    if (outcome.allowed) {
+      next();
+      return;
+    }
     log.info({ subject: subject.kind, key: subject.kind === 'ip' ? subject.key : undefined, requestId }, 'rate limited');
     sendErrors(res, 429, tooManyRequests(outcome.retryAfterSeconds), { 'retry-after': String(outcome.retryAfterSeconds) });
   };

@@ -1,4 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
+import { OperationTypeNode } from 'graphql';
 import type { GatewayContext } from '../context.js';
 
 /**
@@ -21,7 +22,7 @@ export function createCachePolicyPlugin(): ApolloServerPlugin<GatewayContext> {
     async requestDidStart() {
       return {
         async didResolveOperation({ request, operation, contextValue, overallCachePolicy }) {
-          if (request.http?.method !== 'GET' || operation?.operation !== 'query') {
+          if (request.http?.method !== 'GET' || operation?.operation !== OperationTypeNode.QUERY) {
             overallCachePolicy.restrict({ maxAge: 0 });
           }
           const signedIn = contextValue.identity.userId !== null || request.http?.headers.has('authorization');

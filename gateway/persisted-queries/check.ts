@@ -50,7 +50,7 @@ export async function checkManifests(opts: { dir: string; supergraphSdl: string 
       const operations = doc.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
       if (operations.length !== 1 || operations[0]!.name?.value !== op.name) {
         report(op.name, 'the body must hold exactly one operation, named as the entry');
-      } else if (operations[0]!.operation !== op.type) {
+      } else if ((operations[0]!.operation as string) !== op.type) {
         report(op.name, `declared as ${op.type} but is a ${operations[0]!.operation}`);
       }
       for (const err of validate(schema, doc)) report(op.name, err.message);

@@ -123,7 +123,7 @@ export async function createClientRegistry(dir: string, pollMs: number, log: Log
     for (const name of names.sort()) {
       const read = await readClient(dir, name).then(
         (r) => ({ ok: r }),
-        (err: Error) => ({ error: err.message }),
+        (err: unknown) => ({ error: (err as Error).message }),
       );
       if ('error' in read) {
         // Logged once per distinct problem, not every poll.
@@ -146,7 +146,7 @@ export async function createClientRegistry(dir: string, pollMs: number, log: Log
   };
   await refresh();
   const timer = setInterval(
-    () => void refresh().catch((err: Error) => log.error({ problem: err.message }, 'client registry: poll failed')),
+    () => void refresh().catch((err: unknown) => log.error({ problem: (err as Error).message }, 'client registry: poll failed')),
     pollMs,
   );
   timer.unref();

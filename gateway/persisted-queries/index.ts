@@ -41,7 +41,7 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
   let built: { from: RegistrySnapshot | null; keys: PartnerKey[]; safelist: Safelist } | undefined;
   const current = () => {
     const snapshot = registry?.current() ?? null;
-    if (built && built.from === snapshot) return built;
+    if (built?.from === snapshot) return built;
     const all = new Map(manifests);
     for (const [client, manifest] of snapshot?.manifests ?? []) all.set(client, manifest);
     built = {

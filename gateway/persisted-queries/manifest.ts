@@ -40,8 +40,8 @@ export interface ManifestFile {
 
 /** Every `*.json` in dir, parsed; a missing dir is no manifests. */
 export async function readManifestFiles(dir: string): Promise<ManifestFile[]> {
-  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [] as string[];
+  const names = await readdir(dir).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
     throw err;
   });
   return Promise.all(

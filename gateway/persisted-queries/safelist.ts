@@ -99,7 +99,10 @@ export function createSafelistGate(check: SafelistCheck): express.RequestHandler
   return (req, res, next) => {
     const { client, requestId } = edgeOf(res);
     const refusal = check(client, requestedOperation(req), requestId);
-    if (!refusal) return next();
+    if (!refusal) {
+      next();
+      return;
+    }
     sendErrors(res, refusal.status, refusal.error);
   };
 }
@@ -112,7 +115,7 @@ export function createSafelistGate(check: SafelistCheck): express.RequestHandler
 export function createTrustedDocumentsPlugin(safelist: Safelist): ApolloServerPlugin<GatewayContext> {
   return {
     async requestDidStart({ request }) {
-      const hash: unknown = request.extensions?.persistedQuery?.sha256Hash;
+      const hash = (request.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined)?.sha256Hash;
       if (request.query !== undefined || typeof hash !== 'string') return;
       const body = safelist.body(hash);
       if (body === undefined) return;

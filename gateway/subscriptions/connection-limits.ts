@@ -33,8 +33,14 @@ export function createConnectionLimits(caps: ConnectionCaps, clientIp: (req: htt
   /** For `new WebSocketServer({ verifyClient })` (its callback form; answered synchronously). */
   const verifyClient = (info: { req: http.IncomingMessage }, done: (ok: boolean, status?: number, message?: string) => void) => {
     const ip = clientIp(info.req) ?? info.req.socket.remoteAddress ?? 'unknown';
-    if (total >= caps.maxTotal) return done(false, 503, 'Too many WebSocket connections on this gateway');
-    if ((perIp.get(ip) ?? 0) >= caps.maxPerIp) return done(false, 429, 'Too many WebSocket connections from this address');
+    if (total >= caps.maxTotal) {
+      done(false, 503, 'Too many WebSocket connections on this gateway');
+      return;
+    }
+    if ((perIp.get(ip) ?? 0) >= caps.maxPerIp) {
+      done(false, 429, 'Too many WebSocket connections from this address');
+      return;
+    }
     total += 1;
     perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
     info.req.socket.once('close', () => release(ip));

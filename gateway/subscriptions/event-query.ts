@@ -31,7 +31,7 @@ export function planSubscription(
   variableValues: Record<string, unknown>,
 ): PlannedSubscription {
   const operation = getOperationAST(document, operationName);
-  if (!operation || operation.operation !== OperationTypeNode.SUBSCRIPTION) throw badInput('Expected a subscription operation.');
+  if (operation?.operation !== OperationTypeNode.SUBSCRIPTION) throw badInput('Expected a subscription operation.');
   const [selection, ...rest] = operation.selectionSet.selections;
   if (!selection || rest.length > 0 || selection.kind !== Kind.FIELD) {
     throw badInput('A subscription selects exactly one root field, directly (not through a fragment).');

@@ -32,7 +32,7 @@ export interface EventStreamDeps {
 /** Who may subscribe at all; per-event checks happen in `visible` below. */
 export function authorizeSubscription(plan: PlannedSubscription, subscriber: Subscriber): void {
   if (plan.field.ownerId && !subscriber.identity.userId) throw unauthenticated('Sign in to subscribe to this field.');
-  const after = plan.args.after as string | undefined;
+  const after = plan.args.after as string | null | undefined;
   if (after !== undefined && after !== null && !isStreamId(after)) throw badInput('after must be an event id from extensions.eventId.');
 }
 

@@ -36,7 +36,7 @@ function createInProcessLiveEvents(config: EventConfig, channel: (type: string) 
     // In-process: the feed cannot be cut.
     onResubscribed: () => () => {},
     onCut: () => () => {},
-    async close() {},
+    close: async () => {},
   };
 }
 
@@ -75,7 +75,7 @@ export function createLiveEvents(config: EventConfig, log: Logger): LiveEvents {
           log.info({ listeners: listeners.size }, 'live events resubscribed; replaying what was missed from the streams');
           for (const listener of listeners) listener();
         })
-        .catch((err: Error) => log.warn({ err: err.message }, 'live events resubscription not confirmed'));
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'live events resubscription not confirmed'));
     });
   });
   return {

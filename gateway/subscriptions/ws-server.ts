@@ -26,13 +26,14 @@ export interface SubscriptionLimits extends ConnectionCaps {
   maxSubscriptionsPerConnection: number;
 }
 
-type ConnectionState = {
+// graphql-ws keeps it as the socket's `extra` context, which must be a record.
+interface ConnectionState extends Record<PropertyKey, unknown> {
   subscriber?: Subscriber;
   client?: ClientInfo;
   active?: number;
   clientIp?: string;
   idle?: NodeJS.Timeout;
-};
+}
 
 /** The edge checks HTTP requests get, for the socket: partner key at connection_init, safelist per operation. */
 export interface SocketEdge {
@@ -89,7 +90,7 @@ export function createSubscriptionServer(deps: SocketServerDeps) {
               schema: args.schema,
               document: args.document,
               operationName: args.operationName,
-              variables: (args.variableValues ?? {}) as Record<string, unknown>,
+              variables: args.variableValues ?? {},
               subscriber,
             });
           },
@@ -101,13 +102,7 @@ export function createSubscriptionServer(deps: SocketServerDeps) {
               client?: ClientInfo;
             };
             try {
-              return await core.execute(
-                print(args.document),
-                (args.variableValues ?? {}) as Record<string, unknown>,
-                subscriber.identity,
-                clientIp,
-                client,
-              );
+              return await core.execute(print(args.document), args.variableValues ?? {}, subscriber.identity, clientIp, client);
             } catch (err) {
               return { errors: core.asErrors(err) };
             }

@@ -76,7 +76,7 @@ export interface ServiceTokenVerifier {
 const VERIFIED_TOKENS_MAX = 10_000;
 
 export function createServiceTokenVerifier(trusted: { keys: JWK[] }): ServiceTokenVerifier {
-  const jwks = createLocalJWKSet(trusted as Parameters<typeof createLocalJWKSet>[0]);
+  const jwks = createLocalJWKSet(trusted);
   // The trusted keys are fixed for the life of the process, so a verified token stays valid until its exp.
   const verified = createVerifiedTokens<ServiceCaller>({ max: VERIFIED_TOKENS_MAX });
   return {
@@ -89,7 +89,8 @@ export function createServiceTokenVerifier(trusted: { keys: JWK[] }): ServiceTok
         const { kid } = decodeProtectedHeader(token);
         const { payload } = await jwtVerify(token, jwks, { audience: AUDIENCE, algorithms: ['ES256'], requiredClaims: ['exp'] });
         if (!kid || !payload.iss || keyOwner(kid) !== payload.iss) return null;
-        const role = payload.role === 'ADMIN' || payload.role === 'CUSTOMER' ? (payload.role as Role) : null;
+        const claimed = payload.role;
+        const role: Role | null = claimed === 'ADMIN' || claimed === 'CUSTOMER' ? claimed : null;
         const userId = payload.sub && payload.sub !== 'anonymous' && role ? payload.sub : null;
         const scopes = typeof payload.scope === 'string' && payload.scope ? payload.scope.split(' ') : [];
         const caller = { service: payload.iss, identity: { userId, role: userId ? role : null, scopes } };

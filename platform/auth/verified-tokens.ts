@@ -10,13 +10,13 @@ import { LRUCache } from 'lru-cache';
  * an entry's life below `exp` where the verification itself depends on something that can change
  * (a remote JWKS from which a key may be withdrawn). Only successes are cached.
  */
-export interface VerifiedTokens<T extends {}> {
+export interface VerifiedTokens<T extends object> {
   get(token: string): T | undefined;
   /** `expiresAtMs`: the token's exp claim in ms. */
   set(token: string, value: T, expiresAtMs: number): void;
 }
 
-export function createVerifiedTokens<T extends {}>(opts: { max: number; maxTtlMs?: number }): VerifiedTokens<T> {
+export function createVerifiedTokens<T extends object>(opts: { max: number; maxTtlMs?: number }): VerifiedTokens<T> {
   const cache = new LRUCache<string, { value: T; expiresAtMs: number }>({ max: opts.max });
   return {
     get(token) {

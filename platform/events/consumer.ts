@@ -36,9 +36,9 @@ export function retryDelayMs(policy: Pick<BusSettings, 'retryBaseMs' | 'retryMax
 
 /** The driver's own message: drizzle's wrapper would add the SQL and its parameters. */
 export function errorText(err: unknown): string {
-  const cause = (err as { cause?: unknown })?.cause;
+  const cause = (err as { cause?: unknown } | null | undefined)?.cause;
   const inner = cause instanceof Error ? cause : err;
-  const code = (inner as { code?: unknown })?.code;
+  const code = (inner as { code?: unknown } | null | undefined)?.code;
   const message = inner instanceof Error ? inner.message : String(inner);
   return `${typeof code === 'string' ? `${code}: ` : ''}${message}`.slice(0, 500);
 }
@@ -250,7 +250,7 @@ export function startConsumer(opts: {
   let stopped = false;
   const poll = (): Promise<void> =>
     (polling ??= drainInbox()
-      .catch((err) => log.warn({ error: errorText(err), stream, group }, 'event inbox poll failed; will retry'))
+      .catch((err: unknown) => log.warn({ error: errorText(err), stream, group }, 'event inbox poll failed; will retry'))
       .finally(() => {
         polling = undefined;
       }));

@@ -60,7 +60,7 @@ export function createMemoryBus(settings: BusSettings): EventBus & { live: Event
       const s = get(stream);
       const g = s.groups.get(group) ?? { lastDelivered: '0-0', pending: new Map<string, number>() };
       s.groups.set(group, g);
-      let running = true;
+      let running = true as boolean; // cleared by close(), which the loop's narrowing cannot see
       let signal: () => void = () => {};
       const onWake = () => signal();
       wake.on(stream, onWake);
@@ -129,6 +129,6 @@ export function createMemoryBus(settings: BusSettings): EventBus & { live: Event
       }));
     },
 
-    async close() {},
+    close: async () => {},
   };
 }

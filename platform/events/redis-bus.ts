@@ -47,9 +47,9 @@ export function createRedisBus(url: string, settings: BusSettings, log: Logger):
       // Blocking reads need a connection of their own.
       const conn = redis.duplicate();
       conn.on('error', (err) => log.warn({ err: err.message }, 'redis consumer connection error'));
-      let running = true;
+      let running = true as boolean; // cleared by close(), which the loop's narrowing cannot see
       const key = streamKey(stream);
-      const handle = async (entries: Entry[]) => {
+      const handle = async (entries: (Entry | [string, null] | null)[]) => {
         for (const entry of entries) {
           if (!entry?.[1]) continue; // deleted by trimming while pending
           await handler(decode(entry));
@@ -59,8 +59,8 @@ export function createRedisBus(url: string, settings: BusSettings, log: Logger):
       const loop = (async () => {
         while (running) {
           try {
-            await conn.xgroup('CREATE', key, group, '0', 'MKSTREAM').catch((err: Error) => {
-              if (!err.message.includes('BUSYGROUP')) throw err;
+            await conn.xgroup('CREATE', key, group, '0', 'MKSTREAM').catch((err: unknown) => {
+              if (!(err as Error).message.includes('BUSYGROUP')) throw err;
             });
             // Reclaim what another (crashed) consumer read but never acknowledged.
             const [, claimed] = (await conn.xautoclaim(key, group, consumer, settings.claimIdleMs, '0-0', 'COUNT', 100)) as [
@@ -107,8 +107,8 @@ export function createRedisBus(url: string, settings: BusSettings, log: Logger):
     },
 
     async lastGeneratedId(stream) {
-      const info = (await redis.call('XINFO', 'STREAM', streamKey(stream)).catch((err: Error) => {
-        if (/no such key/i.test(err.message)) return null; // a lost stream counts as never written
+      const info = (await redis.call('XINFO', 'STREAM', streamKey(stream)).catch((err: unknown) => {
+        if (/no such key/i.test((err as Error).message)) return null; // a lost stream counts as never written
         throw err;
       })) as unknown[] | null;
       if (!info) return '0-0';

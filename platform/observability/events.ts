@@ -32,7 +32,7 @@ function registerOutboxMetric(
         const rows = await bounded(
           opts.database.background.execute<{ n: number }>(sql`select count(*)::int as n from outbox where published_at is null`),
         );
-        this.set({ stream }, Number(rows[0]?.n ?? 0));
+        this.set({ stream }, rows[0]?.n ?? 0); // ::int arrives as a number
       } catch (err) {
         opts.log.warn({ err: (err as Error).message }, 'outbox backlog not measured');
       }
@@ -121,7 +121,7 @@ function registerInboxMetrics(
       async collect() {
         for (const stream of opts.consumes) this.set({ stream, group: opts.group }, 0);
         try {
-          for (const row of await read()) this.set({ stream: row.stream, group: opts.group }, Number(pick(row)));
+          for (const row of await read()) this.set({ stream: row.stream, group: opts.group }, pick(row));
         } catch (err) {
           opts.log.warn({ err: (err as Error).message }, 'event inbox not measured');
         }

@@ -37,7 +37,7 @@ export function requestTelemetryPlugin<C extends BaseContext>(opts: RequestTelem
           metrics.requests.inc(labels);
           metrics.requestDuration.observe(labels, seconds);
           const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
-          const errorCodes = errors.map((e) => String(e.extensions?.code ?? 'UNKNOWN'));
+          const errorCodes = errors.map((e) => (typeof e.extensions?.code === 'string' ? e.extensions.code : 'UNKNOWN'));
           for (const code of errorCodes) metrics.requestErrors.inc({ ...labels, code });
           if (!log.isLevelEnabled('info')) return;
           // Without tracing in this process, the caller's trace id (from its traceparent) still joins the logs.

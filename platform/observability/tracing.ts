@@ -86,7 +86,10 @@ export function serverSpan(
   const tracer = tracerFor(service);
   return (req, res, path, requestId, next) => {
     // Probes are not worth a trace each (they come every few seconds from every load balancer).
-    if (!provider || path.startsWith('/health/')) return next();
+    if (!provider || path.startsWith('/health/')) {
+      next();
+      return;
+    }
     const parent = propagation.extract(ROOT_CONTEXT, req.headers);
     const span = tracer.startSpan(
       `${req.method} ${path}`,

@@ -23,7 +23,10 @@ function orderHandlers({ provider }: BillingDeps): EventHandlers {
      */
     OrderCancelled: async (tx, { orderId }) => {
       const voided = await voidOpenInvoice(tx, orderId);
-      if (voided) return void (await enqueue(tx, invoiceStatusChanged(voided, 'VOID')));
+      if (voided) {
+        await enqueue(tx, invoiceStatusChanged(voided, 'VOID'));
+        return;
+      }
       const [invoice] = await invoicesByOrderIds(tx, [orderId]);
       // The consumer applies an order's events in order, so its invoice exists by now. Should it
       // not (an event relayed before sequencing), failing makes the cancel wait and retry rather

@@ -45,7 +45,7 @@ export function startPaymentReconciler(opts: ReconcilerOptions) {
   const tick = () => {
     if (running || stopped) return;
     running = sweep()
-      .catch((err) => opts.log.warn({ err }, 'payment reconciliation failed; retrying at the next interval'))
+      .catch((err: unknown) => opts.log.warn({ err }, 'payment reconciliation failed; retrying at the next interval'))
       .finally(() => (running = undefined));
   };
   const timer = setInterval(tick, opts.intervalMs);

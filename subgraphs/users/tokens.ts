@@ -21,8 +21,8 @@ const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
 
 /** The public half of a JWK, ready to publish: private members dropped whatever key type it is. */
 export function publicJwk(jwk: JWK): JWK {
-  const pub: Record<string, unknown> = { ...jwk };
-  for (const member of PRIVATE_MEMBERS) delete pub[member];
+  const isPrivate = (member: string) => (PRIVATE_MEMBERS as readonly string[]).includes(member);
+  const pub: Record<string, unknown> = Object.fromEntries(Object.entries(jwk).filter(([member]) => !isPrivate(member)));
   // key_ops of a private key say "sign"; a published key is only ever used to verify.
   delete pub.key_ops;
   return { alg: 'ES256', use: 'sig', ...pub };

@@ -147,7 +147,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 
   const start = async (name: ServiceName, index = 0, env: Record<string, string> = {}) => {
     const inst = instance(name, index);
-    if (inst.child && inst.child.exitCode === null && inst.child.signalCode === null) throw new Error(`${name}#${index} is running`);
+    if (inst.child?.exitCode === null && inst.child.signalCode === null) throw new Error(`${name}#${index} is running`);
     Object.assign(inst.env, env);
     inst.child = spawnService(inst);
     const child = inst.child;
@@ -158,7 +158,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const kill = async (name: ServiceName, index = 0, signal: NodeJS.Signals = 'SIGKILL') => {
     const inst = instance(name, index);
     const child = inst.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (child?.exitCode !== null || child.signalCode !== null) return;
     child.kill(signal);
     await inst.exited;
   };
@@ -245,10 +245,10 @@ async function waitReady(inst: Instance, timeoutMs: number): Promise<void> {
       return res?.status === 200 ? true : undefined;
     },
     { timeoutMs, intervalMs: 100 },
-  ).catch((err: Error) => {
+  ).catch((err: unknown) => {
     // An exit while starting is final; a timeout names the service and shows its log.
     const tail = readFileSafe(inst.logFile).split('\n').slice(-15).join('\n');
-    throw new Error(`${inst.name}#${inst.index} not ready: ${err.message}\n${tail}`);
+    throw new Error(`${inst.name}#${inst.index} not ready: ${(err as Error).message}\n${tail}`);
   });
 }
 

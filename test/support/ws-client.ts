@@ -58,12 +58,21 @@ export function wsClient(httpUrl: string, token?: string): TestWsClient {
         stop,
         nth: (n, timeoutMs = 10_000) =>
           new Promise((resolve, reject) => {
-            if (results.length >= n) return resolve(results[n - 1]!);
+            if (results.length >= n) {
+              resolve(results[n - 1]!);
+              return;
+            }
             const timer = setTimeout(
               () => reject(new Error(`only ${results.length} of ${n} results within ${timeoutMs} ms: ${JSON.stringify(results)}`)),
               timeoutMs,
             );
-            waiters.push({ n, resolve: (r) => (clearTimeout(timer), resolve(r)) });
+            waiters.push({
+              n,
+              resolve: (r) => {
+                clearTimeout(timer);
+                resolve(r);
+              },
+            });
           }),
       };
     },

@@ -44,14 +44,28 @@ async function handle(
     else answer();
   };
   try {
-    if (req.method === 'GET' && req.url === '/v1/charges/counts')
-      return send(200, { counts: ledger.chargeCounts(), refunds: ledger.refundCount() });
+    if (req.method === 'GET' && req.url === '/v1/charges/counts') {
+      send(200, { counts: ledger.chargeCounts(), refunds: ledger.refundCount() });
+      return;
+    }
     const key = req.headers['idempotency-key'];
-    if (req.method !== 'POST' || typeof key !== 'string' || !key) return send(400, { error: 'POST with an Idempotency-Key header' });
+    if (req.method !== 'POST' || typeof key !== 'string' || !key) {
+      send(400, { error: 'POST with an Idempotency-Key header' });
+      return;
+    }
     const body: unknown = JSON.parse(await readBody(req));
-    if (req.url === '/v1/charges') return send(200, ledger.charge({ ...chargeBody.parse(body), idempotencyKey: key }));
-    if (req.url === '/v1/charges/resolve') return send(200, ledger.resolveCharge(key));
-    if (req.url === '/v1/refunds') return send(200, ledger.refund({ ...refundBody.parse(body), idempotencyKey: key }));
+    if (req.url === '/v1/charges') {
+      send(200, ledger.charge({ ...chargeBody.parse(body), idempotencyKey: key }));
+      return;
+    }
+    if (req.url === '/v1/charges/resolve') {
+      send(200, ledger.resolveCharge(key));
+      return;
+    }
+    if (req.url === '/v1/refunds') {
+      send(200, ledger.refund({ ...refundBody.parse(body), idempotencyKey: key }));
+      return;
+    }
     send(404, { error: 'not found' });
   } catch (err) {
     send(isPublicError(err) ? 400 : 422, { error: err instanceof Error ? err.message : 'failed' });

@@ -14,7 +14,7 @@ const filterSchema = z
     inStock: z.boolean().nullish(),
   })
   .refine((f) => f.minPriceCents == null || f.maxPriceCents == null || f.minPriceCents <= f.maxPriceCents, {
-    message: 'minPriceCents must not exceed maxPriceCents',
+    error: 'minPriceCents must not exceed maxPriceCents',
     path: ['minPriceCents'],
   });
 
