@@ -66,7 +66,7 @@ async function main() {
     redisUrl: redis.url,
     eventNamespace: 'bench:',
     // Every subscriber comes from this one address: the per-address WebSocket cap (100) is lifted for it.
-    extra: { gateway: { WS_MAX_CONNECTIONS_PER_IP: String(N + 10) } },
+    extra: { gateway: { WS_MAX_CONNECTIONS_PER_IP: String(4 * N + 10) } },
   });
   const sql = Object.fromEntries(SUBGRAPHS.map((s) => [s, postgres(databaseUrls[s], { max: 2, onnotice: () => {} })])) as Record<
     string,
