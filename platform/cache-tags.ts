@@ -1,39 +1,104 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { OperationTypeNode, getNamedType, isLeafType, isObjectType } from 'graphql';
+import type { GraphQLResolveInfo } from 'graphql';
 
 /**
  * On a subgraph's response to a query: the entities it holds, as `<__typename>:<id>` separated by
  * spaces, so the gateway's cache can drop the answer when an event changes one of them
- * (platform/events/types.ts EVENT_INVALIDATES names the same tags). `*` means "too many or not
- * all nameable": the gateway then does not cache the answer at all.
+ * (platform/events/types.ts EVENT_INVALIDATES names the same tags). `*` means "too many, not all
+ * nameable, or changing without an event": the gateway then does not cache the answer as a whole.
  */
 export const CACHE_TAGS_HEADER = 'x-cache-tags';
+/**
+ * On an `_entities` answer: the same tags grouped per representation, in order (groups separated
+ * by `,`), so the gateway can keep each entity on its own; a `*` group is an entity not to keep.
+ */
+export const CACHE_ENTITY_TAGS_HEADER = 'x-cache-entity-tags';
 export const UNTAGGABLE = '*';
 /** Beyond this many entities the header is not worth its bytes: the answer is left uncached. */
 const MAX_TAGS = 200;
 
+interface TagState {
+  all: Set<string>;
+  /** Per `_entities` index: its tags, or null once it cannot be kept (untaggable or volatile). */
+  entities: (Set<string> | null)[];
+  untaggable: boolean;
+}
+
+const states = new WeakMap<object, TagState>();
+
+/** The `_entities` index a field sits under (`_entities.3.name` -> 3), else undefined. */
+function entityIndex(path: GraphQLResolveInfo['path']): number | undefined {
+  let p = path;
+  while (p.prev?.prev) p = p.prev;
+  return p.prev?.key === '_entities' && typeof p.key === 'number' ? p.key : undefined;
+}
+
+/**
+ * A resolver's word that what it resolved may change without an event (billing: a payment attempt
+ * on an open invoice), so the gateway must not keep it: its entity, or the whole answer elsewhere.
+ */
+export function markVolatile(context: object, info: Pick<GraphQLResolveInfo, 'path'>): void {
+  const state = states.get(context);
+  if (!state) return;
+  const at = entityIndex(info.path);
+  if (at === undefined) state.untaggable = true;
+  else state.entities[at] = null;
+}
+
+function record(state: TagState, tag: string | null, at: number | undefined) {
+  if (tag === null) {
+    if (at === undefined) state.untaggable = true;
+    else state.entities[at] = null;
+    return;
+  }
+  state.all.add(tag);
+  if (at === undefined) return;
+  const group = state.entities[at];
+  if (group === null) return;
+  (state.entities[at] = group ?? new Set()).add(tag);
+}
+
+/** The tag of one resolved object (`id` and type), null when it has an id but no nameable type. */
+function tagOf(value: object, typeName: string | undefined): string | null | undefined {
+  const { id, __typename } = value as { id?: unknown; __typename?: unknown };
+  if (typeof id !== 'string' && typeof id !== 'number') return undefined;
+  const type = typeof __typename === 'string' ? __typename : typeName;
+  return type ? `${type}:${String(id)}` : null;
+}
+
+function collect(state: TagState, value: unknown, typeName: string | undefined, at: number | undefined, root: boolean) {
+  if (Array.isArray(value)) {
+    // The root `_entities` list: element i is representation i's entity (none found: not kept, it may appear).
+    if (root) value.forEach((v: unknown, i) => (v ? collect(state, v, typeName, i, false) : (state.entities[i] = null)));
+    else for (const v of value) collect(state, v, typeName, at, false);
+    return;
+  }
+  if (!value || typeof value !== 'object') return;
+  const tag = tagOf(value, typeName);
+  if (tag !== undefined) record(state, tag, at);
+}
+
+function headersOf(state: TagState): { all: string; entities?: string } {
+  if (state.untaggable || state.all.size > MAX_TAGS) return { all: UNTAGGABLE };
+  const all = [...state.all].join(' ');
+  if (!state.entities.length) return { all };
+  const groups = Array.from(state.entities, (g) => (g?.size ? [...g].join(' ') : UNTAGGABLE));
+  // A volatile entity: the whole answer is not kept, its other entities are.
+  return { all: groups.includes(UNTAGGABLE) ? UNTAGGABLE : all, entities: groups.join(',') };
+}
+
 /**
  * Collects the tag of every object a field resolved to (its `id` and its type: `__typename` for
- * `_entities`, where @apollo/subgraph sets it, else the field's object type). Objects without an
- * `id` (connections, money) are not entities and carry no tag; their freshness is the max-age's.
+ * `_entities`, where @apollo/subgraph sets it, else the field's object type), per `_entities`
+ * representation too. Objects without an `id` (connections, money) are not entities and carry no
+ * tag; their freshness is the max-age's.
  */
 export function cacheTagsPlugin<C extends object>(): ApolloServerPlugin<C> {
   return {
-    async requestDidStart() {
-      const tags = new Set<string>();
-      let untaggable = false;
-      const collect = (value: unknown, typeName: string | undefined) => {
-        if (Array.isArray(value)) {
-          for (const v of value) collect(v, typeName);
-          return;
-        }
-        if (!value || typeof value !== 'object') return;
-        const { id, __typename } = value as { id?: unknown; __typename?: unknown };
-        if (typeof id !== 'string' && typeof id !== 'number') return;
-        const type = typeof __typename === 'string' ? __typename : typeName;
-        if (!type) untaggable = true;
-        else tags.add(`${type}:${String(id)}`);
-      };
+    async requestDidStart({ contextValue }) {
+      const state: TagState = { all: new Set(), entities: [], untaggable: false };
+      states.set(contextValue, state);
       return {
         async executionDidStart() {
           return {
@@ -41,15 +106,20 @@ export function cacheTagsPlugin<C extends object>(): ApolloServerPlugin<C> {
               const named = getNamedType(info.returnType);
               if (isLeafType(named)) return;
               const typeName = isObjectType(named) ? named.name : undefined;
+              const root = !info.path.prev && info.fieldName === '_entities';
+              const at = root ? undefined : entityIndex(info.path);
               return (error, result) => {
-                if (!error) collect(result, typeName);
+                if (!error) collect(state, result, typeName, at, root);
               };
             },
           };
         },
         async willSendResponse({ operation, response }) {
-          if (operation?.operation !== OperationTypeNode.QUERY || (!tags.size && !untaggable)) return;
-          response.http.headers.set(CACHE_TAGS_HEADER, untaggable || tags.size > MAX_TAGS ? UNTAGGABLE : [...tags].join(' '));
+          if (operation?.operation !== OperationTypeNode.QUERY || (!state.all.size && !state.untaggable && !state.entities.length)) return;
+          const { all, entities } = headersOf(state);
+          response.http.headers.set(CACHE_TAGS_HEADER, all);
+          if (entities !== undefined && all.length + entities.length < 12_000)
+            response.http.headers.set(CACHE_ENTITY_TAGS_HEADER, entities);
         },
       };
     },

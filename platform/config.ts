@@ -376,6 +376,8 @@ export const gatewaySchema = baseSchema.extend({
   CACHE_MAX_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   /** A cache read or write slower than this counts as a miss (Redis away or overloaded: uncached, never stale). (100 ms) */
   CACHE_TIMEOUT_MS: z.coerce.number().int().min(5).max(5_000).default(100),
+  /** Memory each gateway keeps of the Redis cache's entries (checked against the events it heard); 0 = none. */
+  CACHE_LOCAL_MAX_MB: z.coerce.number().int().min(0).max(4_096).default(64),
   /** How long an automatic persisted query stays registered (shared by all gateways through Redis). */
   APQ_TTL_SECONDS: z.coerce
     .number()

@@ -33,16 +33,39 @@ const CATEGORY_PAGE =
 const MY_ORDERS =
   'query Mine { me { id email orders(first: 5) { edges { node { id number items { quantity product { id stock } } } } } } }';
 const ADJUST = 'mutation Adjust($id: ID!, $d: Int!) { adjustStock(productId: $id, delta: $d) { id stock } }';
+interface Node {
+  id: string;
+  status: string;
+  invoice: { id: string; status: string; payments: { status: string }[] } | null;
+}
+const MY_INVOICES =
+  'query MyInvoices { me { orders(first: 5) { edges { node { id status invoice { id status payments { status } } } } } } }';
+
+const placeOrder = (who: TestUser, productId: string) =>
+  stack.gql(
+    'mutation ($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }',
+    { input: { items: [{ productId, quantity: 2 }], idempotencyKey: randomUUID() } },
+    { token: who.token },
+  );
+const pay = (who: TestUser, invoiceId: string, cardToken: string) =>
+  stack.gql(
+    'mutation ($i: PayInvoiceInput!) { payInvoice(input: $i) { id status } }',
+    { i: { invoiceId, cardToken, idempotencyKey: randomUUID() } },
+    { token: who.token },
+  );
 
 type Cache = 'entity' | 'response';
 /** Cache lookups the gateway has counted, by result (both caches unless one is named). */
-async function lookups(only?: Cache): Promise<{ hit: number; miss: number }> {
+async function lookups(only?: Cache, subgraph?: string): Promise<{ hit: number; miss: number }> {
   const text = await (await fetch(`${stack.supergraph.metricsUrls.gateway}/metrics`)).text();
   const names = only ? [`gateway_${only}_cache_total{`] : ['gateway_entity_cache_total{', 'gateway_response_cache_total{'];
   const sum = (result: string) =>
     text
       .split('\n')
-      .filter((l) => names.some((n) => l.startsWith(n)) && l.includes(`result="${result}"`))
+      .filter(
+        (l) =>
+          names.some((n) => l.startsWith(n)) && l.includes(`result="${result}"`) && (!subgraph || l.includes(`subgraph="${subgraph}"`)),
+      )
       .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
   return { hit: sum('hit'), miss: sum('miss') };
 }
@@ -70,11 +93,11 @@ async function changeAndAwaitEvent<T>(
 const stockOf = async (id: string) => (await stack.gql(PRODUCT, { id })).data?.product?.stock as number | undefined;
 
 /** Asks until the gateway answers a cacheable query from the cache (the first answer teaches it the shape). */
-async function untilCached(ask: () => Promise<unknown>, only?: Cache) {
+async function untilCached(ask: () => Promise<unknown>, only?: Cache, subgraph?: string) {
   await eventually(async () => {
-    const before = (await lookups(only)).hit;
+    const before = (await lookups(only, subgraph)).hit;
     await ask();
-    return (await lookups(only)).hit > before ? true : undefined;
+    return (await lookups(only, subgraph)).hit > before ? true : undefined;
   });
 }
 
@@ -121,17 +144,13 @@ describe('response and entity caches', () => {
   it('caches the product entities of a private operation for everyone, never the private answer', async () => {
     const [ada, bob] = [await stack.customer('Ada'), await stack.customer('Bob')];
     const product = await stack.product({ stock: 50 });
-    const placed = await stack.gql(
-      'mutation ($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }',
-      { input: { items: [{ productId: product.id, quantity: 2 }], idempotencyKey: randomUUID() } },
-      { token: ada.token },
-    );
-    expect(placed.errors).toBeUndefined();
+    const placed = await changeAndAwaitEvent(() => placeOrder(ada, product.id));
     const adaOrders = () => stack.gql(MY_ORDERS, {}, { token: ada.token });
-    // The catalog's `_entities` fetch for the order's product is cached inside Ada's private operation;
-    // the answer itself never goes to the response cache.
+    // The catalog's `_entities` fetch for the order's product is cached inside Ada's private operation,
+    // and Ada's own orders are kept for Ada alone; the answer itself never goes to the response cache.
     const responsesBefore = await lookups('response');
-    await untilCached(adaOrders, 'entity');
+    await untilCached(adaOrders, 'entity', 'catalog');
+    await untilCached(adaOrders, 'entity', 'orders');
     expect(await lookups('response')).toEqual(responsesBefore);
     const mine = await adaOrders();
     expect(mine.data.me.email).toBe(ada.email);
@@ -140,18 +159,46 @@ describe('response and entity caches', () => {
     // Bob, asking the same operation, gets his own (empty) answer, never Ada's.
     const bobs = await stack.gql(MY_ORDERS, {}, { token: bob.token });
     expect(bobs.data.me).toMatchObject({ id: bob.id, email: bob.email, orders: { edges: [] } });
-    // And nothing private was ever stored: no entry holds a user's email, id or an order.
     const entries = await cacheEntries();
     expect(entries.some((e) => e.tags.split(' ').includes(`Product:${product.id}`))).toBe(true); // the product entity is shared
-    for (const entry of entries) {
-      for (const secret of [ada.email, ada.id, bob.email, bob.id, placed.data.placeOrder.id])
-        expect(entry.body + entry.tags).not.toContain(secret);
-    }
+    // Ada's orders are kept (under her identity), the users subgraph's answers (email) never are.
+    expect(entries.some((e) => e.body.includes(placed.data.placeOrder.id))).toBe(true);
+    for (const entry of entries) for (const secret of [ada.email, bob.email]) expect(entry.body).not.toContain(secret);
 
     // A stock change reaches the private operation's product too (after its event: polled here).
     const changed = await stack.gql(ADJUST, { id: product.id, d: -10 }, { token: admin.token });
     expect(changed.data.adjustStock.stock).toBe(38);
     await eventually(async () => ((await adaOrders()).data.me.orders.edges[0].node.items[0].product.stock === 38 ? true : undefined));
+  }, 90_000);
+
+  it("keeps a caller's private answers exact: a new order, a payment and a decline are in the next answer", async () => {
+    const ada = await stack.customer('Ada Private');
+    const product = await stack.product({ stock: 50 });
+    const first = (await changeAndAwaitEvent(() => placeOrder(ada, product.id))).data.placeOrder.id as string;
+    const orders = async () =>
+      (await stack.gql(MY_INVOICES, {}, { token: ada.token })).data.me.orders.edges.map((e: { node: Node }) => e.node) as Node[];
+    const invoiceOf = async (orderId: string) =>
+      eventually(async () => (await orders()).find((o) => o.id === orderId && o.invoice?.status === 'OPEN')?.invoice ?? undefined);
+    const firstInvoice = await invoiceOf(first);
+    await untilCached(orders, 'entity', 'orders');
+
+    // OrderPlaced drops Ada's list (tag User:<id>): the next answer lists the new order, without polling.
+    // (Another product: the first one's StockChanged would drop the list's entry on its own.)
+    const other = await stack.product({ stock: 50 });
+    const second = (await changeAndAwaitEvent(() => placeOrder(ada, other.id))).data.placeOrder.id as string;
+    expect((await orders()).map((o) => o.id)).toEqual([second, first]);
+
+    // Paid: InvoicePaid drops the invoice's entries; the next answer shows it, and its payment.
+    await untilCached(orders, 'entity', 'orders');
+    await changeAndAwaitEvent(() => pay(ada, firstInvoice.id, 'tok_visa'));
+    expect((await orders()).find((o) => o.id === first)?.invoice).toMatchObject({ status: 'PAID', payments: [{ status: 'SUCCEEDED' }] });
+
+    // A decline has no event: an open invoice's payments are never kept, so it shows at once all the same.
+    const secondInvoice = await invoiceOf(second);
+    await orders();
+    const declined = await pay(ada, secondInvoice.id, 'tok_chargeDeclined');
+    expect(declined.errors?.[0]?.extensions?.code).toBe('PAYMENT_DECLINED');
+    expect((await orders()).find((o) => o.id === second)?.invoice).toMatchObject({ status: 'OPEN', payments: [{ status: 'FAILED' }] });
   }, 90_000);
 
   it('is shared by every gateway, and an event drops the entry for all of them', async () => {

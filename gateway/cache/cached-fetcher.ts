@@ -1,33 +1,46 @@
 import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
-import { CACHE_TAGS_HEADER, UNTAGGABLE } from '../../platform/cache-tags.js';
+import { INTERNAL_TOKEN_HEADER } from '../../platform/auth/service-token.js';
+import { CACHE_ENTITY_TAGS_HEADER, CACHE_TAGS_HEADER, UNTAGGABLE } from '../../platform/cache-tags.js';
 import { CONSISTENCY_LSN_HEADER } from '../../platform/lsn.js';
 import { respond } from '../subgraph-fetcher.js';
-import type { FetchMark, TaggedStore } from './tagged-store.js';
+import { maskPrivate } from './private-answers.js';
+import type { CacheEntry, FetchMark, TaggedStore } from './tagged-store.js';
 
-/** What a subgraph's Cache-Control header allows: only `public` with a max-age is shared. */
+export type CacheScope = 'public' | 'private';
+
+/** What a subgraph's Cache-Control header allows the gateway to keep: a max-age, shared (`public`) or per caller. */
+export function cachePolicyOf(cacheControl: string | null): { scope: CacheScope; maxAgeMs: number } | null {
+  if (!cacheControl || /\b(no-store|no-cache)\b/i.test(cacheControl)) return null;
+  const maxAge = Number(/\bmax-age=(\d+)/i.exec(cacheControl)?.[1] ?? 0);
+  const scope = /\bprivate\b/i.test(cacheControl) ? 'private' : /\bpublic\b/i.test(cacheControl) ? 'public' : null;
+  return maxAge > 0 && scope ? { scope, maxAgeMs: maxAge * 1000 } : null;
+}
+
+/** What a subgraph's Cache-Control header allows to share between callers: only `public` with a max-age. */
 export function sharedMaxAgeMs(cacheControl: string | null): number {
-  if (!cacheControl || !/\bpublic\b/i.test(cacheControl) || /\b(private|no-store|no-cache)\b/i.test(cacheControl)) return 0;
-  const m = /\bmax-age=(\d+)/i.exec(cacheControl);
-  return m ? Number(m[1]) * 1000 : 0;
+  const policy = cachePolicyOf(cacheControl);
+  return policy?.scope === 'public' ? policy.maxAgeMs : 0;
 }
 
 export interface FetchCacheCounters {
-  hit(subgraph: string): void;
-  miss(subgraph: string): void;
+  hit(subgraph: string, n?: number): void;
+  miss(subgraph: string, n?: number): void;
 }
 
-/** Remembered per fetch shape (subgraph + operation text): was its last answer cacheable? Bounded. */
+/** Remembered per fetch shape (subgraph + operation text): what its last answer allowed (false: nothing). Bounded. */
 function createShapeMemo(limit = 5_000) {
-  const memo = new Map<string, boolean>();
+  const memo = new Map<string, CacheScope | false>();
   return {
     get: (shape: string) => memo.get(shape),
-    set(shape: string, cacheable: boolean) {
+    set(shape: string, scope: CacheScope | false) {
       if (memo.size >= limit && !memo.has(shape)) memo.clear();
-      memo.set(shape, cacheable);
+      memo.set(shape, scope);
     },
   };
 }
+type ShapeMemo = ReturnType<typeof createShapeMemo>;
 
 /** The operation text of a fetch body (`{"query":"…","variables":…}`): the part before the variables. */
 const shapeOf = (subgraph: string, body: string) => {
@@ -36,16 +49,53 @@ const shapeOf = (subgraph: string, body: string) => {
 };
 
 /**
- * The entity cache, at the subgraph fetch: a query fetch whose answer the subgraph declared
- * `public` with a max-age (its @cacheControl hints, as its Cache-Control header) is kept in the
- * tagged store under (subgraph, operation text, variables), for that max-age, tagged with the
- * entities the subgraph said it holds. Representations are variables, so `_entities` fetches of
- * the same entities inside any operation, private ones included, share an entry; an answer that
- * depends on the caller is never `public` (no hint means maxAge 0), so it is never stored.
+ * Who a private answer belongs to: the identity in the service token the gateway signed for this
+ * fetch (subject, role, scopes), the only thing about the caller a subgraph sees. Read, not
+ * verified: the gateway made it. Null when there is no readable token (nothing private is kept).
+ */
+function callerOf(headers: Record<string, string>): string | null {
+  const token = headers[INTERNAL_TOKEN_HEADER];
+  const payload = token?.split('.')[1];
+  if (!payload) return null;
+  try {
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: unknown; role?: unknown; scope?: unknown };
+    return JSON.stringify([claims.sub ?? null, claims.role ?? null, claims.scope ?? null]);
+  } catch {
+    return null;
+  }
+}
+
+/** The key space of one fetch: its subgraph and, for a private answer, its caller (null: keep nothing). */
+function partitionOf(subgraph: string, scope: CacheScope, headers: Record<string, string>): string | null {
+  if (scope === 'public') return subgraph + '\n';
+  const caller = callerOf(headers);
+  return caller === null ? null : `${subgraph}\n${caller}`;
+}
+
+interface Ctx {
+  subgraph: string;
+  fetcher: Fetcher;
+  store: TaggedStore;
+  counters: FetchCacheCounters;
+  shapes: ShapeMemo;
+  maxTtlMs: number;
+}
+
+/**
+ * The entity cache, at the subgraph fetch. A query fetch whose answer the subgraph declared
+ * cacheable with a max-age (its @cacheControl hints, as its Cache-Control header) is kept in the
+ * tagged store for that max-age, tagged with the entities the subgraph said it holds:
+ *
+ * - `public` answers are shared by every caller; `private` ones are kept per caller (the identity
+ *   the gateway put in the fetch's service token) and are never handed to anyone else;
+ * - an `_entities` fetch is kept per representation, so the same product inside two different
+ *   account pages is one entry, and only the missing representations go to the subgraph;
+ * - anything else is kept whole, under (subgraph, operation text, variables).
  *
  * Looked up only for shapes whose last answer was cacheable (no Redis round trip for the rest);
  * never for mutations, answers with errors, or a request that carries a read-your-writes position
- * (the caller just wrote: it reads from the subgraph).
+ * (the caller just wrote: it reads from the subgraph). A private max-age stays between subgraph
+ * and gateway: what the fetch hands on says `no-store` (private-answers.ts).
  */
 export function createCachedFetcher(
   subgraph: string,
@@ -54,46 +104,197 @@ export function createCachedFetcher(
   counters: FetchCacheCounters,
   maxTtlMs: number,
 ): Fetcher {
-  const shapes = createShapeMemo();
+  const ctx: Ctx = { subgraph, fetcher, store, counters, shapes: createShapeMemo(), maxTtlMs };
   return async (url, init) => {
     const body = init?.body;
     const headers: Record<string, string> = init?.headers ?? {};
     if (typeof body !== 'string' || body.startsWith('{"query":"mutation') || headers[CONSISTENCY_LSN_HEADER] || !store.usable())
-      return fetcher(url, init);
+      return maskPrivate(await fetcher(url, init));
     const shape = shapeOf(subgraph, body);
-    const key = 'f:' + createHash('sha256').update(subgraph).update('\n').update(body).digest('base64url');
-    if (shapes.get(shape)) {
-      const hit = await store.get(key);
-      if (hit) {
-        counters.hit(subgraph);
-        const cacheControl = `max-age=${Math.max(0, Math.floor(hit.ttlMs / 1000))}, public`;
-        return respond(
-          url,
-          200,
-          'OK',
-          { 'content-type': 'application/json', 'cache-control': cacheControl, [CACHE_TAGS_HEADER]: hit.tags },
-          Buffer.from(hit.body),
-        );
-      }
-      counters.miss(subgraph);
-    }
-    const since = store.begin();
-    const response = await fetcher(url, init);
-    return remember(response, { store, shapes, shape, key, since, maxTtlMs });
+    const entities = body.includes('"representations":[') ? parseEntitiesFetch(body) : null;
+    return entities ? entitiesFetch(ctx, url, init!, headers, shape, entities) : wholeFetch(ctx, url, init!, headers, shape, body);
   };
 }
 
-async function remember(
-  response: FetcherResponse,
-  ctx: { store: TaggedStore; shapes: ReturnType<typeof createShapeMemo>; shape: string; key: string; since: FetchMark; maxTtlMs: number },
+const sha = (parts: string[]) => {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p).update('\n');
+  return h;
+};
+
+function hitResponse(url: string, body: string, scope: CacheScope, ttlMs: number, tags: string): FetcherResponse {
+  const cacheControl = scope === 'public' ? `max-age=${Math.max(0, Math.floor(ttlMs / 1000))}, public` : 'no-store';
+  return respond(
+    url,
+    200,
+    'OK',
+    { 'content-type': 'application/json', 'cache-control': cacheControl, [CACHE_TAGS_HEADER]: tags },
+    Buffer.from(body),
+  );
+}
+
+async function wholeFetch(
+  ctx: Ctx,
+  url: string,
+  init: NonNullable<Parameters<Fetcher>[1]>,
+  headers: Record<string, string>,
+  shape: string,
+  body: string,
 ): Promise<FetcherResponse> {
-  const maxAgeMs = response.status === 200 ? Math.min(ctx.maxTtlMs, sharedMaxAgeMs(response.headers.get('cache-control'))) : 0;
+  const known = ctx.shapes.get(shape);
+  const partition = known ? partitionOf(ctx.subgraph, known, headers) : null;
+  if (known && partition !== null) {
+    const key = 'f:' + sha([partition, body]).digest('base64url');
+    const hit = await ctx.store.get(key);
+    if (hit) {
+      ctx.counters.hit(ctx.subgraph);
+      return hitResponse(url, hit.body, known, hit.ttlMs, hit.tags);
+    }
+    ctx.counters.miss(ctx.subgraph);
+  }
+  const since = ctx.store.begin();
+  const response = await ctx.fetcher(url, init);
+  const policy = response.status === 200 ? cachePolicyOf(response.headers.get('cache-control')) : null;
   const tags = response.headers.get(CACHE_TAGS_HEADER) ?? '';
-  const cacheable = maxAgeMs > 0 && tags !== UNTAGGABLE;
-  ctx.shapes.set(ctx.shape, cacheable);
-  if (!cacheable) return response;
+  const keep = policy && tags !== UNTAGGABLE ? partitionOf(ctx.subgraph, policy.scope, headers) : null;
+  ctx.shapes.set(shape, keep !== null && policy ? policy.scope : false);
+  if (keep === null || !policy) return maskPrivate(response);
   const text = await response.clone().text();
   // Conservative: any "errors" member (or the word in data) and the answer is not kept.
-  if (!text.includes('"errors"')) void ctx.store.put(ctx.key, text, tags ? tags.split(' ') : [], maxAgeMs, ctx.since);
-  return response;
+  if (!text.includes('"errors"')) {
+    const key = 'f:' + sha([keep, body]).digest('base64url');
+    void ctx.store.put(key, text, tags ? tags.split(' ') : [], Math.min(ctx.maxTtlMs, policy.maxAgeMs), since);
+  }
+  return maskPrivate(response);
+}
+
+interface EntitiesFetch {
+  parsed: { query: string; variables: Record<string, unknown> & { representations: unknown[] } } & Record<string, unknown>;
+  /** Everything that shapes the answer but the representations. */
+  base: string[];
+}
+
+function parseEntitiesFetch(body: string): EntitiesFetch | null {
+  try {
+    const parsed = JSON.parse(body) as EntitiesFetch['parsed'];
+    const { representations, ...rest } = parsed.variables;
+    if (!Array.isArray(representations) || !representations.length) return null;
+    const { query, variables: _variables, ...other } = parsed;
+    return { parsed, base: [query, JSON.stringify(rest), JSON.stringify(other)] };
+  } catch {
+    return null;
+  }
+}
+
+/** One key per representation, from one hash of everything else (copied per representation). */
+function entityKeys(partition: string, fetch: EntitiesFetch): string[] {
+  const base: Hash = sha([partition, ...fetch.base]);
+  return fetch.parsed.variables.representations.map((r) => 'n:' + base.copy().update(JSON.stringify(r)).digest('base64url'));
+}
+
+async function entitiesFetch(
+  ctx: Ctx,
+  url: string,
+  init: NonNullable<Parameters<Fetcher>[1]>,
+  headers: Record<string, string>,
+  shape: string,
+  fetch: EntitiesFetch,
+): Promise<FetcherResponse> {
+  const known = ctx.shapes.get(shape);
+  const partition = known ? partitionOf(ctx.subgraph, known, headers) : null;
+  const keys = known && partition !== null ? entityKeys(partition, fetch) : null;
+  const hits = keys ? await ctx.store.getMany(keys) : fetch.parsed.variables.representations.map(() => null);
+  const missing = hits.flatMap((h, i) => (h ? [] : [i]));
+  if (keys) {
+    if (hits.length > missing.length) ctx.counters.hit(ctx.subgraph, hits.length - missing.length);
+    if (missing.length) ctx.counters.miss(ctx.subgraph, missing.length);
+  }
+  if (known && !missing.length) return assembled(url, known, hits as CacheEntry[]);
+  const since = ctx.store.begin();
+  const { parsed } = fetch;
+  const partial = missing.length < hits.length;
+  const body = partial
+    ? JSON.stringify({
+        ...parsed,
+        variables: { ...parsed.variables, representations: missing.map((i) => parsed.variables.representations[i]) },
+      })
+    : (init.body as string);
+  const response = await ctx.fetcher(url, { ...init, body });
+  if (response.status !== 200) return maskPrivate(response);
+  const text = await response.text();
+  const answer = JSON.parse(text) as { data?: { _entities?: unknown[] } | null; errors?: { path?: (string | number)[] }[] };
+  keepEntities(ctx, { response, answer, headers, shape, fetch, missing, since });
+  if (!partial) return maskPrivate(respond(url, 200, 'OK', nodeHeaders(response), Buffer.from(text)));
+  return merged(url, response, answer, hits, missing);
+}
+
+/** Response headers as Node's plain object (what `respond` takes). */
+function nodeHeaders(response: FetcherResponse): Record<string, string> {
+  return Object.fromEntries(response.headers as unknown as Iterable<[string, string]>);
+}
+
+function keepEntities(
+  ctx: Ctx,
+  got: {
+    response: FetcherResponse;
+    answer: { data?: { _entities?: unknown[] } | null; errors?: unknown[] };
+    headers: Record<string, string>;
+    shape: string;
+    fetch: EntitiesFetch;
+    missing: number[];
+    since: FetchMark;
+  },
+) {
+  const policy = cachePolicyOf(got.response.headers.get('cache-control'));
+  const groups = got.response.headers.get(CACHE_ENTITY_TAGS_HEADER)?.split(',');
+  const partition = policy && groups ? partitionOf(ctx.subgraph, policy.scope, got.headers) : null;
+  ctx.shapes.set(got.shape, partition !== null && policy ? policy.scope : false);
+  const entities = got.answer.data?._entities;
+  if (partition === null || !policy || !groups || got.answer.errors?.length || !Array.isArray(entities)) return;
+  const keys = entityKeys(partition, got.fetch);
+  const entries = got.missing.flatMap((i, j) => {
+    const group = groups[j];
+    return group && group !== UNTAGGABLE && entities[j]
+      ? [{ key: keys[i]!, body: JSON.stringify(entities[j]), tags: group.split(' ') }]
+      : [];
+  });
+  if (entries.length) void ctx.store.putMany(entries, Math.min(ctx.maxTtlMs, policy.maxAgeMs), got.since);
+}
+
+/** Tags of several entries as one header value (`*` wins). */
+function unionTags(values: string[]): string {
+  if (values.includes(UNTAGGABLE)) return UNTAGGABLE;
+  return [...new Set(values.flatMap((v) => (v ? v.split(' ') : [])))].join(' ');
+}
+
+function assembled(url: string, scope: CacheScope, hits: CacheEntry[]): FetcherResponse {
+  const body = `{"data":{"_entities":[${hits.map((h) => h.body).join(',')}]}}`;
+  const ttlMs = Math.min(...hits.map((h) => h.ttlMs));
+  return hitResponse(url, body, scope, ttlMs, unionTags(hits.map((h) => h.tags)));
+}
+
+/** The subgraph's answer for the missing representations, put back in place among the hits. */
+function merged(
+  url: string,
+  response: FetcherResponse,
+  answer: { data?: { _entities?: unknown[] } | null; errors?: { path?: (string | number)[] }[] },
+  hits: (CacheEntry | null)[],
+  missing: number[],
+): FetcherResponse {
+  const fetched = answer.data?._entities ?? [];
+  const at = new Map(missing.map((i, j) => [i, j]));
+  const parts = hits.map((h, i) => (h ? h.body : JSON.stringify(fetched[at.get(i)!] ?? null)));
+  const errors = answer.errors?.map((e) =>
+    e.path?.[0] === '_entities' && typeof e.path[1] === 'number'
+      ? { ...e, path: ['_entities', missing[e.path[1]] ?? e.path[1], ...e.path.slice(2)] }
+      : e,
+  );
+  const data = answer.data === null && !hits.some(Boolean) ? 'null' : `{"_entities":[${parts.join(',')}]}`;
+  const body = `{"data":${data}${errors?.length ? `,"errors":${JSON.stringify(errors)}` : ''}}`;
+  const policy = cachePolicyOf(response.headers.get('cache-control'));
+  const present = hits.filter((h): h is CacheEntry => h !== null);
+  const ttlMs = Math.min(policy?.maxAgeMs ?? 0, ...present.map((h) => h.ttlMs));
+  const tags = unionTags([response.headers.get(CACHE_TAGS_HEADER) ?? UNTAGGABLE, ...present.map((h) => h.tags)]);
+  const cacheControl = policy?.scope === 'public' && ttlMs > 0 ? `max-age=${Math.floor(ttlMs / 1000)}, public` : 'no-store';
+  return respond(url, 200, 'OK', { ...nodeHeaders(response), 'cache-control': cacheControl, [CACHE_TAGS_HEADER]: tags }, Buffer.from(body));
 }

@@ -11,6 +11,7 @@ import type { LiveEvents } from '../subscriptions/live-events.js';
 import { createResponseCachePlugin } from './response-cache.js';
 import { createCachedFetcher } from './cached-fetcher.js';
 import { createTaggedStore } from './tagged-store.js';
+import { maskPrivate } from './private-answers.js';
 
 export interface GatewayCache {
   /** Wraps a subgraph's fetcher with the entity cache (the fetcher itself when the cache is off). */
@@ -20,14 +21,15 @@ export interface GatewayCache {
   close(): Promise<void>;
 }
 
-const off: GatewayCache = { fetcher: (_, f) => f, plugins: [], close: async () => {} };
+/** No cache: subgraph answers pass through, private max-ages masked all the same. */
+const off: GatewayCache = { fetcher: (_, f) => async (url, init) => maskPrivate(await f(url, init)), plugins: [], close: async () => {} };
 
 /** The caches' hit/miss and invalidation counters. */
 function cacheCounters(metrics: ServiceMetrics) {
   const registers = [metrics.registry];
   const lookups = new Counter({
     name: 'gateway_entity_cache_total',
-    help: 'Entity cache lookups of cacheable subgraph fetches, by result (hit, miss).',
+    help: 'Entity cache lookups of cacheable subgraph fetches (one per representation of an _entities fetch), by result (hit, miss).',
     labelNames: ['subgraph', 'result'] as const,
     registers,
   });
@@ -64,6 +66,7 @@ export async function createGatewayCache(opts: {
     url: config.REDIS_URL,
     prefix: `${config.EVENT_NAMESPACE}cache:`,
     commandTimeoutMs: config.CACHE_TIMEOUT_MS,
+    localMaxBytes: config.CACHE_LOCAL_MAX_MB * 1024 * 1024,
     log,
   });
   const { lookups, responses, invalidations } = cacheCounters(opts.metrics);
@@ -81,12 +84,13 @@ export async function createGatewayCache(opts: {
   const offCut = live.onCut?.(() => store.suspend()) ?? (() => {});
   const offResubscribed = live.onResubscribed(() => void store.resume());
   const counters = {
-    hit: (subgraph: string) => lookups.inc({ subgraph, result: 'hit' }),
-    miss: (subgraph: string) => lookups.inc({ subgraph, result: 'miss' }),
+    hit: (subgraph: string, n = 1) => lookups.inc({ subgraph, result: 'hit' }, n),
+    miss: (subgraph: string, n = 1) => lookups.inc({ subgraph, result: 'miss' }, n),
   };
   const maxTtlMs = config.CACHE_MAX_TTL_SECONDS * 1000;
   return {
-    fetcher: (subgraph, fetcher) => (entity ? createCachedFetcher(subgraph, fetcher, store, counters, maxTtlMs) : fetcher),
+    fetcher: (subgraph, fetcher) =>
+      entity ? createCachedFetcher(subgraph, fetcher, store, counters, maxTtlMs) : off.fetcher(subgraph, fetcher),
     plugins: response
       ? [
           createResponseCachePlugin(

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../platform/logger.js';
 
 /**
@@ -21,13 +22,23 @@ export interface FetchMark {
   at: number;
 }
 
+export interface CacheEntry {
+  body: string;
+  ttlMs: number;
+  /** Its tags, space-separated. */
+  tags: string;
+}
+
 export interface TaggedStore {
   /** True while entries may be read and written: Redis is connected and the live feed is whole. */
   usable(): boolean;
   /** A marker to hand to `put`: what this gateway has seen invalidated so far, and when. */
   begin(): FetchMark;
-  get(key: string): Promise<{ body: string; ttlMs: number; tags: string } | null>;
+  get(key: string): Promise<CacheEntry | null>;
+  /** Many entries in one round trip, in order (null for each miss; all null when Redis fails). */
+  getMany(keys: string[]): Promise<(CacheEntry | null)[]>;
   put(key: string, body: string, tags: string[], ttlMs: number, since: FetchMark): Promise<void>;
+  putMany(entries: { key: string; body: string; tags: string[] }[], ttlMs: number, since: FetchMark): Promise<void>;
   /** An event made these tags stale (called for every event this gateway receives). */
   invalidate(tags: string[]): Promise<void>;
   /** The live feed was cut: nothing is read or written until `resume` (events may be missed). */
@@ -37,19 +48,25 @@ export interface TaggedStore {
   close(): Promise<void>;
 }
 
-const READ = `
-local e = redis.call('HMGET', KEYS[1], 'b', 't', 'v', 'x')
-if not e[1] then return nil end
-if (redis.call('GET', ARGV[1] .. 'epoch') or '0') ~= e[4] then redis.call('DEL', KEYS[1]) return nil end
-local vs = {}
-for v in string.gmatch(e[3], '%S+') do vs[#vs + 1] = v end
-local i = 1
-for t in string.gmatch(e[2], '%S+') do
-  if (redis.call('GET', ARGV[1] .. 'v:' .. t) or '0') ~= vs[i] then redis.call('DEL', KEYS[1]) return nil end
-  i = i + 1
+/** One entry if every one of its tags' counters (and the epoch) still matches, else nothing (and it is deleted). */
+const READ_ONE = `
+local function read(key, prefix)
+  local e = redis.call('HMGET', key, 'b', 't', 'v', 'x')
+  if not e[1] then return false end
+  if (redis.call('GET', prefix .. 'epoch') or '0') ~= e[4] then redis.call('DEL', key) return false end
+  local vs = {}
+  for v in string.gmatch(e[3], '%S+') do vs[#vs + 1] = v end
+  local i = 1
+  for t in string.gmatch(e[2], '%S+') do
+    if (redis.call('GET', prefix .. 'v:' .. t) or '0') ~= vs[i] then redis.call('DEL', key) return false end
+    i = i + 1
+  end
+  return {e[1], redis.call('PTTL', key), e[2]}
 end
-return {e[1], redis.call('PTTL', KEYS[1]), e[2]}
 `;
+const READ = READ_ONE + 'local r = read(KEYS[1], ARGV[1]) if r then return r end return nil';
+/** Many entries in one call (an `_entities` fetch's representations): a list with nil for each miss. */
+const READ_MANY = READ_ONE + 'local out = {} for i, k in ipairs(KEYS) do out[i] = read(k, ARGV[1]) end return out';
 
 const WRITE = `
 local vs = {}
@@ -63,14 +80,24 @@ return 1
 const VERSION_TTL_MS = 24 * 3_600_000;
 /** How long this gateway remembers an invalidation for the write rule; a fetch older than this is not written. */
 const REMEMBER_MS = 60_000;
+/** How much later than this gateway another may hear the same event (pub/sub fan-out; a cut one suspends). */
+const EVENT_SKEW_MS = 2_000;
 
 type Scripted = Redis & {
   cacheRead(key: string, prefix: string): Promise<[string, number, string] | null>;
+  cacheReadMany(numberOfKeys: number, ...keysThenPrefix: string[]): Promise<([string, number, string] | null)[]>;
   cacheWrite(key: string, prefix: string, body: string, tags: string, ttlMs: number): Promise<number>;
 };
 
 // eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
-export function createTaggedStore(opts: { url: string; prefix: string; commandTimeoutMs: number; log: Logger }): TaggedStore {
+export function createTaggedStore(opts: {
+  url: string;
+  prefix: string;
+  commandTimeoutMs: number;
+  /** Bytes of entries kept in this process in front of Redis (0: none). */
+  localMaxBytes: number;
+  log: Logger;
+}): TaggedStore {
   const { prefix, log } = opts;
   // No offline queue and a short command timeout: with Redis away a request goes uncached at once.
   const redis = new Redis(opts.url, {
@@ -81,6 +108,7 @@ export function createTaggedStore(opts: { url: string; prefix: string; commandTi
   redis.on('error', (err) => log.warn({ err: err.message }, 'cache redis connection error'));
   redis.defineCommand('cacheRead', { numberOfKeys: 1, lua: READ });
   redis.defineCommand('cacheWrite', { numberOfKeys: 1, lua: WRITE });
+  redis.defineCommand('cacheReadMany', { lua: READ_MANY });
 
   let feedWhole = true;
   // An invalidation that could not be written leaves entries Redis still deems fresh: off until the epoch is bumped.
@@ -98,6 +126,10 @@ export function createTaggedStore(opts: { url: string; prefix: string; commandTi
   const stale = (tags: string[], since: FetchMark, now: number) =>
     since.seq <= suspendedAt || now - since.at > REMEMBER_MS || tags.some((t) => (seen.get(t)?.[0] ?? 0) > since.seq);
   const usable = () => feedWhole && !epochPending && redis.status === 'ready';
+  // Another gateway may not have heard an event yet and write a pre-event entry its versions call
+  // fresh until it does: what Redis hands over about a tag invalidated here just now is not kept.
+  const heardLately = (tags: string[], now: number) => tags.some((t) => now - (seen.get(t)?.[1] ?? 0) < EVENT_SKEW_MS);
+  const local = createLocalEntries(opts.localMaxBytes, stale, heardLately);
   let retry: NodeJS.Timeout | undefined;
   const bumpEpoch = async (): Promise<boolean> => {
     try {
@@ -119,15 +151,50 @@ export function createTaggedStore(opts: { url: string; prefix: string; commandTi
     usable,
     begin: () => ({ seq: ++seq, at: Date.now() }),
     async get(key) {
+      const known = local.get(key);
+      if (known) return known;
+      const mark = { seq: ++seq, at: Date.now() };
       const hit = await redis.cacheRead(`${prefix}e:${key}`, prefix).catch(() => null);
-      return hit ? { body: hit[0], ttlMs: hit[1], tags: hit[2] } : null;
+      return hit ? local.keepRead(key, { body: hit[0], ttlMs: hit[1], tags: hit[2] }, mark) : null;
+    },
+    async getMany(keys) {
+      const found = keys.map((k) => local.get(k));
+      const missing = keys.filter((_, i) => !found[i]);
+      if (!missing.length) return found;
+      const mark = { seq: ++seq, at: Date.now() };
+      const hits = await redis
+        .cacheReadMany(missing.length, ...missing.map((k) => `${prefix}e:${k}`), prefix)
+        .catch(() => missing.map(() => null));
+      let j = 0;
+      return found.map((f, i) => {
+        if (f) return f;
+        const hit = hits[j++];
+        return hit ? local.keepRead(keys[i]!, { body: hit[0], ttlMs: hit[1], tags: hit[2] }, mark) : null;
+      });
+    },
+    async putMany(entries, ttlMs, since) {
+      const now = Date.now();
+      if (!usable()) return;
+      const pipeline = redis.pipeline();
+      let n = 0;
+      for (const { key, body, tags } of entries) {
+        if (stale(tags, since, now)) continue;
+        const text = tags.join(' ');
+        void (pipeline as unknown as Scripted).cacheWrite(`${prefix}e:${key}`, prefix, body, text, ttlMs);
+        local.keep(key, { body, ttlMs, tags: text }, since);
+        n++;
+      }
+      // As in put: nothing awaited between the checks and the send.
+      if (n) await pipeline.exec().catch(() => undefined);
     },
     async put(key, body, tags, ttlMs, since) {
       const now = Date.now();
       if (!usable() || stale(tags, since, now)) return;
       // Nothing awaited between the check and the call: an invalidation handled after it is sent
       // after it on this connection, so it bumps the counters this entry just recorded.
-      await redis.cacheWrite(`${prefix}e:${key}`, prefix, body, tags.join(' '), ttlMs).catch(() => undefined);
+      const text = tags.join(' ');
+      local.keep(key, { body, ttlMs, tags: text }, since);
+      await redis.cacheWrite(`${prefix}e:${key}`, prefix, body, text, ttlMs).catch(() => undefined);
     },
     async invalidate(tags) {
       const now = Date.now();
@@ -153,6 +220,7 @@ export function createTaggedStore(opts: { url: string; prefix: string; commandTi
     },
     async resume() {
       suspendedAt = ++seq;
+      local.clear();
       // Entries written by anyone while this gateway could not hear events may be stale: drop them all.
       feedWhole = true;
       epochPending = true;
@@ -162,5 +230,56 @@ export function createTaggedStore(opts: { url: string; prefix: string; commandTi
       clearTimeout(retry);
       redis.disconnect();
     },
+  };
+}
+
+/**
+ * Entries this gateway read from or wrote to Redis, kept in memory so a hit costs no round trip.
+ * One is served only while nothing this gateway heard since it was read (or its fetch began)
+ * touches its tags, the feed was never cut since, and it is younger than the memory of
+ * invalidations (the same `stale` rule as writes): every gateway hears every event, so an
+ * event drops an entry here as surely as in Redis. Callers check `usable()` first, so with Redis
+ * or the feed away nothing is served from here either.
+ */
+function createLocalEntries(
+  maxBytes: number,
+  stale: (tags: string[], since: FetchMark, now: number) => boolean,
+  heardLately: (tags: string[], now: number) => boolean,
+) {
+  interface Local {
+    entry: CacheEntry;
+    tags: string[];
+    expiresAt: number;
+    mark: FetchMark;
+  }
+  const lru =
+    maxBytes > 0
+      ? new LRUCache<string, Local>({ maxSize: maxBytes, sizeCalculation: (l) => 2 * (l.entry.body.length + l.entry.tags.length) + 96 })
+      : null;
+  return {
+    get(key: string): CacheEntry | null {
+      const l = lru?.get(key);
+      if (!l) return null;
+      const now = Date.now();
+      if (l.expiresAt <= now || stale(l.tags, l.mark, now)) {
+        lru!.delete(key);
+        return null;
+      }
+      return { ...l.entry, ttlMs: l.expiresAt - now };
+    },
+    /** An entry this gateway fetched and wrote (its fetch began at `mark`). */
+    keep(key: string, entry: CacheEntry, mark: FetchMark): CacheEntry {
+      if (lru && entry.ttlMs > 0)
+        lru.set(key, { entry, tags: entry.tags ? entry.tags.split(' ') : [], expiresAt: Date.now() + entry.ttlMs, mark });
+      return entry;
+    },
+    /** An entry read from Redis (the read began at `mark`). */
+    keepRead(key: string, entry: CacheEntry, mark: FetchMark): CacheEntry {
+      const tags = entry.tags ? entry.tags.split(' ') : [];
+      const now = Date.now();
+      if (lru && entry.ttlMs > 0 && !heardLately(tags, now)) lru.set(key, { entry, tags, expiresAt: now + entry.ttlMs, mark });
+      return entry;
+    },
+    clear: () => lru?.clear(),
   };
 }

@@ -58,12 +58,13 @@ export const EVENT_ENTITIES: { [T in EventType]: (payload: EventPayloads[T]) => 
  * answers, platform/cache-tags.ts). The gateway drops every cache entry holding one of them.
  */
 export const EVENT_INVALIDATES: { [T in EventType]: (payload: EventPayloads[T]) => string[] } = {
-  OrderPlaced: (p) => [`Order:${p.orderId}`],
-  OrderCancelled: (p) => [`Order:${p.orderId}`],
-  OrderStatusChanged: (p) => [`Order:${p.orderId}`],
-  InvoiceStatusChanged: (p) => [`Invoice:${p.invoiceId}`, `Order:${p.orderId}`],
-  InvoicePaid: (p) => [`Invoice:${p.invoiceId}`, `Order:${p.orderId}`],
-  PaymentRefunded: (p) => [`Payment:${p.paymentId}`, `Invoice:${p.invoiceId}`, `Order:${p.orderId}`],
+  // `User:<customer>` too: the customer's lists of orders and invoices (and their status filters) change.
+  OrderPlaced: (p) => [`Order:${p.orderId}`, `User:${p.customerId}`],
+  OrderCancelled: (p) => [`Order:${p.orderId}`, `User:${p.customerId}`],
+  OrderStatusChanged: (p) => [`Order:${p.orderId}`, `User:${p.customerId}`],
+  InvoiceStatusChanged: (p) => [`Invoice:${p.invoiceId}`, `Order:${p.orderId}`, `User:${p.customerId}`],
+  InvoicePaid: (p) => [`Invoice:${p.invoiceId}`, `Order:${p.orderId}`, `User:${p.customerId}`],
+  PaymentRefunded: (p) => [`Payment:${p.paymentId}`, `Invoice:${p.invoiceId}`, `Order:${p.orderId}`, `User:${p.customerId}`],
   StockChanged: (p) => [`Product:${p.productId}`],
   // Its category's answers too: a category page lists the product (when it selected the category).
   ProductChanged: (p) => [`Product:${p.productId}`, `Category:${p.categoryId}`],
