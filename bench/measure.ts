@@ -1,6 +1,7 @@
 import { cpuDelta, sampleCpu } from './proc-cpu.js';
 import type { CpuSample, Probe } from './proc-cpu.js';
 import { runJob } from './processes.js';
+import type { Child } from './processes.js';
 import type { GatewayName } from './report.js';
 import type { Stack } from './stack.js';
 
@@ -9,8 +10,26 @@ export interface Measured<T> {
   cpu: CpuSample;
 }
 
-/** Runs one job and reads every probe's CPU at the start and the end of its measured window. */
-export async function measure<T>(stack: Stack, gateway: GatewayName, job: unknown): Promise<Measured<T>> {
+/**
+ * Runs one job on the load worker and reads every probe's CPU at the start (the worker says when
+ * its warm-up ends) and the end of its measured window.
+ */
+export async function measureJob<T>(worker: Child, probes: Record<string, Probe>, job: unknown): Promise<Measured<T>> {
+  let before: CpuSample | undefined;
+  const onMessage = (m: { measuring?: boolean } | undefined) => {
+    if (m?.measuring) before = sampleCpu(probes);
+  };
+  worker.proc.on('message', onMessage);
+  try {
+    const result = await runJob<T>(worker, job);
+    return { result, cpu: cpuDelta(before ?? sampleCpu(probes), sampleCpu(probes)) };
+  } finally {
+    worker.proc.off('message', onMessage);
+  }
+}
+
+/** measureJob with the stack's probes: the gateway under test, the subgraphs, Postgres, Redis. */
+export function measure<T>(stack: Stack, gateway: GatewayName, job: unknown): Promise<Measured<T>> {
   const candidates: [string, Probe | undefined][] = [
     ['gateway', stack.probes[gateway]],
     ['subgraphs', stack.probes.subgraphs],
@@ -18,17 +37,7 @@ export async function measure<T>(stack: Stack, gateway: GatewayName, job: unknow
     ['redis', stack.probes.redis],
   ];
   const probes = Object.fromEntries(candidates.filter(([, p]) => p)) as Record<string, Probe>;
-  let before: CpuSample | undefined;
-  const onMessage = (m: any) => {
-    if (m?.measuring) before = sampleCpu(probes);
-  };
-  stack.worker.proc.on('message', onMessage);
-  try {
-    const result = await runJob<T>(stack.worker, job);
-    return { result, cpu: cpuDelta(before ?? sampleCpu(probes), sampleCpu(probes)) };
-  } finally {
-    stack.worker.proc.off('message', onMessage);
-  }
+  return measureJob<T>(stack.worker, probes, job);
 }
 
 export type CacheCounts = Record<string, { hit: number; miss: number }>;

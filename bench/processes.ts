@@ -13,8 +13,10 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-export function spawnTs(file: string, env: Record<string, string>, quiet = true): Child {
-  const proc = fork(path.join(ROOT, file), [], {
+/** `tree`: the project root to run `file` from (bench:cpu-ab runs another checkout's subgraphs); this one by default. */
+export function spawnTs(file: string, env: Record<string, string>, quiet = true, tree = ROOT): Child {
+  const proc = fork(path.join(tree, file), [], {
+    cwd: tree,
     // BENCH_PROFILE_DIR: a V8 CPU profile of every child, written when it exits.
     execArgv: [
       '--import',

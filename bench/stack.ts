@@ -1,11 +1,11 @@
 import { generateLocalKeys, localEnv } from '../platform/local-env.js';
 import type { LocalKeys } from '../platform/local-env.js';
-import { SUBGRAPHS, ensureDatabase, migrateSubgraph } from '../platform/migrate.js';
 import type { Subgraph } from '../platform/migrate.js';
-import type { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
 import { freePort } from '../scripts/free-port.js';
 import type { startRedisServer } from '../scripts/redis-server.js';
-import { BENCH_SIZE, loadBenchData } from './load-data.js';
+import { freeServicePorts, migrateDatabases, scaledSize } from './databases.js';
+import type { EmbeddedPostgres } from './databases.js';
+import { loadBenchData } from './load-data.js';
 import type { BenchData } from './load-data.js';
 import { findPids, postmasterPid } from './proc-cpu.js';
 import type { Probe } from './proc-cpu.js';
@@ -28,22 +28,14 @@ export interface Stack {
   statements(): Promise<number>;
 }
 
-type EmbeddedPostgres = Awaited<ReturnType<typeof startEmbeddedPostgres>>;
 type RedisServer = Awaited<ReturnType<typeof startRedisServer>>;
 type Envs = ReturnType<typeof localEnv>;
 
 /** Migrates every subgraph's database and loads the data set (scaled by BENCH_SCALE). */
 async function loadData(pg: EmbeddedPostgres) {
-  const databaseUrls = Object.fromEntries(SUBGRAPHS.map((s) => [s, pg.urlFor(s)])) as Record<Subgraph, string>;
-  for (const s of SUBGRAPHS) {
-    await ensureDatabase(pg.adminUrl, s);
-    await migrateSubgraph(s, databaseUrls[s]);
-  }
-  const size = Object.fromEntries(
-    Object.entries(BENCH_SIZE).map(([k, v]) => [k, k === 'categories' ? v : Math.round(v * SETTINGS.scale)]),
-  ) as typeof BENCH_SIZE;
+  const databaseUrls = await migrateDatabases(pg);
   const loadStarted = Date.now();
-  const data = await loadBenchData(databaseUrls, size);
+  const data = await loadBenchData(databaseUrls, scaledSize(SETTINGS.scale));
   const loadSeconds = (Date.now() - loadStarted) / 1000;
   console.log(`data: ${data.summary}; loaded with COPY + ANALYZE in ${loadSeconds.toFixed(1)} s`);
   return { databaseUrls, data, loadSeconds };
@@ -51,13 +43,7 @@ async function loadData(pg: EmbeddedPostgres) {
 
 /** The env of every service, from localEnv, on fresh ports. */
 async function servicesEnv(keys: LocalKeys, databaseUrls: Record<Subgraph, string>, redis: RedisServer) {
-  const ports = {
-    gateway: await freePort(),
-    users: await freePort(),
-    catalog: await freePort(),
-    orders: await freePort(),
-    billing: await freePort(),
-  };
+  const ports = await freeServicePorts();
   const unlimited = '1000000000';
   // /metrics is never on the public port: the cache hit rate is read from this one.
   const oursMetricsPort = await freePort();

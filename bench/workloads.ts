@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { print as printDocument } from 'graphql';
-import { SignJWT, importJWK } from 'jose';
 import { ROOT } from '../platform/paths.js';
 import { ACCOUNT_PAGE } from '../test/support/operations.js';
 import type { BenchData } from './load-data.js';
@@ -11,6 +10,7 @@ import { runJob } from './processes.js';
 import type { GatewayName } from './report.js';
 import { SETTINGS } from './settings.js';
 import type { Stack } from './stack.js';
+import { createUserTokenSigner } from './user-tokens.js';
 
 export const STOREFRONT = `query Storefront($c: ID!) { products(filter: {categoryId: $c}, first: 20) { edges { node {
   name price { amountCents currency } stock category { name } shippingEstimate { amountCents } } } } }`;
@@ -25,24 +25,15 @@ export interface HttpWorkload {
 /** Credentials: user JWTs for ours; for the peers, the identities a gateway-signed service token carries. */
 async function credentialsOf(stack: Stack) {
   const { data, keys } = stack;
-  const userKey = await importJWK(keys.userTokenKey, 'ES256');
+  const sign = await createUserTokenSigner(keys);
   const customers = data.users.filter((u) => u.role === 'CUSTOMER');
   // Two disjoint samples (account readers, buyers), each at most half of the customers.
   const sample = (from: number) => customers.slice(from, from + Math.min(SETTINGS.rotatedUsers, Math.floor(customers.length / 2)));
-  const jwt = (sub: string) =>
-    new SignJWT({ role: 'CUSTOMER', scope: '' })
-      .setProtectedHeader({ alg: 'ES256', kid: keys.userTokenKey.kid! })
-      .setSubject(sub)
-      .setIssuer('urn:supergraph:users')
-      .setAudience('urn:supergraph')
-      .setIssuedAt()
-      .setExpirationTime('2h')
-      .sign(userKey);
   const tokens = new Map<string, Promise<string>>();
   const authFor = async (gateway: GatewayName, users: typeof customers | null): Promise<Auth> => {
     if (gateway === 'ours')
       return users
-        ? { mode: 'bearer', tokens: await Promise.all(users.map((u) => tokens.get(u.id) ?? tokens.set(u.id, jwt(u.id)).get(u.id)!)) }
+        ? { mode: 'bearer', tokens: await Promise.all(users.map((u) => tokens.get(u.id) ?? tokens.set(u.id, sign(u.id)).get(u.id)!)) }
         : { mode: 'none' };
     return {
       mode: 'internal',
