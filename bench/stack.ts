@@ -25,6 +25,8 @@ export interface Stack {
   oursMetricsUrl: string;
   worker: Child;
   restartSubgraphs(extra: Record<string, string>): Promise<void>;
+  /** Our gateway again on its port, its env plus `extra` (needs it running: BENCH_GATEWAYS has ours). */
+  restartOurs(extra: Record<string, string>): Promise<void>;
   statements(): Promise<number>;
 }
 
@@ -143,6 +145,14 @@ export async function startStack(pgDataDir: string, pg: EmbeddedPostgres, redis:
       await subgraphs!.stop();
       await startSubgraphs(extra);
       stack.probes.subgraphs = tree(subgraphs!.proc.pid);
+    },
+    async restartOurs(extra) {
+      await children.find((c) => c.proc.pid === pids.ours)?.stop();
+      const child = spawnTs('gateway/index.ts', { ...envs.gateway, ...extra });
+      children.push(child);
+      await waitForGraphql(urls.ours!);
+      pids.ours = child.proc.pid!;
+      stack.probes.ours = tree(pids.ours);
     },
     statements: async () => ((await (await fetch(`http://127.0.0.1:${debugPort}/`)).json()) as { total: number }).total,
   };
