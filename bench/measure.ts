@@ -1,0 +1,75 @@
+import { cpuDelta, sampleCpu } from './proc-cpu.js';
+import type { CpuSample, Probe } from './proc-cpu.js';
+import { runJob } from './processes.js';
+import type { Child } from './processes.js';
+import type { GatewayName } from './report.js';
+import type { Stack } from './stack.js';
+
+export interface Measured<T> {
+  result: T;
+  cpu: CpuSample;
+}
+
+/**
+ * Runs one job on the load worker and reads every probe's CPU at the start (the worker says when
+ * its warm-up ends) and the end of its measured window.
+ */
+export async function measureJob<T>(worker: Child, probes: Record<string, Probe>, job: unknown): Promise<Measured<T>> {
+  let before: CpuSample | undefined;
+  const onMessage = (m: { measuring?: boolean } | undefined) => {
+    if (m?.measuring) before = sampleCpu(probes);
+  };
+  worker.proc.on('message', onMessage);
+  try {
+    const result = await runJob<T>(worker, job);
+    return { result, cpu: cpuDelta(before ?? sampleCpu(probes), sampleCpu(probes)) };
+  } finally {
+    worker.proc.off('message', onMessage);
+  }
+}
+
+/** measureJob with the stack's probes: the gateway under test, the subgraphs, Postgres, Redis. */
+export function measure<T>(stack: Stack, gateway: GatewayName, job: unknown): Promise<Measured<T>> {
+  const candidates: [string, Probe | undefined][] = [
+    ['gateway', stack.probes[gateway]],
+    ['subgraphs', stack.probes.subgraphs],
+    ['postgres', stack.probes.postgres],
+    ['redis', stack.probes.redis],
+  ];
+  const probes = Object.fromEntries(candidates.filter(([, p]) => p)) as Record<string, Probe>;
+  return measureJob<T>(stack.worker, probes, job);
+}
+
+export type CacheCounts = Record<string, { hit: number; miss: number }>;
+
+/** Cache hits and misses our gateway has counted so far, per `*cache*_total` counter with result="hit"|"miss". */
+export async function cacheCounters(url: string): Promise<CacheCounts | null> {
+  const text = await fetch(url).then(
+    (r) => (r.ok ? r.text() : ''),
+    () => '',
+  );
+  const counts: CacheCounts = {};
+  for (const line of text.split('\n')) {
+    const m = /^(\w*cache\w*_total)\{([^}]*)\}\s+([\d.e+]+)/.exec(line);
+    const result = m && /result="(hit|miss)"/.exec(m[2]!)?.[1];
+    if (!m || !result) continue;
+    const c = (counts[m[1]!] ??= { hit: 0, miss: 0 });
+    c[result as 'hit' | 'miss'] += Number(m[3]);
+  }
+  return Object.keys(counts).length ? counts : null;
+}
+
+/**
+ * The hit rate over a run: of the response cache when the workload used it (anonymous and partner
+ * requests: a hit is a whole request served from it), else of the entity cache's lookups.
+ */
+export const hitRate = (a: CacheCounts | null, b: CacheCounts | null) => {
+  if (!a || !b) return null;
+  const delta = (name: string) => ({ hit: (b[name]?.hit ?? 0) - (a[name]?.hit ?? 0), miss: (b[name]?.miss ?? 0) - (a[name]?.miss ?? 0) });
+  const names = Object.keys(b).sort((x, y) => Number(y.includes('response')) - Number(x.includes('response')));
+  for (const name of names) {
+    const d = delta(name);
+    if (d.hit + d.miss > 0) return d.hit / (d.hit + d.miss);
+  }
+  return 0;
+};

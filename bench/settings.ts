@@ -1,0 +1,19 @@
+import type { GatewayName } from './report.js';
+
+/** A numeric knob of the benchmark, from its env variable (BENCH_*). */
+export const envNumber = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+
+export const SETTINGS = {
+  durationS: envNumber('BENCH_DURATION_S', 8),
+  warmupS: envNumber('BENCH_WARMUP_S', 2),
+  reps: envNumber('BENCH_REPS', 3),
+  connections: envNumber('BENCH_CONNECTIONS', 16),
+  checkoutConcurrency: envNumber('BENCH_CHECKOUT_CONCURRENCY', 4),
+  mixedReaders: envNumber('BENCH_MIXED_READERS', 8),
+  mixedCategories: envNumber('BENCH_MIXED_CATEGORIES', 5),
+  rotatedUsers: envNumber('BENCH_USERS', 2_000),
+  scale: envNumber('BENCH_SCALE', 1), // < 1 shrinks the data set for quick trials
+};
+/** The gateways under test (BENCH_GATEWAYS) and the workloads run (BENCH_WORKLOADS), comma-separated. */
+export const ONLY = (process.env.BENCH_GATEWAYS ?? 'ours,stock,hive').split(',') as GatewayName[];
+export const WORKLOADS = (process.env.BENCH_WORKLOADS ?? 'storefront,account,partner,mixed,checkout,dataloader').split(',');

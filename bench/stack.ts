@@ -1,0 +1,160 @@
+import { generateLocalKeys, localEnv } from '../platform/local-env.js';
+import type { LocalKeys } from '../platform/local-env.js';
+import type { Subgraph } from '../platform/migrate.js';
+import { freePort } from '../scripts/free-port.js';
+import type { startRedisServer } from '../scripts/redis-server.js';
+import { freeServicePorts, migrateDatabases, scaledSize } from './databases.js';
+import type { EmbeddedPostgres } from './databases.js';
+import { loadBenchData } from './load-data.js';
+import type { BenchData } from './load-data.js';
+import { findPids, postmasterPid } from './proc-cpu.js';
+import type { Probe } from './proc-cpu.js';
+import { spawnTs, waitForGraphql, waitForMessage } from './processes.js';
+import type { Child } from './processes.js';
+import type { GatewayName } from './report.js';
+import { ONLY, SETTINGS } from './settings.js';
+
+/** Everything a workload runner needs of the running benchmark: data, credentials, gateways, probes. */
+export interface Stack {
+  data: BenchData;
+  keys: LocalKeys;
+  urls: Partial<Record<GatewayName, string>>;
+  skipped: Partial<Record<GatewayName, string>>;
+  probes: Record<GatewayName | 'subgraphs' | 'postgres' | 'redis', Probe | undefined>;
+  catalogUrl: string;
+  oursMetricsUrl: string;
+  worker: Child;
+  restartSubgraphs(extra: Record<string, string>): Promise<void>;
+  /** Our gateway again on its port, its env plus `extra` (needs it running: BENCH_GATEWAYS has ours). */
+  restartOurs(extra: Record<string, string>): Promise<void>;
+  statements(): Promise<number>;
+}
+
+type RedisServer = Awaited<ReturnType<typeof startRedisServer>>;
+type Envs = ReturnType<typeof localEnv>;
+
+/** Migrates every subgraph's database and loads the data set (scaled by BENCH_SCALE). */
+async function loadData(pg: EmbeddedPostgres) {
+  const databaseUrls = await migrateDatabases(pg);
+  const loadStarted = Date.now();
+  const data = await loadBenchData(databaseUrls, scaledSize(SETTINGS.scale));
+  const loadSeconds = (Date.now() - loadStarted) / 1000;
+  console.log(`data: ${data.summary}; loaded with COPY + ANALYZE in ${loadSeconds.toFixed(1)} s`);
+  return { databaseUrls, data, loadSeconds };
+}
+
+/** The env of every service, from localEnv, on fresh ports. */
+async function servicesEnv(keys: LocalKeys, databaseUrls: Record<Subgraph, string>, redis: RedisServer) {
+  const ports = await freeServicePorts();
+  const unlimited = '1000000000';
+  // /metrics is never on the public port: the cache hit rate is read from this one.
+  const oursMetricsPort = await freePort();
+  const envs = localEnv({
+    keys,
+    databaseUrls,
+    ports,
+    metricsPorts: { gateway: oursMetricsPort },
+    redisUrl: redis.url,
+    logLevel: 'error',
+    nodeEnv: 'production',
+    eventNamespace: 'bench:',
+    // The peers have no rate limits; ours keeps its limiter running but with limits out of reach.
+    extra: { gateway: { RATE_LIMIT_ANONYMOUS: unlimited, RATE_LIMIT_USER: unlimited, RATE_LIMIT_PARTNER: unlimited } },
+  });
+  return { envs, gatewayPort: ports.gateway, oursMetricsPort };
+}
+
+/** The gateways of BENCH_GATEWAYS, each in its own process; one that cannot start is skipped, with why. */
+async function startGateways(envs: Envs, gatewayPort: number, children: Child[]) {
+  // The same {name: url} map the gateway's SUBGRAPH_URLS holds.
+  const subgraphUrls = envs.gateway.SUBGRAPH_URLS!;
+  const urls: Partial<Record<GatewayName, string>> = {};
+  const skipped: Partial<Record<GatewayName, string>> = {};
+  const pids: Partial<Record<GatewayName, number>> = {};
+  const start = async (name: GatewayName, file: string, extraEnv: Record<string, string>) => {
+    if (!ONLY.includes(name)) return;
+    try {
+      const child = spawnTs(file, extraEnv);
+      children.push(child);
+      const url = name === 'ours' ? `http://127.0.0.1:${gatewayPort}/graphql` : ((await waitForMessage(child, 'ready')) as string);
+      await waitForGraphql(url);
+      urls[name] = url;
+      pids[name] = child.proc.pid!;
+    } catch (err) {
+      skipped[name] = String(err).slice(0, 300);
+      console.error(`${name}: cannot run: ${skipped[name]}`);
+    }
+  };
+  await start('ours', 'gateway/index.ts', envs.gateway);
+  // APOLLO_TELEMETRY_DISABLED: otherwise @apollo/server reports to Apollo and probes cloud metadata.
+  await start('stock', 'bench/stock-gateway.ts', {
+    PORT: String(await freePort()),
+    APOLLO_TELEMETRY_DISABLED: 'true',
+    BENCH_SUBGRAPH_URLS: subgraphUrls,
+  });
+  await start('hive', 'bench/hive-gateway.ts', {
+    PORT: String(await freePort()),
+    APOLLO_TELEMETRY_DISABLED: 'true',
+    DO_NOT_TRACK: '1',
+    BENCH_SUBGRAPH_URLS: subgraphUrls,
+  });
+  return { urls, skipped, pids };
+}
+
+const tree = (pid: number | undefined): Probe | undefined => (pid ? { kind: 'tree', pid } : undefined);
+
+/**
+ * Loads the data and starts the subgraphs process, the gateways under test and the load worker
+ * (every child is pushed onto `children`, for the caller to stop).
+ */
+export async function startStack(pgDataDir: string, pg: EmbeddedPostgres, redis: RedisServer, children: Child[]) {
+  const { databaseUrls, data, loadSeconds } = await loadData(pg);
+  const keys = await generateLocalKeys();
+  const { envs, gatewayPort, oursMetricsPort } = await servicesEnv(keys, databaseUrls, redis);
+  const debugPort = await freePort();
+  const subgraphEnv = JSON.stringify({ users: envs.users, catalog: envs.catalog, orders: envs.orders, billing: envs.billing });
+  let subgraphs: Child | undefined;
+  const startSubgraphs = async (extra: Record<string, string> = {}) => {
+    subgraphs = spawnTs('bench/subgraphs-process.ts', { BENCH_SUBGRAPH_ENV: subgraphEnv, BENCH_DEBUG_PORT: String(debugPort), ...extra });
+    children.push(subgraphs);
+    await waitForMessage(subgraphs, 'ready');
+  };
+  await startSubgraphs();
+  const { urls, skipped, pids } = await startGateways(envs, gatewayPort, children);
+
+  const worker = spawnTs('bench/load-worker.ts', {}, false);
+  children.push(worker);
+  const redisPid = findPids('redis-server', `:${redis.port}`)[0];
+  const stack: Stack = {
+    data,
+    keys,
+    urls,
+    skipped,
+    worker,
+    catalogUrl: databaseUrls.catalog,
+    oursMetricsUrl: `http://127.0.0.1:${oursMetricsPort}/metrics`,
+    probes: {
+      ours: tree(pids.ours),
+      stock: tree(pids.stock),
+      hive: tree(pids.hive),
+      subgraphs: tree(subgraphs!.proc.pid),
+      postgres: tree(postmasterPid(pgDataDir)),
+      redis: redisPid ? { kind: 'process', pid: redisPid } : undefined,
+    },
+    async restartSubgraphs(extra) {
+      await subgraphs!.stop();
+      await startSubgraphs(extra);
+      stack.probes.subgraphs = tree(subgraphs!.proc.pid);
+    },
+    async restartOurs(extra) {
+      await children.find((c) => c.proc.pid === pids.ours)?.stop();
+      const child = spawnTs('gateway/index.ts', { ...envs.gateway, ...extra });
+      children.push(child);
+      await waitForGraphql(urls.ours!);
+      pids.ours = child.proc.pid!;
+      stack.probes.ours = tree(pids.ours);
+    },
+    statements: async () => ((await (await fetch(`http://127.0.0.1:${debugPort}/`)).json()) as { total: number }).total,
+  };
+  return { stack, loadSeconds };
+}
