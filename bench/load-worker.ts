@@ -24,6 +24,10 @@ export interface HttpJob {
   connections: number;
   warmupS: number;
   durationS: number;
+  /** The warm-up is one pass over every key (each body, each credential) instead of `warmupS`. */
+  warmupPass?: boolean;
+  /** Jobs with the same rotation go on where the last one stopped (no key sent twice). */
+  rotation?: string;
 }
 
 export interface CheckoutJob {
@@ -96,15 +100,18 @@ const percentile = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 };
 
+/** Where each named rotation stopped (HttpJob.rotation). */
+const rotations = new Map<string, number>();
+
 async function runHttp(job: HttpJob): Promise<LoadResult> {
   const creds = await credentials(job.auth);
-  let n = 0;
+  let n = job.rotation ? (rotations.get(job.rotation) ?? 0) : 0;
   let failed = 0;
-  const once = (durationS: number) =>
+  const once = (run: { duration: number } | { amount: number }) =>
     autocannon({
       url: job.url,
       connections: job.connections,
-      duration: durationS,
+      ...run,
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       requests: [
@@ -122,10 +129,12 @@ async function runHttp(job: HttpJob): Promise<LoadResult> {
         },
       ],
     } as any);
-  if (job.warmupS > 0) await once(job.warmupS);
+  if (job.warmupPass) await once({ amount: Math.max(job.bodies.length, creds().length) });
+  else if (job.warmupS > 0) await once({ duration: job.warmupS });
   failed = 0;
   measuring();
-  const r: any = await once(job.durationS);
+  const r: any = await once({ duration: job.durationS });
+  if (job.rotation) rotations.set(job.rotation, n);
   return {
     rps: r.requests.average,
     p50: r.latency.p50,

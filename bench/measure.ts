@@ -55,6 +55,9 @@ export async function cacheCounters(url: string): Promise<CacheCounts | null> {
     if (!m || !result) continue;
     const c = (counts[m[1]!] ??= { hit: 0, miss: 0 });
     c[result as 'hit' | 'miss'] += Number(m[3]);
+    // Per subgraph too (`<counter>/<subgraph>`), for the log line.
+    const subgraph = /subgraph="(\w+)"/.exec(m[2]!)?.[1];
+    if (subgraph) (counts[`${m[1]}/${subgraph}`] ??= { hit: 0, miss: 0 })[result as 'hit' | 'miss'] += Number(m[3]);
   }
   return Object.keys(counts).length ? counts : null;
 }
@@ -66,10 +69,25 @@ export async function cacheCounters(url: string): Promise<CacheCounts | null> {
 export const hitRate = (a: CacheCounts | null, b: CacheCounts | null) => {
   if (!a || !b) return null;
   const delta = (name: string) => ({ hit: (b[name]?.hit ?? 0) - (a[name]?.hit ?? 0), miss: (b[name]?.miss ?? 0) - (a[name]?.miss ?? 0) });
-  const names = Object.keys(b).sort((x, y) => Number(y.includes('response')) - Number(x.includes('response')));
+  const names = Object.keys(b)
+    .filter((n) => !n.includes('/'))
+    .sort((x, y) => Number(y.includes('response')) - Number(x.includes('response')));
   for (const name of names) {
     const d = delta(name);
     if (d.hit + d.miss > 0) return d.hit / (d.hit + d.miss);
   }
   return 0;
 };
+
+/** `catalog 97% of 1200, orders 40% of 300`: the entity cache's hit rate per subgraph between two readings. */
+export function perSubgraphHits(a: CacheCounts, b: CacheCounts): string {
+  return Object.keys(b)
+    .filter((n) => n.startsWith('gateway_entity_cache_total/'))
+    .map((n) => {
+      const hit = (b[n]?.hit ?? 0) - (a[n]?.hit ?? 0);
+      const all = hit + (b[n]?.miss ?? 0) - (a[n]?.miss ?? 0);
+      return all ? `${n.split('/')[1]} ${Math.round((100 * hit) / all)}% of ${all}` : '';
+    })
+    .filter(Boolean)
+    .join(', ');
+}

@@ -4,7 +4,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { ROOT } from '../platform/paths.js';
 import type { LoadResult, MixedResult } from './load-worker.js';
-import { cacheCounters, hitRate, measure } from './measure.js';
+import { cacheCounters, hitRate, measure, perSubgraphHits } from './measure.js';
 import type { CpuSample } from './proc-cpu.js';
 import { waitForOperation } from './processes.js';
 import type { DataloaderRow, GatewayName, MixedRun, Run } from './report.js';
@@ -31,10 +31,14 @@ export async function runHttpWorkload(stack: Stack, w: Workloads, name: string, 
         connections: SETTINGS.connections,
         warmupS: SETTINGS.warmupS,
         durationS: SETTINGS.durationS,
+        warmupPass: SETTINGS.warmupPass === 1 && workload.keys !== 'first-visit',
+        ...(workload.keys === 'first-visit' ? { rotation: `${name}:${g}` } : {}),
       };
       const { result, cpu } = await measure<LoadResult>(stack, g, job);
-      const hits = g === 'ours' ? hitRate(before, await cacheCounters(stack.oursMetricsUrl)) : null;
+      const after = g === 'ours' ? await cacheCounters(stack.oursMetricsUrl) : null;
+      const hits = hitRate(before, after);
       runs.push(toRun(name, g, rep, result, cpu, hits));
+      if (before && after) console.log(`  entity cache hit rate per subgraph: ${perSubgraphHits(before, after)}`);
       logRun(runs.at(-1)!);
     }
   }

@@ -12,8 +12,13 @@ export const SETTINGS = {
   mixedReaders: envNumber('BENCH_MIXED_READERS', 8),
   mixedCategories: envNumber('BENCH_MIXED_CATEGORIES', 5),
   rotatedUsers: envNumber('BENCH_USERS', 2_000),
+  firstVisitUsers: envNumber('BENCH_FIRST_VISIT_USERS', 10_000),
+  /** 1: each HTTP run's warm-up is one pass over all its keys (see HttpWorkload.keys); 0: the timed warm-up only. */
+  warmupPass: envNumber('BENCH_WARMUP_PASS', 1),
   scale: envNumber('BENCH_SCALE', 1), // < 1 shrinks the data set for quick trials
 };
 /** The gateways under test (BENCH_GATEWAYS) and the workloads run (BENCH_WORKLOADS), comma-separated. */
 export const ONLY = (process.env.BENCH_GATEWAYS ?? 'ours,stock,hive').split(',') as GatewayName[];
-export const WORKLOADS = (process.env.BENCH_WORKLOADS ?? 'storefront,account,partner,mixed,checkout,dataloader').split(',');
+export const WORKLOADS = (process.env.BENCH_WORKLOADS ?? 'storefront,account,account-first-visit,partner,mixed,checkout,dataloader').split(
+  ',',
+);

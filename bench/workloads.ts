@@ -20,6 +20,12 @@ export const STOREFRONT_IDS = STOREFRONT.replace('node {\n', 'node { id\n');
 export interface HttpWorkload {
   auth: BenchData['users'] | null;
   bodies: (g: GatewayName) => string[];
+  /**
+   * `pass` (the default, BENCH_WARMUP_PASS=1): the warm-up sends every key once (every body and every
+   * user), so the measured run sees the keys again, as a running system does; `first-visit`: no
+   * key is ever repeated for a gateway (a time warm-up, then the rotation goes on where it left off).
+   */
+  keys?: 'pass' | 'first-visit';
 }
 
 /** Credentials: user JWTs for ours; for the peers, the identities a gateway-signed service token carries. */
@@ -45,12 +51,14 @@ async function credentialsOf(stack: Stack) {
   };
   const accountUsers = sample(0);
   const checkoutUsers = sample(accountUsers.length);
-  return { authFor, accountUsers, checkoutUsers };
+  // First visits: users neither sample holds, as many as the runs can use up (BENCH_FIRST_VISIT_USERS).
+  const firstVisitUsers = customers.slice(2 * accountUsers.length, 2 * accountUsers.length + SETTINGS.firstVisitUsers);
+  return { authFor, accountUsers, checkoutUsers, firstVisitUsers };
 }
 
 export async function workloadsOf(stack: Stack) {
   const { data } = stack;
-  const { authFor, accountUsers, checkoutUsers } = await credentialsOf(stack);
+  const { authFor, accountUsers, checkoutUsers, firstVisitUsers } = await credentialsOf(stack);
 
   // Partner: the ProductBySku operation of the acme-partner manifest, sent as APQ (hash only)
   // after registering it; Hive Gateway ships no APQ, so it gets the full document.
@@ -60,10 +68,13 @@ export async function workloadsOf(stack: Stack) {
   const bySku = manifest.operations.find((o) => o.name === 'ProductBySku')!;
   const apq = { persistedQuery: { version: 1, sha256Hash: createHash('sha256').update(bySku.body).digest('hex') } };
   const skus = data.products.map((p) => p.sku);
+  const accountPage = JSON.stringify({ query: printDocument(ACCOUNT_PAGE), variables: { n: 20 } });
   // Every category and every SKU is requested, in rotation: the realistic key distribution, not one hot key.
   const http: Record<string, HttpWorkload> = {
     storefront: { auth: null, bodies: () => data.categoryIds.map((c) => JSON.stringify({ query: STOREFRONT, variables: { c } })) },
-    account: { auth: accountUsers, bodies: () => [JSON.stringify({ query: printDocument(ACCOUNT_PAGE), variables: { n: 20 } })] },
+    account: { auth: accountUsers, bodies: () => [accountPage] },
+    // The same page, each request by a user no earlier request of this gateway came from: no private hit possible.
+    'account-first-visit': { auth: firstVisitUsers, bodies: () => [accountPage], keys: 'first-visit' },
     partner: {
       auth: null,
       bodies: (g) =>

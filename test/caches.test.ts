@@ -171,6 +171,51 @@ describe('response and entity caches', () => {
     await eventually(async () => ((await adaOrders()).data.me.orders.edges[0].node.items[0].product.stock === 38 ? true : undefined));
   }, 90_000);
 
+  it('keeps each entity of an _entities fetch on its own: another page with some of the same products fetches only the rest', async () => {
+    const [ada, bob] = [await stack.customer('Ada Entities'), await stack.customer('Bob Entities')];
+    const [p1, p2, p3] = [await stack.product({ stock: 11 }), await stack.product({ stock: 22 }), await stack.product({ stock: 33 })];
+    const order = (who: TestUser, ids: string[]) =>
+      changeAndAwaitEvent(() =>
+        stack.gql(
+          'mutation ($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }',
+          { input: { items: ids.map((productId) => ({ productId, quantity: 1 })), idempotencyKey: randomUUID() } },
+          { token: who.token },
+        ),
+      );
+    await order(ada, [p1.id, p2.id]);
+    await order(bob, [p2.id, p3.id]);
+    // Every product event has reached the gateway (creation 1, then one StockChanged per order), so
+    // no late one drops an entry below.
+    const version = async (id: string) => Number((await redis.get(`${stack.eventNamespace}cache:v:Product:${id}`)) ?? 0);
+    await eventually(async () =>
+      (await version(p1.id)) >= 2 && (await version(p2.id)) >= 3 && (await version(p3.id)) >= 2 ? true : undefined,
+    );
+    const page = (who: TestUser) => stack.gql(MY_ORDERS, {}, { token: who.token });
+    const stocks = (res: Awaited<ReturnType<typeof page>>) =>
+      (res.data.me.orders.edges[0].node.items as { product: { id: string; stock: number } }[]).map((i): [string, number] => [
+        i.product.id,
+        i.product.stock,
+      ]);
+    await untilCached(() => page(ada), 'entity', 'catalog');
+    const before = await lookups('entity', 'catalog');
+    const bobs = await page(bob);
+    const after = await lookups('entity', 'catalog');
+    // p2 from Ada's page's entries, only p3 fetched; in the order of Bob's items.
+    expect({ hit: after.hit - before.hit, miss: after.miss - before.miss }).toEqual({ hit: 1, miss: 1 });
+    expect(new Map(stocks(bobs))).toEqual(
+      new Map([
+        [p2.id, 20],
+        [p3.id, 32],
+      ]),
+    );
+    expect(new Map(stocks(await page(ada)))).toEqual(
+      new Map([
+        [p1.id, 10],
+        [p2.id, 20],
+      ]),
+    );
+  }, 90_000);
+
   it("keeps a caller's private answers exact: a new order, a payment and a decline are in the next answer", async () => {
     const ada = await stack.customer('Ada Private');
     const product = await stack.product({ stock: 50 });

@@ -122,6 +122,14 @@ describe('automatic persisted queries', () => {
     expect(res.body.data.me.name).toBe('Cache Me Not');
     expect(res.cacheControl).toMatch(/^(no-store|max-age=\d+, private)$/);
 
+    // Orders and invoices carry a private max-age for the gateway's own per-caller cache (events keep
+    // it exact); a browser or proxy is never told it may keep them.
+    const orders = 'query OrdersForCache { me { orders(first: 1) { edges { node { id status invoice { status } } } } } }';
+    await post(stack.url, { query: orders, extensions: pq(sha256(orders)) }, auth);
+    const ordersRes = await get(stack.url, { extensions: pq(sha256(orders)) }, { 'apollo-require-preflight': 'true', ...auth });
+    expect(ordersRes.body.errors).toBeUndefined();
+    expect(ordersRes.cacheControl).toBe('no-store');
+
     // Catalog and user data in one response: the user part makes the whole response uncacheable.
     const mixed = 'query Mixed { me { name } categories { name } }';
     await post(stack.url, { query: mixed, extensions: pq(sha256(mixed)) }, auth);

@@ -223,7 +223,7 @@ async function entitiesFetch(
   if (response.status !== 200) return maskPrivate(response);
   const text = await response.text();
   const answer = JSON.parse(text) as { data?: { _entities?: unknown[] } | null; errors?: { path?: (string | number)[] }[] };
-  keepEntities(ctx, { response, answer, headers, shape, fetch, missing, since });
+  keepEntities(ctx, { response, answer, headers, shape, fetch, missing, since, keys: known ? keys : null });
   if (!partial) return maskPrivate(respond(url, 200, 'OK', nodeHeaders(response), Buffer.from(text)));
   return merged(url, response, answer, hits, missing);
 }
@@ -243,6 +243,8 @@ function keepEntities(
     fetch: EntitiesFetch;
     missing: number[];
     since: FetchMark;
+    /** The lookup's keys, when the scope it looked up under is the answer's. */
+    keys: string[] | null;
   },
 ) {
   const policy = cachePolicyOf(got.response.headers.get('cache-control'));
@@ -251,7 +253,7 @@ function keepEntities(
   ctx.shapes.set(got.shape, partition !== null && policy ? policy.scope : false);
   const entities = got.answer.data?._entities;
   if (partition === null || !policy || !groups || got.answer.errors?.length || !Array.isArray(entities)) return;
-  const keys = entityKeys(partition, got.fetch);
+  const keys = got.keys && ctx.shapes.get(got.shape) === policy.scope ? got.keys : entityKeys(partition, got.fetch);
   const entries = got.missing.flatMap((i, j) => {
     const group = groups[j];
     return group && group !== UNTAGGABLE && entities[j]
