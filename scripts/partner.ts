@@ -133,11 +133,8 @@ function limitFlags(
 }
 
 function applyLimits(entry: ClientEntry, change: Partial<Record<keyof PartnerLimits, number | null>>): void {
-  const limits: PartnerLimits = { ...entry.limits };
-  for (const [field, value] of Object.entries(change) as [keyof PartnerLimits, number | null][]) {
-    if (value === null) delete limits[field];
-    else limits[field] = value;
-  }
+  // A null in the change removes that limit (back to the gateway's default).
+  const limits = Object.fromEntries(Object.entries({ ...entry.limits, ...change }).filter(([, value]) => value !== null)) as PartnerLimits;
   if (Object.keys(limits).length) entry.limits = limits;
   else delete entry.limits;
 }

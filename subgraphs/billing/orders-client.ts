@@ -14,7 +14,8 @@ export function createOrdersClient(client: InternalClient) {
       return (await client.call<{ status: OrderStatus }>(path, { orderId })).status;
     } catch (err) {
       // A public error from orders (an order that does not exist) is a broken invariant here, not a client mistake.
-      if (err instanceof GraphQLError) throw new Error(`orders answered ${path} for ${orderId} with ${String(err.extensions.code)}`);
+      if (err instanceof GraphQLError)
+        throw new Error(`orders answered ${path} for ${orderId} with ${String(err.extensions.code)}`, { cause: err });
       throw appError(ErrorCode.SERVICE_UNAVAILABLE, 'The orders service is unavailable; retry with the same idempotency key.');
     }
   }

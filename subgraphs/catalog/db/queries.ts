@@ -277,7 +277,7 @@ export async function confirmReservations(db: CatalogDb, reservationIds: string[
  * ahead so another catalog instance (or a crash of this one mid-check) does not block them for long.
  * SKIP LOCKED: instances scanning at once take disjoint batches instead of queueing on each other.
  */
-export async function claimDueReservations(db: CatalogDb, limit: number, leaseSeconds: number): Promise<string[]> {
+export async function claimDueReservations(db: Db<CatalogTables>, limit: number, leaseSeconds: number): Promise<string[]> {
   const rows = await db.execute<{ reservation_id: string }>(sql`
     update ${reservations} set check_after = now() + make_interval(secs => ${leaseSeconds})
     where reservation_id in (
