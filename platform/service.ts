@@ -5,6 +5,7 @@ import { parse } from 'graphql';
 import type { DocumentNode } from 'graphql';
 import type { BaseConfig, SubgraphBaseConfig } from './config.js';
 import { createDatabase } from './db.js';
+import { guardDriverRejections } from './driver-rejections.js';
 import { configureLoaders } from './loaders.js';
 import { createLogger } from './logger.js';
 import { startTracingFromConfig } from './observability/index.js';
@@ -33,6 +34,7 @@ export async function createServiceCore(name: string, config: BaseConfig) {
 export async function createServiceBasics<S extends Record<string, unknown>>(name: string, config: SubgraphBaseConfig, schema: S) {
   const { log, signer } = await createServiceCore(name, config);
   configureLoaders({ batching: !config.DATALOADER_DISABLED });
+  guardDriverRejections(log);
   const database = createDatabase(config, schema, { applicationName: name, log });
   const verifier = createServiceTokenVerifier(config.TRUSTED_SERVICE_JWKS);
   // Opened on first use only: a service without events holds no Redis connection.

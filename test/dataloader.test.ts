@@ -8,7 +8,8 @@ let stack: Stack;
 let customer: TestUser;
 
 beforeAll(async () => {
-  stack = await startStack();
+  // About what reaches the subgraphs: the gateway's caches (test/caches.test.ts) would answer in their place.
+  stack = await startStack({ extra: { gateway: { ENTITY_CACHE_ENABLED: 'false', RESPONSE_CACHE_ENABLED: 'false' } } });
   customer = await stack.customer('Ada');
   const categories = await Promise.all([stack.category('A'), stack.category('B'), stack.category('C')]);
   const products: { id: string }[] = [];

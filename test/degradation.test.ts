@@ -19,7 +19,11 @@ const ACCOUNT = `query Account { me { name orders(first: 10) { edges { node { id
 const CATALOG_ONLY = `query Shelf { products(first: 5) { edges { node { name price { amountCents } } } } }`;
 
 beforeAll(async () => {
-  cluster = await startCluster({ logLevel: 'warn' });
+  // A dead billing with nothing cached: the gateway's caches (test/caches.test.ts) would answer in its place.
+  cluster = await startCluster({
+    logLevel: 'warn',
+    extra: { gateway: { ENTITY_CACHE_ENABLED: 'false', RESPONSE_CACHE_ENABLED: 'false' } },
+  });
   customer = await cluster.customer('Degraded');
   const product = await cluster.product({ stock: 100 });
   orderIds = [];

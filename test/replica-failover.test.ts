@@ -33,7 +33,14 @@ beforeAll(async () => {
   stack = await startStack({
     replica: true,
     postgres: pair.stackOptions,
-    extra: { users: lag, catalog: lag, orders: lag, billing: lag, gateway: { CONSISTENCY_COOKIE: 'true' } },
+    // Read routing is about what reaches the subgraphs: the gateway's caches would answer in their place.
+    extra: {
+      users: lag,
+      catalog: lag,
+      orders: lag,
+      billing: lag,
+      gateway: { CONSISTENCY_COOKIE: 'true', ENTITY_CACHE_ENABLED: 'false', RESPONSE_CACHE_ENABLED: 'false' },
+    },
   });
   standby = postgres(pair.standbyUrl, { max: 1, onnotice: () => {} });
   [customer, product] = await Promise.all([stack.customer('Ada'), stack.product({ stock: 1000 })]);

@@ -80,7 +80,7 @@ return 1
 const VERSION_TTL_MS = 24 * 3_600_000;
 /** How long this gateway remembers an invalidation for the write rule; a fetch older than this is not written. */
 const REMEMBER_MS = 60_000;
-/** How much later than this gateway another may hear the same event (pub/sub fan-out; a cut one suspends). */
+/** How much later than this gateway another may hear the same event (pub/sub fan-out; a cut one suspends), or a read replica replay it. */
 const EVENT_SKEW_MS = 2_000;
 
 type Scripted = Redis & {
@@ -123,8 +123,15 @@ export function createTaggedStore(opts: {
       seen.delete(tag);
     }
   };
+  // Stale: an event about one of its tags was heard after the fetch began, or less than
+  // EVENT_SKEW_MS before (a read replica, or another gateway, may not have caught up with it yet).
   const stale = (tags: string[], since: FetchMark, now: number) =>
-    since.seq <= suspendedAt || now - since.at > REMEMBER_MS || tags.some((t) => (seen.get(t)?.[0] ?? 0) > since.seq);
+    since.seq <= suspendedAt ||
+    now - since.at > REMEMBER_MS ||
+    tags.some((t) => {
+      const last = seen.get(t);
+      return last !== undefined && (last[0] > since.seq || last[1] > since.at - EVENT_SKEW_MS);
+    });
   const usable = () => feedWhole && !epochPending && redis.status === 'ready';
   // Another gateway may not have heard an event yet and write a pre-event entry its versions call
   // fresh until it does: what Redis hands over about a tag invalidated here just now is not kept.
