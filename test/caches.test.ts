@@ -196,7 +196,13 @@ describe('response and entity caches', () => {
         i.product.id,
         i.product.stock,
       ]);
-    await untilCached(() => page(ada), 'entity', 'catalog');
+    // Until Ada's page is all hits at catalog (no entry is written for 2 s after its product's event).
+    await eventually(async () => {
+      const was = await lookups('entity', 'catalog');
+      await page(ada);
+      const now = await lookups('entity', 'catalog');
+      return now.hit - was.hit === 2 && now.miss === was.miss ? true : undefined;
+    });
     const before = await lookups('entity', 'catalog');
     const bobs = await page(bob);
     const after = await lookups('entity', 'catalog');
