@@ -221,10 +221,12 @@ async function entitiesFetch(
     : (init.body as string);
   const response = await ctx.fetcher(url, { ...init, body });
   if (response.status !== 200) return maskPrivate(response);
-  const text = await response.text();
-  const answer = JSON.parse(text) as { data?: { _entities?: unknown[] } | null; errors?: { path?: (string | number)[] }[] };
-  keepEntities(ctx, { response, answer, headers, shape, fetch, missing, since, keys: known ? keys : null });
-  if (!partial) return maskPrivate(respond(url, 200, 'OK', nodeHeaders(response), Buffer.from(text)));
+  const answer = JSON.parse(await response.clone().text()) as {
+    data?: { _entities?: unknown[] } | null;
+    errors?: { path?: (string | number)[] }[];
+  };
+  keepEntities(ctx, { response, answer, headers, shape, fetch, missing, since, looked: keys && known ? { keys, scope: known } : null });
+  if (!partial) return maskPrivate(response);
   return merged(url, response, answer, hits, missing);
 }
 
@@ -243,8 +245,8 @@ function keepEntities(
     fetch: EntitiesFetch;
     missing: number[];
     since: FetchMark;
-    /** The lookup's keys, when the scope it looked up under is the answer's. */
-    keys: string[] | null;
+    /** The lookup's keys and the scope they were made for (the answer's may differ). */
+    looked: { keys: string[]; scope: CacheScope } | null;
   },
 ) {
   const policy = cachePolicyOf(got.response.headers.get('cache-control'));
@@ -253,7 +255,8 @@ function keepEntities(
   ctx.shapes.set(got.shape, partition !== null && policy ? policy.scope : false);
   const entities = got.answer.data?._entities;
   if (partition === null || !policy || !groups || got.answer.errors?.length || !Array.isArray(entities)) return;
-  const keys = got.keys && ctx.shapes.get(got.shape) === policy.scope ? got.keys : entityKeys(partition, got.fetch);
+  // Keys made for another scope would file a private answer where anyone finds it: made anew then.
+  const keys = got.looked?.scope === policy.scope ? got.looked.keys : entityKeys(partition, got.fetch);
   const entries = got.missing.flatMap((i, j) => {
     const group = groups[j];
     return group && group !== UNTAGGABLE && entities[j]

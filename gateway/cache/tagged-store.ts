@@ -64,8 +64,7 @@ local function read(key, prefix)
   return {e[1], redis.call('PTTL', key), e[2]}
 end
 `;
-const READ = READ_ONE + 'local r = read(KEYS[1], ARGV[1]) if r then return r end return nil';
-/** Many entries in one call (an `_entities` fetch's representations): a list with nil for each miss. */
+/** Entries in one call (one, or an `_entities` fetch's representations): a list with nil for each miss. */
 const READ_MANY = READ_ONE + 'local out = {} for i, k in ipairs(KEYS) do out[i] = read(k, ARGV[1]) end return out';
 
 const WRITE = `
@@ -84,7 +83,6 @@ const REMEMBER_MS = 60_000;
 const EVENT_SKEW_MS = 2_000;
 
 type Scripted = Redis & {
-  cacheRead(key: string, prefix: string): Promise<[string, number, string] | null>;
   cacheReadMany(numberOfKeys: number, ...keysThenPrefix: string[]): Promise<([string, number, string] | null)[]>;
   cacheWrite(key: string, prefix: string, body: string, tags: string, ttlMs: number): Promise<number>;
 };
@@ -106,7 +104,6 @@ export function createTaggedStore(opts: {
     commandTimeout: opts.commandTimeoutMs,
   }) as Scripted;
   redis.on('error', (err) => log.warn({ err: err.message }, 'cache redis connection error'));
-  redis.defineCommand('cacheRead', { numberOfKeys: 1, lua: READ });
   redis.defineCommand('cacheWrite', { numberOfKeys: 1, lua: WRITE });
   redis.defineCommand('cacheReadMany', { lua: READ_MANY });
 
@@ -133,10 +130,7 @@ export function createTaggedStore(opts: {
       return last !== undefined && (last[0] > since.seq || last[1] > since.at - EVENT_SKEW_MS);
     });
   const usable = () => feedWhole && !epochPending && redis.status === 'ready';
-  // Another gateway may not have heard an event yet and write a pre-event entry its versions call
-  // fresh until it does: what Redis hands over about a tag invalidated here just now is not kept.
-  const heardLately = (tags: string[], now: number) => tags.some((t) => now - (seen.get(t)?.[1] ?? 0) < EVENT_SKEW_MS);
-  const local = createLocalEntries(opts.localMaxBytes, stale, heardLately);
+  const local = createLocalEntries(opts.localMaxBytes, stale);
   let retry: NodeJS.Timeout | undefined;
   const bumpEpoch = async (): Promise<boolean> => {
     try {
@@ -154,31 +148,29 @@ export function createTaggedStore(opts: {
     }
   };
 
+  // From memory, else from Redis; what Redis hands over is kept in memory marked with the read's start.
+  const getMany = async (keys: string[]): Promise<(CacheEntry | null)[]> => {
+    const found = keys.map((k) => local.get(k));
+    const missing = keys.filter((_, i) => !found[i]);
+    if (!missing.length) return found;
+    const mark = { seq: ++seq, at: Date.now() };
+    const hits = await redis
+      .cacheReadMany(missing.length, ...missing.map((k) => `${prefix}e:${k}`), prefix)
+      .catch(() => missing.map(() => null));
+    let j = 0;
+    return found.map((f, i) => {
+      if (f) return f;
+      const hit = hits[j++];
+      return hit ? local.keep(keys[i]!, { body: hit[0], ttlMs: hit[1], tags: hit[2] }, mark) : null;
+    });
+  };
   return {
     usable,
     begin: () => ({ seq: ++seq, at: Date.now() }),
     async get(key) {
-      const known = local.get(key);
-      if (known) return known;
-      const mark = { seq: ++seq, at: Date.now() };
-      const hit = await redis.cacheRead(`${prefix}e:${key}`, prefix).catch(() => null);
-      return hit ? local.keepRead(key, { body: hit[0], ttlMs: hit[1], tags: hit[2] }, mark) : null;
+      return (await getMany([key]))[0] ?? null;
     },
-    async getMany(keys) {
-      const found = keys.map((k) => local.get(k));
-      const missing = keys.filter((_, i) => !found[i]);
-      if (!missing.length) return found;
-      const mark = { seq: ++seq, at: Date.now() };
-      const hits = await redis
-        .cacheReadMany(missing.length, ...missing.map((k) => `${prefix}e:${k}`), prefix)
-        .catch(() => missing.map(() => null));
-      let j = 0;
-      return found.map((f, i) => {
-        if (f) return f;
-        const hit = hits[j++];
-        return hit ? local.keepRead(keys[i]!, { body: hit[0], ttlMs: hit[1], tags: hit[2] }, mark) : null;
-      });
-    },
+    getMany,
     async putMany(entries, ttlMs, since) {
       const now = Date.now();
       if (!usable()) return;
@@ -191,17 +183,12 @@ export function createTaggedStore(opts: {
         local.keep(key, { body, ttlMs, tags: text }, since);
         n++;
       }
-      // As in put: nothing awaited between the checks and the send.
+      // Nothing awaited between the checks and the send: an invalidation handled after them is sent
+      // after these writes on this connection, so it bumps the counters they just recorded.
       if (n) await pipeline.exec().catch(() => undefined);
     },
-    async put(key, body, tags, ttlMs, since) {
-      const now = Date.now();
-      if (!usable() || stale(tags, since, now)) return;
-      // Nothing awaited between the check and the call: an invalidation handled after it is sent
-      // after it on this connection, so it bumps the counters this entry just recorded.
-      const text = tags.join(' ');
-      local.keep(key, { body, ttlMs, tags: text }, since);
-      await redis.cacheWrite(`${prefix}e:${key}`, prefix, body, text, ttlMs).catch(() => undefined);
+    put(key, body, tags, ttlMs, since) {
+      return this.putMany([{ key, body, tags }], ttlMs, since);
     },
     async invalidate(tags) {
       const now = Date.now();
@@ -245,14 +232,12 @@ export function createTaggedStore(opts: {
  * One is served only while nothing this gateway heard since it was read (or its fetch began)
  * touches its tags, the feed was never cut since, and it is younger than the memory of
  * invalidations (the same `stale` rule as writes): every gateway hears every event, so an
- * event drops an entry here as surely as in Redis. Callers check `usable()` first, so with Redis
+ * event drops an entry here as surely as in Redis. The rule's 2 s before the mark also covers an
+ * entry another gateway wrote before it heard an event this one heard: Redis calls it fresh until
+ * that gateway bumps the versions, memory refuses it. Callers check `usable()` first, so with Redis
  * or the feed away nothing is served from here either.
  */
-function createLocalEntries(
-  maxBytes: number,
-  stale: (tags: string[], since: FetchMark, now: number) => boolean,
-  heardLately: (tags: string[], now: number) => boolean,
-) {
+function createLocalEntries(maxBytes: number, stale: (tags: string[], since: FetchMark, now: number) => boolean) {
   interface Local {
     entry: CacheEntry;
     tags: string[];
@@ -274,17 +259,10 @@ function createLocalEntries(
       }
       return { ...l.entry, ttlMs: l.expiresAt - now };
     },
-    /** An entry this gateway fetched and wrote (its fetch began at `mark`). */
+    /** An entry read from Redis, or fetched and written, whose read or fetch began at `mark`. */
     keep(key: string, entry: CacheEntry, mark: FetchMark): CacheEntry {
       if (lru && entry.ttlMs > 0)
         lru.set(key, { entry, tags: entry.tags ? entry.tags.split(' ') : [], expiresAt: Date.now() + entry.ttlMs, mark });
-      return entry;
-    },
-    /** An entry read from Redis (the read began at `mark`). */
-    keepRead(key: string, entry: CacheEntry, mark: FetchMark): CacheEntry {
-      const tags = entry.tags ? entry.tags.split(' ') : [];
-      const now = Date.now();
-      if (lru && entry.ttlMs > 0 && !heardLately(tags, now)) lru.set(key, { entry, tags, expiresAt: now + entry.ttlMs, mark });
       return entry;
     },
     clear: () => lru?.clear(),
