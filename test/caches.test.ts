@@ -70,23 +70,27 @@ async function lookups(only?: Cache, subgraph?: string): Promise<{ hit: number; 
   return { hit: sum('hit'), miss: sum('miss') };
 }
 
-/** Tags the gateway has invalidated on events so far (the event reached it). */
-async function invalidations(metricsUrl = stack.supergraph.metricsUrls.gateway): Promise<number> {
+/** Tags the gateway has invalidated on events of this type so far (such an event reached it). */
+async function invalidations(metricsUrl: string, event: string): Promise<number> {
   const text = await (await fetch(`${metricsUrl}/metrics`)).text();
-  return Number(/^gateway_cache_invalidations_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? 0);
+  return Number(new RegExp(`^gateway_cache_invalidations_total\\{[^}]*event="${event}"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
 }
 
-/** Runs a change and waits until its event reached the gateway (its invalidation is counted). */
+/**
+ * Runs a change and waits until the named events it causes reached the gateways (their invalidations
+ * are counted). Named, not any: placing an order sends catalog's StockChanged and orders'
+ * OrderPlaced, from two relays, in either order; waiting for "an" event let a test read the
+ * customer's cached list after StockChanged but before OrderPlaced dropped it.
+ */
 async function changeAndAwaitEvent<T>(
   change: () => Promise<T>,
+  events: string[],
   metricsUrls: string[] = [stack.supergraph.metricsUrls.gateway],
 ): Promise<T> {
-  const before = await Promise.all(metricsUrls.map((u) => invalidations(u)));
+  const counts = () => Promise.all(metricsUrls.flatMap((u) => events.map((e) => invalidations(u, e))));
+  const before = await counts();
   const result = await change();
-  await eventually(
-    async () => ((await Promise.all(metricsUrls.map((u) => invalidations(u)))).every((n, i) => n > before[i]!) ? true : undefined),
-    { timeoutMs: 15_000 },
-  );
+  await eventually(async () => ((await counts()).every((n, i) => n > before[i]!) ? true : undefined), { timeoutMs: 30_000 });
   return result;
 }
 
@@ -110,7 +114,10 @@ describe('response and entity caches', () => {
     await untilCached(() => stack.gql(CATEGORY_PAGE, { c: category.id }), 'response');
 
     for (const delta of [-7, -5, 3]) {
-      const changed = await changeAndAwaitEvent(() => stack.gql(ADJUST, { id: product.id, d: delta }, { token: admin.token }));
+      const changed = await changeAndAwaitEvent(
+        () => stack.gql(ADJUST, { id: product.id, d: delta }, { token: admin.token }),
+        ['StockChanged'],
+      );
       const stock = changed.data.adjustStock.stock as number;
       // No polling from here: the very next answers must carry the change.
       expect(await stockOf(product.id)).toBe(stock);
@@ -127,16 +134,18 @@ describe('response and entity caches', () => {
       (await stack.gql(page, { c: category.id })).data.products.edges.map((e: { node: { name: string } }) => e.node.name);
     await untilCached(() => stack.gql(PRODUCT, { id: product.id }), 'response');
     await untilCached(() => stack.gql(page, { c: category.id }), 'response');
-    await changeAndAwaitEvent(() =>
-      stack.gql(
-        'mutation ($id: ID!) { updateProduct(id: $id, input: { name: "Renamed" }) { id } }',
-        { id: product.id },
-        { token: admin.token },
-      ),
+    await changeAndAwaitEvent(
+      () =>
+        stack.gql(
+          'mutation ($id: ID!) { updateProduct(id: $id, input: { name: "Renamed" }) { id } }',
+          { id: product.id },
+          { token: admin.token },
+        ),
+      ['ProductChanged'],
     );
     expect((await stack.gql(PRODUCT, { id: product.id })).data.product.name).toBe('Renamed');
     expect(await names()).toEqual(['Renamed']);
-    const added = await changeAndAwaitEvent(() => stack.product({ categoryId: category.id, name: 'Newcomer' }));
+    const added = await changeAndAwaitEvent(() => stack.product({ categoryId: category.id, name: 'Newcomer' }), ['ProductChanged']);
     expect(added.id).toBeTruthy();
     expect(await names()).toEqual(['Newcomer', 'Renamed']); // newest first
   }, 60_000);
@@ -144,7 +153,7 @@ describe('response and entity caches', () => {
   it('caches the product entities of a private operation for everyone, never the private answer', async () => {
     const [ada, bob] = [await stack.customer('Ada'), await stack.customer('Bob')];
     const product = await stack.product({ stock: 50 });
-    const placed = await changeAndAwaitEvent(() => placeOrder(ada, product.id));
+    const placed = await changeAndAwaitEvent(() => placeOrder(ada, product.id), ['OrderPlaced']);
     const adaOrders = () => stack.gql(MY_ORDERS, {}, { token: ada.token });
     // The catalog's `_entities` fetch for the order's product is cached inside Ada's private operation,
     // and Ada's own orders are kept for Ada alone; the answer itself never goes to the response cache.
@@ -175,12 +184,14 @@ describe('response and entity caches', () => {
     const [ada, bob] = [await stack.customer('Ada Entities'), await stack.customer('Bob Entities')];
     const [p1, p2, p3] = [await stack.product({ stock: 11 }), await stack.product({ stock: 22 }), await stack.product({ stock: 33 })];
     const order = (who: TestUser, ids: string[]) =>
-      changeAndAwaitEvent(() =>
-        stack.gql(
-          'mutation ($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }',
-          { input: { items: ids.map((productId) => ({ productId, quantity: 1 })), idempotencyKey: randomUUID() } },
-          { token: who.token },
-        ),
+      changeAndAwaitEvent(
+        () =>
+          stack.gql(
+            'mutation ($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }',
+            { input: { items: ids.map((productId) => ({ productId, quantity: 1 })), idempotencyKey: randomUUID() } },
+            { token: who.token },
+          ),
+        ['OrderPlaced'],
       );
     await order(ada, [p1.id, p2.id]);
     await order(bob, [p2.id, p3.id]);
@@ -225,7 +236,7 @@ describe('response and entity caches', () => {
   it("keeps a caller's private answers exact: a new order, a payment and a decline are in the next answer", async () => {
     const ada = await stack.customer('Ada Private');
     const product = await stack.product({ stock: 50 });
-    const first = (await changeAndAwaitEvent(() => placeOrder(ada, product.id))).data.placeOrder.id as string;
+    const first = (await changeAndAwaitEvent(() => placeOrder(ada, product.id), ['OrderPlaced'])).data.placeOrder.id as string;
     const orders = async () =>
       (await stack.gql(MY_INVOICES, {}, { token: ada.token })).data.me.orders.edges.map((e: { node: Node }) => e.node) as Node[];
     const invoiceOf = async (orderId: string) =>
@@ -236,12 +247,12 @@ describe('response and entity caches', () => {
     // OrderPlaced drops Ada's list (tag User:<id>): the next answer lists the new order, without polling.
     // (Another product: the first one's StockChanged would drop the list's entry on its own.)
     const other = await stack.product({ stock: 50 });
-    const second = (await changeAndAwaitEvent(() => placeOrder(ada, other.id))).data.placeOrder.id as string;
+    const second = (await changeAndAwaitEvent(() => placeOrder(ada, other.id), ['OrderPlaced'])).data.placeOrder.id as string;
     expect((await orders()).map((o) => o.id)).toEqual([second, first]);
 
     // Paid: InvoicePaid drops the invoice's entries; the next answer shows it, and its payment.
     await untilCached(orders, 'entity', 'orders');
-    await changeAndAwaitEvent(() => pay(ada, firstInvoice.id, 'tok_visa'));
+    await changeAndAwaitEvent(() => pay(ada, firstInvoice.id, 'tok_visa'), ['InvoicePaid']);
     expect((await orders()).find((o) => o.id === first)?.invoice).toMatchObject({ status: 'PAID', payments: [{ status: 'SUCCEEDED' }] });
 
     // A decline has no event: an open invoice's payments are never kept, so it shows at once all the same.
@@ -270,6 +281,7 @@ describe('response and entity caches', () => {
     // A real change: once its event reached both gateways, both answer fresh.
     const changed = await changeAndAwaitEvent(
       () => stack.gql(ADJUST, { id: product.id, d: 4 }, { token: admin.token }),
+      ['StockChanged'],
       [stack.supergraph.metricsUrls.gateway, other.metricsUrl],
     );
     expect(changed.data.adjustStock.stock).toBe(45);

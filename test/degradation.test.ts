@@ -38,7 +38,7 @@ beforeAll(async () => {
   }
   // Billing issues the invoices from OrderPlaced events: wait until the account page shows all three.
   await eventually(async () => (fullAnswer(await account()) ? true : undefined), { timeoutMs: 30_000, intervalMs: 200 });
-}, 180_000);
+}, 400_000);
 afterAll(async () => {
   await cluster?.close();
 });

@@ -21,7 +21,6 @@ beforeAll(async () => {
   cluster = await startCluster({
     instances: { billing: 2 },
     logLevel: 'warn',
-    readyTimeoutMs: 180_000,
     // A crashed instance's unacknowledged events are reclaimed after 3 s (30 s in production);
     // a failing event is tried 3 times, 200 ms apart at first, then parked.
     extra: { billing: { EVENT_CLAIM_IDLE_MS: '3000', EVENT_MAX_ATTEMPTS: '3', EVENT_RETRY_BASE_MS: '200', EVENT_RETRY_MAX_MS: '1000' } },

@@ -15,7 +15,7 @@ let customer: TestUser;
 let productId: string;
 
 beforeAll(async () => {
-  cluster = await startCluster({ logLevel: 'warn', readyTimeoutMs: 180_000 });
+  cluster = await startCluster({ logLevel: 'warn' });
   customer = await cluster.customer('Redis Loss');
   productId = (await cluster.product({ stock: 100_000, priceCents: 700 })).id;
 }, 400_000);

@@ -12,7 +12,7 @@ import { eventually } from './support/stack.js';
 let cluster: Cluster;
 beforeAll(async () => {
   cluster = await startCluster();
-}, 120_000);
+}, 400_000);
 afterAll(async () => {
   await cluster?.close();
 });

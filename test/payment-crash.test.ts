@@ -34,7 +34,6 @@ beforeAll(async () => {
   provider = await startTestModeProviderServer();
   cluster = await startCluster({
     logLevel: 'warn',
-    readyTimeoutMs: 150_000,
     extra: { billing: { PAYMENT_PROVIDER_URL: provider.url, ...CRASH } },
   });
   alice = await cluster.customer('Alice');

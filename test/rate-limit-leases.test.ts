@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLimiter } from '../gateway/limits/limiter.js';
+import { countRedisCalls } from './support/redis-monitor.js';
 import { startStack } from './support/stack.js';
 import type { Stack } from './support/stack.js';
 
@@ -47,22 +48,7 @@ async function burst(ip: string, total: number, parallel: number): Promise<numbe
 
 const counter = async (ip: string) => Number(await redis.get(`${stack.eventNamespace}limit:requests:ip:${ip}`));
 
-/** Commands naming `key` that clients sent to Redis (as MONITOR shows them) while `run` runs. */
-async function redisCallsOn(key: string, run: () => Promise<unknown>): Promise<number> {
-  const monitor = await redis.monitor();
-  let calls = 0;
-  // Commands a script runs are listed too, with source "lua": only what a client sent is a round trip.
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (source !== 'lua' && args.includes(key)) calls++;
-  });
-  try {
-    await run();
-    await new Promise((resolve) => setTimeout(resolve, 200)); // MONITOR lines trail the replies
-  } finally {
-    monitor.disconnect();
-  }
-  return calls;
-}
+const redisCallsOn = (key: string, run: () => Promise<unknown>) => countRedisCalls(stack.redisUrl!, redis, key, run);
 
 describe('rate limits counted in leases', () => {
   it('two gateways together admit no more than the limit and at most gateways × (lease − 1) fewer, in a fraction of the Redis calls', async () => {

@@ -29,7 +29,7 @@ let admin: TestUser;
 
 beforeAll(async () => {
   provider = await startTestModeProviderServer();
-  cluster = await startCluster({ logLevel: 'warn', readyTimeoutMs: 150_000, extra: { billing: { PAYMENT_PROVIDER_URL: provider.url } } });
+  cluster = await startCluster({ logLevel: 'warn', extra: { billing: { PAYMENT_PROVIDER_URL: provider.url } } });
   [alice, admin] = await Promise.all([cluster.customer('Alice'), cluster.admin()]);
 }, 400_000);
 afterAll(async () => {

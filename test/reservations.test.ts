@@ -26,11 +26,10 @@ beforeAll(async () => {
   // Two catalog instances: both run the reaper on the same rows (SKIP LOCKED claims, HELD-only releases).
   cluster = await startCluster({
     instances: { catalog: 2 },
-    readyTimeoutMs: 150_000,
     extra: { catalog: { RESERVATION_TTL_SECONDS: String(TTL_SECONDS) }, orders: { INTERNAL_CALL_TIMEOUT_MS: String(CALL_TIMEOUT_MS) } },
   });
   customer = await cluster.customer();
-}, 240_000);
+}, 400_000);
 afterAll(async () => {
   await cluster?.close();
 }, 120_000);

@@ -17,10 +17,10 @@ let productId: string;
 const clients: { stop(): void }[] = [];
 
 beforeAll(async () => {
-  cluster = await startCluster({ instances: { gateway: 2 }, logLevel: 'warn', readyTimeoutMs: 120_000 });
+  cluster = await startCluster({ instances: { gateway: 2 }, logLevel: 'warn' });
   customer = await cluster.customer('Resuming Rider');
   productId = (await cluster.product({ stock: 1_000, priceCents: 700 })).id;
-}, 240_000);
+}, 400_000);
 afterAll(async () => {
   clients.forEach((c) => c.stop());
   await cluster?.close();

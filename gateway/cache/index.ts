@@ -41,7 +41,8 @@ function cacheCounters(metrics: ServiceMetrics) {
   });
   const invalidations = new Counter({
     name: 'gateway_cache_invalidations_total',
-    help: 'Entity tags invalidated by the domain events this gateway received.',
+    help: 'Entity tags invalidated by the domain events this gateway received, by event type.',
+    labelNames: ['event'] as const,
     registers,
   });
   return { lookups, responses, invalidations };
@@ -76,7 +77,7 @@ export async function createGatewayCache(opts: {
       live.subscribe(type, (event) => {
         const tags = invalidatedBy(event);
         if (!tags.length) return;
-        invalidations.inc(tags.length);
+        invalidations.inc({ event: type }, tags.length);
         void store.invalidate(tags);
       }),
     ),

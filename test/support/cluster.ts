@@ -47,9 +47,14 @@ export interface ClusterOptions {
   /** Extra environment per service (timeouts, TTLs, fault switches). */
   extra?: LocalTopology['extra'];
   logLevel?: string;
-  /** How long an instance may take to answer /health/ready (60 s; more for files run on a loaded machine). */
-  readyTimeoutMs?: number;
 }
+
+/**
+ * How long an instance may take to answer /health/ready. One figure for every file, sized for a
+ * loaded two-core machine (several engineers' suites, or CPU-bound work beside CI), where four
+ * `tsx` processes starting at once took over a minute: a shorter one failed files there at random.
+ */
+const READY_TIMEOUT_MS = 180_000;
 
 export interface Cluster extends ApiClient {
   /** The gateway's /graphql URL (instance 0). */
@@ -152,7 +157,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     inst.child = spawnService(inst);
     const child = inst.child;
     inst.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    await waitReady(inst, opts.readyTimeoutMs ?? 60_000);
+    await waitReady(inst, READY_TIMEOUT_MS);
   };
 
   const kill = async (name: ServiceName, index = 0, signal: NodeJS.Signals = 'SIGKILL') => {
