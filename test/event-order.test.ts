@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../platform/paths.js';
 import { startCluster } from './support/cluster.js';
 import type { Cluster } from './support/cluster.js';
+import { placeOrderRetried, retried } from './support/client-retries.js';
 import { eventually } from './support/stack.js';
 import type { TestUser } from './support/stack.js';
 
@@ -36,27 +36,14 @@ afterAll(async () => {
  * As a client does on a loaded machine: a failed placeOrder is retried with the same idempotency
  * key (so it is still one order), and a cancel is retried until the order reads CANCELLED.
  */
-const placeOrder = async () => {
-  const idempotencyKey = `order-${randomUUID()}`;
-  for (let attempt = 1; ; attempt++) {
-    const res = await cluster.gql(
-      `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
-      { input: { items: [{ productId, quantity: 1 }], idempotencyKey } },
-      { token: customer.token },
-    );
-    if (res.data?.placeOrder) return res.data.placeOrder.id as string;
-    if (attempt === 5) throw new Error(`placeOrder failed: ${JSON.stringify(res.errors)}`);
-  }
-};
-const cancelOrder = async (id: string) => {
-  for (let attempt = 1; ; attempt++) {
+const placeOrder = () => placeOrderRetried(cluster, customer.token, productId);
+const cancelOrder = (id: string) =>
+  retried<true>('cancelOrder', async () => {
     const res = await cluster.gql(`mutation($id: ID!) { cancelOrder(id: $id) { status } }`, { id }, { token: customer.token });
-    if (res.data?.cancelOrder?.status === 'CANCELLED') return;
+    if (res.data?.cancelOrder?.status === 'CANCELLED') return { done: true };
     const [row] = await cluster.sql.orders`select status from orders where id = ${id}`;
-    if (row?.status === 'CANCELLED') return;
-    if (attempt === 5) throw new Error(`cancelOrder failed: ${JSON.stringify(res.errors)}`);
-  }
-};
+    return row?.status === 'CANCELLED' ? { done: true } : { errors: res.errors };
+  });
 /** The issue's figure is 1,000 pairs; EVENT_ORDER_PAIRS lowers it for a quick local run. */
 const PAIRS = Number(process.env.EVENT_ORDER_PAIRS ?? 1_000);
 const payInvoice = (invoiceId: string) =>

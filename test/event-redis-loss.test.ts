@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster } from './support/cluster.js';
 import type { Cluster } from './support/cluster.js';
+import { placeOrderRetried } from './support/client-retries.js';
 import { eventually } from './support/stack.js';
 import type { TestUser } from './support/stack.js';
 
@@ -25,22 +25,8 @@ afterAll(async () => {
 
 const placeOrders = async (n: number) => {
   const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const idempotencyKey = `loss-${randomUUID()}`;
-    for (let attempt = 1; ; attempt++) {
-      // Retried with the same key when the loaded machine times a call out: still one order.
-      const res = await cluster.gql(
-        `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`,
-        { input: { items: [{ productId, quantity: 1 }], idempotencyKey } },
-        { token: customer.token },
-      );
-      if (res.data?.placeOrder) {
-        ids.push(res.data.placeOrder.id);
-        break;
-      }
-      if (attempt === 5) throw new Error(`placeOrder failed: ${JSON.stringify(res.errors)}`);
-    }
-  }
+  // Retried with the same key when the loaded machine times a call out: still one order.
+  for (let i = 0; i < n; i++) ids.push(await placeOrderRetried(cluster, customer.token, productId, 'loss'));
   return ids;
 };
 

@@ -40,8 +40,8 @@ interface Operation {
  * Apollo's multipart protocol (`Accept: multipart/mixed;subscriptionSpec="1.0"`) and GraphQL over
  * SSE (`Accept: text/event-stream`). Runs after the edge middleware, so partner keys, the safelist
  * and the request rate limit have already applied, as to any request. Anything that is not a valid
- * subscription goes on to Apollo unchanged (its errors included); a valid one asking for neither
- * transport is 406 BAD_REQUEST, never a masked internal error.
+ * subscription goes on to Apollo (its errors included, as JSON even to an SSE client); a valid one
+ * asking for neither transport is 406 BAD_REQUEST, never a masked internal error.
  * The events come from the same core as the WebSocket's (subscribe.ts): same fields, rules, codes.
  */
 export function createHttpSubscriptions(deps: {
@@ -54,15 +54,14 @@ export function createHttpSubscriptions(deps: {
   /** The text of a trusted document sent by id alone (the safelist's manifests). */
   documentById?: (id: string) => string | undefined;
 }) {
-  const { limits } = deps;
-  const slots = createStreamSlots(limits);
+  const slots = createStreamSlots(deps.limits);
   const open: StreamContext['open'] = new Map();
-  const ctx: StreamContext = { core: deps.core, open, heartbeatMs: limits.heartbeatMs };
-
+  const ctx: StreamContext = { core: deps.core, open, heartbeatMs: deps.limits.heartbeatMs };
   const middleware: express.RequestHandler = (req, res, next) => {
     const schema = deps.schema();
     const operation = schema ? subscriptionOf(req, schema, deps) : undefined;
     if (!schema || !operation) {
+      refusalsAsJson(req);
       next();
       return;
     }
@@ -168,6 +167,17 @@ function subscriptionOf(
   if (validate(schema, document, [...specifiedRules, ...(deps.validationRules ?? [])]).length > 0) return undefined;
   const variables = decoded(params.variables);
   return variables ? { document, operationName, variables } : undefined;
+}
+
+/**
+ * A subscription that cannot be streamed (invalid, refused by a limit) asked for over SSE alone:
+ * graphql-sse's own server answers it 400 with the errors as JSON. Apollo writes that answer, with
+ * the codes any HTTP request gets, once the request accepts JSON; left as it was, Apollo said 406.
+ */
+function refusalsAsJson(req: express.Request): void {
+  if (requestedTransport(req.header('accept'), undefined) !== 'sse') return;
+  const params = (req.method === 'GET' ? req.query : req.body) as Record<string, unknown> | undefined;
+  if (typeof params?.query === 'string' && /\bsubscription\b/.test(params.query)) req.headers.accept = 'application/json';
 }
 
 function persistedId(extensions: unknown, documentById: ((id: string) => string | undefined) | undefined): string | undefined {
