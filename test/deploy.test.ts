@@ -175,7 +175,6 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
         resolved[e.name] = ref ? secrets.get(ref.name)?.[ref.key] : e.value;
         expect(resolved[e.name], `${name}: ${e.name}`).toBeDefined();
       }
-      Object.assign(resolved, { TRUSTED_SERVICE_JWKS: env.TRUSTED_SERVICE_JWKS });
       expect(() => parseConfig(APPS[name], resolved), name).not.toThrow();
       expect(container.ports[0].containerPort).toBe(Number(resolved.PORT));
       // Metrics: a port of its own, annotated for Prometheus, not on the Service (so no ingress reaches it).
