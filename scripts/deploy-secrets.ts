@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 import { generateLocalKeys } from '../platform/local-env.js';
+import type { LocalKeys } from '../platform/local-env.js';
 import { SUBGRAPHS } from '../platform/subgraphs.js';
 
 /**
@@ -22,8 +23,9 @@ export interface DeploySecrets {
 /** Hex: safe inside a URL's user-info and a shell single-quoted string without escaping. */
 const password = () => randomBytes(24).toString('hex');
 
-export async function createDeploySecrets(): Promise<DeploySecrets> {
-  const keys = await generateLocalKeys();
+/** `keys`: signing keys made elsewhere (the test harness signs tokens with the same ones); fresh by default. */
+export async function createDeploySecrets(keys?: LocalKeys): Promise<DeploySecrets> {
+  keys ??= await generateLocalKeys();
   const json = (value: unknown) => JSON.stringify(value);
   return {
     keys: {

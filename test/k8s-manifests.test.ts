@@ -50,7 +50,9 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       for (const { name, container } of apps) {
         const env = containerEnv([...objects, ...secrets], container);
         const schema = SCHEMAS[(name === 'supergraph-migrate' ? 'migrate' : name) as keyof typeof SCHEMAS];
-        expect(() => parseConfig(schema, env), `${tree}: ${name}`).not.toThrow();
+        const config = parseConfig(schema, env);
+        // A peer address left to its default would be a development one (127.0.0.1): the manifest must say where peers are.
+        expect(JSON.stringify(config), `${tree}: ${name} relies on a loopback default`).not.toMatch(/127\.0\.0\.1|localhost/);
         // Every $(VAR) resolved: nothing reaches a process as a literal reference.
         expect(
           Object.values(env).filter((v) => v.includes('$(')),
