@@ -27,6 +27,9 @@ COPY --from=build /app/dist dist
 COPY schema schema
 COPY persisted-queries persisted-queries
 COPY migrations migrations
+# The partner registry's mount point, owned by the app user: Docker copies this into a new named volume,
+# so `docker-compose exec gateway node dist/scripts/partner.js …` can write it.
+RUN mkdir -p /var/lib/supergraph/clients && chown node:node /var/lib/supergraph/clients
 USER node
 ENTRYPOINT ["node", "--enable-source-maps"]
 CMD ["dist/gateway/index.js"]

@@ -47,6 +47,7 @@ import { routingUrl, unknownRoutingOverrides } from './routing.js';
 import { createLiveEvents, createSubscriptions as createSubscriptionTransports, eventStreamStats } from './subscriptions/index.js';
 import type { LiveEvents } from './subscriptions/live-events.js';
 import { createGatewayCache } from './cache/index.js';
+import { createCors } from './cors.js';
 
 /**
  * One part of the edge: HTTP middleware (runs on /graphql after the body is parsed, before Apollo)
@@ -249,6 +250,9 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     schema: () => federation.apiSchema(),
     trustProxy: () => app.get('trust proxy fn') as TrustProxy,
   });
+  // CORS first: a preflight is answered before anything else on /graphql (the CSRF check included).
+  const corsMiddleware = createCors(config);
+  if (corsMiddleware) app.use('/graphql', corsMiddleware);
   app.use(
     '/graphql',
     express.json({ limit: config.BODY_LIMIT }),

@@ -12,18 +12,29 @@ import { ROOT } from './compose-supergraph.js';
  * - POSTGRES_URL, a server on which the four databases are created if missing, or
  * - neither: the embedded Postgres in .data/postgres (the default for `npm start`).
  */
-const scriptEnv = z.object({
-  POSTGRES_URL: z.url().optional(),
-  USERS_DATABASE_URL: z.url().optional(),
-  CATALOG_DATABASE_URL: z.url().optional(),
-  ORDERS_DATABASE_URL: z.url().optional(),
-  BILLING_DATABASE_URL: z.url().optional(),
-  EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
-  /** `npm start` with a streaming standby of the embedded server, read by every subgraph as its replica. */
-  EMBEDDED_REPLICA: z.enum(['true', 'false']).default('false'),
-  EMBEDDED_REPLICA_PORT: z.coerce.number().int().min(1).max(65535).default(54330),
-  DATA_DIR: z.string().default(path.join(ROOT, '.data')),
-});
+export const scriptEnvSchema = z
+  .object({
+    POSTGRES_URL: z.url().optional(),
+    USERS_DATABASE_URL: z.url().optional(),
+    CATALOG_DATABASE_URL: z.url().optional(),
+    ORDERS_DATABASE_URL: z.url().optional(),
+    BILLING_DATABASE_URL: z.url().optional(),
+    EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+    /** `npm start` with a streaming standby of the embedded server, read by every subgraph as its replica. */
+    EMBEDDED_REPLICA: z.enum(['true', 'false']).default('false'),
+    EMBEDDED_REPLICA_PORT: z.coerce.number().int().min(1).max(65535).default(54330),
+    DATA_DIR: z.string().default(path.join(ROOT, '.data')),
+    NODE_ENV: z.string().optional(),
+  })
+  // Production (the migration Job, compose's migrate) never falls back to an embedded server: a URL
+  // its manifest forgot is a configuration error naming it, not a Postgres started inside the pod.
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV !== 'production' || env.POSTGRES_URL) return;
+    for (const name of ['USERS', 'CATALOG', 'ORDERS', 'BILLING'] as const) {
+      const key = `${name}_DATABASE_URL` as const;
+      if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'required with NODE_ENV=production (or POSTGRES_URL)' });
+    }
+  });
 
 export interface Databases {
   urls: Record<Subgraph, string>;
@@ -58,7 +69,7 @@ async function runningServer(url: string): Promise<boolean> {
 const embeddedUrl = (port: number) => `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
 
 export async function openDatabases(log: (msg: string) => void = console.log, opts: { reuseRunning?: boolean } = {}): Promise<Databases> {
-  const env = parseConfig(scriptEnv);
+  const env = parseConfig(scriptEnvSchema);
   const explicit = {
     users: env.USERS_DATABASE_URL,
     catalog: env.CATALOG_DATABASE_URL,

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { chmod, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
+import { ExplainedError } from './run-script.js';
 
 export interface EmbeddedPostgresHandle {
   adminUrl: string;
@@ -32,7 +33,7 @@ export async function letPostgresUserThrough(target: string): Promise<void> {
 }
 
 /** The embedded server did not start: Postgres's own words, and what to do about them. */
-export class EmbeddedPostgresError extends Error {
+export class EmbeddedPostgresError extends ExplainedError {
   constructor(port: number, dataDir: string, postgresOutput: string) {
     const said = postgresOutput
       .split('\n')

@@ -228,6 +228,7 @@ export async function partnerCommand(
   await run(args, dir, out, note);
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(ROOT, 'scripts/partner.ts')) {
+// Run as a command (`npm run partner`, or `node dist/scripts/partner.js` in the image), not when imported by tests.
+if (process.argv[1] && path.resolve(process.argv[1]) === import.meta.filename) {
   await runScript(() => partnerCommand(process.argv.slice(2)));
 }

@@ -1,10 +1,12 @@
 import { ConfigError } from '../platform/config.js';
-import { EmbeddedPostgresError } from './embedded-postgres.js';
 
-/** Errors a person can act on from their message alone: printed without a stack trace. */
-const EXPLAINED = [ConfigError, EmbeddedPostgresError];
+/**
+ * Errors a person can act on from their message alone: printed without a stack trace. (EmbeddedPostgresError
+ * extends ExplainedError: importing it here would load `embedded-postgres`, a devDependency the image lacks.)
+ */
+const EXPLAINED = [ConfigError];
 
-/** Runs a command-line script: explained errors print their message and exit 1; anything else keeps its stack. */
+/** Runs a command-line script: explained errors print their message and exit 1 (78 for configuration); anything else keeps its stack. */
 export async function runScript(main: () => Promise<void>): Promise<void> {
   try {
     await main();
@@ -14,7 +16,8 @@ export async function runScript(main: () => Promise<void>): Promise<void> {
     } else {
       console.error(err);
     }
-    process.exit(1);
+    // EX_CONFIG for a configuration error, as the services exit: an orchestrator tells it from a crash.
+    process.exit(err instanceof ConfigError ? 78 : 1);
   }
 }
 

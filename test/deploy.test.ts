@@ -1,11 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments } from 'yaml';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import { parse } from 'yaml';
 import { gatewaySchema, parseConfig, subgraphSchemas } from '../platform/config.js';
-import { generateLocalKeys } from '../platform/local-env.js';
 import { ROOT } from '../platform/paths.js';
 import { SUBGRAPHS } from '../platform/subgraphs.js';
+import { createDeploySecrets, dotEnvText } from '../scripts/deploy-secrets.js';
 
 /** Docker cannot run here, so the deployment files are checked for what can go wrong without it. */
 const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
@@ -31,19 +33,10 @@ const APPS = {
   gateway: gatewaySchema,
 };
 
+/** The .env `npm run keys -- --out .env` writes, parsed as docker-compose reads it. */
 async function dotEnv(): Promise<Record<string, string>> {
-  const keys = await generateLocalKeys();
-  return {
-    GATEWAY_PRIVATE_JWK: JSON.stringify(keys.services.gateway),
-    USERS_PRIVATE_JWK: JSON.stringify(keys.services.users),
-    CATALOG_PRIVATE_JWK: JSON.stringify(keys.services.catalog),
-    ORDERS_PRIVATE_JWK: JSON.stringify(keys.services.orders),
-    BILLING_PRIVATE_JWK: JSON.stringify(keys.services.billing),
-    TRUSTED_SERVICE_JWKS: JSON.stringify(keys.trustedJwks),
-    USERS_JWT_PRIVATE_JWK: JSON.stringify(keys.userTokenKey),
-    POSTGRES_PASSWORD: 'secret',
-    REPLICATION_PASSWORD: 'secret2',
-  };
+  const text = dotEnvText(await createDeploySecrets());
+  return Object.fromEntries(text.split('\n').map((line) => /^(\w+)='(.*)'$/.exec(line)!.slice(1, 3) as [string, string]));
 }
 
 /** Compose's interpolation: ${VAR}, ${VAR:?message}, ${VAR:-default}. */
@@ -56,6 +49,36 @@ function interpolate(value: string, env: Record<string, string>): string {
 }
 
 describe('docker-compose.yml', () => {
+  it('is valid against the Compose specification (vendored schema), with no top-level name (docker-compose 1.29)', () => {
+    // deploy/schemas/compose-spec.json: github.com/compose-spec/compose-spec schema/compose-spec.json (see README, Layout).
+    const schema = JSON.parse(readFileSync(path.join(ROOT, 'deploy/schemas/compose-spec.json'), 'utf8')) as object;
+    // Its $schema says https://json-schema.org/draft-07/schema, which ajv knows as http://…: the schema is
+    // draft-07 and is compiled as such, without checking it against a meta-schema by that name.
+    const ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false });
+    addFormats.default(ajv);
+    const validate = ajv.compile(schema);
+    const valid = validate(compose);
+    expect(validate.errors ?? [], 'compose-spec').toEqual([]);
+    expect(valid).toBe(true);
+    expect(Object.keys(compose)).not.toContain('name');
+  });
+
+  it('runs Redis as a primary, a replica and three sentinels, and every app service is pointed at the sentinels', async () => {
+    const env = await dotEnv();
+    const sentinels = ['redis-sentinel-1', 'redis-sentinel-2', 'redis-sentinel-3'];
+    for (const name of ['redis-primary', 'redis-replica', ...sentinels]) expect(compose.services[name], name).toBeDefined();
+    for (const name of Object.keys(APPS)) {
+      const vars = compose.services[name]!.environment!;
+      expect(vars.REDIS_SENTINELS?.split(','), name).toEqual(sentinels.map((s) => `${s}:26379`));
+      expect(new URL(interpolate(vars.REDIS_URL!, env)).password, name).toBe(env.REDIS_PASSWORD);
+    }
+  });
+
+  it('every gateway mounts the one partner registry volume at CLIENT_REGISTRY_DIR', () => {
+    const gateway = compose.services.gateway!;
+    expect(gateway.volumes).toContain(`partner-registry:${gateway.environment!.CLIENT_REGISTRY_DIR}`);
+  });
+
   it('every app service environment satisfies its config schema', async () => {
     const env = await dotEnv();
     for (const [name, schema] of Object.entries(APPS)) {
@@ -140,75 +163,6 @@ describe('Dockerfile', () => {
         .split(/\s+/)
         .slice(0, -1);
       for (const source of sources) expect(existsSync(path.join(ROOT, source)), source).toBe(true);
-    }
-  });
-});
-
-describe('Kubernetes manifests (deploy/k8s)', () => {
-  const dir = path.join(ROOT, 'deploy/k8s');
-  const kustomization = parse(readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
-  const docs = [...kustomization.resources, 'secrets.example.yaml'].flatMap((file) => {
-    expect(existsSync(path.join(dir, file)), file).toBe(true);
-    return parseAllDocuments(readFileSync(path.join(dir, file), 'utf8')).map((d) => d.toJS());
-  });
-  const of = (kind: string) => docs.filter((d) => d.kind === kind);
-
-  it('every Deployment resolves to an environment its config schema accepts, with probes on the health endpoints', async () => {
-    const env = await dotEnv();
-    const configMaps = new Map(of('ConfigMap').map((c) => [c.metadata.name, c.data as Record<string, string>]));
-    // The example secrets hold placeholders; real keys stand in for them here.
-    const secrets = new Map(
-      of('Secret').map((s) => [
-        s.metadata.name,
-        Object.fromEntries(Object.entries(s.stringData as Record<string, string>).map(([k, v]) => [k, v.startsWith('<') ? env[k]! : v])),
-      ]),
-    );
-    const deployments = of('Deployment');
-    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(Object.keys(APPS).sort());
-    for (const deployment of deployments) {
-      const name = deployment.metadata.name as keyof typeof APPS;
-      const container = deployment.spec.template.spec.containers[0];
-      const resolved: Record<string, string> = {};
-      for (const from of container.envFrom ?? []) Object.assign(resolved, configMaps.get(from.configMapRef.name));
-      for (const e of container.env ?? []) {
-        const ref = e.valueFrom?.secretKeyRef;
-        resolved[e.name] = ref ? secrets.get(ref.name)?.[ref.key] : e.value;
-        expect(resolved[e.name], `${name}: ${e.name}`).toBeDefined();
-      }
-      Object.assign(resolved, { TRUSTED_SERVICE_JWKS: env.TRUSTED_SERVICE_JWKS });
-      expect(() => parseConfig(APPS[name], resolved), name).not.toThrow();
-      expect(container.ports[0].containerPort).toBe(Number(resolved.PORT));
-      // Metrics: a port of its own, annotated for Prometheus, not on the Service (so no ingress reaches it).
-      const metricsPort = Number(resolved.METRICS_PORT);
-      expect(metricsPort, name).not.toBe(Number(resolved.PORT));
-      expect(container.ports.find((p: any) => p.name === 'metrics')?.containerPort, name).toBe(metricsPort);
-      expect(deployment.spec.template.metadata.annotations?.['prometheus.io/port'], name).toBe(String(metricsPort));
-      const service = of('Service').find((s) => s.metadata.name === name);
-      expect(
-        service.spec.ports.map((p: any) => p.targetPort),
-        name,
-      ).toEqual(['http']);
-      // A readiness probe that answers within its timeout even while a neighbour hangs (readiness waits 500 ms at most on any one check).
-      expect(container.readinessProbe.timeoutSeconds ?? 1, name).toBeGreaterThanOrEqual(1);
-      expect(container.readinessProbe.httpGet.path).toBe('/health/ready');
-      expect(container.livenessProbe.httpGet.path).toBe('/health/live');
-      expect(existsSync(path.join(ROOT, container.args[0].replace(/^dist\//, '').replace(/\.js$/, '.ts')))).toBe(true);
-      const labels = deployment.spec.template.metadata.labels;
-      const matches = (selector: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
-      expect(matches(deployment.spec.selector.matchLabels)).toBe(true);
-      expect(of('Service').some((s) => s.metadata.name === name && matches(s.spec.selector))).toBe(true);
-      expect(of('PodDisruptionBudget').some((p) => matches(p.spec.selector.matchLabels))).toBe(true);
-      expect(of('HorizontalPodAutoscaler').some((h) => h.spec.scaleTargetRef.name === name && h.spec.minReplicas >= 2)).toBe(true);
-    }
-  });
-
-  it('the service URLs in the manifests name existing Services and their ports', () => {
-    const services = new Map(of('Service').map((s) => [s.metadata.name, s.spec.ports[0].port]));
-    for (const deployment of of('Deployment')) {
-      for (const e of deployment.spec.template.spec.containers[0].env ?? []) {
-        const match = typeof e.value === 'string' ? /^https?:\/\/([\w-]+):(\d+)/.exec(e.value) : null;
-        if (match) expect(services.get(match[1]!), `${deployment.metadata.name}: ${e.name}`).toBe(Number(match[2]));
-      }
     }
   });
 });

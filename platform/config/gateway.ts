@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { json, metricsPort, port, positiveInt, serviceUrl } from './fields.js';
+import { csv, json, metricsPort, port, positiveInt, serviceUrl } from './fields.js';
 import { limitsShape, subgraphFetchShape } from './gateway-limits.js';
 import { baseSchema } from './shared.js';
 
@@ -18,6 +18,27 @@ query Products {
   }
 }
 `;
+
+/** One CORS_ORIGINS entry: `scheme://host[:port]`, the host's leftmost label may be `*` (any one or more labels). */
+const ORIGIN = /^(https?):\/\/(\*\.)?([a-z0-9-]+(?:\.[a-z0-9-]+)*)(:\d{1,5})?$/i;
+
+/**
+ * Browser origins allowed to call the gateway (CORS), comma-separated exact origins or patterns
+ * (`https://*.example.com`); unset: none, same-origin only. A pattern becomes an anchored RegExp,
+ * so `https://*.example.com` never matches `https://evil-example.com` or `https://a.example.com.evil.io`.
+ */
+const corsOrigins = csv.transform((entries, ctx) =>
+  entries.map((entry) => {
+    const match = ORIGIN.exec(entry);
+    if (!match) {
+      ctx.addIssue({ code: 'custom', message: `"${entry}" is not an origin (scheme://host[:port], optionally https://*.host)` });
+      return z.NEVER;
+    }
+    if (!match[2]) return entry.toLowerCase();
+    const escape = (s: string) => s.replace(/[.]/g, '\\.');
+    return new RegExp(`^${match[1]!.toLowerCase()}://[a-z0-9-]+(\\.[a-z0-9-]+)*\\.${escape(match[3]!.toLowerCase())}${match[4] ?? ''}$`);
+  }),
+);
 
 export const gatewaySchema = baseSchema.extend({
   PORT: port(4000),
@@ -72,6 +93,7 @@ export const gatewaySchema = baseSchema.extend({
   CONSISTENCY_COOKIE: z.enum(['true', 'false']).default('false'),
   /** How long a consistency token is honoured; keep it above every subgraph's DATABASE_REPLICA_MAX_LAG_MS. */
   CONSISTENCY_TOKEN_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  CORS_ORIGINS: corsOrigins,
   /** GraphiQL on GET /graphql for browsers (offline bundle); unset: on unless NODE_ENV=production. */
   GRAPHIQL: z.enum(['true', 'false']).optional(),
   /** The document GraphiQL opens with. (a sign-in mutation and a product query of this graph) */

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import { inject } from 'vitest';
-import { generateLocalKeys, localEnv } from '../../platform/local-env.js';
+import { generateLocalKeys } from '../../platform/local-env.js';
 import type { LocalKeys, LocalTopology } from '../../platform/local-env.js';
 import type { Subgraph } from '../../platform/migrate.js';
 import { ROOT } from '../../platform/paths.js';
@@ -19,7 +19,9 @@ import type { ServiceName } from '../../scripts/local-supergraph.js';
 import { SERVICES as ALL_SERVICES } from '../../platform/subgraphs.js';
 import { startRedisServer } from '../../scripts/redis-server.js';
 import type { RedisServerHandle } from '../../scripts/redis-server.js';
+import { createDeploySecrets } from '../../scripts/deploy-secrets.js';
 import { createTestDatabases } from './databases.js';
+import { manifestEnvs } from './manifest-topology.js';
 import { TEST_RATE_LIMITS, createApiClient, eventually, openSql } from './stack.js';
 import type { ApiClient } from './stack.js';
 
@@ -119,18 +121,16 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const instances = new Map<string, Instance>();
   const key = (name: ServiceName, index: number) => `${name}#${index}`;
 
-  const ports = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()]))) as LocalTopology['ports'];
-  const topology: LocalTopology = {
-    keys,
-    databaseUrls,
-    ports,
-    logLevel: opts.logLevel ?? 'info',
-    nodeEnv: 'test',
-    redisUrl: redis.url,
-    eventNamespace: `${prefix}:`,
-    extra: { ...opts.extra, gateway: { ...TEST_RATE_LIMITS, ...opts.extra?.gateway } },
-  };
-  const envs = localEnv(topology);
+  const ports = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()]))) as Record<ServiceName, number>;
+  // One source of configuration: each service gets the environment its Deployment declares (deploy/k8s/base),
+  // with this machine's addresses and fresh keys (test/support/manifest-topology.ts), then the test's own extras.
+  const registryDir = await mkdtemp(path.join(os.tmpdir(), 'supergraph-cluster-registry-'));
+  const envs = manifestEnvs(
+    await createDeploySecrets(keys),
+    { ports, databaseUrls, redisUrl: redis.url, registryDir },
+    { logLevel: opts.logLevel ?? 'info', eventNamespace: `${prefix}:` },
+  );
+  const extra: ClusterOptions['extra'] = { ...opts.extra, gateway: { ...TEST_RATE_LIMITS, ...opts.extra?.gateway } };
   for (const name of SERVICES) {
     const count = opts.instances?.[name] ?? 1;
     for (let index = 0; index < count; index++) {
@@ -139,7 +139,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         name,
         index,
         port,
-        env: { ...envs[name], PORT: String(port), METRICS_PORT: String(await freePort()) },
+        env: { ...envs[name], ...extra[name], PORT: String(port), METRICS_PORT: String(await freePort()) },
         logFile: path.join(logDir, `${name}-${index}.log`),
       });
     }
@@ -240,21 +240,24 @@ function spawnService(inst: Instance): ChildProcess {
 
 async function waitReady(inst: Instance, timeoutMs: number): Promise<void> {
   const child = inst.child!;
+  const tail = () => readFileSafe(inst.logFile).split('\n').slice(-15).join('\n');
+  let exit: Error | undefined;
   await eventually(
     async () => {
       if (child.exitCode !== null || child.signalCode !== null) {
-        const tail = readFileSafe(inst.logFile).split('\n').slice(-15).join('\n');
-        throw new Error(`${inst.name}#${inst.index} exited (${child.exitCode ?? child.signalCode}) while starting:\n${tail}`);
+        // An exit while starting is final (e.g. 78, a configuration error): stop polling, report it now.
+        exit = new Error(`${inst.name}#${inst.index} exited (${child.exitCode ?? child.signalCode}) while starting:\n${tail()}`);
+        return true;
       }
       const res = await fetch(`http://127.0.0.1:${inst.port}/health/ready`, { signal: AbortSignal.timeout(2_000) }).catch(() => null);
       return res?.status === 200 ? true : undefined;
     },
     { timeoutMs, intervalMs: 100 },
   ).catch((err: unknown) => {
-    // An exit while starting is final; a timeout names the service and shows its log.
-    const tail = readFileSafe(inst.logFile).split('\n').slice(-15).join('\n');
-    throw new Error(`${inst.name}#${inst.index} not ready: ${(err as Error).message}\n${tail}`);
+    // A timeout names the service and shows its log.
+    throw new Error(`${inst.name}#${inst.index} not ready: ${(err as Error).message}\n${tail()}`);
   });
+  if (exit) throw exit;
 }
 
 function readFileSafe(file: string): string {
