@@ -21,8 +21,8 @@ import { manifestEnvs, migrateJobEnv } from './support/manifest-topology.js';
 let cluster: Cluster;
 
 beforeAll(async () => {
-  cluster = await startCluster({ logLevel: 'warn', readyTimeoutMs: 150_000 });
-}, 240_000);
+  cluster = await startCluster({ logLevel: 'warn' });
+}, 400_000);
 afterAll(async () => {
   await cluster?.close();
 });
