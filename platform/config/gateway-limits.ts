@@ -38,6 +38,11 @@ export const limitsShape = {
   LIMIT_MAX_ALIASES: positiveInt(15),
   /** Directive uses per operation. (20) */
   LIMIT_MAX_DIRECTIVES: positiveInt(20),
+  /**
+   * Nesting of a request's JSON body (variables, extensions), checked on the raw bytes before it is
+   * parsed: deeper values would overflow the stack of every recursive walk over variables. (64)
+   */
+  LIMIT_MAX_JSON_DEPTH: positiveInt(64),
   /** Lexical tokens per document, checked while parsing; AccountPage is 68. (1,000) */
   LIMIT_MAX_TOKENS: positiveInt(1000),
   /**
