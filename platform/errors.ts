@@ -18,6 +18,8 @@ export enum ErrorCode {
   PAYMENT_DECLINED = 'PAYMENT_DECLINED',
   PERSISTED_QUERY_NOT_FOUND = 'PERSISTED_QUERY_NOT_FOUND',
   PERSISTED_QUERY_NOT_IN_LIST = 'PERSISTED_QUERY_NOT_IN_LIST',
+  /** An APQ request whose text is not the sha256 it names (Apollo Router's code; its clients recognise it). */
+  PERSISTED_QUERY_HASH_MISMATCH = 'PERSISTED_QUERY_HASH_MISMATCH',
   RATE_LIMITED = 'RATE_LIMITED',
   /** A subgraph fetch failed (refused, timed out, 5xx, breaker open); `extensions.service` names it (Apollo Router's code). */
   SUBREQUEST_HTTP_ERROR = 'SUBREQUEST_HTTP_ERROR',
