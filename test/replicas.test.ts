@@ -131,7 +131,8 @@ describe('read replicas', () => {
 
     // A second write merges into the token the client sent.
     const again = await place({ 'x-consistency-token': token });
-    const merged = JSON.parse(Buffer.from(again.headers.get('x-consistency-token')!, 'base64url').toString('utf8'));
+    // `<base64url JSON>.<HMAC>`: the body is readable, only the gateway can sign it.
+    const merged = JSON.parse(Buffer.from(again.headers.get('x-consistency-token')!.split('.')[0]!, 'base64url').toString('utf8'));
     expect(Object.keys(merged).sort()).toEqual(['catalog', 'orders']);
   });
 

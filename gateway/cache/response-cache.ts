@@ -4,7 +4,6 @@ import { OperationTypeNode } from 'graphql';
 import type { FormattedExecutionResult } from 'graphql';
 import { CACHE_TAGS_HEADER, UNTAGGABLE } from '../../platform/cache-tags.js';
 import type { GatewayContext } from '../context.js';
-import { CONSISTENCY_COOKIE, CONSISTENCY_TOKEN_HEADER } from '../consistency.js';
 import { sharedMaxAgeMs } from './cached-fetcher.js';
 import type { FetchCacheCounters } from './cached-fetcher.js';
 import type { FetchMark, TaggedStore } from './tagged-store.js';
@@ -35,12 +34,13 @@ export function noteSubgraphAnswer(context: object, headers: { get(name: string)
 /**
  * Only callers whose answer cannot depend on who they are: anonymous (no token at all) or a
  * partner's API key (also anonymous to every authorization rule), not reading their own writes
- * (a consistency token), not asking for the query plan.
+ * (a valid consistency token), not asking for the query plan.
  */
 function eligible(request: GraphQLRequest, context: GatewayContext): boolean {
   const headers = request.http?.headers;
   if (!headers || context.identity.userId !== null || headers.has('authorization')) return false;
-  if (headers.has(CONSISTENCY_TOKEN_HEADER) || headers.get('cookie')?.includes(`${CONSISTENCY_COOKIE}=`)) return false;
+  // A valid (signed, unexpired) token only: a forged or malformed one is ignored, not obeyed.
+  if (context.consistency?.readsOwnWrites) return false;
   return !headers.has('apollo-query-plan-experimental');
 }
 

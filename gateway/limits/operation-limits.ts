@@ -22,7 +22,7 @@ export function tooExpensive(cost: number, maxCost: number, what = 'the limit', 
       ...extensions,
     },
   );
-  err.extensions.http = { status: 400, headers: new HeaderMap([['cache-control', 'no-store']]) };
+  (err.extensions as Record<string, unknown>).http = { status: 400, headers: new HeaderMap([['cache-control', 'no-store']]) };
   return err;
 }
 
