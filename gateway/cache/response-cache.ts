@@ -4,6 +4,8 @@ import { OperationTypeNode } from 'graphql';
 import type { FormattedExecutionResult } from 'graphql';
 import { CACHE_TAGS_HEADER, UNTAGGABLE } from '../../platform/cache-tags.js';
 import type { GatewayContext } from '../context.js';
+import { acceptedMultipartSpec } from '../http/multipart.js';
+import { mentionsDefer } from '../incremental/defer-document.js';
 import { sharedMaxAgeMs } from './cached-fetcher.js';
 import type { FetchCacheCounters } from './cached-fetcher.js';
 import type { FetchMark, TaggedStore } from './tagged-store.js';
@@ -65,6 +67,10 @@ export function createResponseCachePlugin(
       return {
         async responseForOperation(rc) {
           if (rc.operation.operation !== OperationTypeNode.QUERY || !store.usable()) return null;
+          // An entry is one JSON answer. A client that takes @defer as multipart gets another form (and
+          // what reaches willSendResponse then is only the first payload): neither served nor stored.
+          if (acceptedMultipartSpec(rc.request.http?.headers.get('accept')) === 'deferSpec=20220824' && mentionsDefer(rc.document))
+            return null;
           const variables = JSON.stringify(rc.request.variables ?? {});
           key =
             'r:' +
