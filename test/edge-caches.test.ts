@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsistency } from '../gateway/consistency.js';
+import { multipartParts } from './support/multipart-reader.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
 
@@ -98,5 +99,64 @@ describe('x-consistency-token', () => {
     const before = await lookups('response');
     await stack.gql(PRODUCT, { id: productId }, { headers: { 'x-consistency-token': tampered } });
     expect((await lookups('response')).hit).toBe(before.hit + 1);
+  });
+});
+
+const DEFERRED = 'query EdgeDeferred($id: ID!) { product(id: $id) { id ... @defer { name stock } } }';
+const ONLY_MULTIPART = 'multipart/mixed;deferSpec=20220824';
+
+const send = (body: Record<string, unknown>, accept: string) =>
+  fetch(stack.url, { method: 'POST', headers: { 'content-type': 'application/json', accept }, body: JSON.stringify(body) });
+
+/** The data a multipart @defer answer adds up to (initial payload, then each incremental item at its path). */
+async function assembled(res: Response): Promise<{ status: number; data: any; parts: any[] }> {
+  expect(res.headers.get('content-type')).toMatch(/^multipart\/mixed/);
+  const parts = (await multipartParts(res)).map((p) => p.part);
+  const data = structuredClone(parts[0].data);
+  for (const part of parts.slice(1))
+    for (const item of part.incremental ?? []) {
+      const at = (item.path as (string | number)[]).reduce((o: any, k) => o[k], data);
+      Object.assign(at, item.data);
+    }
+  expect(parts.at(-1).hasNext).toBe(false);
+  return { status: res.status, data, parts };
+}
+
+describe('@defer and the response cache', () => {
+  it('a stored plain answer is not served to a multipart-only client, nor a deferred first payload to a plain one', async () => {
+    const [first, second] = [
+      await stack.product({ name: 'Plain first', stock: 7 }),
+      await stack.product({ name: 'Deferred first', stock: 8 }),
+    ];
+    // Plain first, stored; then a client that accepts only multipart gets its answer (it got 406 for the entry's life).
+    await untilCached('response', () => send({ query: DEFERRED, variables: { id: first.id } }, 'application/json'));
+    const multipart = await assembled(await send({ query: DEFERRED, variables: { id: first.id } }, ONLY_MULTIPART));
+    expect(multipart).toMatchObject({ status: 200, data: { product: { id: first.id, name: 'Plain first', stock: 7 } } });
+    // Deferred first, once its product's entries may be stored (the 2 s rule, shown by another query of it
+    // being cached); then a plain client gets the whole answer, never the first payload alone.
+    await untilCached('response', () => stack.gql(PRODUCT, { id: second.id }));
+    for (let i = 0; i < 3; i++) {
+      await assembled(await send({ query: DEFERRED, variables: { id: second.id } }, ONLY_MULTIPART));
+      const plain = await send({ query: DEFERRED, variables: { id: second.id } }, 'application/json');
+      expect(await plain.json()).toEqual({ data: { product: { id: second.id, name: 'Deferred first', stock: 8 } } });
+    }
+  });
+});
+
+describe('@defer answered with a single result', () => {
+  it('a multipart-only client gets it as one multipart part with the real status and code, not 406', async () => {
+    const fanOut = 'products(first: 100) { edges { node { category { products(first: 100) { edges { node { id } } } } } } }';
+    const costly = await send({ query: `{ categories { id } ... @defer { ${fanOut} } }` }, ONLY_MULTIPART);
+    expect(costly.status).toBe(400);
+    const refused = await assembled(costly);
+    expect(refused.parts).toHaveLength(1);
+    expect(refused.parts[0].errors.map((e: any) => e.extensions.code)).toEqual(['COST_ESTIMATED_TOO_EXPENSIVE']);
+
+    // Authorization refuses a field inside the deferred fragment: null with its code, in the one payload.
+    const denied = await send({ query: `{ categories { id } ... @defer { invoice(id: "${productId}") { status } } }` }, ONLY_MULTIPART);
+    expect(denied.status).toBe(200);
+    const answer = await assembled(denied);
+    expect(answer.data.invoice).toBeNull();
+    expect(answer.parts.flatMap((p) => p.errors ?? []).map((e: any) => e.extensions.code)).toEqual(['UNAUTHENTICATED']);
   });
 });
