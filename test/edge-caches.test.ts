@@ -1,5 +1,9 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsistency } from '../gateway/consistency.js';
+import { freePort } from '../scripts/free-port.js';
+import { startExtraGateway } from '../scripts/local-supergraph.js';
 import { multipartParts } from './support/multipart-reader.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
@@ -158,5 +162,71 @@ describe('@defer answered with a single result', () => {
     const answer = await assembled(denied);
     expect(answer.data.invoice).toBeNull();
     expect(answer.parts.flatMap((p) => p.errors ?? []).map((e: any) => e.extensions.code)).toEqual(['UNAUTHENTICATED']);
+  });
+});
+
+/**
+ * A real HTTP hop in front of catalog that blanks one product's non-null name, as a buggy subgraph
+ * would: the gateway nulls the product and reports it in `extensions.valueCompletion`, not `errors`.
+ */
+async function blankingCatalog(marker: string): Promise<{ url: string; close(): Promise<void> }> {
+  const target = new URL(stack.supergraph.urls.catalog);
+  const server = http.createServer((req, res) => {
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8').replaceAll(`"name":"${marker}"`, '"name":null');
+          const headers = { ...answer.headers, 'content-length': String(Buffer.byteLength(body)) };
+          res.writeHead(answer.statusCode ?? 502, headers).end(body);
+        });
+      },
+    );
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe("the gateway's own report (extensions.valueCompletion)", () => {
+  it('is in every answer, the second (a cache hit before) included', async () => {
+    const marker = 'Blanked by its subgraph';
+    const product = await stack.product({ name: marker });
+    const blanking = await blankingCatalog(marker);
+    const topology = stack.topology;
+    const gateway = await startExtraGateway(
+      {
+        ...topology,
+        extra: { ...topology.extra, gateway: { ...topology.extra?.gateway, SUBGRAPH_URLS: JSON.stringify({ catalog: blanking.url }) } },
+      },
+      await freePort(),
+    );
+    try {
+      // Past the 2 s rule for this product: another answer about it is stored and served.
+      await untilCached('response', () => stack.gql(PRODUCT, { id: product.id }));
+      const ask = async () => {
+        const res = await fetch(gateway.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query: 'query Blanked($id: ID!) { product(id: $id) { id name } }', variables: { id: product.id } }),
+        });
+        return (await res.json()) as { data: unknown; errors?: unknown; extensions?: { valueCompletion?: { message: string }[] } };
+      };
+      for (let i = 0; i < 3; i++) {
+        const answer = await ask();
+        expect(answer.data, `answer ${i}`).toEqual({ product: null });
+        expect(answer.extensions?.valueCompletion?.[0]?.message ?? `none in answer ${i}`).toMatch(
+          /Cannot return null for non-nullable field Product.name/,
+        );
+      }
+    } finally {
+      await gateway.close();
+      await blanking.close();
+    }
   });
 });

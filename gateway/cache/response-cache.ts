@@ -97,8 +97,9 @@ export function createResponseCachePlugin(
         async willSendResponse({ response }) {
           const scope = contextValue.responseCache;
           if (!key || !mark || !scope?.cacheable || !scope.fetches || response.body.kind !== 'single') return;
-          const { data, errors } = response.body.singleResult;
-          if (errors?.length || !data) return;
+          const { data, errors, extensions } = response.body.singleResult;
+          // An answer the gateway had to repair (extensions.valueCompletion: a subgraph broke the schema) is not kept.
+          if (errors?.length || !data || extensions?.valueCompletion) return;
           void store.put(key, JSON.stringify({ data }), [...scope.tags], scope.maxAgeMs, mark);
         },
       };
