@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { OperationTypeNode, getNamedType, isLeafType, isObjectType } from 'graphql';
+import { OperationTypeNode, getNamedType, getNullableType, isLeafType, isListType, isObjectType } from 'graphql';
 import type { GraphQLResolveInfo } from 'graphql';
 
 /**
@@ -18,8 +18,18 @@ export const UNTAGGABLE = '*';
 /** Beyond this many entities the header is not worth its bytes: the answer is left uncached. */
 const MAX_TAGS = 200;
 
+/**
+ * The tag of every list of `type` chosen by arguments (a filter, an order, a page): which entities
+ * such a list holds, and in what order, depends on their fields, so an event that changes one of
+ * them declares this tag too (EVENT_INVALIDATES), or a product moving into a cached page by its new
+ * price would be missed by a list tagged only with the entities it held. `[]` cannot occur in an id.
+ */
+export const listTag = (type: string) => `${type}[]`;
+
 interface TagState {
   all: Set<string>;
+  /** Paths of fields that chose a list by arguments: an entity under one is also a member of it. */
+  lists: WeakSet<object>;
   /** Per `_entities` index: its tags, or null once it cannot be kept (untaggable or volatile). */
   entities: (Set<string> | null)[];
   untaggable: boolean;
@@ -67,16 +77,35 @@ function tagOf(value: object, typeName: string | undefined): string | null | und
   return type ? `${type}:${String(id)}` : null;
 }
 
-function collect(state: TagState, value: unknown, typeName: string | undefined, at: number | undefined, root: boolean) {
+/**
+ * A field that picks a list by its arguments: it takes arguments and returns a list, or a Relay
+ * connection (a type with an `edges` list), the same reading as the gateway's static cost.
+ */
+function choosesList(info: GraphQLResolveInfo): boolean {
+  if (!info.parentType.getFields()[info.fieldName]?.args.length) return false;
+  const type = getNullableType(info.returnType);
+  if (isListType(type)) return true;
+  const edges = isObjectType(type) ? type.getFields().edges : undefined;
+  return edges !== undefined && isListType(getNullableType(edges.type));
+}
+
+/** Whether a resolved field sits under a list chosen by arguments (its own path included). */
+function underList(state: TagState, path: GraphQLResolveInfo['path']): boolean {
+  for (let p: GraphQLResolveInfo['path'] | undefined = path; p; p = p.prev) if (state.lists.has(p)) return true;
+  return false;
+}
+
+function collect(state: TagState, value: unknown, typeName: string | undefined, at: number | undefined, root: boolean, member = false) {
   if (Array.isArray(value)) {
     // The root `_entities` list: element i is representation i's entity (none found: not kept, it may appear).
     if (root) value.forEach((v: unknown, i) => (v ? collect(state, v, typeName, i, false) : (state.entities[i] = null)));
-    else for (const v of value) collect(state, v, typeName, at, false);
+    else for (const v of value) collect(state, v, typeName, at, false, member);
     return;
   }
   if (!value || typeof value !== 'object') return;
   const tag = tagOf(value, typeName);
   if (tag !== undefined) record(state, tag, at);
+  if (tag && member) record(state, listTag(tag.slice(0, tag.lastIndexOf(':'))), at);
 }
 
 function headersOf(state: TagState): { all: string; entities?: string } {
@@ -91,13 +120,14 @@ function headersOf(state: TagState): { all: string; entities?: string } {
 /**
  * Collects the tag of every object a field resolved to (its `id` and its type: `__typename` for
  * `_entities`, where @apollo/subgraph sets it, else the field's object type), per `_entities`
- * representation too. Objects without an `id` (connections, money) are not entities and carry no
- * tag; their freshness is the max-age's.
+ * representation too, and the list tag of their type when a list chosen by arguments holds them.
+ * Objects without an `id` (connections, money) are not entities and carry no tag; their freshness
+ * is the max-age's.
  */
 export function cacheTagsPlugin<C extends object>(): ApolloServerPlugin<C> {
   return {
     async requestDidStart({ contextValue }) {
-      const state: TagState = { all: new Set(), entities: [], untaggable: false };
+      const state: TagState = { all: new Set(), lists: new WeakSet(), entities: [], untaggable: false };
       states.set(contextValue, state);
       return {
         async executionDidStart() {
@@ -108,8 +138,9 @@ export function cacheTagsPlugin<C extends object>(): ApolloServerPlugin<C> {
               const typeName = isObjectType(named) ? named.name : undefined;
               const root = !info.path.prev && info.fieldName === '_entities';
               const at = root ? undefined : entityIndex(info.path);
+              if (!root && choosesList(info)) state.lists.add(info.path);
               return (error, result) => {
-                if (!error) collect(state, result, typeName, at, root);
+                if (!error) collect(state, result, typeName, at, root, !root && underList(state, info.path));
               };
             },
           };

@@ -230,3 +230,32 @@ describe("the gateway's own report (extensions.valueCompletion)", () => {
     }
   });
 });
+
+describe('membership of cached lists', () => {
+  const CHEAPEST =
+    'query Cheapest($c: ID!) { products(filter: { categoryId: $c }, orderBy: PRICE_ASC, first: 1) { edges { node { id name } } } }';
+  const invalidations = async () => {
+    const text = await (await fetch(`${stack.supergraph.metricsUrls.gateway}/metrics`)).text();
+    return Number(/^gateway_cache_invalidations_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? 0);
+  };
+  const cheapest = async (c: string) => (await stack.gql(CHEAPEST, { c })).data.products.edges.map((e: any) => e.node.id as string);
+
+  it('a product whose new price moves it into a cached page is there in the next answer', async () => {
+    const category = await stack.category();
+    const first = await stack.product({ categoryId: category.id, priceCents: 500 });
+    const other = await stack.product({ categoryId: category.id, priceCents: 900 });
+    await untilCached('response', () => cheapest(category.id));
+    expect(await cheapest(category.id)).toEqual([first.id]);
+    const admin = await stack.admin();
+    const before = await invalidations();
+    const changed = await stack.gql(
+      'mutation($id: ID!, $i: UpdateProductInput!) { updateProduct(id: $id, input: $i) { id } }',
+      { id: other.id, i: { priceCents: 1 } },
+      { token: admin.token },
+    );
+    expect(changed.errors).toBeUndefined();
+    await eventually(async () => ((await invalidations()) > before ? true : undefined), { timeoutMs: 15_000 });
+    // Before: the page stayed [first] for its max-age (its entry was tagged only with the product it held).
+    expect(await cheapest(category.id)).toEqual([other.id]);
+  });
+});
