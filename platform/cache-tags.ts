@@ -28,8 +28,6 @@ export const listTag = (type: string) => `${type}[]`;
 
 interface TagState {
   all: Set<string>;
-  /** Paths of fields that chose a list by arguments: an entity under one is also a member of it. */
-  lists: WeakSet<object>;
   /** Per `_entities` index: its tags, or null once it cannot be kept (untaggable or volatile). */
   entities: (Set<string> | null)[];
   untaggable: boolean;
@@ -78,34 +76,32 @@ function tagOf(value: object, typeName: string | undefined): string | null | und
 }
 
 /**
- * A field that picks a list by its arguments: it takes arguments and returns a list, or a Relay
- * connection (a type with an `edges` list), the same reading as the gateway's static cost.
+ * The entity type of a list a field picks by its arguments, if it does: it takes arguments and
+ * returns a list of objects with an `id`, or a Relay connection of them (a type with an `edges`
+ * list whose items have a `node`), the same reading as the gateway's static cost.
  */
-function choosesList(info: GraphQLResolveInfo): boolean {
-  if (!info.parentType.getFields()[info.fieldName]?.args.length) return false;
+function listedType(info: GraphQLResolveInfo): string | undefined {
+  if (!info.parentType.getFields()[info.fieldName]?.args.length) return undefined;
   const type = getNullableType(info.returnType);
-  if (isListType(type)) return true;
+  let item = isListType(type) ? getNamedType(type) : undefined;
   const edges = isObjectType(type) ? type.getFields().edges : undefined;
-  return edges !== undefined && isListType(getNullableType(edges.type));
+  if (edges && isListType(getNullableType(edges.type))) {
+    const edge = getNamedType(edges.type);
+    item = isObjectType(edge) ? edge.getFields().node && getNamedType(edge.getFields().node!.type) : undefined;
+  }
+  return isObjectType(item) && item.getFields().id ? item.name : undefined;
 }
 
-/** Whether a resolved field sits under a list chosen by arguments (its own path included). */
-function underList(state: TagState, path: GraphQLResolveInfo['path']): boolean {
-  for (let p: GraphQLResolveInfo['path'] | undefined = path; p; p = p.prev) if (state.lists.has(p)) return true;
-  return false;
-}
-
-function collect(state: TagState, value: unknown, typeName: string | undefined, at: number | undefined, root: boolean, member = false) {
+function collect(state: TagState, value: unknown, typeName: string | undefined, at: number | undefined, root: boolean) {
   if (Array.isArray(value)) {
     // The root `_entities` list: element i is representation i's entity (none found: not kept, it may appear).
     if (root) value.forEach((v: unknown, i) => (v ? collect(state, v, typeName, i, false) : (state.entities[i] = null)));
-    else for (const v of value) collect(state, v, typeName, at, false, member);
+    else for (const v of value) collect(state, v, typeName, at, false);
     return;
   }
   if (!value || typeof value !== 'object') return;
   const tag = tagOf(value, typeName);
   if (tag !== undefined) record(state, tag, at);
-  if (tag && member) record(state, listTag(tag.slice(0, tag.lastIndexOf(':'))), at);
 }
 
 function headersOf(state: TagState): { all: string; entities?: string } {
@@ -120,14 +116,14 @@ function headersOf(state: TagState): { all: string; entities?: string } {
 /**
  * Collects the tag of every object a field resolved to (its `id` and its type: `__typename` for
  * `_entities`, where @apollo/subgraph sets it, else the field's object type), per `_entities`
- * representation too, and the list tag of their type when a list chosen by arguments holds them.
+ * representation too, and the list tag of every list chosen by arguments (listTag).
  * Objects without an `id` (connections, money) are not entities and carry no tag; their freshness
  * is the max-age's.
  */
 export function cacheTagsPlugin<C extends object>(): ApolloServerPlugin<C> {
   return {
     async requestDidStart({ contextValue }) {
-      const state: TagState = { all: new Set(), lists: new WeakSet(), entities: [], untaggable: false };
+      const state: TagState = { all: new Set(), entities: [], untaggable: false };
       states.set(contextValue, state);
       return {
         async executionDidStart() {
@@ -138,9 +134,11 @@ export function cacheTagsPlugin<C extends object>(): ApolloServerPlugin<C> {
               const typeName = isObjectType(named) ? named.name : undefined;
               const root = !info.path.prev && info.fieldName === '_entities';
               const at = root ? undefined : entityIndex(info.path);
-              if (!root && choosesList(info)) state.lists.add(info.path);
+              // A list picked by arguments is tagged as such, empty or not: what may move into it is unknown.
+              const listed = root ? undefined : listedType(info);
+              if (listed) record(state, listTag(listed), at);
               return (error, result) => {
-                if (!error) collect(state, result, typeName, at, root, !root && underList(state, info.path));
+                if (!error) collect(state, result, typeName, at, root);
               };
             },
           };

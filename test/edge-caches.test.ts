@@ -258,4 +258,23 @@ describe('membership of cached lists', () => {
     // Before: the page stayed [first] for its max-age (its entry was tagged only with the product it held).
     expect(await cheapest(category.id)).toEqual([other.id]);
   });
+
+  it('a product coming back in stock joins a cached in-stock page, an empty one included', async () => {
+    const IN_STOCK = 'query InStock($c: ID!) { products(filter: { categoryId: $c, inStock: true }) { edges { node { id } } } }';
+    const inStock = async (c: string) => (await stack.gql(IN_STOCK, { c })).data.products.edges.map((e: any) => e.node.id as string);
+    const category = await stack.category();
+    const product = await stack.product({ categoryId: category.id, stock: 0 });
+    await untilCached('response', () => inStock(category.id));
+    expect(await inStock(category.id)).toEqual([]);
+    const admin = await stack.admin();
+    const before = await invalidations();
+    const adjusted = await stack.gql(
+      'mutation($id: ID!) { adjustStock(productId: $id, delta: 3) { id } }',
+      { id: product.id },
+      { token: admin.token },
+    );
+    expect(adjusted.errors).toBeUndefined();
+    await eventually(async () => ((await invalidations()) > before ? true : undefined), { timeoutMs: 15_000 });
+    expect(await inStock(category.id)).toEqual([product.id]);
+  });
 });
