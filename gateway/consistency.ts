@@ -71,7 +71,7 @@ export class ConsistencyState {
 
   constructor(
     private readonly entries: Map<string, Written>,
-    private readonly signer?: TokenSigner,
+    private readonly signer: TokenSigner,
   ) {
     this.readsOwnWrites = entries.size > 0;
   }
@@ -98,7 +98,7 @@ export class ConsistencyState {
     const body = Buffer.from(
       JSON.stringify(Object.fromEntries([...this.entries].map(([name, e]) => [name, [formatLsn(e.lsn), e.at]]))),
     ).toString('base64url');
-    return this.signer ? `${body}.${this.signer.sign(body)}` : undefined;
+    return `${body}.${this.signer.sign(body)}`;
   }
 }
 
