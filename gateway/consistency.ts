@@ -1,3 +1,4 @@
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type express from 'express';
 import type { GatewayConfig } from '../platform/config.js';
@@ -13,8 +14,12 @@ import type { GatewayContext } from './context.js';
  * replica only once the replica has replayed it. Positions learnt mid-request count at once: the
  * entity fetches that follow a mutation in the same plan read what it wrote.
  *
- * The token is base64url JSON `{ "<subgraph>": ["<lsn>", <unix seconds written>] }`, unsigned: a
- * forged position can only send the forger's own reads to the primary, for at most the TTL.
+ * The token is base64url JSON `{ "<subgraph>": ["<lsn>", <unix seconds written>] }`, a dot, and its
+ * HMAC-SHA256. A token makes a request skip both caches and read from the primary, so an unsigned
+ * one let any anonymous client turn every request into a full fan-out: a token whose signature does
+ * not verify is ignored, as garbage is. The key is CONSISTENCY_TOKEN_SECRETS (the first signs, all
+ * verify: rotation), else derived from the gateway's own signing key, which every gateway of one
+ * deployment shares, so each accepts the others' tokens.
  * Expiry is safe because a replica further behind than DATABASE_REPLICA_MAX_LAG_MS is out of
  * rotation anyway, so keep the TTL above every subgraph's bound.
  */
@@ -30,11 +35,46 @@ interface Written {
   at: number;
 }
 
+/** Signs and verifies token bodies: HMAC-SHA256 under the first key; any key verifies. */
+export interface TokenSigner {
+  sign(body: string): string;
+  verify(body: string, signature: string): boolean;
+}
+
+export function createTokenSigner(keys: Buffer[]): TokenSigner {
+  const mac = (key: Buffer, body: string) => createHmac('sha256', key).update(body).digest();
+  return {
+    sign: (body) => mac(keys[0]!, body).toString('base64url'),
+    verify(body, signature) {
+      const given = Buffer.from(signature, 'base64url');
+      return keys.some((key) => {
+        const wanted = mac(key, body);
+        return given.length === wanted.length && timingSafeEqual(given, wanted);
+      });
+    },
+  };
+}
+
+/** CONSISTENCY_TOKEN_SECRETS, else a key derived (HKDF) from the gateway's private signing key. */
+export function consistencyKeys(config: Pick<GatewayConfig, 'CONSISTENCY_TOKEN_SECRETS' | 'SERVICE_PRIVATE_JWK'>): Buffer[] {
+  if (config.CONSISTENCY_TOKEN_SECRETS.length) return config.CONSISTENCY_TOKEN_SECRETS.map((s) => Buffer.from(s, 'utf8'));
+  const d = (config.SERVICE_PRIVATE_JWK as { d?: unknown }).d;
+  const secret = typeof d === 'string' ? d : JSON.stringify(config.SERVICE_PRIVATE_JWK);
+  return [Buffer.from(hkdfSync('sha256', secret, 'supergraph-gateway', 'x-consistency-token', 32))];
+}
+
 /** One request's view: what the client had seen written, plus what this request wrote. */
 export class ConsistencyState {
   private changed = false;
+  /** The client sent a valid token with positions: it reads its own writes (no cache may answer it). */
+  readonly readsOwnWrites: boolean;
 
-  constructor(private readonly entries: Map<string, Written>) {}
+  constructor(
+    private readonly entries: Map<string, Written>,
+    private readonly signer: TokenSigner,
+  ) {
+    this.readsOwnWrites = entries.size > 0;
+  }
 
   /** The position to forward to one subgraph. */
   lsnFor(subgraph: string): string | undefined {
@@ -55,18 +95,22 @@ export class ConsistencyState {
   /** A token to hand back: only when this request wrote something. */
   get newToken(): string | undefined {
     if (!this.changed) return undefined;
-    const body = Object.fromEntries([...this.entries].map(([name, e]) => [name, [formatLsn(e.lsn), e.at]]));
-    return Buffer.from(JSON.stringify(body)).toString('base64url');
+    const body = Buffer.from(
+      JSON.stringify(Object.fromEntries([...this.entries].map(([name, e]) => [name, [formatLsn(e.lsn), e.at]]))),
+    ).toString('base64url');
+    return `${body}.${this.signer.sign(body)}`;
   }
 }
 
-/** Garbage, oversized or expired parts of a token are ignored, never an error: it is only a hint. */
-export function decodeToken(token: string | undefined, ttlSeconds: number, now = Date.now()): Map<string, Written> {
+/** Garbage, forged (unsigned, badly signed), oversized or expired tokens and parts are ignored, never an error: it is only a hint. */
+export function decodeToken(token: string | undefined, ttlSeconds: number, signer: TokenSigner, now = Date.now()): Map<string, Written> {
   const entries = new Map<string, Written>();
-  if (!token || token.length > MAX_TOKEN_LENGTH || !/^[\w-]+$/.test(token)) return entries;
+  if (!token || token.length > MAX_TOKEN_LENGTH || !/^[\w-]+\.[\w-]+$/.test(token)) return entries;
+  const [encoded, signature] = token.split('.') as [string, string];
+  if (!signer.verify(encoded, signature)) return entries;
   let body: unknown;
   try {
-    body = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    body = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8'));
   } catch {
     return entries;
   }
@@ -92,8 +136,14 @@ function cookieValue(header: string | undefined, name: string): string | undefin
   return undefined;
 }
 
-export function createConsistency(config: Pick<GatewayConfig, 'CONSISTENCY_COOKIE' | 'CONSISTENCY_TOKEN_TTL_SECONDS' | 'NODE_ENV'>) {
+export function createConsistency(
+  config: Pick<
+    GatewayConfig,
+    'CONSISTENCY_COOKIE' | 'CONSISTENCY_TOKEN_TTL_SECONDS' | 'NODE_ENV' | 'CONSISTENCY_TOKEN_SECRETS' | 'SERVICE_PRIVATE_JWK'
+  >,
+) {
   const ttl = config.CONSISTENCY_TOKEN_TTL_SECONDS;
+  const signer = createTokenSigner(consistencyKeys(config));
   const useCookie = config.CONSISTENCY_COOKIE === 'true';
   const cookieAttributes = `Path=/; Max-Age=${ttl}; HttpOnly; SameSite=Lax${config.NODE_ENV === 'production' ? '; Secure' : ''}`;
 
@@ -102,7 +152,7 @@ export function createConsistency(config: Pick<GatewayConfig, 'CONSISTENCY_COOKI
     fromRequest(req: express.Request): ConsistencyState {
       const header = req.header(CONSISTENCY_TOKEN_HEADER);
       const token = header ?? (useCookie ? cookieValue(req.header('cookie'), CONSISTENCY_COOKIE) : undefined);
-      return new ConsistencyState(decodeToken(token, ttl));
+      return new ConsistencyState(decodeToken(token, ttl, signer), signer);
     },
     plugin: {
       async requestDidStart() {

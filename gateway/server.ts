@@ -11,7 +11,7 @@ import type { GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
 import { ConfigError } from '../platform/config.js';
 import type { GatewayConfig } from '../platform/config.js';
 import { createErrorFormatter } from '../platform/errors.js';
-import { createServiceApp } from '../platform/http.js';
+import { createServiceApp, jsonNestingCheck } from '../platform/http.js';
 import type { Logger } from '../platform/logger.js';
 import { inputRulesPlugin } from '../platform/input-rules.js';
 import {
@@ -255,7 +255,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   if (corsMiddleware) app.use('/graphql', corsMiddleware);
   app.use(
     '/graphql',
-    express.json({ limit: config.BODY_LIMIT }),
+    express.json({ limit: config.BODY_LIMIT, verify: jsonNestingCheck(config.LIMIT_MAX_JSON_DEPTH) }),
     ...parts.flatMap((p) => p.middleware ?? []),
     // A subscription over HTTP (multipart, SSE) is streamed here, after the whole edge; anything else goes on to Apollo.
     subscriptions.http,

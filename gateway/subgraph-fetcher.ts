@@ -11,17 +11,38 @@ import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 export interface SubgraphFetcherOptions {
   /** Deadline of one exchange unless the call names its own. */
   timeoutMs: number;
+  /** Deadline of opening a new connection (a pooled one is already open), within the exchange's. */
+  connectTimeoutMs?: number;
 }
 
 /** A fetch's init, plus a deadline of its own (queries and mutations get different ones). */
 export type SubgraphFetchInit = Parameters<Fetcher>[1] & { timeoutMs?: number };
 
-/** Thrown when a fetch passes its deadline (also a connect that never completes: a blackholed host). */
+/** Thrown when a fetch passes its deadline, or its connect deadline (a blackholed host). */
 export class SubgraphTimeoutError extends Error {
   override name = 'TimeoutError';
-  constructor(readonly timeoutMs: number) {
-    super(`subgraph request timed out after ${timeoutMs} ms`);
+  constructor(
+    readonly timeoutMs: number,
+    what = 'request',
+  ) {
+    super(`subgraph ${what} timed out after ${timeoutMs} ms`);
   }
+}
+
+/**
+ * A connect deadline apart from the response deadline: a host that drops packets never completes
+ * the handshake, and waiting the whole response deadline for that costs every user behind it
+ * seconds before the breaker opens. A pooled keep-alive socket is already connected: no timer.
+ */
+function watchConnect(req: http.ClientRequest, connectTimeoutMs: number | undefined): void {
+  if (connectTimeoutMs === undefined) return;
+  req.once('socket', (socket) => {
+    if (!socket.connecting) return;
+    const timer = setTimeout(() => req.destroy(new SubgraphTimeoutError(connectTimeoutMs, 'connect')), connectTimeoutMs);
+    const clear = () => clearTimeout(timer);
+    socket.once('connect', clear);
+    socket.once('close', clear);
+  });
 }
 
 const agents = {
@@ -74,6 +95,19 @@ export function respond(url: string, status: number, statusText: string, headers
   return response;
 }
 
+/**
+ * After a response deadline, the idle pooled sockets to the same address are suspect too (a host
+ * that vanished leaves them looking open): closed, so the next fetch opens a connection and meets
+ * the connect deadline instead of another whole response deadline.
+ */
+function dropIdlePeers(agent: http.Agent, socket: { remoteAddress?: string; remotePort?: number } | null): void {
+  if (!socket?.remoteAddress) return;
+  for (const idle of Object.values(agent.freeSockets).flat()) {
+    if (idle?.remoteAddress !== socket.remoteAddress || idle.remotePort !== socket.remotePort) continue;
+    idle.destroy();
+  }
+}
+
 export function createSubgraphFetcher(options: SubgraphFetcherOptions): Fetcher {
   return (input, init?: SubgraphFetchInit) =>
     new Promise<FetcherResponse>((resolve, reject) => {
@@ -110,7 +144,11 @@ export function createSubgraphFetcher(options: SubgraphFetcherOptions): Fetcher 
         },
       );
       // A deadline for the whole exchange, as AbortSignal.timeout gave the fetch (one timer, no listeners).
-      const timer = setTimeout(() => req.destroy(new SubgraphTimeoutError(timeoutMs)), timeoutMs);
+      const timer = setTimeout(() => {
+        dropIdlePeers(secure ? agents.https : agents.http, req.socket);
+        req.destroy(new SubgraphTimeoutError(timeoutMs));
+      }, timeoutMs);
+      if (options.connectTimeoutMs !== undefined && options.connectTimeoutMs < timeoutMs) watchConnect(req, options.connectTimeoutMs);
       const done = () => {
         clearTimeout(timer);
         return true;

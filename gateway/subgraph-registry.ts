@@ -94,7 +94,7 @@ export function createSubgraphRegistry(opts: {
   return {
     dataSource(name, url, instrument) {
       const queryTimeoutMs = config.SUBGRAPH_TIMEOUTS[name] ?? config.SUBGRAPH_TIMEOUT_MS;
-      const fetcher = createSourceFetcher(queryTimeoutMs);
+      const fetcher = createSourceFetcher(queryTimeoutMs, config.SUBGRAPH_CONNECT_TIMEOUT_MS);
       entries.get(name)?.breaker.close(); // a schema reload builds the sources again
       const breaker = createSubgraphBreaker({
         settings,

@@ -157,4 +157,5 @@ function fetchDocument(query: string | undefined): DocumentNode | undefined {
 }
 
 /** The fetcher a subgraph's data source uses: node:http keep-alive, measured cheaper (gateway/subgraph-fetcher.ts). */
-export const createSourceFetcher = (timeoutMs: number): Fetcher => createSubgraphFetcher({ timeoutMs });
+export const createSourceFetcher = (timeoutMs: number, connectTimeoutMs: number): Fetcher =>
+  createSubgraphFetcher({ timeoutMs, connectTimeoutMs });

@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { OperationTypeNode, getNamedType, isLeafType, isObjectType } from 'graphql';
+import { OperationTypeNode, getNamedType, getNullableType, isLeafType, isListType, isObjectType } from 'graphql';
 import type { GraphQLResolveInfo } from 'graphql';
 
 /**
@@ -17,6 +17,14 @@ export const CACHE_ENTITY_TAGS_HEADER = 'x-cache-entity-tags';
 export const UNTAGGABLE = '*';
 /** Beyond this many entities the header is not worth its bytes: the answer is left uncached. */
 const MAX_TAGS = 200;
+
+/**
+ * The tag of every list of `type` chosen by arguments (a filter, an order, a page): which entities
+ * such a list holds, and in what order, depends on their fields, so an event that changes one of
+ * them declares this tag too (EVENT_INVALIDATES), or a product moving into a cached page by its new
+ * price would be missed by a list tagged only with the entities it held. `[]` cannot occur in an id.
+ */
+export const listTag = (type: string) => `${type}[]`;
 
 interface TagState {
   all: Set<string>;
@@ -67,6 +75,23 @@ function tagOf(value: object, typeName: string | undefined): string | null | und
   return type ? `${type}:${String(id)}` : null;
 }
 
+/**
+ * The entity type of a list a field picks by its arguments, if it does: it takes arguments and
+ * returns a list of objects with an `id`, or a Relay connection of them (a type with an `edges`
+ * list whose items have a `node`), the same reading as the gateway's static cost.
+ */
+function listedType(info: GraphQLResolveInfo): string | undefined {
+  if (!info.parentType.getFields()[info.fieldName]?.args.length) return undefined;
+  const type = getNullableType(info.returnType);
+  let item = isListType(type) ? getNamedType(type) : undefined;
+  const edges = isObjectType(type) ? type.getFields().edges : undefined;
+  if (edges && isListType(getNullableType(edges.type))) {
+    const edge = getNamedType(edges.type);
+    item = isObjectType(edge) ? edge.getFields().node && getNamedType(edge.getFields().node!.type) : undefined;
+  }
+  return isObjectType(item) && item.getFields().id ? item.name : undefined;
+}
+
 function collect(state: TagState, value: unknown, typeName: string | undefined, at: number | undefined, root: boolean) {
   if (Array.isArray(value)) {
     // The root `_entities` list: element i is representation i's entity (none found: not kept, it may appear).
@@ -91,8 +116,9 @@ function headersOf(state: TagState): { all: string; entities?: string } {
 /**
  * Collects the tag of every object a field resolved to (its `id` and its type: `__typename` for
  * `_entities`, where @apollo/subgraph sets it, else the field's object type), per `_entities`
- * representation too. Objects without an `id` (connections, money) are not entities and carry no
- * tag; their freshness is the max-age's.
+ * representation too, and the list tag of every list chosen by arguments (listTag).
+ * Objects without an `id` (connections, money) are not entities and carry no tag; their freshness
+ * is the max-age's.
  */
 export function cacheTagsPlugin<C extends object>(): ApolloServerPlugin<C> {
   return {
@@ -108,6 +134,9 @@ export function cacheTagsPlugin<C extends object>(): ApolloServerPlugin<C> {
               const typeName = isObjectType(named) ? named.name : undefined;
               const root = !info.path.prev && info.fieldName === '_entities';
               const at = root ? undefined : entityIndex(info.path);
+              // A list picked by arguments is tagged as such, empty or not: what may move into it is unknown.
+              const listed = root ? undefined : listedType(info);
+              if (listed) record(state, listTag(listed), at);
               return (error, result) => {
                 if (!error) collect(state, result, typeName, at, root);
               };

@@ -18,7 +18,15 @@ export enum ErrorCode {
   PAYMENT_DECLINED = 'PAYMENT_DECLINED',
   PERSISTED_QUERY_NOT_FOUND = 'PERSISTED_QUERY_NOT_FOUND',
   PERSISTED_QUERY_NOT_IN_LIST = 'PERSISTED_QUERY_NOT_IN_LIST',
+  /** An APQ request whose text is not the sha256 it names (Apollo Router's code; its clients recognise it). */
+  PERSISTED_QUERY_HASH_MISMATCH = 'PERSISTED_QUERY_HASH_MISMATCH',
   RATE_LIMITED = 'RATE_LIMITED',
+  /**
+   * The operation's estimated cost is over a limit (the armor cost of its text, the static cost
+   * ceiling, a partner's whole minute of budget): waiting will not help, ask for less. Apollo
+   * Router's demand-control code; `extensions.cost` and `maxCost` give the figures.
+   */
+  COST_ESTIMATED_TOO_EXPENSIVE = 'COST_ESTIMATED_TOO_EXPENSIVE',
   /** A subgraph fetch failed (refused, timed out, 5xx, breaker open); `extensions.service` names it (Apollo Router's code). */
   SUBREQUEST_HTTP_ERROR = 'SUBREQUEST_HTTP_ERROR',
   /** A subscriber fell too far behind its events; it may resubscribe with `after`. */

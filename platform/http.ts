@@ -85,13 +85,44 @@ export type ErrorBody = GraphQLError | GraphQLFormattedError;
 /** A refusal of the HTTP request itself (Apollo Server's code for a malformed request). */
 const badRequest = (message: string) => new GraphQLError(message, { extensions: { code: 'BAD_REQUEST' } });
 
-/** Body-parser failures (malformed JSON, too large) become GraphQL-shaped errors without internals. */
+/** body-parser's error type for a body refused by jsonNestingCheck. */
+const TOO_DEEP = 'entity.too.deep';
+
+/**
+ * A body-parser `verify` hook refusing a JSON body nested deeper than `maxDepth`, read on the raw
+ * bytes in one pass before JSON.parse: a value 100,000 levels deep parses fine (V8's parser is
+ * iterative) but overflows the stack of the recursive walks over variables that follow (graphql-js
+ * input coercion), which surfaced as INTERNAL_SERVER_ERROR. Brackets inside strings do not count.
+ */
+export function jsonNestingCheck(maxDepth: number) {
+  return (_req: unknown, _res: unknown, buf: Buffer): void => {
+    let depth = 0;
+    let inString = false;
+    for (let i = 0; i < buf.length; i++) {
+      const c = buf[i];
+      if (inString) {
+        if (c === 0x5c)
+          i++; // backslash: skip the escaped byte
+        else if (c === 0x22) inString = false;
+      } else if (c === 0x22) inString = true;
+      else if (c === 0x7b || c === 0x5b) {
+        if (++depth > maxDepth) throw Object.assign(new Error(`JSON nested deeper than ${maxDepth}`), { status: 400, type: TOO_DEEP });
+      } else if (c === 0x7d || c === 0x5d) depth--;
+    }
+  };
+}
+
+/** Body-parser failures (malformed JSON, too large, too deep) become GraphQL-shaped errors without internals. */
 export function jsonErrorHandler(log: Logger): ErrorRequestHandler {
   return (err, _req, res, _next) => {
     const raw = (err as { status?: unknown } | null | undefined)?.status;
     const status = typeof raw === 'number' ? raw : 500;
     if (status === 413) {
       sendErrors(res, 413, badRequest('Request body is too large.'));
+      return;
+    }
+    if (status === 400 && (err as { type?: unknown }).type === TOO_DEEP) {
+      sendErrors(res, 400, badRequest((err as Error).message.replace(/^JSON/, 'Request body is JSON') + ' levels.'));
       return;
     }
     if (status === 400) {

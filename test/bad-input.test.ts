@@ -270,3 +270,36 @@ describe('bad input is refused as bad input', () => {
     expect(search.errors).toBeUndefined();
   });
 });
+
+describe('JSON nesting bombs', () => {
+  const DEPTH = 100_000;
+  const bombs: Record<string, string> = {
+    'a body of 100,000 [': '['.repeat(DEPTH),
+    // Before: 500 INTERNAL_SERVER_ERROR (graphql-js's recursive input coercion overflowed the stack).
+    'an input-object variable 100,000 deep': `{"query":"query($v: ProductFilter) { products(filter: $v) { edges { node { id } } } }","variables":{"v":${'{"a":'.repeat(DEPTH)}1${'}'.repeat(DEPTH)}}}`,
+    'a closed array 100,000 deep': '['.repeat(DEPTH) + ']'.repeat(DEPTH),
+    'variables 100,000 deep': `{"query":"query($v: String) { productBySku(sku: $v) { id } }","variables":{"v":${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}}}`,
+    'extensions 100,000 deep': `{"query":"{ categories { id } }","extensions":{"x":${'{"a":'.repeat(DEPTH)}1${'}'.repeat(DEPTH)}}}`,
+  };
+  for (const [name, body] of Object.entries(bombs)) {
+    it(`${name} is 400 BAD_REQUEST, never INTERNAL_SERVER_ERROR`, async () => {
+      const res = await fetch(stack.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const payload = (await res.json()) as { errors?: { extensions?: { code?: string } }[] };
+      expect({ status: res.status, codes: payload.errors?.map((e) => e.extensions?.code) }).toEqual({
+        status: 400,
+        codes: ['BAD_REQUEST'],
+      });
+    });
+  }
+
+  it('a body nested as deep as the limit (64) still runs; brackets inside strings do not count', async () => {
+    const search = `${'['.repeat(90)}abc`;
+    const res = await send({
+      name: 'deep strings',
+      query: 'query($f: ProductFilter) { products(filter: $f) { edges { node { id } } } }',
+      variables: { f: { search }, unused: JSON.parse('['.repeat(61) + ']'.repeat(61)) as unknown },
+    });
+    expect(res.status).toBe(200);
+    expect(res.errors).toBeUndefined();
+  });
+});

@@ -118,11 +118,15 @@ describe('billing unreachable', () => {
         expectPartialAccount(value, /timed out|circuit open/);
         latencies.push(ms);
       }
-      // The first fetches run into the 3 s deadline; once the breaker is open, every request fails fast.
-      const firstFast = latencies.findIndex((ms) => ms < 1_000);
-      expect(firstFast).toBeGreaterThan(0);
-      expect(firstFast).toBeLessThanOrEqual(5);
-      expect(latencies.slice(firstFast).every((ms) => ms < 1_000)).toBe(true);
+      // A pooled connection can only be found dead by the 3 s response deadline (the first request at
+      // most; the pool is then dropped); new connections meet the 500 ms connect deadline, and once the
+      // breaker is open every request fails fast. Before the connect deadline: 3.1-3.6 s for the first 5.
+      const firstFast = latencies.findIndex((ms) => ms < 1_500);
+      expect(firstFast, latencies.join(', ')).toBeLessThanOrEqual(1);
+      expect(
+        latencies.slice(firstFast).every((ms) => ms < 1_500),
+        latencies.join(', '),
+      ).toBe(true);
       expect(await breakerGauge('billing')).toBe(2);
       const open = await readiness();
       expect(open.status).toBe(200);

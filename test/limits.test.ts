@@ -97,15 +97,22 @@ describe('operation limits (graphql-armor, default settings)', () => {
     expect(res.body.errors![0]!.message).toMatch(/1000 tokens/);
   });
 
-  it("a fan-out is refused by armor's cost with literal page sizes, and by the static cost ceiling with variables", async () => {
+  it("a fan-out is refused by armor's cost with literal page sizes, and by the static cost ceiling with variables: one code, COST_ESTIMATED_TOO_EXPENSIVE", async () => {
     const literal = await post(`{ ${FAN_OUT.replaceAll('$n', '100')} }`);
     expect(literal.status).toBe(400);
-    expect(code(literal)).toBe('GRAPHQL_VALIDATION_FAILED');
-    expect(literal.body.errors![0]!.message).toMatch(/Cost limit of 50000 exceeded/);
+    expect(literal.body.errors).toHaveLength(1);
+    expect(code(literal)).toBe('COST_ESTIMATED_TOO_EXPENSIVE');
+    expect(literal.body.errors![0]!.message).toBe(
+      "The operation's estimated cost 653422 is over the limit of 50000; ask for smaller pages.",
+    );
+    expect(literal.body.errors![0]!.extensions).toMatchObject({ cost: 653422, maxCost: 50000 });
     // Armor cannot see `first: $n`; the static cost applies the variables.
     const viaVariables = await post(`query($n: Int) { ${FAN_OUT} }`, { n: 100 });
     expect(viaVariables.status).toBe(400);
-    expect(code(viaVariables)).toBe('BAD_USER_INPUT');
+    expect(code(viaVariables)).toBe('COST_ESTIMATED_TOO_EXPENSIVE');
+    expect(viaVariables.body.errors![0]!.message).toBe(
+      "The operation's estimated cost 20405 is over the limit of 10000; ask for smaller pages.",
+    );
     expect(viaVariables.body.errors![0]!.extensions).toMatchObject({ cost: 20405, maxCost: 10000 });
     // The same query with small pages is fine.
     const small = await post(`query($n: Int) { ${FAN_OUT} }`, { n: 3 });
@@ -146,6 +153,16 @@ describe('limits on subscriptions', () => {
     const errors = (await sub.ended) as { message: string; extensions?: { code?: string } }[];
     expect(errors[0]!.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(errors[0]!.message).toMatch(/depth limit/);
+  });
+});
+
+describe('cost over a WebSocket', () => {
+  it("armor's cost refusal keeps its code over the socket too", async () => {
+    const ws = wsClient(stack.url);
+    closers.push(() => ws.dispose());
+    const sub = ws.subscribe(`query { ${FAN_OUT.replaceAll('$n', '100')} }`);
+    const errors = (await sub.ended) as { message: string; extensions?: Record<string, unknown> }[];
+    expect(errors[0]!.extensions).toEqual({ code: 'COST_ESTIMATED_TOO_EXPENSIVE', cost: 653422, maxCost: 50000 });
   });
 });
 

@@ -22,12 +22,18 @@ const pq = (hash: string) => ({ persistedQuery: { version: 1, sha256Hash: hash }
 interface Res {
   status: number;
   cacheControl: string | null;
+  vary: string | null;
   body: { data?: any; errors?: { message: string; extensions?: { code?: string } }[] };
 }
 
 async function send(url: string, init: RequestInit): Promise<Res> {
   const res = await fetch(url, init);
-  return { status: res.status, cacheControl: res.headers.get('cache-control'), body: (await res.json()) as Res['body'] };
+  return {
+    status: res.status,
+    cacheControl: res.headers.get('cache-control'),
+    vary: res.headers.get('vary'),
+    body: (await res.json()) as Res['body'],
+  };
 }
 
 const post = (url: string, payload: Record<string, unknown>, headers: Record<string, string> = {}) =>
@@ -113,6 +119,27 @@ describe('automatic persisted queries', () => {
     expect(simple.body.data).toBeUndefined();
   });
 
+  it('a text that does not match its hash is 400 PERSISTED_QUERY_HASH_MISMATCH (the code Apollo Router and its clients use)', async () => {
+    const mismatch = await post(stack.url, { query: '{ categories { id } }', extensions: pq(hash) });
+    expect(mismatch.status).toBe(400);
+    expect(code(mismatch)).toBe('PERSISTED_QUERY_HASH_MISMATCH');
+    expect(mismatch.body.errors![0]!.message).toBe('provided sha does not match query');
+    expect(mismatch.body.data).toBeUndefined();
+  });
+
+  it('a shared-cacheable answer says what it varies on (Accept, Authorization, Origin), so a CDN keys on them', async () => {
+    const shelf = 'query VaryShelf { categories { id name } }';
+    const params = { extensions: pq(sha256(shelf)), operationName: 'VaryShelf' };
+    await post(stack.url, { query: shelf, ...params });
+    const anonymous = await get(stack.url, params);
+    expect(anonymous.cacheControl).toMatch(freshFor(300, 'public'));
+    const varies = (anonymous.vary ?? '').split(',').map((v) => v.trim().toLowerCase());
+    expect(varies).toEqual(expect.arrayContaining(['accept', 'authorization', 'origin']));
+    // The second read comes from the gateway's response cache: the same header.
+    const again = await get(stack.url, params);
+    expect((again.vary ?? '').toLowerCase()).toBe((anonymous.vary ?? '').toLowerCase());
+  });
+
   it('never lets user data be cached publicly', async () => {
     const customer = await stack.customer('Cache Me Not');
     const auth = { authorization: `Bearer ${customer.token}` };
@@ -177,7 +204,7 @@ describe('partners: API key and manifest', () => {
       key,
     );
     expect(smuggled.status).toBe(400);
-    expect(code(smuggled)).toBe('BAD_REQUEST');
+    expect(code(smuggled)).toBe('PERSISTED_QUERY_HASH_MISMATCH');
     expect(smuggled.body.data).toBeUndefined();
   });
 

@@ -189,11 +189,15 @@ describe('partners', () => {
     expect((await post(byId('ProductBySku', { sku }), key)).status).toBe(200);
   });
 
-  it("an operation bigger than a whole minute's budget could never run: 400 BAD_USER_INPUT, not a 429, and nothing spent", async () => {
+  it("an operation bigger than a whole minute's budget could never run: 400 COST_ESTIMATED_TOO_EXPENSIVE, not a 429, and nothing spent", async () => {
     const key = { 'x-api-key': otherPartner.key };
     const tooBig = await post(byId('ProductsByCategory', { categoryId, first: 400 }), key);
     expect(tooBig.status).toBe(400);
-    expect(tooBig.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', cost: 1206, budgetPerMinute: BUDGET });
+    expect(tooBig.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'COST_ESTIMATED_TOO_EXPENSIVE',
+      cost: 1206,
+      budgetPerMinute: BUDGET,
+    });
     expect((await post(byId('ProductBySku', { sku }), key)).body.extensions?.cost.budget.remaining).toBe(BUDGET - 6);
   });
 

@@ -4,7 +4,8 @@ import { OperationTypeNode } from 'graphql';
 import type { FormattedExecutionResult } from 'graphql';
 import { CACHE_TAGS_HEADER, UNTAGGABLE } from '../../platform/cache-tags.js';
 import type { GatewayContext } from '../context.js';
-import { CONSISTENCY_COOKIE, CONSISTENCY_TOKEN_HEADER } from '../consistency.js';
+import { acceptedMultipartSpec } from '../http/multipart.js';
+import { mentionsDefer } from '../incremental/defer-document.js';
 import { sharedMaxAgeMs } from './cached-fetcher.js';
 import type { FetchCacheCounters } from './cached-fetcher.js';
 import type { FetchMark, TaggedStore } from './tagged-store.js';
@@ -35,12 +36,13 @@ export function noteSubgraphAnswer(context: object, headers: { get(name: string)
 /**
  * Only callers whose answer cannot depend on who they are: anonymous (no token at all) or a
  * partner's API key (also anonymous to every authorization rule), not reading their own writes
- * (a consistency token), not asking for the query plan.
+ * (a valid consistency token), not asking for the query plan.
  */
 function eligible(request: GraphQLRequest, context: GatewayContext): boolean {
   const headers = request.http?.headers;
   if (!headers || context.identity.userId !== null || headers.has('authorization')) return false;
-  if (headers.has(CONSISTENCY_TOKEN_HEADER) || headers.get('cookie')?.includes(`${CONSISTENCY_COOKIE}=`)) return false;
+  // A valid (signed, unexpired) token only: a forged or malformed one is ignored, not obeyed.
+  if (context.consistency?.readsOwnWrites) return false;
   return !headers.has('apollo-query-plan-experimental');
 }
 
@@ -65,6 +67,10 @@ export function createResponseCachePlugin(
       return {
         async responseForOperation(rc) {
           if (rc.operation.operation !== OperationTypeNode.QUERY || !store.usable()) return null;
+          // An entry is one JSON answer. A client that takes @defer as multipart gets another form (and
+          // what reaches willSendResponse then is only the first payload): neither served nor stored.
+          if (acceptedMultipartSpec(rc.request.http?.headers.get('accept')) === 'deferSpec=20220824' && mentionsDefer(rc.document))
+            return null;
           const variables = JSON.stringify(rc.request.variables ?? {});
           key =
             'r:' +
@@ -91,8 +97,9 @@ export function createResponseCachePlugin(
         async willSendResponse({ response }) {
           const scope = contextValue.responseCache;
           if (!key || !mark || !scope?.cacheable || !scope.fetches || response.body.kind !== 'single') return;
-          const { data, errors } = response.body.singleResult;
-          if (errors?.length || !data) return;
+          const { data, errors, extensions } = response.body.singleResult;
+          // An answer the gateway had to repair (extensions.valueCompletion: a subgraph broke the schema) is not kept.
+          if (errors?.length || !data || extensions?.valueCompletion) return;
           void store.put(key, JSON.stringify({ data }), [...scope.tags], scope.maxAgeMs, mark);
         },
       };

@@ -80,12 +80,33 @@ export function createDeferringGateway(inner: GatewayInterface, options: { dataS
     stop: () => inner.stop(),
   };
 
-  const plugin: ApolloServerPlugin = {
+  const plugin = createDeferPlugin(pendingPayloads);
+  return { gateway, plugin };
+}
+
+/**
+ * Turns a response whose executor left deferred payloads into Apollo Server's incremental body, and
+ * a single result for a client that takes only multipart into one multipart part.
+ */
+function createDeferPlugin(pendingPayloads: WeakMap<object, AsyncIterable<SubsequentPayload>>): ApolloServerPlugin {
+  return {
     async requestDidStart() {
       return {
-        async willSendResponse({ contextValue, response }) {
+        async willSendResponse({ contextValue, request, response }) {
           const subsequentResults = pendingPayloads.get(contextValue);
-          if (!subsequentResults || response.body.kind !== 'single') return;
+          if (response.body.kind !== 'single') return;
+          if (!subsequentResults) {
+            // One result (a refusal, a fragment authorization removed) for a client that takes only
+            // multipart: Apollo would answer 406. Sent as one multipart part instead, as Apollo Router
+            // does, its status and codes kept.
+            if (takesOnlyDeferMultipart(request.http?.headers.get('accept')))
+              response.body = {
+                kind: 'incremental',
+                initialResult: { ...response.body.singleResult, hasNext: false },
+                subsequentResults: none(),
+              };
+            return;
+          }
           pendingPayloads.delete(contextValue);
           response.body = { kind: 'incremental', initialResult: { ...response.body.singleResult, hasNext: true }, subsequentResults };
           // Proxies (nginx) must pass each part on as it comes.
@@ -94,7 +115,24 @@ export function createDeferringGateway(inner: GatewayInterface, options: { dataS
       };
     },
   };
-  return { gateway, plugin };
+}
+
+/** Nothing follows the one part. */
+const none = (): AsyncIterable<SubsequentPayload> => ({
+  [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve({ done: true, value: undefined }) }),
+});
+
+/** Media ranges under which Apollo Server sends a single JSON result. */
+const JSON_RANGES = new Set(['application/json', 'application/graphql-response+json', 'application/*', '*/*']);
+
+/** The Accept header asks for @defer's multipart form and for no JSON form (q=0 is a refusal). */
+function takesOnlyDeferMultipart(accept: string | undefined): boolean {
+  if (acceptedMultipartSpec(accept) !== 'deferSpec=20220824') return false;
+  return !accept!.split(',').some((range) => {
+    const [type, ...params] = range.split(';').map((p) => p.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith('q='));
+    return JSON_RANGES.has(type!) && (q === undefined || Number(q.slice(2)) > 0);
+  });
 }
 
 function prepare(requestContext: GatewayGraphQLRequestContext, schema: GraphQLSchema): DeferredOperation | undefined {

@@ -2,10 +2,10 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { HeaderMap } from '@apollo/server';
 import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '../../platform/config.js';
-import { badInput } from '../../platform/errors.js';
 import type { GatewayContext } from '../context.js';
 import { createLimiterSet, rateLimitedError } from './limiter.js';
 import { operationCost } from './operation-cost.js';
+import { tooExpensive } from './operation-limits.js';
 import type { CostHints } from './operation-cost.js';
 
 /** What a response's `extensions.cost` tells the client. */
@@ -15,11 +15,6 @@ export interface CostReport {
   /** Partners only: their budget for the current minute, after this operation. */
   budget?: { perMinute: number; remaining: number; resetSeconds: number };
 }
-
-const withStatus = (err: ReturnType<typeof badInput>, status: number) => {
-  (err.extensions as Record<string, unknown>).http = { status, headers: new HeaderMap([['cache-control', 'no-store']]) };
-  return err;
-};
 
 /** 429 for a spent budget, with the cost budget (not the edge's request count) as the policy that refused it. */
 function budgetSpent(perMinute: number, retryAfterSeconds: number) {
@@ -35,11 +30,11 @@ function budgetSpent(perMinute: number, retryAfterSeconds: number) {
 
 /**
  * Static cost at the gateway, once the operation is known and before anything is planned:
- *   - any operation above LIMIT_MAX_OPERATION_COST is refused outright (BAD_USER_INPUT, 400):
+ *   - any operation above LIMIT_MAX_OPERATION_COST is refused outright (COST_ESTIMATED_TOO_EXPENSIVE, 400):
  *     armor's cost rule cannot see `first: $n`, this one applies the variables;
  *   - a partner's operations are charged to its key's budget per minute, one Redis counter shared
  *     by every gateway instance; over budget is 429 RATE_LIMITED with Retry-After (when the key's
- *     minute ends), and an operation larger than a whole minute's budget is BAD_USER_INPUT, since
+ *     minute ends), and an operation larger than a whole minute's budget is COST_ESTIMATED_TOO_EXPENSIVE, since
  *     waiting would not help. The cost is charged when the operation starts, whatever its outcome;
  *     a refused operation is charged nothing.
  * Responses to callers with a budget (partners) report the cost and what is left in
@@ -65,28 +60,14 @@ export function createCostBudgetPlugin(deps: {
             defaultListSize: config.COST_DEFAULT_LIST_SIZE,
           });
           report = { estimated };
-          if (estimated > config.LIMIT_MAX_OPERATION_COST) {
-            throw withStatus(
-              badInput(
-                `The operation's estimated cost ${estimated} is over the limit of ${config.LIMIT_MAX_OPERATION_COST}; ask for smaller pages.`,
-                { cost: estimated, maxCost: config.LIMIT_MAX_OPERATION_COST },
-              ),
-              400,
-            );
-          }
+          if (estimated > config.LIMIT_MAX_OPERATION_COST) throw tooExpensive(estimated, config.LIMIT_MAX_OPERATION_COST);
           const partnerId = contextValue.client.partnerId;
           if (!partnerId || estimated === 0) return;
           const perMinute = contextValue.client.limits?.costBudgetPerMinute ?? config.PARTNER_COST_BUDGET_PER_MINUTE;
           const budgets = budgetsOf(perMinute);
-          if (estimated > perMinute) {
-            throw withStatus(
-              badInput(`The operation's estimated cost ${estimated} is over this API key's budget of ${perMinute} per minute.`, {
-                cost: estimated,
-                budgetPerMinute: perMinute,
-              }),
-              400,
-            );
-          }
+          // Waiting would not help: the same refusal as the ceiling's, not a 429.
+          if (estimated > perMinute)
+            throw tooExpensive(estimated, perMinute, "this API key's budget per minute", { budgetPerMinute: perMinute });
           const outcome = await budgets.consume(partnerId, estimated);
           if (!outcome.allowed) {
             // A refused operation spends nothing: what is left still serves cheaper ones.

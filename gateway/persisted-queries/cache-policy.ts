@@ -16,7 +16,20 @@ import type { GatewayContext } from '../context.js';
  *
  * Both are `restrict` calls on the policy (minimum maxAge, PRIVATE wins), so the order in which
  * plugins and subgraph responses arrive does not matter.
+ *
+ * Every answer names the request headers its form and content depend on (`Vary`): `Accept`
+ * (multipart or JSON), `Authorization` (public or private, whose data) and `Origin` (CORS). A CDN
+ * keying on the URL alone would otherwise hand one client's form to another.
  */
+const VARY = ['Accept', 'Authorization', 'Origin'];
+
+/** An existing Vary value plus `names`, each once (case-insensitive, as HTTP field names are). */
+function withVary(existing: string | undefined, names: string[]): string {
+  const all = [...(existing ?? '').split(','), ...names].map((v) => v.trim()).filter(Boolean);
+  const seen = new Set<string>();
+  return all.filter((v) => !seen.has(v.toLowerCase()) && seen.add(v.toLowerCase())).join(', ');
+}
+
 export function createCachePolicyPlugin(): ApolloServerPlugin<GatewayContext> {
   return {
     async requestDidStart() {
@@ -29,6 +42,9 @@ export function createCachePolicyPlugin(): ApolloServerPlugin<GatewayContext> {
           if (signedIn || contextValue.client.partnerId !== null) {
             overallCachePolicy.restrict({ scope: 'PRIVATE' });
           }
+        },
+        async willSendResponse({ response }) {
+          response.http.headers.set('vary', withVary(response.http.headers.get('vary'), VARY));
         },
       };
     },

@@ -1,4 +1,5 @@
 import type express from 'express';
+import { ErrorCode } from '../../platform/errors.js';
 import { operationId } from './manifest.js';
 
 /** The operation an HTTP request names, read without parsing any GraphQL. */
@@ -9,7 +10,7 @@ export interface RequestedOperation {
   freeform: boolean;
   name: string | null;
   /** A broken APQ request, which Apollo would refuse with an uncoded error (masked as INTERNAL_SERVER_ERROR). */
-  protocolError: string | null;
+  protocolError: { code: string; message: string } | null;
 }
 
 export function requestedOperation(req: express.Request): RequestedOperation {
@@ -32,9 +33,11 @@ export function requestedOperationOf(params: unknown): RequestedOperation {
   const hash = typeof persisted?.sha256Hash === 'string' ? persisted.sha256Hash : null;
   const freeform = typeof query === 'string';
   const textId = freeform ? operationId(query) : null;
-  let protocolError: string | null = null;
-  if (persisted && persisted.version !== 1) protocolError = 'Unsupported persisted query version';
-  else if (hash !== null && textId !== null && hash !== textId) protocolError = 'provided sha does not match query';
+  let protocolError: RequestedOperation['protocolError'] = null;
+  if (persisted && persisted.version !== 1) protocolError = { code: 'BAD_REQUEST', message: 'Unsupported persisted query version' };
+  else if (hash !== null && textId !== null && hash !== textId)
+    // Apollo Router's code and message, which its clients (and Apollo Client's persisted-query link) know.
+    protocolError = { code: ErrorCode.PERSISTED_QUERY_HASH_MISMATCH, message: 'provided sha does not match query' };
   return {
     id: hash ?? textId,
     freeform,

@@ -61,13 +61,13 @@ export interface EdgeRefusal {
  * follow Apollo Router: an unknown id is 404, unlisted freeform text 403, both
  * `PERSISTED_QUERY_NOT_IN_LIST`. Audit mode logs the operation's name and id (never its variables
  * or any header) and lets it through. A broken APQ request (text that does not match its hash, an
- * unknown version) is a coded BAD_REQUEST.
+ * unknown version) is 400: PERSISTED_QUERY_HASH_MISMATCH, or BAD_REQUEST.
  */
 export type SafelistCheck = (client: ClientInfo, op: RequestedOperation, requestId?: string) => EdgeRefusal | undefined;
 
 export function createSafelistCheck(safelist: Safelist, log: Logger): SafelistCheck {
   return (client, op, requestId) => {
-    if (op.protocolError) return { status: 400, error: { message: op.protocolError, extensions: { code: 'BAD_REQUEST' } } };
+    if (op.protocolError) return { status: 400, error: { message: op.protocolError.message, extensions: { code: op.protocolError.code } } };
     const mode = safelist.modeFor(client);
     if (mode === 'off') return undefined;
     if (op.id !== null && safelist.allows(client, op.id)) return undefined;

@@ -77,11 +77,13 @@ export function createSubscriptionServer(deps: SocketServerDeps) {
       disposable = useServer<Record<string, unknown>, ConnectionState>(
         {
           schema: () => deps.schema(),
-          // Coded as Apollo codes them over HTTP.
+          // Coded as Apollo codes them over HTTP (a cost refusal keeps its own code there too; no HTTP head on a socket).
           validate: (schema, document) =>
-            validate(schema, document, [...specifiedRules, ...(deps.validationRules ?? [])]).map(
-              (e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { ...e.extensions, code: 'GRAPHQL_VALIDATION_FAILED' } }),
-            ),
+            validate(schema, document, [...specifiedRules, ...(deps.validationRules ?? [])]).map(({ message, nodes, extensions }) => {
+              const { http: _http, ...rest } = extensions;
+              const code = rest.code === ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE ? rest.code : 'GRAPHQL_VALIDATION_FAILED';
+              return new GraphQLError(message, { nodes, extensions: { ...rest, code } });
+            }),
           ...connectionLifecycle(deps),
           context: (ctx) => ({ subscriber: ctx.extra.subscriber, clientIp: ctx.extra.clientIp, client: ctx.extra.client }),
           subscribe: async (args: ExecutionArgs) => {

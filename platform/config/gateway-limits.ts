@@ -38,6 +38,11 @@ export const limitsShape = {
   LIMIT_MAX_ALIASES: positiveInt(15),
   /** Directive uses per operation. (20) */
   LIMIT_MAX_DIRECTIVES: positiveInt(20),
+  /**
+   * Nesting of a request's JSON body (variables, extensions), checked on the raw bytes before it is
+   * parsed: deeper values would overflow the stack of every recursive walk over variables. (64)
+   */
+  LIMIT_MAX_JSON_DEPTH: positiveInt(64),
   /** Lexical tokens per document, checked while parsing; AccountPage is 68. (1,000) */
   LIMIT_MAX_TOKENS: positiveInt(1000),
   /**
@@ -93,6 +98,12 @@ export const subgraphFetchShape = {
   SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().min(100).default(3_000),
   /** Per-subgraph query deadlines, JSON `{"<subgraph>": ms}`, over SUBGRAPH_TIMEOUT_MS. (`{}`) */
   SUBGRAPH_TIMEOUTS: json(z.record(z.string(), z.number().int().min(100))).prefault('{}'),
+  /**
+   * Deadline of opening a connection to a subgraph, apart from the response deadline: a host that
+   * drops packets (no RST) fails its fetches after this, so the breaker opens in milliseconds
+   * instead of one response deadline per request. (500 ms)
+   */
+  SUBGRAPH_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(500),
   /** Deadline of a mutation fetch (placeOrder waits on a call to catalog); never retried. (10,000 ms) */
   SUBGRAPH_MUTATION_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   /** Extra attempts of a query fetch refused, reset or answered 502/503/504, with jittered backoff; 0 turns retries off. (1) */

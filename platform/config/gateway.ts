@@ -94,6 +94,21 @@ export const gatewaySchema = baseSchema.extend({
   /** How long a consistency token is honoured; keep it above every subgraph's DATABASE_REPLICA_MAX_LAG_MS. */
   CONSISTENCY_TOKEN_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   CORS_ORIGINS: corsOrigins,
+  /**
+   * Keys of the consistency token's HMAC, comma-separated, each at least 32 characters: the first
+   * signs, every one verifies (rotation). Unset: derived from SERVICE_PRIVATE_JWK, which every gateway
+   * of a deployment shares. (unset)
+   */
+  CONSISTENCY_TOKEN_SECRETS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().min(32, 'each secret needs at least 32 characters'))),
   /** GraphiQL on GET /graphql for browsers (offline bundle); unset: on unless NODE_ENV=production. */
   GRAPHIQL: z.enum(['true', 'false']).optional(),
   /** The document GraphiQL opens with. (a sign-in mutation and a product query of this graph) */

@@ -1,3 +1,5 @@
+import { listTag } from '../cache-tags.js';
+
 /**
  * The domain events services exchange. Each is produced by exactly one service, into that
  * service's stream (`stream` below), and carries what its consumers and subscribers need to
@@ -65,9 +67,10 @@ export const EVENT_INVALIDATES: { [T in EventType]: (payload: EventPayloads[T]) 
   InvoiceStatusChanged: (p) => [`Invoice:${p.invoiceId}`, `Order:${p.orderId}`, `User:${p.customerId}`],
   InvoicePaid: (p) => [`Invoice:${p.invoiceId}`, `Order:${p.orderId}`, `User:${p.customerId}`],
   PaymentRefunded: (p) => [`Payment:${p.paymentId}`, `Invoice:${p.invoiceId}`, `Order:${p.orderId}`, `User:${p.customerId}`],
-  StockChanged: (p) => [`Product:${p.productId}`],
+  // Every list of products chosen by arguments too (listTag): its membership and order depend on stock, price and name.
+  StockChanged: (p) => [`Product:${p.productId}`, listTag('Product')],
   // Its category's answers too: a category page lists the product (when it selected the category).
-  ProductChanged: (p) => [`Product:${p.productId}`, `Category:${p.categoryId}`],
+  ProductChanged: (p) => [`Product:${p.productId}`, `Category:${p.categoryId}`, listTag('Product')],
 };
 
 /** The cache tags an event invalidates (none for a type this build does not know). */

@@ -272,7 +272,7 @@ function readFileSafe(file: string): string {
  * Packet drops with nftables (root): one table per cluster, one rule pair per port. Rules are added
  * and removed by handle without recreating the table, so no packet slips through a gap.
  */
-function createBlackholes() {
+export function createBlackholes() {
   const table = `supergraph_fault_${randomUUID().slice(0, 8)}`;
   let ready: Promise<void> | undefined;
   const handles = new Map<number, number[]>();
