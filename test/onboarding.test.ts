@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -128,6 +128,46 @@ describe('partner onboarding without restarts', () => {
     }
     console.log(`registry change effective on both gateways after ${effectiveMs} ms`);
   }, 180_000);
+
+  it('a partner-only or retired operation does not run without the key, even once its text sat in the APQ store', async () => {
+    const product = await stack.product();
+    const key = (await partner('create', 'apq-co')).trim();
+    const ops = path.join(opsDir, 'apq-co.graphql');
+    await writeFile(ops, 'query ApqCoProduct($id: ID!) { product(id: $id) { id name } }\n');
+    const id = /ApqCoProduct\s+([0-9a-f]{64})/.exec(await partner('publish', 'apq-co', '1', ops))![1]!;
+    const body = (
+      JSON.parse(await readFile(path.join(registry, 'apq-co', 'manifests', '1.json'), 'utf8')) as { operations: { body: string }[] }
+    ).operations[0]!.body;
+    // The partner sends the text with its hash, as Apollo Client's persisted-query link does after a miss.
+    const withText = { query: body, variables: { id: product.id }, extensions: { persistedQuery: { version: 1, sha256Hash: id } } };
+    await eventually(async () => {
+      const r = await fetch(stack.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': key },
+        body: JSON.stringify(withText),
+      });
+      return ((await r.json()) as { data?: { product?: unknown } }).data?.product ? true : undefined;
+    });
+    const anonymous = async () => {
+      const r = await fetch(stack.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ variables: { id: product.id }, extensions: { persistedQuery: { version: 1, sha256Hash: id } } }),
+      });
+      return { status: r.status, body: (await r.json()) as { data?: any; errors?: { extensions?: { code?: string } }[] } };
+    };
+    // Knowing a partner's id is not knowing its text: no key, no run.
+    const partnerOnly = await anonymous();
+    expect(partnerOnly.body.data?.product).toBeUndefined();
+    expect(code(partnerOnly)).toBe('PERSISTED_QUERY_NOT_FOUND');
+    await partner('retire', 'apq-co', '1');
+    await eventually(async () =>
+      code(await persisted(stack.url, key, id, { id: product.id })) === 'PERSISTED_QUERY_NOT_IN_LIST' ? true : undefined,
+    );
+    const retired = await anonymous();
+    expect(retired.body.data?.product).toBeUndefined();
+    expect(code(retired)).toBe('PERSISTED_QUERY_NOT_FOUND');
+  }, 120_000);
 
   it('bad command input is a message, not a stack trace', async () => {
     const failed = await partnerCli('publish', 'nobody', '1.0', '/nonexistent.graphql').then(

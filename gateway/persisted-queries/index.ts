@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
 import { ROOT } from '../../platform/paths.js';
-import type { GatewayContext } from '../context.js';
+import type { ClientInfo, GatewayContext } from '../context.js';
 import { createApqOptions } from './apq-cache.js';
 import { createCachePolicyPlugin } from './cache-policy.js';
 import { loadManifests } from './manifest.js';
@@ -25,7 +25,7 @@ export interface PersistedQueries {
   middleware: express.RequestHandler[];
   plugins: ApolloServerPlugin<GatewayContext>[];
   /** The same checks for the WebSocket: who the connection is (partner key), and each operation it sends. */
-  socket: { clientOf: ClientResolver; check: SafelistCheck; documentById: (id: string) => string | undefined };
+  socket: { clientOf: ClientResolver; check: SafelistCheck; documentById: (client: ClientInfo, id: string) => string | undefined };
 }
 
 /**
@@ -44,11 +44,10 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
     if (built?.from === snapshot) return built;
     const all = new Map(manifests);
     for (const [client, manifest] of snapshot?.manifests ?? []) all.set(client, manifest);
-    built = {
-      from: snapshot,
-      keys: [...config.PARTNER_API_KEYS, ...(snapshot?.keys ?? [])],
-      safelist: createSafelist(all, config.SAFELIST_MODES),
-    };
+    const keys = [...config.PARTNER_API_KEYS, ...(snapshot?.keys ?? [])];
+    // Every registry client is a partner, keys or not yet.
+    const partners = new Set([...keys.map((k) => k.client), ...(snapshot?.manifests.keys() ?? [])]);
+    built = { from: snapshot, keys, safelist: createSafelist(all, config.SAFELIST_MODES, partners) };
     return built;
   };
   reportMissingManifests(config, current(), log);
@@ -60,7 +59,7 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
     clientOf,
     middleware: [createSafelistGate(check)],
     plugins: [createTrustedDocumentsPlugin(safelist), createCachePolicyPlugin(), ...(registry ? [stopWith(registry)] : [])],
-    socket: { clientOf, check, documentById: (id) => safelist.body(id) },
+    socket: { clientOf, check, documentById: (client, id) => safelist.body(client, id) },
   };
 }
 

@@ -15,8 +15,8 @@ export type SafelistMode = GatewayConfig['SAFELIST_MODES'][string];
 export interface Safelist {
   modeFor(client: ClientInfo): SafelistMode;
   allows(client: ClientInfo, id: string): boolean;
-  /** The body of a listed operation, by id. Ids are sha256 of bodies, so any manifest's copy is the same text. */
-  body(id: string): string | undefined;
+  /** The body of an operation on this client's own list, by id: knowing another client's id is not knowing its text. */
+  body(client: ClientInfo, id: string): string | undefined;
   /** Whether the client's own manifest exists (partners and named clients are held to it). */
   hasManifest(client: ClientInfo): boolean;
 }
@@ -24,17 +24,23 @@ export interface Safelist {
 /**
  * Who is held to which list: a partner always to its own manifest; a first-party client named in
  * SAFELIST_MODES to its own manifest (none = empty); everyone else, under the `"*"` mode, to the
- * union of all manifests.
+ * union of the first-party manifests. A partner's manifest (a client named by any API key) is never
+ * in that union: its operations run with its key only.
  */
-export function createSafelist(manifests: ReadonlyMap<string, Manifest>, modes: Readonly<Record<string, SafelistMode>>): Safelist {
-  const all = new Map<string, ManifestOperation>();
-  for (const m of manifests.values()) for (const [id, op] of m.operations) all.set(id, op);
+export function createSafelist(
+  manifests: ReadonlyMap<string, Manifest>,
+  modes: Readonly<Record<string, SafelistMode>>,
+  partnerClients: ReadonlySet<string> = new Set(),
+): Safelist {
+  const firstParty = new Map<string, ManifestOperation>();
+  for (const m of manifests.values()) if (!partnerClients.has(m.client)) for (const [id, op] of m.operations) firstParty.set(id, op);
   const named = (client: ClientInfo) => client.name !== null && Object.hasOwn(modes, client.name);
-  const listFor = (client: ClientInfo) => (client.partnerId !== null || named(client) ? manifests.get(client.name!)?.operations : all);
+  const listFor = (client: ClientInfo) =>
+    client.partnerId !== null || named(client) ? manifests.get(client.name!)?.operations : firstParty;
   return {
     modeFor: (client) => (client.partnerId !== null ? 'enforce' : named(client) ? modes[client.name!]! : (modes['*'] ?? 'off')),
     allows: (client, id) => listFor(client)?.has(id) ?? false,
-    body: (id) => all.get(id)?.body,
+    body: (client, id) => listFor(client)?.get(id)?.body,
     hasManifest: (client) => client.name !== null && manifests.has(client.name),
   };
 }
@@ -44,7 +50,7 @@ export function createLiveSafelist(current: () => Safelist): Safelist {
   return {
     modeFor: (client) => current().modeFor(client),
     allows: (client, id) => current().allows(client, id),
-    body: (id) => current().body(id),
+    body: (client, id) => current().body(client, id),
     hasManifest: (client) => current().hasManifest(client),
   };
 }
@@ -108,19 +114,24 @@ export function createSafelistGate(check: SafelistCheck): express.RequestHandler
 }
 
 /**
- * A request that names a listed operation by id alone gets its text from the manifest, before
- * Apollo's APQ step would look for it in the APQ store. The `persistedQuery` extension is dropped
- * then, so trusted documents never churn the APQ store.
+ * A request that names an operation of its client's own list by id alone gets its text from the
+ * manifest, before Apollo's APQ step would look for it in the APQ store. The `persistedQuery`
+ * extension is dropped then, so trusted documents never churn the APQ store. A client held to its
+ * list (enforce: partners) never writes to the APQ store either: the store is shared by every
+ * caller, so a partner's text registered there would let anyone without its key run it by id, even
+ * after its version is retired.
  */
 export function createTrustedDocumentsPlugin(safelist: Safelist): ApolloServerPlugin<GatewayContext> {
   return {
-    async requestDidStart({ request }) {
+    async requestDidStart({ request, contextValue }) {
       const hash = (request.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined)?.sha256Hash;
-      if (request.query !== undefined || typeof hash !== 'string') return;
-      const body = safelist.body(hash);
-      if (body === undefined) return;
+      if (typeof hash !== 'string') return;
+      if (request.query === undefined) {
+        const body = safelist.body(contextValue.client, hash);
+        if (body === undefined) return;
+        request.query = body;
+      } else if (safelist.modeFor(contextValue.client) !== 'enforce') return;
       const { persistedQuery: _listed, ...rest } = request.extensions!;
-      request.query = body;
       request.extensions = rest;
     },
   };

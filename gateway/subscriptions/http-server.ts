@@ -5,6 +5,7 @@ import type { DocumentNode, ExecutionResult, GraphQLSchema, ParseOptions, Valida
 import { ErrorCode, appError, serviceUnavailable, unauthenticated } from '../../platform/errors.js';
 import { sendErrors } from '../../platform/http.js';
 import type { ClientAuth } from '../auth.js';
+import type { ClientInfo } from '../context.js';
 import { edgeOf } from '../edge.js';
 import { acceptedMultipartSpec } from '../http/multipart.js';
 import type { Subscriber } from './event-stream.js';
@@ -35,6 +36,9 @@ interface Operation {
   variables: Record<string, unknown>;
 }
 
+/** The text of a trusted document sent by id alone, from the caller's own list (the safelist's manifests). */
+export type DocumentById = (client: ClientInfo, id: string) => string | undefined;
+
 /**
  * Subscriptions over plain HTTP at /graphql, for clients and networks where WebSockets break:
  * Apollo's multipart protocol (`Accept: multipart/mixed;subscriptionSpec="1.0"`) and GraphQL over
@@ -52,7 +56,7 @@ export function createHttpSubscriptions(deps: {
   validationRules?: readonly ValidationRule[];
   parseOptions?: ParseOptions;
   /** The text of a trusted document sent by id alone (the safelist's manifests). */
-  documentById?: (id: string) => string | undefined;
+  documentById?: DocumentById;
 }) {
   const { limits } = deps;
   const slots = createStreamSlots(limits);
@@ -61,7 +65,7 @@ export function createHttpSubscriptions(deps: {
 
   const middleware: express.RequestHandler = (req, res, next) => {
     const schema = deps.schema();
-    const operation = schema ? subscriptionOf(req, schema, deps) : undefined;
+    const operation = schema ? subscriptionOf(req, schema, deps, edgeOf(res).client) : undefined;
     if (!schema || !operation) {
       next();
       return;
@@ -150,11 +154,12 @@ async function stream(ctx: StreamContext, res: express.Response, transport: Http
 function subscriptionOf(
   req: express.Request,
   schema: GraphQLSchema,
-  deps: { validationRules?: readonly ValidationRule[]; parseOptions?: ParseOptions; documentById?: (id: string) => string | undefined },
+  deps: { validationRules?: readonly ValidationRule[]; parseOptions?: ParseOptions; documentById?: DocumentById },
+  client: ClientInfo,
 ): Operation | undefined {
   const params = (req.method === 'GET' ? req.query : req.body) as Record<string, unknown> | undefined;
   if (!params || typeof params !== 'object') return undefined;
-  const query = typeof params.query === 'string' ? params.query : persistedId(params.extensions, deps.documentById);
+  const query = typeof params.query === 'string' ? params.query : persistedId(params.extensions, (id) => deps.documentById?.(client, id));
   if (!query || !/\bsubscription\b/.test(query)) return undefined;
   let document: DocumentNode;
   try {
@@ -170,10 +175,10 @@ function subscriptionOf(
   return variables ? { document, operationName, variables } : undefined;
 }
 
-function persistedId(extensions: unknown, documentById: ((id: string) => string | undefined) | undefined): string | undefined {
+function persistedId(extensions: unknown, documentById: (id: string) => string | undefined): string | undefined {
   const ext = decoded(extensions) as { persistedQuery?: { sha256Hash?: unknown } } | undefined;
   const hash = ext?.persistedQuery?.sha256Hash;
-  return typeof hash === 'string' ? documentById?.(hash) : undefined;
+  return typeof hash === 'string' ? documentById(hash) : undefined;
 }
 
 /** A JSON object, or its string form (GET); undefined for anything else (Apollo refuses it). */

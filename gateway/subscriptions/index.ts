@@ -10,7 +10,7 @@ import type { Policy } from '../authorization/policies.js';
 import type { GatewayContext } from '../context.js';
 import { readSubscriptionFields } from './fields.js';
 import { createHttpSubscriptions } from './http-server.js';
-import type { HttpSubscriptionLimits } from './http-server.js';
+import type { DocumentById, HttpSubscriptionLimits } from './http-server.js';
 import type { LiveEvents } from './live-events.js';
 import { createSubscriptionCore } from './subscribe.js';
 import { createSubscriptionServer } from './ws-server.js';
@@ -35,7 +35,7 @@ export function createSubscriptions(deps: {
   log: Logger;
   policies: Map<string, Policy>;
   /** Partner keys and the safelist, as on HTTP; `documentById` resolves a trusted document sent by id. */
-  edge: SocketEdge & { documentById?: (id: string) => string | undefined };
+  edge: SocketEdge & { documentById?: DocumentById };
   validationRules: readonly ValidationRule[];
   parseOptions: ParseOptions;
   admit: (identity: Identity, clientIp: string | undefined) => Promise<GraphQLError | undefined>;
