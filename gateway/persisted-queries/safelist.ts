@@ -4,6 +4,7 @@ import type { GatewayConfig } from '../../platform/config.js';
 import { ErrorCode } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import type { ClientInfo, GatewayContext } from '../context.js';
+import { normalizedOperationId } from './manifest.js';
 import type { Manifest, ManifestOperation } from './manifest.js';
 import { edgeOf } from '../edge.js';
 import { sendErrors } from '../../platform/http.js';
@@ -15,6 +16,8 @@ export type SafelistMode = GatewayConfig['SAFELIST_MODES'][string];
 export interface Safelist {
   modeFor(client: ClientInfo): SafelistMode;
   allows(client: ClientInfo, id: string): boolean;
+  /** Whether a listed body of this client's list is this text, insignificant whitespace and comments aside. */
+  allowsText(client: ClientInfo, text: string): boolean;
   /** The body of an operation on this client's own list, by id: knowing another client's id is not knowing its text. */
   body(client: ClientInfo, id: string): string | undefined;
   /** Whether the client's own manifest exists (partners and named clients are held to it). */
@@ -40,9 +43,25 @@ export function createSafelist(
   return {
     modeFor: (client) => (client.partnerId !== null ? 'enforce' : named(client) ? modes[client.name!]! : (modes['*'] ?? 'off')),
     allows: (client, id) => listFor(client)?.has(id) ?? false,
+    allowsText: (client, text) => {
+      const list = listFor(client);
+      const id = list?.size ? normalizedOperationId(text) : null;
+      return id !== null && normalizedIds(list!).has(id);
+    },
     body: (client, id) => listFor(client)?.get(id)?.body,
     hasManifest: (client) => client.name !== null && manifests.has(client.name),
   };
+}
+
+/** Each list's bodies by normalized id, computed once per list on first freeform use (lists are rebuilt, never changed). */
+const normalizedCache = new WeakMap<ReadonlyMap<string, ManifestOperation>, Set<string>>();
+function normalizedIds(list: ReadonlyMap<string, ManifestOperation>): Set<string> {
+  let ids = normalizedCache.get(list);
+  if (!ids) {
+    ids = new Set([...list.values()].map((op) => normalizedOperationId(op.body)).filter((id) => id !== null));
+    normalizedCache.set(list, ids);
+  }
+  return ids;
 }
 
 /** A safelist that always answers from the newest one `current` returns (the client registry changes live). */
@@ -50,6 +69,7 @@ export function createLiveSafelist(current: () => Safelist): Safelist {
   return {
     modeFor: (client) => current().modeFor(client),
     allows: (client, id) => current().allows(client, id),
+    allowsText: (client, text) => current().allowsText(client, text),
     body: (client, id) => current().body(client, id),
     hasManifest: (client) => current().hasManifest(client),
   };
@@ -77,6 +97,7 @@ export function createSafelistCheck(safelist: Safelist, log: Logger): SafelistCh
     const mode = safelist.modeFor(client);
     if (mode === 'off') return undefined;
     if (op.id !== null && safelist.allows(client, op.id)) return undefined;
+    if (op.text !== null && safelist.allowsText(client, op.text)) return undefined;
     const facts = {
       client: client.name,
       clientVersion: client.version,
