@@ -12,7 +12,7 @@ import { loadManifests } from './manifest.js';
 import { createClientResolver } from './partner-keys.js';
 import type { ClientResolver, PartnerKey } from './partner-keys.js';
 import { createClientRegistry } from './client-registry.js';
-import type { ClientRegistry, RegistrySnapshot } from './client-registry.js';
+import type { ClientRegistry, LastGoodStore, RegistrySnapshot } from './client-registry.js';
 import { createLiveSafelist, createSafelist, createSafelistCheck, createSafelistGate, createTrustedDocumentsPlugin } from './safelist.js';
 import type { Safelist, SafelistCheck } from './safelist.js';
 
@@ -35,7 +35,12 @@ export interface PersistedQueries {
 export async function createPersistedQueries(config: GatewayConfig, redis: Redis | null, log: Logger): Promise<PersistedQueries> {
   const manifests = await loadManifests(path.resolve(ROOT, config.PERSISTED_QUERIES_DIR));
   const registry = config.CLIENT_REGISTRY_DIR
-    ? await createClientRegistry(path.resolve(ROOT, config.CLIENT_REGISTRY_DIR), config.CLIENT_REGISTRY_POLL_MS, log)
+    ? await createClientRegistry(
+        path.resolve(ROOT, config.CLIENT_REGISTRY_DIR),
+        config.CLIENT_REGISTRY_POLL_MS,
+        log,
+        redis ? redisLastGoodStore(redis, `${config.EVENT_NAMESPACE}client-registry:`) : undefined,
+      )
     : null;
   // Configured keys and manifests, plus whatever the registry holds now; rebuilt when it changes.
   let built: { from: RegistrySnapshot | null; keys: PartnerKey[]; safelist: Safelist } | undefined;
@@ -83,5 +88,13 @@ function reportMissingManifests(config: GatewayConfig, state: { keys: PartnerKey
 const stopWith = (registry: ClientRegistry): ApolloServerPlugin<GatewayContext> => ({
   async serverWillStart() {
     return { serverWillStop: async () => registry.stop() };
+  },
+});
+
+/** The registry's last good files in Redis, shared by every gateway (a few small JSON texts, kept until replaced). */
+const redisLastGoodStore = (redis: Redis, prefix: string): LastGoodStore => ({
+  get: (file) => redis.get(prefix + file),
+  set: async (file, text) => {
+    await redis.set(prefix + file, text);
   },
 });
