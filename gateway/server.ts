@@ -118,6 +118,12 @@ function edgeParts(deps: {
           log: deps.log,
           clientOf: (c) => c.client.name,
           requestIdOf: (c) => c.requestId,
+          trustOf: (c, request) =>
+            persisted.isListed(request)
+              ? 'listed'
+              : c.identity.userId !== null || c.client.partnerId !== null
+                ? 'accountable'
+                : 'untrusted',
         }),
       ],
     },

@@ -15,6 +15,7 @@ import { createClientRegistry } from './client-registry.js';
 import type { ClientRegistry, LastGoodStore, RegistrySnapshot } from './client-registry.js';
 import { createLiveSafelist, createSafelist, createSafelistCheck, createSafelistGate, createTrustedDocumentsPlugin } from './safelist.js';
 import type { Safelist, SafelistCheck } from './safelist.js';
+import { requestedOperationOf } from './requested-operation.js';
 
 export interface PersistedQueries {
   /** For ApolloServer's `persistedQueries` option (APQ). */
@@ -24,6 +25,8 @@ export interface PersistedQueries {
   /** Edge middleware, after the edge decided the client: the safelist gate. */
   middleware: express.RequestHandler[];
   plugins: ApolloServerPlugin<GatewayContext>[];
+  /** Whether a manifest lists the request's operation (its metrics label may be its name). */
+  isListed(request: { query?: string; extensions?: Record<string, unknown> }): boolean;
   /** The same checks for the WebSocket: who the connection is (partner key), and each operation it sends. */
   socket: { clientOf: ClientResolver; check: SafelistCheck; documentById: (client: ClientInfo, id: string) => string | undefined };
 }
@@ -64,6 +67,11 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
     clientOf,
     middleware: [createSafelistGate(check)],
     plugins: [createTrustedDocumentsPlugin(safelist), createCachePolicyPlugin(), ...(registry ? [stopWith(registry)] : [])],
+    // By id only (the hash the request names, or of its text): no lexer pass on the metrics path.
+    isListed: (request) => {
+      const { id } = requestedOperationOf(request);
+      return id !== null && safelist.listedAnywhere(id);
+    },
     socket: { clientOf, check, documentById: (client, id) => safelist.body(client, id) },
   };
 }

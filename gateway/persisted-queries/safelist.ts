@@ -20,6 +20,8 @@ export interface Safelist {
   allowsText(client: ClientInfo, text: string): boolean;
   /** The body of an operation on this client's own list, by id: knowing another client's id is not knowing its text. */
   body(client: ClientInfo, id: string): string | undefined;
+  /** Whether any manifest, first-party or a partner's, lists this id: a name the gateway can trust. */
+  listedAnywhere(id: string): boolean;
   /** Whether the client's own manifest exists (partners and named clients are held to it). */
   hasManifest(client: ClientInfo): boolean;
 }
@@ -36,21 +38,28 @@ export function createSafelist(
   partnerClients: ReadonlySet<string> = new Set(),
 ): Safelist {
   const firstParty = new Map<string, ManifestOperation>();
-  for (const m of manifests.values()) if (!partnerClients.has(m.client)) for (const [id, op] of m.operations) firstParty.set(id, op);
+  const all = new Map<string, ManifestOperation>();
+  for (const m of manifests.values())
+    for (const [id, op] of m.operations) {
+      all.set(id, op);
+      if (!partnerClients.has(m.client)) firstParty.set(id, op);
+    }
   const named = (client: ClientInfo) => client.name !== null && Object.hasOwn(modes, client.name);
   const listFor = (client: ClientInfo) =>
     client.partnerId !== null || named(client) ? manifests.get(client.name!)?.operations : firstParty;
   return {
     modeFor: (client) => (client.partnerId !== null ? 'enforce' : named(client) ? modes[client.name!]! : (modes['*'] ?? 'off')),
     allows: (client, id) => listFor(client)?.has(id) ?? false,
-    allowsText: (client, text) => {
-      const list = listFor(client);
-      const id = list?.size ? normalizedOperationId(text) : null;
-      return id !== null && normalizedIds(list!).has(id);
-    },
+    allowsText: (client, text) => textListed(listFor(client), text),
     body: (client, id) => listFor(client)?.get(id)?.body,
+    listedAnywhere: (id) => all.has(id),
     hasManifest: (client) => client.name !== null && manifests.has(client.name),
   };
+}
+
+function textListed(list: ReadonlyMap<string, ManifestOperation> | undefined, text: string): boolean {
+  const id = list?.size ? normalizedOperationId(text) : null;
+  return id !== null && normalizedIds(list!).has(id);
 }
 
 /** Each list's bodies by normalized id, computed once per list on first freeform use (lists are rebuilt, never changed). */
@@ -70,6 +79,7 @@ export function createLiveSafelist(current: () => Safelist): Safelist {
     modeFor: (client) => current().modeFor(client),
     allows: (client, id) => current().allows(client, id),
     allowsText: (client, text) => current().allowsText(client, text),
+    listedAnywhere: (id) => current().listedAnywhere(id),
     body: (client, id) => current().body(client, id),
     hasManifest: (client) => current().hasManifest(client),
   };
