@@ -116,6 +116,8 @@ export interface ClientRegistry {
   current(): RegistrySnapshot;
   /** Reads the folder now (the poll calls this; tests and start-up too). */
   refresh(): Promise<void>;
+  /** Called after every read of the folder (revocations act on it). */
+  onRefresh(listener: () => void): void;
   stop(): void;
 }
 
@@ -223,12 +225,14 @@ export async function createClientRegistry(dir: string, pollMs: number, log: Log
       manifests.set(name, served.manifest);
     }
     snapshot = { keys, manifests };
+    for (const listener of listeners) listener();
   };
+  const listeners: (() => void)[] = [];
   await refresh();
   const timer = setInterval(
     () => void refresh().catch((err: unknown) => log.error({ problem: (err as Error).message }, 'client registry: poll failed')),
     pollMs,
   );
   timer.unref();
-  return { current: () => snapshot, refresh, stop: () => clearInterval(timer) };
+  return { current: () => snapshot, refresh, onRefresh: (l) => void listeners.push(l), stop: () => clearInterval(timer) };
 }

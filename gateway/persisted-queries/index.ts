@@ -28,7 +28,12 @@ export interface PersistedQueries {
   /** Whether a manifest lists the request's operation (its metrics label may be its name). */
   isListed(request: { query?: string; extensions?: Record<string, unknown> }): boolean;
   /** The same checks for the WebSocket: who the connection is (partner key), and each operation it sends. */
-  socket: { clientOf: ClientResolver; check: SafelistCheck; documentById: (client: ClientInfo, id: string) => string | undefined };
+  socket: {
+    clientOf: ClientResolver;
+    check: SafelistCheck;
+    documentById: (client: ClientInfo, id: string) => string | undefined;
+    revocationOf: (partnerId: string) => AbortSignal;
+  };
 }
 
 /**
@@ -59,6 +64,8 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
     return built;
   };
   reportMissingManifests(config, current(), log);
+  const revocations = createKeyRevocations(() => current().keys);
+  registry?.onRefresh(revocations.check);
   const safelist = createLiveSafelist(() => current().safelist);
   const clientOf = createClientResolver(() => current().keys, log);
   const check = createSafelistCheck(safelist, log);
@@ -72,7 +79,7 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
       const { id } = requestedOperationOf(request);
       return id !== null && safelist.listedAnywhere(id);
     },
-    socket: { clientOf, check, documentById: (client, id) => safelist.body(client, id) },
+    socket: { clientOf, check, documentById: (client, id) => safelist.body(client, id), revocationOf: revocations.signalFor },
   };
 }
 
@@ -106,3 +113,27 @@ const redisLastGoodStore = (redis: Redis, prefix: string): LastGoodStore => ({
     await redis.set(prefix + file, text);
   },
 });
+
+/**
+ * One AbortSignal per partner key id that has open subscriptions, aborted at the first registry
+ * read that finds the key revoked or gone (so within CLIENT_REGISTRY_POLL_MS on every gateway).
+ */
+function createKeyRevocations(keys: () => readonly PartnerKey[]) {
+  const watched = new Map<string, AbortController>();
+  const active = (id: string) => keys().some((k) => k.id === id && !k.revoked);
+  return {
+    signalFor: (partnerId: string): AbortSignal => {
+      let controller = watched.get(partnerId);
+      if (!controller) watched.set(partnerId, (controller = new AbortController()));
+      if (!active(partnerId)) controller.abort();
+      return controller.signal;
+    },
+    check: () => {
+      for (const [id, controller] of watched) {
+        if (active(id)) continue;
+        controller.abort();
+        watched.delete(id);
+      }
+    },
+  };
+}

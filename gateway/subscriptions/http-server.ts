@@ -39,6 +39,19 @@ interface Operation {
 /** The text of a trusted document sent by id alone, from the caller's own list (the safelist's manifests). */
 export type DocumentById = (client: ClientInfo, id: string) => string | undefined;
 
+export interface HttpSubscriptionDeps {
+  core: SubscriptionCore;
+  schema: () => GraphQLSchema | undefined;
+  auth: ClientAuth;
+  limits: HttpSubscriptionLimits;
+  validationRules?: readonly ValidationRule[];
+  parseOptions?: ParseOptions;
+  /** The text of a trusted document sent by id alone (the safelist's manifests). */
+  documentById?: DocumentById;
+  /** Aborted when a partner key is revoked: its streams end (UNAUTHENTICATED). */
+  revocationOf?: (partnerId: string) => AbortSignal;
+}
+
 /**
  * Subscriptions over plain HTTP at /graphql, for clients and networks where WebSockets break:
  * Apollo's multipart protocol (`Accept: multipart/mixed;subscriptionSpec="1.0"`) and GraphQL over
@@ -48,16 +61,7 @@ export type DocumentById = (client: ClientInfo, id: string) => string | undefine
  * transport is 406 BAD_REQUEST, never a masked internal error.
  * The events come from the same core as the WebSocket's (subscribe.ts): same fields, rules, codes.
  */
-export function createHttpSubscriptions(deps: {
-  core: SubscriptionCore;
-  schema: () => GraphQLSchema | undefined;
-  auth: ClientAuth;
-  limits: HttpSubscriptionLimits;
-  validationRules?: readonly ValidationRule[];
-  parseOptions?: ParseOptions;
-  /** The text of a trusted document sent by id alone (the safelist's manifests). */
-  documentById?: DocumentById;
-}) {
+export function createHttpSubscriptions(deps: HttpSubscriptionDeps) {
   const { limits } = deps;
   const slots = createStreamSlots(limits);
   const open: StreamContext['open'] = new Map();
@@ -85,7 +89,7 @@ export function createHttpSubscriptions(deps: {
       sendErrors(res, 401, edge.identityError);
       return;
     }
-    const subscriber: Subscriber = { identity: edge.identity, expiresAt: edge.expiresAt };
+    const subscriber = subscriberOf(edge, deps.revocationOf);
     const slot = slots.take(req.ip ?? 'unknown', subscriber.identity.userId);
     if (typeof slot === 'number') {
       const error =
@@ -114,6 +118,12 @@ export function createHttpSubscriptions(deps: {
       }
     },
   };
+}
+
+/** The caller as the event stream knows it; a partner's stream also ends when its key is revoked. */
+function subscriberOf(edge: ReturnType<typeof edgeOf>, revocationOf: ((partnerId: string) => AbortSignal) | undefined): Subscriber {
+  const revoked = edge.client.partnerId !== null ? revocationOf?.(edge.client.partnerId) : undefined;
+  return { identity: edge.identity, expiresAt: edge.expiresAt, ...(revoked ? { revoked } : {}) };
 }
 
 interface StreamContext {

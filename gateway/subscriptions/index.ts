@@ -69,6 +69,7 @@ export function createSubscriptions(deps: {
     validationRules: deps.validationRules,
     parseOptions: deps.parseOptions,
     ...(deps.edge.documentById ? { documentById: deps.edge.documentById } : {}),
+    ...(deps.edge.revocationOf ? { revocationOf: deps.edge.revocationOf } : {}),
   });
   return {
     /** Edge middleware for /graphql, after the partner key, safelist and rate limit. */
