@@ -11,15 +11,17 @@ import { acceptedMultipartSpec } from '../http/multipart.js';
 import type { Subscriber } from './event-stream.js';
 import { multipartFraming, requestedTransport, sseFraming } from './http-framing.js';
 import type { HttpTransport, SubscriptionFraming } from './http-framing.js';
+import type { SharedCaps } from './shared-caps.js';
 import { isEventStream } from './subscribe.js';
 import type { SubscribeRequest, SubscriptionCore } from './subscribe.js';
 
 export interface HttpSubscriptionLimits {
   /** Open HTTP subscription streams on this gateway, in all (503 beyond). */
   maxTotal: number;
-  /** Per client address, and per signed-in user (429 beyond). */
+  /** Per client address on this gateway; per signed-in user and per partner key across gateways (429 beyond). */
   maxPerIp: number;
   maxPerUser: number;
+  maxPerPartner: number;
   /** A heartbeat part this often (ms), so proxies and mobile networks keep a quiet stream open. */
   heartbeatMs: number;
 }
@@ -50,6 +52,8 @@ export interface HttpSubscriptionDeps {
   documentById?: DocumentById;
   /** Aborted when a partner key is revoked: its streams end (UNAUTHENTICATED). */
   revocationOf?: (partnerId: string) => AbortSignal;
+  /** Where per-user and per-partner streams are counted across gateways (Redis, else memory). */
+  caps: SharedCaps;
 }
 
 /**
@@ -63,7 +67,7 @@ export interface HttpSubscriptionDeps {
  */
 export function createHttpSubscriptions(deps: HttpSubscriptionDeps) {
   const { limits } = deps;
-  const slots = createStreamSlots(limits);
+  const slots = createStreamSlots(limits, deps.caps);
   const open: StreamContext['open'] = new Map();
   const ctx: StreamContext = { core: deps.core, open, heartbeatMs: limits.heartbeatMs };
 
@@ -90,7 +94,7 @@ export function createHttpSubscriptions(deps: HttpSubscriptionDeps) {
       return;
     }
     const subscriber = subscriberOf(edge, deps.revocationOf);
-    const slot = slots.take(req.ip ?? 'unknown', subscriber.identity.userId);
+    const slot = await slots.take(req.ip ?? 'unknown', subscriber.identity.userId, edge.client.partnerId);
     if (typeof slot === 'number') {
       const error =
         slot === 503
@@ -112,6 +116,7 @@ export function createHttpSubscriptions(deps: HttpSubscriptionDeps) {
     openStreams: () => slots.total(),
     /** Ends every stream (shutdown): clients reconnect elsewhere and resume with `after`. */
     close() {
+      deps.caps.close();
       for (const [out, stop] of open) {
         stop();
         out.end();
@@ -250,32 +255,45 @@ async function pump(
 
 const formatted = (error: GraphQLError) => (typeof error.toJSON === 'function' ? error.toJSON() : error);
 
-/** Open streams per gateway, per client address and per user; a slot is taken before the subscription opens. */
-function createStreamSlots(limits: HttpSubscriptionLimits) {
+/**
+ * Open streams per gateway and per client address (this gateway's sockets), and per user and per
+ * partner key across gateways (shared caps: a user cannot open the cap on each gateway); a slot is
+ * taken before the subscription opens.
+ */
+function createStreamSlots(limits: HttpSubscriptionLimits, caps: SharedCaps) {
   const perIp = new Map<string, number>();
-  const perUser = new Map<string, number>();
   let total = 0;
-  const bump = (map: Map<string, number>, key: string, by: number) => {
-    const n = (map.get(key) ?? 0) + by;
-    if (n <= 0) map.delete(key);
-    else map.set(key, n);
+  const bump = (key: string, by: number) => {
+    const n = (perIp.get(key) ?? 0) + by;
+    if (n <= 0) perIp.delete(key);
+    else perIp.set(key, n);
   };
   return {
-    take(ip: string, userId: string | null): { release(): void } | 429 | 503 {
+    async take(ip: string, userId: string | null, partnerId: string | null): Promise<{ release(): void } | 429 | 503> {
       if (total >= limits.maxTotal) return 503;
       if ((perIp.get(ip) ?? 0) >= limits.maxPerIp) return 429;
-      if (userId !== null && (perUser.get(userId) ?? 0) >= limits.maxPerUser) return 429;
+      // Held locally while the shared caps answer, so a burst cannot pass the local checks together.
       total += 1;
-      bump(perIp, ip, 1);
-      if (userId !== null) bump(perUser, userId, 1);
+      bump(ip, 1);
+      const free = () => {
+        total -= 1;
+        bump(ip, -1);
+      };
+      const shared = await caps.take([
+        ...(userId !== null ? [{ key: `user:${userId}`, max: limits.maxPerUser }] : []),
+        ...(partnerId !== null ? [{ key: `partner:${partnerId}`, max: limits.maxPerPartner }] : []),
+      ]);
+      if (!shared) {
+        free();
+        return 429;
+      }
       let released = false;
       return {
         release() {
           if (released) return;
           released = true;
-          total -= 1;
-          bump(perIp, ip, -1);
-          if (userId !== null) bump(perUser, userId, -1);
+          free();
+          shared.release();
         },
       };
     },

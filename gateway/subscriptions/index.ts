@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type { GraphQLError, GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
 import type { ApolloServer } from '@apollo/server';
+import type { Redis } from 'ioredis';
 import type { Identity } from '../../platform/auth/identity.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { EventBus } from '../../platform/events/bus.js';
@@ -12,6 +13,7 @@ import { readSubscriptionFields } from './fields.js';
 import { createHttpSubscriptions } from './http-server.js';
 import type { DocumentById, HttpSubscriptionLimits } from './http-server.js';
 import type { LiveEvents } from './live-events.js';
+import { createSharedCaps } from './shared-caps.js';
 import { createSubscriptionCore } from './subscribe.js';
 import { createSubscriptionServer } from './ws-server.js';
 import type { SocketEdge, SubscriptionLimits } from './ws-server.js';
@@ -40,6 +42,8 @@ export function createSubscriptions(deps: {
   parseOptions: ParseOptions;
   admit: (identity: Identity, clientIp: string | undefined) => Promise<GraphQLError | undefined>;
   clientIp: (req: http.IncomingMessage) => string | undefined;
+  /** Per-user and per-partner stream counts shared by every gateway (null: memory, embedded mode). */
+  redis: Redis | null;
 }) {
   const { config } = deps;
   const core = createSubscriptionCore({
@@ -70,6 +74,7 @@ export function createSubscriptions(deps: {
     parseOptions: deps.parseOptions,
     ...(deps.edge.documentById ? { documentById: deps.edge.documentById } : {}),
     ...(deps.edge.revocationOf ? { revocationOf: deps.edge.revocationOf } : {}),
+    caps: createSharedCaps({ redis: deps.redis, prefix: `${config.EVENT_NAMESPACE}subscription-caps:`, log: deps.log }),
   });
   return {
     /** Edge middleware for /graphql, after the partner key, safelist and rate limit. */
@@ -97,5 +102,6 @@ const httpLimits = (config: GatewayConfig): HttpSubscriptionLimits => ({
   maxTotal: config.HTTP_SUBSCRIPTIONS_MAX,
   maxPerIp: config.HTTP_SUBSCRIPTIONS_MAX_PER_IP,
   maxPerUser: config.HTTP_SUBSCRIPTIONS_MAX_PER_USER,
+  maxPerPartner: config.HTTP_SUBSCRIPTIONS_MAX_PER_PARTNER,
   heartbeatMs: config.SUBSCRIPTION_HEARTBEAT_MS,
 });
