@@ -6,6 +6,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloGateway } from '@apollo/gateway';
+import type { Redis } from 'ioredis';
 import type { ServiceMap } from '@apollo/gateway';
 import type { GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
 import { ConfigError } from '../platform/config.js';
@@ -119,6 +120,12 @@ function edgeParts(deps: {
           log: deps.log,
           clientOf: (c) => c.client.name,
           requestIdOf: (c) => c.requestId,
+          trustOf: (c, request) =>
+            persisted.isListed(request)
+              ? 'listed'
+              : c.identity.userId !== null || c.client.partnerId !== null
+                ? 'accountable'
+                : 'untrusted',
         }),
       ],
     },
@@ -172,6 +179,7 @@ function createSubscriptions(deps: {
   schema: () => GraphQLSchema | undefined;
   trustProxy: () => TrustProxy;
   live: LiveEvents;
+  redis: Redis | null;
 }) {
   const { config, log, live } = deps;
   const bus = createEventBus(config, log);
@@ -192,6 +200,7 @@ function createSubscriptions(deps: {
     parseOptions: deps.limits.parseOptions,
     admit: deps.limits.admitSocketOperation,
     clientIp: (req) => clientAddress(req, deps.trustProxy()),
+    redis: deps.redis,
   });
   return { subscriptions, bus };
 }
@@ -249,6 +258,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     policies: federation.policies,
     schema: () => federation.apiSchema(),
     trustProxy: () => app.get('trust proxy fn') as TrustProxy,
+    redis,
   });
   // CORS first: a preflight is answered before anything else on /graphql (the CSRF check included).
   const corsMiddleware = createCors(config);

@@ -7,6 +7,7 @@ import type { EventHandlers } from './events/consumer.js';
 import { createOutboxRelay, pruneOutbox } from './events/outbox.js';
 import type { OutboxRelay } from './events/outbox.js';
 import type { StreamName } from './events/types.js';
+import { pruneConsumerBookkeeping } from './events/pruning.js';
 import { pruneIdempotencyKeys } from './idempotency.js';
 import type { Logger } from './logger.js';
 import { registerEventMetrics } from './observability/index.js';
@@ -71,20 +72,7 @@ export function startSubgraphBackgroundWork(opts: {
       ...(events.produces ? { produces: events.produces } : {}),
     });
   }
-  // Hourly, on the background pool: expired idempotency keys, and outbox rows long since relayed
-  // (the stream keeps its own window; a week of rows is enough to investigate).
-  const housekeeping = setInterval(() => {
-    if (opts.idempotencyKeys) {
-      void pruneIdempotencyKeys(database.background).catch((err: unknown) => log.warn({ err }, 'pruning idempotency keys failed'));
-    }
-    if (events?.produces) {
-      // Never inside the bus's retention window: the relay republishes from these rows when Redis loses some.
-      void pruneOutbox(database, Math.max(WEEK_MS, 2 * events.bus.settings.retentionMs)).catch((err: unknown) =>
-        log.warn({ err }, 'pruning the outbox failed'),
-      );
-    }
-  }, HOUR_MS);
-  housekeeping.unref();
+  const housekeeping = startHousekeeping({ ...opts, consumes: consumers.length > 0 });
   return {
     kick: () => relay?.kick(),
     async stop() {
@@ -94,4 +82,37 @@ export function startSubgraphBackgroundWork(opts: {
       await events?.bus.close();
     },
   };
+}
+
+/**
+ * Hourly, on the background pool: expired idempotency keys; outbox rows long since relayed (the
+ * stream keeps its own window; a week of rows is enough to investigate); consumer bookkeeping no
+ * redelivery can need (events/pruning.ts). Never inside the bus's retention window: the relay
+ * republishes from those rows when Redis loses some, and a consumer may see any event of that
+ * window again.
+ */
+function startHousekeeping(opts: {
+  database: Database<Record<string, unknown>>;
+  events: SubgraphEventsOptions | undefined;
+  idempotencyKeys: boolean;
+  consumes: boolean;
+  log: Logger;
+}): NodeJS.Timeout {
+  const { database, events, log } = opts;
+  const horizonMs = events ? Math.max(WEEK_MS, 2 * events.bus.settings.retentionMs) : 0;
+  const timer = setInterval(() => {
+    if (opts.idempotencyKeys) {
+      void pruneIdempotencyKeys(database.background).catch((err: unknown) => log.warn({ err }, 'pruning idempotency keys failed'));
+    }
+    if (events?.produces) {
+      void pruneOutbox(database, horizonMs).catch((err: unknown) => log.warn({ err }, 'pruning the outbox failed'));
+    }
+    if (opts.consumes) {
+      void pruneConsumerBookkeeping(database.background, horizonMs).catch((err: unknown) =>
+        log.warn({ err }, 'pruning event bookkeeping failed'),
+      );
+    }
+  }, HOUR_MS);
+  timer.unref();
+  return timer;
 }

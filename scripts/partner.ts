@@ -4,7 +4,8 @@ import path from 'node:path';
 import { Kind, buildSchema, parse, print, validate, visit } from 'graphql';
 import type { DefinitionNode, DocumentNode, FragmentDefinitionNode, OperationDefinitionNode } from 'graphql';
 import { mintPartnerKey } from '../gateway/persisted-queries/partner-keys.js';
-import { operationId } from '../gateway/persisted-queries/manifest.js';
+import { manifestSchema, operationId } from '../gateway/persisted-queries/manifest.js';
+import { operationProblems } from '../gateway/persisted-queries/check.js';
 import type { ManifestOperation } from '../gateway/persisted-queries/manifest.js';
 import {
   CLIENT_FILE,
@@ -30,6 +31,7 @@ const USAGE = `usage: npm run partner -- <command>
   limits  <client> [--requests N|default] [--cost N|default]
                                             its own requests per RATE_LIMIT_WINDOW_SECONDS / cost budget per minute
   publish <client> <version> <file.graphql>…  a manifest version built from operation files
+          <client> <version> <manifest.json>  or Apollo's persisted-query manifest, its ids kept
   list                                      clients, keys and manifest versions
   revoke  <client> <key-id>                 the key stops working
   retire  <client> <version>                that version's operations stop running`;
@@ -94,6 +96,30 @@ export async function manifestOperations(files: string[]): Promise<ManifestOpera
     const body = [op, ...[...used.values()].sort((a, b) => a.name.value.localeCompare(b.name.value))].map((d) => print(d)).join('\n\n');
     return { id: operationId(body), name: op.name.value, type: op.operation, body };
   });
+}
+
+/**
+ * An Apollo persisted-query manifest as `@apollo/generate-persisted-query-manifest` writes it, taken
+ * as it is: its bodies (with the `__typename`s Apollo Client adds) and ids are what the app sends,
+ * so they are checked (id = sha256 of body, one named operation, valid against the API schema), never re-printed.
+ */
+export async function apolloManifestOperations(file: string): Promise<ManifestOperation[]> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new ExplainedError(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new ExplainedError(
+      `${file}: not an Apollo persisted-query manifest: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  if (!parsed.data.operations.length) throw new ExplainedError(`${file}: no operations`);
+  const schema = buildSchema(await readFile(API_SCHEMA_FILE, 'utf8'));
+  const problems = parsed.data.operations.flatMap((op) => operationProblems(op, schema).map((p) => `  - ${op.name}: ${p}`));
+  if (problems.length) throw new ExplainedError(`${file}: the operations do not fit schema/api.graphql:\n${problems.join('\n')}`);
+  return parsed.data.operations;
 }
 
 type Out = (line: string) => void;
@@ -175,7 +201,8 @@ const commands: Record<string, (args: string[], dir: string, out: Out, note: Out
     const v = arg(version, versionSchema, 'version');
     if (!files.length) throw new ExplainedError(`no .graphql files given\n${USAGE}`);
     const entry = await loadEntry(dir, client);
-    const operations = await manifestOperations(files);
+    const operations =
+      files.length === 1 && files[0]!.endsWith('.json') ? await apolloManifestOperations(files[0]!) : await manifestOperations(files);
     await writeJsonAtomic(manifestFile(dir, client, v), { format: 'apollo-persisted-query-manifest', version: 1, operations });
     entry.manifests[v] = { publishedAt: new Date().toISOString(), retired: false };
     await saveEntry(dir, entry);

@@ -164,6 +164,31 @@ describe('GET /metrics', () => {
   });
 });
 
+describe('operation labels', () => {
+  it('anonymous junk names cannot take the label budget: listed and signed-in operations keep their names', async () => {
+    const operationLabels = async () =>
+      new Set((await scrape('gateway')).samples.filter((s) => s.name === 'graphql_requests_total').map((s) => s.labels.operation));
+    const before = (await operationLabels()).size;
+    for (let batch = 0; batch < 15; batch++) {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => stack.gql(`query Junk${batch * 20 + i} { __typename }`)));
+    }
+    // A listed operation (ios-app's manifest), sent by an anonymous caller, and an unlisted one by a signed-in caller.
+    const storefront = (
+      JSON.parse(readFileSync(path.join(ROOT, 'persisted-queries', 'ios-app.json'), 'utf8')) as {
+        operations: { name: string; body: string }[];
+      }
+    ).operations.find((o) => o.name === 'Storefront')!;
+    expect((await stack.gql(storefront.body, { first: 1 })).errors).toBeUndefined();
+    expect((await stack.gql('query MeAfterJunk { me { id } }', {}, { token: customer.token })).errors).toBeUndefined();
+    const labels = await operationLabels();
+    console.log(`gateway operation labels: ${before} before 300 junk names, ${labels.size} after`);
+    expect(labels).toContain('Storefront');
+    expect(labels).toContain('MeAfterJunk');
+    expect([...labels].filter((l) => l?.startsWith('Junk'))).toEqual([]);
+    expect(labels.size - before).toBeLessThan(5);
+  });
+});
+
 describe('Grafana dashboard', () => {
   it('queries only metrics that some service exposes', async () => {
     const dashboard = JSON.parse(readFileSync(path.join(ROOT, 'deploy/grafana/supergraph-dashboard.json'), 'utf8')) as {

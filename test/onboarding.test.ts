@@ -1,8 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { parse, print } from 'graphql';
+import { addTypenameToDocument } from '@apollo/client/utilities';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../scripts/compose-supergraph.js';
 import { partnerCommand } from '../scripts/partner.js';
@@ -128,6 +131,97 @@ describe('partner onboarding without restarts', () => {
     }
     console.log(`registry change effective on both gateways after ${effectiveMs} ms`);
   }, 180_000);
+
+  it('a partner-only or retired operation does not run without the key, even once its text sat in the APQ store', async () => {
+    const product = await stack.product();
+    const key = (await partner('create', 'apq-co')).trim();
+    const ops = path.join(opsDir, 'apq-co.graphql');
+    await writeFile(ops, 'query ApqCoProduct($id: ID!) { product(id: $id) { id name } }\n');
+    const id = /ApqCoProduct\s+([0-9a-f]{64})/.exec(await partner('publish', 'apq-co', '1', ops))![1]!;
+    const body = (
+      JSON.parse(await readFile(path.join(registry, 'apq-co', 'manifests', '1.json'), 'utf8')) as { operations: { body: string }[] }
+    ).operations[0]!.body;
+    // The partner sends the text with its hash, as Apollo Client's persisted-query link does after a miss.
+    const withText = { query: body, variables: { id: product.id }, extensions: { persistedQuery: { version: 1, sha256Hash: id } } };
+    await eventually(async () => {
+      const r = await fetch(stack.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': key },
+        body: JSON.stringify(withText),
+      });
+      return ((await r.json()) as { data?: { product?: unknown } }).data?.product ? true : undefined;
+    });
+    const anonymous = async () => {
+      const r = await fetch(stack.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ variables: { id: product.id }, extensions: { persistedQuery: { version: 1, sha256Hash: id } } }),
+      });
+      return { status: r.status, body: (await r.json()) as { data?: any; errors?: { extensions?: { code?: string } }[] } };
+    };
+    // Knowing a partner's id is not knowing its text: no key, no run.
+    const partnerOnly = await anonymous();
+    expect(partnerOnly.body.data?.product).toBeUndefined();
+    expect(code(partnerOnly)).toBe('PERSISTED_QUERY_NOT_FOUND');
+    await partner('retire', 'apq-co', '1');
+    await eventually(async () =>
+      code(await persisted(stack.url, key, id, { id: product.id })) === 'PERSISTED_QUERY_NOT_IN_LIST' ? true : undefined,
+    );
+    const retired = await anonymous();
+    expect(retired.body.data?.product).toBeUndefined();
+    expect(code(retired)).toBe('PERSISTED_QUERY_NOT_FOUND');
+  }, 120_000);
+
+  it("publishes Apollo's manifest as generated (its ids, __typename added); freeform text matches whitespace and comments aside", async () => {
+    const product = await stack.product();
+    const key = (await partner('create', 'apollo-tools')).trim();
+    // What @apollo/generate-persisted-query-manifest writes: Apollo Client's document transform, top-level definitions sorted, printed.
+    const source = parse(
+      'query ToolsProduct($id: ID!) { product(id: $id) { id ...ToolsPrice } } fragment ToolsPrice on Product { price { amountCents } }',
+    );
+    const body = print(addTypenameToDocument(source));
+    const id = createHash('sha256').update(body).digest('hex');
+    const file = path.join(opsDir, 'apollo-manifest.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        format: 'apollo-persisted-query-manifest',
+        version: 1,
+        operations: [{ id, name: 'ToolsProduct', type: 'query', body }],
+      }),
+    );
+    expect(await partner('publish', 'apollo-tools', '1.0', file)).toContain(id);
+    await eventually(async () => ((await persisted(stack.url, key, id, { id: product.id })).body.data?.product ? true : undefined));
+    expect((await persisted(stack.url, key, id, { id: product.id })).body.data.product).toMatchObject({
+      __typename: 'Product',
+      id: product.id,
+    });
+
+    // The partner's own one-line file, published from .graphql, then sent as it is written (comment and spacing included).
+    const oneLine = 'query ToolsName($id: ID!) { product(id: $id) { id name } } # the partner keeps this comment\n';
+    const graphqlFile = path.join(opsDir, 'tools-name.graphql');
+    await writeFile(graphqlFile, oneLine);
+    await partner('publish', 'apollo-tools', '1.1', graphqlFile);
+    const freeform = async (query: string) => {
+      const r = await fetch(stack.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': key },
+        body: JSON.stringify({ query, variables: { id: product.id } }),
+      });
+      return { status: r.status, body: (await r.json()) as { data?: any; errors?: { extensions?: { code?: string } }[] } };
+    };
+    const asWritten = await eventually(async () => {
+      const r = await freeform(oneLine);
+      return r.status === 200 ? r : undefined;
+    });
+    expect(asWritten.body.data.product.id).toBe(product.id);
+    const respaced = await freeform('query ToolsName( $id : ID! ) {\n  product(id: $id) {\n    id\n    name\n  }\n}');
+    expect(respaced.body.data.product.id).toBe(product.id);
+    // A different operation is still refused: only ignored characters may differ.
+    const changed = await freeform('query ToolsName($id: ID!) { product(id: $id) { id name description } }');
+    expect(changed.status).toBe(403);
+    expect(code(changed)).toBe('PERSISTED_QUERY_NOT_IN_LIST');
+  }, 120_000);
 
   it('bad command input is a message, not a stack trace', async () => {
     const failed = await partnerCli('publish', 'nobody', '1.0', '/nonexistent.graphql').then(

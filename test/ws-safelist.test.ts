@@ -1,7 +1,7 @@
 import { readFile, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -97,6 +97,7 @@ async function overSocket(
   }
 }
 
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const code = (r: Result) => r.errors?.map((e) => e.extensions?.code);
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
@@ -122,6 +123,21 @@ describe('the safelist over WebSocket (SAFELIST_MODES "*": enforce)', () => {
   it('refuses an unlisted subscription', async () => {
     const r = await overSocket({}, `subscription { stockChanged(productId: "${randomUUID()}") { stock } }`);
     expect(code(r)).toEqual(['PERSISTED_QUERY_NOT_IN_LIST']);
+  });
+
+  it("refuses a partner's operation without its key: the union is the first-party manifests", async () => {
+    const r = await overSocket({}, productBySku, { sku: 'no-such-sku' });
+    expect(code(r)).toEqual(['PERSISTED_QUERY_NOT_IN_LIST']);
+    const byId = await fetch(stack.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        variables: { sku: 'no-such-sku' },
+        extensions: { persistedQuery: { version: 1, sha256Hash: sha256(productBySku) } },
+      }),
+    });
+    expect(byId.status).toBe(404);
+    expect(code((await byId.json()) as Result)).toEqual(['PERSISTED_QUERY_NOT_IN_LIST']);
   });
 
   it('runs a listed operation sent as its exact text', async () => {

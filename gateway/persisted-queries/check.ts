@@ -2,6 +2,7 @@ import { Supergraph } from '@apollo/federation-internals';
 import { Kind, parse, validate } from 'graphql';
 import type { GraphQLSchema } from 'graphql';
 import { operationId, readManifestFiles } from './manifest.js';
+import type { ManifestOperation } from './manifest.js';
 
 export interface ManifestProblem {
   client: string;
@@ -38,23 +39,32 @@ export async function checkManifests(opts: { dir: string; supergraphSdl: string 
     for (const op of manifest.operations) {
       if (seen.has(op.id)) report(op.name, 'duplicate id');
       seen.add(op.id);
-      const expected = operationId(op.body);
-      if (op.id !== expected) report(op.name, `id is not the sha256 of the body (expected ${expected})`);
-      let doc;
-      try {
-        doc = parse(op.body);
-      } catch (err) {
-        report(op.name, `does not parse: ${(err as Error).message}`);
-        continue;
-      }
-      const operations = doc.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
-      if (operations.length !== 1 || operations[0]!.name?.value !== op.name) {
-        report(op.name, 'the body must hold exactly one operation, named as the entry');
-      } else if ((operations[0]!.operation as string) !== op.type) {
-        report(op.name, `declared as ${op.type} but is a ${operations[0]!.operation}`);
-      }
-      for (const err of validate(schema, doc)) report(op.name, err.message);
+      for (const message of operationProblems(op, schema)) report(op.name, message);
     }
   }
+  return problems;
+}
+
+/**
+ * One manifest entry against the schema: the id is the sha256 of the body, the body parses, holds
+ * exactly the one operation the entry names (with the declared type), and validates.
+ */
+export function operationProblems(op: ManifestOperation, schema: GraphQLSchema): string[] {
+  const problems: string[] = [];
+  const expected = operationId(op.body);
+  if (op.id !== expected) problems.push(`id is not the sha256 of the body (expected ${expected})`);
+  let doc;
+  try {
+    doc = parse(op.body);
+  } catch (err) {
+    return [...problems, `does not parse: ${(err as Error).message}`];
+  }
+  const operations = doc.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
+  if (operations.length !== 1 || operations[0]!.name?.value !== op.name) {
+    problems.push('the body must hold exactly one operation, named as the entry');
+  } else if ((operations[0]!.operation as string) !== op.type) {
+    problems.push(`declared as ${op.type} but is a ${operations[0]!.operation}`);
+  }
+  for (const err of validate(schema, doc)) problems.push(err.message);
   return problems;
 }

@@ -17,8 +17,9 @@ import type { PartnerKey } from './partner-keys.js';
  * folder; production mounts one shared volume on every gateway, or syncs it from git), and every
  * write is one atomic rename, so a gateway never reads half an entry. Each gateway re-reads the
  * folder every CLIENT_REGISTRY_POLL_MS (2 s): polling, not fs.watch, because watch events are not
- * delivered on network volumes. A bad entry is logged naming its file and skipped (the client's
- * last good state keeps serving); it never stops the gateway.
+ * delivered on network volumes. A bad file is logged naming it and replaced by its last good copy
+ * (this process's, else the one the gateways keep in Redis), file by file: it never stops the
+ * gateway, and costs only its own client (client.json) or manifest.
  */
 export const clientNameSchema = z.string().regex(/^[a-z0-9][\w.-]{0,63}$/i, 'letters, digits, ".", "_", "-" (at most 64)');
 export const versionSchema = z.string().regex(/^[\w.-]{1,64}$/, 'letters, digits, ".", "_", "-" (at most 64)');
@@ -80,12 +81,22 @@ export async function readClient(dir: string, client: string): Promise<{ entry: 
 }
 
 async function readJson<S extends z.ZodType>(file: string, schema: S): Promise<z.infer<S>> {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(await readFile(file, 'utf8'));
+    text = await readFile(file, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new Error(`${file}: ${e.code === 'ENOENT' ? 'missing' : `not valid JSON (${e.message})`}`, { cause: err });
+    throw new Error(`${file}: ${e.code === 'ENOENT' ? 'missing' : e.message}`, { cause: err });
+  }
+  return parseJson(file, text, schema);
+}
+
+function parseJson<S extends z.ZodType>(file: string, text: string, schema: S): z.infer<S> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file}: not valid JSON (${(err as Error).message})`, { cause: err });
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success)
@@ -105,14 +116,99 @@ export interface ClientRegistry {
   current(): RegistrySnapshot;
   /** Reads the folder now (the poll calls this; tests and start-up too). */
   refresh(): Promise<void>;
+  /** Called after every read of the folder (revocations act on it). */
+  onRefresh(listener: () => void): void;
   stop(): void;
 }
 
-/** A registry that re-reads `dir` every pollMs; an empty dir (or none) is no clients. */
-export async function createClientRegistry(dir: string, pollMs: number, log: Logger): Promise<ClientRegistry> {
-  let snapshot: RegistrySnapshot = { keys: [], manifests: new Map() };
-  const lastGood = new Map<string, { entry: ClientEntry; manifest: Manifest }>();
+/**
+ * Where every gateway keeps the last good text of each registry file (Redis, shared by the
+ * replicas), so a gateway started while a file is broken serves what the running ones serve,
+ * rather than nothing: the same key is never 200 on one replica and 401 on another.
+ */
+export interface LastGoodStore {
+  get(file: string): Promise<string | null>;
+  set(file: string, text: string): Promise<void>;
+}
+
+type FileRead = <S extends z.ZodType>(rel: string, schema: S, check?: (value: z.infer<S>) => void) => Promise<z.infer<S> | undefined>;
+
+/**
+ * Reads one registry file; a bad one (missing, not JSON, wrong shape, failing `check`) is logged once
+ * per distinct problem and answered with its last good value: this process's, else the store's.
+ * Per file, so a broken manifest costs that manifest only and a broken client.json that client only.
+ */
+function createFileReader(dir: string, log: Logger, store: LastGoodStore | undefined): FileRead {
+  const good = new Map<string, { text: string; value: unknown }>();
   const reported = new Map<string, string>();
+  const parse = <S extends z.ZodType>(file: string, text: string, schema: S, check?: (value: z.infer<S>) => void) => {
+    const value = parseJson(file, text, schema);
+    check?.(value);
+    return value;
+  };
+  return async (rel, schema, check) => {
+    const file = path.join(dir, rel);
+    try {
+      const text = await readFile(file, 'utf8').catch((err: unknown) => {
+        throw new Error(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (err as Error).message}`, {
+          cause: err,
+        });
+      });
+      const value = parse(file, text, schema, check);
+      if (good.get(rel)?.text !== text) {
+        good.set(rel, { text, value });
+        store
+          ?.set(rel, text)
+          .catch((err: unknown) => log.warn({ file, problem: (err as Error).message }, 'client registry: last good copy not saved'));
+      }
+      reported.delete(rel);
+      return value;
+    } catch (err) {
+      const problem = (err as Error).message;
+      if (reported.get(rel) !== problem) log.error({ file, problem }, 'client registry: bad file skipped, its last good state kept');
+      reported.set(rel, problem);
+      if (good.has(rel)) return good.get(rel)!.value as z.infer<typeof schema>;
+      const saved = await store?.get(rel).catch(() => null);
+      if (!saved) return undefined;
+      try {
+        const value = parse(file, saved, schema, check);
+        good.set(rel, { text: saved, value });
+        return value;
+      } catch {
+        return undefined;
+      }
+    }
+  };
+}
+
+/** One client as the gateway serves it: its keys if its client.json (or its last good copy) reads; each live manifest that reads. */
+async function readServedClient(
+  read: FileRead,
+  dir: string,
+  client: string,
+): Promise<{ entry: ClientEntry; manifest: Manifest } | undefined> {
+  const entry = await read(path.join(client, CLIENT_FILE), clientEntrySchema, (e) => {
+    if (e.name !== client) throw new Error(`"name" is ${e.name}, but the folder is ${client}`);
+  });
+  if (!entry) return undefined;
+  const operations = new Map<string, ManifestOperation>();
+  for (const [version, info] of Object.entries(entry.manifests)) {
+    if (info.retired) continue;
+    const manifest = await read(path.join(client, 'manifests', `${version}.json`), manifestSchema, checkIds);
+    for (const op of manifest?.operations ?? []) operations.set(op.id, op);
+  }
+  return { entry, manifest: { client, file: path.join(dir, client), operations } };
+}
+
+const checkIds = (manifest: z.infer<typeof manifestSchema>) => {
+  for (const op of manifest.operations)
+    if (op.id !== operationId(op.body)) throw new Error(`operation ${op.name} has id ${op.id}, not the sha256 of its body`);
+};
+
+/** A registry that re-reads `dir` every pollMs; an empty dir (or none) is no clients. */
+export async function createClientRegistry(dir: string, pollMs: number, log: Logger, store?: LastGoodStore): Promise<ClientRegistry> {
+  let snapshot: RegistrySnapshot = { keys: [], manifests: new Map() };
+  const read = createFileReader(dir, log, store);
   const refresh = async () => {
     const names = await readdir(dir, { withFileTypes: true }).then(
       (entries) => entries.filter((e) => e.isDirectory() && clientNameSchema.safeParse(e.name).success).map((e) => e.name),
@@ -121,34 +217,22 @@ export async function createClientRegistry(dir: string, pollMs: number, log: Log
     const keys: PartnerKey[] = [];
     const manifests = new Map<string, Manifest>();
     for (const name of names.sort()) {
-      const read = await readClient(dir, name).then(
-        (r) => ({ ok: r }),
-        (err: unknown) => ({ error: (err as Error).message }),
-      );
-      if ('error' in read) {
-        // Logged once per distinct problem, not every poll.
-        if (reported.get(name) !== read.error)
-          log.error({ client: name, problem: read.error }, 'client registry: bad entry skipped, its last good state kept');
-        reported.set(name, read.error);
-      } else {
-        reported.delete(name);
-        lastGood.set(name, read.ok);
-      }
-      const good = lastGood.get(name);
-      if (!good) continue;
-      const limits = good.entry.limits;
-      for (const k of good.entry.keys)
+      const served = await readServedClient(read, dir, name);
+      if (!served) continue;
+      const limits = served.entry.limits;
+      for (const k of served.entry.keys)
         keys.push({ id: k.id, client: name, sha256: k.sha256, revoked: k.revoked, ...(limits ? { limits } : {}) });
-      manifests.set(name, good.manifest);
+      manifests.set(name, served.manifest);
     }
-    for (const name of lastGood.keys()) if (!names.includes(name)) lastGood.delete(name);
     snapshot = { keys, manifests };
+    for (const listener of listeners) listener();
   };
+  const listeners: (() => void)[] = [];
   await refresh();
   const timer = setInterval(
     () => void refresh().catch((err: unknown) => log.error({ problem: (err as Error).message }, 'client registry: poll failed')),
     pollMs,
   );
   timer.unref();
-  return { current: () => snapshot, refresh, stop: () => clearInterval(timer) };
+  return { current: () => snapshot, refresh, onRefresh: (l) => void listeners.push(l), stop: () => clearInterval(timer) };
 }

@@ -5,16 +5,17 @@ import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
 import { ROOT } from '../../platform/paths.js';
-import type { GatewayContext } from '../context.js';
+import type { ClientInfo, GatewayContext } from '../context.js';
 import { createApqOptions } from './apq-cache.js';
 import { createCachePolicyPlugin } from './cache-policy.js';
 import { loadManifests } from './manifest.js';
 import { createClientResolver } from './partner-keys.js';
 import type { ClientResolver, PartnerKey } from './partner-keys.js';
 import { createClientRegistry } from './client-registry.js';
-import type { ClientRegistry, RegistrySnapshot } from './client-registry.js';
+import type { ClientRegistry, LastGoodStore, RegistrySnapshot } from './client-registry.js';
 import { createLiveSafelist, createSafelist, createSafelistCheck, createSafelistGate, createTrustedDocumentsPlugin } from './safelist.js';
 import type { Safelist, SafelistCheck } from './safelist.js';
+import { requestedOperationOf } from './requested-operation.js';
 
 export interface PersistedQueries {
   /** For ApolloServer's `persistedQueries` option (APQ). */
@@ -24,8 +25,15 @@ export interface PersistedQueries {
   /** Edge middleware, after the edge decided the client: the safelist gate. */
   middleware: express.RequestHandler[];
   plugins: ApolloServerPlugin<GatewayContext>[];
+  /** Whether a manifest lists the request's operation (its metrics label may be its name). */
+  isListed(request: { query?: string; extensions?: Record<string, unknown> }): boolean;
   /** The same checks for the WebSocket: who the connection is (partner key), and each operation it sends. */
-  socket: { clientOf: ClientResolver; check: SafelistCheck; documentById: (id: string) => string | undefined };
+  socket: {
+    clientOf: ClientResolver;
+    check: SafelistCheck;
+    documentById: (client: ClientInfo, id: string) => string | undefined;
+    revocationOf: (partnerId: string) => AbortSignal;
+  };
 }
 
 /**
@@ -35,7 +43,12 @@ export interface PersistedQueries {
 export async function createPersistedQueries(config: GatewayConfig, redis: Redis | null, log: Logger): Promise<PersistedQueries> {
   const manifests = await loadManifests(path.resolve(ROOT, config.PERSISTED_QUERIES_DIR));
   const registry = config.CLIENT_REGISTRY_DIR
-    ? await createClientRegistry(path.resolve(ROOT, config.CLIENT_REGISTRY_DIR), config.CLIENT_REGISTRY_POLL_MS, log)
+    ? await createClientRegistry(
+        path.resolve(ROOT, config.CLIENT_REGISTRY_DIR),
+        config.CLIENT_REGISTRY_POLL_MS,
+        log,
+        redis ? redisLastGoodStore(redis, `${config.EVENT_NAMESPACE}client-registry:`) : undefined,
+      )
     : null;
   // Configured keys and manifests, plus whatever the registry holds now; rebuilt when it changes.
   let built: { from: RegistrySnapshot | null; keys: PartnerKey[]; safelist: Safelist } | undefined;
@@ -44,14 +57,15 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
     if (built?.from === snapshot) return built;
     const all = new Map(manifests);
     for (const [client, manifest] of snapshot?.manifests ?? []) all.set(client, manifest);
-    built = {
-      from: snapshot,
-      keys: [...config.PARTNER_API_KEYS, ...(snapshot?.keys ?? [])],
-      safelist: createSafelist(all, config.SAFELIST_MODES),
-    };
+    const keys = [...config.PARTNER_API_KEYS, ...(snapshot?.keys ?? [])];
+    // Every registry client is a partner, keys or not yet.
+    const partners = new Set([...keys.map((k) => k.client), ...(snapshot?.manifests.keys() ?? [])]);
+    built = { from: snapshot, keys, safelist: createSafelist(all, config.SAFELIST_MODES, partners) };
     return built;
   };
   reportMissingManifests(config, current(), log);
+  const revocations = createKeyRevocations(() => current().keys);
+  registry?.onRefresh(revocations.check);
   const safelist = createLiveSafelist(() => current().safelist);
   const clientOf = createClientResolver(() => current().keys, log);
   const check = createSafelistCheck(safelist, log);
@@ -60,7 +74,12 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
     clientOf,
     middleware: [createSafelistGate(check)],
     plugins: [createTrustedDocumentsPlugin(safelist), createCachePolicyPlugin(), ...(registry ? [stopWith(registry)] : [])],
-    socket: { clientOf, check, documentById: (id) => safelist.body(id) },
+    // By id only (the hash the request names, or of its text): no lexer pass on the metrics path.
+    isListed: (request) => {
+      const { id } = requestedOperationOf(request);
+      return id !== null && safelist.listedAnywhere(id);
+    },
+    socket: { clientOf, check, documentById: (client, id) => safelist.body(client, id), revocationOf: revocations.signalFor },
   };
 }
 
@@ -86,3 +105,35 @@ const stopWith = (registry: ClientRegistry): ApolloServerPlugin<GatewayContext> 
     return { serverWillStop: async () => registry.stop() };
   },
 });
+
+/** The registry's last good files in Redis, shared by every gateway (a few small JSON texts, kept until replaced). */
+const redisLastGoodStore = (redis: Redis, prefix: string): LastGoodStore => ({
+  get: (file) => redis.get(prefix + file),
+  set: async (file, text) => {
+    await redis.set(prefix + file, text);
+  },
+});
+
+/**
+ * One AbortSignal per partner key id that has open subscriptions, aborted at the first registry
+ * read that finds the key revoked or gone (so within CLIENT_REGISTRY_POLL_MS on every gateway).
+ */
+function createKeyRevocations(keys: () => readonly PartnerKey[]) {
+  const watched = new Map<string, AbortController>();
+  const active = (id: string) => keys().some((k) => k.id === id && !k.revoked);
+  return {
+    signalFor: (partnerId: string): AbortSignal => {
+      let controller = watched.get(partnerId);
+      if (!controller) watched.set(partnerId, (controller = new AbortController()));
+      if (!active(partnerId)) controller.abort();
+      return controller.signal;
+    },
+    check: () => {
+      for (const [id, controller] of watched) {
+        if (active(id)) continue;
+        controller.abort();
+        watched.delete(id);
+      }
+    },
+  };
+}

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { stripIgnoredCharacters } from 'graphql';
 import { z } from 'zod';
 
 /** Apollo's persisted-query-manifest format, as `@apollo/generate-persisted-query-manifest` writes it. */
@@ -29,6 +30,19 @@ export interface Manifest {
 
 /** The id of an operation, as in Apollo's manifests and the APQ protocol: sha256 of the exact body, hex. */
 export const operationId = (body: string): string => createHash('sha256').update(body).digest('hex');
+
+/**
+ * The id of a text with its insignificant whitespace, commas and comments removed (graphql-js's
+ * lexer, no parse): freeform text matches a listed body whatever its spacing. null when the text
+ * does not even lex (it is then on no list).
+ */
+export function normalizedOperationId(text: string): string | null {
+  try {
+    return operationId(stripIgnoredCharacters(text));
+  } catch {
+    return null;
+  }
+}
 
 export interface ManifestFile {
   client: string;

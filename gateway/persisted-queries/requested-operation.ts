@@ -8,6 +8,8 @@ export interface RequestedOperation {
   id: string | null;
   /** Sent as text (freeform) rather than by id only. */
   freeform: boolean;
+  /** The text, when sent: it matches a listed body insignificant whitespace and comments aside. */
+  text: string | null;
   name: string | null;
   /** A broken APQ request, which Apollo would refuse with an uncoded error (masked as INTERNAL_SERVER_ERROR). */
   protocolError: { code: string; message: string } | null;
@@ -19,7 +21,8 @@ export function requestedOperation(req: express.Request): RequestedOperation {
 
 /** The same from a request's GraphQL parameters ({ query, operationName, extensions }), e.g. a WebSocket subscribe payload. */
 export function requestedOperationOf(params: unknown): RequestedOperation {
-  if (!params || typeof params !== 'object' || Array.isArray(params)) return { id: null, freeform: false, name: null, protocolError: null };
+  if (!params || typeof params !== 'object' || Array.isArray(params))
+    return { id: null, freeform: false, text: null, name: null, protocolError: null };
   const { query, extensions, operationName } = params as Record<string, unknown>;
   let ext = extensions;
   if (typeof ext === 'string') {
@@ -41,6 +44,7 @@ export function requestedOperationOf(params: unknown): RequestedOperation {
   return {
     id: hash ?? textId,
     freeform,
+    text: freeform ? query : null,
     // Named for logs and the error only, so a regex rather than a parse (which the gate exists to avoid).
     name:
       typeof operationName === 'string'

@@ -17,6 +17,8 @@ export interface Subscriber {
   identity: Identity;
   /** When the subscriber's token expires (ms); events stop then. */
   expiresAt: number;
+  /** Aborted when the partner key it subscribed with is revoked: the stream ends then, with UNAUTHENTICATED. */
+  revoked?: AbortSignal;
 }
 
 export interface EventStreamDeps {
@@ -156,6 +158,9 @@ export async function openEventStream(
     }
   };
   const stopResync = deps.live.onResubscribed(() => void resync());
+  // A quiet stream must end too: the revocation wakes whoever waits for the next event.
+  const onRevoked = () => wake();
+  subscriber.revoked?.addEventListener('abort', onRevoked, { once: true });
 
   eventStreamStats.open += 1;
   let released = false;
@@ -165,6 +170,7 @@ export async function openEventStream(
     eventStreamStats.open -= 1;
     stopLive();
     stopResync();
+    subscriber.revoked?.removeEventListener('abort', onRevoked);
   };
   const wake = () => waiters.splice(0).forEach((w) => void pull().then(w));
 
@@ -205,6 +211,10 @@ export async function openEventStream(
           'The event feed was interrupted; resubscribe with after to catch up.',
           resumePoint(),
         );
+      }
+      if (subscriber.revoked?.aborted) {
+        finish();
+        return { done: false, value: { errors: [unauthenticated('The API key was revoked.')] } };
       }
       if (Date.now() >= subscriber.expiresAt) {
         finish();

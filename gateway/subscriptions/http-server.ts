@@ -5,20 +5,23 @@ import type { DocumentNode, ExecutionResult, GraphQLSchema, ParseOptions, Valida
 import { ErrorCode, appError, serviceUnavailable, unauthenticated } from '../../platform/errors.js';
 import { sendErrors } from '../../platform/http.js';
 import type { ClientAuth } from '../auth.js';
+import type { ClientInfo } from '../context.js';
 import { edgeOf } from '../edge.js';
 import { acceptedMultipartSpec } from '../http/multipart.js';
 import type { Subscriber } from './event-stream.js';
 import { multipartFraming, requestedTransport, sseFraming } from './http-framing.js';
 import type { HttpTransport, SubscriptionFraming } from './http-framing.js';
+import type { SharedCaps } from './shared-caps.js';
 import { isEventStream } from './subscribe.js';
 import type { SubscribeRequest, SubscriptionCore } from './subscribe.js';
 
 export interface HttpSubscriptionLimits {
   /** Open HTTP subscription streams on this gateway, in all (503 beyond). */
   maxTotal: number;
-  /** Per client address, and per signed-in user (429 beyond). */
+  /** Per client address on this gateway; per signed-in user and per partner key across gateways (429 beyond). */
   maxPerIp: number;
   maxPerUser: number;
+  maxPerPartner: number;
   /** A heartbeat part this often (ms), so proxies and mobile networks keep a quiet stream open. */
   heartbeatMs: number;
 }
@@ -35,6 +38,24 @@ interface Operation {
   variables: Record<string, unknown>;
 }
 
+/** The text of a trusted document sent by id alone, from the caller's own list (the safelist's manifests). */
+export type DocumentById = (client: ClientInfo, id: string) => string | undefined;
+
+export interface HttpSubscriptionDeps {
+  core: SubscriptionCore;
+  schema: () => GraphQLSchema | undefined;
+  auth: ClientAuth;
+  limits: HttpSubscriptionLimits;
+  validationRules?: readonly ValidationRule[];
+  parseOptions?: ParseOptions;
+  /** The text of a trusted document sent by id alone (the safelist's manifests). */
+  documentById?: DocumentById;
+  /** Aborted when a partner key is revoked: its streams end (UNAUTHENTICATED). */
+  revocationOf?: (partnerId: string) => AbortSignal;
+  /** Where per-user and per-partner streams are counted across gateways (Redis, else memory). */
+  caps: SharedCaps;
+}
+
 /**
  * Subscriptions over plain HTTP at /graphql, for clients and networks where WebSockets break:
  * Apollo's multipart protocol (`Accept: multipart/mixed;subscriptionSpec="1.0"`) and GraphQL over
@@ -44,22 +65,13 @@ interface Operation {
  * asking for neither transport is 406 BAD_REQUEST, never a masked internal error.
  * The events come from the same core as the WebSocket's (subscribe.ts): same fields, rules, codes.
  */
-export function createHttpSubscriptions(deps: {
-  core: SubscriptionCore;
-  schema: () => GraphQLSchema | undefined;
-  auth: ClientAuth;
-  limits: HttpSubscriptionLimits;
-  validationRules?: readonly ValidationRule[];
-  parseOptions?: ParseOptions;
-  /** The text of a trusted document sent by id alone (the safelist's manifests). */
-  documentById?: (id: string) => string | undefined;
-}) {
-  const slots = createStreamSlots(deps.limits);
+export function createHttpSubscriptions(deps: HttpSubscriptionDeps) {
+  const slots = createStreamSlots(deps.limits, deps.caps);
   const open: StreamContext['open'] = new Map();
   const ctx: StreamContext = { core: deps.core, open, heartbeatMs: deps.limits.heartbeatMs };
   const middleware: express.RequestHandler = (req, res, next) => {
     const schema = deps.schema();
-    const operation = schema ? subscriptionOf(req, schema, deps) : undefined;
+    const operation = schema ? subscriptionOf(req, schema, deps, edgeOf(res).client) : undefined;
     if (!schema || !operation) {
       refusalsAsJson(req);
       next();
@@ -80,8 +92,8 @@ export function createHttpSubscriptions(deps: {
       sendErrors(res, 401, edge.identityError);
       return;
     }
-    const subscriber: Subscriber = { identity: edge.identity, expiresAt: edge.expiresAt };
-    const slot = slots.take(req.ip ?? 'unknown', subscriber.identity.userId);
+    const subscriber = subscriberOf(edge, deps.revocationOf);
+    const slot = await slots.take(req.ip ?? 'unknown', subscriber.identity.userId, edge.client.partnerId);
     if (typeof slot === 'number') {
       const error =
         slot === 503
@@ -103,12 +115,19 @@ export function createHttpSubscriptions(deps: {
     openStreams: () => slots.total(),
     /** Ends every stream (shutdown): clients reconnect elsewhere and resume with `after`. */
     close() {
+      deps.caps.close();
       for (const [out, stop] of open) {
         stop();
         out.end();
       }
     },
   };
+}
+
+/** The caller as the event stream knows it; a partner's stream also ends when its key is revoked. */
+function subscriberOf(edge: ReturnType<typeof edgeOf>, revocationOf: ((partnerId: string) => AbortSignal) | undefined): Subscriber {
+  const revoked = edge.client.partnerId !== null ? revocationOf?.(edge.client.partnerId) : undefined;
+  return { identity: edge.identity, expiresAt: edge.expiresAt, ...(revoked ? { revoked } : {}) };
 }
 
 interface StreamContext {
@@ -149,11 +168,12 @@ async function stream(ctx: StreamContext, res: express.Response, transport: Http
 function subscriptionOf(
   req: express.Request,
   schema: GraphQLSchema,
-  deps: { validationRules?: readonly ValidationRule[]; parseOptions?: ParseOptions; documentById?: (id: string) => string | undefined },
+  deps: { validationRules?: readonly ValidationRule[]; parseOptions?: ParseOptions; documentById?: DocumentById },
+  client: ClientInfo,
 ): Operation | undefined {
   const params = (req.method === 'GET' ? req.query : req.body) as Record<string, unknown> | undefined;
   if (!params || typeof params !== 'object') return undefined;
-  const query = typeof params.query === 'string' ? params.query : persistedId(params.extensions, deps.documentById);
+  const query = typeof params.query === 'string' ? params.query : persistedId(params.extensions, (id) => deps.documentById?.(client, id));
   if (!query || !/\bsubscription\b/.test(query)) return undefined;
   let document: DocumentNode;
   try {
@@ -180,10 +200,10 @@ function refusalsAsJson(req: express.Request): void {
   if (typeof params?.query === 'string' && /\bsubscription\b/.test(params.query)) req.headers.accept = 'application/json';
 }
 
-function persistedId(extensions: unknown, documentById: ((id: string) => string | undefined) | undefined): string | undefined {
+function persistedId(extensions: unknown, documentById: (id: string) => string | undefined): string | undefined {
   const ext = decoded(extensions) as { persistedQuery?: { sha256Hash?: unknown } } | undefined;
   const hash = ext?.persistedQuery?.sha256Hash;
-  return typeof hash === 'string' ? documentById?.(hash) : undefined;
+  return typeof hash === 'string' ? documentById(hash) : undefined;
 }
 
 /** A JSON object, or its string form (GET); undefined for anything else (Apollo refuses it). */
@@ -245,32 +265,45 @@ async function pump(
 
 const formatted = (error: GraphQLError) => (typeof error.toJSON === 'function' ? error.toJSON() : error);
 
-/** Open streams per gateway, per client address and per user; a slot is taken before the subscription opens. */
-function createStreamSlots(limits: HttpSubscriptionLimits) {
+/**
+ * Open streams per gateway and per client address (this gateway's sockets), and per user and per
+ * partner key across gateways (shared caps: a user cannot open the cap on each gateway); a slot is
+ * taken before the subscription opens.
+ */
+function createStreamSlots(limits: HttpSubscriptionLimits, caps: SharedCaps) {
   const perIp = new Map<string, number>();
-  const perUser = new Map<string, number>();
   let total = 0;
-  const bump = (map: Map<string, number>, key: string, by: number) => {
-    const n = (map.get(key) ?? 0) + by;
-    if (n <= 0) map.delete(key);
-    else map.set(key, n);
+  const bump = (key: string, by: number) => {
+    const n = (perIp.get(key) ?? 0) + by;
+    if (n <= 0) perIp.delete(key);
+    else perIp.set(key, n);
   };
   return {
-    take(ip: string, userId: string | null): { release(): void } | 429 | 503 {
+    async take(ip: string, userId: string | null, partnerId: string | null): Promise<{ release(): void } | 429 | 503> {
       if (total >= limits.maxTotal) return 503;
       if ((perIp.get(ip) ?? 0) >= limits.maxPerIp) return 429;
-      if (userId !== null && (perUser.get(userId) ?? 0) >= limits.maxPerUser) return 429;
+      // Held locally while the shared caps answer, so a burst cannot pass the local checks together.
       total += 1;
-      bump(perIp, ip, 1);
-      if (userId !== null) bump(perUser, userId, 1);
+      bump(ip, 1);
+      const free = () => {
+        total -= 1;
+        bump(ip, -1);
+      };
+      const shared = await caps.take([
+        ...(userId !== null ? [{ key: `user:${userId}`, max: limits.maxPerUser }] : []),
+        ...(partnerId !== null ? [{ key: `partner:${partnerId}`, max: limits.maxPerPartner }] : []),
+      ]);
+      if (!shared) {
+        free();
+        return 429;
+      }
       let released = false;
       return {
         release() {
           if (released) return;
           released = true;
-          total -= 1;
-          bump(perIp, ip, -1);
-          if (userId !== null) bump(perUser, userId, -1);
+          free();
+          shared.release();
         },
       };
     },

@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type { GraphQLError, GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
 import type { ApolloServer } from '@apollo/server';
+import type { Redis } from 'ioredis';
 import type { Identity } from '../../platform/auth/identity.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { EventBus } from '../../platform/events/bus.js';
@@ -10,8 +11,9 @@ import type { Policy } from '../authorization/policies.js';
 import type { GatewayContext } from '../context.js';
 import { readSubscriptionFields } from './fields.js';
 import { createHttpSubscriptions } from './http-server.js';
-import type { HttpSubscriptionLimits } from './http-server.js';
+import type { DocumentById, HttpSubscriptionLimits } from './http-server.js';
 import type { LiveEvents } from './live-events.js';
+import { createSharedCaps } from './shared-caps.js';
 import { createSubscriptionCore } from './subscribe.js';
 import { createSubscriptionServer } from './ws-server.js';
 import type { SocketEdge, SubscriptionLimits } from './ws-server.js';
@@ -35,11 +37,13 @@ export function createSubscriptions(deps: {
   log: Logger;
   policies: Map<string, Policy>;
   /** Partner keys and the safelist, as on HTTP; `documentById` resolves a trusted document sent by id. */
-  edge: SocketEdge & { documentById?: (id: string) => string | undefined };
+  edge: SocketEdge & { documentById?: DocumentById };
   validationRules: readonly ValidationRule[];
   parseOptions: ParseOptions;
   admit: (identity: Identity, clientIp: string | undefined) => Promise<GraphQLError | undefined>;
   clientIp: (req: http.IncomingMessage) => string | undefined;
+  /** Per-user and per-partner stream counts shared by every gateway (null: memory, embedded mode). */
+  redis: Redis | null;
 }) {
   const { config } = deps;
   const core = createSubscriptionCore({
@@ -69,6 +73,8 @@ export function createSubscriptions(deps: {
     validationRules: deps.validationRules,
     parseOptions: deps.parseOptions,
     ...(deps.edge.documentById ? { documentById: deps.edge.documentById } : {}),
+    ...(deps.edge.revocationOf ? { revocationOf: deps.edge.revocationOf } : {}),
+    caps: createSharedCaps({ redis: deps.redis, prefix: `${config.EVENT_NAMESPACE}subscription-caps:`, log: deps.log }),
   });
   return {
     /** Edge middleware for /graphql, after the partner key, safelist and rate limit. */
@@ -96,5 +102,6 @@ const httpLimits = (config: GatewayConfig): HttpSubscriptionLimits => ({
   maxTotal: config.HTTP_SUBSCRIPTIONS_MAX,
   maxPerIp: config.HTTP_SUBSCRIPTIONS_MAX_PER_IP,
   maxPerUser: config.HTTP_SUBSCRIPTIONS_MAX_PER_USER,
+  maxPerPartner: config.HTTP_SUBSCRIPTIONS_MAX_PER_PARTNER,
   heartbeatMs: config.SUBSCRIPTION_HEARTBEAT_MS,
 });

@@ -6,7 +6,7 @@ import type { Context } from 'graphql-ws';
 import { GraphQLError, print, specifiedRules, validate } from 'graphql';
 import type { ExecutionArgs, GraphQLSchema, ValidationRule } from 'graphql';
 import type { Identity } from '../../platform/auth/identity.js';
-import { ErrorCode, appError } from '../../platform/errors.js';
+import { ErrorCode, appError, unauthenticated } from '../../platform/errors.js';
 import type { ClientAuth } from '../auth.js';
 import type { ClientInfo } from '../context.js';
 import { declaredClient } from '../persisted-queries/partner-keys.js';
@@ -39,6 +39,8 @@ interface ConnectionState extends Record<PropertyKey, unknown> {
 export interface SocketEdge {
   clientOf: ClientResolver;
   check: SafelistCheck;
+  /** Aborted when this partner key is revoked: the subscriptions opened with it end (UNAUTHENTICATED). */
+  revocationOf?: (partnerId: string) => AbortSignal;
 }
 
 /**
@@ -154,7 +156,9 @@ function connectionLifecycle(deps: SocketServerDeps) {
       const client = deps.edge ? deps.edge.clientOf(header) : declaredClient(header);
       if (!client) return false; // an unknown or revoked API key: 4403, as HTTP answers 401
       try {
-        ctx.extra.subscriber = await auth.identify(raw);
+        const identified = await auth.identify(raw);
+        const revoked = client.partnerId !== null ? deps.edge?.revocationOf?.(client.partnerId) : undefined;
+        ctx.extra.subscriber = revoked ? { ...identified, revoked } : identified;
         ctx.extra.client = client;
         ctx.extra.active = 0;
         ctx.extra.clientIp = deps.clientIp?.(ctx.extra.request);
@@ -166,6 +170,7 @@ function connectionLifecycle(deps: SocketServerDeps) {
     },
     onSubscribe: async (ctx: SocketContext, _id: string, payload: unknown) => {
       // The safelist, exactly as for HTTP requests (same check, same codes and logs).
+      if (ctx.extra.subscriber?.revoked?.aborted) return [unauthenticated('The API key was revoked.')];
       const refusal = deps.edge?.check(ctx.extra.client!, requestedOperationOf(payload));
       if (refusal) return [new GraphQLError(refusal.error.message, { extensions: refusal.error.extensions })];
       if ((ctx.extra.active ?? 0) >= limits.maxSubscriptionsPerConnection) {

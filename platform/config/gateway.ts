@@ -80,11 +80,13 @@ export const gatewaySchema = baseSchema.extend({
   WS_ANONYMOUS_IDLE_MS: positiveInt(30_000),
   /**
    * Subscriptions over HTTP (multipart, SSE): open streams per gateway (503 beyond), per client
-   * address and per signed-in user (429 beyond). Each stream is a socket, as a WebSocket is. (10,000; 100; 20)
+   * address (per gateway), per signed-in user and per partner key (across gateways, in Redis) (429
+   * beyond). Each stream is a socket, as a WebSocket is. (10,000; 100; 20; 100)
    */
   HTTP_SUBSCRIPTIONS_MAX: positiveInt(10_000),
   HTTP_SUBSCRIPTIONS_MAX_PER_IP: positiveInt(100),
   HTTP_SUBSCRIPTIONS_MAX_PER_USER: positiveInt(20),
+  HTTP_SUBSCRIPTIONS_MAX_PER_PARTNER: positiveInt(100),
   /** A heartbeat on each HTTP subscription stream this often, so proxies keep quiet streams open. (5 s) */
   SUBSCRIPTION_HEARTBEAT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
   /** Undelivered events one subscriber may have before it is cut off (it can resume with `after`). */

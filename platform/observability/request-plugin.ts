@@ -1,4 +1,4 @@
-import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import type { ApolloServerPlugin, BaseContext, GraphQLRequest } from '@apollo/server';
 import type { Logger } from '../logger.js';
 import { boundedLabel } from './labels.js';
 import type { ServiceMetrics } from './metrics.js';
@@ -12,6 +12,14 @@ export interface RequestTelemetryOptions<C> {
   /** Who is calling: the client application at the gateway, the calling service at a subgraph. */
   clientOf(context: C): string | null | undefined;
   requestIdOf(context: C): string | undefined;
+  /**
+   * How far an operation's name can be trusted as a label (default: accountable). `listed`: a
+   * persisted or registered operation, its name always a label (a budget of its own, which only
+   * manifests fill); `accountable`: a caller with an identity, names from a bounded budget;
+   * `untrusted`: an anonymous unlisted operation, labelled `unlisted`, so made-up names cannot take
+   * the budget the others use.
+   */
+  trustOf?(context: C, request: GraphQLRequest): 'listed' | 'accountable' | 'untrusted';
 }
 
 /**
@@ -21,17 +29,24 @@ export interface RequestTelemetryOptions<C> {
  */
 export function requestTelemetryPlugin<C extends BaseContext>(opts: RequestTelemetryOptions<C>): ApolloServerPlugin<C> {
   const { metrics, log } = opts;
+  const listedLabel = boundedLabel(1000);
   const operationLabel = boundedLabel();
   const clientLabel = boundedLabel(100);
+  const labelOf = (context: C, request: GraphQLRequest, name: string | null | undefined, resolved: boolean) => {
+    // Unnamed operations are "anonymous"; a document that never parsed or validated is "invalid".
+    if (!name) return resolved ? 'anonymous' : 'invalid';
+    const trust = opts.trustOf?.(context, request) ?? 'accountable';
+    if (trust === 'listed') return listedLabel(name, 'anonymous');
+    return trust === 'accountable' ? operationLabel(name, 'anonymous') : 'unlisted';
+  };
   return {
     async requestDidStart({ contextValue }) {
       const started = performance.now();
       return {
         async willSendResponse({ operationName, operation, response, request }) {
           const seconds = (performance.now() - started) / 1000;
-          // Unnamed operations are "anonymous"; a document that never parsed or validated is "invalid".
           const labels = {
-            operation: operationLabel(operationName, operation ? 'anonymous' : 'invalid'),
+            operation: labelOf(contextValue, request, operationName, operation !== undefined),
             client: clientLabel(opts.clientOf(contextValue), 'unknown'),
           };
           metrics.requests.inc(labels);

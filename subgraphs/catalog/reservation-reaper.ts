@@ -1,9 +1,38 @@
-import type { Database } from '../../platform/db.js';
+import { sql } from 'drizzle-orm';
+import type { Database, Db } from '../../platform/db.js';
 import type { InternalClient } from '../../platform/internal-rpc.js';
 import type { Logger } from '../../platform/logger.js';
 import { claimDueReservations, confirmReservations } from './db/queries.js';
 import type { CatalogTables } from './db/tables.js';
 import { restockReservation } from './reservations.js';
+
+/**
+ * A RELEASED reservation (a tombstone) is kept this long after its release, then deleted with its
+ * lines. It only has to outlive any reserve of its id that could still arrive: placeOrder's
+ * transaction, the only sender, ends within 6 × INTERNAL_CALL_TIMEOUT_MS, and a client's retry
+ * with the same idempotency key comes within the 48 h the key is kept. HELD and CONFIRMED
+ * reservations are never deleted (a cancellation returns a confirmed one's units).
+ */
+export const TOMBSTONE_RETENTION_MS = 7 * 24 * 3_600_000;
+const PRUNE_EVERY_MS = 3_600_000;
+const PRUNE_BATCH = 5_000;
+
+/** Deletes tombstones released more than retentionMs ago, in batches; how many. */
+export async function pruneReservationTombstones(db: Db<Record<string, unknown>>, retentionMs: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted = await db.execute(sql`with gone as (
+        delete from reservations where reservation_id = any(array(
+          select reservation_id from reservations
+          where status = 'RELEASED' and released_at < now() - make_interval(secs => ${retentionMs / 1000}) limit ${PRUNE_BATCH}))
+        returning reservation_id),
+      lines as (delete from stock_reservations where reservation_id in (select reservation_id from gone))
+      select count(*)::int as n from gone`);
+    const n = (deleted[0] as { n?: number } | undefined)?.n ?? 0;
+    total += n;
+    if (n < PRUNE_BATCH) return total;
+  }
+}
 
 /** Reservations asked about per call to orders (its route takes at most 100). */
 const BATCH = 100;
@@ -60,8 +89,13 @@ export function createReservationReaper(opts: {
       if (batch.claimed < BATCH) break;
     }
     if (released > 0) opts.afterRelease?.();
+    if (Date.now() - lastPrune >= PRUNE_EVERY_MS) {
+      lastPrune = Date.now();
+      await pruneReservationTombstones(database.background, TOMBSTONE_RETENTION_MS);
+    }
     return released;
   }
+  let lastPrune = 0;
 
   let stopped = false;
   let running: Promise<unknown> = Promise.resolve();

@@ -15,9 +15,9 @@ export interface ApolloSubscription {
  * Apollo Client 4 with a plain HttpLink, as a mobile or web app uses it when WebSockets are not an
  * option: HttpLink sends subscriptions with `Accept: multipart/mixed;subscriptionSpec=1.0`.
  */
-export function apolloHttpClient(url: string, token?: string) {
+export function apolloHttpClient(url: string, token?: string, headers: Record<string, string> = {}) {
   const client = new ApolloClient({
-    link: new HttpLink({ uri: url, headers: token ? { authorization: `Bearer ${token}` } : {} }),
+    link: new HttpLink({ uri: url, headers: { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) } }),
     cache: new InMemoryCache(),
     // Two identical subscriptions are two streams here (the tests count them).
     queryDeduplication: false,
