@@ -199,6 +199,7 @@ function createSubscriptions(deps: {
     validationRules: deps.limits.validationRules,
     parseOptions: deps.limits.parseOptions,
     admit: deps.limits.admitSocketOperation,
+    costCeiling: deps.limits.costCeiling,
     clientIp: (req) => clientAddress(req, deps.trustProxy()),
     redis: deps.redis,
   });

@@ -1,4 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
+import type { DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode } from 'graphql';
 import { HeaderMap } from '@apollo/server';
 import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '../../platform/config.js';
@@ -28,6 +29,28 @@ function budgetSpent(perMinute: number, retryAfterSeconds: number) {
   return refused;
 }
 
+/** An operation's static cost, and the refusal when it is above LIMIT_MAX_OPERATION_COST. */
+export type CostCeiling = (
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown>,
+) => { estimated: number; refusal?: GraphQLError };
+
+/**
+ * The one ceiling every transport applies: this plugin for HTTP (and queries over the WebSocket),
+ * the subscription core for subscriptions over the WebSocket, multipart and SSE.
+ */
+export function createCostCeiling(deps: { config: GatewayConfig; hints: CostHints }): CostCeiling {
+  const max = deps.config.LIMIT_MAX_OPERATION_COST;
+  return (schema, document, operation, variables) => {
+    const estimated = operationCost(schema, document, operation, variables, deps.hints, {
+      defaultListSize: deps.config.COST_DEFAULT_LIST_SIZE,
+    });
+    return estimated > max ? { estimated, refusal: tooExpensive(estimated, max) } : { estimated };
+  };
+}
+
 /**
  * Static cost at the gateway, once the operation is known and before anything is planned:
  *   - any operation above LIMIT_MAX_OPERATION_COST is refused outright (COST_ESTIMATED_TOO_EXPENSIVE, 400):
@@ -46,7 +69,8 @@ export function createCostBudgetPlugin(deps: {
   redis: Redis | null;
   hints: CostHints;
 }): ApolloServerPlugin<GatewayContext> {
-  const { config, hints } = deps;
+  const { config } = deps;
+  const ceiling = createCostCeiling(deps);
   // A partner's own costBudgetPerMinute (client registry) else PARTNER_COST_BUDGET_PER_MINUTE: one limiter per distinct number.
   const budgetsOf = createLimiterSet(deps.redis, config.EVENT_NAMESPACE, { name: 'cost', durationSeconds: 60 });
 
@@ -56,11 +80,9 @@ export function createCostBudgetPlugin(deps: {
       return {
         async didResolveOperation({ schema, document, operation, request, contextValue }) {
           if (!operation) return;
-          const estimated = operationCost(schema, document, operation, request.variables ?? {}, hints, {
-            defaultListSize: config.COST_DEFAULT_LIST_SIZE,
-          });
+          const { estimated, refusal } = ceiling(schema, document, operation, request.variables ?? {});
           report = { estimated };
-          if (estimated > config.LIMIT_MAX_OPERATION_COST) throw tooExpensive(estimated, config.LIMIT_MAX_OPERATION_COST);
+          if (refusal) throw refusal;
           const partnerId = contextValue.client.partnerId;
           if (!partnerId || estimated === 0) return;
           const perMinute = contextValue.client.limits?.costBudgetPerMinute ?? config.PARTNER_COST_BUDGET_PER_MINUTE;

@@ -6,7 +6,8 @@ import type { Identity } from '../../platform/auth/identity.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
 import type { GatewayContext } from '../context.js';
-import { createCostBudgetPlugin } from './cost-budget.js';
+import { createCostBudgetPlugin, createCostCeiling } from './cost-budget.js';
+import type { CostCeiling } from './cost-budget.js';
 import { createLoginProtection } from './login-protection.js';
 import { readCostHints } from './operation-cost.js';
 import { createOperationLimits } from './operation-limits.js';
@@ -25,6 +26,8 @@ export interface Limits {
   /** For the subscription server: request counts for operations sent over WebSockets. */
   // A property, not a method: it is handed on detached (to the WebSocket server).
   admitSocketOperation: (identity: Identity, ip: string | undefined) => Promise<GraphQLError | undefined>;
+  /** For the subscription core: the static cost ceiling, as HTTP requests meet it. */
+  costCeiling: CostCeiling;
 }
 
 /**
@@ -36,15 +39,17 @@ export function createLimits(deps: { config: GatewayConfig; redis: Redis | null;
   const { config, redis, log } = deps;
   const operation = createOperationLimits(config);
   const requests = createRequestRateLimit({ config, redis, log });
+  const hints = readCostHints(deps.supergraphSdl);
   return {
     middleware: [requests.middleware],
     plugins: [
       ...operation.plugins,
-      createCostBudgetPlugin({ config, redis, hints: readCostHints(deps.supergraphSdl) }),
+      createCostBudgetPlugin({ config, redis, hints }),
       createLoginProtection({ config, redis, log, supergraphSdl: deps.supergraphSdl }),
     ],
     validationRules: operation.validationRules,
     parseOptions: operation.parseOptions,
     admitSocketOperation: requests.admit,
+    costCeiling: createCostCeiling({ config, hints }),
   };
 }

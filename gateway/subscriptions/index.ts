@@ -8,6 +8,7 @@ import type { EventBus } from '../../platform/events/bus.js';
 import type { Logger } from '../../platform/logger.js';
 import type { ClientAuth } from '../auth.js';
 import type { Policy } from '../authorization/policies.js';
+import type { CostCeiling } from '../limits/cost-budget.js';
 import type { GatewayContext } from '../context.js';
 import { readSubscriptionFields } from './fields.js';
 import { createHttpSubscriptions } from './http-server.js';
@@ -21,12 +22,8 @@ import type { SocketEdge, SubscriptionLimits } from './ws-server.js';
 export { eventStreamStats } from './event-stream.js';
 export { createLiveEvents } from './live-events.js';
 
-/**
- * Subscriptions on every transport the gateway serves at /graphql: graphql-ws on the upgrade,
- * Apollo's multipart and GraphQL over SSE on plain requests. Which fields exist, which events feed
- * them and who may receive them is read from the supergraph (`@event`, fields.ts).
- */
-export function createSubscriptions(deps: {
+/** What the subscription transports are built from (gateway/server.ts wires them). */
+export interface SubscriptionDeps {
   config: GatewayConfig;
   supergraphSdl: string;
   apollo: ApolloServer<GatewayContext>;
@@ -41,10 +38,19 @@ export function createSubscriptions(deps: {
   validationRules: readonly ValidationRule[];
   parseOptions: ParseOptions;
   admit: (identity: Identity, clientIp: string | undefined) => Promise<GraphQLError | undefined>;
+  /** The static cost ceiling HTTP requests meet (limits/cost-budget.ts), applied to every subscription. */
+  costCeiling: CostCeiling;
   clientIp: (req: http.IncomingMessage) => string | undefined;
   /** Per-user and per-partner stream counts shared by every gateway (null: memory, embedded mode). */
   redis: Redis | null;
-}) {
+}
+
+/**
+ * Subscriptions on every transport the gateway serves at /graphql: graphql-ws on the upgrade,
+ * Apollo's multipart and GraphQL over SSE on plain requests. Which fields exist, which events feed
+ * them and who may receive them is read from the supergraph (`@event`, fields.ts).
+ */
+export function createSubscriptions(deps: SubscriptionDeps) {
   const { config } = deps;
   const core = createSubscriptionCore({
     apollo: deps.apollo,
@@ -53,6 +59,7 @@ export function createSubscriptions(deps: {
     log: deps.log,
     fields: readSubscriptionFields(deps.supergraphSdl),
     policies: deps.policies,
+    costCeiling: deps.costCeiling,
     maxQueuedEvents: config.WS_MAX_QUEUED_EVENTS,
   });
   const ws = createSubscriptionServer({

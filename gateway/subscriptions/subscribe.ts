@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, getOperationAST } from 'graphql';
 import type { DocumentNode, ExecutionResult, GraphQLSchema } from 'graphql';
 import type { ApolloServer } from '@apollo/server';
 import type { Identity } from '../../platform/auth/identity.js';
@@ -10,6 +10,7 @@ import type { Logger } from '../../platform/logger.js';
 import { authorizeOperation } from '../authorization/authorize-operation.js';
 import type { Policy } from '../authorization/policies.js';
 import type { ClientInfo, GatewayContext } from '../context.js';
+import type { CostCeiling } from '../limits/cost-budget.js';
 import { planSubscription } from './event-query.js';
 import { openEventStream } from './event-stream.js';
 import type { Subscriber } from './event-stream.js';
@@ -68,6 +69,8 @@ export function createSubscriptionCore(deps: {
   fields: SubscriptionFields;
   /** The supergraph's @authenticated / @requiresScopes, checked on the subscription itself. */
   policies?: Map<string, Policy>;
+  /** The static cost ceiling, as HTTP requests meet it (an operation's cost does not depend on its transport). */
+  costCeiling?: CostCeiling;
   /** Events buffered for one slow subscriber before it is cut off. */
   maxQueuedEvents: number;
 }) {
@@ -111,11 +114,16 @@ export function createSubscriptionCore(deps: {
     );
   };
 
+  const tooCostly = (req: SubscribeRequest): GraphQLError | undefined => {
+    const operation = getOperationAST(req.document, req.operationName ?? null);
+    return operation ? deps.costCeiling?.(req.schema, req.document, operation, req.variables).refusal : undefined;
+  };
+
   async function subscribe(req: SubscribeRequest): Promise<SubscribeOutcome> {
     try {
       const nul = nulCharacterError(req.document, req.variables);
       if (nul) return { errors: [nul] };
-      const denied = denial(req);
+      const denied = denial(req) ?? tooCostly(req);
       if (denied) return { errors: [denied] };
       const plan = planSubscription(deps.fields, req.schema, req.document, req.operationName, req.variables);
       return await openEventStream(plan, req.subscriber, {
