@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { HeaderMap } from '@apollo/server';
-import type { Redis } from 'ioredis';
+import type { RedisGuard } from '../../platform/redis-guard.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import { badInput } from '../../platform/errors.js';
 import type { GatewayContext } from '../context.js';
@@ -48,7 +48,7 @@ function budgetSpent(perMinute: number, retryAfterSeconds: number) {
  */
 export function createCostBudgetPlugin(deps: {
   config: GatewayConfig;
-  redis: Redis | null;
+  redis: RedisGuard | null;
   hints: CostHints;
 }): ApolloServerPlugin<GatewayContext> {
   const { config, hints } = deps;

@@ -1,6 +1,6 @@
 import { HeaderMap } from '@apollo/server';
 import type { GraphQLError } from 'graphql';
-import type { Redis } from 'ioredis';
+import type { RedisGuard } from '../../platform/redis-guard.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ErrorCode, appError } from '../../platform/errors.js';
@@ -28,29 +28,33 @@ export type Outcome = { allowed: true; remaining: number; resetSeconds: number }
 /**
  * A fixed-window counter from rate-limiter-flexible, in Redis when the gateway has one (every
  * instance counts together: one Lua INCR+EXPIRE per call), in memory in embedded mode. When Redis
- * is unreachable the same limits are kept per instance in memory (the library's insurance
- * limiter) rather than failing every request or letting everything through.
+ * is slow, frozen or away (each call has REDIS_COMMAND_TIMEOUT_MS, and the connection's breaker
+ * skips Redis at once after a few failures) the same limits are kept per instance in memory, rather
+ * than failing every request or letting everything through: N gateways then admit at most N × the
+ * limit per window, and counts made in memory are not carried back to Redis.
  */
-export function createLimiter(redis: Redis | null, namespace: string, opts: LimiterOptions): Limiter {
+export function createLimiter(redis: RedisGuard | null, namespace: string, opts: LimiterOptions): Limiter {
   if (redis && opts.lease && opts.lease > 1) return createLeasedLimiter(redis, namespace, { ...opts, lease: opts.lease });
   const keyPrefix = `${namespace}limit:${opts.name}`;
   const memory = new RateLimiterMemory({ keyPrefix, points: opts.points, duration: opts.durationSeconds });
-  const limiter: RateLimiterAbstract = redis
-    ? new RateLimiterRedis({
-        storeClient: redis,
-        keyPrefix,
-        points: opts.points,
-        duration: opts.durationSeconds,
-        // Fail over to memory at once instead of queueing behind a reconnect.
-        rejectIfRedisNotReady: true,
-        insuranceLimiter: memory,
-      })
-    : memory;
+  const shared = redis
+    ? new RateLimiterRedis({ storeClient: redis.client, keyPrefix, points: opts.points, duration: opts.durationSeconds })
+    : null;
+  // Redis when it answers in time; memory when the guard refuses or the call fails (a refusal, RateLimiterRes, is an answer).
+  const call = async <T>(use: (limiter: RateLimiterAbstract) => Promise<T>): Promise<T> => {
+    if (!redis || !shared) return use(memory);
+    try {
+      return await redis.run(() => use(shared));
+    } catch (err) {
+      if (err instanceof RateLimiterRes) throw err;
+      return use(memory);
+    }
+  };
   return {
     points: opts.points,
     async consume(key, points = 1) {
       try {
-        const res = await limiter.consume(key, points);
+        const res = await call((l) => l.consume(key, points));
         return { allowed: true, remaining: res.remainingPoints, resetSeconds: seconds(res.msBeforeNext) };
       } catch (rejection) {
         if (rejection instanceof RateLimiterRes) return { allowed: false, retryAfterSeconds: seconds(rejection.msBeforeNext) };
@@ -58,10 +62,10 @@ export function createLimiter(redis: Redis | null, namespace: string, opts: Limi
       }
     },
     async refund(key, points = 1) {
-      await limiter.reward(key, points);
+      await call((l) => l.reward(key, points));
     },
     async reset(key) {
-      await limiter.delete(key);
+      await call((l) => l.delete(key));
     },
   };
 }
@@ -74,7 +78,7 @@ export function createLimiter(redis: Redis | null, namespace: string, opts: Limi
  * limit starts that partner's count afresh.
  */
 export function createLimiterSet(
-  redis: Redis | null,
+  redis: RedisGuard | null,
   namespace: string,
   opts: Omit<LimiterOptions, 'points'>,
 ): (points: number) => Limiter {
@@ -129,9 +133,9 @@ const LEASE_SWEEP_AT = 10_000;
  * never admit more than the limit; the error is the other way: points leased but not yet used sit
  * at the other instances, so a key may be refused after at least `limit - N × (lease - 1)`
  * admitted requests in a window (N gateway instances). Once the window is spent, the instance
- * refuses locally until it ends. Without Redis (or while it fails) it counts in memory.
+ * refuses locally until it ends. Without Redis (or while it fails or its breaker is open) it counts in memory.
  */
-export function createLeasedLimiter(redis: Redis, namespace: string, opts: LimiterOptions & { lease: number }): Limiter {
+export function createLeasedLimiter(redis: RedisGuard, namespace: string, opts: LimiterOptions & { lease: number }): Limiter {
   const fallback = createLimiter(null, namespace, { ...opts, lease: 1 });
   const keyPrefix = `${namespace}limit:${opts.name}:`;
   const windowMs = opts.durationSeconds * 1000;
@@ -139,7 +143,7 @@ export function createLeasedLimiter(redis: Redis, namespace: string, opts: Limit
   const pending = new Map<string, Promise<Lease>>();
 
   const take = async (key: string, want: number): Promise<Lease> => {
-    const [total, ttl] = (await redis.eval(LEASE_SCRIPT, 1, keyPrefix + key, want, windowMs)) as [number, number];
+    const [total, ttl] = (await redis.run((r) => r.eval(LEASE_SCRIPT, 1, keyPrefix + key, want, windowMs))) as [number, number];
     const granted = Math.max(0, Math.min(want, opts.points - (total - want)));
     const held = leases.get(key);
     const lease = { left: (held && held.resetAt > Date.now() ? held.left : 0) + granted, total, resetAt: Date.now() + ttl };
@@ -182,7 +186,7 @@ export function createLeasedLimiter(redis: Redis, namespace: string, opts: Limit
     },
     async reset(key) {
       leases.delete(key);
-      await redis.del(keyPrefix + key).catch(() => undefined);
+      await redis.run((r) => r.del(keyPrefix + key)).catch(() => undefined);
     },
   };
 }
