@@ -50,6 +50,16 @@ export function createRedisGuard(client: Redis, name: string, log: Logger): Redi
     handleWhen((err) => err instanceof Error && !(err instanceof ReplyError)),
     { halfOpenAfter: BREAKER_HALF_OPEN_MS, breaker: new ConsecutiveBreaker(BREAKER_FAILURES) },
   );
+  // A client made on first use is still connecting: its first calls wait for it, at most one command deadline.
+  let everReady = client.status === 'ready';
+  const firstConnect = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, client.options.commandTimeout ?? 0);
+    client.once('ready', () => {
+      everReady = true;
+      clearTimeout(timer);
+      resolve();
+    });
+  });
   let openedAt = 0;
   policy.onBreak(() => {
     openedAt = Date.now();
@@ -66,6 +76,7 @@ export function createRedisGuard(client: Redis, name: string, log: Logger): Redi
     name,
     client,
     async run(call) {
+      if (!everReady) await firstConnect;
       if (client.status !== 'ready') throw new RedisUnavailableError(name, client.status);
       try {
         return await policy.execute(() => call(client));

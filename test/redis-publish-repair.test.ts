@@ -43,10 +43,11 @@ describe('a live publish that fails after its append (issue 19)', () => {
     await eventually(
       async () => {
         await cluster.gql('mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }', { p: productId }, { token: admin.token });
-        return sub.results.length > 0 ? true : undefined;
+        return sub.results.some((r) => r.data) ? true : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 500 },
     );
+    expect(sub.results.filter((r) => r.errors)).toEqual([]);
     const seenBefore = sub.results.length;
     const failedBefore = await failures();
 

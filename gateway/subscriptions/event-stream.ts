@@ -2,7 +2,7 @@ import type { ExecutionResult } from 'graphql';
 
 import { isAdmin } from '../../platform/auth/identity.js';
 import type { Identity } from '../../platform/auth/identity.js';
-import { ErrorCode, appError, badInput, unauthenticated } from '../../platform/errors.js';
+import { ErrorCode, appError, badInput, serviceUnavailable, unauthenticated } from '../../platform/errors.js';
 import type { EventBus } from '../../platform/events/bus.js';
 import { compareStreamIds, isStreamId } from '../../platform/events/types.js';
 import type { StreamEvent } from '../../platform/events/types.js';
@@ -130,9 +130,10 @@ export async function openEventStream(
   let startId: string;
   try {
     startId = after ?? (await deps.bus.lastId(field.stream));
-  } catch (err) {
+  } catch {
     stopLive();
-    throw err;
+    // Redis slow or away (the read has a deadline): say so with a code the client can retry on.
+    throw serviceUnavailable('Live events are unavailable right now; retry the subscription shortly.');
   }
   const resumePoint = () => (compareStreamIds(lastId, startId) > 0 ? lastId : startId);
   let resyncing = false;

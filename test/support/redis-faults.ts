@@ -101,7 +101,7 @@ export function startLoad(opts: {
       const at = Date.now();
       const input = { items: [{ productId: opts.productId, quantity }], idempotencyKey: `fault-${randomUUID()}` };
       const res = await post(`${cluster.baseUrl('gateway', gateway)}/graphql`, PLACE, { input }, opts.customer.token);
-      const id = ((res.body?.data?.placeOrder as { id?: string } | null | undefined)?.id ?? null) as string | null;
+      const id = (res.body?.data?.placeOrder as { id?: string } | null | undefined)?.id ?? null;
       load.orders.push({ at, id, code: id ? null : (res.failure ?? failureOf(res.body)), quantity });
       await sleep(opts.orderEveryMs ?? 300);
     }

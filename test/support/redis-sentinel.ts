@@ -127,7 +127,10 @@ export async function startSentinelRedis(): Promise<SentinelRedis> {
         children.map(
           (c) =>
             new Promise<void>((resolve) => {
-              if (c.exitCode !== null || c.signalCode !== null) return resolve();
+              if (c.exitCode !== null || c.signalCode !== null) {
+                resolve();
+                return;
+              }
               c.once('exit', () => resolve());
               c.kill('SIGKILL');
             }),
