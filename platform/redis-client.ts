@@ -47,9 +47,9 @@ function target(config: RedisConfig): RedisOptions {
       sentinels: config.REDIS_SENTINELS,
       name: config.REDIS_MASTER_NAME,
       ...(config.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: config.REDIS_SENTINEL_PASSWORD } : {}),
-      // Ask the sentinels within a bounded time, and hear +switch-master at once.
+      // Ask the sentinels within a bounded time. No failoverDetector: its disconnect racing a reconnect
+      // leaves the client ended for good (ioredis 5.11: "Connection is closed" from connectToNext).
       sentinelCommandTimeout: 1_000,
-      failoverDetector: true,
       ...(url?.protocol === 'rediss:' ? { enableTLSForSentinelMode: true } : {}),
     };
   }

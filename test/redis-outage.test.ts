@@ -3,7 +3,10 @@ import { startCluster } from './support/cluster.js';
 import type { Cluster } from './support/cluster.js';
 import { orderInvariants, startLoad, summarize } from './support/redis-faults.js';
 import type { Load } from './support/redis-faults.js';
+import { eventually } from './support/stack.js';
 import type { TestUser } from './support/stack.js';
+import { wsClient } from './support/ws-client.js';
+import type { TestWsClient } from './support/ws-client.js';
 
 /**
  * Issue 19: Redis frozen (SIGSTOP: socket open, no answers, ioredis still `ready`) or killed, under
@@ -13,6 +16,8 @@ import type { TestUser } from './support/stack.js';
  *    latency; on this shared 2-core machine that is asserted as every answer within 2 s (the old
  *    code answered after the whole freeze, 15 s) and reported as percentiles;
  *  - /health/ready is 200 on both gateways, every probe answered within 2.5 s;
+ *  - a live subscriber is told during the freeze: SUBSCRIPTION_INTERRUPTED with the id of the last
+ *    event it received (resubscribing with `after` replays the rest);
  *  - placeOrder succeeds or fails with a coded error; afterwards every order has exactly one
  *    invoice and the product's stock is down by exactly what the orders hold.
  */
@@ -23,6 +28,7 @@ const LOADED_MACHINE_BOUND_MS = 2_000;
 let cluster: Cluster;
 let customer: TestUser;
 let productId: string;
+let client: TestWsClient | undefined;
 
 beforeAll(async () => {
   cluster = await startCluster({ instances: { gateway: GATEWAYS }, logLevel: 'warn', readyTimeoutMs: 180_000 });
@@ -30,6 +36,7 @@ beforeAll(async () => {
   productId = (await cluster.product({ stock: STOCK, priceCents: 900 })).id;
 }, 400_000);
 afterAll(async () => {
+  await client?.dispose();
   await cluster?.close();
 }, 60_000);
 
@@ -66,17 +73,31 @@ function expectServed(name: string, result: Awaited<ReturnType<typeof underLoad>
 }
 
 describe('Redis outages under load (issue 19)', () => {
-  it('Redis frozen 15 s (SIGSTOP): every query answered in bounded time, gateways ready, one invoice per order', async () => {
+  it('Redis frozen 15 s (SIGSTOP): every query answered in bounded time, gateways ready, one invoice per order, subscribers told', async () => {
     const pid = cluster.redis.pid()!;
+    client = wsClient(cluster.url);
+    const sub = client.subscribe(`subscription { stockChanged(productId: "${productId}") { id stock } }`);
+    let toldAt = 0;
     const result = await underLoad(async () => {
+      // Live before the freeze: orders of the load change the product's stock.
+      await eventually(async () => (sub.results.some((r) => r.data) ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
       process.kill(pid, 'SIGSTOP');
+      const frozenAt = Date.now();
       try {
-        await sleep(15_000);
+        await eventually(async () => (sub.results.some((r) => r.errors) ? true : undefined), { timeoutMs: 14_000, intervalMs: 100 });
+        toldAt = Date.now() - frozenAt;
+        await sleep(Math.max(0, 15_000 - (Date.now() - frozenAt)));
       } finally {
         process.kill(pid, 'SIGCONT');
       }
     });
     expectServed('frozen 15 s', result);
+    // The subscriber was told during the freeze, resumably, with the id of the last event it got.
+    const delivered = sub.results.filter((r) => r.data).map((r) => r.extensions?.eventId);
+    const ending = sub.results.find((r) => r.errors)?.errors?.[0]?.extensions;
+    console.log(`[redis-outage] frozen 15 s: subscriber got ${delivered.length} events, then ${String(ending?.code)} after ${toldAt} ms`);
+    expect(ending?.code).toBe('SUBSCRIPTION_INTERRUPTED');
+    expect(ending?.lastEventId).toBe(delivered.at(-1));
     const invariants = await orderInvariants(cluster, productId, STOCK, 120_000);
     console.log(`[redis-outage] frozen 15 s: ${JSON.stringify(invariants)}`);
     expect(invariants).toEqual({ orders: invariants.orders, invoicedOnce: invariants.orders, invoicedTwice: 0, stockDrift: 0 });

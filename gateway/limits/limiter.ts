@@ -27,11 +27,12 @@ export type Outcome = { allowed: true; remaining: number; resetSeconds: number }
 
 /**
  * A fixed-window counter from rate-limiter-flexible, in Redis when the gateway has one (every
- * instance counts together: one Lua INCR+EXPIRE per call), in memory in embedded mode. When Redis
- * is slow, frozen or away (each call has REDIS_COMMAND_TIMEOUT_MS, and the connection's breaker
- * skips Redis at once after a few failures) the same limits are kept per instance in memory, rather
- * than failing every request or letting everything through: N gateways then admit at most N × the
- * limit per window, and counts made in memory are not carried back to Redis.
+ * instance counts together: one Lua INCR+EXPIRE per call), and always also in this gateway's
+ * memory. A key is refused when either count is over the limit: a Redis call that is slow (past
+ * REDIS_COMMAND_TIMEOUT_MS), frozen or refused (the connection's breaker then skips Redis at once)
+ * loses nothing locally, so each gateway on its own never admits more than the limit per window,
+ * and N gateways together at most N × the limit while Redis is away (exactly the limit while it
+ * answers). Redis never sees the counts it missed.
  */
 export function createLimiter(redis: RedisGuard | null, namespace: string, opts: LimiterOptions): Limiter {
   if (redis && opts.lease && opts.lease > 1) return createLeasedLimiter(redis, namespace, { ...opts, lease: opts.lease });
@@ -40,32 +41,34 @@ export function createLimiter(redis: RedisGuard | null, namespace: string, opts:
   const shared = redis
     ? new RateLimiterRedis({ storeClient: redis.client, keyPrefix, points: opts.points, duration: opts.durationSeconds })
     : null;
-  // Redis when it answers in time; memory when the guard refuses or the call fails (a refusal, RateLimiterRes, is an answer).
-  const call = async <T>(use: (limiter: RateLimiterAbstract) => Promise<T>): Promise<T> => {
-    if (!redis || !shared) return use(memory);
-    try {
-      return await redis.run(() => use(shared));
-    } catch (err) {
-      if (err instanceof RateLimiterRes) throw err;
-      return use(memory);
-    }
+  const outcome = (res: RateLimiterRes | Error): Outcome | null => {
+    if (!(res instanceof RateLimiterRes)) return null; // Redis did not answer: memory decides
+    if (res.consumedPoints > opts.points) return { allowed: false, retryAfterSeconds: seconds(res.msBeforeNext) };
+    return { allowed: true, remaining: res.remainingPoints, resetSeconds: seconds(res.msBeforeNext) };
   };
+  const settle = <T>(p: Promise<T>) =>
+    p.then(
+      (v) => v,
+      (err: unknown) => err as T,
+    );
+  // Redis when it answers in time (behind the guard); failures are swallowed, memory always counts.
+  const both = (use: (limiter: RateLimiterAbstract) => Promise<unknown>) =>
+    Promise.all([settle(use(memory)), shared && redis ? settle(redis.run(() => use(shared))) : Promise.resolve(null)]);
   return {
     points: opts.points,
     async consume(key, points = 1) {
-      try {
-        const res = await call((l) => l.consume(key, points));
-        return { allowed: true, remaining: res.remainingPoints, resetSeconds: seconds(res.msBeforeNext) };
-      } catch (rejection) {
-        if (rejection instanceof RateLimiterRes) return { allowed: false, retryAfterSeconds: seconds(rejection.msBeforeNext) };
-        throw rejection;
-      }
+      const [local, global] = (await both((l) => l.consume(key, points))) as [RateLimiterRes | Error, RateLimiterRes | Error | null];
+      const mine = outcome(local);
+      if (!mine) throw new Error('in-memory rate limiter failed', { cause: local });
+      const all = global ? outcome(global) : null;
+      if (!mine.allowed) return mine;
+      return all ?? mine;
     },
     async refund(key, points = 1) {
-      await call((l) => l.reward(key, points));
+      await both((l) => l.reward(key, points));
     },
     async reset(key) {
-      await call((l) => l.delete(key));
+      await both((l) => l.delete(key));
     },
   };
 }

@@ -10,6 +10,9 @@ import type { LiveEvents } from './live-events.js';
 import { ENTITY_ID_VARIABLE } from './event-query.js';
 import type { PlannedSubscription } from './event-query.js';
 
+/** How long the live feed may stay cut before open subscriptions end with SUBSCRIPTION_INTERRUPTED (a blip is replayed seamlessly). */
+const FEED_CUT_GRACE_MS = 5_000;
+
 /** Open event streams in this process (hygiene tests check it returns to baseline). */
 export const eventStreamStats = { open: 0 };
 
@@ -156,7 +159,20 @@ export async function openEventStream(
       wake();
     }
   };
-  const stopResync = deps.live.onResubscribed(() => void resync());
+  // A cut that lasts (Redis down or frozen) ends the subscription resumably now, rather than leaving the client waiting in silence.
+  let cutTimer: NodeJS.Timeout | undefined;
+  const stopCut =
+    deps.live.onCut?.(() => {
+      cutTimer ??= setTimeout(() => {
+        interrupted = true;
+        wake();
+      }, FEED_CUT_GRACE_MS);
+    }) ?? (() => {});
+  const stopResync = deps.live.onResubscribed(() => {
+    clearTimeout(cutTimer);
+    cutTimer = undefined;
+    void resync();
+  });
 
   eventStreamStats.open += 1;
   let released = false;
@@ -166,6 +182,8 @@ export async function openEventStream(
     eventStreamStats.open -= 1;
     stopLive();
     stopResync();
+    stopCut();
+    clearTimeout(cutTimer);
   };
   const wake = () => waiters.splice(0).forEach((w) => void pull().then(w));
 
