@@ -73,7 +73,7 @@ describe('Redis full (issue 19)', () => {
     );
     const invariants = await orderInvariants(cluster, productId, STOCK, 120_000);
     console.log(
-      `[redis-full] 60 queries and 20 orders while full, ${waiting!.n} events waited in the outbox; after: ${JSON.stringify(invariants)}`,
+      `[redis-full] 40 queries and 20 orders while full, ${waiting!.n} events waited in the outbox; after: ${JSON.stringify(invariants)}`,
     );
     expect(invariants).toEqual({ orders: ids.length, invoicedOnce: ids.length, invoicedTwice: 0, stockDrift: 0 });
   }, 300_000);
