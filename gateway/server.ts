@@ -6,7 +6,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloGateway } from '@apollo/gateway';
-import type { Redis } from 'ioredis';
+import type { RedisGuard } from '../platform/redis-guard.js';
 import type { ServiceMap } from '@apollo/gateway';
 import type { GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
 import { ConfigError } from '../platform/config.js';
@@ -42,6 +42,7 @@ import { createPersistedQueries } from './persisted-queries/index.js';
 import type { PersistedQueries } from './persisted-queries/index.js';
 import { createGatewayReadiness } from './readiness.js';
 import { createGatewayRedis } from './redis.js';
+import { registerRedisMetrics } from '../platform/redis-guard.js';
 import { createSubgraphRegistry, supergraphSubgraphNames } from './subgraph-registry.js';
 import type { SubgraphRegistry } from './subgraph-registry.js';
 import { routingUrl, unknownRoutingOverrides } from './routing.js';
@@ -179,7 +180,7 @@ function createSubscriptions(deps: {
   schema: () => GraphQLSchema | undefined;
   trustProxy: () => TrustProxy;
   live: LiveEvents;
-  redis: Redis | null;
+  redis: RedisGuard | null;
 }) {
   const { config, log, live } = deps;
   const bus = createEventBus(config, log);
@@ -226,11 +227,18 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   });
   const formatError = createErrorFormatter(log);
   const federation = createFederation(config, supergraphSdl, subgraphs, observability.metrics, formatError);
-  const redis = createGatewayRedis(config.REDIS_URL, log);
+  const redis = await createGatewayRedis(config, log);
   const auth = createClientAuth(config);
   const persisted = await createPersistedQueries(config, redis, log);
   const consistency = createConsistency(config);
   const limits = createLimits({ config, redis, log, supergraphSdl });
+  // Every Redis connection of this gateway, for readiness details and `redis_connection_up`.
+  const redisStatus = () => [
+    ...(redis ? [redis] : []),
+    ...(live.redisStatus?.() ?? []),
+    ...cache.redisStatus(),
+    ...(bus.redisStatus?.() ?? []),
+  ];
   const parts = edgeParts({ metrics: observability.metrics, log, auth, persisted, consistency, limits });
   // A cached answer is served only after every check above has passed (gateway/cache/).
   parts.push({ name: 'cache', plugins: cache.plugins });
@@ -241,7 +249,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   const { app, health, finish } = createServiceApp({
     middleware: observability.middleware,
     log,
-    readiness: createGatewayReadiness({ supergraphLoaded: () => federation.apiSchema() !== undefined, redis, subgraphs }),
+    readiness: createGatewayReadiness({ supergraphLoaded: () => federation.apiSchema() !== undefined, redis: redisStatus, subgraphs }),
   });
   // req.ip: which proxies may name the client in X-Forwarded-For (rate limits per IP; see TRUST_PROXY).
   app.set('trust proxy', config.TRUST_PROXY);
@@ -273,6 +281,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     expressMiddleware(apollo, { context: async ({ req, res }) => contextFromEdge(edgeOf(res), consistency.fromRequest(req)) }),
   );
   finish();
+  registerRedisMetrics(observability.metrics.registry, redisStatus);
 
   observability.metrics.gauge('graphql_subscriptions_open', 'Subscriptions open in this process.', () => eventStreamStats.open);
   observability.metrics.gauge('websocket_connections_open', 'WebSocket connections open on this gateway.', () =>
@@ -293,7 +302,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
       await apollo.stop();
       subgraphs.close();
       await cache.close();
-      await Promise.all([live.close(), bus.close(), redis?.quit()]);
+      await Promise.all([live.close(), bus.close(), redis?.client.quit().catch(() => redis.client.disconnect())]);
     },
   };
 }

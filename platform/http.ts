@@ -37,7 +37,7 @@ const withDeadline = (check: ReadinessCheck): ReturnType<ReadinessCheck> =>
 
 /**
  * /health/live and /health/ready. Readiness is the instance's own: can it serve (its primary
- * database, the gateway's supergraph and Redis)? Neighbours are details in the body, never a reason
+ * database, the gateway's supergraph; Redis is only a detail: every feature has a fallback)? Neighbours are details in the body, never a reason
  * for 503, or one sick service would take every healthy one out of rotation. `drain()` (called on
  * SIGTERM) makes readiness fail at once, so load balancers and Kubernetes stop routing here while
  * in-flight work finishes.

@@ -1,4 +1,5 @@
 import express from 'express';
+import { redisDetails, registerRedisMetrics } from './redis-guard.js';
 import type { RequestListener } from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import { buildSubgraphSchema } from '@apollo/subgraph';
@@ -89,16 +90,19 @@ export async function createSubgraphServer<S extends Record<string, unknown>, L>
     log,
   });
   const apollo = createSubgraphApollo(opts, metrics, () => background.kick());
+  const redisStatus = () => opts.events?.bus.redisStatus?.() ?? [];
   await apollo.start();
 
   const { app, health, finish } = createServiceApp({
     middleware,
     log,
+    // Ready when the primary database answers; Redis is a detail (events wait in the outbox, no request path waits on it).
     readiness: async () => {
       const db = await database.ping();
-      return { ready: db.primary, details: { database: db } };
+      return { ready: db.primary, details: { database: db, redis: redisDetails(redisStatus()) } };
     },
   });
+  registerRedisMetrics(metrics.registry, redisStatus);
   if (opts.routes) app.use(opts.routes);
   app.use(express.json({ limit: '2mb' }));
   if (opts.internalRoutes?.length) {

@@ -4,6 +4,8 @@ import { Redis } from 'ioredis';
 export interface RedisServerHandle {
   url: string;
   port: number;
+  /** The server's process id (fault tests freeze it with SIGSTOP). */
+  pid(): number | undefined;
   /** Kills the server abruptly (SIGKILL: with the append-only file, acknowledged writes survive). */
   stop(): Promise<void>;
   /** Starts it again on the same port and data directory after `stop` (an outage of chosen length). */
@@ -56,6 +58,7 @@ export async function startRedisServer(port: number, opts: { dataDir?: string } 
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    pid: () => child.pid,
     stop: stopChild,
     async start() {
       if (child.exitCode === null && child.signalCode === null) return;

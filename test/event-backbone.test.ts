@@ -63,7 +63,7 @@ const buses: [string, (ns: string) => EventBus][] = [
     'Redis Streams',
     (ns) =>
       createRedisBus(
-        inject('redis').url,
+        { REDIS_URL: inject('redis').url },
         { namespace: ns, retentionMs: 3_600_000, claimIdleMs: 200, blockMs: 200, maxAttempts: 3, retryBaseMs: 50, retryMaxMs: 200 },
         log,
       ),

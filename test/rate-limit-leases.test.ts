@@ -2,6 +2,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLimiter } from '../gateway/limits/limiter.js';
 import { countRedisCalls } from './support/redis-monitor.js';
+import { createLogger } from '../platform/logger.js';
+import { createRedisGuard } from '../platform/redis-guard.js';
 import { startStack } from './support/stack.js';
 import type { Stack } from './support/stack.js';
 
@@ -68,7 +70,7 @@ describe('rate limits counted in leases', () => {
     expect(calls).toBeLessThanOrEqual(Math.ceil(LIMIT / LEASE) + GATEWAYS);
     expect(seen).toBe(calls);
     // The same number of consumes through the unleased limiter (RATE_LIMIT_LEASE=1, rate-limiter-flexible): one call each.
-    const plain = createLimiter(redis, `${stack.eventNamespace}plain-`, {
+    const plain = createLimiter(createRedisGuard(redis, 'test', createLogger('test', 'silent')), `${stack.eventNamespace}plain-`, {
       name: 'requests:ip',
       points: LIMIT,
       durationSeconds: 60,

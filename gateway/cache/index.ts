@@ -12,17 +12,27 @@ import { createResponseCachePlugin } from './response-cache.js';
 import { createCachedFetcher } from './cached-fetcher.js';
 import { createTaggedStore } from './tagged-store.js';
 import { maskPrivate } from './private-answers.js';
+import { createRedisClient, redisConfigured } from '../../platform/redis-client.js';
+import { createRedisGuard } from '../../platform/redis-guard.js';
+import type { RedisStatus } from '../../platform/redis-guard.js';
 
 export interface GatewayCache {
   /** Wraps a subgraph's fetcher with the entity cache (the fetcher itself when the cache is off). */
   fetcher(subgraph: string, fetcher: Fetcher): Fetcher;
   /** The response cache (none when it is off). */
   plugins: ApolloServerPlugin<GatewayContext>[];
+  /** The cache's Redis connection (none when the cache is off). */
+  redisStatus(): RedisStatus[];
   close(): Promise<void>;
 }
 
 /** No cache: subgraph answers pass through, private max-ages masked all the same. */
-const off: GatewayCache = { fetcher: (_, f) => async (url, init) => maskPrivate(await f(url, init)), plugins: [], close: async () => {} };
+const off: GatewayCache = {
+  fetcher: (_, f) => async (url, init) => maskPrivate(await f(url, init)),
+  plugins: [],
+  redisStatus: () => [],
+  close: async () => {},
+};
 
 /** The caches' hit/miss and invalidation counters. */
 function cacheCounters(metrics: ServiceMetrics) {
@@ -48,6 +58,10 @@ function cacheCounters(metrics: ServiceMetrics) {
   return { lookups, responses, invalidations };
 }
 
+/** A request-path client with the cache's own deadline (CACHE_TIMEOUT_MS: a miss costs a subgraph fetch), behind a breaker of its own. */
+const cacheConnection = (config: GatewayConfig, log: Logger) =>
+  createRedisGuard(createRedisClient(config, 'request', 'cache', log, { commandTimeout: config.CACHE_TIMEOUT_MS }), 'cache', log);
+
 /**
  * The gateway's event-invalidated cache: the tagged store in Redis, fed with the invalidations of
  * every live event this gateway receives (the same pub/sub feed subscriptions use), suspended while
@@ -62,11 +76,10 @@ export async function createGatewayCache(opts: {
   const { config, live, log } = opts;
   const entity = config.ENTITY_CACHE_ENABLED === 'true';
   const response = config.RESPONSE_CACHE_ENABLED === 'true';
-  if ((!entity && !response) || !config.REDIS_URL) return off;
+  if ((!entity && !response) || !redisConfigured(config)) return off;
   const store = createTaggedStore({
-    url: config.REDIS_URL,
+    redis: cacheConnection(config, log),
     prefix: `${config.EVENT_NAMESPACE}cache:`,
-    commandTimeoutMs: config.CACHE_TIMEOUT_MS,
     localMaxBytes: config.CACHE_LOCAL_MAX_MB * 1024 * 1024,
     log,
   });
@@ -101,6 +114,7 @@ export async function createGatewayCache(opts: {
           ),
         ]
       : [],
+    redisStatus: () => [store.redis],
     async close() {
       offCut();
       offResubscribed();

@@ -1,6 +1,7 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../platform/logger.js';
+import type { RedisGuard, RedisStatus } from '../../platform/redis-guard.js';
 
 /**
  * Cache entries in Redis, shared by every gateway, each tagged with the entities it holds.
@@ -30,7 +31,9 @@ export interface CacheEntry {
 }
 
 export interface TaggedStore {
-  /** True while entries may be read and written: Redis is connected and the live feed is whole. */
+  /** Its Redis connection's state. */
+  readonly redis: RedisStatus;
+  /** True while entries may be read and written: Redis is connected (its breaker closed) and the live feed is whole. */
   usable(): boolean;
   /** A marker to hand to `put`: what this gateway has seen invalidated so far, and when. */
   begin(): FetchMark;
@@ -89,21 +92,17 @@ type Scripted = Redis & {
 
 // eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
 export function createTaggedStore(opts: {
-  url: string;
+  /** A request-path connection (a deadline on every command) behind its breaker. */
+  redis: RedisGuard;
   prefix: string;
-  commandTimeoutMs: number;
   /** Bytes of entries kept in this process in front of Redis (0: none). */
   localMaxBytes: number;
   log: Logger;
 }): TaggedStore {
   const { prefix, log } = opts;
-  // No offline queue and a short command timeout: with Redis away a request goes uncached at once.
-  const redis = new Redis(opts.url, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: opts.commandTimeoutMs,
-  }) as Scripted;
-  redis.on('error', (err) => log.warn({ err: err.message }, 'cache redis connection error'));
+  // No offline queue and a short deadline (redis-client.ts); the breaker skips Redis while it keeps failing: uncached at once.
+  const guard = opts.redis;
+  const redis = guard.client as Scripted;
   redis.defineCommand('cacheWrite', { numberOfKeys: 1, lua: WRITE });
   redis.defineCommand('cacheReadMany', { lua: READ_MANY });
 
@@ -129,12 +128,12 @@ export function createTaggedStore(opts: {
       const last = seen.get(t);
       return last !== undefined && (last[0] > since.seq || last[1] > since.at - EVENT_SKEW_MS);
     });
-  const usable = () => feedWhole && !epochPending && redis.status === 'ready';
+  const usable = () => feedWhole && !epochPending && guard.available();
   const local = createLocalEntries(opts.localMaxBytes, stale);
   let retry: NodeJS.Timeout | undefined;
   const bumpEpoch = async (): Promise<boolean> => {
     try {
-      await redis.incr(`${prefix}epoch`);
+      await guard.run((r) => r.incr(`${prefix}epoch`));
       epochPending = false;
       return true;
     } catch (err) {
@@ -154,8 +153,8 @@ export function createTaggedStore(opts: {
     const missing = keys.filter((_, i) => !found[i]);
     if (!missing.length) return found;
     const mark = { seq: ++seq, at: Date.now() };
-    const hits = await redis
-      .cacheReadMany(missing.length, ...missing.map((k) => `${prefix}e:${k}`), prefix)
+    const hits = await guard
+      .run(() => redis.cacheReadMany(missing.length, ...missing.map((k) => `${prefix}e:${k}`), prefix))
       .catch(() => missing.map(() => null));
     let j = 0;
     return found.map((f, i) => {
@@ -165,6 +164,7 @@ export function createTaggedStore(opts: {
     });
   };
   return {
+    redis: guard,
     usable,
     begin: () => ({ seq: ++seq, at: Date.now() }),
     async get(key) {
@@ -184,7 +184,8 @@ export function createTaggedStore(opts: {
         n++;
       }
       // Nothing awaited between the checks and the send: an invalidation handled after them is sent
-      // after these writes on this connection, so it bumps the counters they just recorded.
+      // after these writes on this connection, so it bumps the counters they just recorded. A write
+      // Redis refuses (full: OOM) or does not answer in time is simply not cached.
       if (n) await pipeline.exec().catch(() => undefined);
     },
     put(key, body, tags, ttlMs, since) {

@@ -1,7 +1,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode } from 'graphql';
 import { HeaderMap } from '@apollo/server';
-import type { Redis } from 'ioredis';
+import type { RedisGuard } from '../../platform/redis-guard.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { GatewayContext } from '../context.js';
 import { createLimiterSet, rateLimitedError } from './limiter.js';
@@ -66,7 +66,7 @@ export function createCostCeiling(deps: { config: GatewayConfig; hints: CostHint
  */
 export function createCostBudgetPlugin(deps: {
   config: GatewayConfig;
-  redis: Redis | null;
+  redis: RedisGuard | null;
   hints: CostHints;
 }): ApolloServerPlugin<GatewayContext> {
   const { config } = deps;

@@ -1,7 +1,7 @@
 import type express from 'express';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { GraphQLError, ParseOptions, ValidationRule } from 'graphql';
-import type { Redis } from 'ioredis';
+import type { RedisGuard } from '../../platform/redis-guard.js';
 import type { Identity } from '../../platform/auth/identity.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
@@ -35,7 +35,7 @@ export interface Limits {
  * (graphql-armor), request counts per partner / user / IP, partners' cost budgets per minute, and
  * sign-in attempts (LOGIN_FIELD). Counters live in the gateway's Redis, so every instance enforces one limit.
  */
-export function createLimits(deps: { config: GatewayConfig; redis: Redis | null; log: Logger; supergraphSdl: string }): Limits {
+export function createLimits(deps: { config: GatewayConfig; redis: RedisGuard | null; log: Logger; supergraphSdl: string }): Limits {
   const { config, redis, log } = deps;
   const operation = createOperationLimits(config);
   const requests = createRequestRateLimit({ config, redis, log });

@@ -1,6 +1,6 @@
 import { HeaderMap } from '@apollo/server';
 import type { GraphQLError } from 'graphql';
-import type { Redis } from 'ioredis';
+import type { RedisGuard } from '../../platform/redis-guard.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ErrorCode, appError } from '../../platform/errors.js';
@@ -27,41 +27,48 @@ export type Outcome = { allowed: true; remaining: number; resetSeconds: number }
 
 /**
  * A fixed-window counter from rate-limiter-flexible, in Redis when the gateway has one (every
- * instance counts together: one Lua INCR+EXPIRE per call), in memory in embedded mode. When Redis
- * is unreachable the same limits are kept per instance in memory (the library's insurance
- * limiter) rather than failing every request or letting everything through.
+ * instance counts together: one Lua INCR+EXPIRE per call), and always also in this gateway's
+ * memory. A key is refused when either count is over the limit: a Redis call that is slow (past
+ * REDIS_COMMAND_TIMEOUT_MS), frozen or refused (the connection's breaker then skips Redis at once)
+ * loses nothing locally, so each gateway on its own never admits more than the limit per window,
+ * and N gateways together at most N × the limit while Redis is away (exactly the limit while it
+ * answers). Redis never sees the counts it missed.
  */
-export function createLimiter(redis: Redis | null, namespace: string, opts: LimiterOptions): Limiter {
+export function createLimiter(redis: RedisGuard | null, namespace: string, opts: LimiterOptions): Limiter {
   if (redis && opts.lease && opts.lease > 1) return createLeasedLimiter(redis, namespace, { ...opts, lease: opts.lease });
   const keyPrefix = `${namespace}limit:${opts.name}`;
   const memory = new RateLimiterMemory({ keyPrefix, points: opts.points, duration: opts.durationSeconds });
-  const limiter: RateLimiterAbstract = redis
-    ? new RateLimiterRedis({
-        storeClient: redis,
-        keyPrefix,
-        points: opts.points,
-        duration: opts.durationSeconds,
-        // Fail over to memory at once instead of queueing behind a reconnect.
-        rejectIfRedisNotReady: true,
-        insuranceLimiter: memory,
-      })
-    : memory;
+  const shared = redis
+    ? new RateLimiterRedis({ storeClient: redis.client, keyPrefix, points: opts.points, duration: opts.durationSeconds })
+    : null;
+  const outcome = (res: RateLimiterRes | Error): Outcome | null => {
+    if (!(res instanceof RateLimiterRes)) return null; // Redis did not answer: memory decides
+    if (res.consumedPoints > opts.points) return { allowed: false, retryAfterSeconds: seconds(res.msBeforeNext) };
+    return { allowed: true, remaining: res.remainingPoints, resetSeconds: seconds(res.msBeforeNext) };
+  };
+  const settle = <T>(p: Promise<T>) =>
+    p.then(
+      (v) => v,
+      (err: unknown) => err as T,
+    );
+  // Redis when it answers in time (behind the guard); failures are swallowed, memory always counts.
+  const both = (use: (limiter: RateLimiterAbstract) => Promise<unknown>) =>
+    Promise.all([settle(use(memory)), shared && redis ? settle(redis.run(() => use(shared))) : Promise.resolve(null)]);
   return {
     points: opts.points,
     async consume(key, points = 1) {
-      try {
-        const res = await limiter.consume(key, points);
-        return { allowed: true, remaining: res.remainingPoints, resetSeconds: seconds(res.msBeforeNext) };
-      } catch (rejection) {
-        if (rejection instanceof RateLimiterRes) return { allowed: false, retryAfterSeconds: seconds(rejection.msBeforeNext) };
-        throw rejection;
-      }
+      const [local, global] = (await both((l) => l.consume(key, points))) as [RateLimiterRes | Error, RateLimiterRes | Error | null];
+      const mine = outcome(local);
+      if (!mine) throw new Error('in-memory rate limiter failed', { cause: local });
+      const all = global ? outcome(global) : null;
+      if (!mine.allowed) return mine;
+      return all ?? mine;
     },
     async refund(key, points = 1) {
-      await limiter.reward(key, points);
+      await both((l) => l.reward(key, points));
     },
     async reset(key) {
-      await limiter.delete(key);
+      await both((l) => l.delete(key));
     },
   };
 }
@@ -74,7 +81,7 @@ export function createLimiter(redis: Redis | null, namespace: string, opts: Limi
  * limit starts that partner's count afresh.
  */
 export function createLimiterSet(
-  redis: Redis | null,
+  redis: RedisGuard | null,
   namespace: string,
   opts: Omit<LimiterOptions, 'points'>,
 ): (points: number) => Limiter {
@@ -129,9 +136,9 @@ const LEASE_SWEEP_AT = 10_000;
  * never admit more than the limit; the error is the other way: points leased but not yet used sit
  * at the other instances, so a key may be refused after at least `limit - N × (lease - 1)`
  * admitted requests in a window (N gateway instances). Once the window is spent, the instance
- * refuses locally until it ends. Without Redis (or while it fails) it counts in memory.
+ * refuses locally until it ends. Without Redis (or while it fails or its breaker is open) it counts in memory.
  */
-export function createLeasedLimiter(redis: Redis, namespace: string, opts: LimiterOptions & { lease: number }): Limiter {
+export function createLeasedLimiter(redis: RedisGuard, namespace: string, opts: LimiterOptions & { lease: number }): Limiter {
   const fallback = createLimiter(null, namespace, { ...opts, lease: 1 });
   const keyPrefix = `${namespace}limit:${opts.name}:`;
   const windowMs = opts.durationSeconds * 1000;
@@ -139,7 +146,7 @@ export function createLeasedLimiter(redis: Redis, namespace: string, opts: Limit
   const pending = new Map<string, Promise<Lease>>();
 
   const take = async (key: string, want: number): Promise<Lease> => {
-    const [total, ttl] = (await redis.eval(LEASE_SCRIPT, 1, keyPrefix + key, want, windowMs)) as [number, number];
+    const [total, ttl] = (await redis.run((r) => r.eval(LEASE_SCRIPT, 1, keyPrefix + key, want, windowMs))) as [number, number];
     const granted = Math.max(0, Math.min(want, opts.points - (total - want)));
     const held = leases.get(key);
     const lease = { left: (held && held.resetAt > Date.now() ? held.left : 0) + granted, total, resetAt: Date.now() + ttl };
@@ -182,7 +189,7 @@ export function createLeasedLimiter(redis: Redis, namespace: string, opts: Limit
     },
     async reset(key) {
       leases.delete(key);
-      await redis.del(keyPrefix + key).catch(() => undefined);
+      await redis.run((r) => r.del(keyPrefix + key)).catch(() => undefined);
     },
   };
 }

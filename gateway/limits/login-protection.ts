@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { Kind, OperationTypeNode, getArgumentValues, parse } from 'graphql';
 import type { DocumentNode, GraphQLSchema, SelectionSetNode } from 'graphql';
-import type { Redis } from 'ioredis';
+import type { RedisGuard } from '../../platform/redis-guard.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import { ErrorCode } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
@@ -38,7 +38,7 @@ interface Attempt {
  */
 export function createLoginProtection(deps: {
   config: GatewayConfig;
-  redis: Redis | null;
+  redis: RedisGuard | null;
   log: Logger;
   supergraphSdl: string;
 }): ApolloServerPlugin<GatewayContext> {
@@ -96,7 +96,7 @@ export function createLoginProtection(deps: {
 }
 
 /** Failed attempts counted per account and per IP, over one window. */
-function loginLimiters(config: GatewayConfig, redis: Redis | null) {
+function loginLimiters(config: GatewayConfig, redis: RedisGuard | null) {
   const window = config.LOGIN_WINDOW_SECONDS;
   return {
     perAccount: createLimiter(redis, config.EVENT_NAMESPACE, {

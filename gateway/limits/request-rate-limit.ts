@@ -1,6 +1,6 @@
 import type express from 'express';
 import type { GraphQLError } from 'graphql';
-import type { Redis } from 'ioredis';
+import type { RedisGuard } from '../../platform/redis-guard.js';
 import type { Identity } from '../../platform/auth/identity.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import { ErrorCode, appError } from '../../platform/errors.js';
@@ -30,7 +30,7 @@ export interface RateLimitSubject {
  * the socket address is the proxy's (every client would share one bucket) unless the proxy's
  * network is trusted to set X-Forwarded-For; trusting more than the real path lets clients forge it.
  */
-export function createRequestRateLimit(deps: { config: GatewayConfig; redis: Redis | null; log: Logger }): {
+export function createRequestRateLimit(deps: { config: GatewayConfig; redis: RedisGuard | null; log: Logger }): {
   middleware: express.RequestHandler;
   /** The same counters for an operation sent over a WebSocket (no partner keys there); an error refuses it. */
   admit: (identity: Identity, ip: string | undefined) => Promise<GraphQLError | undefined>;

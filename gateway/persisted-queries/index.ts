@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type express from 'express';
 import type { ApolloServerPlugin, PersistedQueryOptions } from '@apollo/server';
-import type { Redis } from 'ioredis';
+import type { RedisGuard } from '../../platform/redis-guard.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
 import { ROOT } from '../../platform/paths.js';
@@ -40,7 +40,7 @@ export interface PersistedQueries {
  * Persisted queries at the edge: APQ in Redis, trusted documents (per-client manifests) with
  * partner API keys and safelist modes, and the cache policy that makes GET responses cacheable.
  */
-export async function createPersistedQueries(config: GatewayConfig, redis: Redis | null, log: Logger): Promise<PersistedQueries> {
+export async function createPersistedQueries(config: GatewayConfig, redis: RedisGuard | null, log: Logger): Promise<PersistedQueries> {
   const manifests = await loadManifests(path.resolve(ROOT, config.PERSISTED_QUERIES_DIR));
   const registry = config.CLIENT_REGISTRY_DIR
     ? await createClientRegistry(
@@ -107,10 +107,10 @@ const stopWith = (registry: ClientRegistry): ApolloServerPlugin<GatewayContext> 
 });
 
 /** The registry's last good files in Redis, shared by every gateway (a few small JSON texts, kept until replaced). */
-const redisLastGoodStore = (redis: Redis, prefix: string): LastGoodStore => ({
-  get: (file) => redis.get(prefix + file),
+const redisLastGoodStore = (redis: RedisGuard, prefix: string): LastGoodStore => ({
+  get: (file) => redis.run((r) => r.get(prefix + file)),
   set: async (file, text) => {
-    await redis.set(prefix + file, text);
+    await redis.run((r) => r.set(prefix + file, text));
   },
 });
 

@@ -2,13 +2,16 @@ import type { ExecutionResult } from 'graphql';
 
 import { isAdmin } from '../../platform/auth/identity.js';
 import type { Identity } from '../../platform/auth/identity.js';
-import { ErrorCode, appError, badInput, unauthenticated } from '../../platform/errors.js';
+import { ErrorCode, appError, badInput, serviceUnavailable, unauthenticated } from '../../platform/errors.js';
 import type { EventBus } from '../../platform/events/bus.js';
 import { compareStreamIds, isStreamId } from '../../platform/events/types.js';
 import type { StreamEvent } from '../../platform/events/types.js';
 import type { LiveEvents } from './live-events.js';
 import { ENTITY_ID_VARIABLE } from './event-query.js';
 import type { PlannedSubscription } from './event-query.js';
+
+/** How long the live feed may stay cut before open subscriptions end with SUBSCRIPTION_INTERRUPTED (a blip is replayed seamlessly). */
+const FEED_CUT_GRACE_MS = 5_000;
 
 /** Open event streams in this process (hygiene tests check it returns to baseline). */
 export const eventStreamStats = { open: 0 };
@@ -132,9 +135,10 @@ export async function openEventStream(
   let startId: string;
   try {
     startId = after ?? (await deps.bus.lastId(field.stream));
-  } catch (err) {
+  } catch {
     stopLive();
-    throw err;
+    // Redis slow or away (the read has a deadline): say so with a code the client can retry on.
+    throw serviceUnavailable('Live events are unavailable right now; retry the subscription shortly.');
   }
   const resumePoint = () => (compareStreamIds(lastId, startId) > 0 ? lastId : startId);
   let resyncing = false;
@@ -157,7 +161,20 @@ export async function openEventStream(
       wake();
     }
   };
-  const stopResync = deps.live.onResubscribed(() => void resync());
+  // A cut that lasts (Redis down or frozen) ends the subscription resumably now, rather than leaving the client waiting in silence.
+  let cutTimer: NodeJS.Timeout | undefined;
+  const stopCut =
+    deps.live.onCut?.(() => {
+      cutTimer ??= setTimeout(() => {
+        interrupted = true;
+        wake();
+      }, FEED_CUT_GRACE_MS);
+    }) ?? (() => {});
+  const stopResync = deps.live.onResubscribed(() => {
+    clearTimeout(cutTimer);
+    cutTimer = undefined;
+    void resync();
+  });
   // A quiet stream must end too: the revocation wakes whoever waits for the next event.
   const onRevoked = () => wake();
   subscriber.revoked?.addEventListener('abort', onRevoked, { once: true });
@@ -170,6 +187,8 @@ export async function openEventStream(
     eventStreamStats.open -= 1;
     stopLive();
     stopResync();
+    stopCut();
+    clearTimeout(cutTimer);
     subscriber.revoked?.removeEventListener('abort', onRevoked);
   };
   const wake = () => waiters.splice(0).forEach((w) => void pull().then(w));

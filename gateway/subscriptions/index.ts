@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type { GraphQLError, GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
 import type { ApolloServer } from '@apollo/server';
-import type { Redis } from 'ioredis';
+import type { RedisGuard } from '../../platform/redis-guard.js';
 import type { Identity } from '../../platform/auth/identity.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { EventBus } from '../../platform/events/bus.js';
@@ -42,7 +42,7 @@ export interface SubscriptionDeps {
   costCeiling: CostCeiling;
   clientIp: (req: http.IncomingMessage) => string | undefined;
   /** Per-user and per-partner stream counts shared by every gateway (null: memory, embedded mode). */
-  redis: Redis | null;
+  redis: RedisGuard | null;
 }
 
 /**

@@ -1,10 +1,13 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
-import type { EventConfig } from '../../platform/config.js';
 import { sharedMemoryBus } from '../../platform/events/index.js';
+import type { BusConfig } from '../../platform/events/index.js';
 import { liveChannel } from '../../platform/events/types.js';
 import type { StreamEvent } from '../../platform/events/types.js';
 import type { Logger } from '../../platform/logger.js';
+import { createRedisClient, redisConfigured } from '../../platform/redis-client.js';
+import { connectionStatus } from '../../platform/redis-guard.js';
+import type { RedisStatus } from '../../platform/redis-guard.js';
 
 export interface LiveEvents {
   /** Calls onEvent for every live event of a type until the returned function is called. */
@@ -17,11 +20,16 @@ export interface LiveEvents {
   onResubscribed(listener: () => void): () => void;
   /** Calls listener each time the live feed is cut (events published from then on may be missed). */
   onCut?(listener: () => void): () => void;
+  /** The pub/sub connection's state (Redis only), for readiness details and metrics. */
+  redisStatus?(): RedisStatus[];
   close(): Promise<void>;
 }
 
+/** How often the subscriber connection is pinged: a frozen Redis answers nothing, and the socket timeout then cuts the feed. */
+const HEARTBEAT_MS = 1_000;
+
 /** Embedded mode: live events from the in-process bus's emitter. */
-function createInProcessLiveEvents(config: EventConfig, channel: (type: string) => string): LiveEvents {
+function createInProcessLiveEvents(config: BusConfig, channel: (type: string) => string): LiveEvents {
   const emitter = () => {
     const bus = sharedMemoryBus(config.EVENT_NAMESPACE);
     if (!bus) throw new Error('embedded mode: no in-process event bus in this process');
@@ -45,13 +53,12 @@ function createInProcessLiveEvents(config: EventConfig, channel: (type: string) 
  * RedisPubSub counts references per channel, so all subscribers to one event type on this
  * instance share a single Redis SUBSCRIBE, released when the last one leaves.
  */
-export function createLiveEvents(config: EventConfig, log: Logger): LiveEvents {
+export function createLiveEvents(config: BusConfig, log: Logger): LiveEvents {
   const channel = (type: string) => config.EVENT_NAMESPACE + liveChannel(type);
-  if (!config.REDIS_URL) return createInProcessLiveEvents(config, channel);
-  const options = { maxRetriesPerRequest: null };
-  const publisher = new Redis(config.REDIS_URL, options);
-  const subscriber = new Redis(config.REDIS_URL, options);
-  for (const c of [publisher, subscriber]) c.on('error', (err) => log.warn({ err: err.message }, 'redis pub/sub connection error'));
+  if (!redisConfigured(config)) return createInProcessLiveEvents(config, channel);
+  const publisher = createRedisClient(config, 'background', 'pubsub-publisher', log);
+  const subscriber = createRedisClient(config, 'subscriber', 'pubsub-subscriber', log);
+  const heartbeat = startHeartbeat(subscriber);
   const pubsub = new RedisPubSub({ publisher, subscriber });
   const listeners = new Set<() => void>();
   const cutListeners = new Set<() => void>();
@@ -91,8 +98,23 @@ export function createLiveEvents(config: EventConfig, log: Logger): LiveEvents {
       cutListeners.add(listener);
       return () => void cutListeners.delete(listener);
     },
+    redisStatus: () => [connectionStatus(subscriber, 'pubsub')],
     async close() {
+      clearInterval(heartbeat);
       await pubsub.close();
     },
   };
+}
+
+/**
+ * A frozen Redis (SIGSTOP, a hung host) keeps the socket open and ioredis `ready`: only an
+ * unanswered command shows it. The subscriber is pinged every HEARTBEAT_MS; its socket timeout
+ * (redis-client.ts) drops a connection that leaves a command unanswered, which cuts the feed.
+ */
+function startHeartbeat(subscriber: Redis): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    if (subscriber.status === 'ready') subscriber.ping().catch(() => undefined);
+  }, HEARTBEAT_MS);
+  timer.unref();
+  return timer;
 }

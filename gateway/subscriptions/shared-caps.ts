@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisGuard } from '../../platform/redis-guard.js';
 import type { Logger } from '../../platform/logger.js';
 
 /** One cap a stream counts against: every gateway's streams under `key` together, at most `max`. */
@@ -51,8 +51,11 @@ const REDIS_WAIT_MS = 250;
  * unavailable (none, not ready, an error, too slow) each gateway counts its own streams in memory,
  * so the cap then holds per gateway, never not at all.
  */
-export function createSharedCaps(opts: { redis: Redis | null; prefix: string; log: Logger }): SharedCaps {
-  const { redis, log } = opts;
+export function createSharedCaps(opts: { redis: RedisGuard | null; prefix: string; log: Logger }): SharedCaps {
+  const { log } = opts;
+  // Calls go through the connection's breaker: while Redis is known to be away, memory at once.
+  const guard = opts.redis;
+  const redis = guard?.client;
   const local = new Map<string, number>();
   const shared = new Map<string, string[]>(); // open Redis slots: member -> keys
   let seq = 0;
@@ -73,7 +76,9 @@ export function createSharedCaps(opts: { redis: Redis | null; prefix: string; lo
   const takeShared = async (caps: SharedCap[]) => {
     const member = `${memberPrefix}${seq++}`;
     const keys = caps.map((c) => opts.prefix + c.key);
-    const taken = await withDeadline(redis!.eval(TAKE, keys.length, ...keys, member, SHARED_CAP_LEASE_MS, ...caps.map((c) => c.max)));
+    const taken = await withDeadline(
+      guard!.run((r) => r.eval(TAKE, keys.length, ...keys, member, SHARED_CAP_LEASE_MS, ...caps.map((c) => c.max))),
+    );
     if (taken !== 1) return null;
     shared.set(member, keys);
     return once(() => {
@@ -92,7 +97,7 @@ export function createSharedCaps(opts: { redis: Redis | null; prefix: string; lo
   return {
     async take(caps) {
       if (!caps.length) return { release: () => {} };
-      if (redis?.status !== 'ready') return takeLocal(caps);
+      if (!guard?.available()) return takeLocal(caps);
       try {
         return await takeShared(caps);
       } catch (err) {

@@ -1,11 +1,10 @@
 import { z } from 'zod';
 import { json, jwk } from './fields.js';
+import { redisSchema } from './redis.js';
 
 /** What every service reads: events, consumer retries, HTTP server bounds, logging, tracing, shutdown, its signing key. */
 
-export const eventSchema = z.object({
-  /** Redis for events, subscriptions fan-out (and later APQ and rate limits); unset = embedded in-process bus. */
-  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+export const eventSchema = redisSchema.extend({
   EVENT_NAMESPACE: z
     .string()
     .regex(/^[\w:.-]*$/)

@@ -1,3 +1,4 @@
+import type { RedisStatus } from '../redis-guard.js';
 import type { EventType, StreamEvent, StreamName } from './types.js';
 
 export interface OutgoingEvent {
@@ -48,6 +49,10 @@ export interface EventBus {
   lastId(stream: StreamName): Promise<string>;
   /** Per consumer group of a stream: events not yet delivered (lag) and delivered but unacknowledged (pending). */
   groupStats(stream: StreamName): Promise<{ group: string; lag: number; pending: number }[]>;
+  /** Live announcements whose first publish failed (counted), and those still waiting for a retry (Redis bus only). */
+  liveStats?(): { failed: number; waiting: number };
+  /** The state of each Redis connection, for readiness details and metrics (Redis bus only). */
+  redisStatus?(): RedisStatus[];
   close(): Promise<void>;
 }
 

@@ -1,9 +1,10 @@
 import { consumerRetrySchema } from '../config.js';
-import type { ConsumerRetryConfig, EventConfig } from '../config.js';
+import type { ConsumerRetryConfig, EventConfig, RedisConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { BusSettings, EventBus } from './bus.js';
 import { createMemoryBus } from './memory-bus.js';
 import { createRedisBus } from './redis-bus.js';
+import { redisConfigured } from '../redis-client.js';
 
 export type { EventBus } from './bus.js';
 
@@ -11,7 +12,7 @@ export type { EventBus } from './bus.js';
 const memoryBuses = new Map<string, ReturnType<typeof createMemoryBus>>();
 
 /** A config that may leave the consumers' retry policy out (the gateway's: its schema's defaults apply). */
-export type BusConfig = EventConfig & Partial<ConsumerRetryConfig>;
+export type BusConfig = Omit<EventConfig, keyof RedisConfig> & Partial<RedisConfig> & Partial<ConsumerRetryConfig>;
 const retryDefaults = consumerRetrySchema.parse({});
 
 export function busSettings(given: BusConfig): BusSettings {
@@ -27,10 +28,10 @@ export function busSettings(given: BusConfig): BusSettings {
   };
 }
 
-/** Redis when REDIS_URL is set; otherwise the embedded in-process bus. */
+/** Redis when REDIS_URL or REDIS_SENTINELS is set; otherwise the embedded in-process bus. */
 export function createEventBus(config: BusConfig, log: Logger): EventBus {
   const settings = busSettings(config);
-  if (config.REDIS_URL) return createRedisBus(config.REDIS_URL, settings, log);
+  if (redisConfigured(config)) return createRedisBus(config, settings, log);
   let bus = memoryBuses.get(settings.namespace);
   if (!bus) memoryBuses.set(settings.namespace, (bus = createMemoryBus(settings)));
   return { ...bus, close: async () => {} };

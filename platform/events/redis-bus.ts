@@ -1,5 +1,9 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { createRedisClient } from '../redis-client.js';
+import type { RedisSettings } from '../redis-client.js';
+import { connectionStatus, createRedisGuard } from '../redis-guard.js';
+import { createLiveAnnouncer } from './live-announcer.js';
 import type { BusSettings, ConsumeOptions, EventBus, OutgoingEvent } from './bus.js';
 import { compareStreamIds, liveChannel } from './types.js';
 import type { StreamEvent, StreamName } from './types.js';
@@ -17,10 +21,20 @@ function decode([id, fields]: Entry): StreamEvent {
  * pub/sub for the live fan-out to gateways.
  */
 // eslint-disable-next-line max-lines-per-function -- implements the EventBus interface's methods over one shared Redis connection state; each method is short
-export function createRedisBus(url: string, settings: BusSettings, log: Logger): EventBus {
+export function createRedisBus(config: RedisSettings, settings: BusSettings, log: Logger): EventBus {
   const streamKey = (stream: StreamName) => `${settings.namespace}events:${stream}`;
-  const redis = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
-  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  // Appends and consumers wait through outages (the outbox keeps what is not appended yet).
+  const redis = createRedisClient(config, 'background', 'events', log);
+  const announcer = createLiveAnnouncer(redis, log);
+  // Subscription start and replay are on a request path: a deadline (at least 1 s: a replay page is bigger than one key) and a breaker.
+  const replayTimeoutMs = Math.max(config.REDIS_COMMAND_TIMEOUT_MS ?? 0, 1_000);
+  let reader: ReturnType<typeof createRedisGuard> | undefined;
+  const read = <T>(call: (r: Redis) => Promise<T>) =>
+    (reader ??= createRedisGuard(
+      createRedisClient(config, 'request', 'events-replay', log, { commandTimeout: replayTimeoutMs }),
+      'events-replay',
+      log,
+    )).run(call);
   const consumers = new Set<{ stop(): Promise<void> }>();
 
   return {
@@ -37,9 +51,10 @@ export function createRedisBus(url: string, settings: BusSettings, log: Logger):
         if (err) throw err;
         return id as string;
       });
-      const live = redis.pipeline();
-      events.forEach((e, i) => live.publish(settings.namespace + liveChannel(e.type), JSON.stringify({ ...e, id: ids[i] })));
-      await live.exec();
+      // The append is what counts (the outbox row is published); a failed announcement is published again later.
+      await announcer.announce(
+        events.map((e, i) => ({ channel: settings.namespace + liveChannel(e.type), message: JSON.stringify({ ...e, id: ids[i] }) })),
+      );
       return ids;
     },
 
@@ -91,12 +106,15 @@ export function createRedisBus(url: string, settings: BusSettings, log: Logger):
     },
 
     async readAfter(stream, afterId, limit) {
-      const entries = (await redis.xrange(streamKey(stream), `(${afterId}`, '+', 'COUNT', limit)) as Entry[];
+      const entries = (await read((r) => r.xrange(streamKey(stream), `(${afterId}`, '+', 'COUNT', limit))) as Entry[];
       return entries.map(decode);
     },
 
     async isBeyondRetention(stream, afterId) {
-      const info = (await redis.call('XINFO', 'STREAM', streamKey(stream)).catch(() => null)) as unknown[] | null;
+      const info = (await read((r) => r.call('XINFO', 'STREAM', streamKey(stream))).catch((err: unknown) => {
+        if (/no such key/i.test((err as Error).message)) return null;
+        throw err; // unknown is not "beyond": the caller fails the subscription rather than guess
+      })) as unknown[] | null;
       if (!info) return compareStreamIds(afterId, '0-0') > 0; // no stream at all: that id was never ours
       const field = (name: string) => info[info.indexOf(name) + 1];
       const first = field('first-entry') as Entry | null;
@@ -121,7 +139,7 @@ export function createRedisBus(url: string, settings: BusSettings, log: Logger):
     },
 
     async lastId(stream) {
-      const [last] = (await redis.xrevrange(streamKey(stream), '+', '-', 'COUNT', 1)) as Entry[];
+      const [last] = (await read((r) => r.xrevrange(streamKey(stream), '+', '-', 'COUNT', 1))) as Entry[];
       return last?.[0] ?? '0-0';
     },
 
@@ -134,8 +152,13 @@ export function createRedisBus(url: string, settings: BusSettings, log: Logger):
       });
     },
 
+    liveStats: () => announcer.stats(),
+    redisStatus: () => [connectionStatus(redis, 'events'), ...(reader ? [reader] : [])],
+
     async close() {
+      announcer.close();
       await Promise.all([...consumers].map((c) => c.stop()));
+      reader?.client.disconnect();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { Database } from '../db.js';
 import type { EventBus } from '../events/bus.js';
@@ -40,6 +40,29 @@ function registerOutboxMetric(
   });
 }
 
+/** Live announcements (PUBLISH after the append) that failed, and those still waiting to be published again. */
+function registerLiveAnnouncementMetrics(registers: ServiceMetrics['registry'][], stats: () => { failed: number; waiting: number }) {
+  let reported = 0;
+  new Counter({
+    name: 'events_live_publish_failures_total',
+    help: 'Events appended to their stream whose live announcement (PUBLISH) failed at first; each is published again until Redis takes it.',
+    registers,
+    collect() {
+      const { failed } = stats();
+      this.inc(failed - reported);
+      reported = failed;
+    },
+  });
+  new Gauge({
+    name: 'events_live_publish_waiting',
+    help: 'Live announcements waiting to be published again (Redis refused or did not answer).',
+    registers,
+    collect() {
+      this.set(stats().waiting);
+    },
+  });
+}
+
 /**
  * Event backbone health, read when Prometheus scrapes (nothing runs when nobody looks): the
  * producer's backlog (committed outbox rows not yet on the bus: one count on the partial index of
@@ -59,6 +82,8 @@ export function registerEventMetrics(
 ): void {
   const registers = [metrics.registry];
   if (opts.produces) registerOutboxMetric(registers, opts.produces, opts);
+  const { bus } = opts;
+  if (opts.produces && bus.liveStats) registerLiveAnnouncementMetrics(registers, () => bus.liveStats?.() ?? { failed: 0, waiting: 0 });
   if (opts.consumes.length === 0) return;
   const labels = (stream: StreamName) => ({ stream, group: opts.group });
   // The registry reads all metrics at once, so both gauges await one shared reading per scrape.
