@@ -273,9 +273,9 @@ export async function writeReport(r: Report): Promise<string> {
   const name = process.env.BENCH_RESULTS_NAME ?? 'latest';
   await writeFile(path.join(ROOT, `bench/results/${name}.md`), md);
   await writeFile(path.join(ROOT, `bench/results/${name}.json`), `${JSON.stringify({ machine, ...r }, null, 2)}\n`);
-  // Only a full run (default scale, into latest.*) replaces the README's results.
+  // Only a full run (default scale, into latest.*) replaces the results in docs/benchmarks.md.
   if (name === 'latest' && r.settings.scale === 1) {
-    const file = path.join(ROOT, 'README.md');
+    const file = path.join(ROOT, 'docs/benchmarks.md');
     const readme = await readFile(file, 'utf8');
     const [before, rest] = readme.split(README_BEGIN);
     const after = rest?.split(README_END)[1];

@@ -9,7 +9,7 @@ const CHECK_BUDGET_MS = 500;
 /**
  * The gateway is ready when it can serve: its supergraph is loaded. Subgraphs and Redis are
  * details: a subgraph that is down makes its fields fail fast (breaker) while the rest is served,
- * and without Redis every feature has a fallback (see README, "When Redis misbehaves"), so neither
+ * and without Redis every feature has a fallback (docs/operators.md, "When Redis misbehaves"), so neither
  * may take every gateway out of rotation at once. Redis's state is read from the connections
  * (status, breaker), never by waiting on a command.
  */

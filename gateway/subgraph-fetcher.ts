@@ -4,7 +4,7 @@ import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 
 /**
  * The gateway's fetch to subgraphs over node:http with a keep-alive pool, instead of the global
- * fetch. Measured with `npm run bench` (see README, Benchmarks): the global fetch spent a large
+ * fetch. Measured with `npm run bench` (see docs/benchmarks.md): the global fetch spent a large
  * part of the gateway's CPU in web streams and per-call AbortSignal timers; here the body is read
  * as one buffer and the timeout is the socket's. Same contract as the Fetcher Apollo expects.
  */

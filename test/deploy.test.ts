@@ -50,7 +50,7 @@ function interpolate(value: string, env: Record<string, string>): string {
 
 describe('docker-compose.yml', () => {
   it('is valid against the Compose specification (vendored schema), with no top-level name (docker-compose 1.29)', () => {
-    // deploy/schemas/compose-spec.json: github.com/compose-spec/compose-spec schema/compose-spec.json (see README, Layout).
+    // deploy/schemas/compose-spec.json: github.com/compose-spec/compose-spec schema/compose-spec.json (see docs/architecture.md, Layout).
     const schema = JSON.parse(readFileSync(path.join(ROOT, 'deploy/schemas/compose-spec.json'), 'utf8')) as object;
     // Its $schema says https://json-schema.org/draft-07/schema, which ajv knows as http://…: the schema is
     // draft-07 and is compiled as such, without checking it against a meta-schema by that name.

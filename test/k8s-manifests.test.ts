@@ -29,7 +29,7 @@ const base = rendered.base!;
 const of = (kind: string, objects = base) => objects.filter((o) => o.kind === kind) as (K8sObject & { spec: any })[];
 
 beforeAll(async () => {
-  // The documented command, as the operator runs it (README: npm run --silent keys -- --k8s | kubectl apply -f -).
+  // The documented command, as the operator runs it (docs/operators.md: npm run --silent keys -- --k8s | kubectl apply -f -).
   const { stdout } = await promisify(execFile)('npm', ['run', '--silent', 'keys', '--', '--k8s'], { cwd: ROOT });
   secrets = parseAllDocuments(stdout).map((d) => d.toJS() as K8sObject);
 }, 60_000);

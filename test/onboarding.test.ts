@@ -13,7 +13,7 @@ import { eventually, startStack } from './support/stack.js';
 import type { Stack } from './support/stack.js';
 
 /**
- * A partner onboarded as the README says, through the real `npm run partner` commands, against a
+ * A partner onboarded as docs/partners.md says, through the real `npm run partner` commands, against a
  * running supergraph of two gateway instances: nothing is restarted, every change shows on both.
  */
 const run = promisify(execFile);

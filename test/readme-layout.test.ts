@@ -3,12 +3,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../platform/paths.js';
 
-/** The README's "Layout" block: a newcomer's map of the tree, so it must name what is there. */
+/** The "Layout" block of docs/architecture.md: a newcomer's map of the tree, so it must name what is there. */
 function layoutBlock(): string {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const readme = readFileSync(path.join(ROOT, 'docs/architecture.md'), 'utf8');
   const section = readme.slice(readme.indexOf('### Layout'), readme.indexOf('### Decisions worth knowing'));
   const block = /```\n([\s\S]*?)```/.exec(section);
-  if (!block?.[1]) throw new Error('README.md has no Layout code block');
+  if (!block?.[1]) throw new Error('docs/architecture.md has no Layout code block');
   return block[1];
 }
 
@@ -44,5 +44,41 @@ describe('README layout matches the tree', () => {
     const folders = [...block.matchAll(/^([\w.-]+)\/(?:<name>\/)?\s/gm)].map((m) => m[1]!);
     expect(folders.length).toBeGreaterThan(5);
     expect(folders.filter((f) => !existsSync(path.join(ROOT, f)))).toEqual([]);
+  });
+});
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+const slug = (heading: string) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s-]/gu, '')
+    .replace(/\s/g, '-');
+
+describe('README and docs/', () => {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const pages = readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md'));
+
+  it('the README is read in minutes and links every page of docs/', () => {
+    expect(readme.split('\n').length).toBeLessThan(150);
+    expect(pages.filter((p) => !readme.includes(`(docs/${p}`))).toEqual([]);
+  });
+
+  it('every link between them reaches a page and a heading that exist', () => {
+    const broken: string[] = [];
+    for (const [file, text] of [
+      ['README.md', readme],
+      ...pages.map((p) => [`docs/${p}`, readFileSync(path.join(ROOT, 'docs', p), 'utf8')]),
+    ] as const) {
+      for (const [, target, anchor] of text.matchAll(/\]\(((?:docs\/|\.\.\/)?[\w-]+\.md)(?:#([\w-]+))?\)/g)) {
+        const resolved = path.join(path.dirname(path.join(ROOT, file)), target!);
+        if (!existsSync(resolved)) broken.push(`${file} -> ${target}`);
+        else if (anchor) {
+          const headings = [...readFileSync(resolved, 'utf8').matchAll(/^#+ (.+)$/gm)].map((m) => slug(m[1]!));
+          if (!headings.includes(anchor)) broken.push(`${file} -> ${target}#${anchor}`);
+        }
+      }
+    }
+    expect(broken).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@ import { SUBGRAPHS } from '../platform/migrate.js';
 import { ROOT } from '../platform/paths.js';
 
 /**
- * The four subgraphs read alike (README, Layout): the same files, the same factory names, access
+ * The four subgraphs read alike (docs/architecture.md, Layout): the same files, the same factory names, access
  * rules in one file, resolvers typed by the types generated from their own SDL. A subgraph that
  * drifts from the shape fails here, by name, rather than surprising its next reader.
  */

@@ -11,7 +11,7 @@ import { parse, parseAllDocuments } from 'yaml';
  * name hashing. Anything else in a kustomization is an error here, never silently skipped, so the
  * manifests cannot grow a feature the tests do not render. Why not kustomize itself: it is a Go
  * program (kubectl's built-in copy) and npm has no package of it; `npm test` needs only npm. The output
- * matched `kubectl kustomize` (v5.5.0) object for object when checked by hand (README, Deploying).
+ * matched `kubectl kustomize` (v5.5.0) object for object when checked by hand (docs/operators.md, Deploying).
  */
 export interface K8sObject {
   apiVersion: string;
