@@ -14,6 +14,25 @@ export interface RedisServerHandle {
   restart(): Promise<void>;
 }
 
+/** Polls until a Redis server answers PING on this loopback port (sized for a loaded machine). */
+export async function waitRedisAnswers(port: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => {});
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      return;
+    } catch {
+      probe.disconnect();
+      if (Date.now() > deadline) throw new Error(`redis on port ${port} did not answer within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 /**
  * A real redis-server (Debian's package) on a loopback port. With `dataDir` it keeps an
  * append-only file fsynced on every write, as production does, so a restart loses nothing.
@@ -25,23 +44,7 @@ export async function startRedisServer(port: number, opts: { dataDir?: string } 
     const failed = new Promise<never>((_, reject) =>
       child.once('error', (err) => reject(new Error(`cannot start redis-server (apt-get install redis-server): ${err.message}`))),
     );
-    const ready = (async () => {
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-        probe.on('error', () => {});
-        try {
-          await probe.connect();
-          await probe.ping();
-          probe.disconnect();
-          return;
-        } catch {
-          probe.disconnect();
-          if (Date.now() > deadline) throw new Error('redis-server did not start within 10 s');
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
-    })();
+    const ready = waitRedisAnswers(port);
     await Promise.race([ready, failed]);
     return child;
   };

@@ -8,7 +8,7 @@ import { parse, print } from 'graphql';
 import { addTypenameToDocument } from '@apollo/client/utilities';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../scripts/compose-supergraph.js';
-import { partnerCommand } from '../scripts/partner.js';
+import { runPartner } from './support/partner.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack } from './support/stack.js';
 
@@ -26,17 +26,7 @@ let opsDir: string;
 const partnerCli = async (...args: string[]) =>
   (await run('npm', ['run', '--silent', 'partner', '--', ...args], { cwd: ROOT, env: { ...process.env, CLIENT_REGISTRY_DIR: registry } }))
     .stdout;
-/** The same command's code in this process (what the CLI calls), so the flow does not pay a tsx start per step. */
-const partner = async (...args: string[]) => {
-  const lines: string[] = [];
-  await partnerCommand(
-    args,
-    registry,
-    (l) => lines.push(l),
-    () => {},
-  );
-  return lines.join('\n');
-};
+const partner = (...args: string[]) => runPartner(registry, args);
 
 beforeAll(async () => {
   registry = await mkdtemp(path.join(os.tmpdir(), 'client-registry-'));

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { partnerCommand } from '../scripts/partner.js';
+import { runPartner } from './support/partner.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack } from './support/stack.js';
 
@@ -22,16 +22,7 @@ let second: { url: string; close(): Promise<void> };
 let registry: string;
 let opsDir: string;
 
-const partner = async (...args: string[]) => {
-  const lines: string[] = [];
-  await partnerCommand(
-    args,
-    registry,
-    (l) => lines.push(l),
-    (l) => lines.push(l),
-  );
-  return lines.join('\n');
-};
+const partner = (...args: string[]) => runPartner(registry, args, { errors: true });
 const newKey = async (...args: string[]) => (await partner('create', ...args)).split('\n').at(-1)!.trim();
 
 beforeAll(async () => {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeJsonAtomic } from '../gateway/persisted-queries/client-registry.js';
-import { partnerCommand } from '../scripts/partner.js';
+import { runPartner } from './support/partner.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack } from './support/stack.js';
 
@@ -17,16 +17,7 @@ let stack: Stack;
 let registry: string;
 let opsDir: string;
 
-const partner = async (...args: string[]) => {
-  const lines: string[] = [];
-  await partnerCommand(
-    args,
-    registry,
-    (l) => lines.push(l),
-    () => {},
-  );
-  return lines.join('\n');
-};
+const partner = (...args: string[]) => runPartner(registry, args);
 
 beforeAll(async () => {
   registry = await mkdtemp(path.join(os.tmpdir(), 'client-registry-'));

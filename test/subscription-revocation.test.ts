@@ -8,7 +8,7 @@ import { createClient as createSseClient } from 'graphql-sse';
 import { addTypenameToDocument } from '@apollo/client/utilities';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventStreamStats } from '../gateway/subscriptions/event-stream.js';
-import { partnerCommand } from '../scripts/partner.js';
+import { runPartner } from './support/partner.js';
 import { operationId } from '../gateway/persisted-queries/manifest.js';
 import { apolloHttpClient, errorCodes } from './support/http-subscriptions.js';
 import { eventually, startStack } from './support/stack.js';
@@ -25,16 +25,7 @@ let stack: Stack;
 let registry: string;
 let admin: TestUser;
 
-const partner = async (...args: string[]) => {
-  const lines: string[] = [];
-  await partnerCommand(
-    args,
-    registry,
-    (l) => lines.push(l),
-    () => {},
-  );
-  return lines.join('\n');
-};
+const partner = (...args: string[]) => runPartner(registry, args);
 
 beforeAll(async () => {
   registry = await mkdtemp(path.join(os.tmpdir(), 'client-registry-'));

@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { waitRedisAnswers } from '../../scripts/redis-server.js';
 import { freePort } from '../../scripts/free-port.js';
 
 /**
@@ -23,24 +24,6 @@ export interface SentinelRedis {
 }
 
 const MASTER = 'mymaster';
-
-async function waitAnswers(port: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => {});
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      return;
-    } catch {
-      probe.disconnect();
-      if (Date.now() > deadline) throw new Error(`redis on ${port} did not answer within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
 
 const serverArgs = (port: number, dir: string) => [
   '--port',
@@ -72,7 +55,7 @@ export async function startSentinelRedis(): Promise<SentinelRedis> {
     const data = path.join(dir, String(port));
     await mkdir(data);
     servers.set(port, launch('redis-server', [...serverArgs(port, data), ...extra]));
-    await waitAnswers(port);
+    await waitRedisAnswers(port);
   }
   const sentinelPorts = [await freePort(), await freePort(), await freePort()];
   for (const port of sentinelPorts) {
@@ -91,7 +74,7 @@ export async function startSentinelRedis(): Promise<SentinelRedis> {
       ].join('\n') + '\n',
     );
     launch('redis-sentinel', [conf]);
-    await waitAnswers(port);
+    await waitRedisAnswers(port);
   }
   const ask = async () => {
     for (const port of sentinelPorts) {
