@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +7,7 @@ import { parse, print } from 'graphql';
 import { addTypenameToDocument } from '@apollo/client/utilities';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../scripts/compose-supergraph.js';
-import { runPartner } from './support/partner.js';
+import { runPartner, writeApolloManifest } from './support/partner.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack } from './support/stack.js';
 
@@ -170,16 +169,8 @@ describe('partner onboarding without restarts', () => {
       'query ToolsProduct($id: ID!) { product(id: $id) { id ...ToolsPrice } } fragment ToolsPrice on Product { price { amountCents } }',
     );
     const body = print(addTypenameToDocument(source));
-    const id = createHash('sha256').update(body).digest('hex');
     const file = path.join(opsDir, 'apollo-manifest.json');
-    await writeFile(
-      file,
-      JSON.stringify({
-        format: 'apollo-persisted-query-manifest',
-        version: 1,
-        operations: [{ id, name: 'ToolsProduct', type: 'query', body }],
-      }),
-    );
+    const id = (await writeApolloManifest(file, [{ name: 'ToolsProduct', type: 'query', body }]))[0]!;
     expect(await partner('publish', 'apollo-tools', '1.0', file)).toContain(id);
     await eventually(async () => ((await persisted(stack.url, key, id, { id: product.id })).body.data?.product ? true : undefined));
     expect((await persisted(stack.url, key, id, { id: product.id })).body.data.product).toMatchObject({

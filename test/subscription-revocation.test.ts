@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parse, print } from 'graphql';
@@ -8,8 +8,7 @@ import { createClient as createSseClient } from 'graphql-sse';
 import { addTypenameToDocument } from '@apollo/client/utilities';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventStreamStats } from '../gateway/subscriptions/event-stream.js';
-import { runPartner } from './support/partner.js';
-import { operationId } from '../gateway/persisted-queries/manifest.js';
+import { runPartner, writeApolloManifest } from './support/partner.js';
 import { apolloHttpClient, errorCodes } from './support/http-subscriptions.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
@@ -48,17 +47,10 @@ describe('revoking a partner key', () => {
     // Apollo's manifest form: the text Apollo Client sends (with __typename), which the other clients send too.
     const body = print(addTypenameToDocument(parse('subscription RevokeWatch($p: ID!) { stockChanged(productId: $p) { id stock } }')));
     const manifest = path.join(registry, 'streamer-ops.json');
-    await writeFile(
-      manifest,
-      JSON.stringify({
-        format: 'apollo-persisted-query-manifest',
-        version: 1,
-        operations: [
-          { id: operationId(body), name: 'RevokeWatch', type: 'subscription', body },
-          { id: operationId(PING), name: 'StreamerPing', type: 'query', body: PING },
-        ],
-      }),
-    );
+    await writeApolloManifest(manifest, [
+      { name: 'RevokeWatch', type: 'subscription', body },
+      { name: 'StreamerPing', type: 'query', body: PING },
+    ]);
     await partner('publish', 'streamer', '1', manifest);
     // The manifest is live on the gateway once its query runs with the key.
     await eventually(async () => {

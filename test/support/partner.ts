@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { partnerCommand } from '../../scripts/partner.js';
 
 /**
@@ -16,4 +18,14 @@ export async function runPartner(registry: string, args: string[], opts: { error
     },
   );
   return lines.join('\n');
+}
+
+/**
+ * A manifest file as Apollo's `@apollo/generate-persisted-query-manifest` writes it; each id is the
+ * sha256 of its body, computed here apart from the gateway's own code. Resolves with the ids, in order.
+ */
+export async function writeApolloManifest(file: string, operations: { name: string; type: string; body: string }[]): Promise<string[]> {
+  const withIds = operations.map((o) => ({ id: createHash('sha256').update(o.body).digest('hex'), ...o }));
+  await writeFile(file, JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations: withIds }));
+  return withIds.map((o) => o.id);
 }
