@@ -15,12 +15,7 @@ import { createErrorFormatter } from '../platform/errors.js';
 import { createServiceApp, jsonNestingCheck } from '../platform/http.js';
 import type { Logger } from '../platform/logger.js';
 import { inputRulesPlugin } from '../platform/input-rules.js';
-import {
-  createServiceObservability,
-  createSubgraphFetchMetrics,
-  instrumentFetcher,
-  requestTelemetryPlugin,
-} from '../platform/observability/index.js';
+import { createServiceObservability, createSubgraphFetchMetrics, requestTelemetryPlugin } from '../platform/observability/index.js';
 import type { ServiceMetrics } from '../platform/observability/index.js';
 import { ROOT } from '../platform/paths.js';
 import type { RunnableService } from '../platform/run-service.js';
@@ -79,9 +74,7 @@ function createFederation(
   const gateway = new ApolloGateway({
     supergraphSdl: gatewaySdl,
     buildService: ({ name, url }) =>
-      (dataSources[name] = subgraphs.dataSource(name, routingUrl(config.SUBGRAPH_URLS, name, url!), (fetcher) =>
-        instrumentFetcher(fetcher, name, fetchMetrics),
-      )),
+      (dataSources[name] = subgraphs.dataSource(name, routingUrl(config.SUBGRAPH_URLS, name, url!), fetchMetrics)),
   });
   // @defer: planned and executed part by part (gateway/incremental/), over the same data sources.
   const deferring = createDeferringGateway(gateway, { dataSources: () => dataSources, formatError });
@@ -223,7 +216,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     signer,
     metrics: observability.metrics,
     log,
-    cache: (name, fetcher) => cache.fetcher(name, fetcher),
+    cache,
   });
   const formatError = createErrorFormatter(log);
   const federation = createFederation(config, supergraphSdl, subgraphs, observability.metrics, formatError);

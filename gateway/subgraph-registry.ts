@@ -1,20 +1,29 @@
 import type { Fetcher } from '@apollo/utils.fetcher';
 import { Counter, Gauge } from 'prom-client';
+import type { Histogram } from 'prom-client';
 import { ConfigError } from '../platform/config.js';
 import type { GatewayConfig } from '../platform/config.js';
 import type { Logger } from '../platform/logger.js';
-import type { ServiceMetrics } from '../platform/observability/index.js';
+import { createFetchObserver } from '../platform/observability/index.js';
+import type { FetchObserver, ServiceMetrics } from '../platform/observability/index.js';
 import type { ServiceTokenSigner } from '../platform/auth/service-token.js';
 import { createSubgraphBreaker } from './circuit-breaker.js';
 import type { BreakerState, SubgraphBreaker } from './circuit-breaker.js';
 import { isBreakerFailure } from './subgraph-failure.js';
 import type { FailureReason } from './subgraph-failure.js';
-import { SubgraphDataSource, createResilientFetcher, createSourceFetcher } from './subgraph-source.js';
+import type { GatewayCache } from './cache/index.js';
+import { breakerStep, composeFetchStack, deadlineStep, retriesStep } from './subgraph-fetch-stack.js';
+import type { FetchStep, SendFetch } from './subgraph-fetch-stack.js';
+import { createSubgraphFetcher } from './subgraph-fetcher.js';
+import { SubgraphDataSource } from './subgraph-source.js';
 
 /** The subgraphs a supergraph names (`@join__graph(name: …)`): the gateway hard-codes none. */
 export function supergraphSubgraphNames(supergraphSdl: string): string[] {
   return [...supergraphSdl.matchAll(/@join__graph\(\s*name:\s*"([^"]+)"/g)].map((m) => m[1]!);
 }
+
+/** No entity cache: the fetch goes on down the stack. */
+const withoutCache: FetchStep = (fetch, next) => next(fetch);
 
 /** Gauge values: ordered by how bad, so `max by (subgraph)` over gateways shows the worst. */
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -53,9 +62,32 @@ function registerMetrics(metrics: ServiceMetrics, entries: Map<string, Entry>) {
   };
 }
 
+/** One subgraph's fetch stack, its steps made from config; their order is SUBGRAPH_FETCH_STACK's (gateway/subgraph-fetch-stack.ts). */
+function subgraphFetchStack(parts: {
+  config: GatewayConfig;
+  entityCache: FetchStep;
+  breaker: SubgraphBreaker;
+  queryTimeoutMs: number;
+  onRetry(): void;
+  observe: FetchObserver;
+  fetcher: Fetcher;
+}): SendFetch {
+  const { config, observe, fetcher } = parts;
+  return composeFetchStack(
+    {
+      'entity-cache': parts.entityCache,
+      retries: retriesStep({ retries: config.SUBGRAPH_RETRIES, onRetry: () => parts.onRetry() }),
+      breaker: breakerStep(parts.breaker),
+      deadline: deadlineStep({ queryTimeoutMs: parts.queryTimeoutMs, mutationTimeoutMs: config.SUBGRAPH_MUTATION_TIMEOUT_MS }),
+      metrics: (fetch, next) => observe(fetch.url, fetch.init, (url, init) => next({ ...fetch, url, init: init ?? {} })),
+    },
+    (fetch) => fetcher(fetch.url, fetch.init),
+  );
+}
+
 export interface SubgraphRegistry {
-  /** The data source for one subgraph (ApolloGateway's buildService), with its breaker and deadlines. */
-  dataSource(name: string, url: string, instrument: (fetcher: Fetcher) => Fetcher): SubgraphDataSource;
+  /** The data source for one subgraph (ApolloGateway's buildService): its fetch stack, fetch latency observed in `fetchMetrics`. */
+  dataSource(name: string, url: string, fetchMetrics: Histogram<'subgraph' | 'outcome'>): SubgraphDataSource;
   /** For /health/ready: each subgraph's readiness (a short check, skipped while its breaker is open) and breaker. */
   health(budgetMs: number): Promise<{ subgraphs: Record<string, 'ready' | 'unavailable'>; breakers: Record<string, BreakerState> }>;
   close(): void;
@@ -72,8 +104,8 @@ export function createSubgraphRegistry(opts: {
   signer: ServiceTokenSigner;
   metrics: ServiceMetrics;
   log: Logger;
-  /** Outermost layer of each subgraph's fetcher (the entity cache): a hit skips the breaker, retries and the wire. */
-  cache?: (name: string, fetcher: Fetcher) => Fetcher;
+  /** The entity cache, the stack's outermost step: a hit skips the breaker, retries and the wire (none: private max-ages masked only). */
+  cache?: Pick<GatewayCache, 'entityCache'>;
 }): SubgraphRegistry {
   const { config, log } = opts;
   const names = supergraphSubgraphNames(opts.supergraphSdl);
@@ -92,9 +124,9 @@ export function createSubgraphRegistry(opts: {
   };
 
   return {
-    dataSource(name, url, instrument) {
+    dataSource(name, url, fetchMetrics) {
       const queryTimeoutMs = config.SUBGRAPH_TIMEOUTS[name] ?? config.SUBGRAPH_TIMEOUT_MS;
-      const fetcher = createSourceFetcher(queryTimeoutMs, config.SUBGRAPH_CONNECT_TIMEOUT_MS);
+      const fetcher = createSubgraphFetcher({ timeoutMs: queryTimeoutMs, connectTimeoutMs: config.SUBGRAPH_CONNECT_TIMEOUT_MS });
       entries.get(name)?.breaker.close(); // a schema reload builds the sources again
       const breaker = createSubgraphBreaker({
         settings,
@@ -109,14 +141,16 @@ export function createSubgraphRegistry(opts: {
         if (reason !== 'circuit open')
           log.warn({ subgraph: name, reason, code: (err as { code?: string }).code, requestId }, 'subgraph fetch failed');
       };
-      const resilient = createResilientFetcher(instrument(fetcher), {
-        queryTimeoutMs,
-        mutationTimeoutMs: config.SUBGRAPH_MUTATION_TIMEOUT_MS,
-        retries: config.SUBGRAPH_RETRIES,
+      const stack = subgraphFetchStack({
+        config,
+        entityCache: opts.cache?.entityCache(name) ?? withoutCache,
         breaker,
+        queryTimeoutMs,
         onRetry: () => retries.inc({ subgraph: name }),
+        observe: createFetchObserver(name, fetchMetrics),
+        fetcher,
       });
-      const source = new SubgraphDataSource(name, url, opts.signer, onFailure, opts.cache ? opts.cache(name, resilient) : resilient);
+      const source = new SubgraphDataSource(name, url, opts.signer, onFailure, stack);
       entries.set(name, { url, breaker, fetcher });
       return source;
     },

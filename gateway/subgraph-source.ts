@@ -1,72 +1,35 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { RemoteGraphQLDataSource } from '@apollo/gateway';
 import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
-import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
-import { parse } from 'graphql';
-import type { DocumentNode } from 'graphql';
 import { INTERNAL_TOKEN_HEADER } from '../platform/auth/service-token.js';
 import type { ServiceTokenSigner } from '../platform/auth/service-token.js';
 import { REQUEST_ID_HEADER } from '../platform/http.js';
 import { CONSISTENCY_LSN_HEADER } from '../platform/lsn.js';
-import type { SubgraphBreaker } from './circuit-breaker.js';
 import type { GatewayContext } from './context.js';
 import { noteSubgraphAnswer } from './cache/response-cache.js';
-import { createSubgraphFetcher } from './subgraph-fetcher.js';
+import { fetchDocument, fetchFactsOf } from './subgraph-fetch-stack.js';
+import type { FetchFacts, SendFetch } from './subgraph-fetch-stack.js';
 import type { SubgraphFetchInit } from './subgraph-fetcher.js';
-import { SubgraphHttpError, failureReason, fetchFailureErrors, isRetriable } from './subgraph-failure.js';
+import { failureReason, fetchFailureErrors } from './subgraph-failure.js';
 import type { FailureReason } from './subgraph-failure.js';
-
-/** How one subgraph is called when it misbehaves (gateway/subgraph-registry.ts builds it from config). */
-export interface SubgraphResilience {
-  queryTimeoutMs: number;
-  mutationTimeoutMs: number;
-  /** Extra attempts of a query after a refused / reset connection or a 502/503/504. */
-  retries: number;
-  breaker: SubgraphBreaker;
-  onRetry(): void;
-}
 
 /** A fetch failed for good (after retries): metrics and the log. */
 export type OnFetchFailure = (reason: FailureReason, err: unknown, requestId: string | undefined) => void;
 
 /**
- * The fetcher of one subgraph, made resilient: the deadline (queries and mutations apart), the
- * breaker around each attempt, and bounded retries of queries only. Whether a fetch is a mutation
- * is read off the body @apollo/gateway sends, whose first member is the operation text
- * (`{"query":"mutation …`): a 5xx answer is thrown inside the breaker (so it counts) and handed
- * back after it, for RemoteGraphQLDataSource to turn into its error.
+ * The facts of the fetch in flight, from `process` to the fetcher @apollo/gateway calls inside it:
+ * RemoteGraphQLDataSource hands its fetcher only (url, init), and one data source serves many
+ * requests at once, so the request's facts ride the async context of that one call.
  */
-export function createResilientFetcher(fetcher: Fetcher, resilience: SubgraphResilience): Fetcher {
-  const retryPolicy = retry(handleWhen(isRetriable), {
-    maxAttempts: resilience.retries,
-    // Decorrelated jitter (cockatiel's default), so gateways do not retry in lockstep.
-    backoff: new ExponentialBackoff({ initialDelay: 25, maxDelay: 250 }),
-  });
-  retryPolicy.onRetry(() => resilience.onRetry());
-  return async (url, init) => {
-    const mutation = typeof init?.body === 'string' && init.body.startsWith('{"query":"mutation');
-    const timeoutMs = mutation ? resilience.mutationTimeoutMs : resilience.queryTimeoutMs;
-    const attempt = () =>
-      resilience.breaker.execute(async () => {
-        const response = await fetcher(url, { ...init, timeoutMs } as SubgraphFetchInit);
-        if (response.status >= 500) throw new SubgraphHttpError(response);
-        return response;
-      });
-    try {
-      return await (mutation || resilience.retries === 0 ? attempt() : retryPolicy.execute(attempt));
-    } catch (err) {
-      if (err instanceof SubgraphHttpError) return err.response;
-      throw err;
-    }
-  };
-}
+const inFlight = new AsyncLocalStorage<FetchFacts>();
 
 /**
- * How the gateway calls a subgraph: through the fetcher it is given (createResilientFetcher above:
- * deadlines, retries of queries, the circuit breaker), with a service token that carries the
- * caller's identity. The client's own headers are never
- * forwarded, so nothing a client sends can pose as the gateway.
+ * How the gateway calls a subgraph: through the subgraph fetch stack (gateway/subgraph-fetch-stack.ts:
+ * entity cache, retries of queries, breaker, deadlines, metrics, the wire), which `process` gives
+ * the request's facts, with a service token that carries the caller's identity. The client's own
+ * headers are never forwarded, so nothing a client sends can pose as the gateway.
  *
  * A fetch that fails (refused, timed out, 5xx, breaker open) does not fail the operation: it is
  * answered as if the subgraph had sent `SUBREQUEST_HTTP_ERROR` errors at the fields it would have
@@ -79,9 +42,16 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     url: string,
     private readonly signer: ServiceTokenSigner,
     private readonly onFailure: OnFetchFailure,
-    fetcher: Fetcher,
+    stack: SendFetch,
   ) {
-    super({ url, fetcher });
+    super({
+      url,
+      fetcher: (url, init) => {
+        const facts = inFlight.getStore();
+        if (!facts) throw new Error(`subgraph ${name}: a fetch outside SubgraphDataSource.process`);
+        return stack({ ...facts, url, init: init ?? {} });
+      },
+    });
   }
 
   override async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>) {
@@ -90,8 +60,9 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     if (!ctx.identity) return;
     request.http?.headers.set(INTERNAL_TOKEN_HEADER, await this.signer.sign(ctx.identity));
     if (ctx.requestId) request.http?.headers.set(REQUEST_ID_HEADER, ctx.requestId);
-    // Read-your-writes: this subgraph's position from the client's token (and this request's writes so far).
-    const lsn = ctx.consistency?.lsnFor(this.name);
+    // Read-your-writes: this subgraph's position from the client's token (and this request's writes so far),
+    // the same the stack was told (the entity cache lets such a fetch through).
+    const lsn = inFlight.getStore()?.lsn;
     if (lsn) request.http?.headers.set(CONSISTENCY_LSN_HEADER, lsn);
   }
 
@@ -106,14 +77,14 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   }
 
   override async process(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayGraphQLResponse> {
+    const facts = fetchFactsOf(this.name, options);
     try {
-      return await super.process(options);
+      return await inFlight.run(facts, () => super.process(options));
     } catch (err) {
       const reason = failureReason(err);
       // Only a client operation's fetch (not a health check or a schema load) is answered with errors.
       if (!reason || !('document' in options)) throw err;
-      const requestId = 'requestId' in options.context ? options.context.requestId : undefined;
-      this.onFailure(reason, err, requestId);
+      this.onFailure(reason, err, facts.requestId);
       return {
         errors: fetchFailureErrors(
           this.name,
@@ -134,28 +105,3 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     if (!response.ok) throw await this.errorFromResponse(response);
   }
 }
-
-const parsedFetches = new Map<string, DocumentNode | undefined>();
-
-/**
- * The fetch operation's document, for the paths of a failed fetch: the query planner keeps only
- * its text unless `exposeDocumentNodeInFetchNode`, so it is parsed here, on failures only, once per text.
- */
-function fetchDocument(query: string | undefined): DocumentNode | undefined {
-  if (!query) return undefined;
-  if (!parsedFetches.has(query)) {
-    if (parsedFetches.size >= 1_000) parsedFetches.clear();
-    let document: DocumentNode | undefined;
-    try {
-      document = parse(query);
-    } catch {
-      document = undefined;
-    }
-    parsedFetches.set(query, document);
-  }
-  return parsedFetches.get(query);
-}
-
-/** The fetcher a subgraph's data source uses: node:http keep-alive, measured cheaper (gateway/subgraph-fetcher.ts). */
-export const createSourceFetcher = (timeoutMs: number, connectTimeoutMs: number): Fetcher =>
-  createSubgraphFetcher({ timeoutMs, connectTimeoutMs });

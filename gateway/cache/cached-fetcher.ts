@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
-import { INTERNAL_TOKEN_HEADER } from '../../platform/auth/service-token.js';
 import { CACHE_ENTITY_TAGS_HEADER, CACHE_TAGS_HEADER, UNTAGGABLE } from '../../platform/cache-tags.js';
-import { CONSISTENCY_LSN_HEADER } from '../../platform/lsn.js';
+import type { FetchStep } from '../subgraph-fetch-stack.js';
 import { respond } from '../subgraph-fetcher.js';
 import { maskPrivate } from './private-answers.js';
 import type { CacheEntry, FetchMark, TaggedStore } from './tagged-store.js';
@@ -49,32 +48,20 @@ const shapeOf = (subgraph: string, body: string) => {
 };
 
 /**
- * Who a private answer belongs to: the identity in the service token the gateway signed for this
- * fetch (subject, role, scopes), the only thing about the caller a subgraph sees. Read, not
- * verified: the gateway made it. Null when there is no readable token (nothing private is kept).
+ * The key space of one fetch: its subgraph and, for a private answer, its caller (null: keep nothing).
+ * The caller is the request's identity, from the GatewayContext (subgraph-fetch-stack.ts `callerKey`):
+ * what the service token tells the subgraph, taken from where the gateway knows it.
  */
-function callerOf(headers: Record<string, string>): string | null {
-  const token = headers[INTERNAL_TOKEN_HEADER];
-  const payload = token?.split('.')[1];
-  if (!payload) return null;
-  try {
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: unknown; role?: unknown; scope?: unknown };
-    return JSON.stringify([claims.sub ?? null, claims.role ?? null, claims.scope ?? null]);
-  } catch {
-    return null;
-  }
-}
-
-/** The key space of one fetch: its subgraph and, for a private answer, its caller (null: keep nothing). */
-function partitionOf(subgraph: string, scope: CacheScope, headers: Record<string, string>): string | null {
+function partitionOf(subgraph: string, scope: CacheScope, caller: string | null): string | null {
   if (scope === 'public') return subgraph + '\n';
-  const caller = callerOf(headers);
   return caller === null ? null : `${subgraph}\n${caller}`;
 }
 
 interface Ctx {
   subgraph: string;
+  /** The rest of the stack, for this fetch. */
   fetcher: Fetcher;
+  caller: string | null;
   store: TaggedStore;
   counters: FetchCacheCounters;
   shapes: ShapeMemo;
@@ -86,33 +73,30 @@ interface Ctx {
  * cacheable with a max-age (its @cacheControl hints, as its Cache-Control header) is kept in the
  * tagged store for that max-age, tagged with the entities the subgraph said it holds:
  *
- * - `public` answers are shared by every caller; `private` ones are kept per caller (the identity
- *   the gateway put in the fetch's service token) and are never handed to anyone else;
+ * - `public` answers are shared by every caller; `private` ones are kept per caller (the request's
+ *   identity, the one the fetch's service token carries) and are never handed to anyone else;
  * - an `_entities` fetch is kept per representation, so the same product inside two different
  *   account pages is one entry, and only the missing representations go to the subgraph;
  * - anything else is kept whole, under (subgraph, operation text, variables).
  *
  * Looked up only for shapes whose last answer was cacheable (no Redis round trip for the rest);
- * never for mutations, answers with errors, or a request that carries a read-your-writes position
- * (the caller just wrote: it reads from the subgraph). A private max-age stays between subgraph
- * and gateway: what the fetch hands on says `no-store` (private-answers.ts).
+ * never for mutations (the fetch's operation kind, from its document), answers with errors, or a
+ * request that carries a read-your-writes position (the caller just wrote: it reads from the
+ * subgraph). A private max-age stays between subgraph and gateway: what the fetch hands on says
+ * `no-store` (private-answers.ts). The first step of the subgraph fetch stack (subgraph-fetch-stack.ts).
  */
-export function createCachedFetcher(
-  subgraph: string,
-  fetcher: Fetcher,
-  store: TaggedStore,
-  counters: FetchCacheCounters,
-  maxTtlMs: number,
-): Fetcher {
-  const ctx: Ctx = { subgraph, fetcher, store, counters, shapes: createShapeMemo(), maxTtlMs };
-  return async (url, init) => {
-    const body = init?.body;
-    const headers: Record<string, string> = init?.headers ?? {};
-    if (typeof body !== 'string' || body.startsWith('{"query":"mutation') || headers[CONSISTENCY_LSN_HEADER] || !store.usable())
-      return maskPrivate(await fetcher(url, init));
+export function createEntityCacheStep(subgraph: string, store: TaggedStore, counters: FetchCacheCounters, maxTtlMs: number): FetchStep {
+  const shared = { subgraph, store, counters, shapes: createShapeMemo(), maxTtlMs };
+  return async (fetch, next) => {
+    const { url, init } = fetch;
+    const body = init.body;
+    const send: Fetcher = (u, i) => next({ ...fetch, url: u, init: i ?? {} });
+    if (typeof body !== 'string' || fetch.operation === 'mutation' || fetch.lsn || !store.usable())
+      return maskPrivate(await send(url, init));
+    const ctx: Ctx = { ...shared, fetcher: send, caller: fetch.caller };
     const shape = shapeOf(subgraph, body);
     const entities = body.includes('"representations":[') ? parseEntitiesFetch(body) : null;
-    return entities ? entitiesFetch(ctx, url, init!, headers, shape, entities) : wholeFetch(ctx, url, init!, headers, shape, body);
+    return entities ? entitiesFetch(ctx, url, init, shape, entities) : wholeFetch(ctx, url, init, shape, body);
   };
 }
 
@@ -137,12 +121,11 @@ async function wholeFetch(
   ctx: Ctx,
   url: string,
   init: NonNullable<Parameters<Fetcher>[1]>,
-  headers: Record<string, string>,
   shape: string,
   body: string,
 ): Promise<FetcherResponse> {
   const known = ctx.shapes.get(shape);
-  const partition = known ? partitionOf(ctx.subgraph, known, headers) : null;
+  const partition = known ? partitionOf(ctx.subgraph, known, ctx.caller) : null;
   if (known && partition !== null) {
     const key = 'f:' + sha([partition, body]).digest('base64url');
     const hit = await ctx.store.get(key);
@@ -156,7 +139,7 @@ async function wholeFetch(
   const response = await ctx.fetcher(url, init);
   const policy = response.status === 200 ? cachePolicyOf(response.headers.get('cache-control')) : null;
   const tags = response.headers.get(CACHE_TAGS_HEADER) ?? '';
-  const keep = policy && tags !== UNTAGGABLE ? partitionOf(ctx.subgraph, policy.scope, headers) : null;
+  const keep = policy && tags !== UNTAGGABLE ? partitionOf(ctx.subgraph, policy.scope, ctx.caller) : null;
   ctx.shapes.set(shape, keep !== null && policy ? policy.scope : false);
   if (keep === null || !policy) return maskPrivate(response);
   const text = await response.clone().text();
@@ -196,12 +179,11 @@ async function entitiesFetch(
   ctx: Ctx,
   url: string,
   init: NonNullable<Parameters<Fetcher>[1]>,
-  headers: Record<string, string>,
   shape: string,
   fetch: EntitiesFetch,
 ): Promise<FetcherResponse> {
   const known = ctx.shapes.get(shape);
-  const partition = known ? partitionOf(ctx.subgraph, known, headers) : null;
+  const partition = known ? partitionOf(ctx.subgraph, known, ctx.caller) : null;
   const keys = known && partition !== null ? entityKeys(partition, fetch) : null;
   const hits = keys ? await ctx.store.getMany(keys) : fetch.parsed.variables.representations.map(() => null);
   const missing = hits.flatMap((h, i) => (h ? [] : [i]));
@@ -225,7 +207,7 @@ async function entitiesFetch(
     data?: { _entities?: unknown[] } | null;
     errors?: { path?: (string | number)[] }[];
   };
-  keepEntities(ctx, { response, answer, headers, shape, fetch, missing, since, looked: keys && known ? { keys, scope: known } : null });
+  keepEntities(ctx, { response, answer, shape, fetch, missing, since, looked: keys && known ? { keys, scope: known } : null });
   if (!partial) return maskPrivate(response);
   return merged(url, response, answer, hits, missing);
 }
@@ -240,7 +222,6 @@ function keepEntities(
   got: {
     response: FetcherResponse;
     answer: { data?: { _entities?: unknown[] } | null; errors?: unknown[] };
-    headers: Record<string, string>;
     shape: string;
     fetch: EntitiesFetch;
     missing: number[];
@@ -251,7 +232,7 @@ function keepEntities(
 ) {
   const policy = cachePolicyOf(got.response.headers.get('cache-control'));
   const groups = got.response.headers.get(CACHE_ENTITY_TAGS_HEADER)?.split(',');
-  const partition = policy && groups ? partitionOf(ctx.subgraph, policy.scope, got.headers) : null;
+  const partition = policy && groups ? partitionOf(ctx.subgraph, policy.scope, ctx.caller) : null;
   ctx.shapes.set(got.shape, partition !== null && policy ? policy.scope : false);
   const entities = got.answer.data?._entities;
   if (partition === null || !policy || !groups || got.answer.errors?.length || !Array.isArray(entities)) return;

@@ -1,5 +1,4 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import type { Fetcher } from '@apollo/utils.fetcher';
 import { Counter } from 'prom-client';
 import type { GatewayConfig } from '../../platform/config.js';
 import { EVENT_STREAMS, invalidatedBy } from '../../platform/events/types.js';
@@ -9,7 +8,8 @@ import type { ServiceMetrics } from '../../platform/observability/index.js';
 import type { GatewayContext } from '../context.js';
 import type { LiveEvents } from '../subscriptions/live-events.js';
 import { createResponseCachePlugin } from './response-cache.js';
-import { createCachedFetcher } from './cached-fetcher.js';
+import { createEntityCacheStep } from './cached-fetcher.js';
+import type { FetchStep } from '../subgraph-fetch-stack.js';
 import { createTaggedStore } from './tagged-store.js';
 import { maskPrivate } from './private-answers.js';
 import { createRedisClient, redisConfigured } from '../../platform/redis-client.js';
@@ -17,8 +17,8 @@ import { createRedisGuard } from '../../platform/redis-guard.js';
 import type { RedisStatus } from '../../platform/redis-guard.js';
 
 export interface GatewayCache {
-  /** Wraps a subgraph's fetcher with the entity cache (the fetcher itself when the cache is off). */
-  fetcher(subgraph: string, fetcher: Fetcher): Fetcher;
+  /** The entity cache step of a subgraph's fetch stack (private max-ages masked only, when the cache is off). */
+  entityCache(subgraph: string): FetchStep;
   /** The response cache (none when it is off). */
   plugins: ApolloServerPlugin<GatewayContext>[];
   /** The cache's Redis connection (none when the cache is off). */
@@ -28,7 +28,7 @@ export interface GatewayCache {
 
 /** No cache: subgraph answers pass through, private max-ages masked all the same. */
 const off: GatewayCache = {
-  fetcher: (_, f) => async (url, init) => maskPrivate(await f(url, init)),
+  entityCache: () => async (fetch, next) => maskPrivate(await next(fetch)),
   plugins: [],
   redisStatus: () => [],
   close: async () => {},
@@ -103,8 +103,7 @@ export async function createGatewayCache(opts: {
   };
   const maxTtlMs = config.CACHE_MAX_TTL_SECONDS * 1000;
   return {
-    fetcher: (subgraph, fetcher) =>
-      entity ? createCachedFetcher(subgraph, fetcher, store, counters, maxTtlMs) : off.fetcher(subgraph, fetcher),
+    entityCache: (subgraph) => (entity ? createEntityCacheStep(subgraph, store, counters, maxTtlMs) : off.entityCache(subgraph)),
     plugins: response
       ? [
           createResponseCachePlugin(

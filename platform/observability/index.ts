@@ -8,7 +8,8 @@ export type { ServiceMetrics } from './metrics.js';
 export { startMetricsServer } from './metrics.js';
 export { requestTelemetryPlugin } from './request-plugin.js';
 export { registerEventMetrics } from './events.js';
-export { createSubgraphFetchMetrics, instrumentFetcher } from './subgraph-fetch.js';
+export { createFetchObserver, createSubgraphFetchMetrics } from './subgraph-fetch.js';
+export type { FetchObserver } from './subgraph-fetch.js';
 
 /** Tracing from the service's config: a no-op unless OTEL_EXPORTER_OTLP_ENDPOINT is set (or a test registered a provider). */
 export function startTracingFromConfig(

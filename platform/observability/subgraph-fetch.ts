@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode, context, propagation } from '@opentelemetry/api';
-import type { Fetcher } from '@apollo/utils.fetcher';
+import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { Histogram } from 'prom-client';
 import { LATENCY_BUCKETS } from './metrics.js';
 import type { ServiceMetrics } from './metrics.js';
@@ -16,21 +16,25 @@ export function createSubgraphFetchMetrics(metrics: ServiceMetrics): Histogram<'
   });
 }
 
+/** One fetch observed: sent through `send`, timed, and traced when tracing is on. */
+export type FetchObserver = (url: string, init: Parameters<Fetcher>[1], send: Fetcher) => Promise<FetcherResponse>;
+
 /**
- * Wraps the gateway's fetcher for one subgraph: times every fetch and, when tracing, makes a
- * client span (child of @apollo/gateway's own fetch span) whose context goes out as `traceparent`,
- * so the subgraph's server span continues the same trace. RemoteGraphQLDataSource hands the fetcher
- * a plain header object, which the default propagation setter writes into.
+ * The metrics step of the gateway's subgraph fetch stack (gateway/subgraph-fetch-stack.ts) for one
+ * subgraph: times every fetch and, when tracing, makes a client span (child of @apollo/gateway's
+ * own fetch span) whose context goes out as `traceparent`, so the subgraph's server span continues
+ * the same trace. RemoteGraphQLDataSource hands the fetcher a plain header object, which the
+ * default propagation setter writes into.
  */
-export function instrumentFetcher(fetcher: Fetcher, subgraph: string, histogram: Histogram<'subgraph' | 'outcome'>): Fetcher {
+export function createFetchObserver(subgraph: string, histogram: Histogram<'subgraph' | 'outcome'>): FetchObserver {
   const tracer = tracerFor('gateway');
-  return async (url, init) => {
+  return async (url, init, send) => {
     const started = performance.now();
     const observe = (outcome: 'ok' | 'http_error' | 'error') =>
       histogram.observe({ subgraph, outcome }, (performance.now() - started) / 1000);
     if (!tracingEnabled()) {
       try {
-        const response = await fetcher(url, init);
+        const response = await send(url, init);
         observe(response.ok ? 'ok' : 'http_error');
         return response;
       } catch (err) {
@@ -48,7 +52,7 @@ export function instrumentFetcher(fetcher: Fetcher, subgraph: string, histogram:
         const headers = { ...init?.headers };
         propagation.inject(context.active(), headers);
         try {
-          const response = await fetcher(url, { ...init, headers });
+          const response = await send(url, { ...init, headers });
           span.setAttribute('http.response.status_code', response.status);
           if (!response.ok) span.setStatus({ code: SpanStatusCode.ERROR });
           observe(response.ok ? 'ok' : 'http_error');
