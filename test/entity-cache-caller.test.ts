@@ -1,0 +1,122 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createEntityCacheStep } from '../gateway/cache/cached-fetcher.js';
+import { createTaggedStore } from '../gateway/cache/tagged-store.js';
+import type { TaggedStore } from '../gateway/cache/tagged-store.js';
+import { composeFetchStack } from '../gateway/subgraph-fetch-stack.js';
+import type { FetchFacts, FetchStep, SendFetch } from '../gateway/subgraph-fetch-stack.js';
+import { createSubgraphFetcher } from '../gateway/subgraph-fetcher.js';
+import { CACHE_TAGS_HEADER } from '../platform/cache-tags.js';
+import { createLogger } from '../platform/logger.js';
+import { createRedisClient } from '../platform/redis-client.js';
+import { createRedisGuard } from '../platform/redis-guard.js';
+import { eventually } from './support/stack.js';
+
+/**
+ * The entity cache keeps a private answer per caller, and the caller is the one the request's
+ * context names (the fetch's facts), not anything in the fetch's headers: every fetch here carries
+ * the same service token header (naming nobody in particular), so only the facts tell Ada from Bob.
+ * A real subgraph-like server on loopback (private max-age, cache tags) and the run's Redis.
+ */
+
+let served = 0;
+const subgraph = http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    served += 1;
+    res
+      .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60, private', [CACHE_TAGS_HEADER]: 'order:1' })
+      .end(JSON.stringify({ data: { myOrders: [{ id: '1', answer: served }] } }));
+  });
+});
+
+let url: string;
+let store: TaggedStore;
+let send: SendFetch;
+const log = createLogger('test', 'silent');
+const through: FetchStep = (fetch, next) => next(fetch);
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => subgraph.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(subgraph.address() as AddressInfo).port}/graphql`;
+  const redis = createRedisClient({ REDIS_URL: inject('redis').url }, 'request', 'cache', log);
+  store = createTaggedStore({ redis: createRedisGuard(redis, 'cache', log), prefix: `test:${randomUUID()}:cache:`, localMaxBytes: 0, log });
+  const counters = { hit: () => {}, miss: () => {} };
+  const fetcher = createSubgraphFetcher({ timeoutMs: 5_000 });
+  send = composeFetchStack(
+    {
+      'entity-cache': createEntityCacheStep('orders', store, counters, 60_000),
+      retries: through,
+      breaker: through,
+      deadline: through,
+      metrics: through,
+    },
+    (fetch) => fetcher(fetch.url, fetch.init),
+  );
+  await eventually(async () => (store.usable() ? true : undefined), { timeoutMs: 30_000 });
+});
+afterAll(async () => {
+  await store?.close();
+  subgraph.closeAllConnections();
+  await new Promise((resolve) => subgraph.close(resolve));
+});
+
+const BODY = JSON.stringify({ query: 'query MyOrders__orders__0 { myOrders { id answer } }', variables: {} });
+// The same header on every fetch: were the cache to key by it, Ada and Bob would share an entry.
+const HEADERS = { 'content-type': 'application/json', 'x-internal-token': 'the-same-token-for-everyone' };
+
+/** One fetch with the given facts; the answer's number says which subgraph response it was. */
+async function fetchAs(facts: Partial<FetchFacts>): Promise<{ answer: number; cacheControl: string | null }> {
+  const response = await send({
+    subgraph: 'orders',
+    operation: 'query',
+    caller: null,
+    lsn: undefined,
+    requestId: undefined,
+    ...facts,
+    url,
+    init: { method: 'POST', headers: HEADERS, body: BODY },
+  });
+  const body = (await response.json()) as { data: { myOrders: { answer: number }[] } };
+  return { answer: body.data.myOrders[0]!.answer, cacheControl: response.headers.get('cache-control') };
+}
+
+/** Fetches as `caller` until an answer comes from the cache (the subgraph served nothing for it); that answer. */
+async function cachedFor(caller: string): Promise<number> {
+  return eventually(async () => {
+    const before = served;
+    const { answer } = await fetchAs({ caller });
+    return served === before ? answer : undefined;
+  });
+}
+
+describe('the entity cache keys private answers by the context’s caller', () => {
+  it("serves Ada her own cached answer and Bob his, though their fetches' headers are the same", async () => {
+    const ada = JSON.stringify(['ada', 'CUSTOMER', []]);
+    const bob = JSON.stringify(['bob', 'CUSTOMER', []]);
+    const adaAnswer = await cachedFor(ada);
+    // Bob's first fetch is not Ada's entry: the subgraph answers him.
+    const before = served;
+    const first = await fetchAs({ caller: bob });
+    expect(served).toBe(before + 1);
+    expect(first.answer).not.toBe(adaAnswer);
+    // A private max-age stays between subgraph and gateway.
+    expect(first.cacheControl).toBe('no-store');
+    const bobAnswer = await cachedFor(bob);
+    expect(bobAnswer).not.toBe(adaAnswer);
+    expect(await cachedFor(ada)).toBe(adaAnswer);
+  });
+
+  it('keeps nothing private without a caller, and lets mutations and read-your-writes fetches through', async () => {
+    const ada = JSON.stringify(['ada', 'CUSTOMER', []]);
+    await cachedFor(ada);
+    for (const facts of [{ caller: null }, { caller: ada, operation: 'mutation' as const }, { caller: ada, lsn: '0/16B3748' }]) {
+      const before = served;
+      await fetchAs(facts);
+      await fetchAs(facts);
+      expect(served).toBe(before + 2);
+    }
+  });
+});
