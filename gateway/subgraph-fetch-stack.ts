@@ -1,9 +1,10 @@
 import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import type { FetcherResponse } from '@apollo/utils.fetcher';
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { OperationTypeNode, getOperationAST, parse } from 'graphql';
 import type { DocumentNode } from 'graphql';
+import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import type { Identity } from '../platform/auth/identity.js';
+import type { FetchObserver } from '../platform/observability/index.js';
 import type { SubgraphBreaker } from './circuit-breaker.js';
 import type { GatewayContext } from './context.js';
 import type { SubgraphFetchInit } from './subgraph-fetcher.js';
@@ -147,3 +148,15 @@ export const deadlineStep =
       ...fetch,
       init: { ...fetch.init, timeoutMs: fetch.operation === 'mutation' ? opts.mutationTimeoutMs : opts.queryTimeoutMs },
     });
+
+/** Step 5: each attempt on the wire timed (and traced) by platform/observability. */
+export const metricsStep =
+  (observe: FetchObserver): FetchStep =>
+  (fetch, next) =>
+    observe(fetch.url, fetch.init, (url, init) => next({ ...fetch, url, init: init ?? {} }));
+
+/** Step 6: the wire. */
+export const httpSend =
+  (fetcher: Fetcher): SendFetch =>
+  (fetch) =>
+    fetcher(fetch.url, fetch.init);

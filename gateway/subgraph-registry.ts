@@ -12,7 +12,7 @@ import type { BreakerState, SubgraphBreaker } from './circuit-breaker.js';
 import { isBreakerFailure } from './subgraph-failure.js';
 import type { FailureReason } from './subgraph-failure.js';
 import type { GatewayCache } from './cache/index.js';
-import { breakerStep, composeFetchStack, deadlineStep, retriesStep } from './subgraph-fetch-stack.js';
+import { breakerStep, composeFetchStack, deadlineStep, httpSend, metricsStep, retriesStep } from './subgraph-fetch-stack.js';
 import type { FetchStep, SendFetch } from './subgraph-fetch-stack.js';
 import { createSubgraphFetcher } from './subgraph-fetcher.js';
 import { SubgraphDataSource } from './subgraph-source.js';
@@ -79,9 +79,9 @@ function subgraphFetchStack(parts: {
       retries: retriesStep({ retries: config.SUBGRAPH_RETRIES, onRetry: () => parts.onRetry() }),
       breaker: breakerStep(parts.breaker),
       deadline: deadlineStep({ queryTimeoutMs: parts.queryTimeoutMs, mutationTimeoutMs: config.SUBGRAPH_MUTATION_TIMEOUT_MS }),
-      metrics: (fetch, next) => observe(fetch.url, fetch.init, (url, init) => next({ ...fetch, url, init: init ?? {} })),
+      metrics: metricsStep(observe),
     },
-    (fetch) => fetcher(fetch.url, fetch.init),
+    httpSend(fetcher),
   );
 }
 
