@@ -86,7 +86,7 @@ export function fetchFactsOf(subgraph: string, options: GraphQLDataSourceProcess
 
 const operationOf = (document: DocumentNode, name: string | undefined) => getOperationAST(document, name) ?? getOperationAST(document);
 
-/** Without a readable document the fetch counts as a query, as @apollo/gateway's plans fetch nothing else unnamed. */
+/** A fetch without a parsable document counts as a query, as before; the subgraph refuses its text anyway. */
 const kindOf = (type: OperationTypeNode | undefined): OperationKind =>
   type === OperationTypeNode.MUTATION ? 'mutation' : type === OperationTypeNode.SUBSCRIPTION ? 'subscription' : 'query';
 
