@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import express from 'express';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '../../platform/resolver-map.js';
@@ -41,7 +42,11 @@ export interface GatewayTester {
 
 /** One inline subgraph on a loopback port: /graphql and the /health/ready the gateway's probes read. */
 async function startInlineSubgraph(sg: InlineSubgraph): Promise<{ url: string; close(): Promise<void> }> {
-  const apollo = new ApolloServer({ schema: buildSubgraphSchema({ typeDefs: parse(sg.typeDefs), resolvers: sg.resolvers ?? {} }) });
+  // Inline tracing (ftv1) costs time on every fetch that asks for it and no fast-tier test reads it.
+  const apollo = new ApolloServer({
+    schema: buildSubgraphSchema({ typeDefs: parse(sg.typeDefs), resolvers: sg.resolvers ?? {} }),
+    plugins: [ApolloServerPluginInlineTraceDisabled()],
+  });
   await apollo.start();
   const app = express();
   app.get('/health/ready', (_req, res) => void res.json({ status: 'ready' }));
