@@ -33,6 +33,8 @@ export interface InlineSubgraph {
 export interface GatewayTester {
   /** The gateway's /graphql URL. */
   url: string;
+  /** The gateway's GET /metrics URL (on its own port, as in production). */
+  metricsUrl: string;
   /** POSTs an operation; the parsed body, status and headers. */
   post(body: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>;
   /** A customer or admin token the gateway accepts (signed by the tester's own users key). */
@@ -127,6 +129,7 @@ export async function createGatewayTester(opts: {
   const url = `${listening.url}/graphql`;
   return {
     url,
+    metricsUrl: `${listening.metricsUrl!}/metrics`,
     async post(body, headers = {}) {
       const res = await fetch(url, {
         method: 'POST',
