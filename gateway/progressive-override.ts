@@ -97,17 +97,22 @@ export function createProgressiveOverride(
     registers: [options.metrics.registry],
   });
   let sdl: string | undefined;
-  let planning: OverridePlanning | undefined;
+  // null: the loaded supergraph has no percent label (the usual case), so no second planner is built.
+  let planning: OverridePlanning | null | undefined;
   inner.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
     if (coreSupergraphSdl !== sdl) planning = undefined;
     sdl = coreSupergraphSdl;
   });
+  const currentPlanning = () => {
+    if (planning === undefined) planning = sdl!.includes('overrideLabel: "percent(') ? createOverridePlanning(sdl!) : null;
+    return planning;
+  };
 
   const wrap =
     (execute: GatewayExecutor): GatewayExecutor =>
     async (requestContext) => {
-      const current = (planning ??= createOverridePlanning(sdl!));
-      if (current.labels.size === 0) return execute(requestContext);
+      const current = currentPlanning();
+      if (!current?.labels.size) return execute(requestContext);
       const caller = callerOf(requestContext.context as Partial<GatewayContext>);
       const enabled: string[] = [];
       for (const [label, share] of current.labels) {
