@@ -25,6 +25,7 @@ import { createClientAuth } from './auth.js';
 import type { ClientAuth } from './auth.js';
 import { createAuthorizingGateway } from './authorization/authorizing-gateway.js';
 import { createDeferringGateway } from './incremental/deferring-gateway.js';
+import { createProgressiveOverride } from './progressive-override.js';
 import { readPolicies } from './authorization/policies.js';
 import { createConsistency } from './consistency.js';
 import { contextFromEdge } from './context.js';
@@ -76,8 +77,10 @@ function createFederation(
     buildService: ({ name, url }) =>
       (dataSources[name] = subgraphs.dataSource(name, routingUrl(config.SUBGRAPH_URLS, name, url!), fetchMetrics)),
   });
+  // Progressive @override(label: "percent(N)"): N% of callers, sticky, planned with the label on (gateway/progressive-override.ts).
+  const overriding = createProgressiveOverride(gateway, { dataSources: () => dataSources, metrics });
   // @defer: planned and executed part by part (gateway/incremental/), over the same data sources.
-  const deferring = createDeferringGateway(gateway, { dataSources: () => dataSources, formatError });
+  const deferring = createDeferringGateway(overriding, { dataSources: () => dataSources, formatError });
   let apiSchema: GraphQLSchema | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
     apiSchema = loaded;

@@ -25,12 +25,19 @@ export const json = <T extends z.ZodType>(inner: T) =>
     })
     .pipe(inner);
 
-export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback).describe('listen port');
 /**
- * Where GET /metrics is served: a port of its own, so the public port never answers it (0 = any
- * free port, as tests use). Prometheus scrapes it on the instance's own address.
+ * Where GET /metrics is served: a port of its own, so the public port never answers it. Prometheus
+ * scrapes it on the instance's own address.
  */
-export const metricsPort = port;
+export const metricsPort = (fallback: number) =>
+  z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .default(fallback)
+    .describe('where `GET /metrics` is served, never on the public port; `0`: any free port (as tests use)');
 
 export const jwk = z.looseObject({ kty: z.string(), kid: z.string().min(1) });
 export const jwks = z.object({ keys: z.array(jwk).min(1) });

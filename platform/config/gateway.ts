@@ -43,64 +43,83 @@ const corsOrigins = csv.transform((entries, ctx) =>
 export const gatewaySchema = baseSchema.extend({
   PORT: port(4000),
   METRICS_PORT: metricsPort(9400),
-  SUPERGRAPH_PATH: z.string().default('schema/supergraph.graphql'),
-  /**
-   * Routing overrides, JSON `{"<subgraph>": "<base url>"}` (`/graphql` is appended): a subgraph's
-   * URL from the supergraph is replaced (load balancers, tests); a name the supergraph does not
-   * have stops the gateway. (`{}`)
-   */
-  SUBGRAPH_URLS: json(z.record(z.string(), serviceUrl)).prefault('{}'),
-  /**
-   * @apollo/gateway 2.14 otherwise exports usage metrics to Apollo and probes cloud metadata
-   * endpoints (169.254.169.254) at start-up; off unless explicitly wanted.
-   */
-  APOLLO_TELEMETRY_DISABLED: z.enum(['true', 'false']).default('true'),
-  USERS_JWKS_URL: serviceUrl.default('http://127.0.0.1:4001/.well-known/jwks.json'),
-  JWT_ISSUER: z.string().default('urn:supergraph:users'),
-  JWT_AUDIENCE: z.string().default('urn:supergraph'),
-  /** An external identity provider whose tokens the gateway also accepts. */
-  EXTERNAL_JWKS_URL: serviceUrl.optional(),
-  EXTERNAL_JWT_ISSUER: z.string().optional(),
-  EXTERNAL_JWT_AUDIENCE: z.string().optional(),
-  BODY_LIMIT: z.string().default('2mb'),
+  SUPERGRAPH_PATH: z
+    .string()
+    .default('schema/supergraph.graphql')
+    .describe('the composed supergraph the gateway serves (`npm run compose`)'),
+  SUBGRAPH_URLS: json(z.record(z.string(), serviceUrl))
+    .prefault('{}')
+    .describe(
+      'routing overrides by the supergraph\'s own subgraph names, JSON `{"<subgraph>": "<base url>"}` (`/graphql` appended; load balancers, Kubernetes Services); unset names keep the supergraph\'s routing URL; a name the supergraph does not have stops the gateway',
+    ),
+  // @apollo/gateway reads only this environment variable (no constructor option): the process entry
+  // (gateway/index.ts, or the in-process runner) sets it from the parsed value before building the gateway.
+  APOLLO_TELEMETRY_DISABLED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .describe('`@apollo/gateway` otherwise reports usage to Apollo and probes cloud metadata endpoints (169.254.169.254) at start-up'),
+  USERS_JWKS_URL: serviceUrl
+    .default('http://127.0.0.1:4001/.well-known/jwks.json')
+    .describe("the users service's public keys, for verifying customer tokens"),
+  JWT_ISSUER: z.string().default('urn:supergraph:users').describe('the `iss` customer tokens must carry'),
+  JWT_AUDIENCE: z.string().default('urn:supergraph').describe('the `aud` customer tokens must carry'),
+  EXTERNAL_JWKS_URL: serviceUrl.optional().describe('an external identity provider whose tokens the gateway also accepts: its JWKS'),
+  EXTERNAL_JWT_ISSUER: z.string().optional().describe("that provider's `iss`"),
+  EXTERNAL_JWT_AUDIENCE: z.string().optional().describe("that provider's `aud`"),
+  BODY_LIMIT: z.string().default('2mb').describe('request body cap'),
   WS_MAX_PAYLOAD_BYTES: z.coerce
     .number()
     .int()
     .min(1024)
-    .default(64 * 1024),
-  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
-  /**
-   * WebSocket connections this gateway keeps open in all, and per client address (as TRUST_PROXY
-   * reads it); an upgrade beyond either is answered 503 / 429. Keep the total well under the
-   * process's file-descriptor limit (`ulimit -n`), so sockets never starve HTTP. (10,000; 100)
-   */
-  WS_MAX_CONNECTIONS: positiveInt(10_000),
-  WS_MAX_CONNECTIONS_PER_IP: positiveInt(100),
-  /** An anonymous connection with no subscription open is closed (4410) after this long. (30 s) */
-  WS_ANONYMOUS_IDLE_MS: positiveInt(30_000),
-  /**
-   * Subscriptions over HTTP (multipart, SSE): open streams per gateway (503 beyond), per client
-   * address (per gateway), per signed-in user and per partner key (across gateways, in Redis) (429
-   * beyond). Each stream is a socket, as a WebSocket is. (10,000; 100; 20; 100)
-   */
-  HTTP_SUBSCRIPTIONS_MAX: positiveInt(10_000),
-  HTTP_SUBSCRIPTIONS_MAX_PER_IP: positiveInt(100),
-  HTTP_SUBSCRIPTIONS_MAX_PER_USER: positiveInt(20),
-  HTTP_SUBSCRIPTIONS_MAX_PER_PARTNER: positiveInt(100),
-  /** A heartbeat on each HTTP subscription stream this often, so proxies keep quiet streams open. (5 s) */
-  SUBSCRIPTION_HEARTBEAT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
-  /** Undelivered events one subscriber may have before it is cut off (it can resume with `after`). */
-  WS_MAX_QUEUED_EVENTS: z.coerce.number().int().min(1).default(1000),
-  /** Also keep the read-your-writes token in an HTTP-only cookie (browsers), besides the `x-consistency-token` header. */
-  CONSISTENCY_COOKIE: z.enum(['true', 'false']).default('false'),
-  /** How long a consistency token is honoured; keep it above every subgraph's DATABASE_REPLICA_MAX_LAG_MS. */
-  CONSISTENCY_TOKEN_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
-  CORS_ORIGINS: corsOrigins,
-  /**
-   * Keys of the consistency token's HMAC, comma-separated, each at least 32 characters: the first
-   * signs, every one verifies (rotation). Unset: derived from SERVICE_PRIVATE_JWK, which every gateway
-   * of a deployment shares. (unset)
-   */
+    .default(64 * 1024)
+    .describe('largest graphql-ws message a client may send'),
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20).describe('subscriptions one WebSocket may have open'),
+  WS_MAX_CONNECTIONS: positiveInt(10_000).describe(
+    "open WebSockets per gateway, beyond which the upgrade is 503; keep it well under the process's file-descriptor limit (`ulimit -n`), so sockets never starve HTTP",
+  ),
+  WS_MAX_CONNECTIONS_PER_IP: positiveInt(100).describe(
+    'open WebSockets per client address (as `TRUST_PROXY` reads it), beyond which the upgrade is 429',
+  ),
+  WS_ANONYMOUS_IDLE_MS: positiveInt(30_000).describe(
+    'an anonymous connection with no subscription open is closed with 4410 after this long',
+  ),
+  HTTP_SUBSCRIPTIONS_MAX: positiveInt(10_000).describe(
+    'subscriptions streamed over HTTP (multipart, SSE) per gateway, beyond which 503; each stream is a socket, as a WebSocket is — see Subscriptions in frontend',
+  ),
+  HTTP_SUBSCRIPTIONS_MAX_PER_IP: positiveInt(100).describe('HTTP subscription streams per client address on a gateway (beyond: 429)'),
+  HTTP_SUBSCRIPTIONS_MAX_PER_USER: positiveInt(20).describe(
+    'HTTP subscription streams per signed-in user across all gateways, in Redis (beyond: 429)',
+  ),
+  HTTP_SUBSCRIPTIONS_MAX_PER_PARTNER: positiveInt(100).describe(
+    'HTTP subscription streams per partner key across all gateways, in Redis (beyond: 429)',
+  ),
+  SUBSCRIPTION_HEARTBEAT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(120_000)
+    .default(5_000)
+    .describe('a heartbeat on each HTTP subscription stream this often, so proxies keep quiet streams open'),
+  WS_MAX_QUEUED_EVENTS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(1000)
+    .describe('undelivered events one subscriber may have before it is cut off (it can resume with `after`)'),
+  CONSISTENCY_COOKIE: z
+    .enum(['true', 'false'])
+    .default('false')
+    .describe('also keep the read-your-writes token in an HTTP-only cookie (browsers), besides the `x-consistency-token` header'),
+  CONSISTENCY_TOKEN_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(86_400)
+    .default(300)
+    .describe("how long a consistency token counts; keep it above every subgraph's `DATABASE_REPLICA_MAX_LAG_MS`"),
+  CORS_ORIGINS: corsOrigins.describe(
+    'browser origins allowed to call `/graphql` from another origin, comma-separated: exact (`https://app.example.com`) or `https://*.example.com` (one or more labels); unset: none, same-origin only; credentials allowed when `CONSISTENCY_COOKIE=true` — see Frontend teams',
+  ),
   CONSISTENCY_TOKEN_SECRETS: z
     .string()
     .default('')
@@ -110,39 +129,64 @@ export const gatewaySchema = baseSchema.extend({
         .map((s) => s.trim())
         .filter(Boolean),
     )
-    .pipe(z.array(z.string().min(32, 'each secret needs at least 32 characters'))),
-  /** GraphiQL on GET /graphql for browsers (offline bundle); unset: on unless NODE_ENV=production. */
-  GRAPHIQL: z.enum(['true', 'false']).optional(),
-  /** The document GraphiQL opens with. (a sign-in mutation and a product query of this graph) */
-  GRAPHIQL_DEFAULT_QUERY: z.string().default(GRAPHIQL_WELCOME),
-  /**
-   * The entity cache (gateway/cache/): subgraph query fetches their subgraph declares public with a
-   * max-age, shared through Redis, dropped by the domain events that change them. Off without REDIS_URL.
-   */
-  ENTITY_CACHE_ENABLED: z.enum(['true', 'false']).default('true'),
-  /**
-   * The response cache: whole answers of anonymous and partner queries whose every subgraph fetch
-   * was public with a max-age, shared through Redis, dropped by the same events. Off without REDIS_URL.
-   */
-  RESPONSE_CACHE_ENABLED: z.enum(['true', 'false']).default('true'),
-  /** The longest either cache keeps an entry, whatever max-age the subgraphs gave (300 s). */
-  CACHE_MAX_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
-  /** A cache read or write slower than this counts as a miss (Redis away or overloaded: uncached, never stale). (100 ms) */
-  CACHE_TIMEOUT_MS: z.coerce.number().int().min(5).max(5_000).default(100),
-  /** Memory each gateway keeps of the Redis cache's entries (checked against the events it heard); 0 = none. */
-  CACHE_LOCAL_MAX_MB: z.coerce.number().int().min(0).max(4_096).default(64),
-  /** How long an automatic persisted query stays registered (shared by all gateways through Redis). */
+    .pipe(z.array(z.string().min(32, 'each secret needs at least 32 characters')))
+    .describe(
+      'HMAC keys of the consistency token, comma-separated, 32+ characters each; the first signs, all verify (rotation); empty: derived from `SERVICE_PRIVATE_JWK`, which every gateway of a deployment shares',
+    ),
+  GRAPHIQL: z
+    .enum(['true', 'false'])
+    .optional()
+    .describe('GraphiQL on `GET /graphql` for browsers (offline bundle); unset: on unless `NODE_ENV=production` — see Frontend teams'),
+  GRAPHIQL_DEFAULT_QUERY: z.string().default(GRAPHIQL_WELCOME).meta({
+    description: "the document GraphiQL's first tab opens with",
+    defaultText: 'a sign-in mutation and a product query of this graph',
+  }),
+  ENTITY_CACHE_ENABLED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .describe(
+      'the entity cache (`gateway/cache/`): subgraph query fetches their subgraph declares public with a max-age, shared through Redis, dropped by the domain events that change them; off without `REDIS_URL` — see Caching in operators',
+    ),
+  RESPONSE_CACHE_ENABLED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .describe(
+      'the response cache: whole answers of anonymous and partner queries whose every subgraph fetch was public with a max-age, in Redis, dropped by the same events; off without `REDIS_URL`',
+    ),
+  CACHE_MAX_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(86_400)
+    .default(300)
+    .describe('the longest either cache keeps an entry, whatever max-age the subgraphs gave'),
+  CACHE_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(5)
+    .max(5_000)
+    .default(100)
+    .describe(
+      "a cache read or write slower than this counts as a miss (Redis away or overloaded: uncached, never stale; the caches' own Redis deadline)",
+    ),
+  CACHE_LOCAL_MAX_MB: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(4_096)
+    .default(64)
+    .describe("memory each gateway keeps of the Redis cache's entries, checked against the events it heard; `0`: none"),
   APQ_TTL_SECONDS: z.coerce
     .number()
     .int()
     .min(60)
-    .default(24 * 3600),
-  /** Trusted-document manifests, one `<client-name>.json` per client (Apollo's persisted-query-manifest format). */
-  PERSISTED_QUERIES_DIR: z.string().default('persisted-queries'),
-  /**
-   * Partner API keys, stored only as sha256 of the key (keys are 256-bit random, so a fast hash is
-   * enough): `[{ "id", "client", "sha256", "revoked"? }]`; `npm run partner:key -- <client>` mints one.
-   */
+    .default(24 * 3600)
+    .describe('how long an automatic persisted query stays registered (shared by all gateways through Redis)'),
+  PERSISTED_QUERIES_DIR: z
+    .string()
+    .default('persisted-queries')
+    .describe("trusted-document manifests, one `<client-name>.json` per client (Apollo's persisted-query-manifest format)"),
+  // Keys are 256-bit random, so a fast hash (sha256) is enough to store them.
   PARTNER_API_KEYS: json(
     z.array(
       z.object({
@@ -152,18 +196,29 @@ export const gatewaySchema = baseSchema.extend({
         revoked: z.boolean().default(false),
       }),
     ),
-  ).prefault('[]'),
-  /**
-   * The client registry (gateway/persisted-queries/client-registry.ts): one folder per partner with
-   * its hashed keys and versioned manifests, re-read every CLIENT_REGISTRY_POLL_MS; unset: none.
-   */
-  CLIENT_REGISTRY_DIR: z.string().optional(),
-  CLIENT_REGISTRY_POLL_MS: z.coerce.number().int().min(100).max(10_000).default(2_000),
-  /**
-   * Safelist mode per first-party client name (`apollographql-client-name`): off | audit | enforce;
-   * `"*"` applies to every other client, named or not. Partners are always enforced.
-   */
-  SAFELIST_MODES: json(z.record(z.string(), z.enum(['off', 'audit', 'enforce']))).prefault('{}'),
+  )
+    .prefault('[]')
+    .describe(
+      'partner API keys, stored only as sha256 of the key, JSON `[{id, client, sha256, revoked?}]`; `npm run partner:key -- <client>` mints one — see Partners',
+    ),
+  CLIENT_REGISTRY_DIR: z
+    .string()
+    .optional()
+    .describe(
+      'the client registry (`gateway/persisted-queries/client-registry.ts`): one folder per partner with its hashed keys and versioned manifests; unset: none (`npm start`: `.data/clients`)',
+    ),
+  CLIENT_REGISTRY_POLL_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(10_000)
+    .default(2_000)
+    .describe('how often every gateway re-reads the client registry'),
+  SAFELIST_MODES: json(z.record(z.string(), z.enum(['off', 'audit', 'enforce'])))
+    .prefault('{}')
+    .describe(
+      'safelist mode per first-party client name (`apollographql-client-name`), JSON `{"<client>": "off" | "audit" | "enforce", "*": …}`; `"*"` applies to every other client, named or not; partners are always enforced',
+    ),
   ...limitsShape,
   ...subgraphFetchShape,
 });

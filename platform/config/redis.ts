@@ -21,17 +21,26 @@ const sentinelList = z
   });
 
 export const redisSchema = z.object({
-  /** Redis for events, live fan-out, caches and limits; unset (and no REDIS_SENTINELS) = embedded in-process bus. */
-  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
-  /** Sentinels to ask where the primary is; when set, REDIS_URL's host is ignored (its password and db still apply). */
-  REDIS_SENTINELS: sentinelList,
-  /** The primary's name in the sentinels' configuration. */
-  REDIS_MASTER_NAME: z.string().min(1).default('mymaster'),
-  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
-  /**
-   * Deadline of one Redis command on a request path (rate limits, APQ, sign-in attempts, caches,
-   * subscription replay); past it the feature takes its fallback. A frozen Redis still looks connected.
-   */
-  REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(1).max(60_000).default(50),
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/ })
+    .optional()
+    .describe(
+      'Redis for event streams, pub/sub, caches and limits; unset (and no `REDIS_SENTINELS`): the in-process bus. With Sentinel it still carries the password, user and db',
+    ),
+  REDIS_SENTINELS: sentinelList.describe(
+    "Redis through Sentinel: comma-separated `host:port` of the sentinels to ask where the primary is; when set, `REDIS_URL`'s host is ignored — see When Redis misbehaves in operators",
+  ),
+  REDIS_MASTER_NAME: z.string().min(1).default('mymaster').describe("the primary's name in the sentinels' configuration"),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional().describe("the sentinels' password (unset: none)"),
+  // A frozen Redis still looks connected: only a deadline per command notices it.
+  REDIS_COMMAND_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(60_000)
+    .default(50)
+    .describe(
+      'deadline of one Redis command on a request path (rate limits, APQ, sign-in attempts; the caches use `CACHE_TIMEOUT_MS`, subscription replay reads at least 1 s); past it the feature takes its fallback',
+    ),
 });
 export type RedisConfig = z.infer<typeof redisSchema>;

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import express from 'express';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '../../platform/resolver-map.js';
@@ -32,6 +33,8 @@ export interface InlineSubgraph {
 export interface GatewayTester {
   /** The gateway's /graphql URL. */
   url: string;
+  /** The gateway's GET /metrics URL (on its own port, as in production). */
+  metricsUrl: string;
   /** POSTs an operation; the parsed body, status and headers. */
   post(body: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>;
   /** A customer or admin token the gateway accepts (signed by the tester's own users key). */
@@ -41,7 +44,11 @@ export interface GatewayTester {
 
 /** One inline subgraph on a loopback port: /graphql and the /health/ready the gateway's probes read. */
 async function startInlineSubgraph(sg: InlineSubgraph): Promise<{ url: string; close(): Promise<void> }> {
-  const apollo = new ApolloServer({ schema: buildSubgraphSchema({ typeDefs: parse(sg.typeDefs), resolvers: sg.resolvers ?? {} }) });
+  // Inline tracing (ftv1) costs time on every fetch that asks for it and no fast-tier test reads it.
+  const apollo = new ApolloServer({
+    schema: buildSubgraphSchema({ typeDefs: parse(sg.typeDefs), resolvers: sg.resolvers ?? {} }),
+    plugins: [ApolloServerPluginInlineTraceDisabled()],
+  });
   await apollo.start();
   const app = express();
   app.get('/health/ready', (_req, res) => void res.json({ status: 'ready' }));
@@ -122,6 +129,7 @@ export async function createGatewayTester(opts: {
   const url = `${listening.url}/graphql`;
   return {
     url,
+    metricsUrl: `${listening.metricsUrl!}/metrics`,
     async post(body, headers = {}) {
       const res = await fetch(url, {
         method: 'POST',

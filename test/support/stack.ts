@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { inspect } from 'node:util';
 import postgres from 'postgres';
 import { print } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
@@ -275,22 +274,8 @@ export function createApiClient(gatewayUrl: string, sql: Record<Subgraph, postgr
   return api;
 }
 
-/** Polls until check returns a value that is not undefined, or fails after the deadline. */
-export async function eventually<T>(check: () => Promise<T | undefined>, { timeoutMs = 10_000, intervalMs = 50 } = {}): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${last instanceof Error ? String(last) : inspect(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+// The poll lives apart so the fast tier can use it without importing the stack's Postgres and Redis code.
+export { eventually } from './eventually.js';
 
 /** The codes of a response's errors, in order. */
 export const codes = (res: GqlResponse<unknown>) => (res.errors ?? []).map((e) => e.extensions?.code);

@@ -131,7 +131,7 @@ export type RefundPaymentInput = {
   paymentId: Scalars['ID']['input'];
 };
 
-/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see README. */
+/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see docs/frontend.md#subscriptions. */
 export type Subscription = {
   __typename?: 'Subscription';
   /** Status changes of one invoice, or of all the caller's invoices when invoiceId is omitted (all for an admin). */
@@ -139,7 +139,7 @@ export type Subscription = {
 };
 
 
-/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see README. */
+/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see docs/frontend.md#subscriptions. */
 export type SubscriptionInvoiceStatusChangedArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   invoiceId?: InputMaybe<Scalars['ID']['input']>;

@@ -169,7 +169,7 @@ export type QueryProductsArgs = {
   orderBy?: InputMaybe<ProductOrder>;
 };
 
-/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see README. */
+/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see docs/frontend.md#subscriptions. */
 export type Subscription = {
   __typename?: 'Subscription';
   /** Fires whenever the product's stock or price changes. Open to anonymous callers. */
@@ -177,7 +177,7 @@ export type Subscription = {
 };
 
 
-/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see README. */
+/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see docs/frontend.md#subscriptions. */
 export type SubscriptionStockChangedArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   productId: Scalars['ID']['input'];

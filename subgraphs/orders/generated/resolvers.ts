@@ -137,7 +137,7 @@ export type QueryOrderArgs = {
   id: Scalars['ID']['input'];
 };
 
-/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see README. */
+/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see docs/frontend.md#subscriptions. */
 export type Subscription = {
   __typename?: 'Subscription';
   /** Status changes of one order, or of all the caller's orders when orderId is omitted (all orders for an admin). */
@@ -145,7 +145,7 @@ export type Subscription = {
 };
 
 
-/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see README. */
+/** Served by the gateway at /graphql (graphql-ws, HTTP multipart, SSE); see docs/frontend.md#subscriptions. */
 export type SubscriptionOrderStatusChangedArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   orderId?: InputMaybe<Scalars['ID']['input']>;

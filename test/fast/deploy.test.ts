@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { parse } from 'yaml';
-import { gatewaySchema, parseConfig, subgraphSchemas } from '../platform/config.js';
-import { ROOT } from '../platform/paths.js';
-import { SUBGRAPHS } from '../platform/subgraphs.js';
-import { createDeploySecrets, dotEnvText } from '../scripts/deploy-secrets.js';
+import { gatewaySchema, parseConfig, subgraphSchemas } from '../../platform/config.js';
+import { ROOT } from '../../platform/paths.js';
+import { SUBGRAPHS } from '../../platform/subgraphs.js';
+import { createDeploySecrets, dotEnvText } from '../../scripts/deploy-secrets.js';
 
 /** Docker cannot run here, so the deployment files are checked for what can go wrong without it. */
 const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {

@@ -8,19 +8,19 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import type { GraphQLResolverMap } from '../platform/resolver-map.js';
+import type { GraphQLResolverMap } from '../../platform/resolver-map.js';
 import { composeServices } from '@apollo/composition';
 import { GraphQLError, Kind, parse } from 'graphql';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyApolloTelemetrySetting } from '../gateway/apollo-telemetry.js';
-import { createGatewayServer } from '../gateway/server.js';
-import { generateServiceKey } from '../platform/auth/service-token.js';
-import { ConfigError, gatewaySchema, parseConfig } from '../platform/config.js';
-import { ROOT } from '../platform/paths.js';
-import { listen } from '../platform/run-service.js';
-import type { Listening } from '../platform/run-service.js';
-import { SUBGRAPHS } from '../platform/subgraphs.js';
+import { applyApolloTelemetrySetting } from '../../gateway/apollo-telemetry.js';
+import { createGatewayServer } from '../../gateway/server.js';
+import { generateServiceKey } from '../../platform/auth/service-token.js';
+import { ConfigError, gatewaySchema, parseConfig } from '../../platform/config.js';
+import { ROOT } from '../../platform/paths.js';
+import { listen } from '../../platform/run-service.js';
+import type { Listening } from '../../platform/run-service.js';
+import { SUBGRAPHS } from '../../platform/subgraphs.js';
 
 /**
  * The gateway knows no domain names: nothing under gateway/ names a subgraph, a type or a root

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse, print, visit } from 'graphql';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkManifests } from '../gateway/persisted-queries/check.js';
-import { loadManifests, operationId } from '../gateway/persisted-queries/manifest.js';
-import { ROOT } from '../platform/paths.js';
+import { checkManifests } from '../../gateway/persisted-queries/check.js';
+import { loadManifests, operationId } from '../../gateway/persisted-queries/manifest.js';
+import { ROOT } from '../../platform/paths.js';
 
 /** `npm run pq:check`: manifests against the supergraph, so a schema change cannot silently break a client. */
 

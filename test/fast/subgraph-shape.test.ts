@@ -1,8 +1,8 @@
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SUBGRAPHS } from '../platform/migrate.js';
-import { ROOT } from '../platform/paths.js';
+import { SUBGRAPHS } from '../../platform/migrate.js';
+import { ROOT } from '../../platform/paths.js';
 
 /**
  * The four subgraphs read alike (docs/architecture.md, Layout): the same files, the same factory names, access

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { getOperationAST, parse, print } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { readCostHints, operationCost } from '../gateway/limits/operation-cost.js';
-import { apiSchemaOf } from '../gateway/persisted-queries/check.js';
-import { ACCOUNT_PAGE } from './support/operations.js';
+import { readCostHints, operationCost } from '../../gateway/limits/operation-cost.js';
+import { apiSchemaOf } from '../../gateway/persisted-queries/check.js';
+import { ACCOUNT_PAGE } from '../support/operations.js';
 
 /** Static cost on the committed supergraph: the API schema for types, the supergraph for @cost / @listSize. */
 
-const supergraph = readFileSync(new URL('../schema/supergraph.graphql', import.meta.url), 'utf8');
+const supergraph = readFileSync(new URL('../../schema/supergraph.graphql', import.meta.url), 'utf8');
 const schema = apiSchemaOf(supergraph);
 const hints = readCostHints(supergraph);
 const cost = (query: string, variables: Record<string, unknown> = {}, defaultListSize = 10) => {

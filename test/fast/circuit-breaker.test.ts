@@ -1,8 +1,8 @@
 import { BrokenCircuitError } from 'cockatiel';
 import { describe, expect, it } from 'vitest';
-import { createSubgraphBreaker } from '../gateway/circuit-breaker.js';
-import type { BreakerSettings } from '../gateway/circuit-breaker.js';
-import { eventually } from './support/stack.js';
+import { createSubgraphBreaker } from '../../gateway/circuit-breaker.js';
+import type { BreakerSettings } from '../../gateway/circuit-breaker.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * The breaker's state machine on its own (the network cases are in test/degradation.test.ts and

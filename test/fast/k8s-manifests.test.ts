@@ -4,15 +4,15 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { gatewaySchema, parseConfig, subgraphSchemas } from '../platform/config.js';
-import { ROOT } from '../platform/paths.js';
-import { SUBGRAPHS } from '../platform/subgraphs.js';
-import { scriptEnvSchema } from '../scripts/databases.js';
-import { schemaErrors } from './support/k8s-schemas.js';
-import { renderKustomization } from './support/kustomize.js';
-import type { K8sObject } from './support/kustomize.js';
-import { containerEnv, workloads } from './support/manifest-env.js';
-import { createTrafficCheck } from './support/network-policies.js';
+import { gatewaySchema, parseConfig, subgraphSchemas } from '../../platform/config.js';
+import { ROOT } from '../../platform/paths.js';
+import { SUBGRAPHS } from '../../platform/subgraphs.js';
+import { scriptEnvSchema } from '../../scripts/databases.js';
+import { schemaErrors } from '../support/k8s-schemas.js';
+import { renderKustomization } from '../support/kustomize.js';
+import type { K8sObject } from '../support/kustomize.js';
+import { containerEnv, workloads } from '../support/manifest-env.js';
+import { createTrafficCheck } from '../support/network-policies.js';
 
 /**
  * deploy/k8s as an operator applies it: base and both overlays rendered, every object checked against

@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { buildSchema, parse } from 'graphql';
-import { planSubscription } from '../gateway/subscriptions/event-query.js';
-import { openEventStream } from '../gateway/subscriptions/event-stream.js';
-import { createLiveEvents } from '../gateway/subscriptions/live-events.js';
-import { readSubscriptionFields } from '../gateway/subscriptions/fields.js';
-import { SUPERGRAPH_FILE } from '../scripts/compose-supergraph.js';
-import { createEventBus } from '../platform/events/index.js';
-import { createLogger } from '../platform/logger.js';
+import { planSubscription } from '../../gateway/subscriptions/event-query.js';
+import { openEventStream } from '../../gateway/subscriptions/event-stream.js';
+import { createLiveEvents } from '../../gateway/subscriptions/live-events.js';
+import { readSubscriptionFields } from '../../gateway/subscriptions/fields.js';
+import { SUPERGRAPH_FILE } from '../../scripts/compose-supergraph.js';
+import { createEventBus } from '../../platform/events/index.js';
+import { createLogger } from '../../platform/logger.js';
 
 /**
  * The per-subscriber queue on the embedded bus (no network involved): a subscriber that stops

@@ -3,7 +3,14 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Kind, parse, print } from 'graphql';
 import type { DefinitionNode, FieldDefinitionNode, InputValueDefinitionNode } from 'graphql';
-import { API_SCHEMA_FILE, ROOT, SUPERGRAPH_FILE, apiSchemaSdl, composeSupergraph, readRoverConfig } from '../scripts/compose-supergraph.js';
+import {
+  API_SCHEMA_FILE,
+  ROOT,
+  SUPERGRAPH_FILE,
+  apiSchemaSdl,
+  composeSupergraph,
+  readRoverConfig,
+} from '../../scripts/compose-supergraph.js';
 
 /** The fixed public API, kept inside the repository so a fresh clone tests against it. */
 const CONTRACT_DIR = path.join(ROOT, 'contract');

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, readRoverConfig } from '../scripts/compose-supergraph.js';
+import { ROOT, readRoverConfig } from '../../scripts/compose-supergraph.js';
 
 /**
  * The toolchain the project pins: the Node runtime from the npm registry (optionalDependencies

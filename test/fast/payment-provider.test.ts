@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, subgraphSchemas } from '../platform/config.js';
-import { generateLocalKeys, localEnv } from '../platform/local-env.js';
-import { createHttpProvider } from '../subgraphs/billing/payments/http-provider.js';
-import { startTestModeProviderServer } from '../subgraphs/billing/payments/test-mode-server.js';
+import { ConfigError, parseConfig, subgraphSchemas } from '../../platform/config.js';
+import { generateLocalKeys, localEnv } from '../../platform/local-env.js';
+import { createHttpProvider } from '../../subgraphs/billing/payments/http-provider.js';
+import { startTestModeProviderServer } from '../../subgraphs/billing/payments/test-mode-server.js';
 
 /**
  * The test-mode processor as billing sees it over HTTP (the shape a crash test relies on): one

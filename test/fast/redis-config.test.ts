@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, redisSchema } from '../platform/config.js';
-import { redisOptions } from '../platform/redis-client.js';
+import { ConfigError, parseConfig, redisSchema } from '../../platform/config.js';
+import { redisOptions } from '../../platform/redis-client.js';
 
 /**
  * Issue 19: every service reaches Redis through one parsed configuration. Invariants: a bad

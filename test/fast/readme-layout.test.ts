@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../platform/paths.js';
+import { ROOT } from '../../platform/paths.js';
 
 /** The "Layout" block of docs/architecture.md: a newcomer's map of the tree, so it must name what is there. */
 function layoutBlock(): string {

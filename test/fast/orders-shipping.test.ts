@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { shippingEstimate } from '../subgraphs/orders/shipping.js';
+import { shippingEstimate } from '../../subgraphs/orders/shipping.js';
 
 const usd = (amountCents: number) => ({ amountCents, currency: 'USD' });
 

@@ -3,11 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { SignJWT, importJWK } from 'jose';
 import type { JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClientAuth } from '../gateway/auth.js';
-import { createServiceTokenSigner, createServiceTokenVerifier, generateServiceKey } from '../platform/auth/service-token.js';
-import { createVerifiedTokens } from '../platform/auth/verified-tokens.js';
-import type { GatewayConfig } from '../platform/config.js';
-import { eventually } from './support/stack.js';
+import { createClientAuth } from '../../gateway/auth.js';
+import { createServiceTokenSigner, createServiceTokenVerifier, generateServiceKey } from '../../platform/auth/service-token.js';
+import { createVerifiedTokens } from '../../platform/auth/verified-tokens.js';
+import type { GatewayConfig } from '../../platform/config.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * Verified tokens are cached until their exp: a cached token keeps passing, is never accepted at

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { processCpuMs, treeCpuMs } from '../bench/proc-cpu.js';
-import { analyseStaleness } from '../bench/staleness.js';
-import { summarize } from '../bench/report.js';
-import type { Run } from '../bench/report.js';
-import { eventually } from './support/stack.js';
+import { processCpuMs, treeCpuMs } from '../../bench/proc-cpu.js';
+import { analyseStaleness } from '../../bench/staleness.js';
+import { summarize } from '../../bench/report.js';
+import type { Run } from '../../bench/report.js';
+import { eventually } from '../support/eventually.js';
 
 /** The benchmark's own arithmetic: staleness from commits and views, CPU from /proc, per-repetition ratios. */
 describe('bench staleness analysis', () => {
