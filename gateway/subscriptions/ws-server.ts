@@ -1,9 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Extra } from 'graphql-ws/use/ws';
 import type { Context } from 'graphql-ws';
-import { randomUUID } from 'node:crypto';
 import { GraphQLError, print } from 'graphql';
 import type { ExecutionArgs, GraphQLSchema } from 'graphql';
 import { ErrorCode, appError, unauthenticated } from '../../platform/errors.js';
@@ -35,8 +35,9 @@ interface ConnectionState extends Record<PropertyKey, unknown> {
  * Subscriptions at the gateway's /graphql over graphql-ws (graphql-transport-ws). The token comes
  * in connectionParams at connection_init (`authorization: "Bearer …"` or `token`); the edge
  * (gateway/edge/) decides who the connection is then, and admits each operation it sends, with the
- * same steps as every HTTP request; a bad token or API key is refused with close code 4403. Each subscription becomes an event stream (event-stream.ts) whose
- * events are resolved through the gateway's own query pipeline (subscribe.ts, shared with HTTP).
+ * same steps as every HTTP request; a bad token or API key is refused with close code 4403. Each
+ * subscription becomes an event stream (event-stream.ts) whose events are resolved through the
+ * gateway's own query pipeline (subscribe.ts, shared with HTTP).
  */
 export interface SocketServerDeps {
   core: SubscriptionCore;
