@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, importJWK } from 'jose';
 import type { JWK } from 'jose';
-import { createClientAuth } from '../gateway/auth.js';
+import { createClientAuth } from '../gateway/identity/user-token.js';
 import { createServiceTokenSigner, createServiceTokenVerifier, generateServiceKey } from '../platform/auth/service-token.js';
 import type { GatewayConfig } from '../platform/config.js';
 

@@ -3,7 +3,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import type express from 'express';
 import type { GatewayConfig } from '../platform/config.js';
 import { MAX_LSN_ENTRIES, formatLsn, isSubgraphName, parseLsn, parseLsnList } from '../platform/lsn.js';
-import type { GatewayContext } from './context.js';
+import type { GatewayContext, RequestConsistency } from './request.js';
 
 /**
  * Read-your-writes across requests and subgraphs, the gateway's half (the subgraphs' half is
@@ -64,7 +64,7 @@ export function consistencyKeys(config: Pick<GatewayConfig, 'CONSISTENCY_TOKEN_S
 }
 
 /** One request's view: what the client had seen written, plus what this request wrote. */
-export class ConsistencyState {
+export class ConsistencyState implements RequestConsistency {
   private changed = false;
   /** The client sent a valid token with positions: it reads its own writes (no cache may answer it). */
   readonly readsOwnWrites: boolean;

@@ -8,7 +8,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloGateway } from '@apollo/gateway';
 import type { RedisGuard } from '../platform/redis-guard.js';
 import type { ServiceMap } from '@apollo/gateway';
-import type { GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
+import type { GraphQLSchema } from 'graphql';
 import { ConfigError } from '../platform/config.js';
 import type { GatewayConfig } from '../platform/config.js';
 import { createErrorFormatter } from '../platform/errors.js';
@@ -21,19 +21,21 @@ import { ROOT } from '../platform/paths.js';
 import type { RunnableService } from '../platform/run-service.js';
 import { createServiceCore } from '../platform/service.js';
 import { createEventBus } from '../platform/events/index.js';
-import { createClientAuth } from './auth.js';
-import type { ClientAuth } from './auth.js';
 import { createAuthorizingGateway } from './authorization/authorizing-gateway.js';
 import { createDeferringGateway } from './incremental/deferring-gateway.js';
 import { createProgressiveOverride } from './progressive-override.js';
 import { readPolicies } from './authorization/policies.js';
 import { createConsistency } from './consistency.js';
 import { contextFromEdge } from './context.js';
-import type { GatewayContext } from './context.js';
-import { createEdgeMiddleware, edgeOf } from './edge.js';
+import type { GatewayContext } from './request.js';
+import { createEdge } from './edge/index.js';
+import type { Edge } from './edge/index.js';
+import { createEdgeMiddleware, edgeOf } from './edge/http.js';
 import { createGraphiQL } from './explorer/graphiql.js';
-import { clientAddress, createLimits } from './limits/index.js';
-import type { Limits, TrustProxy } from './limits/index.js';
+import { clientAddress, createClientAuth } from './identity/index.js';
+import type { TrustProxy } from './identity/index.js';
+import { createLimits } from './limits/index.js';
+import type { Limits } from './limits/index.js';
 import { createPersistedQueries } from './persisted-queries/index.js';
 import type { PersistedQueries } from './persisted-queries/index.js';
 import { createGatewayReadiness } from './readiness.js';
@@ -93,11 +95,15 @@ function createFederation(
   };
 }
 
-/** The edge, in order. A request meets the middleware in this order, and the plugins run in it too. */
+/**
+ * The HTTP request's path, in order. A request meets the middleware in this order, and the plugins
+ * run in it too. The edge (identity, safelist, admission: gateway/edge/) is one part, the same
+ * object the WebSocket and the HTTP streams call; the plugins are what must run inside Apollo.
+ */
 function edgeParts(deps: {
   metrics: ServiceMetrics;
   log: Logger;
-  auth: ClientAuth;
+  edge: Edge;
   persisted: PersistedQueries;
   consistency: ReturnType<typeof createConsistency>;
   limits: Limits;
@@ -126,14 +132,14 @@ function edgeParts(deps: {
         }),
       ],
     },
-    // Who is calling (partner API key, user token, client name, IP), decided once: every part after reads edgeOf(res).
-    { name: 'identity', middleware: [createEdgeMiddleware({ auth: deps.auth, clientOf: persisted.clientOf })] },
-    // Trusted documents, the safelist gate, APQ and the GET cache policy.
-    { name: 'persisted queries', middleware: persisted.middleware, plugins: persisted.plugins },
+    // The edge, every transport's: who is calling (decided once: every part after reads edgeOf(res)), the safelist, request counts.
+    { name: 'edge', middleware: [createEdgeMiddleware(deps.edge)] },
+    // Trusted documents sent by id, APQ and the GET cache policy.
+    { name: 'persisted queries', plugins: persisted.plugins },
     // Read-your-writes: hands back the consistency token when a subgraph reported writes.
     { name: 'consistency', plugins: [deps.consistency.plugin] },
-    // Limits: request rate (429 before Apollo runs), operation shape, partner cost budgets, sign-in attempts.
-    { name: 'limits', middleware: limits.middleware, plugins: limits.plugins },
+    // Limits inside Apollo: operation shape, partner cost budgets, sign-in attempts (request counts are the edge's).
+    { name: 'limits', plugins: limits.plugins },
   ];
 }
 
@@ -142,7 +148,7 @@ async function startApollo(
   formatError: ReturnType<typeof createErrorFormatter>,
   gateway: ReturnType<typeof createFederation>['gateway'],
   parts: EdgePart[],
-  shape: { validationRules: ValidationRule[]; parseOptions: ParseOptions; apq: PersistedQueries['apq'] },
+  shape: { edge: Edge; apq: PersistedQueries['apq'] },
 ) {
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
@@ -150,8 +156,9 @@ async function startApollo(
     includeStacktraceInErrorResponses: false,
     introspection: config.NODE_ENV !== 'production',
     allowBatchedHttpRequests: false,
-    validationRules: shape.validationRules,
-    parseOptions: shape.parseOptions,
+    // The edge's shape rules: the same the WebSocket and the HTTP streams validate with.
+    validationRules: [...shape.edge.validationRules],
+    parseOptions: shape.edge.parseOptions,
     csrfPrevention: true,
     persistedQueries: shape.apq,
     plugins: parts.flatMap((p) => p.plugins ?? []),
@@ -161,16 +168,15 @@ async function startApollo(
 }
 
 /**
- * Subscriptions over WebSocket, HTTP multipart and SSE, behind the same edge as HTTP: partner keys,
- * safelist, operation limits, request counts. Fields and their events come from the supergraph's @event.
+ * Subscriptions over WebSocket, HTTP multipart and SSE, behind the same edge object as HTTP (gateway/edge/).
+ * Fields and their events come from the supergraph's @event.
  */
 function createSubscriptions(deps: {
   config: GatewayConfig;
   supergraphSdl: string;
   log: Logger;
   apollo: ApolloServer<GatewayContext>;
-  auth: ClientAuth;
-  persisted: PersistedQueries;
+  edge: Edge;
   limits: Limits;
   policies: ReturnType<typeof createFederation>['policies'];
   schema: () => GraphQLSchema | undefined;
@@ -185,17 +191,11 @@ function createSubscriptions(deps: {
     supergraphSdl: deps.supergraphSdl,
     apollo: deps.apollo,
     schema: deps.schema,
-    auth: deps.auth,
     bus,
     live,
     log,
     policies: deps.policies,
-    // Partner keys and the safelist, as on HTTP.
-    edge: deps.persisted.socket,
-    // The same operation limits, request counts and client address as HTTP.
-    validationRules: deps.limits.validationRules,
-    parseOptions: deps.limits.parseOptions,
-    admit: deps.limits.admitSocketOperation,
+    edge: deps.edge,
     costCeiling: deps.limits.costCeiling,
     clientIp: (req) => clientAddress(req, deps.trustProxy()),
     redis: deps.redis,
@@ -235,12 +235,14 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     ...cache.redisStatus(),
     ...(bus.redisStatus?.() ?? []),
   ];
-  const parts = edgeParts({ metrics: observability.metrics, log, auth, persisted, consistency, limits });
+  // Who is calling, the safelist and request counts, once for every transport (gateway/edge/).
+  const edge = createEdge({ auth, persisted, limits, metrics: observability.metrics });
+  const parts = edgeParts({ metrics: observability.metrics, log, edge, persisted, consistency, limits });
   // A cached answer is served only after every check above has passed (gateway/cache/).
   parts.push({ name: 'cache', plugins: cache.plugins });
   // Last: streams an operation's deferred parts once everything before has let it through.
   parts.push({ name: 'defer', plugins: [federation.deferPlugin] });
-  const apollo = await startApollo(config, formatError, federation.gateway, parts, { ...limits, apq: persisted.apq });
+  const apollo = await startApollo(config, formatError, federation.gateway, parts, { edge, apq: persisted.apq });
 
   const { app, health, finish } = createServiceApp({
     middleware: observability.middleware,
@@ -257,8 +259,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     log,
     live,
     apollo,
-    auth,
-    persisted,
+    edge,
     limits,
     policies: federation.policies,
     schema: () => federation.apiSchema(),

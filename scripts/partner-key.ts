@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../platform/paths.js';
-import { mintPartnerKey } from '../gateway/persisted-queries/partner-keys.js';
+import { mintPartnerKey } from '../gateway/identity/partner-keys.js';
 
 /**
  * `npm run partner:key -- <client>`: a new partner API key. The key goes to the partner (it is

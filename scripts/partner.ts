@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Kind, buildSchema, parse, print, validate, visit } from 'graphql';
 import type { DefinitionNode, DocumentNode, FragmentDefinitionNode, OperationDefinitionNode } from 'graphql';
-import { mintPartnerKey } from '../gateway/persisted-queries/partner-keys.js';
+import { mintPartnerKey } from '../gateway/identity/partner-keys.js';
 import { manifestSchema, operationId } from '../gateway/persisted-queries/manifest.js';
 import { operationProblems } from '../gateway/persisted-queries/check.js';
 import type { ManifestOperation } from '../gateway/persisted-queries/manifest.js';

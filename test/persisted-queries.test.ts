@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mintPartnerKey } from '../gateway/persisted-queries/partner-keys.js';
+import { mintPartnerKey } from '../gateway/identity/partner-keys.js';
 import { startStack } from './support/stack.js';
 import type { Stack } from './support/stack.js';
 

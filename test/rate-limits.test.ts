@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mintPartnerKey } from '../gateway/persisted-queries/partner-keys.js';
+import { mintPartnerKey } from '../gateway/identity/partner-keys.js';
 import { startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventStreamStats } from '../gateway/subscriptions/event-stream.js';
 import { operationId } from '../gateway/persisted-queries/manifest.js';
-import { mintPartnerKey } from '../gateway/persisted-queries/partner-keys.js';
+import { mintPartnerKey } from '../gateway/identity/partner-keys.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack } from './support/stack.js';
 

@@ -5,7 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mintPartnerKey } from '../gateway/persisted-queries/partner-keys.js';
+import { mintPartnerKey } from '../gateway/identity/partner-keys.js';
 import { loadManifests } from '../gateway/persisted-queries/manifest.js';
 import { ROOT } from '../platform/paths.js';
 import { eventually, startStack } from './support/stack.js';

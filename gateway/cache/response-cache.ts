@@ -3,23 +3,14 @@ import type { ApolloServerPlugin, GraphQLRequest } from '@apollo/server';
 import { OperationTypeNode } from 'graphql';
 import type { FormattedExecutionResult } from 'graphql';
 import { CACHE_TAGS_HEADER, UNTAGGABLE } from '../../platform/cache-tags.js';
-import type { GatewayContext } from '../context.js';
+import type { GatewayContext } from '../request.js';
 import { acceptedMultipartSpec } from '../http/multipart.js';
 import { mentionsDefer } from '../incremental/defer-document.js';
 import { sharedMaxAgeMs } from './cached-fetcher.js';
 import type { FetchCacheCounters } from './cached-fetcher.js';
 import type { FetchMark, TaggedStore } from './tagged-store.js';
 
-/**
- * What the subgraph fetches of one cacheable request said about their answers: the shortest
- * shared max-age, the entities they hold, and whether every one of them was public.
- */
-export interface ResponseScope {
-  fetches: number;
-  cacheable: boolean;
-  maxAgeMs: number;
-  tags: Set<string>;
-}
+export type { ResponseScope } from '../request.js';
 
 /** Called by each subgraph data source with its answer's headers (gateway/subgraph-source.ts). */
 export function noteSubgraphAnswer(context: object, headers: { get(name: string): string | null } | undefined): void {

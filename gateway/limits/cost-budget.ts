@@ -3,7 +3,7 @@ import type { DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode
 import { HeaderMap } from '@apollo/server';
 import type { RedisGuard } from '../../platform/redis-guard.js';
 import type { GatewayConfig } from '../../platform/config.js';
-import type { GatewayContext } from '../context.js';
+import type { GatewayContext } from '../request.js';
 import { createLimiterSet, rateLimitedError } from './limiter.js';
 import { operationCost } from './operation-cost.js';
 import { tooExpensive } from './operation-limits.js';

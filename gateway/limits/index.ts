@@ -1,31 +1,25 @@
-import type express from 'express';
 import type { ApolloServerPlugin } from '@apollo/server';
-import type { GraphQLError, ParseOptions, ValidationRule } from 'graphql';
+import type { ParseOptions, ValidationRule } from 'graphql';
 import type { RedisGuard } from '../../platform/redis-guard.js';
-import type { Identity } from '../../platform/auth/identity.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
-import type { GatewayContext } from '../context.js';
+import type { GatewayContext } from '../request.js';
 import { createCostBudgetPlugin, createCostCeiling } from './cost-budget.js';
 import type { CostCeiling } from './cost-budget.js';
 import { createLoginProtection } from './login-protection.js';
 import { readCostHints } from './operation-cost.js';
 import { createOperationLimits } from './operation-limits.js';
 import { createRequestRateLimit } from './request-rate-limit.js';
-
-export { clientAddress } from './client-ip.js';
-export type { TrustProxy } from './client-ip.js';
+import type { RequestRateLimit } from './request-rate-limit.js';
 
 export interface Limits {
-  /** After the edge middleware (they read its EdgeRequest). */
-  middleware: express.RequestHandler[];
+  /** Request counts per partner / user / IP: the edge's admission step (gateway/edge/), on every transport. */
+  countRequest: RequestRateLimit;
+  /** Inside Apollo's pipeline (they need the parsed, validated operation). */
   plugins: ApolloServerPlugin<GatewayContext>[];
-  /** For ApolloServer (and the subscription server, for subscription documents). */
+  /** The operation's shape: the edge hands them to every transport's parser and validator. */
   validationRules: ValidationRule[];
   parseOptions: ParseOptions;
-  /** For the subscription server: request counts for operations sent over WebSockets. */
-  // A property, not a method: it is handed on detached (to the WebSocket server).
-  admitSocketOperation: (identity: Identity, ip: string | undefined) => Promise<GraphQLError | undefined>;
   /** For the subscription core: the static cost ceiling, as HTTP requests meet it. */
   costCeiling: CostCeiling;
 }
@@ -38,10 +32,9 @@ export interface Limits {
 export function createLimits(deps: { config: GatewayConfig; redis: RedisGuard | null; log: Logger; supergraphSdl: string }): Limits {
   const { config, redis, log } = deps;
   const operation = createOperationLimits(config);
-  const requests = createRequestRateLimit({ config, redis, log });
   const hints = readCostHints(deps.supergraphSdl);
   return {
-    middleware: [requests.middleware],
+    countRequest: createRequestRateLimit({ config, redis, log }),
     plugins: [
       ...operation.plugins,
       createCostBudgetPlugin({ config, redis, hints }),
@@ -49,7 +42,6 @@ export function createLimits(deps: { config: GatewayConfig; redis: RedisGuard | 
     ],
     validationRules: operation.validationRules,
     parseOptions: operation.parseOptions,
-    admitSocketOperation: requests.admit,
     costCeiling: createCostCeiling({ config, hints }),
   };
 }

@@ -5,7 +5,7 @@ import { GraphQLError } from 'graphql';
 import type { ParseOptions, ValidationContext, ValidationRule } from 'graphql';
 import type { GatewayConfig } from '../../platform/config.js';
 import { ErrorCode, appError } from '../../platform/errors.js';
-import type { GatewayContext } from '../context.js';
+import type { GatewayContext } from '../request.js';
 
 /**
  * The one refusal for an operation that costs too much, whichever limit found it (armor's cost of

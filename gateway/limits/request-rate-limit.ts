@@ -1,17 +1,22 @@
-import type express from 'express';
 import type { GraphQLError } from 'graphql';
 import type { RedisGuard } from '../../platform/redis-guard.js';
 import type { Identity } from '../../platform/auth/identity.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import { ErrorCode, appError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
-import { sendErrors } from '../../platform/http.js';
-import type { ClientInfo } from '../context.js';
-import { edgeOf } from '../edge.js';
+import type { ClientInfo, EdgeRequest } from '../request.js';
 import { createLimiter, createLimiterSet } from './limiter.js';
 
 const tooManyRequests = (retryAfterSeconds: number) =>
   appError(ErrorCode.RATE_LIMITED, `Too many requests; retry after ${retryAfterSeconds} s.`, { retryAfterSeconds });
+
+/** One request's count: the RateLimit headers to answer with, and the 429 when it is over its limit. */
+export interface RateCount {
+  headers: Record<string, string>;
+  refusal?: { status: 429; error: GraphQLError; headers: Record<string, string> };
+}
+
+export type RequestRateLimit = (edge: EdgeRequest) => Promise<RateCount>;
 
 /** Who a request is counted against: a partner key, else a signed-in user, else the client IP. */
 export interface RateLimitSubject {
@@ -20,9 +25,10 @@ export interface RateLimitSubject {
 }
 
 /**
- * Request counts per fixed window, as HTTP middleware on /graphql: a refused request gets its 429
- * before Apollo parses, plans or calls any subgraph. Who is counted comes from the edge
- * (gateway/edge.ts, which verified the token): partners per API key, signed-in callers per user
+ * Request counts per fixed window: the edge's admission step (gateway/edge/), on every transport,
+ * so a refused HTTP request gets its 429 before Apollo parses, plans or calls any subgraph, and a
+ * WebSocket operation is counted against the same bucket. Who is counted comes from the edge's
+ * identity step (which verified the token): partners per API key, signed-in callers per user
  * wherever they connect from, everyone else per client IP. A bad token is counted against its
  * IP, and the Apollo context then refuses it with 401.
  *
@@ -30,11 +36,7 @@ export interface RateLimitSubject {
  * the socket address is the proxy's (every client would share one bucket) unless the proxy's
  * network is trusted to set X-Forwarded-For; trusting more than the real path lets clients forge it.
  */
-export function createRequestRateLimit(deps: { config: GatewayConfig; redis: RedisGuard | null; log: Logger }): {
-  middleware: express.RequestHandler;
-  /** The same counters for an operation sent over a WebSocket (no partner keys there); an error refuses it. */
-  admit: (identity: Identity, ip: string | undefined) => Promise<GraphQLError | undefined>;
-} {
+export function createRequestRateLimit(deps: { config: GatewayConfig; redis: RedisGuard | null; log: Logger }): RequestRateLimit {
   const { config, redis, log } = deps;
   const window = config.RATE_LIMIT_WINDOW_SECONDS;
   const limiter = (name: RateLimitSubject['kind'], points: number) =>
@@ -63,28 +65,22 @@ export function createRequestRateLimit(deps: { config: GatewayConfig; redis: Red
         ? { kind: 'user', key: identity.userId }
         : { kind: 'ip', key: ip ?? 'unknown' };
 
-  const middleware: express.RequestHandler = async (_req, res, next) => {
-    const { client, identity, ip, requestId } = edgeOf(res);
+  return async ({ client, identity, ip, requestId }) => {
     const subject = subjectOf(client, identity, ip);
     const limit = limiterFor(subject, client);
     const outcome = await limit.consume(subject.key);
+    const left = outcome.allowed ? `r=${outcome.remaining};t=${outcome.resetSeconds}` : `r=0;t=${outcome.retryAfterSeconds}`;
     // IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers): the policy, and what is left of it.
-    res.setHeader('ratelimit-policy', `"${subject.kind}";q=${limit.points};w=${window}`);
-    res.setHeader(
-      'ratelimit',
-      `"${subject.kind}";r=${outcome.allowed ? outcome.remaining : 0};t=${outcome.allowed ? outcome.resetSeconds : outcome.retryAfterSeconds}`,
-    );
-    if (outcome.allowed) {
-      next();
-      return;
-    }
+    const headers = { 'ratelimit-policy': `"${subject.kind}";q=${limit.points};w=${window}`, ratelimit: `"${subject.kind}";${left}` };
+    if (outcome.allowed) return { headers };
     log.info({ subject: subject.kind, key: subject.kind === 'ip' ? subject.key : undefined, requestId }, 'rate limited');
-    sendErrors(res, 429, tooManyRequests(outcome.retryAfterSeconds), { 'retry-after': String(outcome.retryAfterSeconds) });
+    return {
+      headers,
+      refusal: {
+        status: 429,
+        error: tooManyRequests(outcome.retryAfterSeconds),
+        headers: { 'retry-after': String(outcome.retryAfterSeconds) },
+      },
+    };
   };
-  const admit = async (identity: Identity, ip: string | undefined) => {
-    const subject = subjectOf(undefined, identity, ip);
-    const outcome = await limiterFor(subject, undefined).consume(subject.key);
-    return outcome.allowed ? undefined : tooManyRequests(outcome.retryAfterSeconds);
-  };
-  return { middleware, admit };
 }

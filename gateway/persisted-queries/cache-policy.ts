@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { OperationTypeNode } from 'graphql';
-import type { GatewayContext } from '../context.js';
+import type { GatewayContext } from '../request.js';
 
 /**
  * Narrows the response's cache policy before Apollo's cache-control plugin writes it as the

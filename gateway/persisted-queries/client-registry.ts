@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Logger } from '../../platform/logger.js';
 import { manifestSchema, operationId } from './manifest.js';
 import type { Manifest, ManifestOperation } from './manifest.js';
-import type { PartnerKey } from './partner-keys.js';
+import type { PartnerKey } from '../identity/partner-keys.js';
 
 /**
  * The client registry: partners as data, read by every gateway instance and changed without a

@@ -1,39 +1,35 @@
 import path from 'node:path';
-import type express from 'express';
 import type { ApolloServerPlugin, PersistedQueryOptions } from '@apollo/server';
 import type { RedisGuard } from '../../platform/redis-guard.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
 import { ROOT } from '../../platform/paths.js';
-import type { ClientInfo, GatewayContext } from '../context.js';
+import type { ClientInfo, GatewayContext } from '../request.js';
 import { createApqOptions } from './apq-cache.js';
 import { createCachePolicyPlugin } from './cache-policy.js';
 import { loadManifests } from './manifest.js';
-import { createClientResolver } from './partner-keys.js';
-import type { ClientResolver, PartnerKey } from './partner-keys.js';
+import { createClientResolver } from '../identity/partner-keys.js';
+import type { ClientResolver, PartnerKey } from '../identity/partner-keys.js';
 import { createClientRegistry } from './client-registry.js';
 import type { ClientRegistry, LastGoodStore, RegistrySnapshot } from './client-registry.js';
-import { createLiveSafelist, createSafelist, createSafelistCheck, createSafelistGate, createTrustedDocumentsPlugin } from './safelist.js';
+import { createLiveSafelist, createSafelist, createSafelistCheck, createTrustedDocumentsPlugin } from './safelist.js';
 import type { Safelist, SafelistCheck } from './safelist.js';
 import { requestedOperationOf } from './requested-operation.js';
 
 export interface PersistedQueries {
   /** For ApolloServer's `persistedQueries` option (APQ). */
   apq: PersistedQueryOptions;
-  /** Who is calling, by partner API key or declared client name: the edge (gateway/edge.ts) asks this once per request. */
+  /** Who is calling, by partner API key or declared client name: the edge's identity step asks this once per caller. */
   clientOf: ClientResolver;
-  /** Edge middleware, after the edge decided the client: the safelist gate. */
-  middleware: express.RequestHandler[];
+  /** The safelist decision for one operation of one client: the edge's safelist step, on every transport. */
+  check: SafelistCheck;
+  /** The text of a trusted document sent by id alone, from the caller's own list (HTTP streams). */
+  documentById: (client: ClientInfo, id: string) => string | undefined;
+  /** Aborted when this partner key is revoked: the subscriptions opened with it end (UNAUTHENTICATED). */
+  revocationOf: (partnerId: string) => AbortSignal;
   plugins: ApolloServerPlugin<GatewayContext>[];
   /** Whether a manifest lists the request's operation (its metrics label may be its name). */
   isListed(request: { query?: string; extensions?: Record<string, unknown> }): boolean;
-  /** The same checks for the WebSocket: who the connection is (partner key), and each operation it sends. */
-  socket: {
-    clientOf: ClientResolver;
-    check: SafelistCheck;
-    documentById: (client: ClientInfo, id: string) => string | undefined;
-    revocationOf: (partnerId: string) => AbortSignal;
-  };
 }
 
 /**
@@ -72,14 +68,15 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
   return {
     apq: createApqOptions({ redis, namespace: config.EVENT_NAMESPACE, ttlSeconds: config.APQ_TTL_SECONDS, log }),
     clientOf,
-    middleware: [createSafelistGate(check)],
+    check,
+    documentById: (client, id) => safelist.body(client, id),
+    revocationOf: revocations.signalFor,
     plugins: [createTrustedDocumentsPlugin(safelist), createCachePolicyPlugin(), ...(registry ? [stopWith(registry)] : [])],
     // By id only (the hash the request names, or of its text): no lexer pass on the metrics path.
     isListed: (request) => {
       const { id } = requestedOperationOf(request);
       return id !== null && safelist.listedAnywhere(id);
     },
-    socket: { clientOf, check, documentById: (client, id) => safelist.body(client, id), revocationOf: revocations.signalFor },
   };
 }
 

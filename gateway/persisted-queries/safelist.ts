@@ -1,14 +1,10 @@
-import type express from 'express';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { GatewayConfig } from '../../platform/config.js';
 import { ErrorCode } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
-import type { ClientInfo, GatewayContext } from '../context.js';
+import type { ClientInfo, GatewayContext } from '../request.js';
 import { normalizedOperationId } from './manifest.js';
 import type { Manifest, ManifestOperation } from './manifest.js';
-import { edgeOf } from '../edge.js';
-import { sendErrors } from '../../platform/http.js';
-import { requestedOperation } from './requested-operation.js';
 import type { RequestedOperation } from './requested-operation.js';
 
 export type SafelistMode = GatewayConfig['SAFELIST_MODES'][string];
@@ -86,7 +82,7 @@ export function createLiveSafelist(current: () => Safelist): Safelist {
 }
 
 /** Why an operation is refused at the edge: the HTTP status and the one GraphQL error to answer with. */
-export interface EdgeRefusal {
+export interface SafelistRefusal {
   status: number;
   error: { message: string; extensions: Record<string, unknown> };
 }
@@ -99,7 +95,7 @@ export interface EdgeRefusal {
  * or any header) and lets it through. A broken APQ request (text that does not match its hash, an
  * unknown version) is 400: PERSISTED_QUERY_HASH_MISMATCH, or BAD_REQUEST.
  */
-export type SafelistCheck = (client: ClientInfo, op: RequestedOperation, requestId?: string) => EdgeRefusal | undefined;
+export type SafelistCheck = (client: ClientInfo, op: RequestedOperation, requestId?: string) => SafelistRefusal | undefined;
 
 export function createSafelistCheck(safelist: Safelist, log: Logger): SafelistCheck {
   return (client, op, requestId) => {
@@ -128,19 +124,6 @@ export function createSafelistCheck(safelist: Safelist, log: Logger): SafelistCh
         extensions: { code: ErrorCode.PERSISTED_QUERY_NOT_IN_LIST, ...(op.name ? { operationName: op.name } : {}) },
       },
     };
-  };
-}
-
-/** Edge middleware, after the edge decided the client: the safelist check on an HTTP request. */
-export function createSafelistGate(check: SafelistCheck): express.RequestHandler {
-  return (req, res, next) => {
-    const { client, requestId } = edgeOf(res);
-    const refusal = check(client, requestedOperation(req), requestId);
-    if (!refusal) {
-      next();
-      return;
-    }
-    sendErrors(res, refusal.status, refusal.error);
   };
 }
 

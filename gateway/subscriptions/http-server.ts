@@ -1,12 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import type express from 'express';
-import { GraphQLError, Kind, OperationTypeNode, getOperationAST, parse, specifiedRules, validate } from 'graphql';
-import type { DocumentNode, ExecutionResult, GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
+import { GraphQLError, Kind, OperationTypeNode, getOperationAST, parse } from 'graphql';
+import type { DocumentNode, ExecutionResult, GraphQLSchema } from 'graphql';
 import { ErrorCode, appError, serviceUnavailable, unauthenticated } from '../../platform/errors.js';
 import { sendErrors } from '../../platform/http.js';
-import type { ClientAuth } from '../auth.js';
-import type { ClientInfo } from '../context.js';
-import { edgeOf } from '../edge.js';
+import type { Edge } from '../edge/index.js';
+import { edgeOf } from '../edge/http.js';
+import type { ClientInfo, EdgeRequest } from '../request.js';
 import { acceptedMultipartSpec } from '../http/multipart.js';
 import type { Subscriber } from './event-stream.js';
 import { multipartFraming, requestedTransport, sseFraming } from './http-framing.js';
@@ -38,20 +38,12 @@ interface Operation {
   variables: Record<string, unknown>;
 }
 
-/** The text of a trusted document sent by id alone, from the caller's own list (the safelist's manifests). */
-export type DocumentById = (client: ClientInfo, id: string) => string | undefined;
-
 export interface HttpSubscriptionDeps {
   core: SubscriptionCore;
   schema: () => GraphQLSchema | undefined;
-  auth: ClientAuth;
+  /** The gateway's edge: its middleware ran before this one; the document's shape and trusted documents come from it too. */
+  edge: Edge;
   limits: HttpSubscriptionLimits;
-  validationRules?: readonly ValidationRule[];
-  parseOptions?: ParseOptions;
-  /** The text of a trusted document sent by id alone (the safelist's manifests). */
-  documentById?: DocumentById;
-  /** Aborted when a partner key is revoked: its streams end (UNAUTHENTICATED). */
-  revocationOf?: (partnerId: string) => AbortSignal;
   /** Where per-user and per-partner streams are counted across gateways (Redis, else memory). */
   caps: SharedCaps;
 }
@@ -59,8 +51,9 @@ export interface HttpSubscriptionDeps {
 /**
  * Subscriptions over plain HTTP at /graphql, for clients and networks where WebSockets break:
  * Apollo's multipart protocol (`Accept: multipart/mixed;subscriptionSpec="1.0"`) and GraphQL over
- * SSE (`Accept: text/event-stream`). Runs after the edge middleware, so partner keys, the safelist
- * and the request rate limit have already applied, as to any request. Anything that is not a valid
+ * SSE (`Accept: text/event-stream`). Runs after the edge middleware (gateway/edge/http.ts), so
+ * every step of the edge has already applied, as to any request; the document is validated with
+ * the edge's shape rules, as Apollo and the WebSocket validate theirs. Anything that is not a valid
  * subscription goes on to Apollo (its errors included, as JSON even to an SSE client); a valid one
  * asking for neither transport is 406 BAD_REQUEST, never a masked internal error.
  * The events come from the same core as the WebSocket's (subscribe.ts): same fields, rules, codes.
@@ -71,7 +64,7 @@ export function createHttpSubscriptions(deps: HttpSubscriptionDeps) {
   const ctx: StreamContext = { core: deps.core, open, heartbeatMs: deps.limits.heartbeatMs };
   const middleware: express.RequestHandler = (req, res, next) => {
     const schema = deps.schema();
-    const operation = schema ? subscriptionOf(req, schema, deps, edgeOf(res).client) : undefined;
+    const operation = schema ? subscriptionOf(req, schema, deps.edge, edgeOf(res).client) : undefined;
     if (!schema || !operation) {
       refusalsAsJson(req);
       next();
@@ -86,13 +79,13 @@ export function createHttpSubscriptions(deps: HttpSubscriptionDeps) {
   };
 
   async function serve(req: express.Request, res: express.Response, transport: HttpTransport, schema: GraphQLSchema, operation: Operation) {
-    // The caller as the edge decided it, once per request (gateway/edge.ts).
+    // The caller as the edge decided it, once per request (gateway/edge/).
     const edge = edgeOf(res);
     if (edge.identityError) {
       sendErrors(res, 401, edge.identityError);
       return;
     }
-    const subscriber = subscriberOf(edge, deps.revocationOf);
+    const subscriber = subscriberOf(edge, deps.edge);
     const slot = await slots.take(req.ip ?? 'unknown', subscriber.identity.userId, edge.client.partnerId);
     if (typeof slot === 'number') {
       const error =
@@ -125,8 +118,8 @@ export function createHttpSubscriptions(deps: HttpSubscriptionDeps) {
 }
 
 /** The caller as the event stream knows it; a partner's stream also ends when its key is revoked. */
-function subscriberOf(edge: ReturnType<typeof edgeOf>, revocationOf: ((partnerId: string) => AbortSignal) | undefined): Subscriber {
-  const revoked = edge.client.partnerId !== null ? revocationOf?.(edge.client.partnerId) : undefined;
+function subscriberOf(edge: EdgeRequest, gatewayEdge: Pick<Edge, 'revocationOf'>): Subscriber {
+  const revoked = edge.client.partnerId !== null ? gatewayEdge.revocationOf(edge.client.partnerId) : undefined;
   return { identity: edge.identity, expiresAt: edge.expiresAt, ...(revoked ? { revoked } : {}) };
 }
 
@@ -168,23 +161,23 @@ async function stream(ctx: StreamContext, res: express.Response, transport: Http
 function subscriptionOf(
   req: express.Request,
   schema: GraphQLSchema,
-  deps: { validationRules?: readonly ValidationRule[]; parseOptions?: ParseOptions; documentById?: DocumentById },
+  edge: Pick<Edge, 'parseOptions' | 'validate' | 'documentById'>,
   client: ClientInfo,
 ): Operation | undefined {
   const params = (req.method === 'GET' ? req.query : req.body) as Record<string, unknown> | undefined;
   if (!params || typeof params !== 'object') return undefined;
-  const query = typeof params.query === 'string' ? params.query : persistedId(params.extensions, (id) => deps.documentById?.(client, id));
+  const query = typeof params.query === 'string' ? params.query : persistedId(params.extensions, (id) => edge.documentById(client, id));
   if (!query || !/\bsubscription\b/.test(query)) return undefined;
   let document: DocumentNode;
   try {
-    document = parse(query, deps.parseOptions);
+    document = parse(query, edge.parseOptions);
   } catch {
     return undefined;
   }
   const operationName = typeof params.operationName === 'string' ? params.operationName : null;
   if (getOperationAST(document, operationName)?.operation !== OperationTypeNode.SUBSCRIPTION) return undefined;
   if (!document.definitions.every((d) => d.kind === Kind.OPERATION_DEFINITION || d.kind === Kind.FRAGMENT_DEFINITION)) return undefined;
-  if (validate(schema, document, [...specifiedRules, ...(deps.validationRules ?? [])]).length > 0) return undefined;
+  if (edge.validate(schema, document).length > 0) return undefined;
   const variables = decoded(params.variables);
   return variables ? { document, operationName, variables } : undefined;
 }

@@ -1,23 +1,22 @@
 import type http from 'node:http';
-import type { GraphQLError, GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
+import type { GraphQLSchema } from 'graphql';
 import type { ApolloServer } from '@apollo/server';
 import type { RedisGuard } from '../../platform/redis-guard.js';
-import type { Identity } from '../../platform/auth/identity.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { EventBus } from '../../platform/events/bus.js';
 import type { Logger } from '../../platform/logger.js';
-import type { ClientAuth } from '../auth.js';
 import type { Policy } from '../authorization/policies.js';
 import type { CostCeiling } from '../limits/cost-budget.js';
-import type { GatewayContext } from '../context.js';
+import type { Edge } from '../edge/index.js';
+import type { GatewayContext } from '../request.js';
 import { readSubscriptionFields } from './fields.js';
 import { createHttpSubscriptions } from './http-server.js';
-import type { DocumentById, HttpSubscriptionLimits } from './http-server.js';
+import type { HttpSubscriptionLimits } from './http-server.js';
 import type { LiveEvents } from './live-events.js';
 import { createSharedCaps } from './shared-caps.js';
 import { createSubscriptionCore } from './subscribe.js';
 import { createSubscriptionServer } from './ws-server.js';
-import type { SocketEdge, SubscriptionLimits } from './ws-server.js';
+import type { SubscriptionLimits } from './ws-server.js';
 
 export { eventStreamStats } from './event-stream.js';
 export { createLiveEvents } from './live-events.js';
@@ -28,16 +27,12 @@ export interface SubscriptionDeps {
   supergraphSdl: string;
   apollo: ApolloServer<GatewayContext>;
   schema: () => GraphQLSchema | undefined;
-  auth: ClientAuth;
   bus: EventBus;
   live: LiveEvents;
   log: Logger;
   policies: Map<string, Policy>;
-  /** Partner keys and the safelist, as on HTTP; `documentById` resolves a trusted document sent by id. */
-  edge: SocketEdge & { documentById?: DocumentById };
-  validationRules: readonly ValidationRule[];
-  parseOptions: ParseOptions;
-  admit: (identity: Identity, clientIp: string | undefined) => Promise<GraphQLError | undefined>;
+  /** The gateway's edge (gateway/edge/): the same steps, order and shape rules as every HTTP request. */
+  edge: Edge;
   /** The static cost ceiling HTTP requests meet (limits/cost-budget.ts), applied to every subscription. */
   costCeiling: CostCeiling;
   clientIp: (req: http.IncomingMessage) => string | undefined;
@@ -65,26 +60,19 @@ export function createSubscriptions(deps: SubscriptionDeps) {
   const ws = createSubscriptionServer({
     core,
     schema: () => deps.schema()!,
-    auth: deps.auth,
-    limits: socketLimits(config),
     edge: deps.edge,
-    validationRules: deps.validationRules,
-    admit: deps.admit,
+    limits: socketLimits(config),
     clientIp: deps.clientIp,
   });
   const overHttp = createHttpSubscriptions({
     core,
     schema: deps.schema,
-    auth: deps.auth,
+    edge: deps.edge,
     limits: httpLimits(config),
-    validationRules: deps.validationRules,
-    parseOptions: deps.parseOptions,
-    ...(deps.edge.documentById ? { documentById: deps.edge.documentById } : {}),
-    ...(deps.edge.revocationOf ? { revocationOf: deps.edge.revocationOf } : {}),
     caps: createSharedCaps({ redis: deps.redis, prefix: `${config.EVENT_NAMESPACE}subscription-caps:`, log: deps.log }),
   });
   return {
-    /** Edge middleware for /graphql, after the partner key, safelist and rate limit. */
+    /** For /graphql, after the edge middleware: streams a subscription, passes anything else on to Apollo. */
     http: overHttp.middleware,
     attach: (server: http.Server) => ws.attach(server),
     async close() {

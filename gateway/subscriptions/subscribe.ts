@@ -9,7 +9,7 @@ import { nulCharacterError } from '../../platform/input-rules.js';
 import type { Logger } from '../../platform/logger.js';
 import { authorizeOperation } from '../authorization/authorize-operation.js';
 import type { Policy } from '../authorization/policies.js';
-import type { ClientInfo, GatewayContext } from '../context.js';
+import type { ClientInfo, GatewayContext } from '../request.js';
 import type { CostCeiling } from '../limits/cost-budget.js';
 import { planSubscription } from './event-query.js';
 import { openEventStream } from './event-stream.js';

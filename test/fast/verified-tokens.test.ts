@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { SignJWT, importJWK } from 'jose';
 import type { JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClientAuth } from '../../gateway/auth.js';
+import { createClientAuth } from '../../gateway/identity/user-token.js';
 import { createServiceTokenSigner, createServiceTokenVerifier, generateServiceKey } from '../../platform/auth/service-token.js';
 import { createVerifiedTokens } from '../../platform/auth/verified-tokens.js';
 import type { GatewayConfig } from '../../platform/config.js';

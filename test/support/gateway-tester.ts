@@ -39,6 +39,8 @@ export interface GatewayTester {
   post(body: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>;
   /** A customer or admin token the gateway accepts (signed by the tester's own users key). */
   token(claims: { sub: string; role: 'CUSTOMER' | 'ADMIN'; scope?: string }): Promise<string>;
+  /** The gateway's counter `name` (its own Prometheus registry), summed over the series whose labels include `labels`. */
+  counter(name: string, labels?: Record<string, string>): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -140,6 +142,13 @@ export async function createGatewayTester(opts: {
       return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
     },
     token: (claims) => jwks.sign(claims),
+    async counter(name, labels = {}) {
+      const metric = service.metrics?.registry.getSingleMetric(name);
+      if (!metric) return 0;
+      const { values } = await metric.get();
+      const matches = values.filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want));
+      return matches.reduce((sum, v) => sum + v.value, 0);
+    },
     async close() {
       await listening.close();
       await Promise.all([...subgraphs.map((s) => s.close()), jwks.close()]);

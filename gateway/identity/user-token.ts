@@ -1,10 +1,10 @@
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
-import type { GatewayConfig } from '../platform/config.js';
-import { ANONYMOUS } from '../platform/auth/identity.js';
-import type { Identity } from '../platform/auth/identity.js';
-import { unauthenticated } from '../platform/errors.js';
-import { createVerifiedTokens } from '../platform/auth/verified-tokens.js';
+import type { GatewayConfig } from '../../platform/config.js';
+import { ANONYMOUS } from '../../platform/auth/identity.js';
+import type { Identity } from '../../platform/auth/identity.js';
+import { unauthenticated } from '../../platform/errors.js';
+import { createVerifiedTokens } from '../../platform/auth/verified-tokens.js';
 
 interface Issuer {
   jwks: ReturnType<typeof createRemoteJWKSet>;

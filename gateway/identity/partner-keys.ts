@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
-import type { ClientInfo, PartnerLimits } from '../context.js';
+import type { ClientInfo, PartnerLimits } from '../request.js';
 
 export const API_KEY_HEADER = 'x-api-key';
 
