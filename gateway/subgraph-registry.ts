@@ -10,10 +10,11 @@ import type { BreakerState, SubgraphBreaker } from './circuit-breaker.js';
 import { isBreakerFailure } from './subgraph-failure.js';
 import type { FailureReason } from './subgraph-failure.js';
 import { SubgraphDataSource, createResilientFetcher, createSourceFetcher } from './subgraph-source.js';
+import type { Supergraph } from './supergraph.js';
 
 /** The subgraphs a supergraph names (`@join__graph(name: …)`): the gateway hard-codes none. */
-export function supergraphSubgraphNames(supergraphSdl: string): string[] {
-  return [...supergraphSdl.matchAll(/@join__graph\(\s*name:\s*"([^"]+)"/g)].map((m) => m[1]!);
+export function supergraphSubgraphNames(supergraph: Supergraph): string[] {
+  return supergraph.subgraphs.map((s) => s.name);
 }
 
 /** Gauge values: ordered by how bad, so `max by (subgraph)` over gateways shows the worst. */
@@ -68,7 +69,7 @@ export interface SubgraphRegistry {
 // eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
 export function createSubgraphRegistry(opts: {
   config: GatewayConfig;
-  supergraphSdl: string;
+  supergraph: Supergraph;
   signer: ServiceTokenSigner;
   metrics: ServiceMetrics;
   log: Logger;
@@ -76,7 +77,7 @@ export function createSubgraphRegistry(opts: {
   cache?: (name: string, fetcher: Fetcher) => Fetcher;
 }): SubgraphRegistry {
   const { config, log } = opts;
-  const names = supergraphSubgraphNames(opts.supergraphSdl);
+  const names = supergraphSubgraphNames(opts.supergraph);
   const unknown = Object.keys(config.SUBGRAPH_TIMEOUTS).filter((n) => !names.includes(n));
   if (unknown.length)
     throw new ConfigError(unknown.map((n) => `SUBGRAPH_TIMEOUTS: "${n}" is not a subgraph of the supergraph (${names.join(', ')})`));

@@ -10,7 +10,7 @@ import type { ClientAuth } from '../auth.js';
 import type { Policy } from '../authorization/policies.js';
 import type { CostCeiling } from '../limits/cost-budget.js';
 import type { GatewayContext } from '../context.js';
-import { readSubscriptionFields } from './fields.js';
+import type { SubscriptionFields } from './fields.js';
 import { createHttpSubscriptions } from './http-server.js';
 import type { DocumentById, HttpSubscriptionLimits } from './http-server.js';
 import type { LiveEvents } from './live-events.js';
@@ -25,14 +25,16 @@ export { createLiveEvents } from './live-events.js';
 /** What the subscription transports are built from (gateway/server.ts wires them). */
 export interface SubscriptionDeps {
   config: GatewayConfig;
-  supergraphSdl: string;
+  /** The loaded supergraph's @event fields (they follow a reload). */
+  fields: () => SubscriptionFields;
   apollo: ApolloServer<GatewayContext>;
   schema: () => GraphQLSchema | undefined;
   auth: ClientAuth;
   bus: EventBus;
   live: LiveEvents;
   log: Logger;
-  policies: Map<string, Policy>;
+  /** The @authenticated / @requiresScopes of the supergraph a schema came from. */
+  policies: (schema: GraphQLSchema) => Map<string, Policy>;
   /** Partner keys and the safelist, as on HTTP; `documentById` resolves a trusted document sent by id. */
   edge: SocketEdge & { documentById?: DocumentById };
   validationRules: readonly ValidationRule[];
@@ -57,7 +59,7 @@ export function createSubscriptions(deps: SubscriptionDeps) {
     bus: deps.bus,
     live: deps.live,
     log: deps.log,
-    fields: readSubscriptionFields(deps.supergraphSdl),
+    fields: deps.fields,
     policies: deps.policies,
     costCeiling: deps.costCeiling,
     maxQueuedEvents: config.WS_MAX_QUEUED_EVENTS,

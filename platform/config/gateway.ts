@@ -45,6 +45,16 @@ export const gatewaySchema = baseSchema.extend({
   METRICS_PORT: metricsPort(9400),
   SUPERGRAPH_PATH: z.string().default('schema/supergraph.graphql'),
   /**
+   * A URL serving the supergraph SDL (a registry, an object store), polled with `If-None-Match`;
+   * a changed answer is loaded like a changed SUPERGRAPH_PATH file. Unset: the file alone.
+   */
+  SUPERGRAPH_URL: serviceUrl.optional(),
+  /**
+   * How often the gateway re-reads SUPERGRAPH_PATH (besides watching its folder) and polls
+   * SUPERGRAPH_URL; a new supergraph serves within about this long. (2 s)
+   */
+  SUPERGRAPH_POLL_INTERVAL_MS: z.coerce.number().int().min(100).default(2_000),
+  /**
    * Routing overrides, JSON `{"<subgraph>": "<base url>"}` (`/graphql` is appended): a subgraph's
    * URL from the supergraph is replaced (load balancers, tests); a name the supergraph does not
    * have stops the gateway. (`{}`)
