@@ -138,14 +138,14 @@ describe('supergraph hot reload through two gateways', () => {
   it('adds a field, removes a field, refuses a broken supergraph: no valid request fails, subscriptions keep delivering', async () => {
     const stock = ws.subscribe('subscription($p: ID!) { stockChanged(productId: $p) { id stock } }', { p: productId });
     const usesCreatedAt = ws.subscribe('subscription($p: ID!) { stockChanged(productId: $p) { id createdAt } }', { p: productId });
-    // Both subscriptions are open once an event reaches them.
-    let expected = await eventually(
-      async () => {
-        const now = await adjustStock();
-        return stock.results.some((r) => r.data?.stockChanged?.stock === now) ? now : undefined;
-      },
-      { timeoutMs: 20_000, intervalMs: 500 },
-    );
+    /** A stock change, and the open subscription's event for it. */
+    const delivered = async (timeoutMs: number) => {
+      const now = await adjustStock();
+      await eventually(async () => (stock.results.some((r) => r.data?.stockChanged?.stock === now) ? true : undefined), { timeoutMs });
+      return now;
+    };
+    // The subscriptions are open once an event reaches them (a change made before they opened is not replayed: try again).
+    let expected = await eventually(() => delivered(3_000), { timeoutMs: 30_000, intervalMs: 0 });
     expect((await post(gateways[0]!.url, DESCRIPTION)).codes).toEqual(['GRAPHQL_VALIDATION_FAILED']);
 
     const load = startLoad();
@@ -197,7 +197,7 @@ describe('supergraph hot reload through two gateways', () => {
       expect(ready.supergraphStatus).toMatchObject({ hash: sha256(v2), lastRefused: { hash: sha256(v3) } });
     }
     for (const g of gateways) {
-      const metrics = await (await fetch(g.metricsUrl)).text();
+      const metrics = await (await fetch(`${g.metricsUrl}/metrics`)).text();
       expect(metrics).toMatch(/gateway_supergraph_reloads_total\{[^}]*result="refused"[^}]*\} 1\b/);
       expect(metrics).toMatch(/gateway_supergraph_reloads_total\{[^}]*result="loaded"[^}]*\} 2\b/);
       expect((await post(g.url, DESCRIPTION)).data.product.description).toEqual(expect.any(String));
