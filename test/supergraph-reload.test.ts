@@ -62,7 +62,7 @@ async function post(url: string, query: string): Promise<{ status: number; codes
   return { status: res.status, codes: (body.errors ?? []).map((e) => e.extensions?.code ?? '?'), data: body.data };
 }
 
-const readiness = async (url: string) => (await fetch(url.replace(/\/graphql$/, '/health/ready'))).json() as Promise<any>;
+const readiness = async (url: string) => (await fetch(url.replace(/\/graphql$/, '/health/ready'))).json();
 
 /** Polls every gateway until `check` holds on each; the time from `since` until the last one did. */
 async function servedEverywhere(since: number, check: (url: string) => Promise<boolean>): Promise<number> {

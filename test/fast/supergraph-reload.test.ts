@@ -44,7 +44,7 @@ async function publish(sdl: string) {
   await rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
 }
 
-const ready = async () => (await fetch(tester.url.replace(/\/graphql$/, '/health/ready'))).json() as Promise<any>;
+const ready = async () => (await fetch(tester.url.replace(/\/graphql$/, '/health/ready'))).json();
 const colour = () => tester.post({ query: '{ thing(id: "1") { name colour } }' });
 
 beforeAll(async () => {
