@@ -1,4 +1,6 @@
+import http from 'node:http';
 import { mkdir, mkdtemp, rename, symlink, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { composeServices } from '@apollo/composition';
@@ -91,5 +93,48 @@ describe('supergraph hot reload (ConfigMap-style mount)', () => {
     expect(status.status).toBe('ready');
     expect(status.supergraphStatus).toMatchObject({ hash: serving, lastRefused: { hash: sha256(broken) } });
     expect((await colour()).body).toEqual({ data: { thing: { name: 'one', colour: 'red' } } });
+  });
+});
+
+/** A supergraph registry as SUPERGRAPH_URL sees it: the current SDL with an ETag, 304 when the client has it. */
+async function startRegistry(initial: string) {
+  let sdl = initial;
+  const conditional: string[] = [];
+  const server = http.createServer((req, res) => {
+    const etag = `"${sha256(sdl)}"`;
+    if (req.headers['if-none-match']) conditional.push(req.headers['if-none-match']);
+    if (req.headers['if-none-match'] === etag) return void res.writeHead(304).end();
+    res.writeHead(200, { etag, 'content-type': 'text/plain' }).end(sdl);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/supergraph.graphql`,
+    conditional,
+    publish: (next: string) => void (sdl = next),
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+describe('supergraph hot reload from SUPERGRAPH_URL', () => {
+  it('polls with If-None-Match and loads what the URL serves', async () => {
+    const registry = await startRegistry(supergraphOf(things('')));
+    const fromUrl = await createGatewayTester({
+      subgraphs: { things: { typeDefs: things('colour: String!'), resolvers: { Query: { thing: () => THING } } } },
+      env: { SUPERGRAPH_URL: registry.url, SUPERGRAPH_POLL_INTERVAL_MS: '200' },
+    });
+    try {
+      const query = { query: '{ thing(id: "1") { colour } }' };
+      // Unchanged answers cost a 304: the gateway sends the ETag it has.
+      await eventually(async () => (registry.conditional.length >= 2 ? true : undefined), { timeoutMs: 15_000 });
+      expect((await fromUrl.post(query)).body.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      registry.publish(supergraphOf(things('colour: String!')));
+      const served = await eventually(async () => ((await fromUrl.post(query)).body.data?.thing?.colour === 'red' ? true : undefined), {
+        timeoutMs: 15_000,
+      });
+      expect(served).toBe(true);
+    } finally {
+      await fromUrl.close();
+      await registry.close();
+    }
   });
 });
