@@ -110,11 +110,11 @@ function createFederation(deps: {
   const policiesFor = (schema: GraphQLSchema) => (state.forSchema(schema) ?? state.current()).policies;
   const outer = createAuthorizingGateway(pinned, policiesFor);
   let apiSchema: GraphQLSchema | undefined;
-  // The schema Apollo Server hands requests (and GraphiQL's introspection sees), bound to its load.
-  outer.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
+  gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
     apiSchema = loaded;
-    state.bindSchema(loaded);
   });
+  // The schema Apollo Server hands requests (and GraphiQL's introspection sees), bound to its load.
+  outer.onSchemaLoadOrUpdate(({ apiSchema: served }) => state.bindSchema(served));
   return { gateway: outer, state, policiesFor, deferPlugin: deferring.plugin, apiSchema: () => apiSchema };
 }
 
