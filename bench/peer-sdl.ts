@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readPolicies } from '../gateway/authorization/policies.js';
+import { createSupergraph } from '../gateway/supergraph.js';
 import { ROOT } from '../platform/paths.js';
 
 /**
@@ -11,7 +12,7 @@ import { ROOT } from '../platform/paths.js';
  */
 export async function peerSupergraphSdl(): Promise<string> {
   const urls = JSON.parse(process.env.BENCH_SUBGRAPH_URLS ?? '{}') as Record<string, string>;
-  const sdl = readPolicies(await readFile(path.join(ROOT, 'schema/supergraph.graphql'), 'utf8')).gatewaySdl;
+  const sdl = readPolicies(createSupergraph(await readFile(path.join(ROOT, 'schema/supergraph.graphql'), 'utf8'))).gatewaySdl;
   return sdl.replace(/@join__graph\(name: "(\w+)", url: "[^"]*"\)/g, (whole, name: string) =>
     urls[name] ? `@join__graph(name: "${name}", url: "${urls[name]}/graphql")` : whole,
   );

@@ -9,7 +9,6 @@ import { ApolloGateway } from '@apollo/gateway';
 import type { RedisGuard } from '../platform/redis-guard.js';
 import type { ServiceMap } from '@apollo/gateway';
 import type { GraphQLSchema } from 'graphql';
-import { ConfigError } from '../platform/config.js';
 import type { GatewayConfig } from '../platform/config.js';
 import { createErrorFormatter } from '../platform/errors.js';
 import { createServiceApp, jsonNestingCheck } from '../platform/http.js';
@@ -24,7 +23,6 @@ import { createEventBus } from '../platform/events/index.js';
 import { createAuthorizingGateway } from './authorization/authorizing-gateway.js';
 import { createDeferringGateway } from './incremental/deferring-gateway.js';
 import { createProgressiveOverride } from './progressive-override.js';
-import { readPolicies } from './authorization/policies.js';
 import { createConsistency } from './consistency.js';
 import { contextFromEdge } from './context.js';
 import type { GatewayContext } from './request.js';
@@ -41,9 +39,15 @@ import type { PersistedQueries } from './persisted-queries/index.js';
 import { createGatewayReadiness } from './readiness.js';
 import { createGatewayRedis } from './redis.js';
 import { registerRedisMetrics } from '../platform/redis-guard.js';
-import { createSubgraphRegistry, supergraphSubgraphNames } from './subgraph-registry.js';
+import { createSubgraphRegistry } from './subgraph-registry.js';
 import type { SubgraphRegistry } from './subgraph-registry.js';
-import { routingUrl, unknownRoutingOverrides } from './routing.js';
+import { routingUrl } from './routing.js';
+import { loadSupergraph } from './supergraph-load.js';
+import type { LoadedSupergraph } from './supergraph-load.js';
+import { createPinnedGateway } from './supergraph-pinning.js';
+import { createSupergraphState } from './supergraph-reload.js';
+import { followSupergraphFile, followSupergraphUrl } from './supergraph-sources.js';
+import type { OfferSupergraph } from './supergraph-sources.js';
 import { createLiveEvents, createSubscriptions as createSubscriptionTransports, eventStreamStats } from './subscriptions/index.js';
 import type { LiveEvents } from './subscriptions/live-events.js';
 import { createGatewayCache } from './cache/index.js';
@@ -60,38 +64,68 @@ export interface EdgePart {
   plugins?: ApolloServerPlugin<GatewayContext>[];
 }
 
-/** The federated gateway over the committed supergraph: routing overrides, per-subgraph resilience, authorization. */
-function createFederation(
-  config: GatewayConfig,
-  supergraphSdl: string,
-  subgraphs: SubgraphRegistry,
-  metrics: ServiceMetrics,
-  formatError: ReturnType<typeof createErrorFormatter>,
-) {
-  const unknown = unknownRoutingOverrides(config.SUBGRAPH_URLS, supergraphSubgraphNames(supergraphSdl));
-  if (unknown.length) throw new ConfigError(unknown);
-  const fetchMetrics = createSubgraphFetchMetrics(metrics);
-  // @authenticated / @requiresScopes: enforced here (the stock gateway refuses to load them at all).
-  const { gatewaySdl, byCoordinate: policies } = readPolicies(supergraphSdl);
+/**
+ * The federated gateway over the loaded supergraph: routing overrides, per-subgraph resilience,
+ * authorization, @defer, and the supergraph's hot reload. @apollo/gateway takes the supergraph
+ * through its own update mechanism (`supergraphSdl` as a function receiving `update`): each new
+ * SDL from the file or URL is checked and derived first (supergraph-reload.ts), then handed to it.
+ */
+function createFederation(deps: {
+  config: GatewayConfig;
+  initial: LoadedSupergraph;
+  subgraphs: SubgraphRegistry;
+  metrics: ServiceMetrics;
+  log: Logger;
+  formatError: ReturnType<typeof createErrorFormatter>;
+}) {
+  const { config, log } = deps;
+  const fetchMetrics = createSubgraphFetchMetrics(deps.metrics);
+  const state = createSupergraphState({
+    initial: deps.initial,
+    load: (sdl) => loadSupergraph(sdl, { config, log }),
+    log,
+    metrics: deps.metrics,
+  });
   const dataSources: ServiceMap = {};
   const gateway = new ApolloGateway({
-    supergraphSdl: gatewaySdl,
+    supergraphSdl: async ({ update }) => {
+      state.attach(update);
+      const sources = followSupergraphSources(config, deps.initial.supergraph.hash, state.offer, log);
+      return { supergraphSdl: deps.initial.gatewaySdl, cleanup: async () => sources.close() };
+    },
     buildService: ({ name, url }) =>
-      (dataSources[name] = subgraphs.dataSource(name, routingUrl(config.SUBGRAPH_URLS, name, url!), fetchMetrics)),
+      (dataSources[name] = deps.subgraphs.dataSource(name, routingUrl(config.SUBGRAPH_URLS, name, url!), fetchMetrics)),
   });
   // Progressive @override(label: "percent(N)"): N% of callers, sticky, planned with the label on (gateway/progressive-override.ts).
-  const overriding = createProgressiveOverride(gateway, { dataSources: () => dataSources, metrics });
+  const overriding = createProgressiveOverride(gateway, { dataSources: () => dataSources, metrics: deps.metrics });
   // @defer: planned and executed part by part (gateway/incremental/), over the same data sources.
-  const deferring = createDeferringGateway(overriding, { dataSources: () => dataSources, formatError });
+  const deferring = createDeferringGateway(overriding, {
+    dataSources: () => dataSources,
+    formatError: deps.formatError,
+    planning: () => state.current().planning(),
+  });
+  const pinned = createPinnedGateway(deferring.gateway, { state, dataSources: () => dataSources });
+  const policiesFor = (schema: GraphQLSchema) => (state.forSchema(schema) ?? state.current()).policies;
+  const outer = createAuthorizingGateway(pinned, policiesFor);
   let apiSchema: GraphQLSchema | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
     apiSchema = loaded;
   });
+  // The schema Apollo Server hands requests (and GraphiQL's introspection sees), bound to its load.
+  outer.onSchemaLoadOrUpdate(({ apiSchema: served }) => state.bindSchema(served));
+  return { gateway: outer, state, policiesFor, deferPlugin: deferring.plugin, apiSchema: () => apiSchema };
+}
+
+/** The file at SUPERGRAPH_PATH, and SUPERGRAPH_URL when set: each offers its own changes. */
+function followSupergraphSources(config: GatewayConfig, initialHash: string, offer: OfferSupergraph, log: Logger) {
+  const intervalMs = config.SUPERGRAPH_POLL_INTERVAL_MS;
+  const file = followSupergraphFile({ file: path.resolve(ROOT, config.SUPERGRAPH_PATH), initialHash, intervalMs, offer, log });
+  const url = config.SUPERGRAPH_URL ? followSupergraphUrl({ url: config.SUPERGRAPH_URL, intervalMs, offer, log }) : undefined;
   return {
-    gateway: createAuthorizingGateway(deferring.gateway, policies),
-    policies,
-    deferPlugin: deferring.plugin,
-    apiSchema: () => apiSchema,
+    close() {
+      file.close();
+      url?.close();
+    },
   };
 }
 
@@ -173,13 +207,11 @@ async function startApollo(
  */
 function createSubscriptions(deps: {
   config: GatewayConfig;
-  supergraphSdl: string;
+  federation: ReturnType<typeof createFederation>;
   log: Logger;
   apollo: ApolloServer<GatewayContext>;
   edge: Edge;
   limits: Limits;
-  policies: ReturnType<typeof createFederation>['policies'];
-  schema: () => GraphQLSchema | undefined;
   trustProxy: () => TrustProxy;
   live: LiveEvents;
   redis: RedisGuard | null;
@@ -188,13 +220,13 @@ function createSubscriptions(deps: {
   const bus = createEventBus(config, log);
   const subscriptions = createSubscriptionTransports({
     config,
-    supergraphSdl: deps.supergraphSdl,
+    fields: () => deps.federation.state.current().subscriptionFields,
     apollo: deps.apollo,
-    schema: deps.schema,
+    schema: deps.federation.apiSchema,
     bus,
     live,
     log,
-    policies: deps.policies,
+    policies: deps.federation.policiesFor,
     edge: deps.edge,
     costCeiling: deps.limits.costCeiling,
     clientIp: (req) => clientAddress(req, deps.trustProxy()),
@@ -208,26 +240,27 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   const { log, signer } = await createServiceCore('gateway', config);
   const observability = createServiceObservability('gateway');
   // The committed supergraph is the deployment artifact: no introspection of subgraphs at start-up.
-  const supergraphSdl = await readFile(path.resolve(ROOT, config.SUPERGRAPH_PATH), 'utf8');
+  // Parsed and derived once here; later versions of the file (or SUPERGRAPH_URL) are followed by createFederation.
+  const initial = loadSupergraph(await readFile(path.resolve(ROOT, config.SUPERGRAPH_PATH), 'utf8'), { config, log });
   // Per subgraph: deadlines, retries, circuit breaker, their metrics (names read from the supergraph).
   // Live events first: the entity cache (gateway/cache/) hears every event's invalidations from them.
   const live = createLiveEvents(config, log);
   const cache = await createGatewayCache({ config, live, metrics: observability.metrics, log });
   const subgraphs = createSubgraphRegistry({
     config,
-    supergraphSdl,
+    supergraph: initial.supergraph,
     signer,
     metrics: observability.metrics,
     log,
     cache,
   });
   const formatError = createErrorFormatter(log);
-  const federation = createFederation(config, supergraphSdl, subgraphs, observability.metrics, formatError);
+  const federation = createFederation({ config, initial, subgraphs, metrics: observability.metrics, log, formatError });
   const redis = await createGatewayRedis(config, log);
   const auth = createClientAuth(config);
   const persisted = await createPersistedQueries(config, redis, log);
   const consistency = createConsistency(config);
-  const limits = createLimits({ config, redis, log, supergraphSdl });
+  const limits = createLimits({ config, redis, log, costHints: () => federation.state.current().costHints });
   // Every Redis connection of this gateway, for readiness details and `redis_connection_up`.
   const redisStatus = () => [
     ...(redis ? [redis] : []),
@@ -247,7 +280,12 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   const { app, health, finish } = createServiceApp({
     middleware: observability.middleware,
     log,
-    readiness: createGatewayReadiness({ supergraphLoaded: () => federation.apiSchema() !== undefined, redis: redisStatus, subgraphs }),
+    readiness: createGatewayReadiness({
+      supergraphLoaded: () => federation.apiSchema() !== undefined,
+      supergraph: () => federation.state.status(),
+      redis: redisStatus,
+      subgraphs,
+    }),
   });
   // req.ip: which proxies may name the client in X-Forwarded-For (rate limits per IP; see TRUST_PROXY).
   app.set('trust proxy', config.TRUST_PROXY);
@@ -255,14 +293,12 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     app.get('/graphql', createGraphiQL(config.GRAPHIQL_DEFAULT_QUERY));
   const { subscriptions, bus } = createSubscriptions({
     config,
-    supergraphSdl,
+    federation,
     log,
     live,
     apollo,
     edge,
     limits,
-    policies: federation.policies,
-    schema: () => federation.apiSchema(),
     trustProxy: () => app.get('trust proxy fn') as TrustProxy,
     redis,
   });

@@ -16,10 +16,11 @@ import { breakerStep, composeFetchStack, deadlineStep, httpSend, metricsStep, re
 import type { FetchStep, SendFetch } from './subgraph-fetch-stack.js';
 import { createSubgraphFetcher } from './subgraph-fetcher.js';
 import { SubgraphDataSource } from './subgraph-source.js';
+import type { Supergraph } from './supergraph.js';
 
 /** The subgraphs a supergraph names (`@join__graph(name: …)`): the gateway hard-codes none. */
-export function supergraphSubgraphNames(supergraphSdl: string): string[] {
-  return [...supergraphSdl.matchAll(/@join__graph\(\s*name:\s*"([^"]+)"/g)].map((m) => m[1]!);
+export function supergraphSubgraphNames(supergraph: Supergraph): string[] {
+  return supergraph.subgraphs.map((s) => s.name);
 }
 
 /** No entity cache: the fetch goes on down the stack. */
@@ -100,7 +101,7 @@ export interface SubgraphRegistry {
 // eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
 export function createSubgraphRegistry(opts: {
   config: GatewayConfig;
-  supergraphSdl: string;
+  supergraph: Supergraph;
   signer: ServiceTokenSigner;
   metrics: ServiceMetrics;
   log: Logger;
@@ -108,7 +109,7 @@ export function createSubgraphRegistry(opts: {
   cache?: Pick<GatewayCache, 'entityCache'>;
 }): SubgraphRegistry {
   const { config, log } = opts;
-  const names = supergraphSubgraphNames(opts.supergraphSdl);
+  const names = supergraphSubgraphNames(opts.supergraph);
   const unknown = Object.keys(config.SUBGRAPH_TIMEOUTS).filter((n) => !names.includes(n));
   if (unknown.length)
     throw new ConfigError(unknown.map((n) => `SUBGRAPH_TIMEOUTS: "${n}" is not a subgraph of the supergraph (${names.join(', ')})`));

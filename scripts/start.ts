@@ -8,6 +8,7 @@ import type { LocalKeys } from '../platform/local-env.js';
 import { migrateAll, openDatabases } from './databases.js';
 import { startLocalSupergraph } from './local-supergraph.js';
 import { seedIfEmpty } from './seed-data.js';
+import { watchSchemaSources } from './schema-watch.js';
 import { ROOT } from './compose-supergraph.js';
 import { ExplainedError, runScript } from './run-script.js';
 
@@ -80,11 +81,14 @@ await runScript(async () => {
     });
     console.log(`\nSupergraph ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${supergraph.gatewayUrl}`);
     console.log('Demo accounts: admin@example.com / admin-password-1 (ADMIN), ada@example.com / customer-password-1 (CUSTOMER)');
+    // Edit a subgraph's SDL in schema/: composed again, and the gateway reloads the supergraph.
+    const schemaWatch = watchSchemaSources();
     console.log('Ctrl-C stops everything.\n');
     const shutdown = async () => {
       if (shuttingDown) return;
       shuttingDown = true;
       console.log('stopping...');
+      schemaWatch.close();
       await supergraph.close();
       await dbs.stop();
       process.exit(0);

@@ -4,6 +4,7 @@ import { buildSchema, getNamedType, isEnumType, isInputObjectType, isListType, i
 import type { GraphQLField, GraphQLInputType, GraphQLSchema } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPolicies } from '../gateway/authorization/policies.js';
+import { createSupergraph } from '../gateway/supergraph.js';
 import { sqlStatementCounter } from '../platform/db.js';
 import { API_SCHEMA_FILE, SUPERGRAPH_FILE } from '../scripts/compose-supergraph.js';
 import { codes, startStack } from './support/stack.js';
@@ -40,7 +41,7 @@ describe('authorization directives', () => {
     process.env.APOLLO_TELEMETRY_DISABLED = 'true';
     const stock = new ApolloGateway({ supergraphSdl: sdl });
     await expect(stock.load()).rejects.toThrow(/for: SECURITY but is unsupported/);
-    const { byCoordinate, gatewaySdl } = readPolicies(sdl);
+    const { byCoordinate, gatewaySdl } = readPolicies(createSupergraph(sdl));
     expect(byCoordinate.get('Query.users')).toEqual({ authenticated: true, scopes: [['admin']] });
     expect(byCoordinate.get('Mutation.placeOrder')).toEqual({ authenticated: true, scopes: null });
     const ours = new ApolloGateway({ supergraphSdl: gatewaySdl });
@@ -157,7 +158,7 @@ describe('contract codes for every guarded operation', () => {
 
   beforeAll(async () => {
     const sdl = await readFile(SUPERGRAPH_FILE, 'utf8');
-    const { byCoordinate } = readPolicies(sdl);
+    const { byCoordinate } = readPolicies(createSupergraph(sdl));
     api = buildSchema(await readFile(API_SCHEMA_FILE, 'utf8'));
     guarded = [];
     for (const kind of ['query', 'mutation'] as const) {

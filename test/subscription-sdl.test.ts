@@ -5,6 +5,7 @@ import { composeServices } from '@apollo/composition';
 import { parse } from 'graphql';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readSubscriptionFields } from '../gateway/subscriptions/fields.js';
+import { createSupergraph } from '../gateway/supergraph.js';
 import { eventStreamStats } from '../gateway/subscriptions/event-stream.js';
 import { EVENT_STREAMS } from '../platform/events/types.js';
 import type { EventType } from '../platform/events/types.js';
@@ -18,7 +19,7 @@ import { wsClient } from './support/ws-client.js';
  * A subscription is declared by the subgraph that owns it (`@event` in its SDL, composed into the
  * supergraph); the gateway knows none by name.
  */
-const committed = readSubscriptionFields(await readFile(SUPERGRAPH_FILE, 'utf8'));
+const committed = readSubscriptionFields(createSupergraph(await readFile(SUPERGRAPH_FILE, 'utf8')));
 
 describe('subscriptions declared in the subgraph SDL', () => {
   it('every declared subscription reads the stream its event type is produced into', () => {
@@ -38,7 +39,9 @@ describe('subscriptions declared in the subgraph SDL', () => {
 
   it('a declaration whose entity query does not exist stops the gateway, naming it', async () => {
     const sdl = await composeWith('orderPlaced(after: String): Order! @event(type: "OrderPlaced", entity: "noSuchOrder", id: "orderId")');
-    expect(() => readSubscriptionFields(sdl)).toThrow(/Subscription\.orderPlaced @event: the supergraph has no Query\.noSuchOrder/);
+    expect(() => readSubscriptionFields(createSupergraph(sdl))).toThrow(
+      /Subscription\.orderPlaced @event: the supergraph has no Query\.noSuchOrder/,
+    );
   });
 });
 

@@ -9,19 +9,28 @@ import type { Policy } from './policies.js';
 
 const MAX_CACHED = 5_000;
 
+type Verdict = AuthorizedOperation & { queryHash: string };
+
 /**
  * @apollo/gateway behind an authorization step: every operation is checked against the
  * supergraph's @authenticated / @requiresScopes policies for the caller before a query plan is
  * made or any subgraph is called. The filtered operation gets its own query hash, so the plan
  * cache never serves one caller's plan to another.
+ *
+ * `policiesFor` gives the policies of the supergraph a request's schema came from: across a
+ * reload, a request is authorized by the rules of the schema it was validated against.
  */
-export function createAuthorizingGateway(inner: GatewayInterface, policies: Map<string, Policy>): GatewayInterface {
-  let schema: GraphQLSchema | undefined;
-  inner.onSchemaLoadOrUpdate(({ apiSchema }) => {
-    schema = apiSchema;
-  });
-  // Per (operation, kind of caller): the same query from the same kind of caller is authorized once.
-  const cache = new Map<string, AuthorizedOperation & { queryHash: string }>();
+export function createAuthorizingGateway(
+  inner: GatewayInterface,
+  policiesFor: (schema: GraphQLSchema) => Map<string, Policy>,
+): GatewayInterface {
+  // Per policies (one per loaded supergraph), per (operation, kind of caller): the same query from the same kind of caller is authorized once.
+  const caches = new WeakMap<Map<string, Policy>, Map<string, Verdict>>();
+  const cacheOf = (policies: Map<string, Policy>) => {
+    let cache = caches.get(policies);
+    if (!cache) caches.set(policies, (cache = new Map<string, Verdict>()));
+    return cache;
+  };
 
   const wrap =
     (execute: GatewayExecutor): GatewayExecutor =>
@@ -29,9 +38,11 @@ export function createAuthorizingGateway(inner: GatewayInterface, policies: Map<
       const { identity } = requestContext.context as GatewayContext;
       const caller = { authenticated: identity.userId !== null, scopes: new Set(identity.scopes) };
       const cacheKey = `${requestContext.queryHash}|${requestContext.operationName ?? ''}|${caller.authenticated}|${[...caller.scopes].sort().join(' ')}`;
+      const policies = policiesFor(requestContext.schema);
+      const cache = cacheOf(policies);
       let verdict = cache.get(cacheKey);
       if (!verdict) {
-        const result = authorizeOperation(schema!, requestContext.document, requestContext.operationName, policies, caller);
+        const result = authorizeOperation(requestContext.schema, requestContext.document, requestContext.operationName, policies, caller);
         const queryHash =
           result.document && result.errors.length
             ? createHash('sha256').update(print(result.document)).digest('hex')

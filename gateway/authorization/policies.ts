@@ -1,5 +1,6 @@
-import { Kind, parse, print, visit } from 'graphql';
-import type { ConstDirectiveNode, ConstValueNode, DirectiveNode } from 'graphql';
+import { Kind, print, visit } from 'graphql';
+import type { ConstDirectiveNode, ConstValueNode, DirectiveNode, DocumentNode } from 'graphql';
+import type { Supergraph } from '../supergraph.js';
 
 /**
  * Who may see a field or type, as the subgraphs declared it with federation's `@authenticated`
@@ -16,6 +17,8 @@ export interface SupergraphPolicies {
   byCoordinate: Map<string, Policy>;
   /** The supergraph for @apollo/gateway: the security features kept, but no longer marked for: SECURITY. */
   gatewaySdl: string;
+  /** The same, as a document (what the query planner is built from, without parsing the text again). */
+  gatewayDocument: DocumentNode;
 }
 
 const FEATURES = {
@@ -28,8 +31,8 @@ const FEATURES = {
  * refuses any `for: SECURITY` feature it does not implement itself. The gateway then loads the
  * supergraph with these features as plain metadata, and authorize-operation.ts enforces them.
  */
-export function readPolicies(supergraphSdl: string): SupergraphPolicies {
-  const doc = parse(supergraphSdl);
+export function readPolicies(supergraph: Supergraph): SupergraphPolicies {
+  const doc = supergraph.document;
   // The names the supergraph uses for the two directives (they may be renamed by @link's `as`).
   const names = { authenticated: 'authenticated', requiresScopes: 'requiresScopes' };
   const stripped = visit(doc, {
@@ -61,7 +64,7 @@ export function readPolicies(supergraphSdl: string): SupergraphPolicies {
       if (fieldPolicy) byCoordinate.set(`${def.name.value}.${field.name.value}`, fieldPolicy);
     }
   }
-  return { byCoordinate, gatewaySdl: print(stripped) };
+  return { byCoordinate, gatewaySdl: print(stripped), gatewayDocument: stripped };
 }
 
 function stringArg(node: DirectiveNode, name: string): string | undefined {

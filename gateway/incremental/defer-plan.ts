@@ -1,8 +1,8 @@
 import { print } from 'graphql';
 import type { DocumentNode } from 'graphql';
 import { LRUCache } from 'lru-cache';
-import { Supergraph, operationFromDocument } from '@apollo/federation-internals';
-import type { Schema } from '@apollo/federation-internals';
+import { operationFromDocument } from '@apollo/federation-internals';
+import type { Schema, Supergraph as BuiltSupergraph } from '@apollo/federation-internals';
 import { QueryPlanner } from '@apollo/query-planner';
 import type { DeferredNode, PlanNode, QueryPlan } from '@apollo/query-planner';
 import { onlyDeferred, undeferred, withoutFragment } from './defer-document.js';
@@ -28,10 +28,15 @@ export interface DeferPlanning {
   supergraphSchema: ReturnType<Schema['toGraphQLJSSchema']>;
   /** `separable`: whether a fragment may run as an operation of its own (a query, no list on the way to it). */
   plan(document: DocumentNode, labels: string[], separable: (label: string) => boolean): Planned;
+  /** A plan for an operation without @defer (a request finishing on the schema it started on, after a reload). */
+  planOperation(document: DocumentNode, operationName: string | null | undefined): QueryPlan;
 }
 
-export function createDeferPlanning(supergraphSdl: string): DeferPlanning {
-  const supergraph = Supergraph.build(supergraphSdl);
+/**
+ * `supergraph`: the loaded supergraph as @apollo/federation-internals built it (gateway/supergraph-load.ts),
+ * so planning parses nothing. The planner itself is built here, on first use.
+ */
+export function createDeferPlanning(supergraph: BuiltSupergraph): DeferPlanning {
   const apiSchema = supergraph.apiSchema();
   const planner = new QueryPlanner(supergraph, { incrementalDelivery: { enableDefer: true } });
   const cache = new LRUCache<string, Planned>({ max: 500 });
@@ -81,6 +86,8 @@ export function createDeferPlanning(supergraphSdl: string): DeferPlanning {
       }
       return planned;
     },
+    planOperation: (document, operationName) =>
+      planner.buildQueryPlan(operationFromDocument(apiSchema, document, { operationName: operationName ?? undefined, validate: false })),
   };
 }
 

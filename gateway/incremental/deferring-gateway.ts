@@ -8,7 +8,6 @@ import { GraphQLDeferDirective, mentionsDefer, prepareDeferredOperation, undefer
 import type { DeferredOperation } from './defer-document.js';
 import { createDeferExecution } from './defer-execution.js';
 import type { FormatError, SubsequentPayload } from './defer-execution.js';
-import { createDeferPlanning } from './defer-plan.js';
 import type { DeferPlanning } from './defer-plan.js';
 
 /** The API schema with @defer declared, built once per schema the gateway loads. */
@@ -37,19 +36,20 @@ function createDeferSchemas(): (schema: GraphQLSchema) => GraphQLSchema {
  *
  * A client that does not accept deferSpec=20220824, and an operation whose every @defer is off
  * (`if: false`), get one ordinary response from the stock executor.
+ *
+ * `planning`: the loaded supergraph's planning (gateway/supergraph-load.ts), which follows reloads.
  */
-export function createDeferringGateway(inner: GatewayInterface, options: { dataSources: () => ServiceMap; formatError: FormatError }) {
+export function createDeferringGateway(
+  inner: GatewayInterface,
+  options: { dataSources: () => ServiceMap; formatError: FormatError; planning: () => DeferPlanning },
+) {
   const deferSchema = createDeferSchemas();
-  let planning: DeferPlanning | undefined;
-  let planningSdl: string | undefined;
   let schema: GraphQLSchema | undefined;
-  inner.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
+  inner.onSchemaLoadOrUpdate(({ apiSchema }) => {
     schema = deferSchema(apiSchema);
-    if (coreSupergraphSdl !== planningSdl) planning = undefined;
-    planningSdl = coreSupergraphSdl;
   });
   const executeDeferred = createDeferExecution({
-    planning: () => (planning ??= createDeferPlanning(planningSdl!)),
+    planning: options.planning,
     schema: () => schema!,
     dataSources: options.dataSources,
     formatError: options.formatError,

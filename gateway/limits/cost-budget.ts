@@ -41,10 +41,11 @@ export type CostCeiling = (
  * The one ceiling every transport applies: this plugin for HTTP (and queries over the WebSocket),
  * the subscription core for subscriptions over the WebSocket, multipart and SSE.
  */
-export function createCostCeiling(deps: { config: GatewayConfig; hints: CostHints }): CostCeiling {
+/** `hints`: the loaded supergraph's @cost / @listSize (they follow a reload). */
+export function createCostCeiling(deps: { config: GatewayConfig; hints: () => CostHints }): CostCeiling {
   const max = deps.config.LIMIT_MAX_OPERATION_COST;
   return (schema, document, operation, variables) => {
-    const estimated = operationCost(schema, document, operation, variables, deps.hints, {
+    const estimated = operationCost(schema, document, operation, variables, deps.hints(), {
       defaultListSize: deps.config.COST_DEFAULT_LIST_SIZE,
     });
     return estimated > max ? { estimated, refusal: tooExpensive(estimated, max) } : { estimated };
@@ -67,7 +68,7 @@ export function createCostCeiling(deps: { config: GatewayConfig; hints: CostHint
 export function createCostBudgetPlugin(deps: {
   config: GatewayConfig;
   redis: RedisGuard | null;
-  hints: CostHints;
+  hints: () => CostHints;
 }): ApolloServerPlugin<GatewayContext> {
   const { config } = deps;
   const ceiling = createCostCeiling(deps);

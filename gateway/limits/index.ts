@@ -7,7 +7,7 @@ import type { GatewayContext } from '../request.js';
 import { createCostBudgetPlugin, createCostCeiling } from './cost-budget.js';
 import type { CostCeiling } from './cost-budget.js';
 import { createLoginProtection } from './login-protection.js';
-import { readCostHints } from './operation-cost.js';
+import type { CostHints } from './operation-cost.js';
 import { createOperationLimits } from './operation-limits.js';
 import { createRequestRateLimit } from './request-rate-limit.js';
 import type { RequestRateLimit } from './request-rate-limit.js';
@@ -29,16 +29,22 @@ export interface Limits {
  * (graphql-armor), request counts per partner / user / IP, partners' cost budgets per minute, and
  * sign-in attempts (LOGIN_FIELD). Counters live in the gateway's Redis, so every instance enforces one limit.
  */
-export function createLimits(deps: { config: GatewayConfig; redis: RedisGuard | null; log: Logger; supergraphSdl: string }): Limits {
+export function createLimits(deps: {
+  config: GatewayConfig;
+  redis: RedisGuard | null;
+  log: Logger;
+  /** The loaded supergraph's @cost / @listSize (gateway/supergraph-load.ts). */
+  costHints: () => CostHints;
+}): Limits {
   const { config, redis, log } = deps;
   const operation = createOperationLimits(config);
-  const hints = readCostHints(deps.supergraphSdl);
+  const hints = deps.costHints;
   return {
     countRequest: createRequestRateLimit({ config, redis, log }),
     plugins: [
       ...operation.plugins,
       createCostBudgetPlugin({ config, redis, hints }),
-      createLoginProtection({ config, redis, log, supergraphSdl: deps.supergraphSdl }),
+      createLoginProtection({ config, redis, log }),
     ],
     validationRules: operation.validationRules,
     parseOptions: operation.parseOptions,

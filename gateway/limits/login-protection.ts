@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ApolloServerPlugin } from '@apollo/server';
-import { Kind, OperationTypeNode, getArgumentValues, parse } from 'graphql';
+import { Kind, OperationTypeNode, getArgumentValues } from 'graphql';
 import type { DocumentNode, GraphQLSchema, SelectionSetNode } from 'graphql';
 import type { RedisGuard } from '../../platform/redis-guard.js';
 import type { GatewayConfig } from '../../platform/config.js';
@@ -8,6 +8,7 @@ import { ErrorCode } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import type { GatewayContext } from '../context.js';
 import { collectFields, fragmentsOf } from '../selections.js';
+import type { Supergraph } from '../supergraph.js';
 import { createLimiter, rateLimitedError } from './limiter.js';
 
 /** One selection of the protected field (LOGIN_FIELD) in a mutation: where its result lands, and whose account it tries. */
@@ -35,17 +36,17 @@ interface Attempt {
  *
  * Over either limit the whole operation is 429 RATE_LIMITED with Retry-After, the right password
  * included, until the window that holds the failures ends.
+ *
+ * The field is found in each request's own schema, so a supergraph reload is followed with no
+ * state here; whether the loaded supergraph has the field at all is reported by
+ * `warnIfLoginFieldMissing` on each load.
  */
 export function createLoginProtection(deps: {
   config: GatewayConfig;
   redis: RedisGuard | null;
   log: Logger;
-  supergraphSdl: string;
 }): ApolloServerPlugin<GatewayContext> {
   const { config, redis, log } = deps;
-  if (!definesField(deps.supergraphSdl, config.LOGIN_FIELD)) {
-    log.warn({ field: config.LOGIN_FIELD }, 'LOGIN_FIELD is not a field of the supergraph: no sign-in attempts are counted');
-  }
   const { perAccount, perIp } = loginLimiters(config, redis);
   const target = protectedFieldOf(config);
 
@@ -112,10 +113,19 @@ function loginLimiters(config: GatewayConfig, redis: RedisGuard | null) {
   };
 }
 
-/** Whether the SDL defines (or extends) the type of `coordinate` with that field. */
-function definesField(sdl: string, coordinate: string): boolean {
+/** A supergraph without LOGIN_FIELD counts no sign-in attempts: said once per load, not per request. */
+export function warnIfLoginFieldMissing(supergraph: Supergraph, config: GatewayConfig, log: Logger): void {
+  if (definesField(supergraph, config.LOGIN_FIELD)) return;
+  log.warn(
+    { field: config.LOGIN_FIELD, supergraph: supergraph.hash },
+    'LOGIN_FIELD is not a field of the supergraph: no sign-in attempts are counted',
+  );
+}
+
+/** Whether the supergraph defines (or extends) the type of `coordinate` with that field. */
+function definesField(supergraph: Supergraph, coordinate: string): boolean {
   const [typeName, fieldName] = coordinate.split('.');
-  return parse(sdl).definitions.some(
+  return supergraph.document.definitions.some(
     (def) =>
       (def.kind === Kind.OBJECT_TYPE_DEFINITION || def.kind === Kind.OBJECT_TYPE_EXTENSION) &&
       def.name.value === typeName &&

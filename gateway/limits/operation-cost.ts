@@ -7,7 +7,6 @@ import {
   isObjectType,
   isTypeDefinitionNode,
   isTypeExtensionNode,
-  parse,
   valueFromASTUntyped,
 } from 'graphql';
 import type {
@@ -22,6 +21,7 @@ import type {
 } from 'graphql';
 import { getArgumentValues, getVariableValues } from 'graphql';
 import { collectFields, fragmentsOf } from '../selections.js';
+import type { Supergraph } from '../supergraph.js';
 
 /**
  * Static cost of an operation, before anything runs: the demand estimate partners' budgets are
@@ -38,7 +38,7 @@ import { collectFields, fragmentsOf } from '../selections.js';
  *     of subgraphs that carry no hints are still sized by what the client asks for;
  *   - fragments on different types of an abstract field are all counted (an upper bound).
  * `@cost` and `@listSize` live in the supergraph (federation 2.9 composes them there) but not in
- * the API schema, so they are read from the supergraph SDL once.
+ * the API schema, so they are read from the supergraph once per load.
  */
 
 export interface ListSizeHint {
@@ -62,9 +62,9 @@ export interface CostOptions {
 const COST_SPEC = 'https://specs.apollo.dev/cost/';
 const MUTATION_WEIGHT = 10;
 
-/** Reads @cost / @listSize out of a supergraph SDL, under whatever names its @link gave them. */
-export function readCostHints(supergraphSdl: string): CostHints {
-  const doc = parse(supergraphSdl);
+/** Reads @cost / @listSize out of a supergraph, under whatever names its @link gave them. */
+export function readCostHints(supergraph: Supergraph): CostHints {
+  const doc = supergraph.document;
   const names = directiveNames(doc);
   const hints: CostHints = { weights: new Map(), listSizes: new Map() };
   if (!names) return hints;

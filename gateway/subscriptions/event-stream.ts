@@ -1,3 +1,4 @@
+import { GraphQLError } from 'graphql';
 import type { ExecutionResult } from 'graphql';
 
 import { isAdmin } from '../../platform/auth/identity.js';
@@ -9,6 +10,9 @@ import type { StreamEvent } from '../../platform/events/types.js';
 import type { LiveEvents } from './live-events.js';
 import { ENTITY_ID_VARIABLE } from './event-query.js';
 import type { PlannedSubscription } from './event-query.js';
+
+/** Apollo Server's code for an operation that does not validate against the schema. */
+const VALIDATION_FAILED = 'GRAPHQL_VALIDATION_FAILED';
 
 /** How long the live feed may stay cut before open subscriptions end with SUBSCRIPTION_INTERRUPTED (a blip is replayed seamlessly). */
 const FEED_CUT_GRACE_MS = 5_000;
@@ -76,18 +80,35 @@ function catchUpError(code: ErrorCode, message: string, lastEventId: string): It
   return { done: false, value: { errors: [appError(code, message, { lastEventId })] } };
 }
 
-/** The subscription's result for one event, or null when the subscriber may not see the entity. */
+/**
+ * An event's query refused by validation (only a reload that removed or changed something the
+ * selection uses does that: the subscription was validated when it opened): the subscription's last result.
+ */
+function noLongerValid(result: ExecutionResult, lastEventId: string): ExecutionResult | undefined {
+  const refusal = result.data == null ? result.errors?.find((e) => e.extensions.code === VALIDATION_FAILED) : undefined;
+  if (!refusal) return undefined;
+  const message = `The subscription's selection is no longer valid on the gateway's schema (${refusal.message}); subscribe again with a valid selection.`;
+  return { errors: [new GraphQLError(message, { extensions: { code: VALIDATION_FAILED, lastEventId } })] };
+}
+
+/**
+ * The subscription's result for one event (`last`: the subscription ends with it), or null when
+ * the subscriber may not see the entity. `lastEventId`: where to resume if this event ends it.
+ */
 async function queryForEvent(
   deps: EventStreamDeps,
   plan: PlannedSubscription,
   subscriber: Subscriber,
   event: StreamEvent,
-): Promise<IteratorResult<ExecutionResult> | null> {
+  lastEventId: string,
+): Promise<{ value: ExecutionResult; last: boolean } | null> {
   const variables = { ...plan.variables, [ENTITY_ID_VARIABLE]: plan.field.entityId(event.payload) };
   const result = await deps.runQuery(plan.query, variables, subscriber.identity, event.eventId);
+  const invalid = noLongerValid(result, lastEventId);
+  if (invalid) return { value: invalid, last: true };
   // The query applies the same rules as any read: an entity the subscriber may not see is not sent.
   if (result.data?.[plan.responseKey] == null) return null;
-  return { done: false, value: { ...result, extensions: { ...result.extensions, eventId: event.id } } };
+  return { value: { ...result, extensions: { ...result.extensions, eventId: event.id } }, last: false };
 }
 
 /**
@@ -248,11 +269,13 @@ export async function openEventStream(
       // replay) is late, not a duplicate: it goes out, once (by its eventId).
       const late = recovered.delete(event.id);
       if (seen.has(event.eventId) || (!late && compareStreamIds(event.id, lastId) <= 0)) continue;
+      const before = resumePoint();
       if (compareStreamIds(event.id, lastId) > 0) lastId = event.id;
       seen.add(event.eventId);
       if (seen.size > 10_000) seen.clear();
-      const delivered = await queryForEvent(deps, plan, subscriber, event);
-      if (delivered) return delivered;
+      const delivered = await queryForEvent(deps, plan, subscriber, event, before);
+      if (delivered?.last) finish();
+      if (delivered) return { done: false, value: delivered.value };
     }
   }
 

@@ -1,6 +1,7 @@
-import { Kind, OperationTypeNode, parse } from 'graphql';
-import type { ConstDirectiveNode, DocumentNode, EnumTypeDefinitionNode, FieldDefinitionNode, ObjectTypeDefinitionNode } from 'graphql';
+import { Kind, OperationTypeNode } from 'graphql';
+import type { ConstDirectiveNode, DocumentNode, FieldDefinitionNode, ObjectTypeDefinitionNode } from 'graphql';
 import type { StreamName } from '../../platform/events/types.js';
+import type { Supergraph } from '../supergraph.js';
 
 /** The spec a subgraph links to declare a subscription's events (`@link(url: "<this>/v0.1", import: ["@event"])`). */
 export const EVENT_SPEC_URL = 'https://specs.supergraph.internal/event/';
@@ -29,14 +30,15 @@ export type SubscriptionFields = ReadonlyMap<string, SubscriptionField>;
 /**
  * Reads every Subscription field's `@event` from the composed supergraph (`@composeDirective` keeps
  * it there). The gateway knows no field by name: adding a subscription is a change to the subgraph
- * that owns it. A declaration that cannot work (no such query field) stops the gateway at start-up.
+ * that owns it. A declaration that cannot work (no such query field) stops the gateway at start-up
+ * (and makes a reload refuse that supergraph).
  */
-export function readSubscriptionFields(supergraphSdl: string): SubscriptionFields {
-  const doc = parse(supergraphSdl);
+export function readSubscriptionFields(supergraph: Supergraph): SubscriptionFields {
+  const doc = supergraph.document;
   const directive = eventDirectiveName(doc);
   const fields = new Map<string, SubscriptionField>();
   if (!directive) return fields;
-  const graphs = graphNames(doc);
+  const graphs = new Map(supergraph.subgraphs.map((s) => [s.graph, s.name]));
   const objects = doc.definitions.filter((d): d is ObjectTypeDefinitionNode => d.kind === Kind.OBJECT_TYPE_DEFINITION);
   const root = (operation: OperationTypeNode, fallback: string) => rootTypeName(doc, operation) ?? fallback;
   const queryType = objects.find((d) => d.name.value === root(OperationTypeNode.QUERY, 'Query'));
@@ -111,19 +113,6 @@ function eventDirectiveName(doc: DocumentNode): string | undefined {
     }
   }
   return undefined;
-}
-
-/** join__Graph enum value -> subgraph name (`CATALOG @join__graph(name: "catalog", …)`). */
-function graphNames(doc: DocumentNode): Map<string, string> {
-  const names = new Map<string, string>();
-  const graphEnum = doc.definitions.find(
-    (d): d is EnumTypeDefinitionNode => d.kind === Kind.ENUM_TYPE_DEFINITION && d.name.value === 'join__Graph',
-  );
-  for (const value of graphEnum?.values ?? []) {
-    const name = value.directives?.find((d) => d.name.value === 'join__graph')?.arguments?.find((a) => a.name.value === 'name')?.value;
-    if (name?.kind === Kind.STRING) names.set(value.name.value, name.value);
-  }
-  return names;
 }
 
 /** The one subgraph that resolves the field: its `@join__field(graph:)`, or the type's only `@join__type` when it has none. */

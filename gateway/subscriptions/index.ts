@@ -9,7 +9,7 @@ import type { Policy } from '../authorization/policies.js';
 import type { CostCeiling } from '../limits/cost-budget.js';
 import type { Edge } from '../edge/index.js';
 import type { GatewayContext } from '../request.js';
-import { readSubscriptionFields } from './fields.js';
+import type { SubscriptionFields } from './fields.js';
 import { createHttpSubscriptions } from './http-server.js';
 import type { HttpSubscriptionLimits } from './http-server.js';
 import type { LiveEvents } from './live-events.js';
@@ -24,13 +24,15 @@ export { createLiveEvents } from './live-events.js';
 /** What the subscription transports are built from (gateway/server.ts wires them). */
 export interface SubscriptionDeps {
   config: GatewayConfig;
-  supergraphSdl: string;
+  /** The loaded supergraph's @event fields (they follow a reload). */
+  fields: () => SubscriptionFields;
   apollo: ApolloServer<GatewayContext>;
   schema: () => GraphQLSchema | undefined;
   bus: EventBus;
   live: LiveEvents;
   log: Logger;
-  policies: Map<string, Policy>;
+  /** The @authenticated / @requiresScopes of the supergraph a schema came from. */
+  policies: (schema: GraphQLSchema) => Map<string, Policy>;
   /** The gateway's edge (gateway/edge/): the same steps, order and shape rules as every HTTP request. */
   edge: Edge;
   /** The static cost ceiling HTTP requests meet (limits/cost-budget.ts), applied to every subscription. */
@@ -52,7 +54,7 @@ export function createSubscriptions(deps: SubscriptionDeps) {
     bus: deps.bus,
     live: deps.live,
     log: deps.log,
-    fields: readSubscriptionFields(deps.supergraphSdl),
+    fields: deps.fields,
     policies: deps.policies,
     costCeiling: deps.costCeiling,
     maxQueuedEvents: config.WS_MAX_QUEUED_EVENTS,

@@ -66,9 +66,9 @@ export function createSubscriptionCore(deps: {
   bus: EventBus;
   live: LiveEvents;
   log: Logger;
-  fields: SubscriptionFields;
-  /** The supergraph's @authenticated / @requiresScopes, checked on the subscription itself. */
-  policies?: Map<string, Policy>;
+  fields: () => SubscriptionFields; // the loaded supergraph's @event fields (open subscriptions keep their plan)
+  /** The supergraph's @authenticated / @requiresScopes (of the supergraph `schema` came from), checked on the subscription itself. */
+  policies?: (schema: GraphQLSchema) => Map<string, Policy>;
   /** The static cost ceiling, as HTTP requests meet it (an operation's cost does not depend on its transport). */
   costCeiling?: CostCeiling;
   /** Events buffered for one slow subscriber before it is cut off. */
@@ -106,12 +106,12 @@ export function createSubscriptionCore(deps: {
    * event by the query pipeline, as in any query.
    */
   const denial = (req: SubscribeRequest): GraphQLError | undefined => {
-    if (!deps.policies?.size) return undefined;
+    const policies = deps.policies?.(req.schema);
     const { identity } = req.subscriber;
     const caller = { authenticated: identity.userId !== null, scopes: new Set(identity.scopes) };
-    return authorizeOperation(req.schema, req.document, req.operationName ?? null, deps.policies, caller).errors.find(
-      (e) => e.path?.length === 1,
-    );
+    return !policies?.size
+      ? undefined
+      : authorizeOperation(req.schema, req.document, req.operationName ?? null, policies, caller).errors.find((e) => e.path?.length === 1);
   };
 
   const tooCostly = (req: SubscribeRequest): GraphQLError | undefined => {
@@ -125,7 +125,7 @@ export function createSubscriptionCore(deps: {
       if (nul) return { errors: [nul] };
       const denied = denial(req) ?? tooCostly(req);
       if (denied) return { errors: [denied] };
-      const plan = planSubscription(deps.fields, req.schema, req.document, req.operationName, req.variables);
+      const plan = planSubscription(deps.fields(), req.schema, req.document, req.operationName, req.variables);
       return await openEventStream(plan, req.subscriber, {
         bus: deps.bus,
         live: deps.live,

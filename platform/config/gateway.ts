@@ -47,6 +47,17 @@ export const gatewaySchema = baseSchema.extend({
     .string()
     .default('schema/supergraph.graphql')
     .describe('the composed supergraph the gateway serves (`npm run compose`)'),
+  SUPERGRAPH_URL: serviceUrl
+    .optional()
+    .describe(
+      'a URL serving the supergraph SDL (a registry, an object store), polled with `If-None-Match`; a changed answer is loaded like a changed SUPERGRAPH_PATH file; unset: the file alone',
+    ),
+  SUPERGRAPH_POLL_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(2_000)
+    .describe('how often the gateway re-reads SUPERGRAPH_PATH (besides watching its folder) and polls SUPERGRAPH_URL; a new supergraph serves within about this long'),
   SUBGRAPH_URLS: json(z.record(z.string(), serviceUrl))
     .prefault('{}')
     .describe(

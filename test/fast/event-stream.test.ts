@@ -6,6 +6,7 @@ import { planSubscription } from '../../gateway/subscriptions/event-query.js';
 import { openEventStream } from '../../gateway/subscriptions/event-stream.js';
 import { createLiveEvents } from '../../gateway/subscriptions/live-events.js';
 import { readSubscriptionFields } from '../../gateway/subscriptions/fields.js';
+import { createSupergraph } from '../../gateway/supergraph.js';
 import { SUPERGRAPH_FILE } from '../../scripts/compose-supergraph.js';
 import { createEventBus } from '../../platform/events/index.js';
 import { createLogger } from '../../platform/logger.js';
@@ -20,7 +21,7 @@ const schema = buildSchema(`
   type Subscription { stockChanged(productId: ID!, after: String): Product! }
 `);
 // The field as catalog's SDL declares it (@event), read from the committed supergraph.
-const fields = readSubscriptionFields(readFileSync(SUPERGRAPH_FILE, 'utf8'));
+const fields = readSubscriptionFields(createSupergraph(readFileSync(SUPERGRAPH_FILE, 'utf8')));
 
 describe('event streams', () => {
   it('cut off a subscriber that falls behind without delaying the others', async () => {

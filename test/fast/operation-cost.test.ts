@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { getOperationAST, parse, print } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { readCostHints, operationCost } from '../../gateway/limits/operation-cost.js';
+import { createSupergraph } from '../../gateway/supergraph.js';
 import { apiSchemaOf } from '../../gateway/persisted-queries/check.js';
 import { ACCOUNT_PAGE } from '../support/operations.js';
 
@@ -9,7 +10,7 @@ import { ACCOUNT_PAGE } from '../support/operations.js';
 
 const supergraph = readFileSync(new URL('../../schema/supergraph.graphql', import.meta.url), 'utf8');
 const schema = apiSchemaOf(supergraph);
-const hints = readCostHints(supergraph);
+const hints = readCostHints(createSupergraph(supergraph));
 const cost = (query: string, variables: Record<string, unknown> = {}, defaultListSize = 10) => {
   const document = parse(query);
   return operationCost(schema, document, getOperationAST(document)!, variables, hints, { defaultListSize });
