@@ -38,8 +38,18 @@ export function openUsageStorage(config: UsageStorageConfig, log: Logger): { sto
   }
   // Its own connection: a slow flush must never count against the request path's breaker.
   const redis = createRedisClient(config, 'request', 'gateway-usage', log, { commandTimeout: FLUSH_COMMAND_TIMEOUT_MS });
+  // Nothing is queued while connecting (request role): the first call waits for the connection, at most a flush's deadline.
+  const connected = new Promise<void>((resolve) => {
+    redis.once('ready', resolve);
+    setTimeout(resolve, FLUSH_COMMAND_TIMEOUT_MS).unref();
+  });
+  const store = createRedisUsageStore(redis, `${config.EVENT_NAMESPACE ?? ''}usage:`, config.USAGE_RETENTION_DAYS);
   return {
-    store: createRedisUsageStore(redis, `${config.EVENT_NAMESPACE ?? ''}usage:`, config.USAGE_RETENTION_DAYS),
+    store: {
+      kind: store.kind,
+      write: (entries) => connected.then(() => store.write(entries)),
+      read: (query) => connected.then(() => store.read(query)),
+    },
     close: () =>
       redis.quit().then(
         () => undefined,
