@@ -14,7 +14,7 @@ import { formatSummary } from './schema-checks/summary.js';
 /**
  * `npm run schema:check -- --subgraph <name> --sdl <file> [--days 30] [--accept <coordinate>]… [--json <out>]`:
  * what a subgraph team runs in CI before its SDL change is composed (docs/schema-changes.md). Exit 0:
- * passed; 1: a check failed (the summary says which and why); 2: bad arguments.
+ * passed; 1: a check failed (the summary says which and why), or a bad argument (the message says which).
  */
 const USAGE = `usage: npm run schema:check -- --subgraph <name> --sdl <file.graphql> [--days 30] [--accept <coordinate>]… [--json <report.json>]`;
 
