@@ -32,6 +32,8 @@ export interface InlineSubgraph {
 export interface GatewayTester {
   /** The gateway's /graphql URL. */
   url: string;
+  /** GET /metrics (Prometheus text) of this gateway. */
+  metricsUrl: string | undefined;
   /** POSTs an operation; the parsed body, status and headers. */
   post(body: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>;
   /** A customer or admin token the gateway accepts (signed by the tester's own users key). */
@@ -122,6 +124,7 @@ export async function createGatewayTester(opts: {
   const url = `${listening.url}/graphql`;
   return {
     url,
+    metricsUrl: listening.metricsUrl,
     async post(body, headers = {}) {
       const res = await fetch(url, {
         method: 'POST',
