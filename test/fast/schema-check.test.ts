@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../../scripts/compose-supergraph.js';
 import { createFileUsageStore, utcDay } from '../../gateway/usage/index.js';
@@ -129,5 +131,32 @@ describe('schema:check', () => {
     expect(report.failures).toEqual([{ code: SchemaCheckFailure.COMPOSITION_FAILED, count: report.composition.errors.length }]);
     expect(report.composition.errors.join('\n')).toMatch(/weightGrams/);
     expect(formatSummary(report)).toMatch(/^COMPOSITION_FAILED/);
+  });
+
+  it('as a command: exits 1 with the summary on stderr and the JSON report written', async () => {
+    const dir = await freshDir('schema-check-cli-');
+    const sdl = path.join(dir, 'catalog.graphql');
+    await writeFile(sdl, withProductField(/^ {2}weightGrams: Int!$/m, '  weightGrams: String!'));
+    const out = path.join(dir, 'report.json');
+    // No Redis: usage is read from the test's own (empty) folder.
+    const env: NodeJS.ProcessEnv = { ...process.env, CLIENT_REGISTRY_DIR: path.join(dir, 'clients'), USAGE_DIR: path.join(dir, 'usage') };
+    delete env.REDIS_URL;
+    delete env.REDIS_SENTINELS;
+    const failed = await promisify(execFile)(
+      'npm',
+      ['run', '--silent', 'schema:check', '--', '--subgraph', 'catalog', '--sdl', sdl, '--json', out],
+      {
+        cwd: ROOT,
+        env,
+      },
+    ).then(
+      () => undefined,
+      (err: unknown) => err as { code: number; stderr: string },
+    );
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toMatch(/COMPOSITION_FAILED: the proposed catalog schema does not compose/);
+    const report = JSON.parse(await readFile(out, 'utf8')) as { ok: boolean; failures: { code: string }[] };
+    expect(report.ok).toBe(false);
+    expect(report.failures.map((f) => f.code)).toEqual([SchemaCheckFailure.COMPOSITION_FAILED]);
   });
 });
