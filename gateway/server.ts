@@ -52,6 +52,7 @@ import { createLiveEvents, createSubscriptions as createSubscriptionTransports, 
 import type { LiveEvents } from './subscriptions/live-events.js';
 import { createGatewayCache } from './cache/index.js';
 import { createCors } from './cors.js';
+import { createFieldUsage } from './usage/index.js';
 
 /**
  * One part of the edge: HTTP middleware (runs on /graphql after the body is parsed, before Apollo)
@@ -271,6 +272,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   // Who is calling, the safelist and request counts, once for every transport (gateway/edge/).
   const edge = createEdge({ auth, persisted, limits, metrics: observability.metrics });
   const parts = edgeParts({ metrics: observability.metrics, log, edge, persisted, consistency, limits });
+  parts.push(createFieldUsage({ config, metrics: observability.metrics, log })); // which coordinates each client used (gateway/usage/)
   // A cached answer is served only after every check above has passed (gateway/cache/).
   parts.push({ name: 'cache', plugins: cache.plugins });
   // Last: streams an operation's deferred parts once everything before has let it through.

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { csv, json, metricsPort, port, positiveInt, serviceUrl } from './fields.js';
 import { limitsShape, subgraphFetchShape } from './gateway-limits.js';
 import { baseSchema } from './shared.js';
+import { usageShape } from './usage.js';
 
 /** The gateway's config: routing, client auth, WebSockets, caches, persisted queries, limits. */
 
@@ -232,6 +233,7 @@ export const gatewaySchema = baseSchema.extend({
     ),
   ...limitsShape,
   ...subgraphFetchShape,
+  ...usageShape,
 });
 
 export type GatewayConfig = z.infer<typeof gatewaySchema>;

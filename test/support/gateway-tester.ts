@@ -114,6 +114,8 @@ export async function createGatewayTester(opts: {
     SUPERGRAPH_PATH: path.join(dir, 'supergraph.graphql'),
     SUBGRAPH_URLS: JSON.stringify(Object.fromEntries(names.map((n, i) => [n, subgraphs[i]!.url]))),
     USERS_JWKS_URL: jwks.url,
+    // Field usage without Redis goes to files: the tester's own folder, never the developer's .data/usage.
+    USAGE_DIR: path.join(dir, 'usage'),
     ...opts.env,
   };
   const config = parseConfig(gatewaySchema, env);
