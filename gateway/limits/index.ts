@@ -41,11 +41,7 @@ export function createLimits(deps: {
   const hints = deps.costHints;
   return {
     countRequest: createRequestRateLimit({ config, redis, log }),
-    plugins: [
-      ...operation.plugins,
-      createCostBudgetPlugin({ config, redis, hints }),
-      createLoginProtection({ config, redis, log }),
-    ],
+    plugins: [...operation.plugins, createCostBudgetPlugin({ config, redis, hints }), createLoginProtection({ config, redis, log })],
     validationRules: operation.validationRules,
     parseOptions: operation.parseOptions,
     costCeiling: createCostCeiling({ config, hints }),

@@ -58,7 +58,9 @@ export const gatewaySchema = baseSchema.extend({
     .int()
     .min(100)
     .default(2_000)
-    .describe('how often the gateway re-reads SUPERGRAPH_PATH (besides watching its folder) and polls SUPERGRAPH_URL; a new supergraph serves within about this long'),
+    .describe(
+      'how often the gateway re-reads SUPERGRAPH_PATH (besides watching its folder) and polls SUPERGRAPH_URL; a new supergraph serves within about this long',
+    ),
   SUBGRAPH_URLS: json(z.record(z.string(), serviceUrl))
     .prefault('{}')
     .describe(
