@@ -157,7 +157,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     ...(redisUrl ? { redisUrl } : {}),
     eventNamespace: `${prefix}:`,
     // Request rate limits out of the way of load and fault tests; test/rate-limits.test.ts sets its own.
-    extra: { ...opts.extra, gateway: { ...TEST_RATE_LIMITS, ...opts.extra?.gateway } },
+    // Field usage without Redis goes to files: the test's own folder, not the repository's .data/.
+    extra: {
+      ...opts.extra,
+      gateway: { ...TEST_RATE_LIMITS, USAGE_DIR: path.join(os.tmpdir(), `usage-${prefix}`), ...opts.extra?.gateway },
+    },
   };
   const supergraph = await startLocalSupergraph(topology);
   // From now on the topology names the real ports (more instances, restarts, load balancers).
