@@ -10,6 +10,7 @@ import type { ServiceMap } from '@apollo/gateway';
 import type { GatewayExecutor, GatewayGraphQLRequestContext, GatewayInterface } from '@apollo/server-gateway-interface';
 import type { ServiceMetrics } from '../platform/observability/metrics.js';
 import type { GatewayContext } from './context.js';
+import { wrapExecutor } from './wrapped-executor.js';
 
 /**
  * Progressive `@override(from: "old", label: "percent(N)")`: a field moving to a new subgraph is
@@ -131,12 +132,5 @@ export function createProgressiveOverride(
       return executeQueryPlan(plan, options.dataSources(), requestContext, operationContext, current.supergraphSchema, current.apiSchema);
     };
 
-  return {
-    async load(loadOptions) {
-      const loaded = await inner.load(loadOptions);
-      return { ...loaded, executor: loaded.executor && wrap(loaded.executor) };
-    },
-    onSchemaLoadOrUpdate: (callback) => inner.onSchemaLoadOrUpdate(callback),
-    stop: () => inner.stop(),
-  };
+  return wrapExecutor(inner, wrap);
 }

@@ -4,6 +4,7 @@ import type { GatewayExecutor, GatewayGraphQLRequestContext, GatewayInterface } 
 import { mentionsDefer, undeferred } from './incremental/defer-document.js';
 import type { LoadedSupergraph } from './supergraph-load.js';
 import type { SupergraphState } from './supergraph-reload.js';
+import { wrapExecutor } from './wrapped-executor.js';
 
 /**
  * Requests in flight finish on the schema they started with. Apollo Server validates a request
@@ -27,14 +28,7 @@ export function createPinnedGateway(
       if (!started || started === deps.state.current()) return execute(requestContext);
       return executeOn(started, requestContext, deps.dataSources());
     };
-  return {
-    async load(options) {
-      const loaded = await inner.load(options);
-      return { ...loaded, executor: loaded.executor && wrap(loaded.executor) };
-    },
-    onSchemaLoadOrUpdate: (callback) => inner.onSchemaLoadOrUpdate(callback),
-    stop: () => inner.stop(),
-  };
+  return wrapExecutor(inner, wrap);
 }
 
 async function executeOn(loaded: LoadedSupergraph, requestContext: GatewayGraphQLRequestContext, serviceMap: ServiceMap) {

@@ -6,6 +6,7 @@ import type { GatewayContext } from '../context.js';
 import { authorizeOperation } from './authorize-operation.js';
 import type { AuthorizedOperation, ResponsePath } from './authorize-operation.js';
 import type { Policy } from './policies.js';
+import { wrapExecutor } from '../wrapped-executor.js';
 
 const MAX_CACHED = 5_000;
 
@@ -69,14 +70,7 @@ export function createAuthorizingGateway(
       };
     };
 
-  return {
-    async load(options) {
-      const loaded = await inner.load(options);
-      return { ...loaded, executor: loaded.executor && wrap(loaded.executor) };
-    },
-    onSchemaLoadOrUpdate: (callback) => inner.onSchemaLoadOrUpdate(callback),
-    stop: () => inner.stop(),
-  };
+  return wrapExecutor(inner, wrap);
 }
 
 /** Puts null at each path (through every element of the lists on the way). */
