@@ -163,11 +163,8 @@ function throughputTable(rows: Row[]): string[] {
 }
 
 function ratioTable(rows: Row[]): string[] {
-  const peers = GATEWAYS.filter((g) => g !== 'ours' && rows.some((r) => r.ratios[g as Exclude<GatewayName, 'ours'>]));
-  const lines = [
-    `| workload | ${peers.map((p) => `ours / ${LABEL[p]}`).join(' | ')} |`,
-    `|---|${peers.map(() => '---:').join('|')}|`,
-  ];
+  const peers = GATEWAYS.filter((g) => g !== 'ours' && rows.some((r) => r.ratios[g]));
+  const lines = [`| workload | ${peers.map((p) => `ours / ${LABEL[p]}`).join(' | ')} |`, `|---|${peers.map(() => '---:').join('|')}|`];
   for (const row of rows) {
     lines.push(`| ${row.workload} | ${peers.map((p) => fmtSpread(row.ratios[p as Exclude<GatewayName, 'ours'>], 2, '×')).join(' | ')} |`);
   }
@@ -218,14 +215,16 @@ export interface Report {
 
 function markdown(r: Report, machine: Record<string, string | number>): string {
   const s = r.settings;
-  const load = r.load ? `; load average (1 min) during the runs ${r.load.median.toFixed(1)} median (${r.load.min.toFixed(1)}..${r.load.max.toFixed(1)})` : '';
+  const load = r.load
+    ? `; load average (1 min) during the runs ${r.load.median.toFixed(1)} median (${r.load.min.toFixed(1)}..${r.load.max.toFixed(1)})`
+    : '';
   const keys = s.warmupPass
     ? `a warm-up of one pass over the run's keys (a friendly setup: every key cached before it is timed)`
     : `${s.warmupS} s warm-up (time only: no key visited beforehand)`;
   const lines = [
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}${load}. Run ${new Date().toISOString()}, ${r.totalSeconds.toFixed(0)} s in all.`,
     `Data: ${r.size} (COPY + ANALYZE: ${r.loadSeconds.toFixed(1)} s). Load: ${s.connections} connections (autocannon), ${keys} + ${s.durationS} s measured per run, ${s.reps} repetitions with the gateways interleaved in each (rotating order); medians, (min..max) over repetitions. Keys: storefront category pages 1-3 by cursor, categories Zipf(1.0), page p 1/p as often; partner SKUs Zipf(1.0) over all products; account: returning users (a rotation over ${s.rotatedUsers}); account-first-visit: no user twice per gateway; mixed: ${s.mixedReaders} readers over ${s.mixedCategories} categories + ${s.checkoutConcurrency} checkout loops (placeOrder, invoice, payInvoice) buying the products on those pages.`,
-    'Fair baselines: every process runs with NODE_ENV=production and without source maps; all gateways share one subgraphs process, Postgres and Redis. CPU is read from /proc/<pid>/stat (utime + stime) over each measured window: the gateway under test, the subgraphs process, Postgres (postmaster and every backend, exited ones included), Redis. RSS: the gateway process\'s highest VmRSS sampled every 500 ms of the measured window.',
+    "Fair baselines: every process runs with NODE_ENV=production and without source maps; all gateways share one subgraphs process, Postgres and Redis. CPU is read from /proc/<pid>/stat (utime + stime) over each measured window: the gateway under test, the subgraphs process, Postgres (postmaster and every backend, exited ones included), Redis. RSS: the gateway process's highest VmRSS sampled every 500 ms of the measured window.",
     '',
     ...throughputTable(r.rows),
     '',

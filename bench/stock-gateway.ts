@@ -1,6 +1,6 @@
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
-import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import type { ApolloServerPlugin } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
 import responseCachePlugin from '@apollo/server-plugin-response-cache';
 import { KeyvAdapter } from '@apollo/utils.keyvadapter';
@@ -47,7 +47,7 @@ function sessionOf(token: string | undefined): string | null {
 }
 
 function responseCache(redisUrl: string | undefined) {
-  if (!redisUrl) return { plugins: [] as ApolloServerPlugin<BaseContext>[] };
+  if (!redisUrl) return { plugins: [] as ApolloServerPlugin[] };
   return {
     // KeyvAdapter is typed against keyv 4; keyv 5 (what @keyv/redis 5 plugs into) has the same get/set/delete.
     cache: new KeyvAdapter<string>(new Keyv<string>({ store: new KeyvRedis(redisUrl), namespace: 'bench-stock-rc' }) as never),

@@ -29,7 +29,8 @@ export const zipfWeights = (n: number, s = 1) => Array.from({ length: n }, (_, k
  * itself (with a gateway-signed anonymous token), so that no gateway sees a key before it is timed.
  */
 async function categoryPages(stack: Stack, header: Record<string, string>) {
-  const query = 'query($c: ID!, $after: String) { products(filter: {categoryId: $c}, first: 20, after: $after) { pageInfo { endCursor } } }';
+  const query =
+    'query($c: ID!, $after: String) { products(filter: {categoryId: $c}, first: 20, after: $after) { pageInfo { endCursor } } }';
   const pages: { c: string; after: string | null; page: number }[] = [];
   for (const c of stack.data.categoryIds) {
     let after: string | null = null;
