@@ -20,8 +20,10 @@ interface Profile {
 
 /** The first rule whose test matches a frame names its group. Order matters: our files before node_modules. */
 const GROUPS: [string, (url: string, fn: string) => boolean][] = [
-  ['idle / GC / native', (u, f) => !u && /^\((idle|garbage collector|program|root)\)$/.test(f)],
+  ['idle', (u, f) => !u && /^\((idle|program|root)\)$/.test(f)],
   ['JSON (parse / stringify)', (u, f) => !u && /^(parse|stringify|JSONParse|JSONStringify)$/.test(f)],
+  // Socket writes (writeUtf8String, writev), microtask runs, hashing: C++ and builtins, no script URL.
+  ['native builtins (socket writes, microtasks, crypto)', (u) => !u],
   ['our cache (gateway/cache)', (u) => u.includes('/gateway/cache/')],
   ['our edge (gateway/ http, auth, limits, PQ)', (u) => u.includes('/gateway/') && !u.includes('node_modules')],
   ['our platform (platform/)', (u) => u.includes('/platform/') && !u.includes('node_modules')],
@@ -67,18 +69,20 @@ function summarise(p: Profile, windowUs: number): string[] {
   const frames = new Map<string, number>();
   for (const [id, us] of self) {
     const { functionName: fn, url, lineNumber } = byId.get(id)!.callFrame;
-    groups.set(groupOf(url, fn), (groups.get(groupOf(url, fn)) ?? 0) + us);
+    const group = groupOf(url, fn);
+    groups.set(group, (groups.get(group) ?? 0) + us);
+    if (group === 'idle') continue;
     const frame = `${fn || '(anonymous)'} ${url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*?\/(gateway|platform)\//, '$1/')}:${lineNumber + 1}`;
     frames.set(frame, (frames.get(frame) ?? 0) + us);
   }
-  const idle = groups.get('idle / GC / native') ?? 0;
+  const idle = groups.get('idle') ?? 0;
   const busy = [...groups.values()].reduce((a, b) => a + b, 0) - idle;
   const pct = (us: number) => `${((100 * us) / busy).toFixed(1)}%`;
   const top = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n);
   return [
-    `busy ${(busy / 1000).toFixed(0)} ms of the last ${(windowUs / 1e6).toFixed(0)} s (idle, GC and "(program)" apart: ${(idle / 1000).toFixed(0)} ms)`,
+    `busy ${(busy / 1000).toFixed(0)} ms of the last ${(windowUs / 1e6).toFixed(0)} s (idle and "(program)" apart: ${(idle / 1000).toFixed(0)} ms)`,
     ...top(groups, GROUPS.length)
-      .filter(([g]) => g !== 'idle / GC / native')
+      .filter(([g]) => g !== 'idle')
       .map(([g, us]) => `  ${pct(us).padStart(6)}  ${g}`),
     'top self-time frames:',
     ...top(frames, 20).map(([f, us]) => `  ${pct(us).padStart(6)}  ${f}`),
