@@ -2,6 +2,8 @@ import autocannon from 'autocannon';
 import type { JWK } from 'jose';
 import { createServiceTokenSigner } from '../platform/auth/service-token.js';
 import type { Identity } from '../platform/auth/identity.js';
+import { isHit } from './gateways.js';
+import type { HitMarker } from './gateways.js';
 
 /**
  * The load generator, in its own process (forked by bench/run.ts; one job per message).
@@ -28,6 +30,10 @@ export interface HttpJob {
   warmupPass?: boolean;
   /** Jobs with the same rotation go on where the last one stopped (no key sent twice). */
   rotation?: string;
+  /** Draw each request's body at random with these weights (one per body, e.g. Zipf by rank) instead of rotating. */
+  weights?: number[];
+  /** Count the responses a peer's response cache answered (see bench/gateways.ts). */
+  hitMarker?: HitMarker;
 }
 
 export interface CheckoutJob {
@@ -48,6 +54,7 @@ export interface MixedJob {
   bodies: string[];
   readAuth: Auth;
   readers: number;
+  hitMarker?: HitMarker;
   checkout: Omit<CheckoutJob, 'kind' | 'warmupS' | 'durationS'>;
   warmupS: number;
   durationS: number;
@@ -74,6 +81,8 @@ export interface LoadResult {
   failed: number;
   /** Units completed in the measured window: requests (http), checkouts (checkout), reads (mixed). */
   count: number;
+  /** Of those, answers marked as response-cache hits (only with a hitMarker). */
+  hits?: number;
 }
 
 const measuring = () => process.send!({ measuring: true });
@@ -100,13 +109,46 @@ const percentile = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 };
 
+/** A seeded PRNG (mulberry32): every gateway of a repetition draws the same key sequence. */
+function seeded(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The index of the next body: drawn by `weights` (binary search over their running sum), else the rotation's next. */
+function bodyPicker(weights: number[] | undefined, seed: number): ((i: number) => number) | null {
+  if (!weights) return null;
+  const cdf: number[] = [];
+  weights.reduce((sum, w, i) => (cdf[i] = sum + w), 0);
+  const total = cdf.at(-1)!;
+  const random = seeded(seed);
+  return () => {
+    const x = random() * total;
+    let lo = 0;
+    let hi = cdf.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid]! > x) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  };
+}
+
 /** Where each named rotation stopped (HttpJob.rotation). */
 const rotations = new Map<string, number>();
 
 async function runHttp(job: HttpJob): Promise<LoadResult> {
   const creds = await credentials(job.auth);
   let n = job.rotation ? (rotations.get(job.rotation) ?? 0) : 0;
+  const pick = bodyPicker(job.weights, 1);
   let failed = 0;
+  let hits = 0;
   const once = (run: { duration: number } | { amount: number }) =>
     autocannon({
       url: job.url,
@@ -119,12 +161,13 @@ async function runHttp(job: HttpJob): Promise<LoadResult> {
           setupRequest(req: any) {
             const i = n++;
             const sets = creds();
-            req.body = job.bodies[i % job.bodies.length];
+            req.body = job.bodies[pick ? pick(i) : i % job.bodies.length];
             req.headers = { 'content-type': 'application/json', ...sets[i % sets.length] };
             return req;
           },
-          onResponse(status: number, body: string) {
+          onResponse(status: number, body: string, _context: unknown, headers: Record<string, string>) {
             if (status >= 300 || body.includes('"errors"')) failed += 1;
+            else if (job.hitMarker && isHit(job.hitMarker, (h) => headers[h], body)) hits += 1;
           },
         },
       ],
@@ -132,6 +175,7 @@ async function runHttp(job: HttpJob): Promise<LoadResult> {
   if (job.warmupPass) await once({ amount: Math.max(job.bodies.length, creds().length) });
   else if (job.warmupS > 0) await once({ duration: job.warmupS });
   failed = 0;
+  hits = 0;
   measuring();
   const r: any = await once({ duration: job.durationS });
   if (job.rotation) rotations.set(job.rotation, n);
@@ -143,6 +187,7 @@ async function runHttp(job: HttpJob): Promise<LoadResult> {
     errors: (r.errors as number) + (r.timeouts as number),
     failed,
     count: r.requests.total,
+    ...(job.hitMarker ? { hits } : {}),
   };
 }
 
@@ -235,6 +280,7 @@ async function runMixed(job: MixedJob): Promise<MixedResult> {
   const latencies: number[] = [];
   let n = 0;
   let failed = 0;
+  let hits = 0;
   const read = async (record: boolean) => {
     const i = n++;
     const sets = creds();
@@ -244,9 +290,11 @@ async function runMixed(job: MixedJob): Promise<MixedResult> {
       headers: { 'content-type': 'application/json', ...sets[i % sets.length] },
       body: job.bodies[i % job.bodies.length],
     });
-    const body = (await res.json()) as { data?: { products?: { edges: { node: { id: string; stock: number } }[] } }; errors?: unknown[] };
+    const text = await res.text();
+    const body = JSON.parse(text) as { data?: { products?: { edges: { node: { id: string; stock: number } }[] } }; errors?: unknown[] };
     const receivedAt = epochMs();
     if (!record) return;
+    if (job.hitMarker && isHit(job.hitMarker, (h) => res.headers.get(h), text)) hits += 1;
     latencies.push(receivedAt - sentAt);
     if (!res.ok || body.errors || !body.data?.products) {
       failed += 1;
@@ -280,6 +328,7 @@ async function runMixed(job: MixedJob): Promise<MixedResult> {
       errors: 0,
       failed,
       count: latencies.length,
+      ...(job.hitMarker ? { hits } : {}),
     },
     checkouts: loops.result(elapsedS),
     window: { start, end },

@@ -1,29 +1,39 @@
-import { cpuDelta, sampleCpu } from './proc-cpu.js';
+import { cpuDelta, rssMb, sampleCpu } from './proc-cpu.js';
 import type { CpuSample, Probe } from './proc-cpu.js';
 import { runJob } from './processes.js';
 import type { Child } from './processes.js';
-import type { GatewayName } from './report.js';
+import type { GatewayName } from './gateways.js';
 import type { Stack } from './stack.js';
 
 export interface Measured<T> {
   result: T;
   cpu: CpuSample;
+  /** The highest resident set of the `rssOf` process seen during the measured window, MB (0: none asked). */
+  rssMb: number;
 }
 
 /**
  * Runs one job on the load worker and reads every probe's CPU at the start (the worker says when
  * its warm-up ends) and the end of its measured window.
  */
-export async function measureJob<T>(worker: Child, probes: Record<string, Probe>, job: unknown): Promise<Measured<T>> {
+export async function measureJob<T>(worker: Child, probes: Record<string, Probe>, job: unknown, rssOf?: number): Promise<Measured<T>> {
   let before: CpuSample | undefined;
+  let peakRss = 0;
+  let rssTimer: NodeJS.Timeout | undefined;
+  // RSS under load: sampled every 500 ms of the measured window only (the warm-up may still be growing it).
+  const sampleRss = () => (peakRss = Math.max(peakRss, rssOf ? rssMb(rssOf) : 0));
   const onMessage = (m: { measuring?: boolean } | undefined) => {
-    if (m?.measuring) before = sampleCpu(probes);
+    if (!m?.measuring) return;
+    before = sampleCpu(probes);
+    rssTimer = setInterval(sampleRss, 500);
   };
   worker.proc.on('message', onMessage);
   try {
     const result = await runJob<T>(worker, job);
-    return { result, cpu: cpuDelta(before ?? sampleCpu(probes), sampleCpu(probes)) };
+    sampleRss();
+    return { result, cpu: cpuDelta(before ?? sampleCpu(probes), sampleCpu(probes)), rssMb: peakRss };
   } finally {
+    clearInterval(rssTimer);
     worker.proc.off('message', onMessage);
   }
 }
@@ -37,7 +47,7 @@ export function measure<T>(stack: Stack, gateway: GatewayName, job: unknown): Pr
     ['redis', stack.probes.redis],
   ];
   const probes = Object.fromEntries(candidates.filter(([, p]) => p)) as Record<string, Probe>;
-  return measureJob<T>(stack.worker, probes, job);
+  return measureJob<T>(stack.worker, probes, job, stack.probes[gateway]?.pid);
 }
 
 export type CacheCounts = Record<string, { hit: number; miss: number }>;

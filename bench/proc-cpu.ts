@@ -101,3 +101,13 @@ export function sampleCpu(probes: Record<string, Probe>): CpuSample {
 export function cpuDelta(before: CpuSample, after: CpuSample): CpuSample {
   return Object.fromEntries(Object.keys(after).map((k) => [k, Math.max(0, after[k]! - (before[k] ?? 0))]));
 }
+
+/** A process's resident set (VmRSS of /proc/<pid>/status), MB; 0 once it is gone. */
+export function rssMb(pid: number): number {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}

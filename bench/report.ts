@@ -3,11 +3,12 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../platform/paths.js';
+import { GATEWAYS, LABEL } from './gateways.js';
+import type { GatewayName } from './gateways.js';
 import type { StalenessReport } from './staleness.js';
 
-export type GatewayName = 'ours' | 'stock' | 'hive';
-const GATEWAYS: GatewayName[] = ['ours', 'stock', 'hive'];
-const LABEL: Record<GatewayName, string> = { ours: 'ours', stock: 'stock', hive: 'Hive' };
+export type { GatewayName } from './gateways.js';
+type Peer = Exclude<GatewayName, 'ours'>;
 
 /** CPU ms per unit (request, checkout, or read), per process, over the measured window. */
 export interface CpuPer {
@@ -29,8 +30,10 @@ export interface Run {
   failed: number;
   count: number;
   cpuPer: CpuPer;
-  /** Our gateway's cache hit rate over the run (null: no cache counters exist, or a peer). */
+  /** The cache hit rate over the run: ours from its counters, a peer's response cache from its hit marks (null: none observable). */
   hitRate: number | null;
+  /** The gateway's highest resident set during the measured window, MB (absent in older results). */
+  rssMb?: number;
 }
 
 export interface MixedRun extends Run {
@@ -65,13 +68,14 @@ export interface Cell {
   failed: number;
   cpuPer: CpuPer;
   hitRate: number | null;
+  rssMb: number;
   reps: number[];
 }
 export interface Row {
   workload: string;
   results: Partial<Record<GatewayName, Cell>>;
   /** ours/peer req/s, taken per repetition (runs of one repetition are adjacent in time). */
-  ratios: Partial<Record<'stock' | 'hive', Spread>>;
+  ratios: Partial<Record<Peer, Spread>>;
 }
 
 const median = (xs: number[]) => {
@@ -90,6 +94,7 @@ function cellOf(runs: Run[]): Cell {
     failed: runs.reduce((n, r) => n + r.failed, 0),
     cpuPer: { gateway: cpu('gateway'), subgraphs: cpu('subgraphs'), postgres: cpu('postgres'), redis: cpu('redis'), total: cpu('total') },
     hitRate: hits.length ? median(hits) : null,
+    rssMb: median(runs.map((r) => r.rssMb ?? 0)),
     reps: runs.map((r) => Math.round(r.rps * 10) / 10),
   };
 }
@@ -103,7 +108,7 @@ export function summarize(runs: Run[]): Row[] {
       const of = mine.filter((r) => r.gateway === g);
       if (of.length) row.results[g] = cellOf(of);
     }
-    for (const peer of ['stock', 'hive'] as const) {
+    for (const peer of GATEWAYS.filter((g): g is Peer => g !== 'ours')) {
       const ratios = mine
         .filter((r) => r.gateway === 'ours')
         .flatMap((o) => {
@@ -137,10 +142,12 @@ const fmtRate = (h: number | null | undefined) => (h === null || h === undefined
 const fmtCpu = (c: CpuPer) =>
   `${c.gateway.toFixed(2)} / ${c.subgraphs.toFixed(2)} / ${c.postgres.toFixed(2)} / ${c.redis.toFixed(2)} = **${c.total.toFixed(2)}**`;
 
+const fmtMb = (mb: number) => (mb ? mb.toFixed(0) : '—');
+
 function throughputTable(rows: Row[]): string[] {
   const lines = [
-    '| workload | gateway | req/s median (min..max) | p50 / p99 ms | CPU ms per request: gateway / subgraphs / Postgres / Redis = total | cache hit rate | failed |',
-    '|---|---|---:|---:|---:|---:|---:|',
+    '| workload | gateway | req/s median (min..max) | p50 / p99 ms | gateway CPU ms/request | whole-stack CPU ms/request (gateway / subgraphs / Postgres / Redis) | gateway RSS under load, MB | cache hit rate | failed |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of rows) {
     for (const g of GATEWAYS) {
@@ -148,7 +155,7 @@ function throughputTable(rows: Row[]): string[] {
       if (!c) continue;
       const name = row.workload === 'checkout' ? 'checkout (per checkout)' : row.workload;
       lines.push(
-        `| ${name} | ${LABEL[g]} | ${fmtSpread(c.rps, 1)} | ${fmt(c.p50)} / ${fmt(c.p99)} | ${fmtCpu(c.cpuPer)} | ${g === 'ours' ? fmtRate(c.hitRate) : 'n.a.'} | ${c.failed} |`,
+        `| ${name} | ${LABEL[g]} | ${fmtSpread(c.rps, 1)} | ${fmt(c.p50)} / ${fmt(c.p99)} | ${fmt(c.cpuPer.gateway, 2)} | ${fmtCpu(c.cpuPer)} | ${fmtMb(c.rssMb)} | ${fmtRate(c.hitRate)} | ${c.failed} |`,
       );
     }
   }
@@ -156,13 +163,10 @@ function throughputTable(rows: Row[]): string[] {
 }
 
 function ratioTable(rows: Row[]): string[] {
-  const lines = [
-    '| workload | ours/stock req/s, median (min..max) | ours/Hive req/s, median (min..max) | total CPU ms per request: ours / stock / Hive |',
-    '|---|---:|---:|---:|',
-  ];
+  const peers = GATEWAYS.filter((g) => g !== 'ours' && rows.some((r) => r.ratios[g]));
+  const lines = [`| workload | ${peers.map((p) => `ours / ${LABEL[p]}`).join(' | ')} |`, `|---|${peers.map(() => '---:').join('|')}|`];
   for (const row of rows) {
-    const cpu = GATEWAYS.map((g) => fmt(row.results[g]?.cpuPer.total, 2)).join(' / ');
-    lines.push(`| ${row.workload} | ${fmtSpread(row.ratios.stock, 2, '×')} | ${fmtSpread(row.ratios.hive, 2, '×')} | ${cpu} |`);
+    lines.push(`| ${row.workload} | ${peers.map((p) => fmtSpread(row.ratios[p as Exclude<GatewayName, 'ours'>], 2, '×')).join(' | ')} |`);
   }
   return lines;
 }
@@ -171,23 +175,24 @@ function mixedTable(mixed: MixedRun[]): string[] {
   if (!mixed.length) return [];
   const maxAgeS = (mixed[0]!.maxAgeMs / 1000).toFixed(0);
   const lines = [
-    `| mixed, gateway | reads/s | checkouts/s | stock changes scored | staleness p50 / p99 / max ms | unobserved | product views stale > 100 ms | views staler than max-age (${maxAgeS} s) | reads of a product every (ms) | CPU ms per read, checkouts included | cache hit rate |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| mixed, gateway | reads/s | checkouts/s | read p50 / p99 ms | stock changes scored | staleness p50 / p99 / max ms | unobserved | **views staler than 1 s** | views stale > 100 ms | views staler than max-age (${maxAgeS} s) | gateway CPU ms per read | whole-stack CPU ms per read, checkouts included | RSS MB | cache hit rate |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const g of GATEWAYS) {
     const runs = mixed.filter((r) => r.gateway === g);
     if (!runs.length) continue;
     const st = runs.map((r) => r.staleness);
-    const sum = (f: (s: StalenessReport) => number) => st.reduce((n, s) => n + f(s), 0);
+    const sum = (f: (s: StalenessReport) => number) => st.reduce((n, s) => n + (f(s) ?? 0), 0);
     const scored = st.filter((s) => s.stalenessMs);
     const staleness = scored.length
       ? `${fmt(median(scored.map((s) => s.stalenessMs!.p50)))} / ${fmt(median(scored.map((s) => s.stalenessMs!.p99)))} / ${fmt(Math.max(...scored.map((s) => s.stalenessMs!.max)))}`
       : '—';
     const views = sum((s) => s.views);
     const hits = runs.map((r) => r.hitRate).filter((h): h is number => h !== null);
+    const cell = cellOf(runs);
     lines.push(
-      `| ${LABEL[g]} | ${fmtSpread(spread(runs.map((r) => r.rps)), 1)} | ${fmt(median(runs.map((r) => r.checkoutsPerS)), 1)} | ${sum((s) => s.changes)} | ${staleness} | ${sum((s) => s.unobserved)} | ` +
-        `${sum((s) => s.staleOver100Ms)} of ${views} | ${sum((s) => s.staleOverMaxAge)} | ${fmt(median(st.map((s) => s.readIntervalMs)))} | ${fmt(median(runs.map((r) => r.cpuPer.total)), 2)} | ${g === 'ours' && hits.length ? fmtRate(median(hits)) : 'n.a.'} |`,
+      `| ${LABEL[g]} | ${fmtSpread(cell.rps, 1)} | ${fmt(median(runs.map((r) => r.checkoutsPerS)), 1)} | ${fmt(cell.p50)} / ${fmt(cell.p99)} | ${sum((s) => s.changes)} | ${staleness} | ${sum((s) => s.unobserved)} | ` +
+        `**${sum((s) => s.staleOver1S)} of ${views}** | ${sum((s) => s.staleOver100Ms)} | ${sum((s) => s.staleOverMaxAge)} | ${fmt(cell.cpuPer.gateway, 2)} | ${fmt(cell.cpuPer.total, 2)} | ${fmtMb(cell.rssMb)} | ${hits.length ? fmtRate(median(hits)) : 'n.a.'} |`,
     );
   }
   return lines;
@@ -203,17 +208,27 @@ export interface Report {
   subscriptions: any;
   skipped: Partial<Record<GatewayName, string>>;
   settings: Record<string, number>;
+  /** The 1-minute load average over the workloads' runs (absent in older results). */
+  load?: { min: number; median: number; max: number };
   totalSeconds: number;
 }
 
 function markdown(r: Report, machine: Record<string, string | number>): string {
   const s = r.settings;
+  const load = r.load
+    ? `; load average (1 min) during the runs ${r.load.median.toFixed(1)} median (${r.load.min.toFixed(1)}..${r.load.max.toFixed(1)})`
+    : '';
+  const keys = s.warmupPass
+    ? `a warm-up of one pass over the run's keys (a friendly setup: every key cached before it is timed)`
+    : `${s.warmupS} s warm-up (time only: no key visited beforehand)`;
   const lines = [
-    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}. Run ${new Date().toISOString()}, ${r.totalSeconds.toFixed(0)} s in all.`,
-    `Data: ${r.size} (COPY + ANALYZE: ${r.loadSeconds.toFixed(1)} s). Load: ${s.connections} connections (autocannon), ${s.warmupPass ? `a warm-up of one pass over the run's keys (every category, SKU, user: ${s.rotatedUsers} account users)` : `${s.warmupS} s warm-up`} + ${s.durationS} s measured per run (account-first-visit: ${s.warmupS} s warm-up, and no user twice per gateway), ${s.reps} repetitions with the gateways interleaved in each (A B C, B C A, C A B); medians, (min..max) over repetitions; checkout: ${s.checkoutConcurrency} closed loops; mixed: ${s.mixedReaders} readers over ${s.mixedCategories} categories + ${s.checkoutConcurrency} checkout loops buying the products on those pages.`,
-    'Fair baselines: every process runs with NODE_ENV=production and without source maps (tsx turns them on; bench/no-source-maps.mjs turns them off); all three gateways share one subgraphs process. CPU is read from /proc/<pid>/stat (utime + stime) over each measured window: the gateway under test, the subgraphs process, Postgres (postmaster and every backend, exited ones included), Redis.',
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}${load}. Run ${new Date().toISOString()}, ${r.totalSeconds.toFixed(0)} s in all.`,
+    `Data: ${r.size} (COPY + ANALYZE: ${r.loadSeconds.toFixed(1)} s). Load: ${s.connections} connections (autocannon), ${keys} + ${s.durationS} s measured per run, ${s.reps} repetitions with the gateways interleaved in each (rotating order); medians, (min..max) over repetitions. Keys: storefront category pages 1-3 by cursor, categories Zipf(1.0), page p 1/p as often; partner SKUs Zipf(1.0) over all products; account: returning users (a rotation over ${s.rotatedUsers}); account-first-visit: no user twice per gateway; mixed: ${s.mixedReaders} readers over ${s.mixedCategories} categories + ${s.checkoutConcurrency} checkout loops (placeOrder, invoice, payInvoice) buying the products on those pages.`,
+    "Fair baselines: every process runs with NODE_ENV=production and without source maps; all gateways share one subgraphs process, Postgres and Redis. CPU is read from /proc/<pid>/stat (utime + stime) over each measured window: the gateway under test, the subgraphs process, Postgres (postmaster and every backend, exited ones included), Redis. RSS: the gateway process's highest VmRSS sampled every 500 ms of the measured window.",
     '',
     ...throughputTable(r.rows),
+    '',
+    'ours / peer: req/s within each repetition, median (min..max).',
     '',
     ...ratioTable(r.rows),
     '',
@@ -250,7 +265,8 @@ function markdown(r: Report, machine: Record<string, string | number>): string {
   lines.push(
     'Notes: ours gets `Authorization: Bearer <user JWT>` and signs service tokens itself; the peers get the SDL without the authorization links (they enforce none)',
     'and forward a gateway-signed `x-internal-token` the client minted. Partner: APQ by hash for ours and stock (registered first); Hive Gateway ships no APQ, so it gets the full document.',
-    "Cache hit rate: our gateway's counters over the run: of the response cache (`gateway_response_cache_total`, a hit is a whole request) where the workload uses it (anonymous, partner), else of the entity cache's subgraph-fetch lookups (`gateway_entity_cache_total`); n.a. where no such counter exists (the peers have no cache).",
+    "Peers' caches: stock + response cache is `@apollo/server-plugin-response-cache` with the server's cache on Redis (KeyvAdapter + Keyv + @keyv/redis), cacheability from the subgraphs' Cache-Control headers (their `@cacheControl` hints), PRIVATE answers per user id; Hive + response cache is `responseCaching` on Redis (`@graphql-mesh/cache-redis`) with the same hints copied into `ttlPerSchemaCoordinate` / `scopePerSchemaCoordinate`, unhinted answers uncached; Hive + Rust planner is `unifiedGraphHandler` of `@graphql-hive/router-runtime`.",
+    "Cache hit rate: ours from its counters (the response cache's where the workload uses it, else the entity cache's lookups); a peer's response cache from its answers (Apollo's plugin sets `age` on a hit, Hive's says `hit: true` in the extensions); n.a. where there is no cache.",
   );
   return `${lines.join('\n')}\n`;
 }

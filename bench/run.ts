@@ -25,6 +25,22 @@ import { sanity, workloadsOf } from './workloads.js';
  * Modules: settings.ts (the BENCH_* knobs), stack.ts (data, processes, probes), workloads.ts (what
  * is sent), runs.ts (the per-workload runners), measure.ts (CPU and cache counters), report.ts.
  */
+/**
+ * The machine's 1-minute load average every 10 s while the workloads run: the benchmark shares its
+ * cores with whatever else runs, and the report says how busy they were.
+ */
+function sampleLoad() {
+  const samples = [os.loadavg()[0]!];
+  const timer = setInterval(() => samples.push(os.loadavg()[0]!), 10_000);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      const sorted = samples.sort((a, b) => a - b);
+      return { min: sorted[0]!, median: sorted[Math.floor(sorted.length / 2)]!, max: sorted.at(-1)! };
+    },
+  };
+}
+
 async function main() {
   const t0 = Date.now();
   const runsPerGateway = WORKLOADS.filter((w) => w !== 'dataloader').length * SETTINGS.reps;
@@ -41,6 +57,7 @@ async function main() {
     const w = await workloadsOf(stack);
     await sanity(stack, w);
     const runs: Run[] = [];
+    const load = sampleLoad();
     for (const [name, workload] of Object.entries(w.http).filter(([n]) => WORKLOADS.includes(n)))
       runs.push(...(await runHttpWorkload(stack, w, name, workload)));
     const mixed = WORKLOADS.includes('mixed') ? await runMixedWorkload(stack, w) : [];
@@ -60,6 +77,7 @@ async function main() {
       subscriptions,
       skipped: stack.skipped,
       settings: { ...SETTINGS, rotatedUsers: w.accountUsers.length },
+      load: load.stop(),
       totalSeconds: (Date.now() - t0) / 1000,
     });
   } finally {

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import { ROOT } from '../platform/paths.js';
 import type { LoadResult, MixedResult } from './load-worker.js';
 import { cacheCounters, hitRate, measure, perSubgraphHits } from './measure.js';
-import type { CpuSample } from './proc-cpu.js';
+import { HIT_MARKER } from './gateways.js';
+import type { Measured } from './measure.js';
 import { waitForOperation } from './processes.js';
 import type { DataloaderRow, GatewayName, MixedRun, Run } from './report.js';
 import { SETTINGS } from './settings.js';
@@ -24,6 +26,8 @@ export async function runHttpWorkload(stack: Stack, w: Workloads, name: string, 
     for (const g of rotation(gatewaysOf(stack), rep)) {
       const before = g === 'ours' ? await cacheCounters(stack.oursMetricsUrl) : null;
       const job = {
+        weights: workload.weights,
+        hitMarker: HIT_MARKER[g],
         kind: 'http',
         url: stack.urls[g],
         bodies: workload.bodies(g),
@@ -34,10 +38,9 @@ export async function runHttpWorkload(stack: Stack, w: Workloads, name: string, 
         warmupPass: SETTINGS.warmupPass === 1 && workload.keys !== 'first-visit',
         ...(workload.keys === 'first-visit' ? { rotation: `${name}:${g}` } : {}),
       };
-      const { result, cpu } = await measure<LoadResult>(stack, g, job);
+      const measured = await measure<LoadResult>(stack, g, job);
       const after = g === 'ours' ? await cacheCounters(stack.oursMetricsUrl) : null;
-      const hits = hitRate(before, after);
-      runs.push(toRun(name, g, rep, result, cpu, hits));
+      runs.push(toRun(name, g, rep, measured, hitRate(before, after)));
       if (before && after) console.log(`  entity cache hit rate per subgraph: ${perSubgraphHits(before, after)}`);
       logRun(runs.at(-1)!);
     }
@@ -45,17 +48,21 @@ export async function runHttpWorkload(stack: Stack, w: Workloads, name: string, 
   return runs;
 }
 
-function toRun(workload: string, gateway: GatewayName, rep: number, r: LoadResult, cpu: CpuSample, hitRate: number | null): Run {
+/** One run's figures; `oursHits` is ours' rate from its counters, a peer's comes from the hits its answers were marked with. */
+function toRun(workload: string, gateway: GatewayName, rep: number, m: Measured<LoadResult>, oursHits: number | null): Run {
+  const { result: r, cpu, rssMb } = m;
   const per = (k: string) => (r.count ? (cpu[k] ?? 0) / r.count : 0);
   const cpuPer = { gateway: per('gateway'), subgraphs: per('subgraphs'), postgres: per('postgres'), redis: per('redis'), total: 0 };
   cpuPer.total = cpuPer.gateway + cpuPer.subgraphs + cpuPer.postgres + cpuPer.redis;
-  return { workload, gateway, rep, rps: r.rps, p50: r.p50, p99: r.p99, failed: r.failed, count: r.count, cpuPer, hitRate };
+  const hitRate = r.hits !== undefined ? (r.count ? r.hits / r.count : 0) : oursHits;
+  return { workload, gateway, rep, rps: r.rps, p50: r.p50, p99: r.p99, failed: r.failed, count: r.count, cpuPer, hitRate, rssMb };
 }
 
 const logRun = (r: Run) =>
   console.log(
     `${r.workload} ${r.gateway} rep ${r.rep + 1}: ${r.rps.toFixed(1)}/s p50 ${r.p50.toFixed(0)} ms p99 ${r.p99.toFixed(0)} ms, ` +
-      `CPU ms per unit gw ${r.cpuPer.gateway.toFixed(2)} sub ${r.cpuPer.subgraphs.toFixed(2)} pg ${r.cpuPer.postgres.toFixed(2)} redis ${r.cpuPer.redis.toFixed(2)} = ${r.cpuPer.total.toFixed(2)} (${r.failed} failed)`,
+      `CPU ms per unit gw ${r.cpuPer.gateway.toFixed(2)} sub ${r.cpuPer.subgraphs.toFixed(2)} pg ${r.cpuPer.postgres.toFixed(2)} redis ${r.cpuPer.redis.toFixed(2)} = ${r.cpuPer.total.toFixed(2)}, ` +
+      `RSS ${r.rssMb?.toFixed(0)} MB, hits ${r.hitRate === null ? 'n.a.' : `${(r.hitRate * 100).toFixed(0)}%`} (${r.failed} failed; load ${os.loadavg()[0]!.toFixed(1)})`,
   );
 
 export async function runCheckoutWorkload(stack: Stack, w: Workloads): Promise<Run[]> {
@@ -72,8 +79,7 @@ export async function runCheckoutWorkload(stack: Stack, w: Workloads): Promise<R
         durationS: SETTINGS.durationS,
         runId: `${g}-${rep}-${randomUUID().slice(0, 8)}`,
       };
-      const { result, cpu } = await measure<LoadResult>(stack, g, job);
-      runs.push(toRun('checkout', g, rep, result, cpu, null));
+      runs.push(toRun('checkout', g, rep, await measure<LoadResult>(stack, g, job), null));
       logRun(runs.at(-1)!);
     }
   }
@@ -86,20 +92,22 @@ async function stockMaxAgeMs(): Promise<number> {
   return Number(/\bstock: Int! @cacheControl\(maxAge: (\d+)\)/.exec(sdl)?.[1] ?? 30) * 1000;
 }
 
-/** The ids of the products on the mixed workload's storefront pages, as the first gateway lists them. */
-async function productIdsOf(stack: Stack, w: Workloads, bodies: string[]): Promise<string[]> {
-  const first = gatewaysOf(stack)[0]!;
+/**
+ * The ids of the products on the mixed workload's storefront pages, asked of the catalog subgraph
+ * itself: listing them through a gateway would warm its cache before it is timed.
+ */
+async function productIdsOf(stack: Stack, w: Workloads, categories: string[]): Promise<string[]> {
+  const query = 'query($c: ID!) { products(filter: {categoryId: $c}, first: 20) { edges { node { id } } } }';
   const productIds: string[] = [];
-  for (const body of bodies) {
-    const page = await (
-      await fetch(stack.urls[first]!, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(first === 'ours' ? {} : await internalHeader(w, first)) },
-        body,
-      })
-    ).json();
+  for (const c of categories) {
+    const res = await fetch(`${stack.subgraphUrls.catalog}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(await internalHeader(w, 'stock')) },
+      body: JSON.stringify({ query, variables: { c } }),
+    });
+    const page = (await res.json()) as { data?: { products: { edges: { node: { id: string } }[] } } };
     if (!page.data?.products) throw new Error(`mixed: cannot list the products of a category: ${JSON.stringify(page).slice(0, 300)}`);
-    productIds.push(...page.data.products.edges.map((e: any) => e.node.id as string));
+    productIds.push(...page.data.products.edges.map((e) => e.node.id));
   }
   return productIds;
 }
@@ -110,7 +118,7 @@ export async function runMixedWorkload(stack: Stack, w: Workloads): Promise<Mixe
   const step = Math.max(1, Math.floor(categoryIds.length / SETTINGS.mixedCategories));
   const categories = categoryIds.filter((_, i) => i % step === 0).slice(0, SETTINGS.mixedCategories);
   const bodies = categories.map((c) => JSON.stringify({ query: STOREFRONT_IDS, variables: { c } }));
-  const productIds = await productIdsOf(stack, w, bodies);
+  const productIds = await productIdsOf(stack, w, categories);
   const sql = postgres(stack.catalogUrl, { max: 1, onnotice: () => {} });
   const maxAgeMs = await stockMaxAgeMs();
   const runs: MixedRun[] = [];
@@ -146,6 +154,7 @@ async function runMixedOnce({ stack, w, g, rep, bodies, productIds, sql, maxAgeM
     bodies,
     readAuth: await w.authFor(g, null),
     readers: SETTINGS.mixedReaders,
+    hitMarker: HIT_MARKER[g],
     checkout: {
       url: stack.urls[g],
       auth: await w.authFor(g, w.checkoutUsers),
@@ -156,7 +165,8 @@ async function runMixedOnce({ stack, w, g, rep, bodies, productIds, sql, maxAgeM
     warmupS: SETTINGS.warmupS,
     durationS: SETTINGS.durationS,
   };
-  const { result, cpu } = await measure<MixedResult>(stack, g, job);
+  const measured = await measure<MixedResult>(stack, g, job);
+  const { result } = measured;
   const hits = g === 'ours' ? hitRate(before, await cacheCounters(stack.oursMetricsUrl)) : null;
   const changes = (
     await sql`select payload->>'productId' as "productId", (payload->>'stock')::int as stock, occurred_at as "occurredAt"
@@ -164,7 +174,7 @@ async function runMixedOnce({ stack, w, g, rep, bodies, productIds, sql, maxAgeM
   ).map((c) => ({ ...c, occurredAt: new Date(c.occurredAt).getTime() })) as unknown as StockChange[];
   const staleness = analyseStaleness(changes, result.seen, result.window, maxAgeMs);
   const run: MixedRun = {
-    ...toRun('mixed', g, rep, result.reads, cpu, hits),
+    ...toRun('mixed', g, rep, { ...measured, result: result.reads }, hits),
     checkoutsPerS: result.checkouts.rps,
     checkoutsFailed: result.checkouts.failed,
     staleness,
@@ -216,7 +226,7 @@ export async function runDataloader(stack: Stack, w: Workloads): Promise<Dataloa
     // their next half-open probe), and pages answered "circuit open" send no SQL at all.
     await waitForOperation(stack.urls.ours!, body, { authorization: `Bearer ${auth.tokens[0]}` });
     const { perOp, failedOps } = await countStatements(stack, body, auth.tokens);
-    const { result, cpu } = await measure<LoadResult>(stack, 'ours', {
+    const measured = await measure<LoadResult>(stack, 'ours', {
       kind: 'http',
       url: stack.urls.ours,
       bodies: [body],
@@ -225,7 +235,8 @@ export async function runDataloader(stack: Stack, w: Workloads): Promise<Dataloa
       warmupS: SETTINGS.warmupS,
       durationS: SETTINGS.durationS,
     });
-    const run = toRun(`dataloader ${mode}`, 'ours', 0, result, cpu, null);
+    const { result } = measured;
+    const run = toRun(`dataloader ${mode}`, 'ours', 0, measured, null);
     rows.push({
       mode,
       statementsPerOp: perOp,

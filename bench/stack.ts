@@ -11,7 +11,8 @@ import { findPids, postmasterPid } from './proc-cpu.js';
 import type { Probe } from './proc-cpu.js';
 import { spawnTs, waitForGraphql, waitForMessage } from './processes.js';
 import type { Child } from './processes.js';
-import type { GatewayName } from './report.js';
+import { GATEWAYS, isOurs } from './gateways.js';
+import type { GatewayName } from './gateways.js';
 import { ONLY, SETTINGS } from './settings.js';
 
 /** Everything a workload runner needs of the running benchmark: data, credentials, gateways, probes. */
@@ -22,6 +23,8 @@ export interface Stack {
   skipped: Partial<Record<GatewayName, string>>;
   probes: Record<GatewayName | 'subgraphs' | 'postgres' | 'redis', Probe | undefined>;
   catalogUrl: string;
+  /** Each subgraph's base URL, by name (what SUBGRAPH_URLS holds). */
+  subgraphUrls: Record<string, string>;
   oursMetricsUrl: string;
   worker: Child;
   restartSubgraphs(extra: Record<string, string>): Promise<void>;
@@ -65,7 +68,7 @@ async function servicesEnv(keys: LocalKeys, databaseUrls: Record<Subgraph, strin
 }
 
 /** The gateways of BENCH_GATEWAYS, each in its own process; one that cannot start is skipped, with why. */
-async function startGateways(envs: Envs, gatewayPort: number, children: Child[]) {
+async function startGateways(envs: Envs, gatewayPort: number, redis: RedisServer, children: Child[]) {
   // The same {name: url} map the gateway's SUBGRAPH_URLS holds.
   const subgraphUrls = envs.gateway.SUBGRAPH_URLS!;
   const urls: Partial<Record<GatewayName, string>> = {};
@@ -76,7 +79,7 @@ async function startGateways(envs: Envs, gatewayPort: number, children: Child[])
     try {
       const child = spawnTs(file, extraEnv);
       children.push(child);
-      const url = name === 'ours' ? `http://127.0.0.1:${gatewayPort}/graphql` : ((await waitForMessage(child, 'ready')) as string);
+      const url = isOurs(name) ? `http://127.0.0.1:${extraEnv.PORT}/graphql` : ((await waitForMessage(child, 'ready')) as string);
       await waitForGraphql(url);
       urls[name] = url;
       pids[name] = child.proc.pid!;
@@ -85,19 +88,30 @@ async function startGateways(envs: Envs, gatewayPort: number, children: Child[])
       console.error(`${name}: cannot run: ${skipped[name]}`);
     }
   };
-  await start('ours', 'gateway/index.ts', envs.gateway);
+  await start('ours', 'gateway/index.ts', { ...envs.gateway, PORT: String(gatewayPort) });
+  // A second instance of ours with both caches off: the engine alone, on its own ports.
+  await start('ours-nocache', 'gateway/index.ts', {
+    ...envs.gateway,
+    PORT: String(await freePort()),
+    METRICS_PORT: String(await freePort()),
+    ENTITY_CACHE_ENABLED: 'false',
+    RESPONSE_CACHE_ENABLED: 'false',
+  });
   // APOLLO_TELEMETRY_DISABLED: otherwise @apollo/server reports to Apollo and probes cloud metadata.
-  await start('stock', 'bench/stock-gateway.ts', {
-    PORT: String(await freePort()),
-    APOLLO_TELEMETRY_DISABLED: 'true',
-    BENCH_SUBGRAPH_URLS: subgraphUrls,
-  });
-  await start('hive', 'bench/hive-gateway.ts', {
-    PORT: String(await freePort()),
-    APOLLO_TELEMETRY_DISABLED: 'true',
-    DO_NOT_TRACK: '1',
-    BENCH_SUBGRAPH_URLS: subgraphUrls,
-  });
+  const peer = async () => ({ PORT: String(await freePort()), APOLLO_TELEMETRY_DISABLED: 'true', BENCH_SUBGRAPH_URLS: subgraphUrls });
+  await start('stock', 'bench/stock-gateway.ts', await peer());
+  await start('stock-rc', 'bench/stock-gateway.ts', { ...(await peer()), BENCH_RESPONSE_CACHE_REDIS: redis.url });
+  for (const [name, mode] of [
+    ['hive', 'plain'],
+    ['hive-rc', 'response-cache'],
+    ['hive-rust', 'rust'],
+  ] as const)
+    await start(name, 'bench/hive-gateway.ts', {
+      ...(await peer()),
+      DO_NOT_TRACK: '1',
+      BENCH_HIVE_MODE: mode,
+      BENCH_RESPONSE_CACHE_REDIS: redis.url,
+    });
   return { urls, skipped, pids };
 }
 
@@ -120,7 +134,7 @@ export async function startStack(pgDataDir: string, pg: EmbeddedPostgres, redis:
     await waitForMessage(subgraphs, 'ready');
   };
   await startSubgraphs();
-  const { urls, skipped, pids } = await startGateways(envs, gatewayPort, children);
+  const { urls, skipped, pids } = await startGateways(envs, gatewayPort, redis, children);
 
   const worker = spawnTs('bench/load-worker.ts', {}, false);
   children.push(worker);
@@ -132,11 +146,10 @@ export async function startStack(pgDataDir: string, pg: EmbeddedPostgres, redis:
     skipped,
     worker,
     catalogUrl: databaseUrls.catalog,
+    subgraphUrls: JSON.parse(envs.gateway.SUBGRAPH_URLS!) as Record<string, string>,
     oursMetricsUrl: `http://127.0.0.1:${oursMetricsPort}/metrics`,
     probes: {
-      ours: tree(pids.ours),
-      stock: tree(pids.stock),
-      hive: tree(pids.hive),
+      ...(Object.fromEntries(GATEWAYS.map((g) => [g, tree(pids[g])])) as Record<GatewayName, Probe | undefined>),
       subgraphs: tree(subgraphs!.proc.pid),
       postgres: tree(postmasterPid(pgDataDir)),
       redis: redisPid ? { kind: 'process', pid: redisPid } : undefined,
@@ -148,7 +161,7 @@ export async function startStack(pgDataDir: string, pg: EmbeddedPostgres, redis:
     },
     async restartOurs(extra) {
       await children.find((c) => c.proc.pid === pids.ours)?.stop();
-      const child = spawnTs('gateway/index.ts', { ...envs.gateway, ...extra });
+      const child = spawnTs('gateway/index.ts', { ...envs.gateway, PORT: String(gatewayPort), ...extra });
       children.push(child);
       await waitForGraphql(urls.ours!);
       pids.ours = child.proc.pid!;

@@ -28,6 +28,8 @@ export interface StalenessReport {
   views: number;
   /** Views that missed a change committed more than 100 ms before they were sent. */
   staleOver100Ms: number;
+  /** Views that missed a change committed more than 1 s before they were sent (the figure compared across gateways). */
+  staleOver1S: number;
   /** Views that missed a change committed more than the field's max-age before they were sent. */
   staleOverMaxAge: number;
   /** The mean time between two reads of the same product (the floor of staleness without caches). */
@@ -72,6 +74,7 @@ export function analyseStaleness(
   let unobserved = 0;
   let views = 0;
   let over100 = 0;
+  let over1S = 0;
   let overMaxAge = 0;
   let intervals = 0;
   let intervalCount = 0;
@@ -96,6 +99,7 @@ export function analyseStaleness(
       if (missed < 0) return;
       const age = v[0] - steps[missed]!.committedAfter;
       if (age > 100) over100 += 1;
+      if (age > 1_000) over1S += 1;
       if (age > maxAgeMs) overMaxAge += 1;
     });
   }
@@ -106,6 +110,7 @@ export function analyseStaleness(
     stalenessMs: staleness.length ? { p50: percentile(staleness, 50), p99: percentile(staleness, 99), max: staleness.at(-1)! } : null,
     views,
     staleOver100Ms: over100,
+    staleOver1S: over1S,
     staleOverMaxAge: overMaxAge,
     readIntervalMs: intervalCount ? intervals / intervalCount : 0,
   };

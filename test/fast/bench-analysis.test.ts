@@ -37,6 +37,7 @@ describe('bench staleness analysis', () => {
     expect(r.stalenessMs).toEqual({ p50: 120, p99: 120, max: 120 });
     expect(r.views).toBe(6);
     expect(r.staleOver100Ms).toBe(2); // p2 at 5300 (300 ms) and at 45000
+    expect(r.staleOver1S).toBe(1); // p2 at 45000 only
     expect(r.staleOverMaxAge).toBe(1);
   });
 
