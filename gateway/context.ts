@@ -11,5 +11,5 @@ export function contextFromEdge(edge: EdgeRequest, consistency: ConsistencyState
     edge.identityError.extensions.http = { status: 401 };
     throw edge.identityError;
   }
-  return { identity: edge.identity, clientIp: edge.ip, requestId: edge.requestId, client: edge.client, consistency };
+  return { identity: edge.identity, clientIp: edge.ip, requestId: edge.requestId, client: edge.client, consistency, facts: {} };
 }

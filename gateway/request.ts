@@ -83,4 +83,21 @@ export interface GatewayContext {
   clientIp?: string;
   /** Set by the response cache on a cacheable request: what its subgraph fetches said about their answers. */
   responseCache?: ResponseScope;
+  /** What the pipeline learnt about the operation (absent for the gateway's own operations). */
+  facts?: OperationFacts;
+}
+
+/**
+ * What Apollo's pipeline learnt about an operation that an answer given before the pipeline must
+ * repeat (the response cache's edge hits, gateway/cache/edge-hits.ts), written by the plugin that
+ * computed it. The same key always yields the same facts: they depend on the document, the
+ * variables and the supergraph only, never on the caller.
+ */
+export interface OperationFacts {
+  /** The operation's name as resolved from its document (telemetry's label and log line). */
+  operationName?: string | null;
+  /** Its static cost (limits/cost-budget.ts): what a partner's budget is charged. */
+  cost?: number;
+  /** Its field usage (usage/usage-plugin.ts), recorded again for each caller it is served to. */
+  usage?: { operation: string; coordinates: readonly string[] };
 }

@@ -14,8 +14,8 @@ import { createErrorFormatter } from '../platform/errors.js';
 import { createServiceApp, jsonNestingCheck } from '../platform/http.js';
 import type { Logger } from '../platform/logger.js';
 import { inputRulesPlugin } from '../platform/input-rules.js';
-import { createServiceObservability, createSubgraphFetchMetrics, requestTelemetryPlugin } from '../platform/observability/index.js';
-import type { ServiceMetrics } from '../platform/observability/index.js';
+import { createRequestTelemetry, createServiceObservability, createSubgraphFetchMetrics } from '../platform/observability/index.js';
+import type { RequestTelemetry, ServiceMetrics } from '../platform/observability/index.js';
 import { ROOT } from '../platform/paths.js';
 import type { RunnableService } from '../platform/run-service.js';
 import { createServiceCore } from '../platform/service.js';
@@ -130,14 +130,25 @@ function followSupergraphSources(config: GatewayConfig, initialHash: string, off
   };
 }
 
+/** Rate, errors and latency by operation and client, and the `request completed` log line (also for the cache's edge hits). */
+function createTelemetry(metrics: ServiceMetrics, log: Logger, persisted: PersistedQueries) {
+  return createRequestTelemetry<GatewayContext>({
+    metrics,
+    log,
+    clientOf: (c) => c.client.name,
+    requestIdOf: (c) => c.requestId,
+    trustOf: (c, request) =>
+      persisted.isListed(request) ? 'listed' : c.identity.userId !== null || c.client.partnerId !== null ? 'accountable' : 'untrusted',
+  });
+}
+
 /**
  * The HTTP request's path, in order. A request meets the middleware in this order, and the plugins
  * run in it too. The edge (identity, safelist, admission: gateway/edge/) is one part, the same
  * object the WebSocket and the HTTP streams call; the plugins are what must run inside Apollo.
  */
 function edgeParts(deps: {
-  metrics: ServiceMetrics;
-  log: Logger;
+  telemetry: RequestTelemetry<GatewayContext>;
   edge: Edge;
   persisted: PersistedQueries;
   consistency: ReturnType<typeof createConsistency>;
@@ -150,23 +161,7 @@ function edgeParts(deps: {
     // First: a request with no operation to run, or a NUL in a string, is refused before anything reads it.
     { name: 'input rules', plugins: [inputRulesPlugin<GatewayContext>()] },
     // Rate, errors and latency by operation and client, and the `request completed` log line.
-    {
-      name: 'telemetry',
-      plugins: [
-        requestTelemetryPlugin<GatewayContext>({
-          metrics: deps.metrics,
-          log: deps.log,
-          clientOf: (c) => c.client.name,
-          requestIdOf: (c) => c.requestId,
-          trustOf: (c, request) =>
-            persisted.isListed(request)
-              ? 'listed'
-              : c.identity.userId !== null || c.client.partnerId !== null
-                ? 'accountable'
-                : 'untrusted',
-        }),
-      ],
-    },
+    { name: 'telemetry', plugins: [deps.telemetry.plugin] },
     // The edge, every transport's: who is calling (decided once: every part after reads edgeOf(res)), the safelist, request counts.
     { name: 'edge', middleware: [createEdgeMiddleware(deps.edge)] },
     // Trusted documents sent by id, APQ and the GET cache policy.
@@ -271,10 +266,21 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   ];
   // Who is calling, the safelist and request counts, once for every transport (gateway/edge/).
   const edge = createEdge({ auth, persisted, limits, metrics: observability.metrics });
-  const parts = edgeParts({ metrics: observability.metrics, log, edge, persisted, consistency, limits });
-  parts.push(createFieldUsage({ config, metrics: observability.metrics, log })); // which coordinates each client used (gateway/usage/)
-  // A cached answer is served only after every check above has passed (gateway/cache/).
-  parts.push({ name: 'cache', plugins: cache.plugins });
+  const telemetry = createTelemetry(observability.metrics, log, persisted);
+  const parts = edgeParts({ telemetry, edge, persisted, consistency, limits });
+  const usage = createFieldUsage({ config, metrics: observability.metrics, log }); // which coordinates each client used (gateway/usage/)
+  parts.push(usage);
+  // A cached answer is served only after every check above has passed (gateway/cache/): right after
+  // the edge from memory when it can be (edge-hits.ts), else inside Apollo after the plugins above.
+  const responseCache = cache.responseCache({
+    supergraphHash: (schema) =>
+      (schema && federation.state.forSchema(schema)?.supergraph.hash) ?? federation.state.current().supergraph.hash,
+    consistency,
+    telemetry: telemetry.record,
+    recordUsage: usage.record,
+    chargeCost: limits.costBudget.charge,
+  });
+  parts.push({ name: 'cache', middleware: responseCache.middleware, plugins: responseCache.plugins });
   // Last: streams an operation's deferred parts once everything before has let it through.
   parts.push({ name: 'defer', plugins: [federation.deferPlugin] });
   const apollo = await startApollo(config, formatError, federation.gateway, parts, { edge, apq: persisted.apq });

@@ -7,7 +7,10 @@ import type { Logger } from '../../platform/logger.js';
 import type { ServiceMetrics } from '../../platform/observability/index.js';
 import type { GatewayContext } from '../context.js';
 import type { LiveEvents } from '../subscriptions/live-events.js';
-import { createResponseCachePlugin } from './response-cache.js';
+import { createFactsMemo, createResponseCachePlugin } from './response-cache.js';
+import { createEdgeHits } from './edge-hits.js';
+import type { EdgeHitDeps } from './edge-hits.js';
+import type express from 'express';
 import { createEntityCacheStep } from './cached-fetcher.js';
 import type { FetchStep } from '../subgraph-fetch-stack.js';
 import { createTaggedStore } from './tagged-store.js';
@@ -19,8 +22,11 @@ import type { RedisStatus } from '../../platform/redis-guard.js';
 export interface GatewayCache {
   /** The entity cache step of a subgraph's fetch stack (private max-ages masked only, when the cache is off). */
   entityCache(subgraph: string): FetchStep;
-  /** The response cache (none when it is off). */
-  plugins: ApolloServerPlugin<GatewayContext>[];
+  /** The response cache (nothing when it is off): its plugin, and its hits answered at the edge, before Apollo. */
+  responseCache(deps: Omit<EdgeHitDeps, 'counted'>): {
+    plugins: ApolloServerPlugin<GatewayContext>[];
+    middleware: express.RequestHandler[];
+  };
   /** The cache's Redis connection (none when the cache is off). */
   redisStatus(): RedisStatus[];
   close(): Promise<void>;
@@ -29,7 +35,7 @@ export interface GatewayCache {
 /** No cache: subgraph answers pass through, private max-ages masked all the same. */
 const off: GatewayCache = {
   entityCache: () => async (fetch, next) => maskPrivate(await next(fetch)),
-  plugins: [],
+  responseCache: () => ({ plugins: [], middleware: [] }),
   redisStatus: () => [],
   close: async () => {},
 };
@@ -45,8 +51,8 @@ function cacheCounters(metrics: ServiceMetrics) {
   });
   const responses = new Counter({
     name: 'gateway_response_cache_total',
-    help: 'Response cache lookups of public operations, by result (hit, miss).',
-    labelNames: ['result'] as const,
+    help: 'Response cache lookups of public operations, by result (hit, miss) and where they were answered: path="edge" right after the edge, from memory, before Apollo\'s pipeline; path="pipeline" inside it.',
+    labelNames: ['result', 'path'] as const,
     registers,
   });
   const invalidations = new Counter({
@@ -104,15 +110,18 @@ export async function createGatewayCache(opts: {
   const maxTtlMs = config.CACHE_MAX_TTL_SECONDS * 1000;
   return {
     entityCache: (subgraph) => (entity ? createEntityCacheStep(subgraph, store, counters, maxTtlMs) : off.entityCache(subgraph)),
-    plugins: response
-      ? [
-          createResponseCachePlugin(
-            store,
-            { hit: () => responses.inc({ result: 'hit' }), miss: () => responses.inc({ result: 'miss' }) },
-            maxTtlMs,
-          ),
-        ]
-      : [],
+    responseCache(deps) {
+      if (!response) return { plugins: [], middleware: [] };
+      const facts = createFactsMemo();
+      const counters = {
+        hit: (path: string) => responses.inc({ result: 'hit', path }),
+        miss: (path: string) => responses.inc({ result: 'miss', path }),
+      };
+      return {
+        plugins: [createResponseCachePlugin(store, counters, maxTtlMs, { ...deps, facts })],
+        middleware: [createEdgeHits(store, facts, { ...deps, counted: () => counters.hit('edge') })],
+      };
+    },
     redisStatus: () => [store.redis],
     async close() {
       offCut();

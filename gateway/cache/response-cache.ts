@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { ApolloServerPlugin, GraphQLRequest } from '@apollo/server';
 import { OperationTypeNode } from 'graphql';
-import type { FormattedExecutionResult } from 'graphql';
+import type { FormattedExecutionResult, GraphQLSchema } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import { CACHE_TAGS_HEADER, UNTAGGABLE } from '../../platform/cache-tags.js';
-import type { GatewayContext } from '../request.js';
+import type { GatewayContext, OperationFacts } from '../request.js';
 import { acceptedMultipartSpec } from '../http/multipart.js';
 import { mentionsDefer } from '../incremental/defer-document.js';
 import { sharedMaxAgeMs } from './cached-fetcher.js';
@@ -29,7 +30,7 @@ export function noteSubgraphAnswer(context: object, headers: { get(name: string)
  * partner's API key (also anonymous to every authorization rule), not reading their own writes
  * (a valid consistency token), not asking for the query plan.
  */
-function eligible(request: GraphQLRequest, context: GatewayContext): boolean {
+export function eligible(request: GraphQLRequest, context: GatewayContext): boolean {
   const headers = request.http?.headers;
   if (!headers || context.identity.userId !== null || headers.has('authorization')) return false;
   // A valid (signed, unexpired) token only: a forged or malformed one is ignored, not obeyed.
@@ -38,17 +39,61 @@ function eligible(request: GraphQLRequest, context: GatewayContext): boolean {
 }
 
 /**
+ * An entry's key: the supergraph it was planned on, the operation's id (the sha256 of its text,
+ * which is also an APQ hash and a trusted document's id), the operation name and the variables as
+ * sent. Nothing else varies an anonymous answer. The edge hits (edge-hits.ts) compute it from the
+ * HTTP request, the plugin from Apollo's: both from the same parts.
+ */
+export function responseKey(supergraphHash: string, operationId: string, operationName: string | null, variables: unknown): string {
+  return (
+    'r:' +
+    createHash('sha256')
+      .update(supergraphHash)
+      .update('\n')
+      .update(operationId)
+      .update('\n')
+      .update(operationName ?? '')
+      .update('\n')
+      .update(JSON.stringify(variables ?? {}))
+      .digest('base64url')
+  );
+}
+
+/** What the response cache needs from the rest of the gateway. */
+export interface ResponseCacheDeps {
+  /** The hash of the supergraph a schema was loaded from (the current one for an unknown schema). */
+  supergraphHash(schema?: GraphQLSchema): string;
+}
+
+/**
+ * The operation facts of the entries this process stored or served (OperationFacts: what an answer
+ * given before the pipeline must repeat), by entry key. An edge hit needs them; without them the
+ * request goes through the pipeline, which learns them again. Bounded.
+ */
+export function createFactsMemo(max = 20_000) {
+  const memo = new LRUCache<string, OperationFacts>({ max });
+  return {
+    get: (key: string) => memo.get(key),
+    learn(key: string, facts: OperationFacts | undefined, operationName: string | null) {
+      if (facts) memo.set(key, { ...facts, operationName });
+    },
+  };
+}
+export type FactsMemo = ReturnType<typeof createFactsMemo>;
+
+/**
  * The response cache: whole answers of public operations, shared by every gateway through the
- * tagged store. Key: the operation's hash, its name and its variables (nothing else varies an
- * anonymous answer). Stored only when every subgraph fetch behind it was `public` with a max-age,
- * for the shortest of them, tagged with every entity they held, so the same events that keep the
- * entity cache exact drop it. Runs after every plugin's didResolveOperation (limits, safelist,
- * cost), so a cached answer is never a way around them.
+ * tagged store. Key: `responseKey`. Stored only when every subgraph fetch behind it was `public`
+ * with a max-age, for the shortest of them, tagged with every entity they held, so the same events
+ * that keep the entity cache exact drop it. Runs after every plugin's didResolveOperation (limits,
+ * safelist, cost, usage), so a cached answer is never a way around them; what those plugins learnt
+ * (the operation's facts) is kept with the key, for the edge hits that answer before the pipeline.
  */
 export function createResponseCachePlugin(
   store: TaggedStore,
   counters: FetchCacheCounters,
   maxTtlMs: number,
+  deps: ResponseCacheDeps & { facts: FactsMemo },
 ): ApolloServerPlugin<GatewayContext> {
   return {
     async requestDidStart({ request, contextValue }) {
@@ -62,35 +107,28 @@ export function createResponseCachePlugin(
           // what reaches willSendResponse then is only the first payload): neither served nor stored.
           if (acceptedMultipartSpec(rc.request.http?.headers.get('accept')) === 'deferSpec=20220824' && mentionsDefer(rc.document))
             return null;
-          const variables = JSON.stringify(rc.request.variables ?? {});
-          key =
-            'r:' +
-            createHash('sha256')
-              .update(rc.queryHash ?? '')
-              .update('\n')
-              .update(rc.operationName ?? '')
-              .update('\n')
-              .update(variables)
-              .digest('base64url');
+          key = responseKey(deps.supergraphHash(rc.schema), rc.queryHash ?? '', rc.request.operationName ?? null, rc.request.variables);
           const hit = await store.get(key);
           if (hit) {
-            counters.hit('response');
+            counters.hit('pipeline');
+            deps.facts.learn(key, contextValue.facts, rc.operationName ?? null);
             key = undefined;
             // Restrict, not replace: the edge's own rules (POST, partners) stay in force for the header.
             rc.overallCachePolicy.restrict({ maxAge: Math.floor(hit.ttlMs / 1000), scope: 'PUBLIC' });
             return { http: rc.response.http, body: { kind: 'single', singleResult: JSON.parse(hit.body) as FormattedExecutionResult } };
           }
-          counters.miss('response');
+          counters.miss('pipeline');
           mark = store.begin();
           contextValue.responseCache = { fetches: 0, cacheable: true, maxAgeMs: maxTtlMs, tags: new Set() };
           return null;
         },
-        async willSendResponse({ response }) {
+        async willSendResponse({ response, operationName }) {
           const scope = contextValue.responseCache;
           if (!key || !mark || !scope?.cacheable || !scope.fetches || response.body.kind !== 'single') return;
           const { data, errors, extensions } = response.body.singleResult;
           // An answer the gateway had to repair (extensions.valueCompletion: a subgraph broke the schema) is not kept.
           if (errors?.length || !data || extensions?.valueCompletion) return;
+          deps.facts.learn(key, contextValue.facts, operationName ?? null);
           void store.put(key, JSON.stringify({ data }), [...scope.tags], scope.maxAgeMs, mark);
         },
       };

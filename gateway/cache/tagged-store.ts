@@ -38,6 +38,8 @@ export interface TaggedStore {
   /** A marker to hand to `put`: what this gateway has seen invalidated so far, and when. */
   begin(): FetchMark;
   get(key: string): Promise<CacheEntry | null>;
+  /** The entry if this process holds it and knows it fresh (memory only, no round trip; null while not `usable()`). */
+  peek(key: string): CacheEntry | null;
   /** Many entries in one round trip, in order (null for each miss; all null when Redis fails). */
   getMany(keys: string[]): Promise<(CacheEntry | null)[]>;
   put(key: string, body: string, tags: string[], ttlMs: number, since: FetchMark): Promise<void>;
@@ -170,6 +172,7 @@ export function createTaggedStore(opts: {
     async get(key) {
       return (await getMany([key]))[0] ?? null;
     },
+    peek: (key) => (usable() ? local.get(key) : null),
     getMany,
     async putMany(entries, ttlMs, since) {
       const now = Date.now();

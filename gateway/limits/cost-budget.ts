@@ -3,7 +3,7 @@ import type { DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode
 import { HeaderMap } from '@apollo/server';
 import type { RedisGuard } from '../../platform/redis-guard.js';
 import type { GatewayConfig } from '../../platform/config.js';
-import type { GatewayContext } from '../request.js';
+import type { ClientInfo, GatewayContext } from '../request.js';
 import { createLimiterSet, rateLimitedError } from './limiter.js';
 import { operationCost } from './operation-cost.js';
 import { tooExpensive } from './operation-limits.js';
@@ -65,17 +65,36 @@ export function createCostCeiling(deps: { config: GatewayConfig; hints: () => Co
  * `extensions.cost`; everyone else's responses carry no cost extension (it would only be noise in
  * every payload). Subscription events, which run without an HTTP request, never do.
  */
-export function createCostBudgetPlugin(deps: {
-  config: GatewayConfig;
-  redis: RedisGuard | null;
-  hints: () => CostHints;
-}): ApolloServerPlugin<GatewayContext> {
+export function createCostBudget(deps: { config: GatewayConfig; redis: RedisGuard | null; hints: () => CostHints }) {
   const { config } = deps;
   const ceiling = createCostCeiling(deps);
   // A partner's own costBudgetPerMinute (client registry) else PARTNER_COST_BUDGET_PER_MINUTE: one limiter per distinct number.
   const budgetsOf = createLimiterSet(deps.redis, config.EVENT_NAMESPACE, { name: 'cost', durationSeconds: 60 });
 
-  return {
+  /** Charges a partner's budget for one operation: what to report, or the refusal (a refused operation spends nothing). */
+  const charge = async (client: ClientInfo, estimated: number): Promise<{ report: CostReport; refusal?: GraphQLError }> => {
+    const partnerId = client.partnerId;
+    if (!partnerId || estimated === 0) return { report: { estimated } };
+    const perMinute = client.limits?.costBudgetPerMinute ?? config.PARTNER_COST_BUDGET_PER_MINUTE;
+    // Waiting would not help: the same refusal as the ceiling's, not a 429.
+    if (estimated > perMinute)
+      return {
+        report: { estimated },
+        refusal: tooExpensive(estimated, perMinute, "this API key's budget per minute", { budgetPerMinute: perMinute }),
+      };
+    const budgets = budgetsOf(perMinute);
+    const outcome = await budgets.consume(partnerId, estimated);
+    if (!outcome.allowed) {
+      await budgets.refund(partnerId, estimated);
+      return {
+        report: { estimated, budget: { perMinute, remaining: 0, resetSeconds: outcome.retryAfterSeconds } },
+        refusal: budgetSpent(perMinute, outcome.retryAfterSeconds),
+      };
+    }
+    return { report: { estimated, budget: { perMinute, remaining: outcome.remaining, resetSeconds: outcome.resetSeconds } } };
+  };
+
+  const plugin: ApolloServerPlugin<GatewayContext> = {
     async requestDidStart() {
       let report: CostReport | undefined;
       return {
@@ -84,21 +103,10 @@ export function createCostBudgetPlugin(deps: {
           const { estimated, refusal } = ceiling(schema, document, operation, request.variables ?? {});
           report = { estimated };
           if (refusal) throw refusal;
-          const partnerId = contextValue.client.partnerId;
-          if (!partnerId || estimated === 0) return;
-          const perMinute = contextValue.client.limits?.costBudgetPerMinute ?? config.PARTNER_COST_BUDGET_PER_MINUTE;
-          const budgets = budgetsOf(perMinute);
-          // Waiting would not help: the same refusal as the ceiling's, not a 429.
-          if (estimated > perMinute)
-            throw tooExpensive(estimated, perMinute, "this API key's budget per minute", { budgetPerMinute: perMinute });
-          const outcome = await budgets.consume(partnerId, estimated);
-          if (!outcome.allowed) {
-            // A refused operation spends nothing: what is left still serves cheaper ones.
-            await budgets.refund(partnerId, estimated);
-            report.budget = { perMinute, remaining: 0, resetSeconds: outcome.retryAfterSeconds };
-            throw budgetSpent(perMinute, outcome.retryAfterSeconds);
-          }
-          report.budget = { perMinute, remaining: outcome.remaining, resetSeconds: outcome.resetSeconds };
+          if (contextValue.facts) contextValue.facts.cost = estimated;
+          const charged = await charge(contextValue.client, estimated);
+          report = charged.report;
+          if (charged.refusal) throw charged.refusal;
         },
         async willSendResponse({ request, response }) {
           if (!report?.budget || !request.http || response.body.kind !== 'single') return;
@@ -108,4 +116,7 @@ export function createCostBudgetPlugin(deps: {
       };
     },
   };
+  return { plugin, charge };
 }
+
+export type CostBudget = ReturnType<typeof createCostBudget>;

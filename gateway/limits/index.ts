@@ -4,8 +4,8 @@ import type { RedisGuard } from '../../platform/redis-guard.js';
 import type { GatewayConfig } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
 import type { GatewayContext } from '../request.js';
-import { createCostBudgetPlugin, createCostCeiling } from './cost-budget.js';
-import type { CostCeiling } from './cost-budget.js';
+import { createCostBudget, createCostCeiling } from './cost-budget.js';
+import type { CostBudget, CostCeiling } from './cost-budget.js';
 import { createLoginProtection } from './login-protection.js';
 import type { CostHints } from './operation-cost.js';
 import { createOperationLimits } from './operation-limits.js';
@@ -22,6 +22,8 @@ export interface Limits {
   parseOptions: ParseOptions;
   /** For the subscription core: the static cost ceiling, as HTTP requests meet it. */
   costCeiling: CostCeiling;
+  /** Partners' cost budgets: what an answer given before the pipeline (the response cache's edge hits) charges. */
+  costBudget: Pick<CostBudget, 'charge'>;
 }
 
 /**
@@ -39,9 +41,11 @@ export function createLimits(deps: {
   const { config, redis, log } = deps;
   const operation = createOperationLimits(config);
   const hints = deps.costHints;
+  const costBudget = createCostBudget({ config, redis, hints });
   return {
     countRequest: createRequestRateLimit({ config, redis, log }),
-    plugins: [...operation.plugins, createCostBudgetPlugin({ config, redis, hints }), createLoginProtection({ config, redis, log })],
+    plugins: [...operation.plugins, costBudget.plugin, createLoginProtection({ config, redis, log })],
+    costBudget,
     validationRules: operation.validationRules,
     parseOptions: operation.parseOptions,
     costCeiling: createCostCeiling({ config, hints }),

@@ -21,10 +21,10 @@ import type { GatewayContext } from '../request.js';
  * (multipart or JSON), `Authorization` (public or private, whose data) and `Origin` (CORS). A CDN
  * keying on the URL alone would otherwise hand one client's form to another.
  */
-const VARY = ['Accept', 'Authorization', 'Origin'];
+export const VARY = ['Accept', 'Authorization', 'Origin'];
 
 /** An existing Vary value plus `names`, each once (case-insensitive, as HTTP field names are). */
-function withVary(existing: string | undefined, names: string[]): string {
+export function withVary(existing: string | undefined, names: string[]): string {
   const all = [...(existing ?? '').split(','), ...names].map((v) => v.trim()).filter(Boolean);
   const seen = new Set<string>();
   return all.filter((v) => !seen.has(v.toLowerCase()) && seen.add(v.toLowerCase())).join(', ');

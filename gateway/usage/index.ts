@@ -7,7 +7,8 @@ import { ROOT } from '../../platform/paths.js';
 import { createRedisClient, redisConfigured } from '../../platform/redis-client.js';
 import type { RedisSettings } from '../../platform/redis-client.js';
 import type { EdgePart } from '../server.js';
-import { fieldUsagePlugin } from './usage-plugin.js';
+import type { ClientInfo, OperationFacts } from '../request.js';
+import { fieldUsagePlugin, recordUsage } from './usage-plugin.js';
 import { createUsageRecorder } from './usage-recorder.js';
 import { createFileUsageStore, createRedisUsageStore } from './usage-store.js';
 import type { UsageStore } from './usage-store.js';
@@ -15,6 +16,9 @@ import type { UsageStore } from './usage-store.js';
 export { operationCoordinates } from './coordinates.js';
 export { createFileUsageStore, createRedisUsageStore, mergeUsage, utcDay } from './usage-store.js';
 export type { UsageEntry, UsageKey, UsageQuery, UsageStore } from './usage-store.js';
+
+/** Records one use of an operation's coordinates by a client (an answer given before the pipeline repeats it). */
+export type RecordUsage = (client: ClientInfo, usage: NonNullable<OperationFacts['usage']>) => void;
 
 /** A flush's deadline: a batch is thousands of small updates, well past a request command's 50 ms. */
 const FLUSH_COMMAND_TIMEOUT_MS = 5_000;
@@ -63,9 +67,13 @@ export function openUsageStorage(config: UsageStorageConfig, log: Logger): { sto
  * USAGE_FLUSH_MS; the last batch is written when the server stops (Apollo's serverWillStop).
  * Metrics: `usage_flushes_total{outcome}`, `usage_flushed_entries_total`, `usage_dropped_total`.
  */
-export function createFieldUsage(deps: { config: GatewayConfig; metrics: ServiceMetrics; log: Logger }): EdgePart {
+export function createFieldUsage(deps: {
+  config: GatewayConfig;
+  metrics: ServiceMetrics;
+  log: Logger;
+}): EdgePart & { record: RecordUsage } {
   const { config, metrics, log } = deps;
-  if (config.USAGE_RECORDING !== 'true') return { name: 'field usage (off)' };
+  if (config.USAGE_RECORDING !== 'true') return { name: 'field usage (off)', record: () => {} };
   const storage = openUsageStorage(config, log);
   const registers = [metrics.registry];
   const flushes = new Counter({
@@ -94,5 +102,6 @@ export function createFieldUsage(deps: { config: GatewayConfig; metrics: Service
   return {
     name: 'field usage',
     plugins: [fieldUsagePlugin(recorder), { serverWillStart: async () => ({ serverWillStop: stop }) }],
+    record: (client, usage) => recordUsage(recorder, client, usage),
   };
 }

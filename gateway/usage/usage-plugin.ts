@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import type { GatewayContext } from '../context.js';
+import type { ClientInfo, GatewayContext, OperationFacts } from '../request.js';
 import { createCoordinateCache } from './coordinates.js';
 import type { UsageRecorder } from './usage-recorder.js';
 
@@ -19,18 +19,22 @@ export function fieldUsagePlugin(recorder: UsageRecorder): ApolloServerPlugin<Ga
     async requestDidStart() {
       return {
         async didResolveOperation({ schema, document, source, operationName, operation, contextValue }) {
-          const client = contextValue.client;
-          recorder.record(
-            {
-              client: client.name ?? '',
-              version: client.version ?? '',
-              partnerId: client.partnerId ?? '',
-              operation: operationName ?? operation?.name?.value ?? ANONYMOUS_OPERATION,
-            },
-            coordinatesOf(schema, source, document),
-          );
+          const usage = {
+            operation: operationName ?? operation?.name?.value ?? ANONYMOUS_OPERATION,
+            coordinates: coordinatesOf(schema, source, document),
+          };
+          recordUsage(recorder, contextValue.client, usage);
+          if (contextValue.facts) contextValue.facts.usage = usage;
         },
       };
     },
   };
+}
+
+/** One use of an operation's coordinates by one client (also replayed for answers given before the pipeline). */
+export function recordUsage(recorder: UsageRecorder, client: ClientInfo, usage: NonNullable<OperationFacts['usage']>): void {
+  recorder.record(
+    { client: client.name ?? '', version: client.version ?? '', partnerId: client.partnerId ?? '', operation: usage.operation },
+    usage.coordinates,
+  );
 }

@@ -6,7 +6,8 @@ import { startTracing, tracingMiddleware } from './tracing.js';
 
 export type { ServiceMetrics } from './metrics.js';
 export { startMetricsServer } from './metrics.js';
-export { requestTelemetryPlugin } from './request-plugin.js';
+export { createRequestTelemetry, requestTelemetryPlugin } from './request-plugin.js';
+export type { RequestTelemetry } from './request-plugin.js';
 export { registerEventMetrics } from './events.js';
 export { createFetchObserver, createSubgraphFetchMetrics } from './subgraph-fetch.js';
 export type { FetchObserver } from './subgraph-fetch.js';
