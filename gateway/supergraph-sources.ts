@@ -12,6 +12,41 @@ export type OfferSupergraph = (sdl: string, source: string) => unknown;
 const SETTLE_MS = 50;
 
 /**
+ * One read of a source at a time: a text whose hash differs from the last one seen is offered; a
+ * failing read is logged once per outage (the loaded supergraph keeps serving). `read` resolves
+ * null when the source says it is unchanged (a 304).
+ */
+function createSourceCheck(opts: {
+  read: () => Promise<string | null>;
+  source: string;
+  initialHash: string | undefined;
+  offer: OfferSupergraph;
+  warn: (err: unknown) => void;
+}): () => Promise<void> {
+  let seen = opts.initialHash;
+  let reading = false;
+  let failing = false;
+  return async () => {
+    if (reading) return;
+    reading = true;
+    try {
+      const text = await opts.read();
+      failing = false;
+      if (text === null) return;
+      const hash = sha256(text);
+      if (hash === seen) return;
+      seen = hash;
+      opts.offer(text, opts.source);
+    } catch (err) {
+      if (!failing) opts.warn(err);
+      failing = true;
+    } finally {
+      reading = false;
+    }
+  };
+}
+
+/**
  * Follows the supergraph file. A Kubernetes ConfigMap volume replaces the file in place through a
  * symlink swap (`..data` pointing at a new folder), which a watch on the file itself misses (it
  * watches the old inode): so the folder is watched, for speed, and the file is read again every
@@ -26,27 +61,13 @@ export function followSupergraphFile(opts: {
   offer: OfferSupergraph;
   log: Logger;
 }): { close(): void } {
-  let seen = opts.initialHash;
-  let reading = false;
-  let failing = false;
-  const check = async () => {
-    if (reading) return;
-    reading = true;
-    try {
-      const text = await readFile(opts.file, 'utf8');
-      failing = false;
-      const hash = sha256(text);
-      if (hash === seen) return;
-      seen = hash;
-      opts.offer(text, `file ${opts.file}`);
-    } catch (err) {
-      // Said once per outage, not every interval.
-      if (!failing) opts.log.warn({ err, file: opts.file }, 'supergraph file unreadable; the loaded supergraph keeps serving');
-      failing = true;
-    } finally {
-      reading = false;
-    }
-  };
+  const check = createSourceCheck({
+    read: () => readFile(opts.file, 'utf8'),
+    source: `file ${opts.file}`,
+    initialHash: opts.initialHash,
+    offer: opts.offer,
+    warn: (err) => opts.log.warn({ err, file: opts.file }, 'supergraph file unreadable; the loaded supergraph keeps serving'),
+  });
   let settle: NodeJS.Timeout | undefined;
   let watcher: FSWatcher | undefined;
   try {
@@ -74,33 +95,23 @@ export function followSupergraphFile(opts: {
  */
 export function followSupergraphUrl(opts: { url: string; intervalMs: number; offer: OfferSupergraph; log: Logger }): { close(): void } {
   let etag: string | undefined;
-  let seen: string | undefined;
-  let failing = false;
-  let polling = false;
-  const poll = async () => {
-    if (polling) return;
-    polling = true;
-    try {
+  const poll = createSourceCheck({
+    read: async () => {
       const res = await fetch(opts.url, {
         headers: etag ? { 'if-none-match': etag } : {},
         signal: AbortSignal.timeout(Math.max(opts.intervalMs, 5_000)),
       });
-      if (res.status !== 304 && !res.ok) throw new Error(`HTTP ${res.status}`);
-      failing = false;
-      if (res.status === 304) return;
+      if (res.status === 304) return null;
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
       const text = await res.text();
       etag = res.headers.get('etag') ?? undefined;
-      const hash = sha256(text);
-      if (hash === seen) return;
-      seen = hash;
-      opts.offer(text, `url ${opts.url}`);
-    } catch (err) {
-      if (!failing) opts.log.warn({ err, url: opts.url }, 'supergraph URL unreachable; the loaded supergraph keeps serving');
-      failing = true;
-    } finally {
-      polling = false;
-    }
-  };
+      return text;
+    },
+    source: `url ${opts.url}`,
+    initialHash: undefined,
+    offer: opts.offer,
+    warn: (err) => opts.log.warn({ err, url: opts.url }, 'supergraph URL unreachable; the loaded supergraph keeps serving'),
+  });
   void poll();
   const timer = setInterval(() => void poll(), opts.intervalMs).unref();
   return { close: () => clearInterval(timer) };
