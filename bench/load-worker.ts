@@ -166,8 +166,9 @@ async function runHttp(job: HttpJob): Promise<LoadResult> {
             return req;
           },
           onResponse(status: number, body: string, _context: unknown, headers: Record<string, string>) {
-            if (status >= 300 || body.includes('"errors"')) failed += 1;
-            else if (job.hitMarker && isHit(job.hitMarker, (h) => headers[h], body)) hits += 1;
+            if (status >= 300 || body.includes('"errors"')) {
+              if (!failed++) console.error(`first failure: ${status} ${body.slice(0, 300)}`);
+            } else if (job.hitMarker && isHit(job.hitMarker, (h) => headers[h], body)) hits += 1;
           },
         },
       ],

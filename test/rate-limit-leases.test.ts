@@ -91,6 +91,19 @@ describe('rate limits counted in leases', () => {
     expect(await counter(ip)).toBe(before);
   }, 120_000);
 
+  it('a burst from one key larger than a lease is admitted: requests waiting for one lease that it does not cover take the next', async () => {
+    const leased = createLimiter(createRedisGuard(redis, 'test', createLogger('test', 'silent')), `${stack.eventNamespace}burst-`, {
+      name: 'requests:ip',
+      points: 1_000,
+      durationSeconds: 60,
+      lease: 5,
+    });
+    // 50 at once (one tick): all wait for the first lease of 5; the 45 it does not cover must lease again, not be refused.
+    const outcomes = await Promise.all(Array.from({ length: 50 }, () => leased.consume('198.51.100.9')));
+    expect(outcomes.filter((o) => !o.allowed)).toEqual([]);
+    expect(Number(await redis.get(`${stack.eventNamespace}burst-limit:requests:ip:198.51.100.9`))).toBeLessThanOrEqual(50 + 5);
+  }, 60_000);
+
   it('another client has its own window', async () => {
     expect(await send('198.51.100.8', stack.url)).toBe(200);
     expect(await send('198.51.100.8', other.url)).toBe(200);

@@ -176,12 +176,15 @@ export function createLeasedLimiter(redis: RedisGuard, namespace: string, opts: 
       if (lease && lease.resetAt <= now) lease = undefined;
       // Enough left here, or the window is spent everywhere: decided without Redis.
       if (lease && (lease.left >= points || lease.total >= opts.points)) return handOut(lease, points, now);
-      try {
-        lease = await leaseFor(key, Math.max(opts.lease, points));
-      } catch {
-        return fallback.consume(key, points);
+      // Many may wait for one lease: those it does not cover take another, until the window is spent.
+      for (;;) {
+        try {
+          lease = await leaseFor(key, Math.max(opts.lease, points));
+        } catch {
+          return fallback.consume(key, points);
+        }
+        if (lease.left >= points || lease.total >= opts.points) return handOut(lease, points, Date.now());
       }
-      return handOut(lease, points, Date.now());
     },
     async refund(key, points = 1) {
       const lease = leases.get(key);
