@@ -62,9 +62,15 @@ async function servicesEnv(keys: LocalKeys, databaseUrls: Record<Subgraph, strin
     nodeEnv: 'production',
     eventNamespace: 'bench:',
     // The peers have no rate limits; ours keeps its limiter running but with limits out of reach.
-    // RATE_LIMIT_LEASE as docker-compose.yml and deploy/k8s ship it (one Redis call per 10 requests of a key).
+    // The leases as docker-compose.yml and deploy/k8s ship them (one Redis call per lease, not per request).
     extra: {
-      gateway: { RATE_LIMIT_ANONYMOUS: unlimited, RATE_LIMIT_USER: unlimited, RATE_LIMIT_PARTNER: unlimited, RATE_LIMIT_LEASE: '10' },
+      gateway: {
+        RATE_LIMIT_ANONYMOUS: unlimited,
+        RATE_LIMIT_USER: unlimited,
+        RATE_LIMIT_PARTNER: unlimited,
+        RATE_LIMIT_LEASE: '10',
+        COST_BUDGET_LEASE: '500',
+      },
     },
   });
   return { envs, gatewayPort: ports.gateway, oursMetricsPort };

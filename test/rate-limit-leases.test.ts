@@ -104,6 +104,21 @@ describe('rate limits counted in leases', () => {
     expect(Number(await redis.get(`${stack.eventNamespace}burst-limit:requests:ip:198.51.100.9`))).toBeLessThanOrEqual(50 + 5);
   }, 60_000);
 
+  it('a refused charge and its refund leave a lease as it was: what is left serves a cheaper one, never more (COST_BUDGET_LEASE)', async () => {
+    const budget = createLimiter(createRedisGuard(redis, 'test', createLogger('test', 'silent')), `${stack.eventNamespace}cost-`, {
+      name: 'cost',
+      points: 100,
+      durationSeconds: 60,
+      lease: 40,
+    });
+    expect((await budget.consume('partner-1', 90)).allowed).toBe(true);
+    // 10 points are left in the window: a charge of 30 is refused, and the cost plugin refunds it.
+    expect((await budget.consume('partner-1', 30)).allowed).toBe(false);
+    await budget.refund('partner-1', 30);
+    expect((await budget.consume('partner-1', 10)).allowed).toBe(true);
+    expect((await budget.consume('partner-1', 1)).allowed).toBe(false);
+  });
+
   it('another client has its own window', async () => {
     expect(await send('198.51.100.8', stack.url)).toBe(200);
     expect(await send('198.51.100.8', other.url)).toBe(200);

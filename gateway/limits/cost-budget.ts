@@ -69,7 +69,11 @@ export function createCostBudget(deps: { config: GatewayConfig; redis: RedisGuar
   const { config } = deps;
   const ceiling = createCostCeiling(deps);
   // A partner's own costBudgetPerMinute (client registry) else PARTNER_COST_BUDGET_PER_MINUTE: one limiter per distinct number.
-  const budgetsOf = createLimiterSet(deps.redis, config.EVENT_NAMESPACE, { name: 'cost', durationSeconds: 60 });
+  const budgetsOf = createLimiterSet(deps.redis, config.EVENT_NAMESPACE, {
+    name: 'cost',
+    durationSeconds: 60,
+    lease: config.COST_BUDGET_LEASE,
+  });
 
   /** Charges a partner's budget for one operation: what to report, or the refusal (a refused operation spends nothing). */
   const charge = async (client: ClientInfo, estimated: number): Promise<{ report: CostReport; refusal?: GraphQLError }> => {

@@ -162,9 +162,15 @@ export function createLeasedLimiter(redis: RedisGuard, namespace: string, opts: 
     if (leases.size > LEASE_SWEEP_AT) for (const [key, lease] of leases) if (lease.resetAt <= now) leases.delete(key);
   };
   const handOut = (lease: Lease, points: number, now: number): Outcome => {
-    if (lease.left < points) return { allowed: false, retryAfterSeconds: seconds(lease.resetAt - now) };
+    const allowed = lease.left >= points;
+    // A refused consume counts too, as rate-limiter-flexible's does (Limiter.consume): a refund gives it back.
     lease.left -= points;
-    return { allowed: true, remaining: lease.left + Math.max(0, opts.points - lease.total), resetSeconds: seconds(lease.resetAt - now) };
+    if (!allowed) return { allowed: false, retryAfterSeconds: seconds(lease.resetAt - now) };
+    return {
+      allowed: true,
+      remaining: Math.max(0, lease.left) + Math.max(0, opts.points - lease.total),
+      resetSeconds: seconds(lease.resetAt - now),
+    };
   };
 
   return {

@@ -56,6 +56,9 @@ export const limitsShape = {
   RATE_LIMIT_LEASE: positiveInt(1).describe(
     'request counts taken from Redis this many at a time and handed out in memory, one Redis call per lease instead of one per request (1: every request counted in Redis). The gateways together never admit more than a limit; a key may be refused up to gateways × (lease − 1) requests early. `test/rate-limit-leases.test.ts`: 200 requests over 2 gateways, limit 100, lease 20: 100 admitted, 6 Redis calls (200 with lease 1)',
   ),
+  COST_BUDGET_LEASE: positiveInt(1).describe(
+    "partners' cost budget points taken from Redis this many at a time and spent in memory, one Redis call per lease instead of one per operation (1: every operation charged in Redis). As RATE_LIMIT_LEASE: the gateways together never spend more than a budget; a key may be refused up to gateways × (lease − 1) points early",
+  ),
   LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt(5).describe(
     'failed logIn attempts per account (normalized email) per `LOGIN_WINDOW_SECONDS`; a success resets it',
   ),
