@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { generateLocalKeys, localEnv } from '../platform/local-env.js';
+import { ROOT } from '../platform/paths.js';
 import type { LocalKeys } from '../platform/local-env.js';
 import type { Subgraph } from '../platform/migrate.js';
 import { freePort } from '../scripts/free-port.js';
@@ -76,6 +79,17 @@ async function servicesEnv(keys: LocalKeys, databaseUrls: Record<Subgraph, strin
   return { envs, gatewayPort: ports.gateway, oursMetricsPort };
 }
 
+/**
+ * Ours as production runs it (the Dockerfile's and docker-compose.yml's `dist/gateway/index.js`):
+ * compiled by `npm run build` first, not transpiled by tsx as it loads (which holds every source
+ * file's text and transform in memory: RSS a deployment never has). BENCH_COMPILED=0: from source.
+ */
+async function compiledGateway(): Promise<string> {
+  if (process.env.BENCH_COMPILED === '0') return 'gateway/index.ts';
+  await promisify(execFile)('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT });
+  return 'dist/gateway/index.js';
+}
+
 /** The gateways of BENCH_GATEWAYS, each in its own process; one that cannot start is skipped, with why. */
 async function startGateways(envs: Envs, gatewayPort: number, redis: RedisServer, children: Child[]) {
   // The same {name: url} map the gateway's SUBGRAPH_URLS holds.
@@ -97,9 +111,10 @@ async function startGateways(envs: Envs, gatewayPort: number, redis: RedisServer
       console.error(`${name}: cannot run: ${skipped[name]}`);
     }
   };
-  await start('ours', 'gateway/index.ts', { ...envs.gateway, PORT: String(gatewayPort) });
+  const ours = await compiledGateway();
+  await start('ours', ours, { ...envs.gateway, PORT: String(gatewayPort) });
   // A second instance of ours with both caches off: the engine alone, on its own ports.
-  await start('ours-nocache', 'gateway/index.ts', {
+  await start('ours-nocache', ours, {
     ...envs.gateway,
     PORT: String(await freePort()),
     METRICS_PORT: String(await freePort()),
