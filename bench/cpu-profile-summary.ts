@@ -48,7 +48,7 @@ const GROUPS: [string, (url: string, fn: string) => boolean][] = [
 ];
 
 const groupOf = (url: string, fn: string) => GROUPS.find(([, test]) => test(url, fn))![0];
-const isGateway = (p: Profile) => p.nodes.some((n) => /\/gateway\/index\.ts|\/bench\/(stock|hive)-gateway\.ts/.test(n.callFrame.url));
+const isGateway = (p: Profile) => p.nodes.some((n) => /\/gateway\/index\.[jt]s|\/bench\/(stock|hive)-gateway\.ts/.test(n.callFrame.url));
 
 /** Self time (µs) per node id over the last `windowUs` of the profile. */
 function selfTimes(p: Profile, windowUs: number): Map<number, number> {

@@ -41,6 +41,9 @@ const MEDIA_TYPES = [
   'application/json; callbackSpec=1.0; charset=utf-8',
 ];
 
+/** The Vary the pipeline's cache-policy plugin writes (cache-policy.ts), made once. */
+const HIT_VARY = withVary(undefined, VARY);
+
 /** A request that could be one of the response cache's: its parts, or null when only the pipeline may answer it. */
 interface Candidate {
   params: Record<string, unknown>;
@@ -131,8 +134,16 @@ export function createEdgeHits(store: TaggedStore, facts: FactsMemo, deps: EdgeH
     deps.counted();
     res.setHeader('content-type', hit.candidate.contentType);
     res.setHeader('cache-control', cacheControlOf(req, hit.edge.client, hit.entry.ttlMs));
-    res.setHeader('vary', withVary(undefined, VARY));
-    res.status(200).send(bodyOf(hit.entry, cost));
+    res.setHeader('vary', HIT_VARY);
+    const body = bodyOf(hit.entry, cost);
+    // A GET through express's send: its ETag and a 304 for a matching If-None-Match, as the pipeline's
+    // answers get. A POST is never revalidated: its ETag (a hash of every answer) is only cost.
+    if (req.method === 'GET') res.status(200).send(body);
+    else {
+      res.statusCode = 200;
+      res.setHeader('content-length', Buffer.byteLength(body));
+      res.end(body);
+    }
     if (hit.known.usage) deps.recordUsage(hit.edge.client, hit.known.usage);
     deps.telemetry({
       context: hit.context,
