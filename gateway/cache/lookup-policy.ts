@@ -9,7 +9,8 @@ import type { CacheScope } from './cached-fetcher.js';
  * - a private entry is looked up and kept only for a caller who made an earlier request through
  *   this gateway: a caller seen once (an account page of a user who never returns) costs no key
  *   hashing, no Redis round trip and no write;
- * - a fetch shape whose last `window` lookups found nothing goes quiet: only one key in
+ * - a fetch shape whose lookups found nothing over the last `window` of them and `windowMs` (entries
+ *   had time to be written and asked for again: a cold cache is not judged) goes quiet: only one key in
  *   `probeOneIn` (chosen by a hash of the key, so a repeated key is always or never probed) is
  *   still looked up and kept, and the first probe that hits wakes the shape up again.
  */
@@ -18,6 +19,8 @@ export interface LookupPolicyOptions {
   callers?: number;
   /** Lookups of a shape without a single hit after which it goes quiet. @default 200 */
   window?: number;
+  /** ... and the least time they must span (the private max-ages: 60 s). @default 60_000 */
+  windowMs?: number;
   /** Of a quiet shape's keys, one in this many is still looked up and kept. @default 32 */
   probeOneIn?: number;
 }
@@ -28,6 +31,8 @@ export interface ShapeState {
   lookups: number;
   hits: number;
   quiet: boolean;
+  /** When its current window began (Date.now()). */
+  since: number;
 }
 
 export interface LookupPolicy {
@@ -40,7 +45,7 @@ export interface LookupPolicy {
 }
 
 export function createLookupPolicy(opts: LookupPolicyOptions = {}): LookupPolicy {
-  const { callers = 100_000, window = 200, probeOneIn = 32 } = opts;
+  const { callers = 100_000, window = 200, windowMs = 60_000, probeOneIn = 32 } = opts;
   // caller -> the request it was first seen in ('' once it has come back).
   const seen = new LRUCache<string, string>({ max: callers });
   return {
@@ -59,11 +64,12 @@ export function createLookupPolicy(opts: LookupPolicyOptions = {}): LookupPolicy
     record(state, lookups, hits) {
       state.lookups += lookups;
       state.hits += hits;
-      if (state.quiet ? state.hits === 0 && state.lookups < window : state.lookups < window) return;
-      // A quiet shape wakes at its first hit; an awake one goes quiet after a window without any.
-      state.quiet = state.hits === 0;
-      state.lookups = 0;
-      state.hits = 0;
+      if (state.quiet && state.hits > 0) Object.assign(state, { quiet: false, lookups: 0, hits: 0, since: Date.now() });
+      if (state.lookups < window) return;
+      const now = Date.now();
+      if (now - state.since < windowMs) return;
+      // A window without a hit quiets the shape (or keeps it quiet); one with hits keeps it awake.
+      Object.assign(state, { quiet: state.hits === 0, lookups: 0, hits: 0, since: now });
     },
   };
 }
@@ -77,7 +83,7 @@ export function createShapeMemo(limit = 5_000) {
     set(shape: string, scope: CacheScope | false) {
       if (memo.get(shape)?.scope === scope) return;
       if (memo.size >= limit && !memo.has(shape)) memo.clear();
-      memo.set(shape, { scope, lookups: 0, hits: 0, quiet: false });
+      memo.set(shape, { scope, lookups: 0, hits: 0, quiet: false, since: Date.now() });
     },
   };
 }
