@@ -43,7 +43,7 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${(subgraph.address() as AddressInfo).port}/graphql`;
   const redis = createRedisClient({ REDIS_URL: inject('redis').url }, 'request', 'cache', log);
   store = createTaggedStore({ redis: createRedisGuard(redis, 'cache', log), prefix: `test:${randomUUID()}:cache:`, localMaxBytes: 0, log });
-  const counters = { hit: () => {}, miss: () => {} };
+  const counters = { hit: () => {}, miss: () => {}, skipped: () => {} };
   const fetcher = createSubgraphFetcher({ timeoutMs: 5_000 });
   send = composeFetchStack(
     {

@@ -6,6 +6,8 @@ import type { FetchStep } from '../subgraph-fetch-stack.js';
 import { respond } from '../subgraph-fetcher.js';
 import { maskPrivate } from './private-answers.js';
 import type { CacheEntry, FetchMark, TaggedStore } from './tagged-store.js';
+import { createLookupPolicy, createShapeMemo } from './lookup-policy.js';
+import type { LookupPolicy, ShapeMemo, ShapeState } from './lookup-policy.js';
 
 export type CacheScope = 'public' | 'private';
 
@@ -23,23 +25,18 @@ export function sharedMaxAgeMs(cacheControl: string | null): number {
   return policy?.scope === 'public' ? policy.maxAgeMs : 0;
 }
 
+/** Hits and misses of a cache that has no scope to tell (the response cache's). */
 export interface FetchCacheCounters {
   hit(subgraph: string, n?: number): void;
   miss(subgraph: string, n?: number): void;
 }
 
-/** Remembered per fetch shape (subgraph + operation text): what its last answer allowed (false: nothing). Bounded. */
-function createShapeMemo(limit = 5_000) {
-  const memo = new Map<string, CacheScope | false>();
-  return {
-    get: (shape: string) => memo.get(shape),
-    set(shape: string, scope: CacheScope | false) {
-      if (memo.size >= limit && !memo.has(shape)) memo.clear();
-      memo.set(shape, scope);
-    },
-  };
+/** The entity cache's lookups by subgraph and scope: made (hit, miss) or not made where they could not pay (skipped). */
+export interface EntityCacheCounters {
+  hit(subgraph: string, scope: CacheScope, n?: number): void;
+  miss(subgraph: string, scope: CacheScope, n?: number): void;
+  skipped(subgraph: string, scope: CacheScope, n?: number): void;
 }
-type ShapeMemo = ReturnType<typeof createShapeMemo>;
 
 /** The operation text of a fetch body (`{"query":"…","variables":…}`): the part before the variables. */
 const shapeOf = (subgraph: string, body: string) => {
@@ -62,9 +59,11 @@ interface Ctx {
   /** The rest of the stack, for this fetch. */
   fetcher: Fetcher;
   caller: string | null;
+  requestId: string | undefined;
   store: TaggedStore;
-  counters: FetchCacheCounters;
+  counters: EntityCacheCounters;
   shapes: ShapeMemo;
+  policy: LookupPolicy;
   maxTtlMs: number;
 }
 
@@ -79,24 +78,47 @@ interface Ctx {
  *   account pages is one entry, and only the missing representations go to the subgraph;
  * - anything else is kept whole, under (subgraph, operation text, variables).
  *
- * Looked up only for shapes whose last answer was cacheable (no Redis round trip for the rest);
- * never for mutations (the fetch's operation kind, from its document), answers with errors, or a
- * request that carries a read-your-writes position (the caller just wrote: it reads from the
- * subgraph). A private max-age stays between subgraph and gateway: what the fetch hands on says
- * `no-store` (private-answers.ts). The first step of the subgraph fetch stack (subgraph-fetch-stack.ts).
+ * Looked up only for shapes whose last answer was cacheable (no Redis round trip for the rest),
+ * and only where it can pay (lookup-policy.ts: private entries for callers seen before, a shape
+ * that never hits only probed); never for mutations (the fetch's operation kind, from its
+ * document), answers with errors, or a request that carries a read-your-writes position (the
+ * caller just wrote: it reads from the subgraph). A private max-age stays between subgraph and
+ * gateway: what the fetch hands on says `no-store` (private-answers.ts). The first step of the
+ * subgraph fetch stack (subgraph-fetch-stack.ts).
  */
-export function createEntityCacheStep(subgraph: string, store: TaggedStore, counters: FetchCacheCounters, maxTtlMs: number): FetchStep {
-  const shared = { subgraph, store, counters, shapes: createShapeMemo(), maxTtlMs };
+export function createEntityCacheStep(
+  subgraph: string,
+  store: TaggedStore,
+  counters: EntityCacheCounters,
+  maxTtlMs: number,
+  policy: LookupPolicy = createLookupPolicy(),
+): FetchStep {
+  const shared = { subgraph, store, counters, shapes: createShapeMemo(), policy, maxTtlMs };
   return async (fetch, next) => {
     const { url, init } = fetch;
     const body = init.body;
     const send: Fetcher = (u, i) => next({ ...fetch, url: u, init: i ?? {} });
     if (typeof body !== 'string' || fetch.operation === 'mutation' || fetch.lsn || !store.usable())
       return maskPrivate(await send(url, init));
-    const ctx: Ctx = { ...shared, fetcher: send, caller: fetch.caller };
+    const ctx: Ctx = { ...shared, fetcher: send, caller: fetch.caller, requestId: fetch.requestId };
     const shape = shapeOf(subgraph, body);
     const entities = body.includes('"representations":[') ? parseEntitiesFetch(body) : null;
     return entities ? entitiesFetch(ctx, url, init, shape, entities) : wholeFetch(ctx, url, init, shape, body);
+  };
+}
+
+/**
+ * Whether one fetch's entries of a scope may be looked up and kept (lookup-policy.ts), each
+ * question asked at most once per fetch: private ones only for a returning caller, and in a quiet
+ * shape only probed keys (private keys name their caller, so a caller's repeats are probed alike).
+ */
+function admission(ctx: Ctx, state: ShapeState | undefined, body: string): (scope: CacheScope) => boolean {
+  let returning: boolean | undefined;
+  const probed: Partial<Record<CacheScope, boolean>> = {};
+  return (scope) => {
+    if (scope === 'private' && !(returning ??= ctx.caller !== null && ctx.policy.returning(ctx.caller, ctx.requestId))) return false;
+    if (!state?.quiet) return true;
+    return (probed[scope] ??= ctx.policy.probes(scope === 'private' ? `${ctx.caller}\n${body}` : body));
   };
 }
 
@@ -124,16 +146,21 @@ async function wholeFetch(
   shape: string,
   body: string,
 ): Promise<FetcherResponse> {
-  const known = ctx.shapes.get(shape);
+  const state = ctx.shapes.get(shape);
+  const known = state && state.scope !== false ? state.scope : null;
+  const admit = admission(ctx, state, body);
   const partition = known ? partitionOf(ctx.subgraph, known, ctx.caller) : null;
-  if (known && partition !== null) {
-    const key = 'f:' + sha([partition, body]).digest('base64url');
-    const hit = await ctx.store.get(key);
+  let looked: string | null = null;
+  if (known && partition !== null && !admit(known)) ctx.counters.skipped(ctx.subgraph, known);
+  else if (known && partition !== null) {
+    looked = 'f:' + sha([partition, body]).digest('base64url');
+    const hit = await ctx.store.get(looked);
+    ctx.policy.record(state!, 1, hit ? 1 : 0);
     if (hit) {
-      ctx.counters.hit(ctx.subgraph);
+      ctx.counters.hit(ctx.subgraph, known);
       return hitResponse(url, hit.body, known, hit.ttlMs, hit.tags);
     }
-    ctx.counters.miss(ctx.subgraph);
+    ctx.counters.miss(ctx.subgraph, known);
   }
   const since = ctx.store.begin();
   const response = await ctx.fetcher(url, init);
@@ -141,11 +168,12 @@ async function wholeFetch(
   const tags = response.headers.get(CACHE_TAGS_HEADER) ?? '';
   const keep = policy && tags !== UNTAGGABLE ? partitionOf(ctx.subgraph, policy.scope, ctx.caller) : null;
   ctx.shapes.set(shape, keep !== null && policy ? policy.scope : false);
-  if (keep === null || !policy) return maskPrivate(response);
+  if (keep === null || !policy || !admit(policy.scope)) return maskPrivate(response);
   const text = await response.clone().text();
   // Conservative: any "errors" member (or the word in data) and the answer is not kept.
   if (!text.includes('"errors"')) {
-    const key = 'f:' + sha([keep, body]).digest('base64url');
+    // The lookup's key when it was made for this scope (the same partition), else made now.
+    const key = looked && known === policy.scope ? looked : 'f:' + sha([keep, body]).digest('base64url');
     void ctx.store.put(key, text, tags ? tags.split(' ') : [], Math.min(ctx.maxTtlMs, policy.maxAgeMs), since);
   }
   return maskPrivate(response);
@@ -182,34 +210,43 @@ async function entitiesFetch(
   shape: string,
   fetch: EntitiesFetch,
 ): Promise<FetcherResponse> {
-  const known = ctx.shapes.get(shape);
-  const partition = known ? partitionOf(ctx.subgraph, known, ctx.caller) : null;
-  const keys = known && partition !== null ? entityKeys(partition, fetch) : null;
-  const hits = keys ? await ctx.store.getMany(keys) : fetch.parsed.variables.representations.map(() => null);
-  const missing = hits.flatMap((h, i) => (h ? [] : [i]));
-  if (keys) {
-    if (hits.length > missing.length) ctx.counters.hit(ctx.subgraph, hits.length - missing.length);
-    if (missing.length) ctx.counters.miss(ctx.subgraph, missing.length);
-  }
-  if (known && !missing.length) return assembled(url, known, hits as CacheEntry[]);
-  const since = ctx.store.begin();
+  const state = ctx.shapes.get(shape);
+  const known = state && state.scope !== false ? state.scope : null;
+  const admit = admission(ctx, state, init.body as string);
   const { parsed } = fetch;
+  const { representations } = parsed.variables;
+  const partition = known ? partitionOf(ctx.subgraph, known, ctx.caller) : null;
+  let keys: string[] | null = null;
+  if (known && partition !== null && !admit(known)) ctx.counters.skipped(ctx.subgraph, known, representations.length);
+  else if (known && partition !== null) keys = entityKeys(partition, fetch);
+  const hits = keys ? await ctx.store.getMany(keys) : representations.map(() => null);
+  const missing = hits.flatMap((h, i) => (h ? [] : [i]));
+  if (keys && known) {
+    const found = hits.length - missing.length;
+    if (found) ctx.counters.hit(ctx.subgraph, known, found);
+    if (missing.length) ctx.counters.miss(ctx.subgraph, known, missing.length);
+    ctx.policy.record(state!, hits.length, found);
+    if (!missing.length) return assembled(url, known, hits as CacheEntry[]);
+  }
+  const since = ctx.store.begin();
   const partial = missing.length < hits.length;
   const body = partial
-    ? JSON.stringify({
-        ...parsed,
-        variables: { ...parsed.variables, representations: missing.map((i) => parsed.variables.representations[i]) },
-      })
+    ? JSON.stringify({ ...parsed, variables: { ...parsed.variables, representations: missing.map((i) => representations[i]) } })
     : (init.body as string);
   const response = await ctx.fetcher(url, { ...init, body });
   if (response.status !== 200) return maskPrivate(response);
-  const answer = JSON.parse(await response.clone().text()) as {
-    data?: { _entities?: unknown[] } | null;
-    errors?: { path?: (string | number)[] }[];
-  };
-  keepEntities(ctx, { response, answer, shape, fetch, missing, since, looked: keys && known ? { keys, scope: known } : null });
+  const keep = keepingOf(ctx, response, shape, admit);
+  // Nothing to keep and nothing to merge: the answer goes on unread.
+  if (!keep && !partial) return maskPrivate(response);
+  const answer = JSON.parse(await response.clone().text()) as EntitiesAnswer;
+  if (keep) keepEntities(ctx, keep, { answer, fetch, missing, since, looked: keys && known ? { keys, scope: known } : null });
   if (!partial) return maskPrivate(response);
   return merged(url, response, answer, hits, missing);
+}
+
+interface EntitiesAnswer {
+  data?: { _entities?: unknown[] } | null;
+  errors?: { path?: (string | number)[] }[];
 }
 
 /** Response headers as Node's plain object (what `respond` takes). */
@@ -217,12 +254,27 @@ function nodeHeaders(response: FetcherResponse): Record<string, string> {
   return Object.fromEntries(response.headers as unknown as Iterable<[string, string]>);
 }
 
+interface Keeping {
+  policy: { scope: CacheScope; maxAgeMs: number };
+  /** Each representation's tags, in the answer's order. */
+  groups: string[];
+  partition: string;
+}
+
+/** What an `_entities` answer allows to keep, and where (null: nothing); remembered for its shape. */
+function keepingOf(ctx: Ctx, response: FetcherResponse, shape: string, admit: (scope: CacheScope) => boolean): Keeping | null {
+  const policy = cachePolicyOf(response.headers.get('cache-control'));
+  const groups = response.headers.get(CACHE_ENTITY_TAGS_HEADER)?.split(',');
+  const partition = policy && groups ? partitionOf(ctx.subgraph, policy.scope, ctx.caller) : null;
+  ctx.shapes.set(shape, partition !== null && policy ? policy.scope : false);
+  return partition !== null && policy && groups && admit(policy.scope) ? { policy, groups, partition } : null;
+}
+
 function keepEntities(
   ctx: Ctx,
+  keep: Keeping,
   got: {
-    response: FetcherResponse;
-    answer: { data?: { _entities?: unknown[] } | null; errors?: unknown[] };
-    shape: string;
+    answer: EntitiesAnswer;
     fetch: EntitiesFetch;
     missing: number[];
     since: FetchMark;
@@ -230,12 +282,9 @@ function keepEntities(
     looked: { keys: string[]; scope: CacheScope } | null;
   },
 ) {
-  const policy = cachePolicyOf(got.response.headers.get('cache-control'));
-  const groups = got.response.headers.get(CACHE_ENTITY_TAGS_HEADER)?.split(',');
-  const partition = policy && groups ? partitionOf(ctx.subgraph, policy.scope, ctx.caller) : null;
-  ctx.shapes.set(got.shape, partition !== null && policy ? policy.scope : false);
+  const { policy, groups, partition } = keep;
   const entities = got.answer.data?._entities;
-  if (partition === null || !policy || !groups || got.answer.errors?.length || !Array.isArray(entities)) return;
+  if (got.answer.errors?.length || !Array.isArray(entities)) return;
   // Keys made for another scope would file a private answer where anyone finds it: made anew then.
   const keys = got.looked?.scope === policy.scope ? got.looked.keys : entityKeys(partition, got.fetch);
   const entries = got.missing.flatMap((i, j) => {
@@ -263,7 +312,7 @@ function assembled(url: string, scope: CacheScope, hits: CacheEntry[]): FetcherR
 function merged(
   url: string,
   response: FetcherResponse,
-  answer: { data?: { _entities?: unknown[] } | null; errors?: { path?: (string | number)[] }[] },
+  answer: EntitiesAnswer,
   hits: (CacheEntry | null)[],
   missing: number[],
 ): FetcherResponse {

@@ -12,6 +12,8 @@ import { createEdgeHits } from './edge-hits.js';
 import type { EdgeHitDeps } from './edge-hits.js';
 import type express from 'express';
 import { createEntityCacheStep } from './cached-fetcher.js';
+import type { EntityCacheCounters } from './cached-fetcher.js';
+import { createLookupPolicy } from './lookup-policy.js';
 import type { FetchStep } from '../subgraph-fetch-stack.js';
 import { createTaggedStore } from './tagged-store.js';
 import { maskPrivate } from './private-answers.js';
@@ -45,8 +47,8 @@ function cacheCounters(metrics: ServiceMetrics) {
   const registers = [metrics.registry];
   const lookups = new Counter({
     name: 'gateway_entity_cache_total',
-    help: 'Entity cache lookups of cacheable subgraph fetches (one per representation of an _entities fetch), by result (hit, miss).',
-    labelNames: ['subgraph', 'result'] as const,
+    help: 'Entity cache lookups of cacheable subgraph fetches (one per representation of an _entities fetch), by subgraph, scope (public, private) and result: hit, miss, or skipped (not looked up where it could not pay: a private entry of a caller not seen before, a shape without a hit in its last 200 lookups and minute, only probed).',
+    labelNames: ['subgraph', 'scope', 'result'] as const,
     registers,
   });
   const responses = new Counter({
@@ -103,13 +105,16 @@ export async function createGatewayCache(opts: {
   );
   const offCut = live.onCut?.(() => store.suspend()) ?? (() => {});
   const offResubscribed = live.onResubscribed(() => void store.resume());
-  const counters = {
-    hit: (subgraph: string, n = 1) => lookups.inc({ subgraph, result: 'hit' }, n),
-    miss: (subgraph: string, n = 1) => lookups.inc({ subgraph, result: 'miss' }, n),
+  const counters: EntityCacheCounters = {
+    hit: (subgraph, scope, n = 1) => lookups.inc({ subgraph, scope, result: 'hit' }, n),
+    miss: (subgraph, scope, n = 1) => lookups.inc({ subgraph, scope, result: 'miss' }, n),
+    skipped: (subgraph, scope, n = 1) => lookups.inc({ subgraph, scope, result: 'skipped' }, n),
   };
   const maxTtlMs = config.CACHE_MAX_TTL_SECONDS * 1000;
+  // One record of callers for every subgraph: a request's fetches to two subgraphs are one visit.
+  const policy = createLookupPolicy();
   return {
-    entityCache: (subgraph) => (entity ? createEntityCacheStep(subgraph, store, counters, maxTtlMs) : off.entityCache(subgraph)),
+    entityCache: (subgraph) => (entity ? createEntityCacheStep(subgraph, store, counters, maxTtlMs, policy) : off.entityCache(subgraph)),
     responseCache(deps) {
       if (!response) return { plugins: [], middleware: [] };
       const facts = createFactsMemo();

@@ -13,9 +13,18 @@ import { eventually } from './stack.js';
  * `ECHO <marker>` goes through `client`, and counting stops once the monitor has listed it, so every
  * command `run` caused (sent before the marker) has been seen.
  */
-export async function countRedisCalls(url: string, client: Redis, key: string, run: () => Promise<unknown>): Promise<number> {
+export function countRedisCalls(url: string, client: Redis, key: string, run: () => Promise<unknown>): Promise<number> {
+  return countRedisCallsTo(url, client, `"${key}"`, run);
+}
+
+/** The same, for commands naming any key that starts with `prefix`. */
+export function countRedisCallsUnder(url: string, client: Redis, prefix: string, run: () => Promise<unknown>): Promise<number> {
+  return countRedisCallsTo(url, client, `"${prefix}`, run);
+}
+
+/** Commands whose MONITOR line holds `quoted` (a key as MONITOR quotes it, or the start of one). */
+async function countRedisCallsTo(url: string, client: Redis, quoted: string, run: () => Promise<unknown>): Promise<number> {
   const monitor = spawn('redis-cli', ['-u', url, 'monitor'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const quotedKey = `"${key}"`;
   const marker = `monitor-end-${randomUUID()}`;
   let started = false;
   let ended = false;
@@ -24,7 +33,7 @@ export async function countRedisCalls(url: string, client: Redis, key: string, r
     if (line === 'OK') started = true;
     else if (line.includes(`"${marker}"`)) ended = true;
     // Commands a script runs are listed too (source "lua"): only what a client sent is a round trip.
-    else if (!ended && !/\[\d+ lua\]/.test(line) && line.includes(quotedKey)) calls++;
+    else if (!ended && !/\[\d+ lua\]/.test(line) && line.includes(quoted)) calls++;
   });
   try {
     await eventually(async () => (started ? true : undefined), { timeoutMs: 30_000 });

@@ -1,0 +1,97 @@
+import { LRUCache } from 'lru-cache';
+import type { CacheScope } from './cached-fetcher.js';
+
+/**
+ * When the entity cache looks up and keeps a fetch's entries: only where they can pay. A skipped
+ * lookup or store only loses a hit, never changes an answer, so these rules need not be exact,
+ * only cheap:
+ *
+ * - a private entry is looked up and kept only for a caller who made an earlier request through
+ *   this gateway: a caller seen once (an account page of a user who never returns) costs no key
+ *   hashing, no Redis round trip and no write;
+ * - a fetch shape whose lookups found nothing over the last `window` of them and `windowMs` (entries
+ *   had time to be written and asked for again: a cold cache is not judged) goes quiet: only one key in
+ *   `probeOneIn` (chosen by a hash of the key, so a repeated key is always or never probed) is
+ *   still looked up and kept, and the first probe that hits wakes the shape up again.
+ */
+export interface LookupPolicyOptions {
+  /** Callers remembered (least recently seen forgotten first). @default 100_000 */
+  callers?: number;
+  /** Lookups of a shape without a single hit after which it goes quiet. @default 200 */
+  window?: number;
+  /** ... and the least time they must span (the private max-ages: 60 s). @default 60_000 */
+  windowMs?: number;
+  /** Of a quiet shape's keys, one in this many is still looked up and kept. @default 32 */
+  probeOneIn?: number;
+}
+
+/** What one fetch shape (subgraph + operation text) allowed last, and how its lookups fared since. */
+export interface ShapeState {
+  scope: CacheScope | false;
+  lookups: number;
+  hits: number;
+  quiet: boolean;
+  /** When its current window began (Date.now()). */
+  since: number;
+}
+
+export interface LookupPolicy {
+  /** True when `caller` made an earlier request than `requestId` here; remembers this one. */
+  returning(caller: string, requestId: string | undefined): boolean;
+  /** True when a quiet shape probes this key (whatever names the entry: caller and fetch body). */
+  probes(key: string): boolean;
+  /** Counts a fetch's lookups and hits against its shape (waking or quieting it). */
+  record(state: ShapeState, lookups: number, hits: number): void;
+}
+
+export function createLookupPolicy(opts: LookupPolicyOptions = {}): LookupPolicy {
+  const { callers = 100_000, window = 200, windowMs = 60_000, probeOneIn = 32 } = opts;
+  // caller -> the request it was first seen in ('' once it has come back).
+  const seen = new LRUCache<string, string>({ max: callers });
+  return {
+    returning(caller, requestId) {
+      const first = seen.get(caller);
+      if (first === undefined) {
+        seen.set(caller, requestId ?? '');
+        return false;
+      }
+      // Several fetches of one request: still its first visit. Without a request id, the next fetch counts as a return.
+      if (first !== '' && first === requestId) return false;
+      if (first !== '') seen.set(caller, '');
+      return true;
+    },
+    probes: (key) => fnv1a(key) % probeOneIn === 0,
+    record(state, lookups, hits) {
+      state.lookups += lookups;
+      state.hits += hits;
+      if (state.quiet && state.hits > 0) Object.assign(state, { quiet: false, lookups: 0, hits: 0, since: Date.now() });
+      if (state.lookups < window) return;
+      const now = Date.now();
+      if (now - state.since < windowMs) return;
+      // A window without a hit quiets the shape (or keeps it quiet); one with hits keeps it awake.
+      Object.assign(state, { quiet: state.hits === 0, lookups: 0, hits: 0, since: now });
+    },
+  };
+}
+
+/** Remembered per fetch shape (subgraph + operation text): what its last answer allowed (false: nothing). Bounded. */
+export function createShapeMemo(limit = 5_000) {
+  const memo = new Map<string, ShapeState>();
+  return {
+    get: (shape: string) => memo.get(shape),
+    /** The scope the shape's last answer allowed; its lookup record starts anew when that changes. */
+    set(shape: string, scope: CacheScope | false) {
+      if (memo.get(shape)?.scope === scope) return;
+      if (memo.size >= limit && !memo.has(shape)) memo.clear();
+      memo.set(shape, { scope, lookups: 0, hits: 0, quiet: false, since: Date.now() });
+    },
+  };
+}
+export type ShapeMemo = ReturnType<typeof createShapeMemo>;
+
+/** 32-bit FNV-1a of a string's UTF-16 code units: cheap, and spreads keys evenly enough to sample them. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}

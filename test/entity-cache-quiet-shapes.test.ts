@@ -1,0 +1,119 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createEntityCacheStep } from '../gateway/cache/cached-fetcher.js';
+import type { CacheScope, EntityCacheCounters } from '../gateway/cache/cached-fetcher.js';
+import { createLookupPolicy } from '../gateway/cache/lookup-policy.js';
+import { createTaggedStore } from '../gateway/cache/tagged-store.js';
+import type { TaggedStore } from '../gateway/cache/tagged-store.js';
+import { composeFetchStack } from '../gateway/subgraph-fetch-stack.js';
+import type { FetchStep, SendFetch } from '../gateway/subgraph-fetch-stack.js';
+import { createSubgraphFetcher } from '../gateway/subgraph-fetcher.js';
+import { CACHE_TAGS_HEADER } from '../platform/cache-tags.js';
+import { createLogger } from '../platform/logger.js';
+import { createRedisClient } from '../platform/redis-client.js';
+import { createRedisGuard } from '../platform/redis-guard.js';
+import { eventually } from './support/stack.js';
+
+/**
+ * A fetch shape whose lookups never hit goes quiet (gateway/cache/lookup-policy.ts): only probed
+ * keys are still looked up, the rest are skipped (and counted so), every answer still comes from
+ * the subgraph, and the first probe that hits brings lookups back. A real subgraph-like server on
+ * loopback (public max-age, cache tags) and the run's Redis; a window of 20 lookups (no least time) and one key in 4 probed.
+ */
+
+let served = 0;
+const subgraph = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+  req.on('end', () => {
+    served += 1;
+    const { n } = (JSON.parse(body) as { variables: { n: number } }).variables;
+    res
+      .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60, public', [CACHE_TAGS_HEADER]: `Product:${n}` })
+      .end(JSON.stringify({ data: { product: { id: String(n) } } }));
+  });
+});
+
+let url: string;
+let store: TaggedStore;
+let send: SendFetch;
+const log = createLogger('test', 'silent');
+const through: FetchStep = (fetch, next) => next(fetch);
+const policy = createLookupPolicy({ window: 20, windowMs: 0, probeOneIn: 4 });
+const counted = { hit: 0, miss: 0, skipped: 0 };
+const count =
+  (result: keyof typeof counted) =>
+  (_subgraph: string, _scope: CacheScope, n = 1) =>
+    void (counted[result] += n);
+const counters: EntityCacheCounters = { hit: count('hit'), miss: count('miss'), skipped: count('skipped') };
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => subgraph.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(subgraph.address() as AddressInfo).port}/graphql`;
+  const redis = createRedisClient({ REDIS_URL: inject('redis').url }, 'request', 'cache', log);
+  store = createTaggedStore({ redis: createRedisGuard(redis, 'cache', log), prefix: `test:${randomUUID()}:cache:`, localMaxBytes: 0, log });
+  const fetcher = createSubgraphFetcher({ timeoutMs: 5_000 });
+  send = composeFetchStack(
+    {
+      'entity-cache': createEntityCacheStep('catalog', store, counters, 60_000, policy),
+      retries: through,
+      breaker: through,
+      deadline: through,
+      metrics: through,
+    },
+    (fetch) => fetcher(fetch.url, fetch.init),
+  );
+  await eventually(async () => (store.usable() ? true : undefined), { timeoutMs: 30_000 });
+});
+afterAll(async () => {
+  await store?.close();
+  subgraph.closeAllConnections();
+  await new Promise((resolve) => subgraph.close(resolve));
+});
+
+const bodyOf = (n: number) => JSON.stringify({ query: 'query Product__catalog__0($n: Int!) { product(n: $n) { id } }', variables: { n } });
+
+/** One fetch of product `n`; the id it answers with. */
+async function productId(n: number): Promise<string> {
+  const response = await send({
+    subgraph: 'catalog',
+    operation: 'query',
+    caller: null,
+    lsn: undefined,
+    requestId: undefined,
+    url,
+    init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodyOf(n) },
+  });
+  return ((await response.json()) as { data: { product: { id: string } } }).data.product.id;
+}
+
+describe('a shape that never hits', () => {
+  it('is only probed, answers stay right, and a probe that hits brings lookups back', async () => {
+    // Products never asked twice: after the first answer teaches the shape, 20 misses quiet it.
+    let n = 0;
+    for (; n < 21; n++) expect(await productId(n)).toBe(String(n));
+    expect(counted).toEqual({ hit: 0, miss: 20, skipped: 0 });
+    // Quiet: of the next 40, only probed keys are looked up; all are answered by the subgraph.
+    const before = { ...counted, served };
+    const next = Array.from({ length: 40 }, (_, i) => n + i);
+    for (const k of next) expect(await productId(k)).toBe(String(k));
+    const probed = next.filter((k) => policy.probes(bodyOf(k)));
+    expect(probed.length).toBeGreaterThan(0);
+    expect(counted).toEqual({ hit: 0, miss: before.miss + probed.length, skipped: 40 - probed.length });
+    expect(served).toBe(before.served + 40);
+
+    // A probed key asked again: kept by its probe, it hits, and the shape is looked up again.
+    const again = probed[0]!;
+    await eventually(async () => {
+      const hits = counted.hit;
+      expect(await productId(again)).toBe(String(again));
+      return counted.hit > hits ? true : undefined;
+    });
+    const unprobed = next.find((k) => !policy.probes(bodyOf(k)))!;
+    const skipped = counted.skipped;
+    expect(await productId(unprobed)).toBe(String(unprobed));
+    expect(counted.skipped).toBe(skipped);
+  });
+});
