@@ -71,10 +71,16 @@ export function createUsageRecorder(opts: UsageRecorderOptions): UsageRecorder {
     record(who, coordinates, now = Date.now()) {
       const day = utcDay(now);
       const key = { client: label(who.client), version: label(who.version), partnerId: who.partnerId, operation: label(who.operation) };
+      const suffix = `\n${key.client}\n${key.version}\n${key.partnerId}\n${key.operation}`;
       let dropped = 0;
       for (const coordinate of coordinates) {
-        const id = `${day}\n${coordinate}\n${key.client}\n${key.version}\n${key.partnerId}\n${key.operation}`;
-        if (!add(id, { ...key, coordinate, day, count: 1, lastSeen: now })) dropped++;
+        const id = `${day}\n${coordinate}${suffix}`;
+        // A coordinate already counted this flush (the usual case) is one map hit, no new entry object.
+        const seen = pending.get(id);
+        if (seen) {
+          seen.count += 1;
+          seen.lastSeen = Math.max(seen.lastSeen, now);
+        } else if (!add(id, { ...key, coordinate, day, count: 1, lastSeen: now })) dropped++;
       }
       if (dropped) opts.onDropped?.(dropped);
     },
