@@ -21,15 +21,18 @@ import { SubgraphHttpError, isRetriable } from './subgraph-failure.js';
  * 1. `entity-cache`: query fetches whose answers the subgraph declared cacheable, per caller for
  *    private ones (gateway/cache/cached-fetcher.ts); a hit skips everything below. Mutations and
  *    read-your-writes fetches go straight through.
- * 2. `retries`: bounded, jittered retries of queries only, after a refused/reset connection or a
+ * 2. `dedup`: an identical query fetch (same URL, body and headers, so the same caller) already
+ *    on its way waits for that one's answer and gets its own copy (gateway/subgraph-fetch-dedup.ts);
+ *    mutations and read-your-writes fetches are always sent.
+ * 3. `retries`: bounded, jittered retries of queries only, after a refused/reset connection or a
  *    502/503/504; a mutation is sent once (a retry could apply it twice).
- * 3. `breaker`: the subgraph's circuit breaker around each attempt; a 5xx counts as a failure.
- * 4. `deadline`: the attempt's deadline, queries and mutations apart (SUBGRAPH_TIMEOUTS,
+ * 4. `breaker`: the subgraph's circuit breaker around each attempt; a 5xx counts as a failure.
+ * 5. `deadline`: the attempt's deadline, queries and mutations apart (SUBGRAPH_TIMEOUTS,
  *    SUBGRAPH_MUTATION_TIMEOUT_MS).
- * 5. `metrics`: `gateway_subgraph_fetch_duration_seconds` and the client span, per attempt on the wire.
- * 6. `http`: node:http keep-alive with the connect deadline (gateway/subgraph-fetcher.ts).
+ * 6. `metrics`: `gateway_subgraph_fetch_duration_seconds` and the client span, per attempt on the wire.
+ * 7. `http`: node:http keep-alive with the connect deadline (gateway/subgraph-fetcher.ts).
  */
-export const SUBGRAPH_FETCH_STACK = ['entity-cache', 'retries', 'breaker', 'deadline', 'metrics', 'http'] as const;
+export const SUBGRAPH_FETCH_STACK = ['entity-cache', 'dedup', 'retries', 'breaker', 'deadline', 'metrics', 'http'] as const;
 export type FetchStepName = (typeof SUBGRAPH_FETCH_STACK)[number];
 
 /** A fetch's operation kind (an `_entities` fetch after a mutation's root fetch is a query). */
@@ -111,7 +114,7 @@ export function fetchDocument(query: string | undefined): DocumentNode | undefin
   return document ?? undefined;
 }
 
-/** Step 2: retries of queries only; a 5xx the breaker counted is handed back as the response, for Apollo's error. */
+/** Step 3: retries of queries only; a 5xx the breaker counted is handed back as the response, for Apollo's error. */
 export function retriesStep(opts: { retries: number; onRetry(): void }): FetchStep {
   const policy = retry(handleWhen(isRetriable), {
     maxAttempts: opts.retries,
@@ -130,7 +133,7 @@ export function retriesStep(opts: { retries: number; onRetry(): void }): FetchSt
   };
 }
 
-/** Step 3: the breaker around each attempt; a 5xx is thrown inside it so that it counts. */
+/** Step 4: the breaker around each attempt; a 5xx is thrown inside it so that it counts. */
 export const breakerStep =
   (breaker: SubgraphBreaker): FetchStep =>
   (fetch, next) =>
@@ -140,7 +143,7 @@ export const breakerStep =
       return response;
     });
 
-/** Step 4: the attempt's deadline, by operation kind. */
+/** Step 5: the attempt's deadline, by operation kind. */
 export const deadlineStep =
   (opts: { queryTimeoutMs: number; mutationTimeoutMs: number }): FetchStep =>
   (fetch, next) =>
@@ -149,13 +152,13 @@ export const deadlineStep =
       init: { ...fetch.init, timeoutMs: fetch.operation === 'mutation' ? opts.mutationTimeoutMs : opts.queryTimeoutMs },
     });
 
-/** Step 5: each attempt on the wire timed (and traced) by platform/observability. */
+/** Step 6: each attempt on the wire timed (and traced) by platform/observability. */
 export const metricsStep =
   (observe: FetchObserver): FetchStep =>
   (fetch, next) =>
     observe(fetch.url, fetch.init, (url, init) => next({ ...fetch, url, init: init ?? {} }));
 
-/** Step 6: the wire. */
+/** Step 7: the wire. */
 export const httpSend =
   (fetcher: Fetcher): SendFetch =>
   (fetch) =>

@@ -108,10 +108,24 @@ function dropIdlePeers(agent: http.Agent, socket: { remoteAddress?: string; remo
   }
 }
 
+/** A fetcher calls a few URLs (its subgraph's /graphql, /health/ready): each is parsed once, not per fetch. */
+function createUrlParser(): (input: string) => URL {
+  const parsed = new Map<string, URL>();
+  return (input) => {
+    let url = parsed.get(input);
+    if (!url) {
+      if (parsed.size >= 100) parsed.clear();
+      parsed.set(input, (url = new URL(input)));
+    }
+    return url;
+  };
+}
+
 export function createSubgraphFetcher(options: SubgraphFetcherOptions): Fetcher {
+  const urlOf = createUrlParser();
   return (input, init?: SubgraphFetchInit) =>
     new Promise<FetcherResponse>((resolve, reject) => {
-      const url = new URL(input);
+      const url = urlOf(input);
       const secure = url.protocol === 'https:';
       const headers = init?.headers ?? {};
       const body = init?.body as string | undefined;

@@ -15,6 +15,7 @@ import type { GatewayCache } from './cache/index.js';
 import { breakerStep, composeFetchStack, deadlineStep, httpSend, metricsStep, retriesStep } from './subgraph-fetch-stack.js';
 import type { FetchStep, SendFetch } from './subgraph-fetch-stack.js';
 import { createSubgraphFetcher } from './subgraph-fetcher.js';
+import { createDedupStep } from './subgraph-fetch-dedup.js';
 import { SubgraphDataSource } from './subgraph-source.js';
 import type { Supergraph } from './supergraph.js';
 
@@ -25,6 +26,8 @@ export function supergraphSubgraphNames(supergraph: Supergraph): string[] {
 
 /** No entity cache: the fetch goes on down the stack. */
 const withoutCache: FetchStep = (fetch, next) => next(fetch);
+/** SUBGRAPH_DEDUP_ENABLED=false: every fetch is sent. */
+const withoutDedup: FetchStep = (fetch, next) => next(fetch);
 
 /** Gauge values: ordered by how bad, so `max by (subgraph)` over gateways shows the worst. */
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -54,6 +57,12 @@ function registerMetrics(metrics: ServiceMetrics, entries: Map<string, Entry>) {
       labelNames: ['subgraph', 'reason'] as const,
       registers,
     }),
+    deduplicated: new Counter({
+      name: 'gateway_subgraph_fetch_deduplicated_total',
+      help: 'Query fetches not sent: an identical fetch (same URL, body and headers) was on its way, and its answer was shared.',
+      labelNames: ['subgraph'] as const,
+      registers,
+    }),
     retries: new Counter({
       name: 'gateway_subgraph_fetch_retries_total',
       help: 'Query fetches sent again after a refused or reset connection or a 502/503/504.',
@@ -70,6 +79,7 @@ function subgraphFetchStack(parts: {
   breaker: SubgraphBreaker;
   queryTimeoutMs: number;
   onRetry(): void;
+  onShared(): void;
   observe: FetchObserver;
   fetcher: Fetcher;
 }): SendFetch {
@@ -77,6 +87,7 @@ function subgraphFetchStack(parts: {
   return composeFetchStack(
     {
       'entity-cache': parts.entityCache,
+      dedup: config.SUBGRAPH_DEDUP_ENABLED === 'true' ? createDedupStep({ onShared: () => parts.onShared() }) : withoutDedup,
       retries: retriesStep({ retries: config.SUBGRAPH_RETRIES, onRetry: () => parts.onRetry() }),
       breaker: breakerStep(parts.breaker),
       deadline: deadlineStep({ queryTimeoutMs: parts.queryTimeoutMs, mutationTimeoutMs: config.SUBGRAPH_MUTATION_TIMEOUT_MS }),
@@ -115,7 +126,7 @@ export function createSubgraphRegistry(opts: {
     throw new ConfigError(unknown.map((n) => `SUBGRAPH_TIMEOUTS: "${n}" is not a subgraph of the supergraph (${names.join(', ')})`));
 
   const entries = new Map<string, Entry>();
-  const { failures, retries } = registerMetrics(opts.metrics, entries);
+  const { failures, retries, deduplicated } = registerMetrics(opts.metrics, entries);
 
   const settings = {
     consecutiveFailures: config.SUBGRAPH_BREAKER_CONSECUTIVE_FAILURES,
@@ -148,6 +159,7 @@ export function createSubgraphRegistry(opts: {
         breaker,
         queryTimeoutMs,
         onRetry: () => retries.inc({ subgraph: name }),
+        onShared: () => deduplicated.inc({ subgraph: name }),
         observe: createFetchObserver(name, fetchMetrics),
         fetcher,
       });

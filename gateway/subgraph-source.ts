@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { RemoteGraphQLDataSource } from '@apollo/gateway';
 import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
+import type { GatewayGraphQLRequest, GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { INTERNAL_TOKEN_HEADER } from '../platform/auth/service-token.js';
 import type { ServiceTokenSigner } from '../platform/auth/service-token.js';
@@ -105,3 +105,32 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     if (!response.ok) throw await this.errorFromResponse(response);
   }
 }
+
+/**
+ * RemoteGraphQLDataSource's own (private) sendRequest, without the node-fetch `Request` it builds
+ * for every fetch only to pass to didEncounterError and parseBody, neither of which reads it here
+ * (not overridden): that object (URL parsing, header copies) was ~3% of the gateway's CPU in the
+ * bench. Same steps, same errors, same response otherwise.
+ */
+async function sendRequest(
+  this: SubgraphDataSource,
+  request: GatewayGraphQLRequest,
+  context: GatewayContext,
+): Promise<GatewayGraphQLResponse> {
+  const { http, ...withoutHttp } = request;
+  if (!http) throw new Error("Internal error: Only 'http' requests are supported.");
+  const init = { method: http.method, headers: Object.fromEntries(http.headers), body: JSON.stringify(withoutHttp) };
+  let response: FetcherResponse | undefined;
+  try {
+    response = await this.fetcher(http.url, init);
+    if (!response.ok) throw await this.errorFromResponse(response);
+    const body: unknown = await this.parseBody(response);
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new Error(`Expected JSON response body, but received: ${String(body)}`);
+    return { ...body, http: response };
+  } catch (error) {
+    this.didEncounterError(error as Error, undefined as never, response, context, request);
+    throw error;
+  }
+}
+(SubgraphDataSource.prototype as unknown as { sendRequest: typeof sendRequest }).sendRequest = sendRequest;

@@ -48,6 +48,7 @@ beforeAll(async () => {
   send = composeFetchStack(
     {
       'entity-cache': createEntityCacheStep('orders', store, counters, 60_000),
+      dedup: through,
       retries: through,
       breaker: through,
       deadline: through,

@@ -7,7 +7,7 @@ import type { ClientInfo, GatewayContext } from '../request.js';
 import { createLimiterSet, rateLimitedError } from './limiter.js';
 import { operationCost } from './operation-cost.js';
 import { tooExpensive } from './operation-limits.js';
-import type { CostHints } from './operation-cost.js';
+import type { CostHints, CostOptions } from './operation-cost.js';
 
 /** What a response's `extensions.cost` tells the client. */
 export interface CostReport {
@@ -44,11 +44,44 @@ export type CostCeiling = (
 /** `hints`: the loaded supergraph's @cost / @listSize (they follow a reload). */
 export function createCostCeiling(deps: { config: GatewayConfig; hints: () => CostHints }): CostCeiling {
   const max = deps.config.LIMIT_MAX_OPERATION_COST;
+  const costOf = createCostMemo({ defaultListSize: deps.config.COST_DEFAULT_LIST_SIZE });
   return (schema, document, operation, variables) => {
-    const estimated = operationCost(schema, document, operation, variables, deps.hints(), {
-      defaultListSize: deps.config.COST_DEFAULT_LIST_SIZE,
-    });
+    const estimated = costOf(schema, document, operation, variables, deps.hints());
     return estimated > max ? { estimated, refusal: tooExpensive(estimated, max) } : { estimated };
+  };
+}
+
+/** Variables longer than this as JSON are costed anew (a large input is rarely sent twice). */
+const MEMO_MAX_KEY = 1_024;
+/** Distinct variable sets remembered per operation (a storefront's pages and categories). */
+const MEMO_MAX_PER_OPERATION = 256;
+
+/**
+ * operationCost is a pure function of the operation, its variables, the schema and the hints; the
+ * same operation (Apollo Server hands every request with the same text the same parsed document)
+ * with the same variables was walked again on every request. Kept per operation node, so nothing
+ * outlives Apollo's document cache, and dropped when the schema or the hints change (a reload).
+ */
+function createCostMemo(options: CostOptions) {
+  const memo = new WeakMap<OperationDefinitionNode, { schema: GraphQLSchema; hints: CostHints; costs: Map<string, number> }>();
+  return (
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Record<string, unknown>,
+    hints: CostHints,
+  ) => {
+    const key = JSON.stringify(variables);
+    if (key.length > MEMO_MAX_KEY) return operationCost(schema, document, operation, variables, hints, options);
+    let entry = memo.get(operation);
+    if (entry?.schema !== schema || entry.hints !== hints) memo.set(operation, (entry = { schema, hints, costs: new Map() }));
+    let cost = entry.costs.get(key);
+    if (cost === undefined) {
+      cost = operationCost(schema, document, operation, variables, hints, options);
+      if (entry.costs.size >= MEMO_MAX_PER_OPERATION) entry.costs.clear();
+      entry.costs.set(key, cost);
+    }
+    return cost;
   };
 }
 

@@ -119,6 +119,12 @@ export const subgraphFetchShape = {
     .max(3)
     .default(1)
     .describe('extra attempts of a query fetch refused, reset or answered 502/503/504, with jittered backoff; 0 turns retries off'),
+  SUBGRAPH_DEDUP_ENABLED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .describe(
+      'in-flight deduplication: a query fetch identical to one on its way to the subgraph (same URL, body and headers, so the same caller) waits for that answer instead of sending its own; mutations and read-your-writes fetches are always sent',
+    ),
   SUBGRAPH_BREAKER_CONSECUTIVE_FAILURES: positiveInt(5).describe(
     "consecutive failed fetches (network, timeout, 5xx) that open a subgraph's breaker",
   ),

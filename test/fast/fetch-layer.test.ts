@@ -118,6 +118,7 @@ describe('the declared stack', () => {
         deadline: step('deadline'),
         breaker: step('breaker'),
         retries: step('retries'),
+        dedup: step('dedup'),
         'entity-cache': step('entity-cache'),
       },
       async () => {

@@ -111,6 +111,9 @@ describe('operation limits (graphql-armor, default settings)', () => {
     const small = await post(`query($n: Int) { ${FAN_OUT} }`, { n: 3 });
     expect(small.body.errors).toBeUndefined();
     expect(small.status).toBe(200);
+    // Costs are remembered per operation and variables (cost-budget.ts): the large pages are still refused.
+    const again = await post(`query($n: Int) { ${FAN_OUT} }`, { n: 100 });
+    expect(again.body.errors![0]!.extensions).toMatchObject({ cost: 20405, maxCost: 10000 });
   });
 
   it('keeps answering normal traffic while being flooded with refused operations', async () => {
