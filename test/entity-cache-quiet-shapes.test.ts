@@ -58,6 +58,7 @@ beforeAll(async () => {
   send = composeFetchStack(
     {
       'entity-cache': createEntityCacheStep('catalog', store, counters, 60_000, policy),
+      dedup: through,
       retries: through,
       breaker: through,
       deadline: through,
