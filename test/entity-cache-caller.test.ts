@@ -1,17 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createEntityCacheStep } from '../gateway/cache/cached-fetcher.js';
-import { createTaggedStore } from '../gateway/cache/tagged-store.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaggedStore } from '../gateway/cache/tagged-store.js';
-import { composeFetchStack } from '../gateway/subgraph-fetch-stack.js';
-import type { FetchFacts, FetchStep, SendFetch } from '../gateway/subgraph-fetch-stack.js';
-import { createSubgraphFetcher } from '../gateway/subgraph-fetcher.js';
+import type { FetchFacts, SendFetch } from '../gateway/subgraph-fetch-stack.js';
 import { CACHE_TAGS_HEADER } from '../platform/cache-tags.js';
-import { createLogger } from '../platform/logger.js';
-import { createRedisClient } from '../platform/redis-client.js';
-import { createRedisGuard } from '../platform/redis-guard.js';
+import { startEntityCacheStack } from './support/entity-cache-stack.js';
 import { eventually } from './support/stack.js';
 
 /**
@@ -35,28 +28,11 @@ const subgraph = http.createServer((req, res) => {
 let url: string;
 let store: TaggedStore;
 let send: SendFetch;
-const log = createLogger('test', 'silent');
-const through: FetchStep = (fetch, next) => next(fetch);
 
 beforeAll(async () => {
   await new Promise<void>((resolve) => subgraph.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(subgraph.address() as AddressInfo).port}/graphql`;
-  const redis = createRedisClient({ REDIS_URL: inject('redis').url }, 'request', 'cache', log);
-  store = createTaggedStore({ redis: createRedisGuard(redis, 'cache', log), prefix: `test:${randomUUID()}:cache:`, localMaxBytes: 0, log });
-  const counters = { hit: () => {}, miss: () => {}, skipped: () => {} };
-  const fetcher = createSubgraphFetcher({ timeoutMs: 5_000 });
-  send = composeFetchStack(
-    {
-      'entity-cache': createEntityCacheStep('orders', store, counters, 60_000),
-      dedup: through,
-      retries: through,
-      breaker: through,
-      deadline: through,
-      metrics: through,
-    },
-    (fetch) => fetcher(fetch.url, fetch.init),
-  );
-  await eventually(async () => (store.usable() ? true : undefined), { timeoutMs: 30_000 });
+  ({ store, send } = await startEntityCacheStack('orders', { hit: () => {}, miss: () => {}, skipped: () => {} }));
 });
 afterAll(async () => {
   await store?.close();

@@ -1,19 +1,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createEntityCacheStep } from '../gateway/cache/cached-fetcher.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheScope, EntityCacheCounters } from '../gateway/cache/cached-fetcher.js';
 import { createLookupPolicy } from '../gateway/cache/lookup-policy.js';
-import { createTaggedStore } from '../gateway/cache/tagged-store.js';
 import type { TaggedStore } from '../gateway/cache/tagged-store.js';
-import { composeFetchStack } from '../gateway/subgraph-fetch-stack.js';
-import type { FetchStep, SendFetch } from '../gateway/subgraph-fetch-stack.js';
-import { createSubgraphFetcher } from '../gateway/subgraph-fetcher.js';
+import type { SendFetch } from '../gateway/subgraph-fetch-stack.js';
 import { CACHE_TAGS_HEADER } from '../platform/cache-tags.js';
-import { createLogger } from '../platform/logger.js';
-import { createRedisClient } from '../platform/redis-client.js';
-import { createRedisGuard } from '../platform/redis-guard.js';
+import { startEntityCacheStack } from './support/entity-cache-stack.js';
 import { eventually } from './support/stack.js';
 
 /**
@@ -39,8 +32,6 @@ const subgraph = http.createServer((req, res) => {
 let url: string;
 let store: TaggedStore;
 let send: SendFetch;
-const log = createLogger('test', 'silent');
-const through: FetchStep = (fetch, next) => next(fetch);
 const policy = createLookupPolicy({ window: 20, windowMs: 0, probeOneIn: 4 });
 const counted = { hit: 0, miss: 0, skipped: 0 };
 const count =
@@ -52,21 +43,7 @@ const counters: EntityCacheCounters = { hit: count('hit'), miss: count('miss'), 
 beforeAll(async () => {
   await new Promise<void>((resolve) => subgraph.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(subgraph.address() as AddressInfo).port}/graphql`;
-  const redis = createRedisClient({ REDIS_URL: inject('redis').url }, 'request', 'cache', log);
-  store = createTaggedStore({ redis: createRedisGuard(redis, 'cache', log), prefix: `test:${randomUUID()}:cache:`, localMaxBytes: 0, log });
-  const fetcher = createSubgraphFetcher({ timeoutMs: 5_000 });
-  send = composeFetchStack(
-    {
-      'entity-cache': createEntityCacheStep('catalog', store, counters, 60_000, policy),
-      dedup: through,
-      retries: through,
-      breaker: through,
-      deadline: through,
-      metrics: through,
-    },
-    (fetch) => fetcher(fetch.url, fetch.init),
-  );
-  await eventually(async () => (store.usable() ? true : undefined), { timeoutMs: 30_000 });
+  ({ store, send } = await startEntityCacheStack('catalog', counters, policy));
 });
 afterAll(async () => {
   await store?.close();

@@ -1,6 +1,7 @@
 import type express from 'express';
 import { HeaderMap } from '@apollo/server';
 import type { GraphQLRequest } from '@apollo/server';
+import type { RequestTelemetry } from '../../platform/observability/index.js';
 import type { GraphQLError } from 'graphql';
 import type { ConsistencyState } from '../consistency.js';
 import { contextFromEdge } from '../context.js';
@@ -17,15 +18,7 @@ import type { CacheEntry, TaggedStore } from './tagged-store.js';
 export interface EdgeHitDeps extends ResponseCacheDeps {
   consistency: { fromRequest(req: express.Request): ConsistencyState };
   /** Telemetry's record of one finished operation (platform/observability/request-plugin.ts). */
-  telemetry(done: {
-    context: GatewayContext;
-    request: GraphQLRequest;
-    operationName: string | null | undefined;
-    resolved: boolean;
-    status: number;
-    errorCodes: string[];
-    seconds: number;
-  }): void;
+  telemetry: RequestTelemetry<GatewayContext>['record'];
   /** Field usage, recorded for this caller (gateway/usage/). */
   recordUsage(client: ClientInfo, usage: NonNullable<OperationFacts['usage']>): void;
   /** A partner's cost budget, charged as the pipeline charges it (gateway/limits/cost-budget.ts). */
