@@ -86,6 +86,8 @@ describe('docker-compose.yml', () => {
       expect(service, name).toBeDefined();
       const resolved = Object.fromEntries(Object.entries(service!.environment ?? {}).map(([k, v]) => [k, interpolate(v, env)]));
       expect(() => parseConfig(schema, resolved), name).not.toThrow();
+      // The leases docs/operators.md describes and the benchmark runs with (bench/stack.ts): one Redis call per lease.
+      if (name === 'gateway') expect(parseConfig(gatewaySchema, resolved)).toMatchObject({ RATE_LIMIT_LEASE: 10, COST_BUDGET_LEASE: 500 });
     }
   });
 

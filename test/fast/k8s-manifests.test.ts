@@ -51,6 +51,8 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
         const env = containerEnv([...objects, ...secrets], container);
         const schema = SCHEMAS[(name === 'supergraph-migrate' ? 'migrate' : name) as keyof typeof SCHEMAS];
         const config = parseConfig(schema, env) as Record<string, unknown>;
+        // The same leases as docker-compose.yml (test/fast/deploy.test.ts), in every overlay.
+        if (name === 'gateway') expect(config, tree).toMatchObject({ RATE_LIMIT_LEASE: 10, COST_BUDGET_LEASE: 500 });
         // A peer address left to its default would be a development one (127.0.0.1): the manifest must say where peers are.
         const addresses = Object.entries(config).filter(([key]) => /_URLS?$/.test(key));
         expect(JSON.stringify(addresses), `${tree}: ${name} relies on a loopback default`).not.toMatch(/127\.0\.0\.1|localhost/);
