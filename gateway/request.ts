@@ -1,5 +1,6 @@
 import type { GraphQLError } from 'graphql';
 import type { Identity } from '../platform/auth/identity.js';
+import type { ReadFrom } from './cache/tagged-store.js';
 
 /**
  * The request's types, in one file that imports no gateway module: the edge writes them, Apollo's
@@ -70,6 +71,8 @@ export interface ResponseScope {
   cacheable: boolean;
   maxAgeMs: number;
   tags: Set<string>;
+  /** Where the subgraph answers so far came from, the weakest of them (gateway/cache/tagged-store.ts FetchMark). */
+  readFrom: ReadFrom | undefined;
 }
 
 /** Apollo's context for one operation. */

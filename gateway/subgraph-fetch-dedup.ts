@@ -1,5 +1,6 @@
 import type { FetcherResponse } from '@apollo/utils.fetcher';
 import { REQUEST_ID_HEADER } from '../platform/http.js';
+import { READ_SOURCE_HEADER } from '../platform/lsn.js';
 import type { FetchStep, SubgraphFetch } from './subgraph-fetch-stack.js';
 
 /**
@@ -16,6 +17,26 @@ function flightKey(fetch: SubgraphFetch): string | undefined {
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (const [name, value] of entries) if (name.toLowerCase() !== REQUEST_ID_HEADER) key += `\n${name.toLowerCase()}:${value}`;
   return key;
+}
+
+/**
+ * A waiter's own copy of the shared answer, without READ_SOURCE_HEADER: the subgraph read it for
+ * the first fetch, maybe before this waiter's caches marked the start of theirs, so it must not
+ * claim the exemption a fresh read from the primary gets (gateway/cache/tagged-store.ts FetchMark).
+ */
+function joinerCopy(response: FetcherResponse): FetcherResponse {
+  const copy = response.clone();
+  const { headers } = copy;
+  const hidden = (name: string) => name.toLowerCase() === READ_SOURCE_HEADER;
+  const view = {
+    get: (name: string) => (hidden(name) ? null : headers.get(name)),
+    has: (name: string) => !hidden(name) && headers.has(name),
+    *[Symbol.iterator]() {
+      for (const entry of headers as unknown as Iterable<[string, string]>) if (!hidden(entry[0])) yield entry;
+    },
+  };
+  // The copy's own members (body, status, ...) through the prototype; only the headers differ.
+  return Object.create(copy, { headers: { value: view, enumerable: true } }) as FetcherResponse;
 }
 
 interface Flight {
@@ -56,7 +77,7 @@ export function createDedupStep(opts: { onShared(): void }): FetchStep {
     return sent.then(
       (response) => {
         flights.delete(key);
-        for (const waiter of flight.waiters) waiter.resolve(response.clone());
+        for (const waiter of flight.waiters) waiter.resolve(joinerCopy(response));
         return response;
       },
       (err: unknown) => {

@@ -25,9 +25,15 @@ const MAX_TAGS = 200;
  * price would be missed by a list tagged only with the entities it held. `[]` cannot occur in an id.
  */
 export const listTag = (type: string) => `${type}[]`;
+/** The tag of the lists of `type` that its resolver said only `event` (among others) can change (`listChangedOnlyBy`). */
+export const listTagFor = (type: string, event: string) => `${type}[]@${event}`;
+/** What an event about `type` declares for its lists: every list of the type, and those that said this event changes them. */
+export const listTagsOf = (type: string, event: string) => [listTag(type), listTagFor(type, event)];
 
 interface TagState {
   all: Set<string>;
+  /** Per list field (its path): the only events its resolver said can change it (`listChangedOnlyBy`). */
+  changedOnlyBy: Map<GraphQLResolveInfo['path'], string[]>;
   /** Per `_entities` index: its tags, or null once it cannot be kept (untaggable or volatile). */
   entities: (Set<string> | null)[];
   untaggable: boolean;
@@ -52,6 +58,16 @@ export function markVolatile(context: object, info: Pick<GraphQLResolveInfo, 'pa
   const at = entityIndex(info.path);
   if (at === undefined) state.untaggable = true;
   else state.entities[at] = null;
+}
+
+/**
+ * A list resolver's word that only these events can change which entities its list holds, or in
+ * what order (catalog's category page in creation order: ProductChanged, not StockChanged), so a
+ * cached answer holding the list survives the others. Without it every event about the list's type
+ * drops every list of it (listTag). Each entity in the list still carries its own tag.
+ */
+export function listChangedOnlyBy(context: object, info: Pick<GraphQLResolveInfo, 'path'>, events: string[]): void {
+  states.get(context)?.changedOnlyBy.set(info.path, events);
 }
 
 function record(state: TagState, tag: string | null, at: number | undefined) {
@@ -123,7 +139,7 @@ function headersOf(state: TagState): { all: string; entities?: string } {
 export function cacheTagsPlugin<C extends object>(): ApolloServerPlugin<C> {
   return {
     async requestDidStart({ contextValue }) {
-      const state: TagState = { all: new Set(), entities: [], untaggable: false };
+      const state: TagState = { all: new Set(), changedOnlyBy: new Map(), entities: [], untaggable: false };
       states.set(contextValue, state);
       return {
         async executionDidStart() {
@@ -134,10 +150,14 @@ export function cacheTagsPlugin<C extends object>(): ApolloServerPlugin<C> {
               const typeName = isObjectType(named) ? named.name : undefined;
               const root = !info.path.prev && info.fieldName === '_entities';
               const at = root ? undefined : entityIndex(info.path);
-              // A list picked by arguments is tagged as such, empty or not: what may move into it is unknown.
+              // A list picked by arguments is tagged as such, empty or not: what may move into it is unknown
+              // (once its resolver ran: it may have said which events can change it).
               const listed = root ? undefined : listedType(info);
-              if (listed) record(state, listTag(listed), at);
               return (error, result) => {
+                if (listed) {
+                  const only = state.changedOnlyBy.get(info.path);
+                  for (const tag of only ? only.map((e) => listTagFor(listed, e)) : [listTag(listed)]) record(state, tag, at);
+                }
                 if (!error) collect(state, result, typeName, at, root);
               };
             },

@@ -3,7 +3,7 @@ import { OperationTypeNode } from 'graphql';
 import type { Database } from './db.js';
 
 type LsnSource = Pick<Database<Record<string, unknown>>, 'commitLsn'>;
-import { CONSISTENCY_LSN_HEADER, formatLsnList, mergeLsn, parseLsn, parseLsnList } from './lsn.js';
+import { CONSISTENCY_LSN_HEADER, READ_SOURCE_HEADER, formatLsnList, mergeLsn, parseLsn, parseLsnList } from './lsn.js';
 import { requestScope } from './request-scope.js';
 
 /**
@@ -48,6 +48,20 @@ export function consistencyPlugin(name: string, database: LsnSource): ApolloServ
           if (operation?.operation !== OperationTypeNode.MUTATION) return;
           const report = await writesReport(name, database);
           if (report) response.http.headers.set(CONSISTENCY_LSN_HEADER, report);
+        },
+      };
+    },
+  };
+}
+
+/** Every query's answer says whether a replica served any of its reads (READ_SOURCE_HEADER). */
+export function readSourcePlugin<C extends { db: { readFromReplica: boolean } }>(): ApolloServerPlugin<C> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ operation, response, contextValue }) {
+          if (operation?.operation !== OperationTypeNode.QUERY) return;
+          response.http.headers.set(READ_SOURCE_HEADER, contextValue.db.readFromReplica ? 'replica' : 'primary');
         },
       };
     },

@@ -189,6 +189,11 @@ export class RequestDb<S extends Record<string, unknown>> {
   get write(): Db<S> {
     return this.database.primary;
   }
+
+  /** Whether any read of this request went to a replica (a fallback to the primary counts too: it was picked). */
+  get readFromReplica(): boolean {
+    return this.reader !== undefined && this.reader !== this.database.primary;
+  }
 }
 
 /**

@@ -10,6 +10,15 @@
  */
 export const CONSISTENCY_LSN_HEADER = 'x-consistency-lsn';
 
+/**
+ * On a subgraph's answer to a query: `primary` when nothing it read came from a read replica (every
+ * read ran on the primary, after the request arrived), else `replica`. The gateway's caches need
+ * it: an answer read from the primary after an event reached the gateway already holds that
+ * event's change; one read from a replica may not (its replay lags), so it is not stored for a
+ * while after such an event (CACHE_EVENT_SKEW_MS, gateway/cache/tagged-store.ts).
+ */
+export const READ_SOURCE_HEADER = 'x-read-source';
+
 const LSN_TEXT = /^([0-9A-F]{1,8})\/([0-9A-F]{1,8})$/i;
 const NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 /** More entries than any real graph has subgraphs is garbage, not a token. */

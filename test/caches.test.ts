@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cacheLookups, changeAndAwaitEvent as awaitEvents, untilCached as whenCached } from './support/cache-probes.js';
+import type { CacheKind } from './support/cache-probes.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
 
@@ -54,56 +56,14 @@ const pay = (who: TestUser, invoiceId: string, cardToken: string) =>
     { token: who.token },
   );
 
-type Cache = 'entity' | 'response';
-/** Cache lookups the gateway has counted, by result (both caches unless one is named). */
-async function lookups(only?: Cache, subgraph?: string): Promise<{ hit: number; miss: number }> {
-  const text = await (await fetch(`${stack.supergraph.metricsUrls.gateway}/metrics`)).text();
-  const names = only ? [`gateway_${only}_cache_total{`] : ['gateway_entity_cache_total{', 'gateway_response_cache_total{'];
-  const sum = (result: string) =>
-    text
-      .split('\n')
-      .filter(
-        (l) =>
-          names.some((n) => l.startsWith(n)) && l.includes(`result="${result}"`) && (!subgraph || l.includes(`subgraph="${subgraph}"`)),
-      )
-      .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
-  return { hit: sum('hit'), miss: sum('miss') };
-}
-
-/** Tags the gateway has invalidated on events of this type so far (such an event reached it). */
-async function invalidations(metricsUrl: string, event: string): Promise<number> {
-  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
-  return Number(new RegExp(`^gateway_cache_invalidations_total\\{[^}]*event="${event}"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
-}
-
-/**
- * Runs a change and waits until the named events it causes reached the gateways (their invalidations
- * are counted). Named, not any: placing an order sends catalog's StockChanged and orders'
- * OrderPlaced, from two relays, in either order; waiting for "an" event let a test read the
- * customer's cached list after StockChanged but before OrderPlaced dropped it.
- */
-async function changeAndAwaitEvent<T>(
-  change: () => Promise<T>,
-  events: string[],
-  metricsUrls: string[] = [stack.supergraph.metricsUrls.gateway],
-): Promise<T> {
-  const counts = () => Promise.all(metricsUrls.flatMap((u) => events.map((e) => invalidations(u, e))));
-  const before = await counts();
-  const result = await change();
-  await eventually(async () => ((await counts()).every((n, i) => n > before[i]!) ? true : undefined), { timeoutMs: 30_000 });
-  return result;
-}
+type Cache = CacheKind;
+const lookups = (only?: Cache, subgraph?: string) => cacheLookups(stack.supergraph.metricsUrls.gateway, only, subgraph);
+const changeAndAwaitEvent = <T>(change: () => Promise<T>, events: string[], metricsUrls = [stack.supergraph.metricsUrls.gateway]) =>
+  awaitEvents(change, events, metricsUrls);
+const untilCached = (ask: () => Promise<unknown>, only?: Cache, subgraph?: string) =>
+  whenCached(stack.supergraph.metricsUrls.gateway, ask, only, subgraph);
 
 const stockOf = async (id: string) => (await stack.gql(PRODUCT, { id })).data?.product?.stock as number | undefined;
-
-/** Asks until the gateway answers a cacheable query from the cache (the first answer teaches it the shape). */
-async function untilCached(ask: () => Promise<unknown>, only?: Cache, subgraph?: string) {
-  await eventually(async () => {
-    const before = (await lookups(only, subgraph)).hit;
-    await ask();
-    return (await lookups(only, subgraph)).hit > before ? true : undefined;
-  });
-}
 
 describe('response and entity caches', () => {
   it('serves public answers from Redis, and a stock change is in the next response after its event', async () => {

@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsistency } from '../gateway/consistency.js';
 import { freePort } from '../scripts/free-port.js';
 import { startExtraGateway } from '../scripts/local-supergraph.js';
+import { cacheLookups, untilCached as whenCached } from './support/cache-probes.js';
+import type { CacheKind } from './support/cache-probes.js';
 import { multipartParts } from './support/multipart-reader.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
@@ -27,24 +29,9 @@ afterAll(() => stack?.close());
 
 const PRODUCT = 'query EdgeProduct($id: ID!) { product(id: $id) { id name stock } }';
 
-async function lookups(kind: 'response' | 'entity', metricsUrl = stack.supergraph.metricsUrls.gateway) {
-  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
-  const sum = (result: string) =>
-    text
-      .split('\n')
-      .filter((l) => l.startsWith(`gateway_${kind}_cache_total{`) && l.includes(`result="${result}"`))
-      .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
-  return { hit: sum('hit'), miss: sum('miss') };
-}
-
+const lookups = (kind: CacheKind, metricsUrl = stack.supergraph.metricsUrls.gateway) => cacheLookups(metricsUrl, kind);
 /** Asks until an answer comes from the cache (the 2 s rule may refuse the first writes). */
-async function untilCached(kind: 'response' | 'entity', ask: () => Promise<unknown>) {
-  await eventually(async () => {
-    const before = (await lookups(kind)).hit;
-    await ask();
-    return (await lookups(kind)).hit > before ? true : undefined;
-  });
-}
+const untilCached = (kind: CacheKind, ask: () => Promise<unknown>) => whenCached(stack.supergraph.metricsUrls.gateway, ask, kind);
 
 /** A token body as the gateway wrote it before tokens were signed: what a forger can make. */
 const unsignedToken = () => Buffer.from(JSON.stringify({ catalog: ['0/FFFFFFF', Math.floor(Date.now() / 1000)] })).toString('base64url');

@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { CACHE_ENTITY_TAGS_HEADER, CACHE_TAGS_HEADER, UNTAGGABLE } from '../../platform/cache-tags.js';
+import { READ_SOURCE_HEADER } from '../../platform/lsn.js';
 import type { FetchStep } from '../subgraph-fetch-stack.js';
 import { respond } from '../subgraph-fetcher.js';
 import { maskPrivate } from './private-answers.js';
+import { readFromOf } from './tagged-store.js';
 import type { CacheEntry, FetchMark, TaggedStore } from './tagged-store.js';
 import { createLookupPolicy, createShapeMemo } from './lookup-policy.js';
 import type { LookupPolicy, ShapeMemo, ShapeState } from './lookup-policy.js';
@@ -134,7 +136,7 @@ function hitResponse(url: string, body: string, scope: CacheScope, ttlMs: number
     url,
     200,
     'OK',
-    { 'content-type': 'application/json', 'cache-control': cacheControl, [CACHE_TAGS_HEADER]: tags },
+    { 'content-type': 'application/json', 'cache-control': cacheControl, [CACHE_TAGS_HEADER]: tags, [READ_SOURCE_HEADER]: 'cache' },
     Buffer.from(body),
   );
 }
@@ -164,6 +166,7 @@ async function wholeFetch(
   }
   const since = ctx.store.begin();
   const response = await ctx.fetcher(url, init);
+  since.readFrom = readFromOf(response.headers);
   const policy = response.status === 200 ? cachePolicyOf(response.headers.get('cache-control')) : null;
   const tags = response.headers.get(CACHE_TAGS_HEADER) ?? '';
   const keep = policy && tags !== UNTAGGABLE ? partitionOf(ctx.subgraph, policy.scope, ctx.caller) : null;
@@ -234,6 +237,7 @@ async function entitiesFetch(
     ? JSON.stringify({ ...parsed, variables: { ...parsed.variables, representations: missing.map((i) => representations[i]) } })
     : (init.body as string);
   const response = await ctx.fetcher(url, { ...init, body });
+  since.readFrom = readFromOf(response.headers);
   if (response.status !== 200) return maskPrivate(response);
   const keep = keepingOf(ctx, response, shape, admit);
   // Nothing to keep and nothing to merge: the answer goes on unread.
@@ -331,5 +335,13 @@ function merged(
   const ttlMs = Math.min(policy?.maxAgeMs ?? 0, ...present.map((h) => h.ttlMs));
   const tags = unionTags([response.headers.get(CACHE_TAGS_HEADER) ?? UNTAGGABLE, ...present.map((h) => h.tags)]);
   const cacheControl = policy?.scope === 'public' && ttlMs > 0 ? `max-age=${Math.floor(ttlMs / 1000)}, public` : 'no-store';
-  return respond(url, 200, 'OK', { ...nodeHeaders(response), 'cache-control': cacheControl, [CACHE_TAGS_HEADER]: tags }, Buffer.from(body));
+  // Part hits: no better than `cache` where it came from (gateway/cache/tagged-store.ts FetchMark).
+  const readFrom = readFromOf(response.headers) && 'cache';
+  return respond(
+    url,
+    200,
+    'OK',
+    { ...nodeHeaders(response), 'cache-control': cacheControl, [CACHE_TAGS_HEADER]: tags, [READ_SOURCE_HEADER]: readFrom },
+    Buffer.from(body),
+  );
 }

@@ -89,6 +89,7 @@ export async function createGatewayCache(opts: {
     redis: cacheConnection(config, log),
     prefix: `${config.EVENT_NAMESPACE}cache:`,
     localMaxBytes: config.CACHE_LOCAL_MAX_MB * 1024 * 1024,
+    eventSkewMs: config.CACHE_EVENT_SKEW_MS,
     log,
   });
   const { lookups, responses, invalidations } = cacheCounters(opts.metrics);

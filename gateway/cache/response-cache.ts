@@ -9,6 +9,7 @@ import { acceptedMultipartSpec } from '../http/multipart.js';
 import { mentionsDefer } from '../incremental/defer-document.js';
 import { sharedMaxAgeMs } from './cached-fetcher.js';
 import type { FetchCacheCounters } from './cached-fetcher.js';
+import { readFromOf, weakerReadFrom } from './tagged-store.js';
 import type { FetchMark, TaggedStore } from './tagged-store.js';
 
 export type { ResponseScope } from '../request.js';
@@ -23,6 +24,7 @@ export function noteSubgraphAnswer(context: object, headers: { get(name: string)
   if (!maxAgeMs || tags === UNTAGGABLE) scope.cacheable = false;
   scope.maxAgeMs = Math.min(scope.maxAgeMs, maxAgeMs);
   if (tags) for (const tag of tags.split(' ')) scope.tags.add(tag);
+  scope.readFrom = weakerReadFrom(scope.readFrom, readFromOf(headers));
 }
 
 /**
@@ -119,7 +121,7 @@ export function createResponseCachePlugin(
           }
           counters.miss('pipeline');
           mark = store.begin();
-          contextValue.responseCache = { fetches: 0, cacheable: true, maxAgeMs: maxTtlMs, tags: new Set() };
+          contextValue.responseCache = { fetches: 0, cacheable: true, maxAgeMs: maxTtlMs, tags: new Set(), readFrom: 'primary' };
           return null;
         },
         async willSendResponse({ response, operationName }) {
@@ -129,6 +131,7 @@ export function createResponseCachePlugin(
           // An answer the gateway had to repair (extensions.valueCompletion: a subgraph broke the schema) is not kept.
           if (errors?.length || !data || extensions?.valueCompletion) return;
           deps.facts.learn(key, contextValue.facts, operationName ?? null);
+          mark.readFrom = scope.readFrom;
           void store.put(key, JSON.stringify({ data }), [...scope.tags], scope.maxAgeMs, mark);
         },
       };

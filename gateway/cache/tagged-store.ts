@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../platform/logger.js';
+import { READ_SOURCE_HEADER } from '../../platform/lsn.js';
 import type { RedisGuard, RedisStatus } from '../../platform/redis-guard.js';
 
 /**
@@ -16,12 +17,25 @@ import type { RedisGuard, RedisStatus } from '../../platform/redis-guard.js';
  * invalidation" is closed by two rules: every gateway bumps the counters of every event it
  * receives (so an entry written before this gateway saw the event dies when it does), and a
  * gateway never writes an entry when it has seen an event about one of its tags, or a cut of its
- * feed, since the fetch behind the entry started (`begin()` / `put(…, since)`).
+ * feed, since the fetch behind the entry started (`begin()` / `put(…, since)`). An answer that may
+ * lag its events (read on a replica, or through another gateway's entries) is also not written
+ * for `eventSkewMs` after an event about one of its tags: the replica may not have replayed it, the
+ * other gateway may not have heard it. One read from the primary after the fetch began is exempt.
  */
 export interface FetchMark {
   seq: number;
   at: number;
+  /**
+   * Set once known (`readFromOf`). `primary`: every answer behind the entry was read on a primary
+   * after `at`, so any event heard before `at` is in it and only events heard since count against
+   * it. `cache`: some came from cache entries valid when read (the rest from primaries): Redis's
+   * versions stay as exact as those entries' writers, so it may be written there at once; kept in
+   * this gateway's memory, which only its own events check, it waits out the skew all the same.
+   * Unset: a replica may have answered.
+   */
+  readFrom?: ReadFrom;
 }
+export type ReadFrom = 'primary' | 'cache';
 
 export interface CacheEntry {
   body: string;
@@ -84,8 +98,21 @@ return 1
 const VERSION_TTL_MS = 24 * 3_600_000;
 /** How long this gateway remembers an invalidation for the write rule; a fetch older than this is not written. */
 const REMEMBER_MS = 60_000;
-/** How much later than this gateway another may hear the same event (pub/sub fan-out; a cut one suspends), or a read replica replay it. */
-const EVENT_SKEW_MS = 2_000;
+
+/**
+ * Where a subgraph answer came from (READ_SOURCE_HEADER): `primary` (read there after the fetch
+ * began), `cache` (an entity-cache hit, gateway/cache/cached-fetcher.ts), else unknown: a replica,
+ * or an in-flight fetch's shared copy, which hides the header (gateway/subgraph-fetch-dedup.ts): its
+ * reads may predate the joiner's fetch.
+ */
+export function readFromOf(headers: { get(name: string): string | null } | undefined): ReadFrom | undefined {
+  const source = headers?.get(READ_SOURCE_HEADER);
+  return source === 'primary' || source === 'cache' ? source : undefined;
+}
+
+/** Where an answer made of two came from: the weaker of the two. */
+export const weakerReadFrom = (a: ReadFrom | undefined, b: ReadFrom | undefined): ReadFrom | undefined =>
+  a === undefined || b === undefined ? undefined : a === 'cache' || b === 'cache' ? 'cache' : 'primary';
 
 type Scripted = Redis & {
   cacheReadMany(numberOfKeys: number, ...keysThenPrefix: string[]): Promise<([string, number, string] | null)[]>;
@@ -99,6 +126,8 @@ export function createTaggedStore(opts: {
   prefix: string;
   /** Bytes of entries kept in this process in front of Redis (0: none). */
   localMaxBytes: number;
+  /** How much later than this gateway another may hear the same event (pub/sub fan-out; a cut one suspends), or a read replica replay it. */
+  eventSkewMs: number;
   log: Logger;
 }): TaggedStore {
   const { prefix, log } = opts;
@@ -122,16 +151,23 @@ export function createTaggedStore(opts: {
     }
   };
   // Stale: an event about one of its tags was heard after the fetch began, or less than
-  // EVENT_SKEW_MS before (a read replica, or another gateway, may not have caught up with it yet).
-  const stale = (tags: string[], since: FetchMark, now: number) =>
-    since.seq <= suspendedAt ||
-    now - since.at > REMEMBER_MS ||
-    tags.some((t) => {
-      const last = seen.get(t);
-      return last !== undefined && (last[0] > since.seq || last[1] > since.at - EVENT_SKEW_MS);
-    });
+  // eventSkewMs before unless it was read on a primary since (a read replica, or another gateway,
+  // may not have caught up with it yet).
+  const skewMs = Math.min(opts.eventSkewMs, REMEMBER_MS);
+  const staleFor = (inMemory: boolean) => (tags: string[], since: FetchMark, now: number) => {
+    const exempt = since.readFrom === 'primary' || (!inMemory && since.readFrom === 'cache');
+    return (
+      since.seq <= suspendedAt ||
+      now - since.at > REMEMBER_MS ||
+      tags.some((t) => {
+        const last = seen.get(t);
+        return last !== undefined && (last[0] > since.seq || (!exempt && last[1] > since.at - skewMs));
+      })
+    );
+  };
+  const stale = staleFor(false);
   const usable = () => feedWhole && !epochPending && guard.available();
-  const local = createLocalEntries(opts.localMaxBytes, stale);
+  const local = createLocalEntries(opts.localMaxBytes, staleFor(true));
   let retry: NodeJS.Timeout | undefined;
   const bumpEpoch = async (): Promise<boolean> => {
     try {

@@ -183,6 +183,15 @@ export const gatewaySchema = baseSchema.extend({
     .describe(
       "a cache read or write slower than this counts as a miss (Redis away or overloaded: uncached, never stale; the caches' own Redis deadline)",
     ),
+  CACHE_EVENT_SKEW_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(30_000)
+    .default(2_000)
+    .describe(
+      "how long after an event an answer read from a replica (or from another gateway's entries) is not stored: the replica's replay lag and the event's delivery to every gateway must fit in it; answers read from a primary are exempt",
+    ),
   CACHE_LOCAL_MAX_MB: z.coerce
     .number()
     .int()

@@ -1,4 +1,4 @@
-import { listTag } from '../cache-tags.js';
+import { listTagsOf } from '../cache-tags.js';
 
 /**
  * The domain events services exchange. Each is produced by exactly one service, into that
@@ -67,10 +67,11 @@ export const EVENT_INVALIDATES: { [T in EventType]: (payload: EventPayloads[T]) 
   InvoiceStatusChanged: (p) => [`Invoice:${p.invoiceId}`, `Order:${p.orderId}`, `User:${p.customerId}`],
   InvoicePaid: (p) => [`Invoice:${p.invoiceId}`, `Order:${p.orderId}`, `User:${p.customerId}`],
   PaymentRefunded: (p) => [`Payment:${p.paymentId}`, `Invoice:${p.invoiceId}`, `Order:${p.orderId}`, `User:${p.customerId}`],
-  // Every list of products chosen by arguments too (listTag): its membership and order depend on stock, price and name.
-  StockChanged: (p) => [`Product:${p.productId}`, listTag('Product')],
+  // Every list of products chosen by arguments too (listTagsOf): its membership and order may depend
+  // on stock, price and name; a list whose resolver said only ProductChanged moves it keeps.
+  StockChanged: (p) => [`Product:${p.productId}`, ...listTagsOf('Product', 'StockChanged')],
   // Its category's answers too: a category page lists the product (when it selected the category).
-  ProductChanged: (p) => [`Product:${p.productId}`, `Category:${p.categoryId}`, listTag('Product')],
+  ProductChanged: (p) => [`Product:${p.productId}`, `Category:${p.categoryId}`, ...listTagsOf('Product', 'ProductChanged')],
 };
 
 /** The cache tags an event invalidates (none for a type this build does not know). */

@@ -1,4 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFromOf } from '../../gateway/cache/tagged-store.js';
+import { createDedupStep } from '../../gateway/subgraph-fetch-dedup.js';
+import type { SubgraphFetch } from '../../gateway/subgraph-fetch-stack.js';
+import { respond } from '../../gateway/subgraph-fetcher.js';
+import { READ_SOURCE_HEADER } from '../../platform/lsn.js';
 import { createGatewayTester } from '../support/gateway-tester.js';
 import type { GatewayTester } from '../support/gateway-tester.js';
 import { eventually } from '../support/eventually.js';
@@ -107,5 +112,39 @@ describe('in-flight deduplication of subgraph fetches', () => {
     const values = (await answers).map(({ body }) => body.data.bump as number).sort();
     expect(new Set(values).size).toBe(3);
     expect((await deduplicated()) - before.shared).toBe(0);
+  });
+});
+
+describe("a waiter's copy of a shared answer", () => {
+  it("does not claim the first fetch's read on the primary (the caches' write rule), and is otherwise the same answer", async () => {
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const headers = { 'content-type': 'application/json', [READ_SOURCE_HEADER]: 'primary', 'x-cache-tags': 'Shelf:s1' };
+    const step = createDedupStep({ onShared: () => {} });
+    const next = async () => {
+      await gate;
+      return respond('http://shelf/graphql', 200, 'OK', headers, Buffer.from('{"data":{"shelf":{"id":"s1"}}}'));
+    };
+    const fetch: SubgraphFetch = {
+      subgraph: 'shelf',
+      operation: 'query',
+      caller: null,
+      lsn: undefined,
+      requestId: undefined,
+      url: 'http://shelf/graphql',
+      init: { method: 'POST', body: '{"query":"{ shelf { id } }"}', headers: { 'content-type': 'application/json' } },
+    };
+    const first = step(fetch, next);
+    const waiter = step({ ...fetch }, next);
+    open();
+    const [sent, shared] = await Promise.all([first, waiter]);
+    expect(readFromOf(sent.headers)).toBe('primary');
+    expect(readFromOf(shared.headers)).toBeUndefined();
+    expect(shared.headers.has(READ_SOURCE_HEADER)).toBe(false);
+    expect([...(shared.headers as unknown as Iterable<[string, string]>)].map(([name]) => name)).toEqual(['content-type', 'x-cache-tags']);
+    expect(shared.headers.get('x-cache-tags')).toBe('Shelf:s1');
+    expect(shared.status).toBe(200);
+    expect(await shared.text()).toBe('{"data":{"shelf":{"id":"s1"}}}');
+    expect(await sent.text()).toBe('{"data":{"shelf":{"id":"s1"}}}');
   });
 });

@@ -30,6 +30,7 @@ export async function startEntityCacheStack(
     redis: createRedisGuard(redis, 'cache', log),
     prefix: `test:${randomUUID()}:cache:`,
     localMaxBytes: 0,
+    eventSkewMs: 2_000,
     log,
   });
   const fetcher = createSubgraphFetcher({ timeoutMs: 5_000 });
