@@ -11,6 +11,7 @@ import type { EmbeddedPostgres } from './databases.js';
 import { loadBenchData } from './load-data.js';
 import type { BenchData } from './load-data.js';
 import { findPids, postmasterPid } from './proc-cpu.js';
+import { shippedGatewayNodeOptions } from './shipped-node-options.js';
 import type { Probe } from './proc-cpu.js';
 import { spawnTs, waitForGraphql, waitForMessage } from './processes.js';
 import type { Child } from './processes.js';
@@ -90,6 +91,12 @@ async function compiledGateway(): Promise<string> {
   return 'dist/gateway/index.js';
 }
 
+/** Ours gets the NODE_OPTIONS docker-compose.yml and deploy/k8s ship (after any the bench itself was given). */
+function gatewayNodeOptions(): Record<string, string> {
+  const shipped = shippedGatewayNodeOptions();
+  return shipped ? { NODE_OPTIONS: [process.env.NODE_OPTIONS, shipped].filter(Boolean).join(' ') } : {};
+}
+
 /** The gateways of BENCH_GATEWAYS, each in its own process; one that cannot start is skipped, with why. */
 async function startGateways(envs: Envs, gatewayPort: number, redis: RedisServer, children: Child[]) {
   // The same {name: url} map the gateway's SUBGRAPH_URLS holds.
@@ -112,10 +119,12 @@ async function startGateways(envs: Envs, gatewayPort: number, redis: RedisServer
     }
   };
   const ours = await compiledGateway();
-  await start('ours', ours, { ...envs.gateway, PORT: String(gatewayPort) });
+  const nodeOptions = gatewayNodeOptions();
+  await start('ours', ours, { ...envs.gateway, ...nodeOptions, PORT: String(gatewayPort) });
   // A second instance of ours with both caches off: the engine alone, on its own ports.
   await start('ours-nocache', ours, {
     ...envs.gateway,
+    ...nodeOptions,
     PORT: String(await freePort()),
     METRICS_PORT: String(await freePort()),
     ENTITY_CACHE_ENABLED: 'false',
@@ -185,7 +194,7 @@ export async function startStack(pgDataDir: string, pg: EmbeddedPostgres, redis:
     },
     async restartOurs(extra) {
       await children.find((c) => c.proc.pid === pids.ours)?.stop();
-      const child = spawnTs('gateway/index.ts', { ...envs.gateway, PORT: String(gatewayPort), ...extra });
+      const child = spawnTs('gateway/index.ts', { ...envs.gateway, ...gatewayNodeOptions(), PORT: String(gatewayPort), ...extra });
       children.push(child);
       await waitForGraphql(urls.ours!);
       pids.ours = child.proc.pid!;

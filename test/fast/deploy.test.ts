@@ -88,6 +88,8 @@ describe('docker-compose.yml', () => {
       expect(() => parseConfig(schema, resolved), name).not.toThrow();
       // The leases docs/operators.md describes and the benchmark runs with (bench/stack.ts): one Redis call per lease.
       if (name === 'gateway') expect(parseConfig(gatewaySchema, resolved)).toMatchObject({ RATE_LIMIT_LEASE: 10, COST_BUDGET_LEASE: 500 });
+      // The gateway's young generation capped (docs/operators.md, Memory); the other services keep V8's defaults.
+      expect(service!.environment?.NODE_OPTIONS, name).toBe(name === 'gateway' ? '--max-semi-space-size=32' : undefined);
     }
   });
 

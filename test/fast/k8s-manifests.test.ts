@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { gatewaySchema, parseConfig, subgraphSchemas } from '../../platform/config.js';
 import { ROOT } from '../../platform/paths.js';
+import { shippedGatewayNodeOptions } from '../../bench/shipped-node-options.js';
 import { SUBGRAPHS } from '../../platform/subgraphs.js';
 import { scriptEnvSchema } from '../../scripts/databases.js';
 import { schemaErrors } from '../support/k8s-schemas.js';
@@ -53,6 +54,8 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
         const config = parseConfig(schema, env) as Record<string, unknown>;
         // The same leases as docker-compose.yml (test/fast/deploy.test.ts), in every overlay.
         if (name === 'gateway') expect(config, tree).toMatchObject({ RATE_LIMIT_LEASE: 10, COST_BUDGET_LEASE: 500 });
+        // The V8 flags docker-compose.yml gives the gateway (its young generation capped), in every overlay; the benchmark runs with them too.
+        if (name === 'gateway') expect(env.NODE_OPTIONS, tree).toBe(shippedGatewayNodeOptions());
         // A peer address left to its default would be a development one (127.0.0.1): the manifest must say where peers are.
         const addresses = Object.entries(config).filter(([key]) => /_URLS?$/.test(key));
         expect(JSON.stringify(addresses), `${tree}: ${name} relies on a loopback default`).not.toMatch(/127\.0\.0\.1|localhost/);
