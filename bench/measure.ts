@@ -65,9 +65,11 @@ export async function cacheCounters(url: string): Promise<CacheCounts | null> {
     if (!m || !result) continue;
     const c = (counts[m[1]!] ??= { hit: 0, miss: 0 });
     c[result as 'hit' | 'miss'] += Number(m[3]);
-    // Per subgraph too (`<counter>/<subgraph>`), for the log line.
+    // Per subgraph (and scope, where the counter has one) too (`<counter>/<subgraph> <scope>`), for the log line.
     const subgraph = /subgraph="(\w+)"/.exec(m[2]!)?.[1];
-    if (subgraph) (counts[`${m[1]}/${subgraph}`] ??= { hit: 0, miss: 0 })[result as 'hit' | 'miss'] += Number(m[3]);
+    const scope = /scope="(\w+)"/.exec(m[2]!)?.[1];
+    if (subgraph)
+      (counts[`${m[1]}/${subgraph}${scope ? ` ${scope}` : ''}`] ??= { hit: 0, miss: 0 })[result as 'hit' | 'miss'] += Number(m[3]);
   }
   return Object.keys(counts).length ? counts : null;
 }
@@ -89,7 +91,7 @@ export const hitRate = (a: CacheCounts | null, b: CacheCounts | null) => {
   return 0;
 };
 
-/** `catalog 97% of 1200, orders 40% of 300`: the entity cache's hit rate per subgraph between two readings. */
+/** `catalog public 97% of 1200, orders private 40% of 300`: the entity cache's hit rate per subgraph and scope between two readings. */
 export function perSubgraphHits(a: CacheCounts, b: CacheCounts): string {
   return Object.keys(b)
     .filter((n) => n.startsWith('gateway_entity_cache_total/'))

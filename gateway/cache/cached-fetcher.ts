@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
-import type { Hash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { CACHE_ENTITY_TAGS_HEADER, CACHE_TAGS_HEADER, UNTAGGABLE } from '../../platform/cache-tags.js';
 import { READ_SOURCE_HEADER } from '../../platform/lsn.js';
 import type { FetchStep } from '../subgraph-fetch-stack.js';
 import { respond } from '../subgraph-fetcher.js';
 import { maskPrivate } from './private-answers.js';
-import { readFromOf } from './tagged-store.js';
+import { readFromOf, stricterMark } from './tagged-store.js';
 import type { CacheEntry, FetchMark, TaggedStore } from './tagged-store.js';
 import { createLookupPolicy, createShapeMemo } from './lookup-policy.js';
 import type { LookupPolicy, ShapeMemo, ShapeState } from './lookup-policy.js';
@@ -67,6 +66,7 @@ interface Ctx {
   shapes: ShapeMemo;
   policy: LookupPolicy;
   maxTtlMs: number;
+  write: WriteBatcher;
 }
 
 /**
@@ -95,7 +95,7 @@ export function createEntityCacheStep(
   maxTtlMs: number,
   policy: LookupPolicy = createLookupPolicy(),
 ): FetchStep {
-  const shared = { subgraph, store, counters, shapes: createShapeMemo(), policy, maxTtlMs };
+  const shared = { subgraph, store, counters, shapes: createShapeMemo(), policy, maxTtlMs, write: writeBatcherOf(store) };
   return async (fetch, next) => {
     const { url, init } = fetch;
     const body = init.body;
@@ -107,6 +107,45 @@ export function createEntityCacheStep(
     const entities = body.includes('"representations":[') ? parseEntitiesFetch(body) : null;
     return entities ? entitiesFetch(ctx, url, init, shape, entities) : wholeFetch(ctx, url, init, shape, body);
   };
+}
+
+interface Entry {
+  key: string;
+  body: string;
+  tags: string[];
+}
+type WriteBatcher = (entries: Entry[], ttlMs: number, since: FetchMark) => void;
+const batchers = new WeakMap<TaggedStore, WriteBatcher>();
+
+/**
+ * The writes of every fetch answered in one turn of the event loop, sent together: one `putMany`
+ * (one pipeline, one socket write) per lifetime instead of one per fetch. A batch is written
+ * under a mark as strict as all of its fetches' (`stricterMark`): the write rule refuses an entry
+ * of the batch if an event about its tags, or a cut of the feed, came after the first of those
+ * fetches began (or within the skew before, unless all read on primaries), so no entry is kept
+ * that its own fetch's mark would refuse. A batch waits for nothing but the end of the turn. One batcher per store,
+ * shared by every subgraph's step.
+ */
+function writeBatcherOf(store: TaggedStore): WriteBatcher {
+  let batcher = batchers.get(store);
+  if (batcher) return batcher;
+  let queued = new Map<number, { entries: Entry[]; since: FetchMark }>();
+  const flush = () => {
+    const batch = queued;
+    queued = new Map();
+    for (const [ttlMs, { entries, since }] of batch) void store.putMany(entries, ttlMs, since);
+  };
+  batcher = (entries, ttlMs, since) => {
+    if (!queued.size) setImmediate(flush);
+    const same = queued.get(ttlMs);
+    if (!same) queued.set(ttlMs, { entries: [...entries], since });
+    else {
+      same.entries.push(...entries);
+      same.since = stricterMark(same.since, since);
+    }
+  };
+  batchers.set(store, batcher);
+  return batcher;
 }
 
 /**
@@ -124,11 +163,28 @@ function admission(ctx: Ctx, state: ShapeState | undefined, body: string): (scop
   };
 }
 
-const sha = (parts: string[]) => {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p).update('\n');
-  return h;
-};
+/** sha-256 of the parts, each followed by a newline (one call, no Hash object: a key per representation is made per fetch). */
+const sha = (parts: string[]) => hash('sha256', parts.join('\n') + '\n', 'base64url');
+
+/**
+ * The entries of `keys`: what this gateway's memory holds, then what it lacks from Redis in one
+ * round trip, unless the shape's Redis leg does not pay (lookup-policy.ts: then only probed keys
+ * go there; a round trip pays when it spares the subgraph fetch). Memory serves by the same rule as Redis (tagged-store.ts), so either way only fresh
+ * entries of the fetch's own partition are served.
+ */
+async function lookUp(ctx: Ctx, state: ShapeState, keys: string[]): Promise<(CacheEntry | null)[]> {
+  const found = keys.map((k) => ctx.store.peek(k));
+  const asked = keys.flatMap((k, i) => (found[i] || !ctx.policy.asksRedis(state, k) ? [] : [i]));
+  if (!asked.length) return found;
+  const far = await ctx.store.getMany(asked.map((i) => keys[i]!));
+  asked.forEach((i, j) => (found[i] = far[j] ?? null));
+  // The round trip paid if it found all it asked for (unless probing, all memory lacked: the subgraph fetch is spared).
+  ctx.policy.recordRedis(
+    state,
+    asked.every((i) => found[i]),
+  );
+  return found;
+}
 
 function hitResponse(url: string, body: string, scope: CacheScope, ttlMs: number, tags: string): FetcherResponse {
   const cacheControl = scope === 'public' ? `max-age=${Math.max(0, Math.floor(ttlMs / 1000))}, public` : 'no-store';
@@ -155,8 +211,8 @@ async function wholeFetch(
   let looked: string | null = null;
   if (known && partition !== null && !admit(known)) ctx.counters.skipped(ctx.subgraph, known);
   else if (known && partition !== null) {
-    looked = 'f:' + sha([partition, body]).digest('base64url');
-    const hit = await ctx.store.get(looked);
+    looked = 'f:' + sha([partition, body]);
+    const [hit] = await lookUp(ctx, state!, [looked]);
     ctx.policy.record(state!, 1, hit ? 1 : 0);
     if (hit) {
       ctx.counters.hit(ctx.subgraph, known);
@@ -176,8 +232,8 @@ async function wholeFetch(
   // Conservative: any "errors" member (or the word in data) and the answer is not kept.
   if (!text.includes('"errors"')) {
     // The lookup's key when it was made for this scope (the same partition), else made now.
-    const key = looked && known === policy.scope ? looked : 'f:' + sha([keep, body]).digest('base64url');
-    void ctx.store.put(key, text, tags ? tags.split(' ') : [], Math.min(ctx.maxTtlMs, policy.maxAgeMs), since);
+    const key = looked && known === policy.scope ? looked : 'f:' + sha([keep, body]);
+    ctx.write([{ key, body: text, tags: tags ? tags.split(' ') : [] }], Math.min(ctx.maxTtlMs, policy.maxAgeMs), since);
   }
   return maskPrivate(response);
 }
@@ -200,10 +256,10 @@ function parseEntitiesFetch(body: string): EntitiesFetch | null {
   }
 }
 
-/** One key per representation, from one hash of everything else (copied per representation). */
+/** One key per representation: the hash of the representation after the (fixed-length) hash of everything else. */
 function entityKeys(partition: string, fetch: EntitiesFetch): string[] {
-  const base: Hash = sha([partition, ...fetch.base]);
-  return fetch.parsed.variables.representations.map((r) => 'n:' + base.copy().update(JSON.stringify(r)).digest('base64url'));
+  const base = sha([partition, ...fetch.base]);
+  return fetch.parsed.variables.representations.map((r) => 'n:' + hash('sha256', base + JSON.stringify(r), 'base64url'));
 }
 
 async function entitiesFetch(
@@ -222,7 +278,7 @@ async function entitiesFetch(
   let keys: string[] | null = null;
   if (known && partition !== null && !admit(known)) ctx.counters.skipped(ctx.subgraph, known, representations.length);
   else if (known && partition !== null) keys = entityKeys(partition, fetch);
-  const hits = keys ? await ctx.store.getMany(keys) : representations.map(() => null);
+  const hits = keys ? await lookUp(ctx, state!, keys) : representations.map(() => null);
   const missing = hits.flatMap((h, i) => (h ? [] : [i]));
   if (keys && known) {
     const found = hits.length - missing.length;
@@ -297,7 +353,7 @@ function keepEntities(
       ? [{ key: keys[i]!, body: JSON.stringify(entities[j]), tags: group.split(' ') }]
       : [];
   });
-  if (entries.length) void ctx.store.putMany(entries, Math.min(ctx.maxTtlMs, policy.maxAgeMs), got.since);
+  if (entries.length) ctx.write(entries, Math.min(ctx.maxTtlMs, policy.maxAgeMs), got.since);
 }
 
 /** Tags of several entries as one header value (`*` wins). */

@@ -12,7 +12,15 @@ import type { CacheScope } from './cached-fetcher.js';
  * - a fetch shape whose lookups found nothing over the last `window` of them and `windowMs` (entries
  *   had time to be written and asked for again: a cold cache is not judged) goes quiet: only one key in
  *   `probeOneIn` (chosen by a hash of the key, so a repeated key is always or never probed) is
- *   still looked up and kept, and the first probe that hits wakes the shape up again.
+ *   still looked up and kept, and the first probe that hits wakes the shape up again;
+ * - a lookup asks this gateway's memory first and Redis only for what memory lacks (the Redis leg:
+ *   a round trip), which pays when Redis has all of it (the subgraph fetch is spared). Where under
+ *   `minRedisHitRate` of the last `window` round trips did (e.g. private entries, which live no
+ *   longer than this gateway's memory of them unless another gateway wrote them), a shape asks
+ *   memory alone, and Redis only when a key memory lacks is one in `probeOneIn`; when those probes
+ *   pay at least that often again (over `window / probeOneIn` of them), Redis is asked again. What
+ *   memory serves obeys the same rule as what Redis serves (tagged-store.ts), so skipping the leg
+ *   only loses a hit.
  */
 export interface LookupPolicyOptions {
   /** Callers remembered (least recently seen forgotten first). @default 100_000 */
@@ -23,6 +31,17 @@ export interface LookupPolicyOptions {
   windowMs?: number;
   /** Of a quiet shape's keys, one in this many is still looked up and kept. @default 32 */
   probeOneIn?: number;
+  /** The share of Redis round trips (for keys memory lacked) that must spare the subgraph fetch for the Redis leg to pay. @default 0.05 */
+  minRedisHitRate?: number;
+}
+
+/** The Redis leg of a shape's lookups (keys its memory lacked): its round trips, and how many found all they asked. */
+export interface RedisLeg {
+  trips: number;
+  paid: number;
+  /** Memory alone is asked (Redis only for probed keys). */
+  skipped: boolean;
+  since: number;
 }
 
 /** What one fetch shape (subgraph + operation text) allowed last, and how its lookups fared since. */
@@ -33,6 +52,7 @@ export interface ShapeState {
   quiet: boolean;
   /** When its current window began (Date.now()). */
   since: number;
+  redis: RedisLeg;
 }
 
 export interface LookupPolicy {
@@ -42,10 +62,15 @@ export interface LookupPolicy {
   probes(key: string): boolean;
   /** Counts a fetch's lookups and hits against its shape (waking or quieting it). */
   record(state: ShapeState, lookups: number, hits: number): void;
+  /** Whether keys memory lacked go to Redis: all of them, or (the leg skipped) only probed ones. */
+  asksRedis(state: ShapeState, key: string): boolean;
+  /** Counts a round trip to Redis, and whether it found everything memory lacked (skipping or resuming the leg). */
+  recordRedis(state: ShapeState, paid: boolean): void;
 }
 
 export function createLookupPolicy(opts: LookupPolicyOptions = {}): LookupPolicy {
-  const { callers = 100_000, window = 200, windowMs = 60_000, probeOneIn = 32 } = opts;
+  const { callers = 100_000, window = 200, windowMs = 60_000, probeOneIn = 32, minRedisHitRate = 0.05 } = opts;
+  const probes = (key: string) => fnv1a(key) % probeOneIn === 0;
   // caller -> the request it was first seen in ('' once it has come back).
   const seen = new LRUCache<string, string>({ max: callers });
   return {
@@ -60,7 +85,7 @@ export function createLookupPolicy(opts: LookupPolicyOptions = {}): LookupPolicy
       if (first !== '') seen.set(caller, '');
       return true;
     },
-    probes: (key) => fnv1a(key) % probeOneIn === 0,
+    probes,
     record(state, lookups, hits) {
       state.lookups += lookups;
       state.hits += hits;
@@ -70,6 +95,17 @@ export function createLookupPolicy(opts: LookupPolicyOptions = {}): LookupPolicy
       if (now - state.since < windowMs) return;
       // A window without a hit quiets the shape (or keeps it quiet); one with hits keeps it awake.
       Object.assign(state, { quiet: state.hits === 0, lookups: 0, hits: 0, since: now });
+    },
+    // A quiet shape's lookups are its probes already: they go all the way, or they could never wake it.
+    asksRedis: (state, key) => !state.redis.skipped || state.quiet || probes(key),
+    recordRedis({ redis: leg }, paid) {
+      leg.trips += 1;
+      leg.paid += paid ? 1 : 0;
+      // Judged on round trips alone (no least time: what Redis holds that memory lacks was written by
+      // another gateway, or outlived this one's memory, and is there to find at once). Skipped,
+      // only probes are counted: a smaller sample decides whether Redis pays again.
+      if (leg.trips < (leg.skipped ? Math.max(1, Math.floor(window / probeOneIn)) : window)) return;
+      Object.assign(leg, { skipped: leg.paid < minRedisHitRate * leg.trips, trips: 0, paid: 0, since: Date.now() });
     },
   };
 }
@@ -83,7 +119,8 @@ export function createShapeMemo(limit = 5_000) {
     set(shape: string, scope: CacheScope | false) {
       if (memo.get(shape)?.scope === scope) return;
       if (memo.size >= limit && !memo.has(shape)) memo.clear();
-      memo.set(shape, { scope, lookups: 0, hits: 0, quiet: false, since: Date.now() });
+      const since = Date.now();
+      memo.set(shape, { scope, lookups: 0, hits: 0, quiet: false, since, redis: { trips: 0, paid: 0, skipped: false, since } });
     },
   };
 }

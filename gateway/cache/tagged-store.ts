@@ -110,6 +110,13 @@ export function readFromOf(headers: { get(name: string): string | null } | undef
   return source === 'primary' || source === 'cache' ? source : undefined;
 }
 
+/** A mark that refuses whatever either of two refuses: the earlier start, the weaker source. */
+export const stricterMark = (a: FetchMark, b: FetchMark): FetchMark => ({
+  seq: Math.min(a.seq, b.seq),
+  at: Math.min(a.at, b.at),
+  readFrom: weakerReadFrom(a.readFrom, b.readFrom),
+});
+
 /** Where an answer made of two came from: the weaker of the two. */
 export const weakerReadFrom = (a: ReadFrom | undefined, b: ReadFrom | undefined): ReadFrom | undefined =>
   a === undefined || b === undefined ? undefined : a === 'cache' || b === 'cache' ? 'cache' : 'primary';

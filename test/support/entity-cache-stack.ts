@@ -18,18 +18,22 @@ const through: FetchStep = (fetch, next) => next(fetch);
 /**
  * The subgraph fetch stack with the entity cache as its only working step (every other step passes
  * the fetch on), over a tagged store of its own in the run's Redis, once that store is usable.
+ * Without memory in front of Redis unless `localMaxBytes` says so; two stacks given the same
+ * `prefix` share their entries as two gateways do.
  */
 export async function startEntityCacheStack(
   subgraph: string,
   counters: EntityCacheCounters,
   policy?: LookupPolicy,
-): Promise<{ store: TaggedStore; send: SendFetch }> {
+  opts: { localMaxBytes?: number; prefix?: string } = {},
+): Promise<{ store: TaggedStore; send: SendFetch; prefix: string }> {
   const log = createLogger('test', 'silent');
+  const prefix = opts.prefix ?? `test:${randomUUID()}:cache:`;
   const redis = createRedisClient({ REDIS_URL: inject('redis').url }, 'request', 'cache', log);
   const store = createTaggedStore({
     redis: createRedisGuard(redis, 'cache', log),
-    prefix: `test:${randomUUID()}:cache:`,
-    localMaxBytes: 0,
+    prefix,
+    localMaxBytes: opts.localMaxBytes ?? 0,
     eventSkewMs: 2_000,
     log,
   });
@@ -46,5 +50,5 @@ export async function startEntityCacheStack(
     (fetch) => fetcher(fetch.url, fetch.init),
   );
   await eventually(async () => (store.usable() ? true : undefined), { timeoutMs: 30_000 });
-  return { store, send };
+  return { store, send, prefix };
 }

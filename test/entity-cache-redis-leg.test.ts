@@ -1,0 +1,129 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CacheScope, EntityCacheCounters } from '../gateway/cache/cached-fetcher.js';
+import { createLookupPolicy } from '../gateway/cache/lookup-policy.js';
+import type { TaggedStore } from '../gateway/cache/tagged-store.js';
+import type { SendFetch } from '../gateway/subgraph-fetch-stack.js';
+import { CACHE_TAGS_HEADER } from '../platform/cache-tags.js';
+import { startEntityCacheStack } from './support/entity-cache-stack.js';
+import { eventually } from './support/stack.js';
+
+/**
+ * The Redis leg of a lookup (gateway/cache/lookup-policy.ts): a gateway asks its memory first and
+ * Redis for what memory lacks; where Redis never has it (this gateway wrote everything it reads, and
+ * holds it in memory), it stops asking Redis except for probed keys, and when the probes find
+ * entries there again (another gateway writes them), it asks Redis again. Two entity cache stacks
+ * over the run's Redis with one key space, as two gateways: "here" with memory in front of Redis
+ * (a window of 20 round trips, one key in 4 probed), "there" without. A real
+ * subgraph-like server on loopback (public max-age, cache tags) answers both.
+ */
+
+let served = 0;
+const subgraph = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+  req.on('end', () => {
+    served += 1;
+    const { n } = (JSON.parse(body) as { variables: { n: number } }).variables;
+    res
+      .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60, public', [CACHE_TAGS_HEADER]: `Product:${n}` })
+      .end(JSON.stringify({ data: { product: { id: String(n) } } }));
+  });
+});
+
+type Counted = Record<'hit' | 'miss' | 'skipped', number>;
+const countersOf = (counted: Counted): EntityCacheCounters => {
+  const count =
+    (result: keyof Counted) =>
+    (_subgraph: string, _scope: CacheScope, n = 1) =>
+      void (counted[result] += n);
+  return { hit: count('hit'), miss: count('miss'), skipped: count('skipped') };
+};
+
+let url: string;
+const stores: TaggedStore[] = [];
+let here: SendFetch;
+let there: SendFetch;
+const hereCounted: Counted = { hit: 0, miss: 0, skipped: 0 };
+const thereCounted: Counted = { hit: 0, miss: 0, skipped: 0 };
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => subgraph.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(subgraph.address() as AddressInfo).port}/graphql`;
+  // A minute before a shape without hits may go quiet: this test judges the Redis leg alone.
+  const policy = createLookupPolicy({ window: 20, windowMs: 60_000, probeOneIn: 4 });
+  const a = await startEntityCacheStack('catalog', countersOf(hereCounted), policy, { localMaxBytes: 1024 * 1024 });
+  const b = await startEntityCacheStack('catalog', countersOf(thereCounted), undefined, { prefix: a.prefix });
+  stores.push(a.store, b.store);
+  ({ send: here } = a);
+  ({ send: there } = b);
+});
+afterAll(async () => {
+  await Promise.all(stores.map((s) => s.close()));
+  subgraph.closeAllConnections();
+  await new Promise((resolve) => subgraph.close(resolve));
+});
+
+/** One fetch of product `n` through a gateway's stack; the id it answers with. */
+async function productId(send: SendFetch, n: number): Promise<string> {
+  const response = await send({
+    subgraph: 'catalog',
+    operation: 'query',
+    caller: null,
+    lsn: undefined,
+    requestId: undefined,
+    url,
+    init: {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: 'query Product__catalog__0($n: Int!) { product(n: $n) { id } }', variables: { n } }),
+    },
+  });
+  return ((await response.json()) as { data: { product: { id: string } } }).data.product.id;
+}
+
+/** "There" fetches product `n` until its entry is in Redis (its own lookup, memory-less, finds it). */
+async function writtenThere(n: number): Promise<void> {
+  await eventually(async () => {
+    const hits = thereCounted.hit;
+    expect(await productId(there, n)).toBe(String(n));
+    return thereCounted.hit > hits ? true : undefined;
+  });
+}
+
+/** Whether "here" answered product `n` without the subgraph (from its memory or Redis). */
+async function cachedHere(n: number): Promise<boolean> {
+  const before = served;
+  expect(await productId(here, n)).toBe(String(n));
+  return served === before;
+}
+
+describe('a gateway whose memory holds all Redis would give it', () => {
+  it('stops asking Redis (but for probes) and asks it again once the probes find entries', async () => {
+    // The first answer teaches the shape; then 20 products memory lacks and Redis lacks too: 20
+    // round trips that found nothing.
+    expect(await productId(here, 0)).toBe('0');
+    for (let n = 1; n <= 20; n++) expect(await cachedHere(n)).toBe(false);
+    expect(hereCounted).toEqual({ hit: 0, miss: 20, skipped: 0 });
+
+    // Now Redis is asked only for probed keys: an entry another gateway wrote is not seen here
+    // (the subgraph answers, a miss) unless its key is probed; once enough probes found theirs, every
+    // key goes to Redis again.
+    let n = 100;
+    let unseen = 0;
+    let found = 0;
+    for (; found < 5; n++) {
+      expect(n).toBeLessThan(200);
+      await writtenThere(n);
+      if (await cachedHere(n)) found++;
+      else unseen++;
+    }
+    expect(unseen).toBeGreaterThan(0);
+    expect(hereCounted.skipped).toBe(0);
+    for (const k of [n, n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7]) {
+      await writtenThere(k);
+      expect(await cachedHere(k)).toBe(true);
+    }
+  });
+});
