@@ -2,6 +2,7 @@ import type { FetcherResponse } from '@apollo/utils.fetcher';
 import { REQUEST_ID_HEADER } from '../platform/http.js';
 import { READ_SOURCE_HEADER } from '../platform/lsn.js';
 import type { FetchStep, SubgraphFetch } from './subgraph-fetch-stack.js';
+import { withHeader } from './subgraph-fetcher.js';
 
 /**
  * A fetch's identity for sharing: the URL, the body and every header except the request id (a
@@ -25,18 +26,7 @@ function flightKey(fetch: SubgraphFetch): string | undefined {
  * claim the exemption a fresh read from the primary gets (gateway/cache/tagged-store.ts FetchMark).
  */
 function joinerCopy(response: FetcherResponse): FetcherResponse {
-  const copy = response.clone();
-  const { headers } = copy;
-  const hidden = (name: string) => name.toLowerCase() === READ_SOURCE_HEADER;
-  const view = {
-    get: (name: string) => (hidden(name) ? null : headers.get(name)),
-    has: (name: string) => !hidden(name) && headers.has(name),
-    *[Symbol.iterator]() {
-      for (const entry of headers as unknown as Iterable<[string, string]>) if (!hidden(entry[0])) yield entry;
-    },
-  };
-  // The copy's own members (body, status, ...) through the prototype; only the headers differ.
-  return Object.create(copy, { headers: { value: view, enumerable: true } }) as FetcherResponse;
+  return withHeader(response.clone(), READ_SOURCE_HEADER, null);
 }
 
 interface Flight {

@@ -96,6 +96,31 @@ export function respond(url: string, status: number, statusText: string, headers
 }
 
 /**
+ * The response with one header's value replaced (`null`: gone), the rest as it is, clones included.
+ * A proxy, not a copy: the body is read through the original, once.
+ */
+export function withHeader(response: FetcherResponse, name: string, value: string | null): FetcherResponse {
+  const own = name.toLowerCase();
+  const headers = {
+    get: (n: string) => (n.toLowerCase() === own ? value : response.headers.get(n)),
+    has: (n: string) => (n.toLowerCase() === own ? value !== null : response.headers.has(n)),
+    *[Symbol.iterator]() {
+      for (const [k, v] of response.headers as unknown as Iterable<[string, string]>)
+        if (k.toLowerCase() !== own) yield [k, v];
+        else if (value !== null) yield [k, value];
+    },
+  } as unknown as FetcherResponse['headers'];
+  return new Proxy(response, {
+    get(target, prop) {
+      if (prop === 'headers') return headers;
+      if (prop === 'clone') return () => withHeader(target.clone(), name, value);
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+/**
  * After a response deadline, the idle pooled sockets to the same address are suspect too (a host
  * that vanished leaves them looking open): closed, so the next fetch opens a connection and meets
  * the connect deadline instead of another whole response deadline.

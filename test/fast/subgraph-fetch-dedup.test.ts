@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maskPrivate } from '../../gateway/cache/private-answers.js';
 import { readFromOf } from '../../gateway/cache/tagged-store.js';
 import { createDedupStep } from '../../gateway/subgraph-fetch-dedup.js';
 import type { SubgraphFetch } from '../../gateway/subgraph-fetch-stack.js';
@@ -146,5 +147,34 @@ describe("a waiter's copy of a shared answer", () => {
     expect(shared.status).toBe(200);
     expect(await shared.text()).toBe('{"data":{"shelf":{"id":"s1"}}}');
     expect(await sent.text()).toBe('{"data":{"shelf":{"id":"s1"}}}');
+  });
+
+  it('takes a further header change on top (a private answer masked for the caller)', async () => {
+    const headers = { 'content-type': 'application/json', 'cache-control': 'private, max-age=5', [READ_SOURCE_HEADER]: 'primary' };
+    const step = createDedupStep({ onShared: () => {} });
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const next = async () => {
+      await gate;
+      return respond('http://shelf/graphql', 200, 'OK', headers, Buffer.from('{"data":{}}'));
+    };
+    const fetch: SubgraphFetch = {
+      subgraph: 'shelf',
+      operation: 'query',
+      caller: 'ada',
+      lsn: undefined,
+      requestId: undefined,
+      url: 'http://shelf/graphql',
+      init: { method: 'POST', body: '{"query":"{ me { id } }"}', headers: {} },
+    };
+    const first = step(fetch, next);
+    const waiter = step({ ...fetch }, next);
+    open();
+    await first;
+    const masked = maskPrivate(await waiter);
+    expect(masked.headers.get('cache-control')).toBe('no-store');
+    expect(masked.headers.get(READ_SOURCE_HEADER)).toBeNull();
+    expect(masked.clone().headers.get('cache-control')).toBe('no-store');
+    expect(await masked.text()).toBe('{"data":{}}');
   });
 });
