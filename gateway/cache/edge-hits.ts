@@ -99,7 +99,8 @@ function bodyOf(entry: CacheEntry, cost: CostReport | undefined): string {
  * process's memory, when it holds the entry and knows it fresh (the tagged store's own rule), without
  * Apollo's pipeline. Everything else the pipeline would do for such a request is either a pure
  * function of the entry's key, so it passed when the entry was stored (parse, validation, the
- * operation's shape and cost ceiling, the trusted-document rules), or is repeated here from the
+ * operation's shape and cost ceiling), or was decided for this caller's audience when the facts
+ * were learnt (the trusted-document rules: whose list an id is looked up in), or is repeated here from the
  * operation facts kept with the key: a partner's cost budget, field usage, telemetry and the
  * `request completed` line. Anything it cannot be sure of goes on to the pipeline, whose plugin
  * serves the entry from Redis and learns its facts for the next time.
@@ -112,7 +113,7 @@ export function createEdgeHits(store: TaggedStore, facts: FactsMemo, deps: EdgeH
     const edge = edgeOf(res);
     if (edge.identityError || edge.identity.userId !== null) return null;
     const key = responseKey(deps.supergraphHash(), candidate.operationId, candidate.operationName, candidate.variables);
-    const known = facts.get(key);
+    const known = facts.get(key, edge.client);
     const entry = known ? store.peek(key) : null;
     // A partner is charged the operation's cost: without it known here, the pipeline charges.
     if (!known || !entry || (edge.client.partnerId !== null && known.cost === undefined)) return null;

@@ -4,7 +4,7 @@ import { OperationTypeNode } from 'graphql';
 import type { FormattedExecutionResult, GraphQLSchema } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import { CACHE_TAGS_HEADER, UNTAGGABLE } from '../../platform/cache-tags.js';
-import type { GatewayContext, OperationFacts } from '../request.js';
+import type { ClientInfo, GatewayContext, OperationFacts } from '../request.js';
 import { acceptedMultipartSpec } from '../http/multipart.js';
 import { mentionsDefer } from '../incremental/defer-document.js';
 import { sharedMaxAgeMs } from './cached-fetcher.js';
@@ -68,16 +68,26 @@ export interface ResponseCacheDeps {
 }
 
 /**
+ * Who may run what, as the pipeline decides it: a partner runs its own list, a named first-party
+ * client its list or the first-party ones, by id alone too (gateway/persisted-queries/safelist.ts).
+ * An entry's key does not say who asked, so a caller of another audience must go through the
+ * pipeline once before an edge hit answers it: an anonymous caller knowing a partner's operation id
+ * is not a partner.
+ */
+export const audienceOf = (client: ClientInfo): string => (client.partnerId !== null ? `p:${client.partnerId}` : `c:${client.name ?? ''}`);
+
+/**
  * The operation facts of the entries this process stored or served (OperationFacts: what an answer
- * given before the pipeline must repeat), by entry key. An edge hit needs them; without them the
- * request goes through the pipeline, which learns them again. Bounded.
+ * given before the pipeline must repeat), by entry key and the audience the pipeline let run it
+ * (`audienceOf`). An edge hit needs them; without them the request goes through the pipeline,
+ * which learns them again. Bounded.
  */
 export function createFactsMemo(max = 20_000) {
   const memo = new LRUCache<string, OperationFacts>({ max });
   return {
-    get: (key: string) => memo.get(key),
-    learn(key: string, facts: OperationFacts | undefined, operationName: string | null) {
-      if (facts) memo.set(key, { ...facts, operationName });
+    get: (key: string, client: ClientInfo) => memo.get(`${audienceOf(client)}\n${key}`),
+    learn(key: string, client: ClientInfo, facts: OperationFacts | undefined, operationName: string | null) {
+      if (facts) memo.set(`${audienceOf(client)}\n${key}`, { ...facts, operationName });
     },
   };
 }
@@ -113,7 +123,7 @@ export function createResponseCachePlugin(
           const hit = await store.get(key);
           if (hit) {
             counters.hit('pipeline');
-            deps.facts.learn(key, contextValue.facts, rc.operationName ?? null);
+            deps.facts.learn(key, contextValue.client, contextValue.facts, rc.operationName ?? null);
             key = undefined;
             // Restrict, not replace: the edge's own rules (POST, partners) stay in force for the header.
             rc.overallCachePolicy.restrict({ maxAge: Math.floor(hit.ttlMs / 1000), scope: 'PUBLIC' });
@@ -130,7 +140,7 @@ export function createResponseCachePlugin(
           const { data, errors, extensions } = response.body.singleResult;
           // An answer the gateway had to repair (extensions.valueCompletion: a subgraph broke the schema) is not kept.
           if (errors?.length || !data || extensions?.valueCompletion) return;
-          deps.facts.learn(key, contextValue.facts, operationName ?? null);
+          deps.facts.learn(key, contextValue.client, contextValue.facts, operationName ?? null);
           mark.readFrom = scope.readFrom;
           void store.put(key, JSON.stringify({ data }), [...scope.tags], scope.maxAgeMs, mark);
         },
