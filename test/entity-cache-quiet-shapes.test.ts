@@ -1,12 +1,9 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheScope, EntityCacheCounters } from '../gateway/cache/cached-fetcher.js';
 import { createLookupPolicy } from '../gateway/cache/lookup-policy.js';
 import type { TaggedStore } from '../gateway/cache/tagged-store.js';
 import type { SendFetch } from '../gateway/subgraph-fetch-stack.js';
-import { CACHE_TAGS_HEADER } from '../platform/cache-tags.js';
-import { startEntityCacheStack } from './support/entity-cache-stack.js';
+import { fetchProductId, productFetchBody, startEntityCacheStack, startProductSubgraph } from './support/entity-cache-stack.js';
 import { eventually } from './support/stack.js';
 
 /**
@@ -16,18 +13,7 @@ import { eventually } from './support/stack.js';
  * loopback (public max-age, cache tags) and the run's Redis; a window of 20 lookups (no least time) and one key in 4 probed.
  */
 
-let served = 0;
-const subgraph = http.createServer((req, res) => {
-  let body = '';
-  req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-  req.on('end', () => {
-    served += 1;
-    const { n } = (JSON.parse(body) as { variables: { n: number } }).variables;
-    res
-      .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60, public', [CACHE_TAGS_HEADER]: `Product:${n}` })
-      .end(JSON.stringify({ data: { product: { id: String(n) } } }));
-  });
-});
+let subgraph: Awaited<ReturnType<typeof startProductSubgraph>>;
 
 let url: string;
 let store: TaggedStore;
@@ -41,31 +27,17 @@ const count =
 const counters: EntityCacheCounters = { hit: count('hit'), miss: count('miss'), skipped: count('skipped') };
 
 beforeAll(async () => {
-  await new Promise<void>((resolve) => subgraph.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(subgraph.address() as AddressInfo).port}/graphql`;
+  subgraph = await startProductSubgraph();
+  url = subgraph.url;
   ({ store, send } = await startEntityCacheStack('catalog', counters, policy));
 });
 afterAll(async () => {
   await store?.close();
-  subgraph.closeAllConnections();
-  await new Promise((resolve) => subgraph.close(resolve));
+  await subgraph?.close();
 });
 
-const bodyOf = (n: number) => JSON.stringify({ query: 'query Product__catalog__0($n: Int!) { product(n: $n) { id } }', variables: { n } });
-
-/** One fetch of product `n`; the id it answers with. */
-async function productId(n: number): Promise<string> {
-  const response = await send({
-    subgraph: 'catalog',
-    operation: 'query',
-    caller: null,
-    lsn: undefined,
-    requestId: undefined,
-    url,
-    init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodyOf(n) },
-  });
-  return ((await response.json()) as { data: { product: { id: string } } }).data.product.id;
-}
+const bodyOf = productFetchBody;
+const productId = (n: number) => fetchProductId(send, url, n);
 
 describe('a shape that never hits', () => {
   it('is only probed, answers stay right, and a probe that hits brings lookups back', async () => {
@@ -74,13 +46,13 @@ describe('a shape that never hits', () => {
     for (; n < 21; n++) expect(await productId(n)).toBe(String(n));
     expect(counted).toEqual({ hit: 0, miss: 20, skipped: 0 });
     // Quiet: of the next 40, only probed keys are looked up; all are answered by the subgraph.
-    const before = { ...counted, served };
+    const before = { ...counted, served: subgraph.served() };
     const next = Array.from({ length: 40 }, (_, i) => n + i);
     for (const k of next) expect(await productId(k)).toBe(String(k));
     const probed = next.filter((k) => policy.probes(bodyOf(k)));
     expect(probed.length).toBeGreaterThan(0);
     expect(counted).toEqual({ hit: 0, miss: before.miss + probed.length, skipped: 40 - probed.length });
-    expect(served).toBe(before.served + 40);
+    expect(subgraph.served()).toBe(before.served + 40);
 
     // A probed key asked again: kept by its probe, it hits, and the shape is looked up again.
     const again = probed[0]!;

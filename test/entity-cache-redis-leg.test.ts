@@ -1,12 +1,9 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheScope, EntityCacheCounters } from '../gateway/cache/cached-fetcher.js';
 import { createLookupPolicy } from '../gateway/cache/lookup-policy.js';
 import type { TaggedStore } from '../gateway/cache/tagged-store.js';
 import type { SendFetch } from '../gateway/subgraph-fetch-stack.js';
-import { CACHE_TAGS_HEADER } from '../platform/cache-tags.js';
-import { startEntityCacheStack } from './support/entity-cache-stack.js';
+import { fetchProductId, startEntityCacheStack, startProductSubgraph } from './support/entity-cache-stack.js';
 import { eventually } from './support/stack.js';
 
 /**
@@ -19,18 +16,7 @@ import { eventually } from './support/stack.js';
  * subgraph-like server on loopback (public max-age, cache tags) answers both.
  */
 
-let served = 0;
-const subgraph = http.createServer((req, res) => {
-  let body = '';
-  req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-  req.on('end', () => {
-    served += 1;
-    const { n } = (JSON.parse(body) as { variables: { n: number } }).variables;
-    res
-      .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60, public', [CACHE_TAGS_HEADER]: `Product:${n}` })
-      .end(JSON.stringify({ data: { product: { id: String(n) } } }));
-  });
-});
+let subgraph: Awaited<ReturnType<typeof startProductSubgraph>>;
 
 type Counted = Record<'hit' | 'miss' | 'skipped', number>;
 const countersOf = (counted: Counted): EntityCacheCounters => {
@@ -49,8 +35,8 @@ const hereCounted: Counted = { hit: 0, miss: 0, skipped: 0 };
 const thereCounted: Counted = { hit: 0, miss: 0, skipped: 0 };
 
 beforeAll(async () => {
-  await new Promise<void>((resolve) => subgraph.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(subgraph.address() as AddressInfo).port}/graphql`;
+  subgraph = await startProductSubgraph();
+  url = subgraph.url;
   // A minute before a shape without hits may go quiet: this test judges the Redis leg alone.
   const policy = createLookupPolicy({ window: 20, windowMs: 60_000, probeOneIn: 4 });
   const a = await startEntityCacheStack('catalog', countersOf(hereCounted), policy, { localMaxBytes: 1024 * 1024 });
@@ -61,27 +47,11 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(stores.map((s) => s.close()));
-  subgraph.closeAllConnections();
-  await new Promise((resolve) => subgraph.close(resolve));
+  await subgraph?.close();
 });
 
 /** One fetch of product `n` through a gateway's stack; the id it answers with. */
-async function productId(send: SendFetch, n: number): Promise<string> {
-  const response = await send({
-    subgraph: 'catalog',
-    operation: 'query',
-    caller: null,
-    lsn: undefined,
-    requestId: undefined,
-    url,
-    init: {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: 'query Product__catalog__0($n: Int!) { product(n: $n) { id } }', variables: { n } }),
-    },
-  });
-  return ((await response.json()) as { data: { product: { id: string } } }).data.product.id;
-}
+const productId = (send: SendFetch, n: number) => fetchProductId(send, url, n);
 
 /** "There" fetches product `n` until its entry is in Redis (its own lookup, memory-less, finds it). */
 async function writtenThere(n: number): Promise<void> {
@@ -94,9 +64,9 @@ async function writtenThere(n: number): Promise<void> {
 
 /** Whether "here" answered product `n` without the subgraph (from its memory or Redis). */
 async function cachedHere(n: number): Promise<boolean> {
-  const before = served;
+  const before = subgraph.served();
   expect(await productId(here, n)).toBe(String(n));
-  return served === before;
+  return subgraph.served() === before;
 }
 
 describe('a gateway whose memory holds all Redis would give it', () => {
