@@ -39,29 +39,23 @@ export async function writesReport(name: string, database: LsnSource): Promise<s
   return entries.size ? formatLsnList(entries) : undefined;
 }
 
-/** Mutations (and only they) report their writes' position; a query never wrote anything. */
-export function consistencyPlugin(name: string, database: LsnSource): ApolloServerPlugin {
-  return {
-    async requestDidStart() {
-      return {
-        async willSendResponse({ operation, response }) {
-          if (operation?.operation !== OperationTypeNode.MUTATION) return;
-          const report = await writesReport(name, database);
-          if (report) response.http.headers.set(CONSISTENCY_LSN_HEADER, report);
-        },
-      };
-    },
-  };
-}
-
-/** Every query's answer says whether a replica served any of its reads (READ_SOURCE_HEADER). */
-export function readSourcePlugin<C extends { db: { readFromReplica: boolean } }>(): ApolloServerPlugin<C> {
+/**
+ * Mutations (and only they) report their writes' position; a query never wrote anything. A query
+ * says instead whether a replica served any of its reads (READ_SOURCE_HEADER), for the gateway's caches.
+ */
+export function consistencyPlugin<C extends { db: { readonly readFromReplica: boolean } }>(
+  name: string,
+  database: LsnSource,
+): ApolloServerPlugin<C> {
   return {
     async requestDidStart() {
       return {
         async willSendResponse({ operation, response, contextValue }) {
-          if (operation?.operation !== OperationTypeNode.QUERY) return;
-          response.http.headers.set(READ_SOURCE_HEADER, contextValue.db.readFromReplica ? 'replica' : 'primary');
+          if (operation?.operation === OperationTypeNode.QUERY)
+            response.http.headers.set(READ_SOURCE_HEADER, contextValue.db.readFromReplica ? 'replica' : 'primary');
+          if (operation?.operation !== OperationTypeNode.MUTATION) return;
+          const report = await writesReport(name, database);
+          if (report) response.http.headers.set(CONSISTENCY_LSN_HEADER, report);
         },
       };
     },

@@ -3,7 +3,7 @@ import { OperationTypeNode } from 'graphql';
 import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheControl';
 import { cacheTagsPlugin } from './cache-tags.js';
-import { consistencyPlugin, readSourcePlugin } from './consistency.js';
+import { consistencyPlugin } from './consistency.js';
 import type { Database } from './db.js';
 import { inputRulesPlugin } from './input-rules.js';
 import type { Logger } from './logger.js';
@@ -46,8 +46,7 @@ export function subgraphPlugins<C extends PluginContext>(opts: {
   return [
     // The same request rules as the gateway's (NUL in strings), for any caller that reaches a subgraph.
     inputRulesPlugin<C>(),
-    consistencyPlugin(opts.name, opts.database),
-    readSourcePlugin<C>(),
+    consistencyPlugin<C>(opts.name, opts.database),
     requestTelemetryPlugin<C>({ metrics: opts.metrics, log: opts.log, clientOf: (c) => c.caller, requestIdOf: (c) => c.requestId }),
     ApolloServerPluginInlineTraceDisabled(),
     // Apollo's default, spelled out because the gateway depends on it: the @cacheControl hints in the

@@ -41,7 +41,6 @@ export interface RedisLeg {
   paid: number;
   /** Memory alone is asked (Redis only for probed keys). */
   skipped: boolean;
-  since: number;
 }
 
 /** What one fetch shape (subgraph + operation text) allowed last, and how its lookups fared since. */
@@ -105,7 +104,7 @@ export function createLookupPolicy(opts: LookupPolicyOptions = {}): LookupPolicy
       // another gateway, or outlived this one's memory, and is there to find at once). Skipped,
       // only probes are counted: a smaller sample decides whether Redis pays again.
       if (leg.trips < (leg.skipped ? Math.max(1, Math.floor(window / probeOneIn)) : window)) return;
-      Object.assign(leg, { skipped: leg.paid < minRedisHitRate * leg.trips, trips: 0, paid: 0, since: Date.now() });
+      Object.assign(leg, { skipped: leg.paid < minRedisHitRate * leg.trips, trips: 0, paid: 0 });
     },
   };
 }
@@ -120,7 +119,7 @@ export function createShapeMemo(limit = 5_000) {
       if (memo.get(shape)?.scope === scope) return;
       if (memo.size >= limit && !memo.has(shape)) memo.clear();
       const since = Date.now();
-      memo.set(shape, { scope, lookups: 0, hits: 0, quiet: false, since, redis: { trips: 0, paid: 0, skipped: false, since } });
+      memo.set(shape, { scope, lookups: 0, hits: 0, quiet: false, since, redis: { trips: 0, paid: 0, skipped: false } });
     },
   };
 }
