@@ -12,6 +12,7 @@ import { measureJob } from './measure.js';
 import { findPids, postmasterPid } from './proc-cpu.js';
 import type { Probe } from './proc-cpu.js';
 import { runJob, spawnTs, waitForGraphql, waitForMessage } from './processes.js';
+import { gatewayNodeOptions } from './shipped-node-options.js';
 import { createUserTokenSigner } from './user-tokens.js';
 import { STOREFRONT } from './workloads.js';
 import type { Child } from './processes.js';
@@ -56,7 +57,7 @@ async function startVariant(tree: string, base: Parameters<typeof localEnv>[0], 
   );
   children.push(subgraphs);
   await waitForMessage(subgraphs, 'ready');
-  const gateway = spawnTs('gateway/index.ts', envs.gateway);
+  const gateway = spawnTs('gateway/index.ts', { ...envs.gateway, ...gatewayNodeOptions() });
   children.push(gateway);
   const url = `http://127.0.0.1:${ports.gateway}/graphql`;
   await waitForGraphql(url);

@@ -5,6 +5,7 @@ import { freeServicePorts, migrateDatabases, startBenchPostgres } from './databa
 import { cpuDelta, findPids, postmasterPid, sampleCpu } from './proc-cpu.js';
 import type { Probe } from './proc-cpu.js';
 import { spawnTs, waitForGraphql, waitForMessage } from './processes.js';
+import { gatewayNodeOptions } from './shipped-node-options.js';
 import type { Child } from './processes.js';
 
 /**
@@ -37,7 +38,7 @@ async function main() {
     });
     const probes: Record<string, Probe> = {};
     for (const s of services) {
-      const child = spawnTs(entry(s), envs[s]);
+      const child = spawnTs(entry(s), s === 'gateway' ? { ...envs[s], ...gatewayNodeOptions() } : envs[s]);
       children.push(child);
       await waitReady(`http://127.0.0.1:${ports[s]}/health/ready`);
       probes[s] = { kind: 'tree', pid: child.proc.pid! };

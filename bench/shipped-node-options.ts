@@ -13,3 +13,9 @@ export function shippedGatewayNodeOptions(): string | undefined {
   };
   return compose.services.gateway.environment?.NODE_OPTIONS;
 }
+
+/** Ours gets the NODE_OPTIONS docker-compose.yml and deploy/k8s ship (after any the bench itself was given). */
+export function gatewayNodeOptions(): Record<string, string> {
+  const shipped = shippedGatewayNodeOptions();
+  return shipped ? { NODE_OPTIONS: [process.env.NODE_OPTIONS, shipped].filter(Boolean).join(' ') } : {};
+}

@@ -11,7 +11,7 @@ import type { EmbeddedPostgres } from './databases.js';
 import { loadBenchData } from './load-data.js';
 import type { BenchData } from './load-data.js';
 import { findPids, postmasterPid } from './proc-cpu.js';
-import { shippedGatewayNodeOptions } from './shipped-node-options.js';
+import { gatewayNodeOptions } from './shipped-node-options.js';
 import type { Probe } from './proc-cpu.js';
 import { spawnTs, waitForGraphql, waitForMessage } from './processes.js';
 import type { Child } from './processes.js';
@@ -89,12 +89,6 @@ async function compiledGateway(): Promise<string> {
   if (process.env.BENCH_COMPILED === '0') return 'gateway/index.ts';
   await promisify(execFile)('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT });
   return 'dist/gateway/index.js';
-}
-
-/** Ours gets the NODE_OPTIONS docker-compose.yml and deploy/k8s ship (after any the bench itself was given). */
-function gatewayNodeOptions(): Record<string, string> {
-  const shipped = shippedGatewayNodeOptions();
-  return shipped ? { NODE_OPTIONS: [process.env.NODE_OPTIONS, shipped].filter(Boolean).join(' ') } : {};
 }
 
 /** The gateways of BENCH_GATEWAYS, each in its own process; one that cannot start is skipped, with why. */

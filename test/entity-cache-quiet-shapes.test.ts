@@ -18,7 +18,7 @@ let subgraph: Awaited<ReturnType<typeof startProductSubgraph>>;
 let url: string;
 let store: TaggedStore;
 let send: SendFetch;
-const policy = createLookupPolicy({ window: 20, windowMs: 0, probeOneIn: 4 });
+const policy = createLookupPolicy({ window: 20, windowMs: 0, publicWindowMs: 0, probeOneIn: 4 });
 const counted = { hit: 0, miss: 0, skipped: 0 };
 const count =
   (result: keyof typeof counted) =>

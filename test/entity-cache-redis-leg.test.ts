@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheScope, EntityCacheCounters } from '../gateway/cache/cached-fetcher.js';
 import { createLookupPolicy } from '../gateway/cache/lookup-policy.js';
+import { createResponseLookup } from '../gateway/cache/response-cache.js';
 import type { TaggedStore } from '../gateway/cache/tagged-store.js';
 import type { SendFetch } from '../gateway/subgraph-fetch-stack.js';
 import { fetchProductId, startEntityCacheStack, startProductSubgraph } from './support/entity-cache-stack.js';
@@ -13,7 +14,8 @@ import { eventually } from './support/stack.js';
  * entries there again (another gateway writes them), it asks Redis again. Two entity cache stacks
  * over the run's Redis with one key space, as two gateways: "here" with memory in front of Redis
  * (a window of 20 round trips, one key in 4 probed), "there" without. A real
- * subgraph-like server on loopback (public max-age, cache tags) answers both.
+ * subgraph-like server on loopback (public max-age, cache tags) answers both. The response cache's
+ * lookup follows the same rule, over the same two stores.
  */
 
 let subgraph: Awaited<ReturnType<typeof startProductSubgraph>>;
@@ -37,8 +39,8 @@ const thereCounted: Counted = { hit: 0, miss: 0, skipped: 0 };
 beforeAll(async () => {
   subgraph = await startProductSubgraph();
   url = subgraph.url;
-  // A minute before a shape without hits may go quiet: this test judges the Redis leg alone.
-  const policy = createLookupPolicy({ window: 20, windowMs: 60_000, probeOneIn: 4 });
+  // A minute before a (public) shape without hits may go quiet: this test judges the Redis leg alone.
+  const policy = createLookupPolicy({ window: 20, publicWindowMs: 60_000, probeOneIn: 4 });
   const a = await startEntityCacheStack('catalog', countersOf(hereCounted), policy, { localMaxBytes: 1024 * 1024 });
   const b = await startEntityCacheStack('catalog', countersOf(thereCounted), undefined, { prefix: a.prefix });
   stores.push(a.store, b.store);
@@ -94,6 +96,35 @@ describe('a gateway whose memory holds all Redis would give it', () => {
     for (const k of [n, n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7]) {
       await writtenThere(k);
       expect(await cachedHere(k)).toBe(true);
+    }
+  });
+});
+
+describe("the response cache's lookup, on a gateway whose memory holds all Redis would give it", () => {
+  it('stops asking Redis (but for probes) and asks it again once the probes find entries', async () => {
+    const [hereStore, thereStore] = stores as [TaggedStore, TaggedStore];
+    const lookUp = createResponseLookup(hereStore, createLookupPolicy({ window: 20, probeOneIn: 4 }));
+    const run = `r:${Date.now()}:`;
+    const writeThere = (n: number) => thereStore.put(`${run}${n}`, `{"data":{"n":${n}}}`, [`Product:${n}`], 60_000, thereStore.begin());
+    // What this gateway wrote is answered from its memory, no round trip needed.
+    await hereStore.put(`${run}mine`, '{"data":{}}', [], 60_000, hereStore.begin());
+    expect((await lookUp(`${run}mine`))?.body).toBe('{"data":{}}');
+    // 20 keys nobody wrote: 20 round trips that found nothing. Then an entry another gateway wrote is
+    // found only when its key is probed, until enough probes have found theirs.
+    for (let n = 1; n <= 20; n++) expect(await lookUp(`${run}${n}`)).toBeNull();
+    let unseen = 0;
+    let found = 0;
+    let n = 100;
+    for (; found < 5; n++) {
+      expect(n).toBeLessThan(300);
+      await writeThere(n);
+      if (await lookUp(`${run}${n}`)) found++;
+      else unseen++;
+    }
+    expect(unseen).toBeGreaterThan(0);
+    for (const k of [n, n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7]) {
+      await writeThere(k);
+      expect((await lookUp(`${run}${k}`))?.body).toBe(`{"data":{"n":${k}}}`);
     }
   });
 });

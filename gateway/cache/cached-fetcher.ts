@@ -137,13 +137,13 @@ const sha = (parts: string[]) => hash('sha256', parts.join('\n') + '\n', 'base64
  */
 async function lookUp(ctx: Ctx, state: ShapeState, keys: string[]): Promise<(CacheEntry | null)[]> {
   const found = keys.map((k) => ctx.store.peek(k));
-  const asked = keys.flatMap((k, i) => (found[i] || !ctx.policy.asksRedis(state, k) ? [] : [i]));
+  const asked = keys.flatMap((k, i) => (found[i] || !ctx.policy.asksRedis(state.redis, k, state.quiet) ? [] : [i]));
   if (!asked.length) return found;
   const far = await ctx.store.getMany(asked.map((i) => keys[i]!));
   asked.forEach((i, j) => (found[i] = far[j] ?? null));
   // The round trip paid if it found all it asked for (unless probing, all memory lacked: the subgraph fetch is spared).
   ctx.policy.recordRedis(
-    state,
+    state.redis,
     asked.every((i) => found[i]),
   );
   return found;

@@ -47,7 +47,7 @@ function cacheCounters(metrics: ServiceMetrics) {
   const registers = [metrics.registry];
   const lookups = new Counter({
     name: 'gateway_entity_cache_total',
-    help: 'Entity cache lookups of cacheable subgraph fetches (one per representation of an _entities fetch), by subgraph, scope (public, private) and result: hit, miss, or skipped (not looked up where it could not pay: a private entry of a caller not seen before, a shape without a hit in its last 200 lookups and minute, only probed).',
+    help: 'Entity cache lookups of cacheable subgraph fetches (one per representation of an _entities fetch), by subgraph, scope (public, private) and result: hit, miss, or skipped (not looked up where it could not pay: a private entry of a caller not seen before, a shape without a hit in its last 200 lookups and minute (5 s if public), only probed).',
     labelNames: ['subgraph', 'scope', 'result'] as const,
     registers,
   });
@@ -124,7 +124,7 @@ export async function createGatewayCache(opts: {
         miss: (path: string) => responses.inc({ result: 'miss', path }),
       };
       return {
-        plugins: [createResponseCachePlugin(store, counters, maxTtlMs, { ...deps, facts })],
+        plugins: [createResponseCachePlugin(store, counters, maxTtlMs, { ...deps, facts, policy })],
         middleware: [createEdgeHits(store, facts, { ...deps, counted: () => counters.hit('edge') })],
       };
     },

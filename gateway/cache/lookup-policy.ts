@@ -9,8 +9,10 @@ import type { CacheScope } from './cached-fetcher.js';
  * - a private entry is looked up and kept only for a caller who made an earlier request through
  *   this gateway: a caller seen once (an account page of a user who never returns) costs no key
  *   hashing, no Redis round trip and no write;
- * - a fetch shape whose lookups found nothing over the last `window` of them and `windowMs` (entries
- *   had time to be written and asked for again: a cold cache is not judged) goes quiet: only one key in
+ * - a fetch shape whose lookups found nothing over the last `window` of them and `windowMs`
+ *   (`publicWindowMs` for a public shape: entries had time to be written and asked for again, so a
+ *   cold cache is not judged; a public entry is there for any caller's next ask, a private one only
+ *   for its caller's) goes quiet: only one key in
  *   `probeOneIn` (chosen by a hash of the key, so a repeated key is always or never probed) is
  *   still looked up and kept, and the first probe that hits wakes the shape up again;
  * - a lookup asks this gateway's memory first and Redis only for what memory lacks (the Redis leg:
@@ -27,8 +29,13 @@ export interface LookupPolicyOptions {
   callers?: number;
   /** Lookups of a shape without a single hit after which it goes quiet. @default 200 */
   window?: number;
-  /** ... and the least time they must span (the private max-ages: 60 s). @default 60_000 */
+  /** ... and the least time they must span for a private shape (its callers' returns: the private max-ages, 60 s). @default 60_000 */
   windowMs?: number;
+  /**
+   * ... and for a public shape. Shorter: any caller's repeat hits, so a busy public shape that finds
+   * nothing in 5 s has its repeats answered elsewhere (the response cache holding the same answers). @default 5_000
+   */
+  publicWindowMs?: number;
   /** Of a quiet shape's keys, one in this many is still looked up and kept. @default 32 */
   probeOneIn?: number;
   /** The share of Redis round trips (for keys memory lacked) that must spare the subgraph fetch for the Redis leg to pay. @default 0.05 */
@@ -42,6 +49,9 @@ export interface RedisLeg {
   /** Memory alone is asked (Redis only for probed keys). */
   skipped: boolean;
 }
+
+/** A Redis leg not judged yet: asked for every key. */
+export const createRedisLeg = (): RedisLeg => ({ trips: 0, paid: 0, skipped: false });
 
 /** What one fetch shape (subgraph + operation text) allowed last, and how its lookups fared since. */
 export interface ShapeState {
@@ -61,14 +71,14 @@ export interface LookupPolicy {
   probes(key: string): boolean;
   /** Counts a fetch's lookups and hits against its shape (waking or quieting it). */
   record(state: ShapeState, lookups: number, hits: number): void;
-  /** Whether keys memory lacked go to Redis: all of them, or (the leg skipped) only probed ones. */
-  asksRedis(state: ShapeState, key: string): boolean;
+  /** Whether a key memory lacked goes to Redis: every one, or (the leg skipped, unless the shape is quiet) only probed ones. */
+  asksRedis(leg: RedisLeg, key: string, quiet?: boolean): boolean;
   /** Counts a round trip to Redis, and whether it found everything memory lacked (skipping or resuming the leg). */
-  recordRedis(state: ShapeState, paid: boolean): void;
+  recordRedis(leg: RedisLeg, paid: boolean): void;
 }
 
 export function createLookupPolicy(opts: LookupPolicyOptions = {}): LookupPolicy {
-  const { callers = 100_000, window = 200, windowMs = 60_000, probeOneIn = 32, minRedisHitRate = 0.05 } = opts;
+  const { callers = 100_000, window = 200, windowMs = 60_000, publicWindowMs = 5_000, probeOneIn = 32, minRedisHitRate = 0.05 } = opts;
   const probes = (key: string) => fnv1a(key) % probeOneIn === 0;
   // caller -> the request it was first seen in ('' once it has come back).
   const seen = new LRUCache<string, string>({ max: callers });
@@ -91,13 +101,13 @@ export function createLookupPolicy(opts: LookupPolicyOptions = {}): LookupPolicy
       if (state.quiet && state.hits > 0) Object.assign(state, { quiet: false, lookups: 0, hits: 0, since: Date.now() });
       if (state.lookups < window) return;
       const now = Date.now();
-      if (now - state.since < windowMs) return;
+      if (now - state.since < (state.scope === 'public' ? publicWindowMs : windowMs)) return;
       // A window without a hit quiets the shape (or keeps it quiet); one with hits keeps it awake.
       Object.assign(state, { quiet: state.hits === 0, lookups: 0, hits: 0, since: now });
     },
     // A quiet shape's lookups are its probes already: they go all the way, or they could never wake it.
-    asksRedis: (state, key) => !state.redis.skipped || state.quiet || probes(key),
-    recordRedis({ redis: leg }, paid) {
+    asksRedis: (leg, key, quiet = false) => !leg.skipped || quiet || probes(key),
+    recordRedis(leg, paid) {
       leg.trips += 1;
       leg.paid += paid ? 1 : 0;
       // Judged on round trips alone (no least time: what Redis holds that memory lacks was written by
@@ -119,7 +129,7 @@ export function createShapeMemo(limit = 5_000) {
       if (memo.get(shape)?.scope === scope) return;
       if (memo.size >= limit && !memo.has(shape)) memo.clear();
       const since = Date.now();
-      memo.set(shape, { scope, lookups: 0, hits: 0, quiet: false, since, redis: { trips: 0, paid: 0, skipped: false } });
+      memo.set(shape, { scope, lookups: 0, hits: 0, quiet: false, since, redis: createRedisLeg() });
     },
   };
 }

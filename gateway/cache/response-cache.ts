@@ -9,8 +9,10 @@ import { acceptedMultipartSpec } from '../http/multipart.js';
 import { mentionsDefer } from '../incremental/defer-document.js';
 import { sharedMaxAgeMs } from './cached-fetcher.js';
 import type { FetchCacheCounters } from './cached-fetcher.js';
+import { createRedisLeg } from './lookup-policy.js';
+import type { LookupPolicy } from './lookup-policy.js';
 import { readFromOf, weakerReadFrom } from './tagged-store.js';
-import type { FetchMark, TaggedStore } from './tagged-store.js';
+import type { CacheEntry, FetchMark, TaggedStore } from './tagged-store.js';
 
 export type { ResponseScope } from '../request.js';
 
@@ -94,6 +96,23 @@ export function createFactsMemo(max = 20_000) {
 export type FactsMemo = ReturnType<typeof createFactsMemo>;
 
 /**
+ * The response cache's lookup: this gateway's memory, then Redis for an entry memory lacks while
+ * that round trip pays (lookup-policy.ts, the Redis leg: one for the whole response cache). Redis
+ * holds what memory lacks when another gateway wrote it, or it outlived this one's memory; a lone
+ * gateway holds all it wrote, and its misses then skip Redis but for probed keys.
+ */
+export function createResponseLookup(store: TaggedStore, policy: LookupPolicy): (key: string) => Promise<CacheEntry | null> {
+  const leg = createRedisLeg();
+  return async (key) => {
+    const near = store.peek(key);
+    if (near || !policy.asksRedis(leg, key)) return near;
+    const far = await store.get(key);
+    policy.recordRedis(leg, far !== null);
+    return far;
+  };
+}
+
+/**
  * The response cache: whole answers of public operations, shared by every gateway through the
  * tagged store. Key: `responseKey`. Stored only when every subgraph fetch behind it was `public`
  * with a max-age, for the shortest of them, tagged with every entity they held, so the same events
@@ -105,8 +124,9 @@ export function createResponseCachePlugin(
   store: TaggedStore,
   counters: FetchCacheCounters,
   maxTtlMs: number,
-  deps: ResponseCacheDeps & { facts: FactsMemo },
+  deps: ResponseCacheDeps & { facts: FactsMemo; policy: LookupPolicy },
 ): ApolloServerPlugin<GatewayContext> {
+  const lookUp = createResponseLookup(store, deps.policy);
   return {
     async requestDidStart({ request, contextValue }) {
       if (!eligible(request, contextValue)) return;
@@ -120,7 +140,7 @@ export function createResponseCachePlugin(
           if (acceptedMultipartSpec(rc.request.http?.headers.get('accept')) === 'deferSpec=20220824' && mentionsDefer(rc.document))
             return null;
           key = responseKey(deps.supergraphHash(rc.schema), rc.queryHash ?? '', rc.request.operationName ?? null, rc.request.variables);
-          const hit = await store.get(key);
+          const hit = await lookUp(key);
           if (hit) {
             counters.hit('pipeline');
             deps.facts.learn(key, contextValue.client, contextValue.facts, rc.operationName ?? null);
