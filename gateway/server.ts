@@ -1,3 +1,4 @@
+import { closeRedis } from '../platform/shutdown.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import express from 'express';
@@ -343,7 +344,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
       await apollo.stop();
       subgraphs.close();
       await cache.close();
-      await Promise.all([live.close(), bus.close(), redis?.client.quit().catch(() => redis.client.disconnect())]);
+      await Promise.all([live.close(), bus.close(), redis && closeRedis(redis.client)]);
     },
   };
 }

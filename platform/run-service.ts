@@ -1,3 +1,4 @@
+import { settledWithin } from './shutdown.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type express from 'express';
@@ -44,6 +45,9 @@ export interface ListenOptions {
   timeouts?: { headersMs: number; requestMs: number };
   log: Logger;
 }
+
+/** The longest a service's stop (its background work and connections) may take once requests are done. */
+const SERVICE_STOP_MS = 15_000;
 
 export async function listen(service: RunnableService, opts: ListenOptions): Promise<Listening> {
   /*
@@ -108,7 +112,10 @@ export async function listen(service: RunnableService, opts: ListenOptions): Pro
       server.closeIdleConnections();
       await drained;
       clearTimeout(timer);
-      await service.stop();
+      // Each dependency's own step is bounded (platform/shutdown.ts); this bounds whatever else could hang.
+      const stopped = service.stop();
+      if (await settledWithin(stopped, SERVICE_STOP_MS)) await stopped;
+      else opts.log.error({ waitedMs: SERVICE_STOP_MS }, 'service stop did not finish in time; closing anyway');
       await metricsServer?.close();
     })());
   return { server, url: `http://${host}:${port}`, ...(metricsServer ? { metricsUrl: metricsServer.url } : {}), close };

@@ -19,11 +19,15 @@ import type { TestWsClient } from './support/ws-client.js';
  *  - a live subscriber is told during the freeze: SUBSCRIPTION_INTERRUPTED with the id of the last
  *    event it received (resubscribing with `after` replays the rest);
  *  - placeOrder succeeds or fails with a coded error; afterwards every order has exactly one
- *    invoice and the product's stock is down by exactly what the orders hold.
+ *    invoice and the product's stock is down by exactly what the orders hold;
+ *  - SIGTERM stops a gateway and a subgraph within bounded time, exit code 0, while Redis is frozen,
+ *    and an event whose append was cut is published once Redis answers again.
  */
 const GATEWAYS = 2;
 const STOCK = 1_000_000;
 const LOADED_MACHINE_BOUND_MS = 2_000;
+/** What a SIGTERM may take with Redis frozen: the pods' terminationGracePeriodSeconds (deploy/k8s), after which Kubernetes kills. */
+const LOADED_MACHINE_SHUTDOWN_BOUND_MS = 30_000;
 
 let cluster: Cluster;
 let customer: TestUser;
@@ -116,5 +120,60 @@ describe('Redis outages under load (issue 19)', () => {
     const invariants = await orderInvariants(cluster, productId, STOCK, 120_000);
     console.log(`[redis-outage] killed 10 s: ${JSON.stringify(invariants)}`);
     expect(invariants).toEqual({ orders: invariants.orders, invoicedOnce: invariants.orders, invoicedTwice: 0, stockDrift: 0 });
+  }, 400_000);
+
+  it('Redis frozen: SIGTERM stops gateways and catalog in bounded time (exit 0); the event whose append was cut is published afterwards', async () => {
+    const admin = await cluster.admin();
+    const pid = cluster.redis.pid()!;
+    process.kill(pid, 'SIGSTOP');
+    let thawed = false;
+    try {
+      // A change committed while Redis is frozen: its outbox row waits, the relay's append hangs.
+      const changed = await cluster.gql(
+        'mutation A($id: ID!) { adjustStock(productId: $id, delta: 1) { stock } }',
+        { id: productId },
+        { token: admin.token },
+      );
+      expect(changed.errors).toBeUndefined();
+      const [row] = await cluster.sql.catalog<{ event_id: string; published_at: Date | null }[]>`
+        select event_id, published_at from outbox where type = 'StockChanged' and payload->>'productId' = ${productId}
+        order by position desc limit 1`;
+      expect(row?.published_at).toBeNull();
+      const stops = await Promise.all(
+        (
+          [
+            ['gateway', 0],
+            ['gateway', 1],
+            ['catalog', 0],
+          ] as const
+        ).map(async ([name, i]) => {
+          const from = Date.now();
+          await cluster.stop(name, i);
+          return { name, i, ms: Date.now() - from, code: cluster.exitCode(name, i) };
+        }),
+      );
+      console.log(`[redis-outage] SIGTERM with Redis frozen: ${JSON.stringify(stops)}`);
+      // Drain (2 s), the last field-usage flush (5 s deadline), then each Redis connection let go after 2 s.
+      expect(stops.map((s) => s.code)).toEqual([0, 0, 0]);
+      for (const stop of stops) expect(stop.ms).toBeLessThan(LOADED_MACHINE_SHUTDOWN_BOUND_MS);
+      process.kill(pid, 'SIGCONT');
+      thawed = true;
+      // No event lost: catalog back, its relay publishes the row (a cut append may have landed too: consumers absorb copies).
+      await cluster.start('catalog');
+      await eventually(
+        async () => {
+          const [now] = await cluster.sql.catalog<
+            { published_at: Date | null }[]
+          >`select published_at from outbox where event_id = ${row!.event_id}`;
+          return now?.published_at ? true : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 200 },
+      );
+      if (cluster.redisClient.status === 'wait') await cluster.redisClient.connect();
+      const stream = (await cluster.redisClient.xrange(`${cluster.eventNamespace}events:catalog`, '-', '+')) as [string, string[]][];
+      expect(stream.filter(([, fields]) => fields[1]?.includes(row!.event_id)).length).toBeGreaterThanOrEqual(1);
+    } finally {
+      if (!thawed) process.kill(pid, 'SIGCONT');
+    }
   }, 400_000);
 });

@@ -1,3 +1,4 @@
+import { closeRedis } from '../../platform/shutdown.js';
 import type { Redis } from 'ioredis';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { sharedMemoryBus } from '../../platform/events/index.js';
@@ -59,7 +60,7 @@ export function createLiveEvents(config: BusConfig, log: Logger): LiveEvents {
   const publisher = createRedisClient(config, 'background', 'pubsub-publisher', log);
   const subscriber = createRedisClient(config, 'subscriber', 'pubsub-subscriber', log);
   const heartbeat = startHeartbeat(subscriber);
-  const pubsub = new RedisPubSub({ publisher, subscriber });
+  const pubsub = new RedisPubSub({ publisher, subscriber: withHandledUnsubscribes(subscriber) });
   const listeners = new Set<() => void>();
   const cutListeners = new Set<() => void>();
   let cut = false;
@@ -101,9 +102,30 @@ export function createLiveEvents(config: BusConfig, log: Logger): LiveEvents {
     redisStatus: () => [connectionStatus(subscriber, 'pubsub')],
     async close() {
       clearInterval(heartbeat);
-      await pubsub.close();
+      // Not pubsub.close(): its QUITs wait for a hung Redis for ever.
+      await Promise.all([closeRedis(publisher), closeRedis(subscriber)]);
     },
   };
+}
+
+/**
+ * RedisPubSub sends UNSUBSCRIBE and PUNSUBSCRIBE when a channel's last listener leaves and drops
+ * their promises. Pending when the connection is closed (a shutdown letting go of a hung Redis),
+ * they would reject unhandled and crash the process: each is given a handler (nothing to do: the
+ * connection, and with it every subscription, is gone).
+ */
+function withHandledUnsubscribes(subscriber: Redis): Redis {
+  for (const name of ['unsubscribe', 'punsubscribe'] as const) {
+    const send = subscriber[name].bind(subscriber) as (...channels: string[]) => Promise<unknown>;
+    Object.assign(subscriber, {
+      [name]: (...channels: string[]) => {
+        const sent = send(...channels);
+        sent.catch(() => undefined);
+        return sent;
+      },
+    });
+  }
+  return subscriber;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { closeRedis } from '../../platform/shutdown.js';
 import path from 'node:path';
 import { Counter } from 'prom-client';
 import type { GatewayConfig } from '../../platform/config.js';
@@ -54,11 +55,7 @@ export function openUsageStorage(config: UsageStorageConfig, log: Logger): { sto
       write: (entries) => connected.then(() => store.write(entries)),
       read: (query) => connected.then(() => store.read(query)),
     },
-    close: () =>
-      redis.quit().then(
-        () => undefined,
-        () => redis.disconnect(),
-      ),
+    close: () => closeRedis(redis),
   };
 }
 

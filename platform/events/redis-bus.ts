@@ -1,3 +1,4 @@
+import { closeRedis } from '../shutdown.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { createRedisClient } from '../redis-client.js';
@@ -159,7 +160,7 @@ export function createRedisBus(config: RedisSettings, settings: BusSettings, log
       announcer.close();
       await Promise.all([...consumers].map((c) => c.stop()));
       reader?.client.disconnect();
-      await redis.quit().catch(() => redis.disconnect());
+      await closeRedis(redis);
     },
   };
 }

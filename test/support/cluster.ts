@@ -81,6 +81,8 @@ export interface Cluster extends ApiClient {
   kill(name: ServiceName, instance?: number, signal?: NodeJS.Signals): Promise<void>;
   /** Graceful stop (SIGTERM), waiting for the exit. */
   stop(name: ServiceName, instance?: number): Promise<void>;
+  /** The instance's exit code once it exited (null while it runs, or when a signal ended it). */
+  exitCode(name: ServiceName, instance?: number): number | null;
   /** Drops every packet to and from the instance's port (no RST: connections hang, as to a dead host). */
   blackhole(name: ServiceName, instance?: number): Promise<void>;
   /** Removes that instance's drop rules. */
@@ -207,6 +209,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     start,
     kill,
     stop: (name, index = 0) => kill(name, index, 'SIGTERM'),
+    exitCode: (name, index = 0) => instance(name, index).child?.exitCode ?? null,
     blackhole: (name, index = 0) => fault.drop(instance(name, index).port),
     restore: (name, index = 0) => fault.restore(instance(name, index).port),
     async flushRedis() {

@@ -187,13 +187,27 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       return gateway;
     },
     async close() {
-      await Promise.all(Object.values(sql).map((s) => s.end()));
-      await Promise.all(extraGateways.map((g) => g.close()));
-      await supergraph.close();
-      await ownRedis?.stop();
+      await namedStep('direct SQL connections', () => Promise.all(Object.values(sql).map((s) => s.end())));
+      await namedStep('extra gateways', () => Promise.all(extraGateways.map((g) => g.close())));
+      await namedStep('gateway and subgraphs', () => supergraph.close());
+      await namedStep("the stack's own Redis", async () => ownRedis?.stop());
     },
   };
   return stack;
+}
+
+/**
+ * One step of a stack's close, named on stderr when it takes over 10 s: a hook that times out then
+ * says which part of the shutdown it waited for (every service's stop is bounded: platform/shutdown.ts).
+ */
+async function namedStep(name: string, step: () => Promise<unknown>): Promise<void> {
+  const from = Date.now();
+  const slow = setInterval(() => console.error(`stack close: still waiting for ${name} after ${Date.now() - from} ms`), 10_000);
+  try {
+    await step();
+  } finally {
+    clearInterval(slow);
+  }
 }
 
 /** Direct SQL on each subgraph's database, for fixtures and assertions. */
