@@ -46,8 +46,11 @@ export interface ListenOptions {
   log: Logger;
 }
 
-/** The longest a service's stop (its background work and connections) may take once requests are done. */
-const SERVICE_STOP_MS = 15_000;
+/**
+ * The longest a service's stop (its background work and connections) may take once requests are
+ * done. Orchestrators' stop windows cover SHUTDOWN_DRAIN_MS + SHUTDOWN_GRACE_MS + this (deploy tests).
+ */
+export const SERVICE_STOP_MS = 15_000;
 
 export async function listen(service: RunnableService, opts: ListenOptions): Promise<Listening> {
   /*

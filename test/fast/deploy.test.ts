@@ -5,6 +5,7 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { parse } from 'yaml';
 import { gatewaySchema, parseConfig, subgraphSchemas } from '../../platform/config.js';
+import { SERVICE_STOP_MS } from '../../platform/run-service.js';
 import { ROOT } from '../../platform/paths.js';
 import { SUBGRAPHS } from '../../platform/subgraphs.js';
 import { createDeploySecrets, dotEnvText } from '../../scripts/deploy-secrets.js';
@@ -22,9 +23,17 @@ const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'
       labels?: Record<string, string>;
       ports?: string[];
       healthcheck?: { test: string[] };
+      stop_grace_period?: string;
     }
   >;
 };
+/** A Compose duration in seconds (`35s`, `1m30s`; Docker's default: 10 s). */
+const seconds = (duration = '10s') =>
+  [...duration.matchAll(/(\d+)(h|m|s)/g)].reduce(
+    (total, [, n, unit]) => total + Number(n) * { h: 3600, m: 60, s: 1 }[unit as 'h' | 'm' | 's'],
+    0,
+  );
+
 const APPS = {
   users: subgraphSchemas.users,
   catalog: subgraphSchemas.catalog,
@@ -86,6 +95,14 @@ describe('docker-compose.yml', () => {
       expect(service, name).toBeDefined();
       const resolved = Object.fromEntries(Object.entries(service!.environment ?? {}).map(([k, v]) => [k, interpolate(v, env)]));
       expect(() => parseConfig(schema, resolved), name).not.toThrow();
+      // Docker kills only after the whole graceful stop could run: drain, in-flight requests, the bounded stop.
+      const { SHUTDOWN_DRAIN_MS, SHUTDOWN_GRACE_MS } = parseConfig(schema, resolved) as unknown as {
+        SHUTDOWN_DRAIN_MS: number;
+        SHUTDOWN_GRACE_MS: number;
+      };
+      expect(seconds(service!.stop_grace_period) * 1000, name).toBeGreaterThanOrEqual(
+        SHUTDOWN_DRAIN_MS + SHUTDOWN_GRACE_MS + SERVICE_STOP_MS,
+      );
       // The leases docs/operators.md describes and the benchmark runs with (bench/stack.ts): one Redis call per lease.
       if (name === 'gateway') expect(parseConfig(gatewaySchema, resolved)).toMatchObject({ RATE_LIMIT_LEASE: 10, COST_BUDGET_LEASE: 500 });
       // The gateway's young generation capped (docs/operators.md, Memory); the other services keep V8's defaults.

@@ -1,3 +1,4 @@
+import { SERVICE_STOP_MS } from '../../platform/run-service.js';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -48,10 +49,15 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     for (const [tree, objects] of Object.entries(rendered)) {
       const apps = workloads(objects).filter((w) => w.kind !== 'StatefulSet');
       expect(apps.map((w) => w.name).sort(), tree).toEqual(['billing', 'catalog', 'gateway', 'orders', 'supergraph-migrate', 'users']);
-      for (const { name, container } of apps) {
+      for (const { name, kind, container, terminationGracePeriodSeconds } of apps) {
         const env = containerEnv([...objects, ...secrets], container);
         const schema = SCHEMAS[(name === 'supergraph-migrate' ? 'migrate' : name) as keyof typeof SCHEMAS];
         const config = parseConfig(schema, env) as Record<string, unknown>;
+        // SIGKILL only after the whole graceful stop could run: drain, in-flight requests, the bounded stop.
+        if (kind === 'Deployment')
+          expect(terminationGracePeriodSeconds * 1000, `${tree}: ${name}`).toBeGreaterThanOrEqual(
+            (config.SHUTDOWN_DRAIN_MS as number) + (config.SHUTDOWN_GRACE_MS as number) + SERVICE_STOP_MS,
+          );
         // The same leases as docker-compose.yml (test/fast/deploy.test.ts), in every overlay.
         if (name === 'gateway') expect(config, tree).toMatchObject({ RATE_LIMIT_LEASE: 10, COST_BUDGET_LEASE: 500 });
         // The V8 flags docker-compose.yml gives the gateway (its young generation capped), in every overlay; the benchmark runs with them too.

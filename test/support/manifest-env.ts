@@ -30,17 +30,24 @@ export interface Workload {
   kind: 'Deployment' | 'Job' | 'StatefulSet';
   name: string;
   container: Container;
+  /** How long Kubernetes waits after SIGTERM before it kills (its default: 30 s). */
+  terminationGracePeriodSeconds: number;
 }
 
 /** Every Deployment's, Job's and StatefulSet's first container. */
 export function workloads(objects: K8sObject[]): Workload[] {
   return objects
     .filter((o) => o.kind === 'Deployment' || o.kind === 'Job' || o.kind === 'StatefulSet')
-    .map((o) => ({
-      kind: o.kind as Workload['kind'],
-      name: o.metadata.name,
-      container: (o as unknown as { spec: { template: { spec: { containers: Container[] } } } }).spec.template.spec.containers[0]!,
-    }));
+    .map((o) => {
+      const pod = (o as unknown as { spec: { template: { spec: { containers: Container[]; terminationGracePeriodSeconds?: number } } } })
+        .spec.template.spec;
+      return {
+        kind: o.kind as Workload['kind'],
+        name: o.metadata.name,
+        container: pod.containers[0]!,
+        terminationGracePeriodSeconds: pod.terminationGracePeriodSeconds ?? 30,
+      };
+    });
 }
 
 export function containerEnv(
