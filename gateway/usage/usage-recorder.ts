@@ -26,6 +26,39 @@ export interface UsageRecorder {
   stop(): Promise<void>;
 }
 
+/**
+ * The entry ids of an operation's coordinates (one array per operation: coordinates.ts) for the
+ * last caller and day they were recorded for: a hot operation costs no string building per request.
+ */
+function createIdMemo(): (coordinates: readonly string[], now: number, tail: string) => { day: string; ids: string[] } {
+  const today = createDayClock();
+  const last = new WeakMap<readonly string[], { at: string; day: string; ids: string[] }>();
+  return (coordinates, now, tail) => {
+    const day = today(now);
+    const at = day + tail;
+    const known = last.get(coordinates);
+    if (known?.at === at) return known;
+    const made = { at, day, ids: coordinates.map((coordinate) => day + '\n' + coordinate + tail) };
+    last.set(coordinates, made);
+    return made;
+  };
+}
+
+/** utcDay, recomputed only when a day ends (it formats a Date). */
+function createDayClock(): (now: number) => string {
+  let until = -Infinity;
+  let from = Infinity;
+  let day = '';
+  return (now) => {
+    if (now >= until || now < from) {
+      day = utcDay(now);
+      from = Date.parse(`${day}T00:00:00Z`);
+      until = from + 86_400_000;
+    }
+    return day;
+  };
+}
+
 /** Labels taken from headers are cut to this length: a coordinate key stays small whatever a client sends. */
 const LABEL_MAX = 64;
 const label = (value: string) => (value.length > LABEL_MAX ? value.slice(0, LABEL_MAX) : value);
@@ -37,6 +70,7 @@ const label = (value: string) => (value.length > LABEL_MAX ? value.slice(0, LABE
  */
 export function createUsageRecorder(opts: UsageRecorderOptions): UsageRecorder {
   let pending = new Map<string, UsageEntry>();
+  const idsOf = createIdMemo();
   let flushing: Promise<void> | undefined;
   const add = (id: string, entry: UsageEntry): boolean => {
     const seen = pending.get(id);
@@ -69,12 +103,12 @@ export function createUsageRecorder(opts: UsageRecorderOptions): UsageRecorder {
   timer.unref();
   return {
     record(who, coordinates, now = Date.now()) {
-      const day = utcDay(now);
       const key = { client: label(who.client), version: label(who.version), partnerId: who.partnerId, operation: label(who.operation) };
-      const tail = `\n${key.client}\n${key.version}\n${key.partnerId}\n${key.operation}`;
+      const { day, ids } = idsOf(coordinates, now, `\n${key.client}\n${key.version}\n${key.partnerId}\n${key.operation}`);
       let dropped = 0;
-      for (const coordinate of coordinates) {
-        const id = day + '\n' + coordinate + tail;
+      for (let i = 0; i < coordinates.length; i++) {
+        const coordinate = coordinates[i]!;
+        const id = ids[i]!;
         // The common case on a busy gateway: one more use of an entry already pending (no entry object made).
         const seen = pending.get(id);
         if (seen) {
