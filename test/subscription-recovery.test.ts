@@ -101,7 +101,7 @@ describe('subscriptions across a Redis outage', () => {
       async () => {
         const out = subs.map((sub) => {
           const delivered = new Set(sub.results.map((r) => r.extensions?.eventId).filter(Boolean));
-          const ending = sub.results.find((r) => r.errors?.length);
+          const ending = sub.results.find((r) => r.errors?.length && !r.extensions?.eventId);
           const code = ending?.errors?.[0]?.extensions?.code as string | undefined;
           const lastEventId = ending?.errors?.[0]?.extensions?.lastEventId as string | undefined;
           const owed =
@@ -117,7 +117,9 @@ describe('subscriptions across a Redis outage', () => {
         const delivered = new Set(sub.results.map((r) => r.extensions?.eventId));
         return {
           delivered: delivered.size,
-          ended: (sub.results.find((r) => r.errors?.length)?.errors?.[0]?.extensions?.code as string | undefined) ?? null,
+          ended:
+            (sub.results.find((r) => r.errors?.length && !r.extensions?.eventId)?.errors?.[0]?.extensions?.code as string | undefined) ??
+            null,
           missing: expected.filter((id) => !delivered.has(id)).length,
         };
       }),

@@ -91,6 +91,12 @@ function noLongerValid(result: ExecutionResult, lastEventId: string): ExecutionR
   return { errors: [new GraphQLError(message, { extensions: { code: VALIDATION_FAILED, lastEventId } })] };
 }
 
+/** Codes that mean "not yours to see" (the entity is left out), not "could not be fetched". */
+const DENIAL_CODES = new Set<unknown>([ErrorCode.UNAUTHENTICATED, ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND]);
+
+/** Whether an event's query has an error other than a denial (a service down, a timeout). */
+const failedForService = (result: ExecutionResult) => (result.errors ?? []).some((e) => !DENIAL_CODES.has(e.extensions.code));
+
 /**
  * The subscription's result for one event (`last`: the subscription ends with it), or null when
  * the subscriber may not see the entity. `lastEventId`: where to resume if this event ends it.
@@ -107,7 +113,8 @@ async function queryForEvent(
   const invalid = noLongerValid(result, lastEventId);
   if (invalid) return { value: invalid, last: true };
   // The query applies the same rules as any read: an entity the subscriber may not see is not sent.
-  if (result.data?.[plan.responseKey] == null) return null;
+  // An entity missing because a service failed is sent, with its errors: skipping it would be a gap the client cannot see.
+  if (result.data?.[plan.responseKey] == null && !failedForService(result)) return null;
   return { value: { ...result, extensions: { ...result.extensions, eventId: event.id } }, last: false };
 }
 

@@ -131,6 +131,26 @@ describe('event streams across a cut live feed', () => {
     await stream.return!();
   });
 
+  it('sends an event whose query failed for a service, with its errors, and leaves out only an entity the caller may not see', async () => {
+    const t = setup();
+    const answers = [
+      { data: { stockChanged: null }, errors: [{ message: 'no', extensions: { code: 'FORBIDDEN' } }] },
+      {
+        data: { stockChanged: null },
+        errors: [{ message: 'catalog down', extensions: { code: 'SUBREQUEST_HTTP_ERROR', service: 'catalog' } }],
+      },
+      { data: { stockChanged: { id: 'p', stock: 1 } } },
+    ];
+    const runQuery = async () => answers.shift() as never;
+    const stream = await openEventStream(t.plan, t.subscriber, { ...t.deps, runQuery });
+    const ids = await t.bus.append('catalog', [t.event(), t.event(), t.event()]);
+    const failed = (await stream.next()).value;
+    expect(failed.extensions.eventId).toBe(ids[1]);
+    expect(failed.errors[0].extensions.code).toBe('SUBREQUEST_HTTP_ERROR');
+    expect((await stream.next()).value.extensions.eventId).toBe(ids[2]);
+    await stream.return!();
+  });
+
   it('ends with SUBSCRIPTION_INTERRUPTED and the id to resume after when the gap cannot be read', async () => {
     const t = setup();
     const stream = await openEventStream(t.plan, t.subscriber, t.deps);
