@@ -43,6 +43,8 @@ export interface EventBus {
    * not lower it; only a loss of Redis data does (FLUSHALL, restart without AOF, stale failover).
    */
   lastGeneratedId(stream: StreamName): Promise<string>;
+  /** Which of these ids the stream does not hold (lost with Redis data, or trimmed). */
+  missingIds(stream: StreamName, ids: string[]): Promise<string[]>;
   /** Calls `listener` each time the bus's connection is (re)established; returns the unsubscribe. */
   onReconnect(listener: () => void): () => void;
   /** The newest id in a stream ("0-0" when empty). */

@@ -113,6 +113,11 @@ export function createMemoryBus(settings: BusSettings): EventBus & { live: Event
       return streams.get(stream)?.lastGenerated ?? '0-0';
     },
 
+    async missingIds(stream, ids) {
+      const held = new Set(get(stream).entries.map((e) => e.id));
+      return ids.filter((id) => !held.has(id));
+    },
+
     // An in-process bus never disconnects and never loses what it acknowledged.
     onReconnect: () => () => {},
 

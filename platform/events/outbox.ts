@@ -117,6 +117,8 @@ export function createOutboxRelay(opts: {
   let pending: Promise<void> | null = null;
   let again = false;
   let reconcileDue = true;
+  // Until then, each reconciliation also checks that the bus holds the recent events one by one.
+  let deepUntil = Date.now() + DEEP_AFTER_RECONNECT_MS;
 
   const drainOnce = async (): Promise<number> =>
     database.background.transaction(async (tx) => {
@@ -158,7 +160,7 @@ export function createOutboxRelay(opts: {
           again = false;
           if (reconcileDue) {
             reconcileDue = false;
-            await reconcileWithBus(database, bus, stream, log);
+            await reconcileWithBus(database, bus, stream, log, { deep: Date.now() < deepUntil });
           }
           while (running && (await drainOnce()) === batchSize) {
             // a full batch: there may be more
@@ -184,7 +186,10 @@ export function createOutboxRelay(opts: {
   };
   const reconcileTimer = setInterval(reconcile, opts.reconcileMs ?? 5_000);
   reconcileTimer.unref();
-  const offReconnect = bus.onReconnect(reconcile);
+  const offReconnect = bus.onReconnect(() => {
+    deepUntil = Date.now() + DEEP_AFTER_RECONNECT_MS;
+    reconcile();
+  });
   void run();
 
   return {
@@ -207,15 +212,36 @@ export function createOutboxRelay(opts: {
 const streamIdParts = (id: string) => id.split('-') as [string, string];
 
 /**
+ * After a reconnect (a failover is one), reconciliations check event by event for this long: an
+ * append in flight when the primary died may be recorded a moment after the first check.
+ */
+const DEEP_AFTER_RECONNECT_MS = 15_000;
+/** What an event-by-event check covers: a failover loses what was acknowledged shortly before it. */
+const DEEP_CHECK_WINDOW_MS = 5 * 60_000;
+const DEEP_CHECK_MAX_ROWS = 10_000;
+
+/**
  * The outbox is the source of truth and the bus only a transport: Redis may lose writes it
  * acknowledged (FLUSHALL, a restart without AOF or from an old snapshot, failover to a stale
  * replica). Its stream's last-generated-id never goes down otherwise, so when it is below the
  * highest stream id recorded here, every row recorded above it is marked unpublished again and
  * relayed anew, in order. Consumers absorb the copies they already had (event ids, sequences).
  * The recorded maximum is read before Redis's, so an append in between can only cause a harmless
- * duplicate, never a miss. Returns the number of rows republished.
+ * duplicate, never a miss. `deep` (for a while after each reconnect) also looks up the recent
+ * events one by one (republishMissing). Returns the number of rows republished.
  */
 export async function reconcileWithBus(
+  database: Database<Record<string, unknown>>,
+  bus: EventBus,
+  stream: StreamName,
+  log: Logger,
+  opts: { deep?: boolean } = {},
+): Promise<number> {
+  const reset = await republishAboveHeld(database, bus, stream, log);
+  return reset || !opts.deep ? reset : republishMissing(database, bus, stream, log);
+}
+
+async function republishAboveHeld(
   database: Database<Record<string, unknown>>,
   bus: EventBus,
   stream: StreamName,
@@ -237,6 +263,45 @@ export async function reconcileWithBus(
   log.warn(
     { stream, held, recorded: newest.stream_id, republished: reset.length },
     'the event bus lost events it had acknowledged; relaying them again from the outbox',
+  );
+  return reset.length;
+}
+
+/**
+ * The stream's last-generated-id is not enough after a failover to a replica that was behind:
+ * relays append to the new primary as soon as they reconnect, which lifts that id above what was
+ * lost before any check runs. So the recent rows' stream ids are looked up one by one, and every
+ * row whose entry the bus does not hold is marked unpublished and relayed anew. Consumers park an
+ * event that arrives ahead of a missing one and take both in order when it comes (consumer.ts).
+ */
+async function republishMissing(
+  database: Database<Record<string, unknown>>,
+  bus: EventBus,
+  stream: StreamName,
+  log: Logger,
+): Promise<number> {
+  const windowSecs = Math.min(DEEP_CHECK_WINDOW_MS, bus.settings.retentionMs) / 1000;
+  const rows = await database.background.execute<{ position: string; stream_id: string }>(sql`select position, stream_id from outbox
+    where stream_id is not null and published_at > now() - make_interval(secs => ${windowSecs})
+    order by position desc limit ${DEEP_CHECK_MAX_ROWS}`);
+  if (rows.length === 0) return 0;
+  const missing = new Set(
+    await bus.missingIds(
+      stream,
+      rows.map((r) => r.stream_id),
+    ),
+  );
+  const lost = rows.filter((r) => missing.has(r.stream_id));
+  if (lost.length === 0) return 0;
+  // Only if still recorded under the lost id: another relay may have republished the row meanwhile.
+  const reset = await database.background.execute(sql`update outbox set published_at = null, stream_id = null
+    from (select unnest(${sql.param(lost.map((r) => r.position))}::bigint[]) as position,
+                 unnest(${sql.param(lost.map((r) => r.stream_id))}::text[]) as stream_id) as lost
+    where outbox.position = lost.position and outbox.stream_id = lost.stream_id
+    returning outbox.position`);
+  log.warn(
+    { stream, checked: rows.length, republished: reset.length },
+    'the event bus lost events it had acknowledged (found one by one after a reconnect); relaying them again from the outbox',
   );
   return reset.length;
 }

@@ -134,6 +134,21 @@ export function createRedisBus(config: RedisSettings, settings: BusSettings, log
       return String(info[info.indexOf('last-generated-id') + 1]);
     },
 
+    async missingIds(stream, ids) {
+      const missing: string[] = [];
+      for (let i = 0; i < ids.length; i += 1_000) {
+        const chunk = ids.slice(i, i + 1_000);
+        const pipeline = redis.pipeline();
+        for (const id of chunk) pipeline.xrange(streamKey(stream), id, id, 'COUNT', 1);
+        const results = (await pipeline.exec()) ?? [];
+        results.forEach(([err, entries], j) => {
+          if (err) throw err;
+          if (!(entries as Entry[]).length) missing.push(chunk[j]!);
+        });
+      }
+      return missing;
+    },
+
     onReconnect(listener) {
       redis.on('ready', listener);
       return () => void redis.off('ready', listener);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { waitRedisAnswers } from '../../scripts/redis-server.js';
 import { freePort } from '../../scripts/free-port.js';
+import { createBlackholes } from './cluster.js';
 
 /**
  * Redis highly available for tests, as production runs it: a primary, a replica following it, and
@@ -20,6 +21,14 @@ export interface SentinelRedis {
   primaryPort(): Promise<number>;
   /** SIGKILL of the process currently primary; returns its port. */
   killPrimary(): Promise<number>;
+  /**
+   * Drops the packets of the primary's replication link (nft, both ways: no reset), so what the
+   * primary acknowledges from then on never reaches the replica. Returns the function that lets
+   * them through again.
+   */
+  cutReplication(): Promise<() => Promise<void>>;
+  /** A client of the server on `port` (the caller disconnects it). */
+  client(port: number): Redis;
   stop(): Promise<void>;
 }
 
@@ -93,6 +102,7 @@ export async function startSentinelRedis(): Promise<SentinelRedis> {
   };
   // Ready when every sentinel knows the replica and the other sentinels (quorum possible).
   await waitSentinelsReady(sentinelPorts);
+  const blackholes = createBlackholes();
   return {
     sentinels: sentinelPorts.map((p) => `127.0.0.1:${p}`).join(','),
     masterName: MASTER,
@@ -105,7 +115,21 @@ export async function startSentinelRedis(): Promise<SentinelRedis> {
       await exited;
       return port;
     },
+    async cutReplication() {
+      const primary = new Redis({ port: await ask(), host: '127.0.0.1', maxRetriesPerRequest: 0 });
+      try {
+        const list = String(await primary.call('CLIENT', 'LIST', 'TYPE', 'replica'));
+        const port = Number(/addr=[\d.]+:(\d+)/.exec(list)?.[1]);
+        if (!port) throw new Error(`no replica connected to the primary: ${list}`);
+        await blackholes.drop(port);
+        return () => blackholes.restore(port);
+      } finally {
+        primary.disconnect();
+      }
+    },
+    client: (port) => new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0 }),
     async stop() {
+      await blackholes.close();
       await Promise.all(
         children.map(
           (c) =>
