@@ -7,8 +7,13 @@ import { createGatewayServer } from '../gateway/server.js';
 import { localEnv } from '../platform/local-env.js';
 import { createHealth } from '../platform/http.js';
 import express from 'express';
+import { eventStreamStats } from '../gateway/subscriptions/event-stream.js';
+import { createDatabase } from '../platform/db.js';
+import { enqueue } from '../platform/events/outbox.js';
+import type { Tx } from '../platform/idempotency.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack, TestUser } from './support/stack.js';
+import { wsClient } from './support/ws-client.js';
 
 /**
  * The gateway's fetch policy against a misbehaving neighbour: billing's URL points at a real HTTP
@@ -168,6 +173,40 @@ describe('subgraph fetch policy', () => {
     await account();
     expect(hits.query).toBe(2);
   }, 60_000);
+});
+
+describe('a subscription event whose query fails at the subgraph', () => {
+  it('is sent with the error and its eventId (data null: the field is non-null), not skipped, and the subscription goes on', async () => {
+    mode = 'unavailable';
+    const client = wsClient(stack.url, customer.token);
+    const billing = createDatabase(
+      { DATABASE_URL: stack.databaseUrls.billing, DATABASE_REPLICA_URLS: [], DATABASE_POOL_MAX: 1 },
+      {},
+      { applicationName: 'fetch-policy-test' },
+    );
+    try {
+      const base = eventStreamStats.open;
+      const sub = client.subscribe(`subscription { invoiceStatusChanged { id status } }`);
+      await eventually(async () => (eventStreamStats.open > base ? true : undefined));
+      const [invoice] = await stack.sql.billing<
+        { id: string; status: string }[]
+      >`select id, status from invoices where order_id = ${orderId}`;
+      // Billing's own relay publishes it; the gateway's query for the invoice meets the 503s.
+      const payload = { invoiceId: invoice!.id, orderId, customerId: customer.id, status: invoice!.status };
+      await billing.primary.transaction((tx) => enqueue(tx as Tx, { type: 'InvoiceStatusChanged', payload }));
+      const first = await sub.nth(1, 20_000);
+      expect(first.data).toBeNull();
+      expect(first.extensions?.eventId).toEqual(expect.any(String));
+      expect(first.errors?.[0]?.extensions).toMatchObject({ service: 'billing' });
+      // It goes on: the next event comes too.
+      await billing.primary.transaction((tx) => enqueue(tx as Tx, { type: 'InvoiceStatusChanged', payload }));
+      const second = await sub.nth(2, 20_000);
+      expect(second.extensions?.eventId).not.toBe(first.extensions?.eventId);
+    } finally {
+      await client.dispose();
+      await billing.close();
+    }
+  });
 });
 
 describe('configuration', () => {

@@ -112,10 +112,13 @@ async function queryForEvent(
   const result = await deps.runQuery(plan.query, variables, subscriber.identity, event.eventId);
   const invalid = noLongerValid(result, lastEventId);
   if (invalid) return { value: invalid, last: true };
+  const extensions = { ...result.extensions, eventId: event.id };
+  if (result.data?.[plan.responseKey] != null) return { value: { ...result, extensions }, last: false };
   // The query applies the same rules as any read: an entity the subscriber may not see is not sent.
-  // An entity missing because a service failed is sent, with its errors: skipping it would be a gap the client cannot see.
-  if (result.data?.[plan.responseKey] == null && !failedForService(result)) return null;
-  return { value: { ...result, extensions: { ...result.extensions, eventId: event.id } }, last: false };
+  if (!failedForService(result)) return null;
+  // An entity missing because a service failed is sent, with its errors: skipping it would be a gap the
+  // client cannot see. The subscription field is non-null, so the error nulls the whole data.
+  return { value: { data: null, errors: result.errors, extensions }, last: false };
 }
 
 /**

@@ -147,6 +147,7 @@ describe('event streams across a cut live feed', () => {
     const failed = (await stream.next()).value;
     expect(failed.extensions.eventId).toBe(ids[1]);
     expect(failed.errors[0].extensions.code).toBe('SUBREQUEST_HTTP_ERROR');
+    expect(failed.data).toBeNull(); // the subscription field is non-null
     expect((await stream.next()).value.extensions.eventId).toBe(ids[2]);
     await stream.return!();
   });
