@@ -280,10 +280,12 @@ async function republishMissing(
   stream: StreamName,
   log: Logger,
 ): Promise<number> {
-  const windowSecs = Math.min(DEEP_CHECK_WINDOW_MS, bus.settings.retentionMs) / 1000;
+  // By the stream id's time (Redis's clock at the append): a range of outbox_stream_id_idx, not a scan of the whole outbox.
+  const since = Date.now() - Math.min(DEEP_CHECK_WINDOW_MS, bus.settings.retentionMs);
   const rows = await database.background.execute<{ position: string; stream_id: string }>(sql`select position, stream_id from outbox
-    where stream_id is not null and published_at > now() - make_interval(secs => ${windowSecs})
-    order by position desc limit ${DEEP_CHECK_MAX_ROWS}`);
+    where stream_id is not null and split_part(stream_id, '-', 1)::bigint > ${since}
+    order by split_part(stream_id, '-', 1)::bigint desc, split_part(stream_id, '-', 2)::bigint desc
+    limit ${DEEP_CHECK_MAX_ROWS}`);
   if (rows.length === 0) return 0;
   const missing = new Set(
     await bus.missingIds(
