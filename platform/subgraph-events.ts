@@ -70,6 +70,7 @@ export function startSubgraphBackgroundWork(opts: {
       group: name,
       log,
       ...(events.produces ? { produces: events.produces } : {}),
+      ...(relay ? { relayStats: () => relay.stats() } : {}),
     });
   }
   const housekeeping = startHousekeeping({ ...opts, consumes: consumers.length > 0 });

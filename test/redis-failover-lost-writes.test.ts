@@ -120,5 +120,12 @@ describe('Redis failover losing acknowledged writes', () => {
       { timeoutMs: 60_000, intervalMs: 500 },
     );
     expect(missing).toEqual([]);
+    // Operators see it: each producer counts the rows it relayed again.
+    let republished = 0;
+    for (const name of ['catalog', 'orders', 'billing'] as const) {
+      const text = await (await fetch(`${cluster.metricsUrl(name)}/metrics`)).text();
+      republished += Number(/^events_republished_total\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
+    }
+    expect(republished).toBeGreaterThanOrEqual(lost.length);
   }, 600_000);
 });

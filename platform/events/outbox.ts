@@ -92,6 +92,8 @@ export async function enqueue<T extends EventType>(tx: Tx, ...events: { type: T;
 export interface OutboxRelay {
   /** Publish now (called after a commit that enqueued events); the poll covers anything missed. */
   kick(): void;
+  /** Rows relayed again because the bus had lost them (events_republished_total). */
+  stats(): { republished: number };
   stop(): Promise<void>;
 }
 
@@ -119,6 +121,7 @@ export function createOutboxRelay(opts: {
   let reconcileDue = true;
   // Until then, each reconciliation also checks that the bus holds the recent events one by one.
   let deepUntil = Date.now() + DEEP_AFTER_RECONNECT_MS;
+  let republished = 0;
 
   const drainOnce = async (): Promise<number> =>
     database.background.transaction(async (tx) => {
@@ -160,7 +163,7 @@ export function createOutboxRelay(opts: {
           again = false;
           if (reconcileDue) {
             reconcileDue = false;
-            await reconcileWithBus(database, bus, stream, log, { deep: Date.now() < deepUntil });
+            republished += await reconcileWithBus(database, bus, stream, log, { deep: Date.now() < deepUntil });
           }
           while (running && (await drainOnce()) === batchSize) {
             // a full batch: there may be more
@@ -194,6 +197,7 @@ export function createOutboxRelay(opts: {
 
   return {
     kick: () => void run(),
+    stats: () => ({ republished }),
     async stop() {
       running = false;
       clearInterval(timer);

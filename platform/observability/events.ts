@@ -63,6 +63,22 @@ function registerLiveAnnouncementMetrics(registers: ServiceMetrics['registry'][]
   });
 }
 
+/** Outbox rows relayed again because the bus had lost them (a failover to a replica that was behind, FLUSHALL, a restart without AOF). */
+function registerRepublishedMetric(registers: Registry[], stream: StreamName, stats: () => { republished: number }) {
+  let reported = 0;
+  new Counter({
+    name: 'events_republished_total',
+    help: 'Outbox rows relayed again because the event bus no longer held them (Redis lost writes it had acknowledged).',
+    labelNames: ['stream'] as const,
+    registers,
+    collect() {
+      const { republished } = stats();
+      this.inc({ stream }, republished - reported);
+      reported = republished;
+    },
+  });
+}
+
 /**
  * Event backbone health, read when Prometheus scrapes (nothing runs when nobody looks): the
  * producer's backlog (committed outbox rows not yet on the bus: one count on the partial index of
@@ -75,6 +91,8 @@ export function registerEventMetrics(
     database: Database<Record<string, unknown>>;
     bus: EventBus;
     produces?: StreamName;
+    /** The producer's relay counts (events_republished_total). */
+    relayStats?: () => { republished: number };
     consumes: StreamName[];
     group: string;
     log: Logger;
@@ -82,6 +100,7 @@ export function registerEventMetrics(
 ): void {
   const registers = [metrics.registry];
   if (opts.produces) registerOutboxMetric(registers, opts.produces, opts);
+  if (opts.produces && opts.relayStats) registerRepublishedMetric(registers, opts.produces, opts.relayStats);
   const { bus } = opts;
   if (opts.produces && bus.liveStats) registerLiveAnnouncementMetrics(registers, () => bus.liveStats?.() ?? { failed: 0, waiting: 0 });
   if (opts.consumes.length === 0) return;
