@@ -16,6 +16,8 @@ const VALIDATION_FAILED = 'GRAPHQL_VALIDATION_FAILED';
 
 /** How long the live feed may stay cut before open subscriptions end with SUBSCRIPTION_INTERRUPTED (a blip is replayed seamlessly). */
 const FEED_CUT_GRACE_MS = 5_000;
+/** How often a replay that failed after the feed came back is tried again (within the same grace). */
+const RESYNC_RETRY_MS = 250;
 
 /** Open event streams in this process (hygiene tests check it returns to baseline). */
 export const eventStreamStats = { open: 0 };
@@ -36,6 +38,8 @@ export interface EventStreamDeps {
   /** Events buffered for one slow subscriber before it is cut off (others are never delayed). */
   maxQueue: number;
   replayPageSize: number;
+  /** How long a replay that fails after the feed came back is tried again before the subscription ends resumably. @default 5 s */
+  resyncGraceMs?: number;
 }
 
 /** Who may subscribe at all; per-event checks happen in `visible` below. */
@@ -174,19 +178,37 @@ export async function openEventStream(
   const resumePoint = () => (compareStreamIds(lastId, startId) > 0 ? lastId : startId);
   let resyncing = false;
   const recovered = new Set<string>();
+  const merge = (missed: StreamEvent[]) => {
+    if (queue.length + missed.length > deps.maxQueue) overflow = true;
+    else {
+      for (const e of missed) recovered.add(e.id);
+      queue.push(...missed);
+      queue.sort((a, b) => compareStreamIds(a.id, b.id));
+    }
+  };
+  /*
+   * The stream is read on another connection than the live feed's, which may come back a moment
+   * later (after a failover each finds the new primary on its own): the read is tried again until
+   * the grace ends, and only then does the subscription end resumably.
+   */
+  const ended = () => done; // read after an await: a plain `done` would be narrowed to its value before it
   const resync = async () => {
     if (resyncing || done) return;
     resyncing = true;
+    const deadline = Date.now() + (deps.resyncGraceMs ?? FEED_CUT_GRACE_MS);
     try {
-      const missed = await readFrom(resumePoint(), deps.maxQueue);
-      if (queue.length + missed.length > deps.maxQueue) overflow = true;
-      else {
-        for (const e of missed) recovered.add(e.id);
-        queue.push(...missed);
-        queue.sort((a, b) => compareStreamIds(a.id, b.id));
+      for (;;) {
+        try {
+          merge(await readFrom(resumePoint(), deps.maxQueue));
+          return;
+        } catch {
+          if (ended() || Date.now() >= deadline) {
+            interrupted = true;
+            return;
+          }
+          await new Promise((r) => setTimeout(r, RESYNC_RETRY_MS));
+        }
       }
-    } catch {
-      interrupted = true;
     } finally {
       resyncing = false;
       wake();

@@ -84,16 +84,21 @@ describe('event streams across a cut live feed', () => {
     const plan = planSubscription(fields, schema, parse(`subscription($p: ID!) { stockChanged(productId: $p) { id stock } }`), undefined, {
       p: productId,
     });
-    let readFails = false;
+    // Reads that fail: all of them (true), or this many more.
+    let readFails: boolean | number = false;
     const deps = {
       bus: {
         ...bus,
-        readAfter: (...args: Parameters<typeof bus.readAfter>) =>
-          readFails ? Promise.reject(new Error('Redis is down')) : bus.readAfter(...args),
+        readAfter: (...args: Parameters<typeof bus.readAfter>) => {
+          if (typeof readFails === 'number' && readFails > 0) readFails -= 1;
+          else if (readFails !== true) return bus.readAfter(...args);
+          return Promise.reject(new Error('Redis is down'));
+        },
       },
       live,
       maxQueue: 100,
       replayPageSize: 2,
+      resyncGraceMs: 1_000,
       runQuery: async (_q: string, vars: Record<string, unknown>) => ({ data: { stockChanged: { id: vars.__eventEntityId, stock: 1 } } }),
     };
     const event = () => ({
@@ -110,7 +115,7 @@ describe('event streams across a cut live feed', () => {
       event,
       subscriber,
       setCut: (v: boolean) => (cut = v),
-      setReadFails: (v: boolean) => (readFails = v),
+      setReadFails: (v: boolean | number) => (readFails = v),
       resubscribe: () => resubscribed.forEach((l) => l()),
     };
   };
@@ -148,6 +153,21 @@ describe('event streams across a cut live feed', () => {
     expect(failed.extensions.eventId).toBe(ids[1]);
     expect(failed.errors[0].extensions.code).toBe('SUBREQUEST_HTTP_ERROR');
     expect(failed.data).toBeNull(); // the subscription field is non-null
+    expect((await stream.next()).value.extensions.eventId).toBe(ids[2]);
+    await stream.return!();
+  });
+
+  it('tries the replay again while the stream is still out of reach (its own connection may come back later), then sends the gap', async () => {
+    const t = setup();
+    const stream = await openEventStream(t.plan, t.subscriber, t.deps);
+    const ids = [...(await t.bus.append('catalog', [t.event()]))];
+    expect((await stream.next()).value.extensions.eventId).toBe(ids[0]);
+    t.setCut(true);
+    ids.push(...(await t.bus.append('catalog', [t.event(), t.event()])));
+    t.setCut(false);
+    t.setReadFails(2); // the first two reads fail, 250 ms apart: well within the grace
+    t.resubscribe();
+    expect((await stream.next()).value.extensions.eventId).toBe(ids[1]);
     expect((await stream.next()).value.extensions.eventId).toBe(ids[2]);
     await stream.return!();
   });
