@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster } from './support/cluster.js';
 import type { Cluster } from './support/cluster.js';
 import { orderInvariants, startLoad } from './support/redis-faults.js';
-import { startSentinelRedis } from './support/redis-sentinel.js';
+import { sentinelEnv, startSentinelRedis } from './support/redis-sentinel.js';
 import type { SentinelRedis } from './support/redis-sentinel.js';
 import { eventually } from './support/stack.js';
 import type { TestUser } from './support/stack.js';
@@ -24,8 +24,7 @@ let productId: string;
 
 beforeAll(async () => {
   sentinel = await startSentinelRedis();
-  const env = { REDIS_SENTINELS: sentinel.sentinels, REDIS_MASTER_NAME: sentinel.masterName };
-  cluster = await startCluster({ logLevel: 'warn', extra: { users: env, catalog: env, orders: env, billing: env, gateway: env } });
+  cluster = await startCluster({ logLevel: 'warn', extra: sentinelEnv(sentinel) });
   customer = await cluster.customer('Lost Writes');
   productId = (await cluster.product({ stock: STOCK, priceCents: 500 })).id;
 }, 400_000);

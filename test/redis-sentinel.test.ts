@@ -4,7 +4,7 @@ import { compareStreamIds } from '../platform/events/types.js';
 import { startCluster } from './support/cluster.js';
 import type { Cluster } from './support/cluster.js';
 import { orderInvariants, startLoad, summarize } from './support/redis-faults.js';
-import { startSentinelRedis } from './support/redis-sentinel.js';
+import { sentinelEnv, startSentinelRedis } from './support/redis-sentinel.js';
 import type { SentinelRedis } from './support/redis-sentinel.js';
 import { eventually } from './support/stack.js';
 import type { TestUser } from './support/stack.js';
@@ -31,13 +31,7 @@ let client: TestWsClient;
 
 beforeAll(async () => {
   sentinel = await startSentinelRedis();
-  const env = { REDIS_SENTINELS: sentinel.sentinels, REDIS_MASTER_NAME: sentinel.masterName };
-  cluster = await startCluster({
-    instances: { gateway: GATEWAYS },
-    logLevel: 'warn',
-
-    extra: { users: env, catalog: env, orders: env, billing: env, gateway: env },
-  });
+  cluster = await startCluster({ instances: { gateway: GATEWAYS }, logLevel: 'warn', extra: sentinelEnv(sentinel) });
   customer = await cluster.customer('Sentinel Failover');
   productId = (await cluster.product({ stock: STOCK, priceCents: 800 })).id;
 }, 400_000);

@@ -34,6 +34,12 @@ export interface SentinelRedis {
 
 const MASTER = 'mymaster';
 
+/** Every service's extra environment for startCluster: Redis through these sentinels. */
+export function sentinelEnv(sentinel: SentinelRedis) {
+  const env = { REDIS_SENTINELS: sentinel.sentinels, REDIS_MASTER_NAME: sentinel.masterName };
+  return { users: env, catalog: env, orders: env, billing: env, gateway: env };
+}
+
 const serverArgs = (port: number, dir: string) => [
   '--port',
   String(port),
