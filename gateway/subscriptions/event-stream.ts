@@ -121,8 +121,10 @@ async function queryForEvent(
   // The query applies the same rules as any read: an entity the subscriber may not see is not sent.
   if (!failedForService(result)) return null;
   // An entity missing because a service failed is sent, with its errors: skipping it would be a gap the
-  // client cannot see. The subscription field is non-null, so the error nulls the whole data.
-  return { value: { data: null, errors: result.errors, extensions }, last: false };
+  // client cannot see. The subscription field is non-null, so the error nulls the whole data. A client
+  // that ends on an error (Apollo Client's default policy) resumes after lastEventId and gets it again.
+  const errors = result.errors?.map((e) => new GraphQLError(e.message, { path: e.path, extensions: { ...e.extensions, lastEventId } }));
+  return { value: { data: null, errors, extensions }, last: false };
 }
 
 /**

@@ -153,6 +153,7 @@ describe('event streams across a cut live feed', () => {
     expect(failed.extensions.eventId).toBe(ids[1]);
     expect(failed.errors[0].extensions.code).toBe('SUBREQUEST_HTTP_ERROR');
     expect(failed.data).toBeNull(); // the subscription field is non-null
+    expect(failed.errors[0].extensions).toMatchObject({ service: 'catalog', lastEventId: ids[0] }); // resuming there brings it again
     expect((await stream.next()).value.extensions.eventId).toBe(ids[2]);
     await stream.return!();
   });
