@@ -165,8 +165,13 @@ export function createOutboxRelay(opts: {
             reconcileDue = false;
             republished += await reconcileWithBus(database, bus, stream, log, { deep: Date.now() < deepUntil });
           }
+          // A full batch: there may be more. A reconciliation due (a reconnect) goes first: a backlog appended
+          // before it would push what the failover lost out of the one-by-one check's reach.
           while (running && (await drainOnce()) === batchSize) {
-            // a full batch: there may be more
+            if (reconcileDue) {
+              again = true;
+              break;
+            }
           }
         } while (again && running);
       } catch (err) {
