@@ -122,7 +122,7 @@ async function queryForEvent(
   if (!failedForService(result)) return null;
   // An entity missing because a service failed is sent, with its errors: skipping it would be a gap the
   // client cannot see. The subscription field is non-null, so the error nulls the whole data. A client
-  // that ends on an error (Apollo Client's default policy) resumes after lastEventId and gets it again.
+  // that stops on the error and resumes after lastEventId gets the event again.
   const errors = result.errors?.map((e) => new GraphQLError(e.message, { path: e.path, extensions: { ...e.extensions, lastEventId } }));
   return { value: { data: null, errors, extensions }, last: false };
 }
