@@ -37,16 +37,31 @@ function nulPath(value: unknown, at: string): string | null {
   return null;
 }
 
+/**
+ * Documents already walked. Apollo hands every request of one operation the same parsed document
+ * (its document store), so a persisted or repeated operation is walked once, not on every request.
+ */
+const nulLiterals = new WeakMap<DocumentNode, boolean>();
+
+function hasNulLiteral(document: DocumentNode): boolean {
+  let found = nulLiterals.get(document);
+  if (found === undefined) {
+    // An object, so the flag set inside the visitor is not narrowed to its initial `false`.
+    const seen = { literal: false };
+    visit(document, {
+      [Kind.STRING](node) {
+        if (node.value.includes(NUL)) seen.literal = true;
+      },
+    });
+    found = seen.literal;
+    nulLiterals.set(document, found);
+  }
+  return found;
+}
+
 /** BAD_USER_INPUT when a string literal of the document or any variable holds NUL. */
 export function nulCharacterError(document: DocumentNode, variables: Record<string, unknown> | undefined): GraphQLError | undefined {
-  // An object, so the flag set inside the visitor is not narrowed to its initial `false`.
-  const found = { literal: false };
-  visit(document, {
-    [Kind.STRING](node) {
-      if (node.value.includes(NUL)) found.literal = true;
-    },
-  });
-  if (found.literal) return badInput('String arguments must not contain the NUL character (U+0000).');
+  if (hasNulLiteral(document)) return badInput('String arguments must not contain the NUL character (U+0000).');
   for (const [name, value] of Object.entries(variables ?? {})) {
     const found = nulPath(value, name);
     if (found) return badInput(`Variable $${found} must not contain the NUL character (U+0000).`, { variable: found.split('.')[0] });
