@@ -194,14 +194,31 @@ export async function openEventStream(
    * the grace ends, and only then does the subscription end resumably.
    */
   const ended = () => done; // read after an await: a plain `done` would be narrowed to its value before it
-  const resync = async () => {
-    if (resyncing || done) return;
+  /*
+   * Where the replay starts: what had been delivered when the feed was cut, not the resume point
+   * when the replay runs. Other clients publish the moment Redis is back, so a live event can come
+   * in between the resubscription and its confirmation and be delivered first: reading after it
+   * would skip what was missed before it. What the replay brings that was delivered already is
+   * dropped by its event id.
+   */
+  let replayFrom: string | null = null;
+  let cuts = 0;
+  let resyncAgain = false;
+  const resync = async (): Promise<void> => {
+    if (done) return;
+    // Cut and back again while a replay runs: one more replay after it, from the first cut's point.
+    if (resyncing) {
+      resyncAgain = true;
+      return;
+    }
     resyncing = true;
     const deadline = Date.now() + (deps.resyncGraceMs ?? FEED_CUT_GRACE_MS);
     try {
       for (;;) {
+        const cutsBefore = cuts;
         try {
-          merge(await readFrom(resumePoint(), deps.maxQueue));
+          merge(await readFrom(replayFrom ?? resumePoint(), deps.maxQueue));
+          if (cuts === cutsBefore) replayFrom = null;
           return;
         } catch {
           if (ended() || Date.now() >= deadline) {
@@ -213,6 +230,10 @@ export async function openEventStream(
       }
     } finally {
       resyncing = false;
+      if (resyncAgain && !interrupted) {
+        resyncAgain = false;
+        void resync();
+      }
       wake();
     }
   };
@@ -220,6 +241,8 @@ export async function openEventStream(
   let cutTimer: NodeJS.Timeout | undefined;
   const stopCut =
     deps.live.onCut?.(() => {
+      cuts += 1;
+      replayFrom ??= resumePoint();
       cutTimer ??= setTimeout(() => {
         interrupted = true;
         wake();

@@ -74,10 +74,12 @@ describe('event streams across a cut live feed', () => {
     // The embedded feed with a switch: while cut, live events are lost (as pub/sub loses them while Redis is away).
     let cut = false;
     const resubscribed = new Set<() => void>();
+    const cutListeners = new Set<() => void>();
     const live = {
       subscribe: (type: Parameters<typeof real.subscribe>[0], onEvent: Parameters<typeof real.subscribe>[1]) =>
         real.subscribe(type, (e) => !cut && onEvent(e)),
       onResubscribed: (l: () => void) => (resubscribed.add(l), () => void resubscribed.delete(l)),
+      onCut: (l: () => void) => (cutListeners.add(l), () => void cutListeners.delete(l)),
       close: () => real.close(),
     };
     const productId = randomUUID();
@@ -114,7 +116,10 @@ describe('event streams across a cut live feed', () => {
       deps,
       event,
       subscriber,
-      setCut: (v: boolean) => (cut = v),
+      setCut: (v: boolean) => {
+        if (v && !cut) cutListeners.forEach((l) => l());
+        cut = v;
+      },
       setReadFails: (v: boolean | number) => (readFails = v),
       resubscribe: () => resubscribed.forEach((l) => l()),
     };
@@ -155,6 +160,23 @@ describe('event streams across a cut live feed', () => {
     expect(failed.data).toBeNull(); // the subscription field is non-null
     expect(failed.errors[0].extensions).toMatchObject({ service: 'catalog', lastEventId: ids[0] }); // resuming there brings it again
     expect((await stream.next()).value.extensions.eventId).toBe(ids[2]);
+    await stream.return!();
+  });
+
+  it('replays from where the cut began, even when a live event got through before the replay ran', async () => {
+    const t = setup();
+    const stream = await openEventStream(t.plan, t.subscriber, t.deps);
+    const [e0] = await t.bus.append('catalog', [t.event()]);
+    expect((await stream.next()).value.extensions.eventId).toBe(e0);
+    t.setCut(true);
+    const [missed] = await t.bus.append('catalog', [t.event()]);
+    t.setCut(false);
+    // Published the moment Redis is back: delivered before the resubscription is confirmed.
+    const [newer] = await t.bus.append('catalog', [t.event()]);
+    expect((await stream.next()).value.extensions.eventId).toBe(newer);
+    t.resubscribe();
+    const late = await Promise.race([stream.next(), new Promise<null>((r) => setTimeout(() => r(null), 2_000))]);
+    expect(late?.value.extensions.eventId).toBe(missed);
     await stream.return!();
   });
 
