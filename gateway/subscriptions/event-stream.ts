@@ -293,12 +293,13 @@ export async function openEventStream(
   async function pull(): Promise<IteratorResult<ExecutionResult>> {
     for (;;) {
       if (done) return { done: true, value: undefined };
+      // With a replay pending, from where the cut began: a live event delivered since may be later than what was missed.
       if (overflow && !replaying) {
         finish();
         return catchUpError(
           ErrorCode.SUBSCRIBER_TOO_SLOW,
           'Too many undelivered events; resubscribe with after to catch up.',
-          resumePoint(),
+          replayFrom ?? resumePoint(),
         );
       }
       if (interrupted) {
@@ -306,7 +307,7 @@ export async function openEventStream(
         return catchUpError(
           ErrorCode.SUBSCRIPTION_INTERRUPTED,
           'The event feed was interrupted; resubscribe with after to catch up.',
-          resumePoint(),
+          replayFrom ?? resumePoint(),
         );
       }
       if (subscriber.revoked?.aborted) {

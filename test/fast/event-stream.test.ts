@@ -180,6 +180,23 @@ describe('event streams across a cut live feed', () => {
     await stream.return!();
   });
 
+  it('a replay that cannot be read ends with the id where the cut began, not a later live one', async () => {
+    const t = setup();
+    const stream = await openEventStream(t.plan, t.subscriber, t.deps);
+    const [e0] = await t.bus.append('catalog', [t.event()]);
+    expect((await stream.next()).value.extensions.eventId).toBe(e0);
+    t.setCut(true);
+    await t.bus.append('catalog', [t.event()]); // missed
+    t.setCut(false);
+    const [newer] = await t.bus.append('catalog', [t.event()]);
+    expect((await stream.next()).value.extensions.eventId).toBe(newer);
+    t.setReadFails(true);
+    t.resubscribe();
+    const ended = await stream.next();
+    // Resuming after e0 brings the missed event (and newer again); after newer would skip it.
+    expect(ended.value.errors[0].extensions).toMatchObject({ code: 'SUBSCRIPTION_INTERRUPTED', lastEventId: e0 });
+  });
+
   it('tries the replay again while the stream is still out of reach (its own connection may come back later), then sends the gap', async () => {
     const t = setup();
     const stream = await openEventStream(t.plan, t.subscriber, t.deps);
