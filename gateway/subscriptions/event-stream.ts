@@ -188,11 +188,6 @@ export async function openEventStream(
       queue.sort((a, b) => compareStreamIds(a.id, b.id));
     }
   };
-  /*
-   * The stream is read on another connection than the live feed's, which may come back a moment
-   * later (after a failover each finds the new primary on its own): the read is tried again until
-   * the grace ends, and only then does the subscription end resumably.
-   */
   const ended = () => done; // read after an await: a plain `done` would be narrowed to its value before it
   /*
    * Where the replay starts: what had been delivered when the feed was cut, not the resume point
@@ -212,6 +207,8 @@ export async function openEventStream(
       return;
     }
     resyncing = true;
+    // The stream is read on another connection than the live feed's, which may reach a new primary a
+    // moment later: the read is tried again until the grace ends, and only then does the subscription end.
     const deadline = Date.now() + (deps.resyncGraceMs ?? FEED_CUT_GRACE_MS);
     try {
       for (;;) {

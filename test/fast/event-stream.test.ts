@@ -180,6 +180,38 @@ describe('event streams across a cut live feed', () => {
     await stream.return!();
   });
 
+  it('a feed cut again while a replay is reading gets a replay of its own afterwards', async () => {
+    const t = setup();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const bus = {
+      ...t.deps.bus,
+      // The first replay reads the stream as it is now, and answers only when released.
+      readAfter: (...args: Parameters<typeof t.bus.readAfter>) => {
+        calls += 1;
+        const read = t.deps.bus.readAfter(...args);
+        return calls === 1 ? gate.then(() => read) : read;
+      },
+    };
+    const stream = await openEventStream(t.plan, t.subscriber, { ...t.deps, bus });
+    const [e0] = await t.bus.append('catalog', [t.event()]);
+    expect((await stream.next()).value.extensions.eventId).toBe(e0);
+    t.setCut(true);
+    const [first] = await t.bus.append('catalog', [t.event()]);
+    t.setCut(false);
+    t.resubscribe();
+    t.setCut(true);
+    const [second] = await t.bus.append('catalog', [t.event()]); // after the first replay's read
+    t.setCut(false);
+    t.resubscribe();
+    release();
+    const next = () => Promise.race([stream.next(), new Promise<null>((r) => setTimeout(() => r(null), 2_000))]);
+    expect((await next())?.value.extensions.eventId).toBe(first);
+    expect((await next())?.value.extensions.eventId).toBe(second);
+    await stream.return!();
+  });
+
   it('a replay that cannot be read ends with the id where the cut began, not a later live one', async () => {
     const t = setup();
     const stream = await openEventStream(t.plan, t.subscriber, t.deps);
