@@ -176,13 +176,19 @@ export function createTaggedStore(opts: {
   const usable = () => feedWhole && !epochPending && guard.available();
   const local = createLocalEntries(opts.localMaxBytes, staleFor(true));
   let retry: NodeJS.Timeout | undefined;
+  // One line per outage, not per event: while Redis is away every invalidation and every retry
+  // fails alike (a backlog of events once wrote ~1,500 warnings in 2 s), so an outage is logged when
+  // it begins and when the cache is back on, with how many failures lay between.
+  let failures = 0;
   const bumpEpoch = async (): Promise<boolean> => {
     try {
       await guard.run((r) => r.incr(`${prefix}epoch`));
       epochPending = false;
+      if (failures) log.info({ failures }, 'cache epoch bumped; the cache is back on');
+      failures = 0;
       return true;
     } catch (err) {
-      log.warn({ err: (err as Error).message }, 'cache epoch not bumped; the cache stays off until it is');
+      if (!failures++) log.warn({ err: (err as Error).message }, 'cache epoch not bumped; the cache stays off until it is');
       epochPending = true;
       retry ??= setTimeout(() => {
         retry = undefined;
@@ -249,7 +255,7 @@ export function createTaggedStore(opts: {
       }
       const results = await pipeline.exec().catch((err: unknown) => [[err as Error, null]] as [Error | null, unknown][]);
       if (results?.some(([err]) => err)) {
-        log.warn({ tags: tags.length }, 'cache invalidation not written; dropping every entry');
+        if (!failures) log.warn({ tags: tags.length }, 'cache invalidation not written; dropping every entry');
         suspendedAt = ++seq;
         epochPending = true;
         await bumpEpoch();
