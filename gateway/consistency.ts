@@ -1,7 +1,8 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { ApolloServerPlugin } from '@apollo/server';
-import type express from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { GatewayConfig } from '../platform/config.js';
+import { headerOf } from '../platform/http.js';
 import { MAX_LSN_ENTRIES, formatLsn, isSubgraphName, parseLsn, parseLsnList } from '../platform/lsn.js';
 import type { GatewayContext, RequestConsistency } from './request.js';
 
@@ -149,9 +150,9 @@ export function createConsistency(
 
   return {
     /** The token the client sent (header, else cookie when cookies are on), as this request's state. */
-    fromRequest(req: express.Request): ConsistencyState {
-      const header = req.header(CONSISTENCY_TOKEN_HEADER);
-      const token = header ?? (useCookie ? cookieValue(req.header('cookie'), CONSISTENCY_COOKIE) : undefined);
+    fromRequest(req: IncomingMessage): ConsistencyState {
+      const header = headerOf(req, CONSISTENCY_TOKEN_HEADER);
+      const token = header ?? (useCookie ? cookieValue(headerOf(req, 'cookie'), CONSISTENCY_COOKIE) : undefined);
       return new ConsistencyState(decodeToken(token, ttl, signer), signer);
     },
     plugin: {

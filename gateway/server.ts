@@ -52,6 +52,8 @@ import type { OfferSupergraph } from './supergraph-sources.js';
 import { createLiveEvents, createSubscriptions as createSubscriptionTransports, eventStreamStats } from './subscriptions/index.js';
 import type { LiveEvents } from './subscriptions/live-events.js';
 import { createGatewayCache } from './cache/index.js';
+import { createHitLane } from './cache/hit-lane.js';
+import { routeGraphql } from '../platform/subgraph-http.js';
 import { createCors } from './cors.js';
 import { createFieldUsage } from './usage/index.js';
 
@@ -272,7 +274,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   const usage = createFieldUsage({ config, metrics: observability.metrics, log }); // which coordinates each client used (gateway/usage/)
   parts.push(usage);
   // A cached answer is served only after every check above has passed (gateway/cache/): right after
-  // the edge from memory when it can be (edge-hits.ts), else inside Apollo after the plugins above.
+  // the edge from memory when it can be (hit-lane.ts, before express), else inside Apollo after the plugins above.
   const responseCache = cache.responseCache({
     supergraphHash: (schema) =>
       (schema && federation.state.forSchema(schema)?.supergraph.hash) ?? federation.state.current().supergraph.hash,
@@ -281,7 +283,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     recordUsage: usage.record,
     chargeCost: limits.costBudget.charge,
   });
-  parts.push({ name: 'cache', middleware: responseCache.middleware, plugins: responseCache.plugins });
+  parts.push({ name: 'cache', plugins: responseCache.plugins });
   // Last: streams an operation's deferred parts once everything before has let it through.
   parts.push({ name: 'defer', plugins: [federation.deferPlugin] });
   const apollo = await startApollo(config, formatError, federation.gateway, parts, { edge, apq: persisted.apq });
@@ -324,6 +326,18 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   );
   finish();
   registerRedisMetrics(observability.metrics.registry, redisStatus);
+  // The response cache's hits, in front of express (gateway/cache/hit-lane.ts); everything else goes on to the app.
+  const handler = responseCache.hits
+    ? createHitLane({
+        rest: app,
+        hits: responseCache.hits,
+        edge,
+        cors: corsMiddleware,
+        body: { limitBytes: config.BODY_LIMIT, maxDepth: config.LIMIT_MAX_JSON_DEPTH },
+        clientIp: (req) => clientAddress(req, app.get('trust proxy fn') as TrustProxy),
+        log,
+      })
+    : undefined;
 
   observability.metrics.gauge('graphql_subscriptions_open', 'Subscriptions open in this process.', () => eventStreamStats.open);
   observability.metrics.gauge('websocket_connections_open', 'WebSocket connections open on this gateway.', () =>
@@ -335,6 +349,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
 
   return {
     app,
+    handler: handler && routeGraphql(handler, app),
     log,
     metrics: observability.metrics,
     attach: (server) => subscriptions.attach(server),

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import type { ErrorRequestHandler } from 'express';
 import { randomUUID } from 'node:crypto';
@@ -6,18 +6,34 @@ import { GraphQLError } from 'graphql';
 import type { GraphQLFormattedError } from 'graphql';
 import { ErrorCode } from './errors.js';
 import type { Logger } from './logger.js';
+import { BODY_ERRORS, jsonDepthExceeds } from './json-body.js';
 import { requestScope } from './request-scope.js';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
 /** Reuses a sane incoming request id (the gateway's) or makes one, and scopes it to the request. */
 export const requestIdMiddleware: express.RequestHandler = (req, res, next) => {
-  const incoming = req.header(REQUEST_ID_HEADER);
-  const requestId = incoming && /^[\w-]{8,64}$/.test(incoming) ? incoming : randomUUID();
-  res.setHeader(REQUEST_ID_HEADER, requestId);
+  // A handler in front of express (the gateway's cache-hit lane) may have assigned it already.
+  const requestId = (res.locals.requestId as string | undefined) ?? requestIdOf(req, res);
   res.locals.requestId = requestId;
   requestScope.run({ requestId }, next);
 };
+
+/** A request header as one string (what express's `req.header` gives for every header but set-cookie). */
+export function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** The request's id: a sane incoming one (the gateway's), else a new one; echoed on the response. */
+export function requestIdOf(req: IncomingMessage, res: ServerResponse): string {
+  const incoming = req.headers[REQUEST_ID_HEADER];
+  const requestId = typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  res.setHeader(REQUEST_ID_HEADER, requestId);
+  return requestId;
+}
+
+const SANE_REQUEST_ID = /^[\w-]{8,64}$/;
 
 export type ReadinessCheck = () => Promise<{ ready: boolean; details: Record<string, unknown> }>;
 
@@ -82,9 +98,6 @@ export function sendErrors(
 /** A GraphQLError, or one already in its serialized shape (e.g. a refusal shared with the WebSocket). */
 export type ErrorBody = GraphQLError | GraphQLFormattedError;
 
-/** A refusal of the HTTP request itself (Apollo Server's code for a malformed request). */
-const badRequest = (message: string) => new GraphQLError(message, { extensions: { code: 'BAD_REQUEST' } });
-
 /** body-parser's error type for a body refused by jsonNestingCheck. */
 const TOO_DEEP = 'entity.too.deep';
 
@@ -96,19 +109,8 @@ const TOO_DEEP = 'entity.too.deep';
  */
 export function jsonNestingCheck(maxDepth: number) {
   return (_req: unknown, _res: unknown, buf: Buffer): void => {
-    let depth = 0;
-    let inString = false;
-    for (let i = 0; i < buf.length; i++) {
-      const c = buf[i];
-      if (inString) {
-        if (c === 0x5c)
-          i++; // backslash: skip the escaped byte
-        else if (c === 0x22) inString = false;
-      } else if (c === 0x22) inString = true;
-      else if (c === 0x7b || c === 0x5b) {
-        if (++depth > maxDepth) throw Object.assign(new Error(`JSON nested deeper than ${maxDepth}`), { status: 400, type: TOO_DEEP });
-      } else if (c === 0x7d || c === 0x5d) depth--;
-    }
+    if (jsonDepthExceeds(buf, maxDepth))
+      throw Object.assign(new Error(`JSON nested deeper than ${maxDepth}`), { status: 400, type: TOO_DEEP, maxDepth });
   };
 }
 
@@ -118,15 +120,15 @@ export function jsonErrorHandler(log: Logger): ErrorRequestHandler {
     const raw = (err as { status?: unknown } | null | undefined)?.status;
     const status = typeof raw === 'number' ? raw : 500;
     if (status === 413) {
-      sendErrors(res, 413, badRequest('Request body is too large.'));
+      sendErrors(res, 413, BODY_ERRORS.tooLarge());
       return;
     }
     if (status === 400 && (err as { type?: unknown }).type === TOO_DEEP) {
-      sendErrors(res, 400, badRequest((err as Error).message.replace(/^JSON/, 'Request body is JSON') + ' levels.'));
+      sendErrors(res, 400, BODY_ERRORS.tooDeep((err as { maxDepth: number }).maxDepth));
       return;
     }
     if (status === 400) {
-      sendErrors(res, 400, badRequest('Request body is not valid JSON.'));
+      sendErrors(res, 400, BODY_ERRORS.notJson());
       return;
     }
     log.error({ err, requestId: res.locals.requestId }, 'unhandled HTTP error');

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { sendErrors } from './http.js';
+import { INVALID, readJsonBody } from './json-body.js';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { HeaderMap } from '@apollo/server';
 import type { ApolloServer, BaseContext, HTTPGraphQLRequest } from '@apollo/server';
 import type { Logger } from './logger.js';
-import { REQUEST_ID_HEADER } from './http.js';
+import { requestIdOf } from './http.js';
 import { serverSpan } from './observability/tracing.js';
 
 /**
@@ -19,7 +19,6 @@ import { serverSpan } from './observability/tracing.js';
 
 export const GRAPHQL_PATH = '/graphql';
 const BODY_LIMIT_BYTES = 2 * 1024 * 1024;
-const SANE_REQUEST_ID = /^[\w-]{8,64}$/;
 
 export interface GraphqlHandlerOptions<C extends BaseContext> {
   service: string;
@@ -45,14 +44,6 @@ export function sendError(
   sendErrors(res, status, { message, extensions: { code, ...extensions } });
 }
 
-/** The request's id: a sane incoming one (the gateway's), else a new one; echoed on the response. */
-export function requestIdOf(req: IncomingMessage, res: ServerResponse): string {
-  const incoming = req.headers[REQUEST_ID_HEADER];
-  const requestId = typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
-  res.setHeader(REQUEST_ID_HEADER, requestId);
-  return requestId;
-}
-
 /** Routes `/graphql` (with or without a query string) to `graphql`, everything else to `rest`. */
 export function routeGraphql(graphql: RequestListener, rest: RequestListener): RequestListener {
   return (req, res) => {
@@ -68,7 +59,7 @@ export function createGraphqlHandler<C extends BaseContext>(opts: GraphqlHandler
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string) => {
     const contextValue = await opts.context(req, res, requestId);
     if (!contextValue) return;
-    const body = await readJsonBody(req, res);
+    const body = await readGraphqlBody(req, res);
     if (body === INVALID) return;
     const response = await opts.apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: toApolloRequest(req, body),
@@ -104,66 +95,19 @@ function toApolloRequest(req: IncomingMessage, body: unknown): HTTPGraphQLReques
   return { method: (req.method ?? 'GET').toUpperCase(), headers, search: q < 0 ? '' : url.slice(q), body };
 }
 
-const INVALID = Symbol('invalid body');
 const isJson = (type: string | undefined) => /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type ?? '');
 
 /**
  * The parsed JSON body (undefined without one or when it is not JSON: Apollo answers 400 for a
- * POST like that), or INVALID once a 413/400/415 has been sent.
+ * POST like that), or INVALID once a 415/413/400 has been sent.
  */
-async function readJsonBody(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+async function readGraphqlBody(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
   if (req.method === 'GET' || req.method === 'HEAD') return undefined;
   const encoding = req.headers['content-encoding'];
   if (encoding && encoding !== 'identity') {
     sendError(res, 415, 'Compressed request bodies are not accepted.', 'BAD_REQUEST');
     return INVALID;
   }
-  const declared = Number(req.headers['content-length'] ?? 0);
-  const raw = declared > BODY_LIMIT_BYTES ? TOO_LARGE : await readBody(req);
-  if (raw === TOO_LARGE) {
-    // The rest of the body is discarded unread, and the connection closes after the answer.
-    res.shouldKeepAlive = false;
-    req.resume();
-    sendError(res, 413, 'Request body is too large.', 'BAD_REQUEST');
-    return INVALID;
-  }
-  if (raw === GONE) return INVALID;
-  if (!isJson(req.headers['content-type'])) return undefined;
-  const text = raw.toString('utf8');
-  if (text.trim() === '') return undefined;
-  try {
-    const parsed: unknown = JSON.parse(text);
-    // body-parser's strict mode (express.json's default): only an object or an array is a body.
-    if (parsed !== null && typeof parsed === 'object') return parsed;
-  } catch {
-    // answered below
-  }
-  sendError(res, 400, 'Request body is not valid JSON.', 'BAD_REQUEST');
-  return INVALID;
-}
-
-const TOO_LARGE = Symbol('too large');
-const GONE = Symbol('client gone');
-
-/** The whole body, or TOO_LARGE past the cap (the rest is drained, unread), or GONE if the client went away. */
-function readBody(req: IncomingMessage): Promise<Buffer | typeof TOO_LARGE | typeof GONE> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const settle = (value: Buffer | typeof TOO_LARGE | typeof GONE) => {
-      if (settled) return;
-      settled = true;
-      resolve(value);
-    };
-    req.on('data', (chunk: Buffer) => {
-      if (settled) return;
-      size += chunk.length;
-      if (size > BODY_LIMIT_BYTES) settle(TOO_LARGE);
-      else chunks.push(chunk);
-    });
-    req.once('end', () => settle(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.once('error', () => settle(GONE));
-    req.once('close', () => settle(GONE));
-  });
+  // A body that is not JSON is still read under the cap (413), then left for Apollo to refuse.
+  return readJsonBody(req, res, { limitBytes: BODY_LIMIT_BYTES, discard: !isJson(req.headers['content-type']) });
 }

@@ -45,7 +45,7 @@ function signedToken(): string {
     CONSISTENCY_TOKEN_SECRETS: [],
     SERVICE_PRIVATE_JWK: stack.keys.services.gateway,
   } as const;
-  const state = createConsistency(gatewayConfig as never).fromRequest({ header: () => undefined } as never);
+  const state = createConsistency(gatewayConfig as never).fromRequest({ headers: {} } as never);
   state.absorb('catalog:0/1');
   return state.newToken!;
 }

@@ -12,7 +12,9 @@ import type { Stack, TestUser } from './support/stack.js';
  * cache can answer is answered right after the edge, from memory, and the answer is the pipeline's
  * to the byte, with its headers; a partner's budget, telemetry and field usage count it as they
  * count any request; whoever the pipeline must serve (signed in, reading its own writes) is never
- * answered there. Real gateway, subgraphs, Postgres and Redis.
+ * answered there. They are answered on plain node:http in front of express (gateway/cache/hit-lane.ts),
+ * so what express adds to an answer (ETag and 304, CORS, the edge counted once) is checked too.
+ * Real gateway, subgraphs, Postgres and Redis.
  */
 
 let stack: Stack;
@@ -20,11 +22,17 @@ let admin: TestUser;
 let redis: Redis;
 const partner = mintPartnerKey('acme-partner');
 const BUDGET = 100_000;
+const ORIGIN = 'https://shop.example';
 
 beforeAll(async () => {
   stack = await startStack({
     extra: {
-      gateway: { PARTNER_API_KEYS: JSON.stringify([partner.entry]), PARTNER_COST_BUDGET_PER_MINUTE: String(BUDGET), USAGE_FLUSH_MS: '200' },
+      gateway: {
+        PARTNER_API_KEYS: JSON.stringify([partner.entry]),
+        PARTNER_COST_BUDGET_PER_MINUTE: String(BUDGET),
+        USAGE_FLUSH_MS: '200',
+        CORS_ORIGINS: ORIGIN,
+      },
     },
   });
   admin = await stack.admin();
@@ -168,9 +176,62 @@ describe('response cache hits at the edge', () => {
       NODE_ENV: 'test',
       CONSISTENCY_TOKEN_SECRETS: [],
       SERVICE_PRIVATE_JWK: stack.keys.services.gateway,
-    } as never).fromRequest({ header: () => undefined } as never);
+    } as never).fromRequest({ headers: {} } as never);
     state.absorb('catalog:0/1');
     expect((await post(body, { 'x-consistency-token': state.newToken! })).status).toBe(200);
     expect(await edgeHits()).toBe(before);
+  }, 90_000);
+
+  it('answers as the express stack does: ETag and 304 for a GET, CORS for a listed origin, request counts once, body errors alike', async () => {
+    const { id } = await stack.product({ stock: 9 });
+    const params = { query: PRODUCT, variables: { id } };
+    const firstGet = await get(params);
+    const getHit = await untilEdgeHit(() => get(params));
+    expect(getHit.headers.get('etag')).toMatch(/^W\/"/);
+    expect(getHit.headers.get('etag')).toBe(firstGet.headers.get('etag'));
+    const before = await edgeHits();
+    // A revalidation as a browser's cache sends it (fetch would add `cache-control: no-cache`, which asks for the whole answer).
+    const revalidated = await get(params, { 'if-none-match': getHit.headers.get('etag')!, 'cache-control': 'max-age=0' });
+    expect(revalidated.status).toBe(304);
+    expect(revalidated.text).toBe('');
+    expect(await edgeHits()).toBe(before + 1);
+
+    // A listed origin: the hit carries the CORS headers the pipeline's answer carries.
+    const body = { query: PRODUCT, variables: { id } };
+    const origin = { origin: ORIGIN };
+    const first = await post(body, origin);
+    const hit = await untilEdgeHit(() => post(body, origin));
+    expect(hit.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    for (const name of ['access-control-allow-origin', 'access-control-expose-headers', 'vary'])
+      expect(hit.headers.get(name), name).toBe(first.headers.get(name));
+
+    // Admitted in front of express, then answered by the pipeline (a caller reading its own writes):
+    // its request is counted once, so the address's budget goes down by one a request, as for a hit.
+    const state = createConsistency({
+      CONSISTENCY_COOKIE: 'false',
+      CONSISTENCY_TOKEN_TTL_SECONDS: 300,
+      NODE_ENV: 'test',
+      CONSISTENCY_TOKEN_SECRETS: [],
+      SERVICE_PRIVATE_JWK: stack.keys.services.gateway,
+    } as never).fromRequest({ headers: {} } as never);
+    state.absorb('catalog:0/1');
+    const left = (r: Raw) => Number(/;r=(\d+)/.exec(r.headers.get('ratelimit') ?? '')?.[1]);
+    const own = { 'x-consistency-token': state.newToken! };
+    const counts = [left(await post(body, own)), left(await post(body, own)), left(await post(body)), left(await post(body, own))];
+    expect(counts.every(Number.isFinite)).toBe(true);
+    // Each request one less than the one before (a new window may start between them: then it is full again).
+    for (let i = 1; i < counts.length; i++) expect(counts[i] === counts[i - 1]! - 1 || counts[i]! > counts[i - 1]!).toBe(true);
+
+    // Bodies refused in front of express, with express's errors.
+    const raw = async (text: string) => {
+      const res = await fetch(stack.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
+      return { status: res.status, body: (await res.json()) as { errors: { message: string; extensions: { code: string } }[] } };
+    };
+    const broken = await raw('{"query": ');
+    expect(broken.status).toBe(400);
+    expect(broken.body.errors[0]).toEqual({ message: 'Request body is not valid JSON.', extensions: { code: 'BAD_REQUEST' } });
+    const deep = await raw(JSON.stringify({ query: PRODUCT, variables: { id: JSON.parse('['.repeat(200) + ']'.repeat(200)) } }));
+    expect(deep.status).toBe(400);
+    expect(deep.body.errors[0]!.message).toMatch(/^Request body is JSON nested deeper than \d+ levels\.$/);
   }, 90_000);
 });

@@ -9,8 +9,7 @@ import type { GatewayContext } from '../context.js';
 import type { LiveEvents } from '../subscriptions/live-events.js';
 import { createFactsMemo, createResponseCachePlugin } from './response-cache.js';
 import { createEdgeHits } from './edge-hits.js';
-import type { EdgeHitDeps } from './edge-hits.js';
-import type express from 'express';
+import type { EdgeHitDeps, EdgeHits } from './edge-hits.js';
 import { createEntityCacheStep } from './cached-fetcher.js';
 import type { EntityCacheCounters } from './cached-fetcher.js';
 import { createLookupPolicy } from './lookup-policy.js';
@@ -24,10 +23,10 @@ import type { RedisStatus } from '../../platform/redis-guard.js';
 export interface GatewayCache {
   /** The entity cache step of a subgraph's fetch stack (private max-ages masked only, when the cache is off). */
   entityCache(subgraph: string): FetchStep;
-  /** The response cache (nothing when it is off): its plugin, and its hits answered at the edge, before Apollo. */
+  /** The response cache (nothing when it is off): its plugin, and its hits answered at the edge, before express and Apollo (hit-lane.ts). */
   responseCache(deps: Omit<EdgeHitDeps, 'counted'>): {
     plugins: ApolloServerPlugin<GatewayContext>[];
-    middleware: express.RequestHandler[];
+    hits: EdgeHits | null;
   };
   /** The cache's Redis connection (none when the cache is off). */
   redisStatus(): RedisStatus[];
@@ -37,7 +36,7 @@ export interface GatewayCache {
 /** No cache: subgraph answers pass through, private max-ages masked all the same. */
 const off: GatewayCache = {
   entityCache: () => async (fetch, next) => maskPrivate(await next(fetch)),
-  responseCache: () => ({ plugins: [], middleware: [] }),
+  responseCache: () => ({ plugins: [], hits: null }),
   redisStatus: () => [],
   close: async () => {},
 };
@@ -117,7 +116,7 @@ export async function createGatewayCache(opts: {
   return {
     entityCache: (subgraph) => (entity ? createEntityCacheStep(subgraph, store, counters, maxTtlMs, policy) : off.entityCache(subgraph)),
     responseCache(deps) {
-      if (!response) return { plugins: [], middleware: [] };
+      if (!response) return { plugins: [], hits: null };
       const facts = createFactsMemo();
       const counters = {
         hit: (path: string) => responses.inc({ result: 'hit', path }),
@@ -125,7 +124,7 @@ export async function createGatewayCache(opts: {
       };
       return {
         plugins: [createResponseCachePlugin(store, counters, maxTtlMs, { ...deps, facts, policy })],
-        middleware: [createEdgeHits(store, facts, { ...deps, counted: () => counters.hit('edge') })],
+        hits: createEdgeHits(store, facts, { ...deps, counted: () => counters.hit('edge') }),
       };
     },
     redisStatus: () => [store.redis],

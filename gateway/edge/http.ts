@@ -6,7 +6,7 @@ import type { EdgeRequest } from '../request.js';
 import type { Edge, EdgeTransport } from './index.js';
 
 /** The key of res.locals the edge writes once; read it through edgeOf. */
-const EDGE = 'edge';
+export const EDGE = 'edge';
 
 /** The edge's decision for this response's request; the edge middleware runs before every reader. */
 export function edgeOf(res: express.Response): EdgeRequest {
@@ -28,6 +28,11 @@ function transportOf(req: express.Request): EdgeTransport {
  */
 export function createEdgeMiddleware(edge: Edge): express.RequestHandler {
   return async (req, res, next) => {
+    // Admitted already by the cache-hit lane in front of express (gateway/cache/hit-lane.ts): the steps count once.
+    if (res.locals[EDGE]) {
+      next();
+      return;
+    }
     const transport = transportOf(req);
     const caller = await edge.admitCaller(
       {

@@ -1,3 +1,4 @@
+import bytes from 'bytes';
 import { z } from 'zod';
 import { csv, json, metricsPort, port, positiveInt, serviceUrl } from './fields.js';
 import { limitsShape, subgraphFetchShape } from './gateway-limits.js';
@@ -80,7 +81,16 @@ export const gatewaySchema = baseSchema.extend({
   EXTERNAL_JWKS_URL: serviceUrl.optional().describe('an external identity provider whose tokens the gateway also accepts: its JWKS'),
   EXTERNAL_JWT_ISSUER: z.string().optional().describe("that provider's `iss`"),
   EXTERNAL_JWT_AUDIENCE: z.string().optional().describe("that provider's `aud`"),
-  BODY_LIMIT: z.string().default('2mb').describe('request body cap'),
+  BODY_LIMIT: z
+    .string()
+    .default('2mb')
+    .transform((v, ctx) => {
+      const limit = bytes.parse(v);
+      if (limit !== null && Number.isFinite(limit) && limit > 0) return limit;
+      ctx.addIssue({ code: 'custom', message: 'a size such as 2mb, 512kb or 1048576 (bytes)' });
+      return z.NEVER;
+    })
+    .describe('request body cap (e.g. `2mb`, `512kb`, or bytes)'),
   WS_MAX_PAYLOAD_BYTES: z.coerce
     .number()
     .int()

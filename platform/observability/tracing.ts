@@ -74,9 +74,16 @@ export function activeTraceId(): string | undefined {
  * The server span of every HTTP request: continues the caller's trace from `traceparent` and
  * makes the span current for everything the request does. A pass-through when tracing is off.
  */
+/** The key of res.locals saying a server span is open for this response already. */
+export const SPAN_OPENED = 'spanOpened';
+
 export function tracingMiddleware(service: string): express.RequestHandler {
   const inSpan = serverSpan(service);
-  return (req, res, next) => inSpan(req, res, req.path, String(res.locals.requestId ?? ''), next);
+  return (req, res, next) => {
+    // A handler in front of express (the gateway's cache-hit lane) opened this request's span already.
+    if (res.locals[SPAN_OPENED]) next();
+    else inSpan(req, res, req.path, String(res.locals.requestId ?? ''), next);
+  };
 }
 
 /** The same server span for a handler on plain `node:http` (a subgraph's /graphql). */
