@@ -38,7 +38,13 @@ beforeAll(async () => {
   });
   const log = pino({ level: 'info' }, sink);
   const client = createRedisClient({ REDIS_URL: redis.url }, 'request', 'cache', log);
-  store = createTaggedStore({ redis: createRedisGuard(client, 'cache', log), prefix: 'logs:cache:', localMaxBytes: 0, eventSkewMs: 2_000, log });
+  store = createTaggedStore({
+    redis: createRedisGuard(client, 'cache', log),
+    prefix: 'logs:cache:',
+    localMaxBytes: 0,
+    eventSkewMs: 2_000,
+    log,
+  });
   await eventually(async () => (store.usable() ? true : undefined), { timeoutMs: 30_000 });
 }, 60_000);
 
@@ -59,7 +65,9 @@ describe('cache outage logs', () => {
     for (let i = 0; i < 200; i++) await store.invalidate([`Product:${i}`]);
     expect(store.usable()).toBe(false);
     const warnings = lines.filter((l) => l.level >= 40);
-    console.log(`[cache-outage-logs] 200 failed invalidations: ${warnings.length} warnings: ${JSON.stringify([...new Set(warnings.map((w) => w.msg))])}`);
+    console.log(
+      `[cache-outage-logs] 200 failed invalidations: ${warnings.length} warnings: ${JSON.stringify([...new Set(warnings.map((w) => w.msg))])}`,
+    );
     expect(about(/invalidation not written/)).toHaveLength(1);
     expect(about(/epoch not bumped/)).toHaveLength(1);
     expect(warnings.length).toBeLessThanOrEqual(2);

@@ -25,6 +25,9 @@ describe('BODY_LIMIT', () => {
 
   it('stops the process naming the variable when it is not one', () => {
     for (const bad of ['lots', '-1mb', '0'])
-      expect(parse({ BODY_LIMIT: bad }).some((p) => p.startsWith('BODY_LIMIT: ')), bad).toBe(true);
+      expect(
+        parse({ BODY_LIMIT: bad }).some((p) => p.startsWith('BODY_LIMIT: ')),
+        bad,
+      ).toBe(true);
   });
 });
