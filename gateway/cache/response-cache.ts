@@ -50,7 +50,9 @@ export function eligible(request: GraphQLRequest, context: GatewayContext): bool
  */
 export function responseKey(supergraphHash: string, operationId: string, operationName: string | null, variables: unknown): string {
   // One call of the one-shot hash (a third of a createHash chain's cost); the same bytes, so the same keys as before.
-  return 'r:' + hash('sha256', `${supergraphHash}\n${operationId}\n${operationName ?? ''}\n${JSON.stringify(variables ?? {})}`, 'base64url');
+  return (
+    'r:' + hash('sha256', `${supergraphHash}\n${operationId}\n${operationName ?? ''}\n${JSON.stringify(variables ?? {})}`, 'base64url')
+  );
 }
 
 /** What the response cache needs from the rest of the gateway. */
