@@ -9,12 +9,17 @@ import type { CacheScope } from './cached-fetcher.js';
  * - a private entry is looked up and kept only for a caller who made an earlier request through
  *   this gateway: a caller seen once (an account page of a user who never returns) costs no key
  *   hashing, no Redis round trip and no write;
- * - a fetch shape whose lookups found nothing over the last `window` of them and `windowMs`
- *   (`publicWindowMs` for a public shape: entries had time to be written and asked for again, so a
- *   cold cache is not judged; a public entry is there for any caller's next ask, a private one only
- *   for its caller's) goes quiet: only one key in
- *   `probeOneIn` (chosen by a hash of the key, so a repeated key is always or never probed) is
- *   still looked up and kept, and the first probe that hits wakes the shape up again;
+ * - a fetch shape whose lookups spared too few fetches over the last `window` of them and
+ *   `windowMs` (`publicWindowMs` for a public shape: entries had time to be written and asked for
+ *   again, so a cold cache is not judged; a public entry is there for any caller's next ask, a
+ *   private one only for its caller's) goes quiet: only one fetch in `probeOneIn` (chosen by a hash
+ *   of its body, so a repeated fetch is always or never probed) is still looked up and kept, and the
+ *   first probe that spares its fetch wakes the shape up again. A fetch is spared when every key it
+ *   looked up was found: an `_entities` fetch with one representation missing still goes to the
+ *   subgraph, so its hits spare little (the subgraph's round trip and most of its work remain) while
+ *   each key costs a hash, a lookup and, missing, a write. Too few: under one spared fetch per
+ *   `keysPerSpare` keys looked up (a whole fetch is one key: one hit in a window keeps it awake; an
+ *   account page's 60 products must be found whole about one time in seven);
  * - a lookup asks this gateway's memory first and Redis only for what memory lacks (the Redis leg:
  *   a round trip), which pays when Redis has all of it (the subgraph fetch is spared). Where under
  *   `minRedisHitRate` of the last `window` round trips did (e.g. private entries, which live no
@@ -36,8 +41,14 @@ export interface LookupPolicyOptions {
    * nothing in 5 s has its repeats answered elsewhere (the response cache holding the same answers). @default 5_000
    */
   publicWindowMs?: number;
-  /** Of a quiet shape's keys, one in this many is still looked up and kept. @default 32 */
+  /** Of a quiet shape's fetches, one in this many is still looked up and kept. @default 32 */
   probeOneIn?: number;
+  /**
+   * Keys a shape may look up per fetch it spares (every key found) and stay awake: a key costs a
+   * hash, a lookup and, missing, a write (tens of µs); a spared fetch saves a subgraph round trip and
+   * its work (a millisecond or more of CPU across the stack). @default 400
+   */
+  keysPerSpare?: number;
   /** The share of Redis round trips (for keys memory lacked) that must spare the subgraph fetch for the Redis leg to pay. @default 0.05 */
   minRedisHitRate?: number;
 }
@@ -58,6 +69,8 @@ export interface ShapeState {
   scope: CacheScope | false;
   lookups: number;
   hits: number;
+  /** Fetches whose every key was found (the subgraph fetch spared), in the current window. */
+  spared: number;
   quiet: boolean;
   /** When its current window began (Date.now()). */
   since: number;
@@ -69,7 +82,7 @@ export interface LookupPolicy {
   returning(caller: string, requestId: string | undefined): boolean;
   /** True when a quiet shape probes this key (whatever names the entry: caller and fetch body). */
   probes(key: string): boolean;
-  /** Counts a fetch's lookups and hits against its shape (waking or quieting it). */
+  /** Counts one fetch's lookups and hits against its shape (waking or quieting it). */
   record(state: ShapeState, lookups: number, hits: number): void;
   /** Whether a key memory lacked goes to Redis: every one, or (the leg skipped, unless the shape is quiet) only probed ones. */
   asksRedis(leg: RedisLeg, key: string, quiet?: boolean): boolean;
@@ -78,7 +91,15 @@ export interface LookupPolicy {
 }
 
 export function createLookupPolicy(opts: LookupPolicyOptions = {}): LookupPolicy {
-  const { callers = 100_000, window = 200, windowMs = 60_000, publicWindowMs = 5_000, probeOneIn = 32, minRedisHitRate = 0.05 } = opts;
+  const {
+    callers = 100_000,
+    window = 200,
+    windowMs = 60_000,
+    publicWindowMs = 5_000,
+    probeOneIn = 32,
+    keysPerSpare = 400,
+    minRedisHitRate = 0.05,
+  } = opts;
   const probes = (key: string) => fnv1a(key) % probeOneIn === 0;
   // caller -> the request it was first seen in ('' once it has come back).
   const seen = new LRUCache<string, string>({ max: callers });
@@ -98,12 +119,13 @@ export function createLookupPolicy(opts: LookupPolicyOptions = {}): LookupPolicy
     record(state, lookups, hits) {
       state.lookups += lookups;
       state.hits += hits;
-      if (state.quiet && state.hits > 0) Object.assign(state, { quiet: false, lookups: 0, hits: 0, since: Date.now() });
+      if (lookups > 0 && hits === lookups) state.spared += 1;
+      if (state.quiet && state.spared > 0) Object.assign(state, { quiet: false, lookups: 0, hits: 0, spared: 0, since: Date.now() });
       if (state.lookups < window) return;
       const now = Date.now();
       if (now - state.since < (state.scope === 'public' ? publicWindowMs : windowMs)) return;
-      // A window without a hit quiets the shape (or keeps it quiet); one with hits keeps it awake.
-      Object.assign(state, { quiet: state.hits === 0, lookups: 0, hits: 0, since: now });
+      // A window that spared too few fetches for its keys quiets the shape (or keeps it quiet); else it stays awake.
+      Object.assign(state, { quiet: state.spared * keysPerSpare < state.lookups, lookups: 0, hits: 0, spared: 0, since: now });
     },
     // A quiet shape's lookups are its probes already: they go all the way, or they could never wake it.
     asksRedis: (leg, key, quiet = false) => !leg.skipped || quiet || probes(key),
@@ -129,7 +151,7 @@ export function createShapeMemo(limit = 5_000) {
       if (memo.get(shape)?.scope === scope) return;
       if (memo.size >= limit && !memo.has(shape)) memo.clear();
       const since = Date.now();
-      memo.set(shape, { scope, lookups: 0, hits: 0, quiet: false, since, redis: createRedisLeg() });
+      memo.set(shape, { scope, lookups: 0, hits: 0, spared: 0, quiet: false, since, redis: createRedisLeg() });
     },
   };
 }

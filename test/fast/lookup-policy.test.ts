@@ -41,3 +41,44 @@ describe('a shape without hits goes quiet', () => {
     expect(state.quiet).toBe(false);
   });
 });
+
+/**
+ * An `_entities` fetch with one representation missing still goes to the subgraph: its hits spare
+ * little. A shape is judged on the fetches it spared (every key found), one per `keysPerSpare`
+ * (400) keys looked up; the returning users' account pages of the benchmark (about 60 products a
+ * page, 55% of them found, no page found whole) cost more with the cache on than off before this.
+ */
+describe('an entities shape is judged on the fetches it spares, not on its hits', () => {
+  const pages = (
+    state: ReturnType<typeof shapeAfter>,
+    policy: ReturnType<typeof createLookupPolicy>,
+    n: number,
+    whole: (i: number) => boolean,
+  ) => {
+    for (let i = 0; i < n; i++) policy.record(state, 60, whole(i) ? 60 : 33);
+  };
+
+  it('60-key fetches, 55% of keys found, none found whole: quiet after the window', () => {
+    const policy = createLookupPolicy();
+    const state = shapeAfter('public', 0, 0);
+    pages(state, policy, 100, () => false);
+    state.since = Date.now() - 6_000;
+    pages(state, policy, 1, () => false);
+    expect(state.quiet).toBe(true);
+  });
+
+  it('found whole one time in five: awake; a probe found whole wakes a quiet shape', () => {
+    const policy = createLookupPolicy();
+    const state = shapeAfter('public', 0, 0);
+    pages(state, policy, 100, (i) => i % 5 === 0);
+    state.since = Date.now() - 6_000;
+    pages(state, policy, 1, () => false);
+    expect(state.quiet).toBe(false);
+
+    state.quiet = true;
+    pages(state, policy, 3, () => false);
+    expect(state.quiet).toBe(true);
+    pages(state, policy, 1, () => true);
+    expect(state.quiet).toBe(false);
+  });
+});
