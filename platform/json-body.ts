@@ -68,8 +68,10 @@ export async function readJsonBody(
     sendErrors(res, 400, BODY_ERRORS.tooDeep(opts.maxDepth));
     return INVALID;
   }
-  const text = raw.toString('utf8');
-  if (text.trim() === '') return undefined;
+  // No body at all is no body (Apollo says what it lacks); blank text is not JSON (400), as body-parser has it.
+  if (raw.length === 0) return undefined;
+  // A leading byte order mark is dropped, as body-parser's decoding drops it.
+  const text = raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? raw.toString('utf8', 3) : raw.toString('utf8');
   try {
     const parsed: unknown = JSON.parse(text);
     // body-parser's strict mode (express.json's default): only an object or an array is a body.

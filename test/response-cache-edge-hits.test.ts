@@ -230,6 +230,10 @@ describe('response cache hits at the edge', () => {
     const broken = await raw('{"query": ');
     expect(broken.status).toBe(400);
     expect(broken.body.errors[0]).toEqual({ message: 'Request body is not valid JSON.', extensions: { code: 'BAD_REQUEST' } });
+    expect((await raw('  ')).body.errors[0]!.message).toBe('Request body is not valid JSON.');
+    // A byte order mark before the JSON is dropped, as body-parser drops it: the request is answered.
+    const bom = await raw('\ufeff' + JSON.stringify(body));
+    expect(bom.status).toBe(200);
     const deep = await raw(JSON.stringify({ query: PRODUCT, variables: { id: JSON.parse('['.repeat(200) + ']'.repeat(200)) } }));
     expect(deep.status).toBe(400);
     expect(deep.body.errors[0]!.message).toMatch(/^Request body is JSON nested deeper than \d+ levels\.$/);
