@@ -78,6 +78,19 @@ async function get(params: Record<string, unknown>, headers: Record<string, stri
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
 
+/** A valid read-your-writes token, as any gateway of this deployment hands one out after a write to catalog. */
+function ownWritesToken(): string {
+  const state = createConsistency({
+    CONSISTENCY_COOKIE: 'false',
+    CONSISTENCY_TOKEN_TTL_SECONDS: 300,
+    NODE_ENV: 'test',
+    CONSISTENCY_TOKEN_SECRETS: [],
+    SERVICE_PRIVATE_JWK: stack.keys.services.gateway,
+  } as never).fromRequest({ headers: {} } as never);
+  state.absorb('catalog:0/1');
+  return state.newToken!;
+}
+
 /** Sends until one answer came from the edge (the entry is written after the first answer, and the 2 s rule may refuse it). */
 async function untilEdgeHit(send: () => Promise<Raw>): Promise<Raw> {
   return eventually(async () => {
@@ -170,15 +183,7 @@ describe('response cache hits at the edge', () => {
     const before = await edgeHits();
     for (let i = 0; i < 3; i++) expect((await post(body, { authorization: `Bearer ${customer.token}` })).status).toBe(200);
     // A valid consistency token (as any gateway of this deployment hands one out after a write): the read must reach the subgraphs.
-    const state = createConsistency({
-      CONSISTENCY_COOKIE: 'false',
-      CONSISTENCY_TOKEN_TTL_SECONDS: 300,
-      NODE_ENV: 'test',
-      CONSISTENCY_TOKEN_SECRETS: [],
-      SERVICE_PRIVATE_JWK: stack.keys.services.gateway,
-    } as never).fromRequest({ headers: {} } as never);
-    state.absorb('catalog:0/1');
-    expect((await post(body, { 'x-consistency-token': state.newToken! })).status).toBe(200);
+    expect((await post(body, { 'x-consistency-token': ownWritesToken() })).status).toBe(200);
     expect(await edgeHits()).toBe(before);
   }, 90_000);
 
@@ -207,16 +212,8 @@ describe('response cache hits at the edge', () => {
 
     // Admitted in front of express, then answered by the pipeline (a caller reading its own writes):
     // its request is counted once, so the address's budget goes down by one a request, as for a hit.
-    const state = createConsistency({
-      CONSISTENCY_COOKIE: 'false',
-      CONSISTENCY_TOKEN_TTL_SECONDS: 300,
-      NODE_ENV: 'test',
-      CONSISTENCY_TOKEN_SECRETS: [],
-      SERVICE_PRIVATE_JWK: stack.keys.services.gateway,
-    } as never).fromRequest({ headers: {} } as never);
-    state.absorb('catalog:0/1');
     const left = (r: Raw) => Number(/;r=(\d+)/.exec(r.headers.get('ratelimit') ?? '')?.[1]);
-    const own = { 'x-consistency-token': state.newToken! };
+    const own = { 'x-consistency-token': ownWritesToken() };
     const counts = [left(await post(body, own)), left(await post(body, own)), left(await post(body)), left(await post(body, own))];
     expect(counts.every(Number.isFinite)).toBe(true);
     // Each request one less than the one before (a new window may start between them: then it is full again).
