@@ -20,7 +20,7 @@ export const BODY_ERRORS = {
   tooDeep: (maxDepth: number) => badRequest(`Request body is JSON nested deeper than ${maxDepth} levels.`),
 };
 
-/** The depth of the deepest nesting in raw JSON bytes, stopping once past maxDepth; brackets inside strings do not count. */
+/** Whether raw JSON bytes nest deeper than maxDepth (stops at the first level past it); brackets inside strings do not count. */
 export function jsonDepthExceeds(buf: Buffer, maxDepth: number): boolean {
   let depth = 0;
   let inString = false;
