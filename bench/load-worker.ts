@@ -83,6 +83,8 @@ export interface LoadResult {
   count: number;
   /** Of those, answers marked as response-cache hits (only with a hitMarker). */
   hits?: number;
+  /** Why the last failed unit failed (checkouts: e.g. an invoice its poll never saw). */
+  lastError?: string;
 }
 
 const measuring = () => process.send!({ measuring: true });
@@ -259,6 +261,7 @@ async function checkoutLoops(job: Omit<CheckoutJob, 'kind' | 'warmupS' | 'durati
       errors: 0,
       failed: stats.failed,
       count: l.length,
+      ...(stats.failed ? { lastError: stats.lastError.replace(/^Error: /, '').slice(0, 120) } : {}),
     };
   };
   return { run, result };

@@ -39,6 +39,8 @@ export interface Run {
 export interface MixedRun extends Run {
   checkoutsPerS: number;
   checkoutsFailed: number;
+  /** Why the last failed checkout failed (absent in older results or when none did). */
+  checkoutError?: string;
   staleness: StalenessReport;
   maxAgeMs: number;
 }
@@ -175,8 +177,8 @@ function mixedTable(mixed: MixedRun[]): string[] {
   if (!mixed.length) return [];
   const maxAgeS = (mixed[0]!.maxAgeMs / 1000).toFixed(0);
   const lines = [
-    `| mixed, gateway | reads/s | checkouts/s | read p50 / p99 ms | stock changes scored | staleness p50 / p99 / max ms | unobserved | **views staler than 1 s** | views stale > 100 ms | views staler than max-age (${maxAgeS} s) | gateway CPU ms per read | whole-stack CPU ms per read, checkouts included | RSS MB | cache hit rate |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| mixed, gateway | reads/s | checkouts/s | checkouts failed | read p50 / p99 ms | stock changes scored | staleness p50 / p99 / max ms | unobserved | **views staler than 1 s** | views stale > 100 ms | views staler than max-age (${maxAgeS} s) | gateway CPU ms per read | whole-stack CPU ms per read, checkouts included | RSS MB | cache hit rate |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const g of GATEWAYS) {
     const runs = mixed.filter((r) => r.gateway === g);
@@ -190,8 +192,10 @@ function mixedTable(mixed: MixedRun[]): string[] {
     const views = sum((s) => s.views);
     const hits = runs.map((r) => r.hitRate).filter((h): h is number => h !== null);
     const cell = cellOf(runs);
+    const failed = runs.reduce((n, r) => n + r.checkoutsFailed, 0);
+    const why = runs.map((r) => r.checkoutError).find(Boolean);
     lines.push(
-      `| ${LABEL[g]} | ${fmtSpread(cell.rps, 1)} | ${fmt(median(runs.map((r) => r.checkoutsPerS)), 1)} | ${fmt(cell.p50)} / ${fmt(cell.p99)} | ${sum((s) => s.changes)} | ${staleness} | ${sum((s) => s.unobserved)} | ` +
+      `| ${LABEL[g]} | ${fmtSpread(cell.rps, 1)} | ${fmt(median(runs.map((r) => r.checkoutsPerS)), 1)} | ${failed}${why ? ` (${why})` : ''} | ${fmt(cell.p50)} / ${fmt(cell.p99)} | ${sum((s) => s.changes)} | ${staleness} | ${sum((s) => s.unobserved)} | ` +
         `**${sum((s) => s.staleOver1S)} of ${views}** | ${sum((s) => s.staleOver100Ms)} | ${sum((s) => s.staleOverMaxAge)} | ${fmt(cell.cpuPer.gateway, 2)} | ${fmt(cell.cpuPer.total, 2)} | ${fmtMb(cell.rssMb)} | ${hits.length ? fmtRate(median(hits)) : 'n.a.'} |`,
     );
   }
@@ -238,6 +242,7 @@ function markdown(r: Report, machine: Record<string, string | number>): string {
   if (r.mixed.length) {
     lines.push(
       "Staleness: from a stock change's commit (bounded below by its transaction start, `occurred_at` of its outbox row) to the first response showing it; changes committed in the last second of a run are not scored. A product view is stale when it misses a change that committed before its request was sent.",
+      "Checkouts: each loop places an order, polls `order(id) { invoice { id } }` through the same gateway (every 10 ms, up to 10 s) until the invoice its event creates shows, then pays it; a failed checkout is one that errs or whose poll never sees the invoice. A cache that keeps answering the poll with the invoice missing stalls every loop: that gateway's reads then run beside fewer writes (fewer stock changes, less load on the subgraphs and Postgres), so compare reads/s only where checkouts/s are alike.",
       '',
     );
   }

@@ -177,6 +177,7 @@ async function runMixedOnce({ stack, w, g, rep, bodies, productIds, sql, maxAgeM
     ...toRun('mixed', g, rep, { ...measured, result: result.reads }, hits),
     checkoutsPerS: result.checkouts.rps,
     checkoutsFailed: result.checkouts.failed,
+    ...(result.checkouts.lastError ? { checkoutError: result.checkouts.lastError } : {}),
     staleness,
     maxAgeMs,
   };

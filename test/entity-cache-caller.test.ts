@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaggedStore } from '../gateway/cache/tagged-store.js';
 import type { FetchFacts, SendFetch } from '../gateway/subgraph-fetch-stack.js';
+import { createLookupPolicy } from '../gateway/cache/lookup-policy.js';
 import { CACHE_TAGS_HEADER } from '../platform/cache-tags.js';
 import { startEntityCacheStack } from './support/entity-cache-stack.js';
 import { eventually } from './support/stack.js';
@@ -45,8 +46,8 @@ const BODY = JSON.stringify({ query: 'query MyOrders__orders__0 { myOrders { id 
 const HEADERS = { 'content-type': 'application/json', 'x-internal-token': 'the-same-token-for-everyone' };
 
 /** One fetch with the given facts; the answer's number says which subgraph response it was. */
-async function fetchAs(facts: Partial<FetchFacts>): Promise<{ answer: number; cacheControl: string | null }> {
-  const response = await send({
+async function fetchAs(facts: Partial<FetchFacts>, through = send): Promise<{ answer: number; cacheControl: string | null }> {
+  const response = await through({
     subgraph: 'orders',
     operation: 'query',
     caller: null,
@@ -94,6 +95,52 @@ describe('the entity cache keys private answers by the context’s caller', () =
       await fetchAs(facts);
       await fetchAs(facts);
       expect(served).toBe(before + 2);
+    }
+  });
+});
+
+/**
+ * A private entry lives for its max-age (60 s here), so a caller's return can hit only within it:
+ * a caller who comes back later is a first visit again, and neither looks up nor keeps anything
+ * (lookup-policy.ts). The policy's clock is moved instead of waiting a minute.
+ */
+describe('a caller who comes back after the max-age', () => {
+  it('neither looks up nor keeps, until they come back within it', async () => {
+    let clock = 1_000_000;
+    const counted = { hit: 0, miss: 0, skipped: 0 };
+    const counters = {
+      hit: () => void (counted.hit += 1),
+      miss: () => void (counted.miss += 1),
+      skipped: () => void (counted.skipped += 1),
+    };
+    const own = await startEntityCacheStack('orders', counters, createLookupPolicy({ now: () => clock }));
+    try {
+      const carol = JSON.stringify(['carol', 'CUSTOMER', []]);
+      const visit = (requestId: string) => fetchAs({ caller: carol, requestId }, own.send);
+      // Learns the shape; a first visit keeps nothing.
+      await visit('r1');
+      clock += 70_000;
+      const before = served;
+      await visit('r2');
+      expect(served).toBe(before + 1);
+      // 70 s after r1: what r1 could have kept has expired. Not looked up (skipped), and r2 keeps nothing either, so r3 misses.
+      expect(counted).toEqual({ hit: 0, miss: 0, skipped: 1 });
+      clock += 1_000;
+      await visit('r3');
+      expect(served).toBe(before + 2);
+      expect(counted).toEqual({ hit: 0, miss: 1, skipped: 1 });
+      // r3 came within the max-age of r2, so it kept its answer (written once the write lands): a later visit within r3's is served from it.
+      clock += 1_000;
+      let n = 4;
+      await eventually(async () => {
+        const before = served;
+        await visit(`r${n++}`);
+        return served === before ? true : undefined;
+      });
+      expect(counted.hit).toBe(1);
+      expect(counted.skipped).toBe(1);
+    } finally {
+      await own.store.close();
     }
   });
 });

@@ -111,16 +111,23 @@ export function createEntityCacheStep(
   };
 }
 
+type Admit = (scope: CacheScope, maxAgeMs: number) => boolean;
+
 /**
- * Whether one fetch's entries of a scope may be looked up and kept (lookup-policy.ts), each
- * question asked at most once per fetch: private ones only for a returning caller, and in a quiet
- * shape only probed keys (private keys name their caller, so a caller's repeats are probed alike).
+ * Whether one fetch's entries of a scope and max-age may be looked up and kept (lookup-policy.ts),
+ * each question asked at most once per fetch: private ones only for a caller whose previous request
+ * came within that max-age (what it kept may still be there), and in a quiet shape only probed keys
+ * (private keys name their caller, so a caller's repeats are probed alike).
  */
-function admission(ctx: Ctx, state: ShapeState | undefined, body: string): (scope: CacheScope) => boolean {
-  let returning: boolean | undefined;
+function admission(ctx: Ctx, state: ShapeState | undefined, body: string): Admit {
+  let since: number | undefined | null = null;
   const probed: Partial<Record<CacheScope, boolean>> = {};
-  return (scope) => {
-    if (scope === 'private' && !(returning ??= ctx.caller !== null && ctx.policy.returning(ctx.caller, ctx.requestId))) return false;
+  return (scope, maxAgeMs) => {
+    if (scope === 'private') {
+      if (ctx.caller === null) return false;
+      if (since === null) since = ctx.policy.sincePreviousVisit(ctx.caller, ctx.requestId);
+      if (since === undefined || since > Math.min(maxAgeMs, ctx.maxTtlMs)) return false;
+    }
     if (!state?.quiet) return true;
     return (probed[scope] ??= ctx.policy.probes(scope === 'private' ? `${ctx.caller}\n${body}` : body));
   };
@@ -172,7 +179,7 @@ async function wholeFetch(
   const admit = admission(ctx, state, body);
   const partition = known ? partitionOf(ctx.subgraph, known, ctx.caller) : null;
   let looked: string | null = null;
-  if (known && partition !== null && !admit(known)) ctx.counters.skipped(ctx.subgraph, known);
+  if (known && partition !== null && !admit(known, state!.maxAgeMs)) ctx.counters.skipped(ctx.subgraph, known);
   else if (known && partition !== null) {
     looked = 'f:' + sha([partition, body]);
     const [hit] = await lookUp(ctx, state!, [looked]);
@@ -189,8 +196,8 @@ async function wholeFetch(
   const policy = response.status === 200 ? cachePolicyOf(response.headers.get('cache-control')) : null;
   const tags = response.headers.get(CACHE_TAGS_HEADER) ?? '';
   const keep = policy && tags !== UNTAGGABLE ? partitionOf(ctx.subgraph, policy.scope, ctx.caller) : null;
-  ctx.shapes.set(shape, keep !== null && policy ? policy.scope : false);
-  if (keep === null || !policy || !admit(policy.scope)) return maskPrivate(response);
+  ctx.shapes.set(shape, keep !== null && policy ? policy.scope : false, policy?.maxAgeMs);
+  if (keep === null || !policy || !admit(policy.scope, policy.maxAgeMs)) return maskPrivate(response);
   const text = await response.clone().text();
   // Conservative: any "errors" member (or the word in data) and the answer is not kept.
   if (!text.includes('"errors"')) {
@@ -239,7 +246,7 @@ async function entitiesFetch(
   const { representations } = parsed.variables;
   const partition = known ? partitionOf(ctx.subgraph, known, ctx.caller) : null;
   let keys: string[] | null = null;
-  if (known && partition !== null && !admit(known)) ctx.counters.skipped(ctx.subgraph, known, representations.length);
+  if (known && partition !== null && !admit(known, state!.maxAgeMs)) ctx.counters.skipped(ctx.subgraph, known, representations.length);
   else if (known && partition !== null) keys = entityKeys(partition, fetch);
   const hits = keys ? await lookUp(ctx, state!, keys) : representations.map(() => null);
   const missing = hits.flatMap((h, i) => (h ? [] : [i]));
@@ -285,12 +292,12 @@ interface Keeping {
 }
 
 /** What an `_entities` answer allows to keep, and where (null: nothing); remembered for its shape. */
-function keepingOf(ctx: Ctx, response: FetcherResponse, shape: string, admit: (scope: CacheScope) => boolean): Keeping | null {
+function keepingOf(ctx: Ctx, response: FetcherResponse, shape: string, admit: Admit): Keeping | null {
   const policy = cachePolicyOf(response.headers.get('cache-control'));
   const groups = response.headers.get(CACHE_ENTITY_TAGS_HEADER)?.split(',');
   const partition = policy && groups ? partitionOf(ctx.subgraph, policy.scope, ctx.caller) : null;
-  ctx.shapes.set(shape, partition !== null && policy ? policy.scope : false);
-  return partition !== null && policy && groups && admit(policy.scope) ? { policy, groups, partition } : null;
+  ctx.shapes.set(shape, partition !== null && policy ? policy.scope : false, policy?.maxAgeMs);
+  return partition !== null && policy && groups && admit(policy.scope, policy.maxAgeMs) ? { policy, groups, partition } : null;
 }
 
 function keepEntities(

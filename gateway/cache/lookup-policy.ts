@@ -6,20 +6,23 @@ import type { CacheScope } from './cached-fetcher.js';
  * lookup or store only loses a hit, never changes an answer, so these rules need not be exact,
  * only cheap:
  *
- * - a private entry is looked up and kept only for a caller who made an earlier request through
- *   this gateway: a caller seen once (an account page of a user who never returns) costs no key
- *   hashing, no Redis round trip and no write;
+ * - a private entry is looked up and kept only for a caller whose previous request through this
+ *   gateway came within the entry's lifetime (its max-age): a caller seen once (an account page of
+ *   a user who never returns), or one who comes back only after what their last visit kept has
+ *   expired, costs no key hashing, no Redis round trip and no write;
  * - a fetch shape whose lookups spared too few fetches over the last `window` of them and
- *   `windowMs` (`publicWindowMs` for a public shape: entries had time to be written and asked for
- *   again, so a cold cache is not judged; a public entry is there for any caller's next ask, a
- *   private one only for its caller's) goes quiet: only one fetch in `probeOneIn` (chosen by a hash
- *   of its body, so a repeated fetch is always or never probed) is still looked up and kept, and the
- *   first probe that spares its fetch wakes the shape up again. A fetch is spared when every key it
- *   looked up was found: an `_entities` fetch with one representation missing still goes to the
- *   subgraph, so its hits spare little (the subgraph's round trip and most of its work remain) while
- *   each key costs a hash, a lookup and, missing, a write. Too few: under one spared fetch per
- *   `keysPerSpare` keys looked up (a whole fetch is one key: one hit in a window keeps it awake; an
- *   account page's 60 products must be found whole about one time in seven);
+ *   `windowMs` (`publicWindowMs` for a public shape: a public entry is there for any caller's next
+ *   ask, a private one only for its caller's) goes quiet: only one fetch in `probeOneIn` (chosen by
+ *   a hash of its body, so a repeated fetch is always or never probed) is still looked up and kept,
+ *   and the first probe that spares its fetch wakes the shape up again. Not judged: a shape's first
+ *   such window, nor the first after it woke up (its fill: entries are only being written, and a
+ *   cold cache is not judged; the benchmark's account pages meet 5,000 products about 12 at a
+ *   time, so their first 5 s find only half of them). A fetch is spared when every key it looked up
+ *   was found: an `_entities` fetch with one representation missing still goes to the subgraph, so
+ *   its hits spare little (the subgraph's round trip and most of its work remain) while each key
+ *   costs a hash, a lookup and, missing, a write. Too few: under one spared fetch per
+ *   `keysPerSpare` keys looked up (a whole fetch is one key: one hit in a window keeps it awake; a
+ *   fetch of 12 representations must be found whole about one time in 33);
  * - a lookup asks this gateway's memory first and Redis only for what memory lacks (the Redis leg:
  *   a round trip), which pays when Redis has all of it (the subgraph fetch is spared). Where under
  *   `minRedisHitRate` of the last `window` round trips did (e.g. private entries, which live no
@@ -51,6 +54,14 @@ export interface LookupPolicyOptions {
   keysPerSpare?: number;
   /** The share of Redis round trips (for keys memory lacked) that must spare the subgraph fetch for the Redis leg to pay. @default 0.05 */
   minRedisHitRate?: number;
+  /** The clock callers' visits are timed by. @default Date.now */
+  now?: () => number;
+}
+
+interface Visit {
+  requestId: string | undefined;
+  at: number;
+  before: number | undefined;
 }
 
 /** The Redis leg of a shape's lookups (keys its memory lacked): its round trips, and how many found all they asked. */
@@ -67,19 +78,26 @@ export const createRedisLeg = (): RedisLeg => ({ trips: 0, paid: 0, skipped: fal
 /** What one fetch shape (subgraph + operation text) allowed last, and how its lookups fared since. */
 export interface ShapeState {
   scope: CacheScope | false;
+  /** Its last answer's max-age: how long what it kept lives. */
+  maxAgeMs: number;
   lookups: number;
   hits: number;
   /** Fetches whose every key was found (the subgraph fetch spared), in the current window. */
   spared: number;
   quiet: boolean;
+  /** Its current window is its fill, not judged: the first since it began to be looked up and kept. */
+  filling: boolean;
   /** When its current window began (Date.now()). */
   since: number;
   redis: RedisLeg;
 }
 
 export interface LookupPolicy {
-  /** True when `caller` made an earlier request than `requestId` here; remembers this one. */
-  returning(caller: string, requestId: string | undefined): boolean;
+  /**
+   * How long before `requestId` (ms) `caller`'s previous request came through here, or undefined
+   * for a first visit; remembers this one. The fetches of one request share its answer.
+   */
+  sincePreviousVisit(caller: string, requestId: string | undefined): number | undefined;
   /** True when a quiet shape probes this key (whatever names the entry: caller and fetch body). */
   probes(key: string): boolean;
   /** Counts one fetch's lookups and hits against its shape (waking or quieting it). */
@@ -99,33 +117,36 @@ export function createLookupPolicy(opts: LookupPolicyOptions = {}): LookupPolicy
     probeOneIn = 32,
     keysPerSpare = 400,
     minRedisHitRate = 0.05,
+    now = Date.now,
   } = opts;
   const probes = (key: string) => fnv1a(key) % probeOneIn === 0;
-  // caller -> the request it was first seen in ('' once it has come back).
-  const seen = new LRUCache<string, string>({ max: callers });
+  // caller -> its latest request, when it came, and when the one before it did.
+  const seen = new LRUCache<string, Visit>({ max: callers });
   return {
-    returning(caller, requestId) {
-      const first = seen.get(caller);
-      if (first === undefined) {
-        seen.set(caller, requestId ?? '');
-        return false;
-      }
-      // Several fetches of one request: still its first visit. Without a request id, the next fetch counts as a return.
-      if (first !== '' && first === requestId) return false;
-      if (first !== '') seen.set(caller, '');
-      return true;
+    sincePreviousVisit(caller, requestId) {
+      const last = seen.get(caller);
+      // Several fetches of one request: one visit. Without a request id, each fetch is a visit.
+      if (last && requestId !== undefined && last.requestId === requestId)
+        return last.before === undefined ? undefined : last.at - last.before;
+      const at = now();
+      seen.set(caller, { requestId, at, before: last?.at });
+      return last === undefined ? undefined : at - last.at;
     },
     probes,
     record(state, lookups, hits) {
       state.lookups += lookups;
       state.hits += hits;
       if (lookups > 0 && hits === lookups) state.spared += 1;
-      if (state.quiet && state.spared > 0) Object.assign(state, { quiet: false, lookups: 0, hits: 0, spared: 0, since: Date.now() });
+      if (state.quiet && state.spared > 0)
+        Object.assign(state, { quiet: false, filling: true, lookups: 0, hits: 0, spared: 0, since: Date.now() });
       if (state.lookups < window) return;
       const now = Date.now();
       if (now - state.since < (state.scope === 'public' ? publicWindowMs : windowMs)) return;
-      // A window that spared too few fetches for its keys quiets the shape (or keeps it quiet); else it stays awake.
-      Object.assign(state, { quiet: state.spared * keysPerSpare < state.lookups, lookups: 0, hits: 0, spared: 0, since: now });
+      // A window that spared too few fetches for its keys quiets the shape (or keeps it quiet); else it
+      // stays awake. Not the fill: what it keeps was only being written (a shape's first window, or
+      // the first after it woke up from probes alone).
+      const quiet = state.filling ? state.quiet : state.spared * keysPerSpare < state.lookups;
+      Object.assign(state, { quiet, filling: false, lookups: 0, hits: 0, spared: 0, since: now });
     },
     // A quiet shape's lookups are its probes already: they go all the way, or they could never wake it.
     asksRedis: (leg, key, quiet = false) => !leg.skipped || quiet || probes(key),
@@ -146,12 +167,16 @@ export function createShapeMemo(limit = 5_000) {
   const memo = new Map<string, ShapeState>();
   return {
     get: (shape: string) => memo.get(shape),
-    /** The scope the shape's last answer allowed; its lookup record starts anew when that changes. */
-    set(shape: string, scope: CacheScope | false) {
-      if (memo.get(shape)?.scope === scope) return;
-      if (memo.size >= limit && !memo.has(shape)) memo.clear();
+    /** The scope and max-age the shape's last answer allowed; its lookup record starts anew when the scope changes. */
+    set(shape: string, scope: CacheScope | false, maxAgeMs = 0) {
+      const state = memo.get(shape);
+      if (state?.scope === scope) {
+        state.maxAgeMs = maxAgeMs;
+        return;
+      }
+      if (memo.size >= limit && !state) memo.clear();
       const since = Date.now();
-      memo.set(shape, { scope, lookups: 0, hits: 0, spared: 0, quiet: false, since, redis: createRedisLeg() });
+      memo.set(shape, { scope, maxAgeMs, lookups: 0, hits: 0, spared: 0, quiet: false, filling: true, since, redis: createRedisLeg() });
     },
   };
 }

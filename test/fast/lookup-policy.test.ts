@@ -1,18 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { createLookupPolicy, createShapeMemo } from '../../gateway/cache/lookup-policy.js';
+import type { LookupPolicy, ShapeState } from '../../gateway/cache/lookup-policy.js';
 import type { CacheScope } from '../../gateway/cache/cached-fetcher.js';
 
 /**
  * When a fetch shape without hits goes quiet (gateway/cache/lookup-policy.ts), with the default
  * windows: 200 lookups, and at least 5 s for a public shape (anyone's repeat would hit) or a minute
- * for a private one (only its caller's return can). A shape's window start is moved back instead
- * of waiting for it.
+ * for a private one (only its caller's return can), after its first window (the fill, not judged).
+ * A shape's window start is moved back instead of waiting for it.
  */
+function pastFill(state: ShapeState, policy: LookupPolicy) {
+  state.since = Date.now() - 61_000;
+  for (let i = 0; i < 200; i++) policy.record(state, 1, 0);
+}
+
 function shapeAfter(scope: CacheScope, elapsedMs: number, lookups = 200) {
   const policy = createLookupPolicy();
   const shapes = createShapeMemo();
   shapes.set('s', scope);
   const state = shapes.get('s')!;
+  pastFill(state, policy);
   state.since = Date.now() - elapsedMs;
   for (let i = 0; i < lookups; i++) policy.record(state, 1, 0);
   return state;
@@ -23,6 +30,26 @@ describe('a shape without hits goes quiet', () => {
     expect(shapeAfter('public', 6_000).quiet).toBe(true);
     expect(shapeAfter('public', 1_000).quiet).toBe(false);
     expect(shapeAfter('public', 6_000, 199).quiet).toBe(false);
+  });
+
+  it('not in its fill (its first window), nor in the first after a probe woke it', () => {
+    const policy = createLookupPolicy();
+    const shapes = createShapeMemo();
+    shapes.set('s', 'public');
+    const state = shapes.get('s')!;
+    expect(state.filling).toBe(true);
+    pastFill(state, policy);
+    expect(state.quiet).toBe(false);
+    expect(state.filling).toBe(false);
+    state.since = Date.now() - 6_000;
+    for (let i = 0; i < 200; i++) policy.record(state, 1, 0);
+    expect(state.quiet).toBe(true);
+    // A probe spares its fetch: awake, and filling again.
+    policy.record(state, 1, 1);
+    expect(state).toMatchObject({ quiet: false, filling: true });
+    state.since = Date.now() - 6_000;
+    for (let i = 0; i < 200; i++) policy.record(state, 1, 0);
+    expect(state).toMatchObject({ quiet: false, filling: false });
   });
 
   it('private: only after a minute', () => {
@@ -80,5 +107,22 @@ describe('an entities shape is judged on the fetches it spares, not on its hits'
     expect(state.quiet).toBe(true);
     pages(state, policy, 1, () => true);
     expect(state.quiet).toBe(false);
+  });
+});
+
+describe("a caller's visits", () => {
+  it('are timed from the previous request; the fetches of one request are one visit', () => {
+    let clock = 0;
+    const policy = createLookupPolicy({ now: () => clock });
+    expect(policy.sincePreviousVisit('ada', 'r1')).toBeUndefined();
+    clock = 10;
+    expect(policy.sincePreviousVisit('ada', 'r1')).toBeUndefined();
+    clock = 5_000;
+    expect(policy.sincePreviousVisit('ada', 'r2')).toBe(5_000);
+    clock = 5_010;
+    expect(policy.sincePreviousVisit('ada', 'r2')).toBe(5_000);
+    clock = 70_000;
+    expect(policy.sincePreviousVisit('ada', 'r3')).toBe(65_000);
+    expect(policy.sincePreviousVisit('bob', 'r3')).toBeUndefined();
   });
 });
