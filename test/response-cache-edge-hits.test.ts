@@ -139,6 +139,30 @@ describe('response cache hits at the edge', () => {
     expect(JSON.parse(again.text).data.product.stock).toBe(26);
   }, 90_000);
 
+  it('twins of a miss wait for it: a hot entry an event dropped is recomputed once, and every twin gets the change', async () => {
+    const { id } = await stack.product({ stock: 40 });
+    const body = { query: PRODUCT, variables: { id } };
+    // Another operation on the same product: it tells when the event has been heard, and when the
+    // 2 s that follow it (in which an answer read on a replica is not stored) are over, without
+    // asking `body` again.
+    const probe = { query: 'query EdgeHitStock($id: ID!) { product(id: $id) { stock } }', variables: { id } };
+    await untilEdgeHit(() => post(body));
+    await untilEdgeHit(() => post(probe));
+    expect((await stack.gql(ADJUST, { id, d: -3 }, { token: admin.token })).errors).toBeUndefined();
+    await eventually(async () => {
+      const hit = await untilEdgeHit(() => post(probe));
+      return JSON.parse(hit.text).data.product.stock === 37 ? true : undefined;
+    });
+    const misses = () => counter('gateway_response_cache_total', 'result="miss"', 'path="pipeline"');
+    const before = await misses();
+    const answers = await Promise.all(Array.from({ length: 8 }, () => post(body)));
+    for (const a of answers) {
+      expect(a.status).toBe(200);
+      expect(JSON.parse(a.text).data.product.stock).toBe(37);
+    }
+    expect(await misses()).toBe(before + 1);
+  }, 90_000);
+
   it('charges a partner its cost budget, and counts telemetry and field usage, for every edge hit', async () => {
     const listed = (
       JSON.parse(readFileSync(new URL('../persisted-queries/acme-partner.json', import.meta.url), 'utf8')) as {

@@ -104,6 +104,51 @@ export function createResponseLookup(store: TaggedStore, policy: LookupPolicy): 
   };
 }
 
+/** How long a miss waits for a twin already being answered (its leader) before it runs itself. */
+const TWIN_WAIT_MS = 2_000;
+
+/**
+ * Misses of one key in flight at once (a hot page just invalidated, a cold start): the first runs,
+ * the others wait for it to end and then look in memory, where its answer is if it was stored
+ * (`put` keeps it there at once, under the same rule as any entry: nothing heard since the
+ * leader's fetches began touches its tags). So a waiter is answered as a hit would be a moment
+ * later, and never with an answer the cache refused; when there is none (not cacheable, an error,
+ * the leader slower than TWIN_WAIT_MS), it runs its own operation. Only a key this process stored or
+ * served before is waited for (a key that was never cacheable would only queue its twins), only
+ * this process's requests wait for each other, and Redis is not asked again.
+ */
+export function createTwinMisses() {
+  const leaders = new Map<string, Promise<void>>();
+  return {
+    /** Resolves when a leader of `key` ends (or TWIN_WAIT_MS passes); null when there is none: the caller leads, and must call `done`. */
+    wait(key: string): Promise<void> | null {
+      const leader = leaders.get(key);
+      if (!leader) return null;
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, TWIN_WAIT_MS).unref();
+        void leader.then(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+    /** Makes the caller the leader of `key`; the returned function ends its lead (call it once, in any outcome). */
+    lead(key: string): () => void {
+      let end!: () => void;
+      const leader = new Promise<void>((resolve) => (end = resolve));
+      leaders.set(key, leader);
+      const done = () => {
+        clearTimeout(timer);
+        if (leaders.get(key) === leader) leaders.delete(key);
+        end();
+      };
+      // A lead never ended (the request died between hooks) must not hold its key: dropped after the longest wait.
+      const timer = setTimeout(done, TWIN_WAIT_MS).unref();
+      return done;
+    },
+  };
+}
+
 /**
  * The response cache: whole answers of public operations, shared by every gateway through the
  * tagged store. Key: `responseKey`. Stored only when every subgraph fetch behind it was `public`
@@ -119,11 +164,13 @@ export function createResponseCachePlugin(
   deps: ResponseCacheDeps & { facts: FactsMemo; policy: LookupPolicy },
 ): ApolloServerPlugin<GatewayContext> {
   const lookUp = createResponseLookup(store, deps.policy);
+  const twins = createTwinMisses();
   return {
     async requestDidStart({ request, contextValue }) {
       if (!eligible(request, contextValue)) return;
       let key: string | undefined;
       let mark: FetchMark | undefined;
+      let endLead: (() => void) | undefined;
       return {
         async responseForOperation(rc) {
           if (rc.operation.operation !== OperationTypeNode.QUERY || !store.usable()) return null;
@@ -132,7 +179,12 @@ export function createResponseCachePlugin(
           if (acceptedMultipartSpec(rc.request.http?.headers.get('accept')) === 'deferSpec=20220824' && mentionsDefer(rc.document))
             return null;
           key = responseKey(deps.supergraphHash(rc.schema), rc.queryHash ?? '', rc.request.operationName ?? null, rc.request.variables);
-          const hit = await lookUp(key);
+          let hit = await lookUp(key);
+          // Only an answer this process stored or served before waits: one never cacheable must not queue behind its twin.
+          const twin = hit || !deps.facts.get(key, contextValue.client) ? null : twins.wait(key);
+          if (twin) await twin;
+          // After a wait, or when a twin ended (and stored) while this lookup was on its way to Redis: memory has it.
+          hit ??= store.peek(key);
           if (hit) {
             counters.hit('pipeline');
             deps.facts.learn(key, contextValue.client, contextValue.facts, rc.operationName ?? null);
@@ -142,19 +194,25 @@ export function createResponseCachePlugin(
             return { http: rc.response.http, body: { kind: 'single', singleResult: JSON.parse(hit.body) as FormattedExecutionResult } };
           }
           counters.miss('pipeline');
+          if (!twin) endLead = twins.lead(key);
           mark = store.begin();
           contextValue.responseCache = { fetches: 0, cacheable: true, maxAgeMs: maxTtlMs, tags: new Set(), readFrom: 'primary' };
           return null;
         },
         async willSendResponse({ response, operationName }) {
-          const scope = contextValue.responseCache;
-          if (!key || !mark || !scope?.cacheable || !scope.fetches || response.body.kind !== 'single') return;
-          const { data, errors, extensions } = response.body.singleResult;
-          // An answer the gateway had to repair (extensions.valueCompletion: a subgraph broke the schema) is not kept.
-          if (errors?.length || !data || extensions?.valueCompletion) return;
-          deps.facts.learn(key, contextValue.client, contextValue.facts, operationName ?? null);
-          mark.readFrom = scope.readFrom;
-          void store.put(key, JSON.stringify({ data }), [...scope.tags], scope.maxAgeMs, mark);
+          try {
+            const scope = contextValue.responseCache;
+            if (!key || !mark || !scope?.cacheable || !scope.fetches || response.body.kind !== 'single') return;
+            const { data, errors, extensions } = response.body.singleResult;
+            // An answer the gateway had to repair (extensions.valueCompletion: a subgraph broke the schema) is not kept.
+            if (errors?.length || !data || extensions?.valueCompletion) return;
+            deps.facts.learn(key, contextValue.client, contextValue.facts, operationName ?? null);
+            mark.readFrom = scope.readFrom;
+            void store.put(key, JSON.stringify({ data }), [...scope.tags], scope.maxAgeMs, mark);
+          } finally {
+            // After the put, which keeps the entry in memory at once if the store takes it: the waiting twins look there.
+            endLead?.();
+          }
         },
       };
     },
