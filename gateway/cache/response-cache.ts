@@ -104,7 +104,7 @@ export function createResponseLookup(store: TaggedStore, policy: LookupPolicy): 
   };
 }
 
-/** How long a miss waits for a twin already being answered (its leader) before it runs itself. */
+/** How long a miss waits for a twin already being answered (its leader) before it runs itself; and how long after a lead that stored nothing its key's misses run at once. */
 const TWIN_WAIT_MS = 2_000;
 
 /**
@@ -113,17 +113,26 @@ const TWIN_WAIT_MS = 2_000;
  * (`put` keeps it there at once, under the same rule as any entry: nothing heard since the
  * leader's fetches began touches its tags). So a waiter is answered as a hit would be a moment
  * later, and never with an answer the cache refused; when there is none (not cacheable, an error,
- * the leader slower than TWIN_WAIT_MS), it runs its own operation. Only a key this process stored or
- * served before is waited for (a key that was never cacheable would only queue its twins), only
- * this process's requests wait for each other, and Redis is not asked again.
+ * the leader slower than TWIN_WAIT_MS), it runs its own operation. Waiting only pays when the
+ * leader's answer is stored, so:
+ * - only a key this process stored or served before is waited for (one never cacheable would only
+ *   queue its twins);
+ * - for TWIN_WAIT_MS after a lead that stored nothing, the key's misses run at once, side by side.
+ *   Just after an event, an answer read on a replica is refused for the event skew
+ *   (CACHE_EVENT_SKEW_MS, tagged-store.ts): waiting in that window only queued requests behind
+ *   each other (the benchmark's mixed workload read a third slower).
+ * Only this process's requests wait for each other, and Redis is not asked again.
  */
-export function createTwinMisses() {
+export function createTwinMisses(now: () => number = Date.now) {
   const leaders = new Map<string, Promise<void>>();
+  // key -> when its last lead ended without an answer in memory.
+  const unstored = new Map<string, number>();
   return {
-    /** Resolves when a leader of `key` ends (or TWIN_WAIT_MS passes); null when there is none: the caller leads, and must call `done`. */
+    /** Resolves when a leader of `key` ends (or TWIN_WAIT_MS passes); null when there is none (the caller leads) or waiting would not pay. */
     wait(key: string): Promise<void> | null {
       const leader = leaders.get(key);
-      if (!leader) return null;
+      const at = unstored.get(key);
+      if (!leader || (at !== undefined && now() - at < TWIN_WAIT_MS)) return null;
       return new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, TWIN_WAIT_MS).unref();
         void leader.then(() => {
@@ -132,18 +141,23 @@ export function createTwinMisses() {
         });
       });
     },
-    /** Makes the caller the leader of `key`; the returned function ends its lead (call it once, in any outcome). */
-    lead(key: string): () => void {
+    /** Makes the caller the leader of `key`; the returned function ends its lead, saying whether its answer was stored (call it once, in any outcome). */
+    lead(key: string): (stored: boolean) => void {
       let end!: () => void;
       const leader = new Promise<void>((resolve) => (end = resolve));
       leaders.set(key, leader);
-      const done = () => {
+      const done = (stored: boolean) => {
         clearTimeout(timer);
         if (leaders.get(key) === leader) leaders.delete(key);
+        if (stored) unstored.delete(key);
+        else {
+          if (unstored.size >= 10_000) unstored.clear();
+          unstored.set(key, now());
+        }
         end();
       };
       // A lead never ended (the request died between hooks) must not hold its key: dropped after the longest wait.
-      const timer = setTimeout(done, TWIN_WAIT_MS).unref();
+      const timer = setTimeout(() => done(false), TWIN_WAIT_MS).unref();
       return done;
     },
   };
@@ -170,7 +184,7 @@ export function createResponseCachePlugin(
       if (!eligible(request, contextValue)) return;
       let key: string | undefined;
       let mark: FetchMark | undefined;
-      let endLead: (() => void) | undefined;
+      let endLead: ((stored: boolean) => void) | undefined;
       return {
         async responseForOperation(rc) {
           if (rc.operation.operation !== OperationTypeNode.QUERY || !store.usable()) return null;
@@ -200,6 +214,7 @@ export function createResponseCachePlugin(
           return null;
         },
         async willSendResponse({ response, operationName }) {
+          let stored = false;
           try {
             const scope = contextValue.responseCache;
             if (!key || !mark || !scope?.cacheable || !scope.fetches || response.body.kind !== 'single') return;
@@ -209,9 +224,10 @@ export function createResponseCachePlugin(
             deps.facts.learn(key, contextValue.client, contextValue.facts, operationName ?? null);
             mark.readFrom = scope.readFrom;
             void store.put(key, JSON.stringify({ data }), [...scope.tags], scope.maxAgeMs, mark);
+            // The put keeps the entry in memory at once if the store takes it: the waiting twins look there.
+            stored = store.peek(key) !== null;
           } finally {
-            // After the put, which keeps the entry in memory at once if the store takes it: the waiting twins look there.
-            endLead?.();
+            endLead?.(stored);
           }
         },
       };
