@@ -119,8 +119,8 @@ const TWIN_WAIT_MS = 2_000;
  *   queue its twins);
  * - for TWIN_WAIT_MS after a lead that stored nothing, the key's misses run at once, side by side.
  *   Just after an event, an answer read on a replica is refused for the event skew
- *   (CACHE_EVENT_SKEW_MS, tagged-store.ts): waiting in that window only queued requests behind
- *   each other (the benchmark's mixed workload read a third slower).
+ *   (CACHE_EVENT_SKEW_MS, tagged-store.ts): waiting in that window would only queue requests
+ *   behind each other, each running its own operation after its wait.
  * Only this process's requests wait for each other, and Redis is not asked again.
  */
 export function createTwinMisses(now: () => number = Date.now) {
@@ -141,7 +141,7 @@ export function createTwinMisses(now: () => number = Date.now) {
         });
       });
     },
-    /** Makes the caller the leader of `key`; the returned function ends its lead, saying whether its answer was stored (call it once, in any outcome). */
+    /** Makes the caller the leader of `key`; the returned function ends its lead, saying whether its answer was stored (call it in any outcome; a lead not ended within TWIN_WAIT_MS ends as storing nothing). */
     lead(key: string): (stored: boolean) => void {
       let end!: () => void;
       const leader = new Promise<void>((resolve) => (end = resolve));
