@@ -79,14 +79,18 @@ describe('client registry: a bad file is isolated to its client and its manifest
     // One of A's two manifests truncated; B's client.json broken.
     await writeFile(path.join(registry, 'iso-a', 'manifests', '1.0.json'), '{ "format": "apollo-persisted-query-manifest", "vers');
     await writeFile(path.join(registry, 'iso-b', 'client.json'), '{ "name": "iso-b", "keys": [');
+    // The running gateway reads the folder every 300 ms: a client created after every write above is
+    // known to it only from a read that began after them (reads run one at a time, in order).
+    const keyD = (await partner('create', 'iso-d')).trim();
+    await eventually(async () => ((await persisted(stack.url, keyD, c1, { id: product.id })).status !== 401 ? true : undefined));
     const restarted = await stack.extraGateway();
     const statuses = await Promise.all(
       cases.map(async ([key, id]) => (await persisted(restarted.url, key, id, { id: product.id })).status),
     );
     console.log(`restarted gateway over the broken files: ${statuses.join(', ')}`);
-    for (const [key, id] of cases) {
-      expect(await runs(restarted.url, key, id)).toBe(product.id);
-      expect(await runs(stack.url, key, id)).toBe(product.id);
+    for (const [i, [key, id]] of cases.entries()) {
+      expect(await runs(restarted.url, key, id), `case ${i} on the restarted gateway`).toBe(product.id);
+      expect(await runs(stack.url, key, id), `case ${i} on the running gateway`).toBe(product.id);
     }
   }, 180_000);
 });

@@ -209,7 +209,7 @@ const checkIds = (manifest: z.infer<typeof manifestSchema>) => {
 export async function createClientRegistry(dir: string, pollMs: number, log: Logger, store?: LastGoodStore): Promise<ClientRegistry> {
   let snapshot: RegistrySnapshot = { keys: [], manifests: new Map() };
   const read = createFileReader(dir, log, store);
-  const refresh = async () => {
+  const readAll = async () => {
     const names = await readdir(dir, { withFileTypes: true }).then(
       (entries) => entries.filter((e) => e.isDirectory() && clientNameSchema.safeParse(e.name).success).map((e) => e.name),
       () => [] as string[],
@@ -227,12 +227,33 @@ export async function createClientRegistry(dir: string, pollMs: number, log: Log
     snapshot = { keys, manifests };
     for (const listener of listeners) listener();
   };
+  // One read at a time, in order: on a slow volume or a busy event loop a read can outlast the poll
+  // period, and an older read finishing after a newer one would put back what the newer one saw
+  // gone (a revoked key served again, a new client missing).
+  let reading: Promise<void> = Promise.resolve();
+  const refresh = () => (reading = reading.catch(() => undefined).then(readAll));
   const listeners: (() => void)[] = [];
   await refresh();
-  const timer = setInterval(
-    () => void refresh().catch((err: unknown) => log.error({ problem: (err as Error).message }, 'client registry: poll failed')),
-    pollMs,
-  );
-  timer.unref();
-  return { current: () => snapshot, refresh, onRefresh: (l) => void listeners.push(l), stop: () => clearInterval(timer) };
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  // The next poll is timed from the end of the last one, so polls never pile up behind a slow read.
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      void refresh()
+        .catch((err: unknown) => log.error({ problem: (err as Error).message }, 'client registry: poll failed'))
+        .finally(schedule);
+    }, pollMs);
+    timer.unref();
+  };
+  schedule();
+  return {
+    current: () => snapshot,
+    refresh,
+    onRefresh: (l) => void listeners.push(l),
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
