@@ -41,7 +41,7 @@ export async function runHttpWorkload(stack: Stack, w: Workloads, name: string, 
       const measured = await measure<LoadResult>(stack, g, job);
       const after = g === 'ours' ? await cacheCounters(stack.oursMetricsUrl) : null;
       runs.push(toRun(name, g, rep, measured, hitRate(before, after)));
-      if (before && after) console.log(`  entity cache hit rate per subgraph: ${perSubgraphHits(before, after)}`);
+      if (before && after) console.log(`  cache hit rates: ${perSubgraphHits(before, after)}`);
       logRun(runs.at(-1)!);
     }
   }
