@@ -9,8 +9,8 @@ import type { Stack, TestUser } from './support/stack.js';
  * The private entity cache costs nothing for a caller seen once (gateway/cache/lookup-policy.ts):
  * through the real gateway and subgraphs, on a Redis server of this file's own (so its command
  * counts are this gateway's alone), a caller's first request makes no cache lookup and writes no
- * entry (counted as `result="skipped"`), their next one is kept, the one after is a hit, and two
- * callers never see each other's entries.
+ * entry (counted as `result="skipped"`), their next one is kept without a lookup (it could only
+ * miss), the one after is a hit, and two callers never see each other's entries.
  */
 
 let stack: Stack;
@@ -87,7 +87,7 @@ async function ordersOf(user: TestUser): Promise<string[]> {
 }
 
 describe('the private entity cache for callers seen once', () => {
-  it('looks nothing up and keeps nothing on a first visit; keeps the next, hits the one after; never across callers', async () => {
+  it('looks nothing up and keeps nothing on a first visit; keeps the next without a lookup, hits the one after; never across callers', async () => {
     const ada = await customerWithOrder('Ada First');
     const bob = await customerWithOrder('Bob First');
 
@@ -107,9 +107,9 @@ describe('the private entity cache for callers seen once', () => {
     expect(await lookups('orders', 'private')).toEqual({ ...first, skipped: first.skipped + 1 });
     expect(await stored(ada.orderId)).toBe(false);
 
-    // Her second visit is looked up (a miss) and kept: a read and a write.
-    expect(await cacheCalls(async () => expect(await ordersOf(ada.user)).toEqual([ada.orderId]))).toBe(2);
-    expect(await lookups('orders', 'private')).toEqual({ ...first, skipped: first.skipped + 1, miss: first.miss + 1 });
+    // Her second visit is kept but not looked up (her first kept nothing, so it could only miss): one write, no read.
+    expect(await cacheCalls(async () => expect(await ordersOf(ada.user)).toEqual([ada.orderId]))).toBe(1);
+    expect(await lookups('orders', 'private')).toEqual({ ...first, skipped: first.skipped + 2 });
     await eventually(async () => ((await stored(ada.orderId)) ? true : undefined));
 
     // Her third is a hit, and still her own answer; Bob's is still his.

@@ -10,7 +10,7 @@ import { writeBatcherOf } from './write-batcher.js';
 import type { WriteBatcher } from './write-batcher.js';
 import type { CacheEntry, FetchMark, TaggedStore } from './tagged-store.js';
 import { createLookupPolicy, createShapeMemo } from './lookup-policy.js';
-import type { LookupPolicy, ShapeMemo, ShapeState } from './lookup-policy.js';
+import type { LookupPolicy, ShapeMemo, ShapeState, VisitGaps } from './lookup-policy.js';
 
 export type CacheScope = 'public' | 'private';
 
@@ -83,7 +83,7 @@ interface Ctx {
  * - anything else is kept whole, under (subgraph, operation text, variables).
  *
  * Looked up only for shapes whose last answer was cacheable (no Redis round trip for the rest),
- * and only where it can pay (lookup-policy.ts: private entries for callers seen before, a shape
+ * and only where it can pay (lookup-policy.ts: private entries for callers back within their max-age, a shape
  * that never hits only probed); never for mutations (the fetch's operation kind, from its
  * document), answers with errors, or a request that carries a read-your-writes position (the
  * caller just wrote: it reads from the subgraph). A private max-age stays between subgraph and
@@ -114,23 +114,28 @@ export function createEntityCacheStep(
 type Admit = (scope: CacheScope, maxAgeMs: number) => boolean;
 
 /**
- * Whether one fetch's entries of a scope and max-age may be looked up and kept (lookup-policy.ts),
- * each question asked at most once per fetch: private ones only for a caller whose previous request
- * came within that max-age (what it kept may still be there), and in a quiet shape only probed keys
- * (private keys name their caller, so a caller's repeats are probed alike).
+ * Whether one fetch's entries of a scope and max-age may be looked up, and kept (lookup-policy.ts),
+ * each question asked at most once per fetch: private ones kept only for a caller whose previous
+ * request came within that max-age (what it keeps may be asked for again in time), and looked up
+ * only when that previous request kept too (else nothing of this caller's can be there yet); in a
+ * quiet shape only probed keys (private keys name their caller, so a caller's repeats are probed alike).
  */
-function admission(ctx: Ctx, state: ShapeState | undefined, body: string): Admit {
-  let since: number | undefined | null = null;
+function admission(ctx: Ctx, state: ShapeState | undefined, body: string): { lookUp: Admit; keep: Admit } {
+  let gaps: VisitGaps | null = null;
   const probed: Partial<Record<CacheScope, boolean>> = {};
-  return (scope, maxAgeMs) => {
-    if (scope === 'private') {
-      if (ctx.caller === null) return false;
-      if (since === null) since = ctx.policy.sincePreviousVisit(ctx.caller, ctx.requestId);
-      if (since === undefined || since > Math.min(maxAgeMs, ctx.maxTtlMs)) return false;
-    }
-    if (!state?.quiet) return true;
-    return (probed[scope] ??= ctx.policy.probes(scope === 'private' ? `${ctx.caller}\n${body}` : body));
-  };
+  const within = (gap: number | undefined, maxAgeMs: number) => gap !== undefined && gap <= Math.min(maxAgeMs, ctx.maxTtlMs);
+  const admit =
+    (lookUp: boolean): Admit =>
+    (scope, maxAgeMs) => {
+      if (scope === 'private') {
+        if (ctx.caller === null) return false;
+        gaps ??= ctx.policy.visit(ctx.caller, ctx.requestId);
+        if (!within(gaps.since, maxAgeMs) || (lookUp && !within(gaps.previous, maxAgeMs))) return false;
+      }
+      if (!state?.quiet) return true;
+      return (probed[scope] ??= ctx.policy.probes(scope === 'private' ? `${ctx.caller}\n${body}` : body));
+    };
+  return { lookUp: admit(true), keep: admit(false) };
 }
 
 /** sha-256 of the parts, each followed by a newline (one call, no Hash object: a key per representation is made per fetch). */
@@ -179,7 +184,7 @@ async function wholeFetch(
   const admit = admission(ctx, state, body);
   const partition = known ? partitionOf(ctx.subgraph, known, ctx.caller) : null;
   let looked: string | null = null;
-  if (known && partition !== null && !admit(known, state!.maxAgeMs)) ctx.counters.skipped(ctx.subgraph, known);
+  if (known && partition !== null && !admit.lookUp(known, state!.maxAgeMs)) ctx.counters.skipped(ctx.subgraph, known);
   else if (known && partition !== null) {
     looked = 'f:' + sha([partition, body]);
     const [hit] = await lookUp(ctx, state!, [looked]);
@@ -197,7 +202,7 @@ async function wholeFetch(
   const tags = response.headers.get(CACHE_TAGS_HEADER) ?? '';
   const keep = policy && tags !== UNTAGGABLE ? partitionOf(ctx.subgraph, policy.scope, ctx.caller) : null;
   ctx.shapes.set(shape, keep !== null && policy ? policy.scope : false, policy?.maxAgeMs);
-  if (keep === null || !policy || !admit(policy.scope, policy.maxAgeMs)) return maskPrivate(response);
+  if (keep === null || !policy || !admit.keep(policy.scope, policy.maxAgeMs)) return maskPrivate(response);
   const text = await response.clone().text();
   // Conservative: any "errors" member (or the word in data) and the answer is not kept.
   if (!text.includes('"errors"')) {
@@ -246,7 +251,8 @@ async function entitiesFetch(
   const { representations } = parsed.variables;
   const partition = known ? partitionOf(ctx.subgraph, known, ctx.caller) : null;
   let keys: string[] | null = null;
-  if (known && partition !== null && !admit(known, state!.maxAgeMs)) ctx.counters.skipped(ctx.subgraph, known, representations.length);
+  if (known && partition !== null && !admit.lookUp(known, state!.maxAgeMs))
+    ctx.counters.skipped(ctx.subgraph, known, representations.length);
   else if (known && partition !== null) keys = entityKeys(partition, fetch);
   const hits = keys ? await lookUp(ctx, state!, keys) : representations.map(() => null);
   const missing = hits.flatMap((h, i) => (h ? [] : [i]));
@@ -265,7 +271,7 @@ async function entitiesFetch(
   const response = await ctx.fetcher(url, { ...init, body });
   since.readFrom = readFromOf(response.headers);
   if (response.status !== 200) return maskPrivate(response);
-  const keep = keepingOf(ctx, response, shape, admit);
+  const keep = keepingOf(ctx, response, shape, admit.keep);
   // Nothing to keep and nothing to merge: the answer goes on unread.
   if (!keep && !partial) return maskPrivate(response);
   const answer = JSON.parse(await response.clone().text()) as EntitiesAnswer;

@@ -46,7 +46,7 @@ function cacheCounters(metrics: ServiceMetrics) {
   const registers = [metrics.registry];
   const lookups = new Counter({
     name: 'gateway_entity_cache_total',
-    help: 'Entity cache lookups of cacheable subgraph fetches (one per representation of an _entities fetch), by subgraph, scope (public, private) and result: hit, miss, or skipped (not looked up where it could not pay: a private entry of a caller not seen before, a shape without a hit in its last 200 lookups and minute (5 s if public), only probed).',
+    help: 'Entity cache lookups of cacheable subgraph fetches (one per representation of an _entities fetch), by subgraph, scope (public, private) and result: hit, miss, or skipped (not looked up where it could not pay: a private entry of a caller whose previous request kept nothing, a shape without a hit in its last 200 lookups and minute (5 s if public), only probed).',
     labelNames: ['subgraph', 'scope', 'result'] as const,
     registers,
   });

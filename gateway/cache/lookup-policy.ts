@@ -6,10 +6,12 @@ import type { CacheScope } from './cached-fetcher.js';
  * lookup or store only loses a hit, never changes an answer, so these rules need not be exact,
  * only cheap:
  *
- * - a private entry is looked up and kept only for a caller whose previous request through this
- *   gateway came within the entry's lifetime (its max-age): a caller seen once (an account page of
- *   a user who never returns), or one who comes back only after what their last visit kept has
- *   expired, costs no key hashing, no Redis round trip and no write;
+ * - a private entry is kept only for a caller whose previous request through this gateway came
+ *   within the entry's lifetime (its max-age): a caller seen once (an account page of a user who
+ *   never returns), or one who comes back only after what their last visit kept has expired,
+ *   costs no key hashing, no Redis round trip and no write. It is looked up only when that
+ *   previous request kept too (it came within the max-age of the one before it): on a caller's
+ *   second visit nothing of theirs can be here yet, so the lookup would only miss;
  * - a fetch shape whose lookups spared too few fetches over the last `window` of them and
  *   `windowMs` (`publicWindowMs` for a public shape: a public entry is there for any caller's next
  *   ask, a private one only for its caller's) goes quiet: only one fetch in `probeOneIn` (chosen by
@@ -58,10 +60,16 @@ export interface LookupPolicyOptions {
   now?: () => number;
 }
 
-interface Visit {
+/** One record per caller (up to `callers` of them): flat, no object inside. */
+interface Visit extends VisitGaps {
   requestId: string | undefined;
   at: number;
-  before: number | undefined;
+}
+
+/** A caller's visit as this gateway saw it: how long after their previous one it came, and that one after the one before it (undefined: no such visit). */
+export interface VisitGaps {
+  since: number | undefined;
+  previous: number | undefined;
 }
 
 /** The Redis leg of a shape's lookups (keys its memory lacked): its round trips, and how many found all they asked. */
@@ -94,10 +102,10 @@ export interface ShapeState {
 
 export interface LookupPolicy {
   /**
-   * How long before `requestId` (ms) `caller`'s previous request came through here, or undefined
-   * for a first visit; remembers this one. The fetches of one request share its answer.
+   * How long before `requestId` (ms) `caller`'s previous request came through here, and that one
+   * after the one before it; remembers this one. The fetches of one request share its answer.
    */
-  sincePreviousVisit(caller: string, requestId: string | undefined): number | undefined;
+  visit(caller: string, requestId: string | undefined): VisitGaps;
   /** True when a quiet shape probes this key (whatever names the entry: caller and fetch body). */
   probes(key: string): boolean;
   /** Counts one fetch's lookups and hits against its shape (waking or quieting it). */
@@ -120,17 +128,17 @@ export function createLookupPolicy(opts: LookupPolicyOptions = {}): LookupPolicy
     now = Date.now,
   } = opts;
   const probes = (key: string) => fnv1a(key) % probeOneIn === 0;
-  // caller -> its latest request, when it came, and when the one before it did.
+  // caller -> its latest request, when it came, and the gaps before it.
   const seen = new LRUCache<string, Visit>({ max: callers });
   return {
-    sincePreviousVisit(caller, requestId) {
+    visit(caller, requestId) {
       const last = seen.get(caller);
       // Several fetches of one request: one visit. Without a request id, each fetch is a visit.
-      if (last && requestId !== undefined && last.requestId === requestId)
-        return last.before === undefined ? undefined : last.at - last.before;
+      if (last && requestId !== undefined && last.requestId === requestId) return last;
       const at = now();
-      seen.set(caller, { requestId, at, before: last?.at });
-      return last === undefined ? undefined : at - last.at;
+      const visit: Visit = { requestId, at, since: last && at - last.at, previous: last?.since };
+      seen.set(caller, visit);
+      return visit;
     },
     probes,
     record(state, lookups, hits) {

@@ -111,18 +111,20 @@ describe('an entities shape is judged on the fetches it spares, not on its hits'
 });
 
 describe("a caller's visits", () => {
-  it('are timed from the previous request; the fetches of one request are one visit', () => {
+  it('are timed from the previous request, and that one from the one before; the fetches of one request are one visit', () => {
     let clock = 0;
     const policy = createLookupPolicy({ now: () => clock });
-    expect(policy.sincePreviousVisit('ada', 'r1')).toBeUndefined();
+    expect(policy.visit('ada', 'r1')).toMatchObject({ since: undefined, previous: undefined });
     clock = 10;
-    expect(policy.sincePreviousVisit('ada', 'r1')).toBeUndefined();
+    expect(policy.visit('ada', 'r1')).toMatchObject({ since: undefined, previous: undefined });
     clock = 5_000;
-    expect(policy.sincePreviousVisit('ada', 'r2')).toBe(5_000);
+    expect(policy.visit('ada', 'r2')).toMatchObject({ since: 5_000, previous: undefined });
     clock = 5_010;
-    expect(policy.sincePreviousVisit('ada', 'r2')).toBe(5_000);
+    expect(policy.visit('ada', 'r2')).toMatchObject({ since: 5_000, previous: undefined });
     clock = 70_000;
-    expect(policy.sincePreviousVisit('ada', 'r3')).toBe(65_000);
-    expect(policy.sincePreviousVisit('bob', 'r3')).toBeUndefined();
+    expect(policy.visit('ada', 'r3')).toMatchObject({ since: 65_000, previous: 5_000 });
+    clock = 71_000;
+    expect(policy.visit('ada', 'r4')).toMatchObject({ since: 1_000, previous: 65_000 });
+    expect(policy.visit('bob', 'r4')).toMatchObject({ since: undefined, previous: undefined });
   });
 });
