@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import bytes from 'bytes';
 import { z } from 'zod';
 import { csv, json, metricsPort, port, positiveInt, serviceUrl } from './fields.js';
@@ -6,6 +7,9 @@ import { baseSchema } from './shared.js';
 import { usageShape } from './usage.js';
 
 /** The gateway's config: routing, client auth, WebSockets, caches, persisted queries, limits. */
+
+/** This process's V8 heap limit, in MB. */
+export const heapLimitMb = (): number => Math.floor(getHeapStatistics().heap_size_limit / 1_048_576);
 
 /** GraphiQL's starting tab unless GRAPHIQL_DEFAULT_QUERY says otherwise: how to sign in, and where the token goes. */
 const GRAPHIQL_WELCOME = `# The supergraph's API (schema/api.graphql). The Docs button (top left) explores it.
@@ -208,7 +212,15 @@ export const gatewaySchema = baseSchema.extend({
     .min(0)
     .max(4_096)
     .default(64)
-    .describe("memory each gateway keeps of the Redis cache's entries, checked against the events it heard; `0`: none"),
+    // The entries live in this process's heap, whose limit V8 sets from the container's memory (or
+    // NODE_OPTIONS --max-old-space-size). Past half of it they would run the gateway out of heap under
+    // load, hours after a start that looked fine: refused at start instead.
+    .refine((mb) => mb <= heapLimitMb() / 2, {
+      error: `more than half of this process's heap limit (${heapLimitMb()} MB, from the container's memory or NODE_OPTIONS --max-old-space-size): lower it or give the gateway more memory`,
+    })
+    .describe(
+      "memory each gateway keeps of the Redis cache's entries, checked against the events it heard; `0`: none. At most half of the heap limit V8 gives the process (from the container's memory: 352 MB in 512 MiB; or `--max-old-space-size`), else the gateway does not start",
+    ),
   APQ_TTL_SECONDS: z.coerce
     .number()
     .int()
