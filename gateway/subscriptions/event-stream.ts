@@ -155,6 +155,11 @@ export async function openEventStream(
   const visible = visibilityFilter(plan, subscriber);
   const readFrom = (cursor: string, limit = Infinity) => readVisibleAfter(deps, plan, visible, cursor, limit);
 
+  // Hands what is queued to whoever waits in next(). Declared before the live feed opens: an event can
+  // arrive while the stream's start is still being read below (once, a `const` declared after that read
+  // threw there, in Redis's message handler, and the gateway process exited). Waiters exist only once
+  // the iterator is returned, so `pull` is defined by the time this calls it.
+  const wake = () => waiters.splice(0).forEach((w) => void pull().then(w));
   // Live first, so nothing published while the replay is read falls between the two.
   const stopLive = await deps.live.subscribe(field.eventType, (event) => {
     if (done || !visible(event)) return;
@@ -266,7 +271,6 @@ export async function openEventStream(
     clearTimeout(cutTimer);
     subscriber.revoked?.removeEventListener('abort', onRevoked);
   };
-  const wake = () => waiters.splice(0).forEach((w) => void pull().then(w));
 
   if (after !== null) {
     if (await deps.bus.isBeyondRetention(field.stream, after)) {

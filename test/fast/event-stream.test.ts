@@ -10,6 +10,7 @@ import { createSupergraph } from '../../gateway/supergraph.js';
 import { SUPERGRAPH_FILE } from '../../scripts/compose-supergraph.js';
 import { createEventBus } from '../../platform/events/index.js';
 import { createLogger } from '../../platform/logger.js';
+import type { StreamName } from '../../platform/events/types.js';
 
 /**
  * The per-subscriber queue on the embedded bus (no network involved): a subscriber that stops
@@ -62,6 +63,46 @@ describe('event streams', () => {
     expect(cutOff.value.errors[0].extensions.code).toBe('SUBSCRIBER_TOO_SLOW');
     expect((await slow.next()).done).toBe(true);
     await fast.return!();
+  });
+});
+
+describe('an event that arrives while a subscription opens', () => {
+  it('is queued, not thrown in the live feed (the stream start is read after the feed opens)', async () => {
+    const config = { EVENT_NAMESPACE: `unit-${randomUUID()}:`, EVENT_RETENTION_HOURS: 1, EVENT_CLAIM_IDLE_MS: 1000 };
+    const log = createLogger('test', 'silent');
+    const bus = createEventBus(config, log);
+    const live = createLiveEvents(config, log);
+    const productId = randomUUID();
+    const plan = planSubscription(fields, schema, parse(`subscription($p: ID!) { stockChanged(productId: $p) { id stock } }`), undefined, {
+      p: productId,
+    });
+    const event = () => ({
+      eventId: randomUUID(),
+      type: 'StockChanged' as const,
+      payload: { productId, stock: 1, priceCents: 1 },
+      occurredAt: new Date().toISOString(),
+    });
+    // The stream's start is read after the live feed opened; an event published in between reaches the feed first.
+    const openingBus = {
+      ...bus,
+      lastId: async (stream: StreamName) => {
+        await bus.append('catalog', [event()]);
+        return bus.lastId(stream);
+      },
+    };
+    const deps = {
+      bus: openingBus,
+      live,
+      maxQueue: 10,
+      replayPageSize: 100,
+      runQuery: async (_q: string, vars: Record<string, unknown>) => ({ data: { stockChanged: { id: vars.__eventEntityId, stock: 1 } } }),
+    };
+    const subscriber = { identity: { userId: null, role: null, scopes: [] }, expiresAt: Number.POSITIVE_INFINITY };
+    const stream = await openEventStream(plan, subscriber, deps);
+    await bus.append('catalog', [event()]);
+    const next = await stream.next();
+    expect(next.value.extensions.eventId).toMatch(/^\d+-\d+$/);
+    await stream.return!();
   });
 });
 
