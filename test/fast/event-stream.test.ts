@@ -24,33 +24,34 @@ const schema = buildSchema(`
 // The field as catalog's SDL declares it (@event), read from the committed supergraph.
 const fields = readSubscriptionFields(createSupergraph(readFileSync(SUPERGRAPH_FILE, 'utf8')));
 
+/** An embedded bus and live feed of their own, a stockChanged plan for one product, and that product's events. */
+function embeddedStockStream() {
+  const config = { EVENT_NAMESPACE: `unit-${randomUUID()}:`, EVENT_RETENTION_HOURS: 1, EVENT_CLAIM_IDLE_MS: 1000 };
+  const log = createLogger('test', 'silent');
+  const productId = randomUUID();
+  const plan = planSubscription(fields, schema, parse(`subscription($p: ID!) { stockChanged(productId: $p) { id stock } }`), undefined, {
+    p: productId,
+  });
+  const event = () => ({
+    eventId: randomUUID(),
+    type: 'StockChanged' as const,
+    payload: { productId, stock: 1, priceCents: 1 },
+    occurredAt: new Date().toISOString(),
+  });
+  const runQuery = async (_q: string, vars: Record<string, unknown>) => ({
+    data: { stockChanged: { id: vars.__eventEntityId, stock: 1 } },
+  });
+  const subscriber = { identity: { userId: null, role: null, scopes: [] }, expiresAt: Number.POSITIVE_INFINITY };
+  return { bus: createEventBus(config, log), live: createLiveEvents(config, log), plan, event, runQuery, subscriber };
+}
+
 describe('event streams', () => {
   it('cut off a subscriber that falls behind without delaying the others', async () => {
-    const config = { EVENT_NAMESPACE: `unit-${randomUUID()}:`, EVENT_RETENTION_HOURS: 1, EVENT_CLAIM_IDLE_MS: 1000 };
-    const log = createLogger('test', 'silent');
-    const bus = createEventBus(config, log);
-    const live = createLiveEvents(config, log);
-    const productId = randomUUID();
-    const plan = planSubscription(fields, schema, parse(`subscription($p: ID!) { stockChanged(productId: $p) { id stock } }`), undefined, {
-      p: productId,
-    });
+    const { bus, live, plan, event, runQuery, subscriber } = embeddedStockStream();
     expect(plan.query).toContain('stockChanged: product(id: $__eventEntityId)');
-    const deps = {
-      bus,
-      live,
-      maxQueue: 3,
-      replayPageSize: 100,
-      runQuery: async (_q: string, vars: Record<string, unknown>) => ({ data: { stockChanged: { id: vars.__eventEntityId, stock: 1 } } }),
-    };
-    const subscriber = { identity: { userId: null, role: null, scopes: [] }, expiresAt: Number.POSITIVE_INFINITY };
+    const deps = { bus, live, maxQueue: 3, replayPageSize: 100, runQuery };
     const slow = await openEventStream(plan, subscriber, deps);
     const fast = await openEventStream(plan, subscriber, deps);
-    const event = () => ({
-      eventId: randomUUID(),
-      type: 'StockChanged' as const,
-      payload: { productId, stock: 1, priceCents: 1 },
-      occurredAt: new Date().toISOString(),
-    });
     for (let i = 0; i < 10; i++) {
       await bus.append('catalog', [event()]);
       // The fast subscriber gets every event as it comes.
@@ -68,20 +69,7 @@ describe('event streams', () => {
 
 describe('an event that arrives while a subscription opens', () => {
   it('is queued, not thrown in the live feed (the stream start is read after the feed opens)', async () => {
-    const config = { EVENT_NAMESPACE: `unit-${randomUUID()}:`, EVENT_RETENTION_HOURS: 1, EVENT_CLAIM_IDLE_MS: 1000 };
-    const log = createLogger('test', 'silent');
-    const bus = createEventBus(config, log);
-    const live = createLiveEvents(config, log);
-    const productId = randomUUID();
-    const plan = planSubscription(fields, schema, parse(`subscription($p: ID!) { stockChanged(productId: $p) { id stock } }`), undefined, {
-      p: productId,
-    });
-    const event = () => ({
-      eventId: randomUUID(),
-      type: 'StockChanged' as const,
-      payload: { productId, stock: 1, priceCents: 1 },
-      occurredAt: new Date().toISOString(),
-    });
+    const { bus, live, plan, event, runQuery, subscriber } = embeddedStockStream();
     // The stream's start is read after the live feed opened; an event published in between reaches the feed first.
     const openingBus = {
       ...bus,
@@ -90,14 +78,7 @@ describe('an event that arrives while a subscription opens', () => {
         return bus.lastId(stream);
       },
     };
-    const deps = {
-      bus: openingBus,
-      live,
-      maxQueue: 10,
-      replayPageSize: 100,
-      runQuery: async (_q: string, vars: Record<string, unknown>) => ({ data: { stockChanged: { id: vars.__eventEntityId, stock: 1 } } }),
-    };
-    const subscriber = { identity: { userId: null, role: null, scopes: [] }, expiresAt: Number.POSITIVE_INFINITY };
+    const deps = { bus: openingBus, live, maxQueue: 10, replayPageSize: 100, runQuery };
     const stream = await openEventStream(plan, subscriber, deps);
     await bus.append('catalog', [event()]);
     const next = await stream.next();
