@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { codes, startStack } from './support/stack.js';
+import { codes, eventually, startStack } from './support/stack.js';
 import type { GqlResponse, Stack, TestUser, UntypedResponse } from './support/stack.js';
 
 let stack: Stack;
@@ -88,13 +88,17 @@ describe('orders: placeOrder', () => {
   it('issues an invoice for the order total', async () => {
     const product = await stack.product({ priceCents: 2000 });
     const order = await placed(alice, [{ productId: product.id, quantity: 2 }]);
-    const res = await stack.gql(
-      `query($id: ID!) { order(id: $id) { invoice { status amount { amountCents currency } } } }`,
-      { id: order.id },
-      { token: alice.token },
-    );
-    expect(res.errors).toBeUndefined();
-    expect(res.data.order.invoice).toEqual({ status: 'OPEN', amount: { amountCents: 4000, currency: 'USD' } });
+    // Billing issues the invoice from the OrderPlaced event, after placeOrder has answered: polled, as clients poll it.
+    const invoice = await eventually(async () => {
+      const res = await stack.gql(
+        `query($id: ID!) { order(id: $id) { invoice { status amount { amountCents currency } } } }`,
+        { id: order.id },
+        { token: alice.token },
+      );
+      expect(res.errors).toBeUndefined();
+      return res.data.order.invoice ?? undefined;
+    });
+    expect(invoice).toEqual({ status: 'OPEN', amount: { amountCents: 4000, currency: 'USD' } });
   });
 
   it('never oversells: 20 concurrent orders for the last 5 units sell exactly 5', async () => {
