@@ -18,11 +18,13 @@ import { STOREFRONT } from './workloads.js';
 import type { Child } from './processes.js';
 
 /**
- * `npm run bench:cpu-ab`: the subgraphs' CPU per request, one code tree against another, on one
- * machine at one time. Each tree in BENCH_AB_TREES (comma-separated project roots; `.` is this one;
- * another is e.g. `git archive <commit> | tar -x -C /tmp/base` with node_modules linked) runs its
- * own subgraphs process, each behind its own gateway (this tree's), over one Postgres, one Redis
- * and one data set. The variants are interleaved within every repetition (A B, then B A, ...), so
+ * `npm run bench:cpu-ab`: CPU per request, one code tree against another, on one machine at one
+ * time. Each tree in BENCH_AB_TREES (comma-separated project roots; `.` is this one; another is e.g.
+ * `git archive <commit> | tar -x -C /tmp/base` with node_modules linked) runs its own subgraphs
+ * process behind its own gateway, over one Postgres, one Redis and one data set. BENCH_AB_PART says
+ * which part comes from the tree: `subgraphs` (the default; the gateway is this tree's) or `gateway`
+ * (the subgraphs are this tree's); BENCH_AB_CACHES=off runs the gateways with both caches off (the
+ * engine alone). The variants are interleaved within every repetition (A B, then B A, ...), so
  * both see the same machine load, and CPU per request is read per process from /proc.
  */
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -37,6 +39,9 @@ const SETTINGS = {
 };
 const TREES = (process.env.BENCH_AB_TREES ?? '.').split(',').map((t) => path.resolve(ROOT, t));
 const WORKLOADS = (process.env.BENCH_WORKLOADS ?? 'storefront,account').split(',');
+const PART = process.env.BENCH_AB_PART === 'gateway' ? 'gateway' : 'subgraphs';
+const CACHES_OFF: Record<string, string> =
+  process.env.BENCH_AB_CACHES === 'off' ? { ENTITY_CACHE_ENABLED: 'false', RESPONSE_CACHE_ENABLED: 'false' } : {};
 
 interface Variant {
   tree: string;
@@ -47,17 +52,22 @@ interface Variant {
 async function startVariant(tree: string, base: Parameters<typeof localEnv>[0], children: Child[]): Promise<Variant> {
   const ports = await freeServicePorts();
   const envs = localEnv({ ...base, ports });
-  // The subgraphs process of `tree`, run from that tree (its own platform code and subgraphs).
+  // The part under test runs from `tree` (its own platform code too), the other from this one.
   const subgraphEnv = JSON.stringify({ users: envs.users, catalog: envs.catalog, orders: envs.orders, billing: envs.billing });
   const subgraphs = spawnTs(
     'bench/subgraphs-process.ts',
     { BENCH_SUBGRAPH_ENV: subgraphEnv, BENCH_DEBUG_PORT: String(await freePort()) },
     true,
-    tree,
+    PART === 'subgraphs' ? tree : ROOT,
   );
   children.push(subgraphs);
   await waitForMessage(subgraphs, 'ready');
-  const gateway = spawnTs('gateway/index.ts', { ...envs.gateway, ...gatewayNodeOptions() });
+  const gateway = spawnTs(
+    'gateway/index.ts',
+    { ...envs.gateway, ...gatewayNodeOptions(), ...CACHES_OFF },
+    true,
+    PART === 'gateway' ? tree : ROOT,
+  );
   children.push(gateway);
   const url = `http://127.0.0.1:${ports.gateway}/graphql`;
   await waitForGraphql(url);
@@ -103,7 +113,7 @@ function report(rows: Row[]) {
     });
   }
   if (TREES.length < 2) return;
-  console.log('\nPer-repetition ratio of each variant to A (subgraphs CPU per request; total; req/s):');
+  console.log(`\nPer-repetition ratio of each variant to A (${PART} CPU per request; total; req/s):`);
   for (const w of WORKLOADS) {
     for (let i = 1; i < TREES.length; i++) {
       // A repetition where either side is not usable (see MAX_FAILED_SHARE) has no ratio.
@@ -111,11 +121,11 @@ function report(rows: Row[]) {
         const a = rows.find((r) => r.workload === w && r.variant === 0 && r.rep === rep);
         const b = rows.find((r) => r.workload === w && r.variant === i && r.rep === rep);
         if (!usable(a) || !usable(b)) return [];
-        return [{ sub: b.perReq.subgraphs! / a.perReq.subgraphs!, total: b.perReq.total! / a.perReq.total!, rps: b.rps / a.rps }];
+        return [{ part: b.perReq[PART]! / a.perReq[PART]!, total: b.perReq.total! / a.perReq.total!, rps: b.rps / a.rps }];
       });
-      const fmt = (k: 'sub' | 'total' | 'rps') =>
+      const fmt = (k: 'part' | 'total' | 'rps') =>
         `${median(pairs.map((p) => p[k])).toFixed(3)} [${pairs.map((p) => p[k].toFixed(2)).join(' ')}]`;
-      console.log(`${w} ${label(i)}/A: subgraphs ${fmt('sub')}; total ${fmt('total')}; req/s ${fmt('rps')}`);
+      console.log(`${w} ${label(i)}/A: ${PART} ${fmt('part')}; total ${fmt('total')}; req/s ${fmt('rps')}`);
     }
   }
 }

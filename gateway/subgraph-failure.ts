@@ -23,6 +23,8 @@ const NETWORK_CODES: Record<string, FailureReason> = {
   ECONNRESET: 'connection reset',
   EPIPE: 'connection reset',
   ECONNABORTED: 'connection reset',
+  // undici's: the other side closed the connection (a keep-alive socket the subgraph had just closed).
+  UND_ERR_SOCKET: 'connection reset',
   ENOTFOUND: 'host unreachable',
   EAI_AGAIN: 'host unreachable',
   EHOSTUNREACH: 'host unreachable',
