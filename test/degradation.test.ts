@@ -7,8 +7,9 @@ import type { TestUser, UntypedResponse } from './support/stack.js';
 
 /**
  * One subgraph down is a partial answer, not an outage. Each service is its own process (the fault
- * harness); billing is made unreachable two ways: its port blackholed (packets dropped, no RST:
- * only a deadline or the breaker notices) and its process killed (connection refused). The gateway
+ * harness); billing is made unreachable three ways: its port blackholed (packets dropped, no RST:
+ * only a deadline or the breaker notices), its process killed (connection refused) and its process
+ * frozen (SIGSTOP: the kernel accepts connections, nothing answers). The gateway
  * runs with its defaults (3 s query deadline, breaker after 5 consecutive failures, probe every 3 s).
  */
 let cluster: Cluster;
@@ -166,6 +167,40 @@ describe('billing unreachable', () => {
       console.log(`[figures] killed billing restarted: full account page again ${Date.now() - started} ms after it was ready`);
     } finally {
       if (!restarted) await cluster.start('billing');
+    }
+  }, 120_000);
+
+  it('frozen (SIGSTOP: connections accepted, nothing answered): partial at the 3 s deadline until the breaker opens, then fast; full again once it runs', async () => {
+    const pid = cluster.pid('billing')!;
+    process.kill(pid, 'SIGSTOP');
+    let thawed = false;
+    try {
+      const latencies: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const { ms, value } = await timed(account);
+        expectPartialAccount(value, /timed out|circuit open/);
+        latencies.push(ms);
+      }
+      // The kernel still accepts connections for a stopped process, so only the response deadline finds
+      // it out: each fetch waits it (never less), until the breaker has counted its consecutive failures.
+      const firstFast = latencies.findIndex((ms) => ms < 1_500);
+      expect(firstFast, latencies.join(', ')).toBeGreaterThan(0);
+      expect(firstFast, latencies.join(', ')).toBeLessThanOrEqual(5);
+      expect(latencies.slice(0, firstFast).every((ms) => ms >= 2_900)).toBe(true);
+      expect(latencies.slice(firstFast).every((ms) => ms < 1_500)).toBe(true);
+      expect(await breakerGauge('billing')).toBe(2);
+      console.log(
+        `[figures] frozen billing: account page latencies ${latencies.join(', ')} ms (breaker open from request ${firstFast + 1})`,
+      );
+      process.kill(pid, 'SIGCONT');
+      thawed = true;
+      // The fetches it held answer late, into retired pools; the gateway goes on and serves full pages again.
+      const resumed = Date.now();
+      await eventually(async () => (fullAnswer(await account()) ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
+      expect(cluster.exitCode('gateway')).toBeNull();
+      console.log(`[figures] frozen billing resumed: full account page again after ${Date.now() - resumed} ms`);
+    } finally {
+      if (!thawed) process.kill(pid, 'SIGCONT');
     }
   }, 120_000);
 });
