@@ -49,9 +49,10 @@ interface Variant {
   probes: Record<'gateway' | 'subgraphs', Probe>;
 }
 
-async function startVariant(tree: string, base: Parameters<typeof localEnv>[0], children: Child[]): Promise<Variant> {
+async function startVariant(tree: string, index: number, base: Parameters<typeof localEnv>[0], children: Child[]): Promise<Variant> {
   const ports = await freeServicePorts();
-  const envs = localEnv({ ...base, ports });
+  // Each variant's own event streams and cache keys (one Redis): one gateway never serves what the other wrote.
+  const envs = localEnv({ ...base, ports, eventNamespace: `${base.eventNamespace}${index}:` });
   // The part under test runs from `tree` (its own platform code too), the other from this one.
   const subgraphEnv = JSON.stringify({ users: envs.users, catalog: envs.catalog, orders: envs.orders, billing: envs.billing });
   const subgraphs = spawnTs(
@@ -151,7 +152,7 @@ async function main() {
       extra: { gateway: { RATE_LIMIT_ANONYMOUS: unlimited, RATE_LIMIT_USER: unlimited, RATE_LIMIT_PARTNER: unlimited } },
     };
     const variants: Variant[] = [];
-    for (const tree of TREES) variants.push(await startVariant(tree, base, children));
+    for (const [i, tree] of TREES.entries()) variants.push(await startVariant(tree, i, base, children));
     const worker = spawnTs('bench/load-worker.ts', {}, false);
     children.push(worker);
     const shared: Record<string, Probe> = { postgres: { kind: 'tree', pid: postmasterPid(pgDataDir) } };

@@ -43,7 +43,7 @@ async function lookups(subgraph: string, scope: 'public' | 'private'): Promise<C
   return counts;
 }
 
-/** Commands naming a cache entry (reads and writes) sent to Redis while `run` ran. */
+/** Commands naming a cache entry (reads and writes) the gateway sent to Redis while `run` ran (the test's own looks apart). */
 const cacheCalls = (run: () => Promise<unknown>) =>
   countRedisCallsUnder(stack.ownRedis!.url, redis, `${stack.eventNamespace}cache:e:`, run);
 
@@ -101,16 +101,20 @@ describe('the private entity cache for callers seen once', () => {
     // His entry has reached Redis: no write of his is still on its way below.
     await eventually(async () => ((await stored(bob.orderId)) ? true : undefined));
 
-    // Ada's first visit: skipped, no entry read or written in Redis, nothing of hers stored.
+    // Ada's first visit is skipped: no entry read or written in Redis, nothing of hers stored. Her second
+    // is kept but not looked up (her first kept nothing, so it could only miss): one write in the two,
+    // no read. Counted until her entry is stored (the gateway gathers writes for a few ms), so a write
+    // of the first visit would be counted too.
     const first = await lookups('orders', 'private');
-    expect(await cacheCalls(async () => expect(await ordersOf(ada.user)).toEqual([ada.orderId]))).toBe(0);
-    expect(await lookups('orders', 'private')).toEqual({ ...first, skipped: first.skipped + 1 });
-    expect(await stored(ada.orderId)).toBe(false);
-
-    // Her second visit is kept but not looked up (her first kept nothing, so it could only miss): one write, no read.
-    expect(await cacheCalls(async () => expect(await ordersOf(ada.user)).toEqual([ada.orderId]))).toBe(1);
-    expect(await lookups('orders', 'private')).toEqual({ ...first, skipped: first.skipped + 2 });
-    await eventually(async () => ((await stored(ada.orderId)) ? true : undefined));
+    const calls = await cacheCalls(async () => {
+      expect(await ordersOf(ada.user)).toEqual([ada.orderId]);
+      expect(await lookups('orders', 'private')).toEqual({ ...first, skipped: first.skipped + 1 });
+      expect(await stored(ada.orderId)).toBe(false);
+      expect(await ordersOf(ada.user)).toEqual([ada.orderId]);
+      expect(await lookups('orders', 'private')).toEqual({ ...first, skipped: first.skipped + 2 });
+      await eventually(async () => ((await stored(ada.orderId)) ? true : undefined));
+    });
+    expect(calls).toBe(1);
 
     // Her third is a hit, and still her own answer; Bob's is still his.
     const third = await lookups('orders', 'private');

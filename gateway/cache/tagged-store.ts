@@ -86,12 +86,24 @@ end
 /** Entries in one call (one, or an `_entities` fetch's representations): a list with nil for each miss. */
 const READ_MANY = READ_ONE + 'local out = {} for i, k in ipairs(KEYS) do out[i] = read(k, ARGV[1]) end return out';
 
-const WRITE = `
-local vs = {}
-for t in string.gmatch(ARGV[3], '%S+') do vs[#vs + 1] = redis.call('GET', ARGV[1] .. 'v:' .. t) or '0' end
-redis.call('HSET', KEYS[1], 'b', ARGV[2], 't', ARGV[3], 'v', table.concat(vs, ' '), 'x', redis.call('GET', ARGV[1] .. 'epoch') or '0')
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1
+/**
+ * Many entries of one lifetime in one call (one command, one reply, whatever their number): each
+ * records its tags' counters and the epoch as they are now. ARGV: prefix, ttl, then body and tags
+ * of each KEYS[i] in turn.
+ */
+const WRITE_MANY = `
+local prefix, versions = ARGV[1], {}
+local epoch = redis.call('GET', prefix .. 'epoch') or '0'
+for i, key in ipairs(KEYS) do
+  local tags, vs = ARGV[2 * i + 2], {}
+  for t in string.gmatch(tags, '%S+') do
+    versions[t] = versions[t] or redis.call('GET', prefix .. 'v:' .. t) or '0'
+    vs[#vs + 1] = versions[t]
+  end
+  redis.call('HSET', key, 'b', ARGV[2 * i + 1], 't', tags, 'v', table.concat(vs, ' '), 'x', epoch)
+  redis.call('PEXPIRE', key, ARGV[2])
+end
+return #KEYS
 `;
 
 /** Version counters outlive any entry (entries live at most their max-age), so an expired counter reads as a miss, never a stale hit. */
@@ -123,7 +135,7 @@ export const weakerReadFrom = (a: ReadFrom | undefined, b: ReadFrom | undefined)
 
 type Scripted = Redis & {
   cacheReadMany(numberOfKeys: number, ...keysThenPrefix: string[]): Promise<([string, number, string] | null)[]>;
-  cacheWrite(key: string, prefix: string, body: string, tags: string, ttlMs: number): Promise<number>;
+  cacheWriteMany(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
 };
 
 // eslint-disable-next-line max-lines-per-function -- a factory: the length is its returned methods, which share the closure's state; each method is short
@@ -141,7 +153,7 @@ export function createTaggedStore(opts: {
   // No offline queue and a short deadline (redis-client.ts); the breaker skips Redis while it keeps failing: uncached at once.
   const guard = opts.redis;
   const redis = guard.client as Scripted;
-  redis.defineCommand('cacheWrite', { numberOfKeys: 1, lua: WRITE });
+  redis.defineCommand('cacheWriteMany', { lua: WRITE_MANY });
   redis.defineCommand('cacheReadMany', { lua: READ_MANY });
 
   let feedWhole = true;
@@ -226,19 +238,21 @@ export function createTaggedStore(opts: {
     async putMany(entries, ttlMs, since) {
       const now = Date.now();
       if (!usable()) return;
-      const pipeline = redis.pipeline();
-      let n = 0;
+      const keys: string[] = [];
+      const args: string[] = [];
       for (const { key, body, tags } of entries) {
         if (stale(tags, since, now)) continue;
         const text = tags.join(' ');
-        void (pipeline as unknown as Scripted).cacheWrite(`${prefix}e:${key}`, prefix, body, text, ttlMs);
+        keys.push(`${prefix}e:${key}`);
+        args.push(body, text);
         local.keep(key, { body, ttlMs, tags: text }, since);
-        n++;
       }
-      // Nothing awaited between the checks and the send: an invalidation handled after them is sent
-      // after these writes on this connection, so it bumps the counters they just recorded. A write
+      // Nothing awaited between the checks and the send (not even the guard's run): an invalidation
+      // handled after them is sent after these writes on this connection, so it bumps the counters
+      // they just recorded. One command for the batch: a command per entry cost the gateway a Command,
+      // a promise and a Lua call each. A write
       // Redis refuses (full: OOM) or does not answer in time is simply not cached.
-      if (n) await pipeline.exec().catch(() => undefined);
+      if (keys.length) await redis.cacheWriteMany(keys.length, ...keys, prefix, ttlMs, ...args).catch(() => undefined);
     },
     put(key, body, tags, ttlMs, since) {
       return this.putMany([{ key, body, tags }], ttlMs, since);

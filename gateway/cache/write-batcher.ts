@@ -11,31 +11,48 @@ export type WriteBatcher = (entries: Entry[], ttlMs: number, since: FetchMark) =
 const batchers = new WeakMap<TaggedStore, WriteBatcher>();
 
 /**
- * The writes of every fetch answered in one turn of the event loop, sent together: one `putMany`
- * (one pipeline, one socket write) per lifetime instead of one per fetch. A batch is written
+ * How long writes gather before they are sent, and how many are sent at once without waiting. Under
+ * load a turn of the event loop answers one or two fetches, so a batch per turn wrote 1-3 entries,
+ * and a batch costs the gateway ~50 µs (a command, its promise, a socket write) where an entry in a
+ * batch of 20 costs ~4 µs (and Redis ~30 against ~7 µs). A few ms of delay only means a fetch in
+ * them misses what an earlier one is about to write.
+ */
+const GATHER_MS = 5;
+const MAX_BATCH = 500;
+
+/**
+ * The writes of every fetch answered within `GATHER_MS`, sent together: one `putMany` (one
+ * command, one socket write) per lifetime instead of one per fetch. A batch is written
  * under a mark as strict as all of its fetches' (`stricterMark`): the write rule refuses an entry
  * of the batch if an event about its tags, or a cut of the feed, came after the first of those
  * fetches began (or within the skew before, unless all read on primaries), so no entry is kept
- * that its own fetch's mark would refuse. A batch waits for nothing but the end of the turn. One batcher per store,
- * shared by every subgraph's step.
+ * that its own fetch's mark would refuse. One batcher per store, shared by every subgraph's step.
  */
 export function writeBatcherOf(store: TaggedStore): WriteBatcher {
   let batcher = batchers.get(store);
   if (batcher) return batcher;
   let queued = new Map<number, { entries: Entry[]; since: FetchMark }>();
+  let count = 0;
+  let timer: NodeJS.Timeout | undefined;
   const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
     const batch = queued;
     queued = new Map();
+    count = 0;
     for (const [ttlMs, { entries, since }] of batch) void store.putMany(entries, ttlMs, since);
   };
   batcher = (entries, ttlMs, since) => {
-    if (!queued.size) setImmediate(flush);
+    // Unref'd: a pending batch never holds a stopping process open (what it loses is only cache).
+    timer ??= setTimeout(flush, GATHER_MS).unref();
     const same = queued.get(ttlMs);
     if (!same) queued.set(ttlMs, { entries: [...entries], since });
     else {
       same.entries.push(...entries);
       same.since = stricterMark(same.since, since);
     }
+    count += entries.length;
+    if (count >= MAX_BATCH) flush();
   };
   batchers.set(store, batcher);
   return batcher;

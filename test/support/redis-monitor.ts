@@ -17,13 +17,25 @@ export function countRedisCalls(url: string, client: Redis, key: string, run: ()
   return countRedisCallsTo(url, client, `"${key}"`, run);
 }
 
-/** The same, for commands naming any key that starts with `prefix`. */
+/**
+ * The same, for commands naming any key that starts with `prefix`, sent by any connection but
+ * `client`'s: `run` may look at those keys through `client` (e.g. wait until an entry is written)
+ * without counting its own looks.
+ */
 export function countRedisCallsUnder(url: string, client: Redis, prefix: string, run: () => Promise<unknown>): Promise<number> {
-  return countRedisCallsTo(url, client, `"${prefix}`, run);
+  return countRedisCallsTo(url, client, `"${prefix}`, run, true);
 }
 
-/** Commands whose MONITOR line holds `quoted` (a key as MONITOR quotes it, or the start of one). */
-async function countRedisCallsTo(url: string, client: Redis, quoted: string, run: () => Promise<unknown>): Promise<number> {
+/** Commands whose MONITOR line holds `quoted` (a key as MONITOR quotes it, or the start of one); `client`'s own too unless `notClients`. */
+async function countRedisCallsTo(
+  url: string,
+  client: Redis,
+  quoted: string,
+  run: () => Promise<unknown>,
+  notClients = false,
+): Promise<number> {
+  // MONITOR names each command's connection as `[<db> <addr>]`.
+  const own = notClients ? ` ${/\baddr=(\S+)/.exec(await client.client('INFO'))?.[1] ?? '?'}]` : null;
   const monitor = spawn('redis-cli', ['-u', url, 'monitor'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const marker = `monitor-end-${randomUUID()}`;
   let started = false;
@@ -33,7 +45,7 @@ async function countRedisCallsTo(url: string, client: Redis, quoted: string, run
     if (line === 'OK') started = true;
     else if (line.includes(`"${marker}"`)) ended = true;
     // Commands a script runs are listed too (source "lua"): only what a client sent is a round trip.
-    else if (!ended && !/\[\d+ lua\]/.test(line) && line.includes(quoted)) calls++;
+    else if (!ended && !/\[\d+ lua\]/.test(line) && line.includes(quoted) && !(own && line.includes(own))) calls++;
   });
   try {
     await eventually(async () => (started ? true : undefined), { timeoutMs: 30_000 });
