@@ -30,7 +30,7 @@ import { SubgraphHttpError, isRetriable } from './subgraph-failure.js';
  * 5. `deadline`: the attempt's deadline, queries and mutations apart (SUBGRAPH_TIMEOUTS,
  *    SUBGRAPH_MUTATION_TIMEOUT_MS).
  * 6. `metrics`: `gateway_subgraph_fetch_duration_seconds` and the client span, per attempt on the wire.
- * 7. `http`: node:http keep-alive with the connect deadline (gateway/subgraph-fetcher.ts).
+ * 7. `http`: undici keep-alive pools, one per subgraph origin, with the connect deadline (gateway/subgraph-fetcher.ts).
  */
 export const SUBGRAPH_FETCH_STACK = ['entity-cache', 'dedup', 'retries', 'breaker', 'deadline', 'metrics', 'http'] as const;
 export type FetchStepName = (typeof SUBGRAPH_FETCH_STACK)[number];

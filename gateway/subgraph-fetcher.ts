@@ -18,7 +18,11 @@ export interface SubgraphFetcherOptions {
 }
 
 /** A fetch's init, plus a deadline of its own (queries and mutations get different ones). */
-export type SubgraphFetchInit = Parameters<Fetcher>[1] & { timeoutMs?: number };
+export type SubgraphFetchInit = Parameters<Fetcher>[1] & {
+  timeoutMs?: number;
+  /** The body before JSON.stringify (the GraphQL request the data source sends), for steps that read it: no parse of `body`. */
+  request?: Readonly<Record<string, unknown>>;
+};
 
 /** Thrown when a fetch passes its deadline, or its connect deadline (a blackholed host). */
 export class SubgraphTimeoutError extends Error {
@@ -95,6 +99,28 @@ export function withHeader(response: FetcherResponse, name: string, value: strin
     get(target, prop) {
       if (prop === 'headers') return headers;
       if (prop === 'clone') return () => withHeader(target.clone(), name, value);
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+/**
+ * The response with its body already parsed (the entity cache read it to keep its entities): the
+ * first `json()`, the data source's, gets that object instead of parsing the same bytes again. Only
+ * once: a clone or a later read parses the bytes, so no two readers ever share one object.
+ */
+export function withParsedBody(response: FetcherResponse, parsed: unknown): FetcherResponse {
+  let pending = true;
+  return new Proxy(response, {
+    get(target, prop) {
+      if (prop === 'json')
+        return async (): Promise<unknown> => {
+          if (!pending) return target.json();
+          pending = false;
+          return parsed;
+        };
+      if (prop === 'clone') return () => target.clone();
       const v: unknown = Reflect.get(target, prop, target);
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },

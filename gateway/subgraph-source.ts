@@ -119,7 +119,12 @@ async function sendRequest(
 ): Promise<GatewayGraphQLResponse> {
   const { http, ...withoutHttp } = request;
   if (!http) throw new Error("Internal error: Only 'http' requests are supported.");
-  const init = { method: http.method, headers: Object.fromEntries(http.headers), body: JSON.stringify(withoutHttp) };
+  const init: SubgraphFetchInit = {
+    method: http.method,
+    headers: Object.fromEntries(http.headers),
+    body: JSON.stringify(withoutHttp),
+    request: withoutHttp,
+  };
   let response: FetcherResponse | undefined;
   try {
     response = await this.fetcher(http.url, init);

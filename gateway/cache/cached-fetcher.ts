@@ -3,7 +3,8 @@ import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { CACHE_ENTITY_TAGS_HEADER, CACHE_TAGS_HEADER, UNTAGGABLE } from '../../platform/cache-tags.js';
 import { READ_SOURCE_HEADER } from '../../platform/lsn.js';
 import type { FetchStep } from '../subgraph-fetch-stack.js';
-import { respond } from '../subgraph-fetcher.js';
+import { respond, withParsedBody } from '../subgraph-fetcher.js';
+import type { SubgraphFetchInit } from '../subgraph-fetcher.js';
 import { maskPrivate } from './private-answers.js';
 import { readFromOf } from './tagged-store.js';
 import { writeBatcherOf } from './write-batcher.js';
@@ -106,7 +107,7 @@ export function createEntityCacheStep(
       return maskPrivate(await send(url, init));
     const ctx: Ctx = { ...shared, fetcher: send, caller: fetch.caller, requestId: fetch.requestId };
     const shape = shapeOf(subgraph, body);
-    const entities = body.includes('"representations":[') ? parseEntitiesFetch(body) : null;
+    const entities = body.includes('"representations":[') ? parseEntitiesFetch(body, init.request) : null;
     return entities ? entitiesFetch(ctx, url, init, shape, entities) : wholeFetch(ctx, url, init, shape, body);
   };
 }
@@ -219,9 +220,10 @@ interface EntitiesFetch {
   base: string[];
 }
 
-function parseEntitiesFetch(body: string): EntitiesFetch | null {
+/** An `_entities` fetch's parts, from the request the data source sent as `body` (parsed only without it). */
+function parseEntitiesFetch(body: string, request: Readonly<Record<string, unknown>> | undefined): EntitiesFetch | null {
   try {
-    const parsed = JSON.parse(body) as EntitiesFetch['parsed'];
+    const parsed = (request ?? JSON.parse(body)) as EntitiesFetch['parsed'];
     const { representations, ...rest } = parsed.variables;
     if (!Array.isArray(representations) || !representations.length) return null;
     const { query, variables: _variables, ...other } = parsed;
@@ -265,10 +267,12 @@ async function entitiesFetch(
   }
   const since = ctx.store.begin();
   const partial = missing.length < hits.length;
-  const body = partial
-    ? JSON.stringify({ ...parsed, variables: { ...parsed.variables, representations: missing.map((i) => representations[i]) } })
-    : (init.body as string);
-  const response = await ctx.fetcher(url, { ...init, body });
+  // Only the missing representations go on: the body and the request it is made from say the same.
+  const request = partial
+    ? { ...parsed, variables: { ...parsed.variables, representations: missing.map((i) => representations[i]) } }
+    : null;
+  const sent: SubgraphFetchInit = request ? { ...init, body: JSON.stringify(request), request } : init;
+  const response = await ctx.fetcher(url, sent);
   since.readFrom = readFromOf(response.headers);
   if (response.status !== 200) return maskPrivate(response);
   const keep = keepingOf(ctx, response, shape, admit.keep);
@@ -276,7 +280,8 @@ async function entitiesFetch(
   if (!keep && !partial) return maskPrivate(response);
   const answer = JSON.parse(await response.clone().text()) as EntitiesAnswer;
   if (keep) keepEntities(ctx, keep, { answer, fetch, missing, since, looked: keys && known ? { keys, scope: known } : null });
-  if (!partial) return maskPrivate(response);
+  // Read once here: the data source gets the parsed answer (what was kept is already text).
+  if (!partial) return maskPrivate(withParsedBody(response, answer));
   return merged(url, response, answer, hits, missing);
 }
 
@@ -360,8 +365,14 @@ function merged(
       ? { ...e, path: ['_entities', missing[e.path[1]] ?? e.path[1], ...e.path.slice(2)] }
       : e,
   );
-  const data = answer.data === null && !hits.some(Boolean) ? 'null' : `{"_entities":[${parts.join(',')}]}`;
+  const empty = answer.data === null && !hits.some(Boolean);
+  const data = empty ? 'null' : `{"_entities":[${parts.join(',')}]}`;
   const body = `{"data":${data}${errors?.length ? `,"errors":${JSON.stringify(errors)}` : ''}}`;
+  // The same answer parsed for the data source: the hits' text, the fetched entities as they are.
+  const parsed = {
+    data: empty ? null : { _entities: hits.map((h, i) => (h ? (JSON.parse(h.body) as unknown) : (fetched[at.get(i)!] ?? null))) },
+    ...(errors?.length ? { errors } : {}),
+  };
   const policy = cachePolicyOf(response.headers.get('cache-control'));
   const present = hits.filter((h): h is CacheEntry => h !== null);
   const ttlMs = Math.min(policy?.maxAgeMs ?? 0, ...present.map((h) => h.ttlMs));
@@ -369,11 +380,6 @@ function merged(
   const cacheControl = policy?.scope === 'public' && ttlMs > 0 ? `max-age=${Math.floor(ttlMs / 1000)}, public` : 'no-store';
   // Part hits: no better than `cache` where it came from (gateway/cache/tagged-store.ts FetchMark).
   const readFrom = readFromOf(response.headers) && 'cache';
-  return respond(
-    url,
-    200,
-    'OK',
-    { ...nodeHeaders(response), 'cache-control': cacheControl, [CACHE_TAGS_HEADER]: tags, [READ_SOURCE_HEADER]: readFrom },
-    Buffer.from(body),
-  );
+  const headers = { ...nodeHeaders(response), 'cache-control': cacheControl, [CACHE_TAGS_HEADER]: tags, [READ_SOURCE_HEADER]: readFrom };
+  return withParsedBody(respond(url, 200, 'OK', headers, Buffer.from(body)), parsed);
 }

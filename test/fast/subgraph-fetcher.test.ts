@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSubgraphFetcher } from '../../gateway/subgraph-fetcher.js';
+import { createSubgraphFetcher, respond, withHeader, withParsedBody } from '../../gateway/subgraph-fetcher.js';
 import { failureReason, isRetriable } from '../../gateway/subgraph-failure.js';
 
 /**
@@ -77,5 +77,25 @@ describe('subgraph fetcher', () => {
     const err = await failureOf(fetcher(`http://127.0.0.1:${port}/graphql`, { method: 'POST', body: '{}' }));
     expect(failureReason(err)).toBe('connection refused');
     expect(isRetriable(err)).toBe(true);
+  });
+
+  it('an answer handed on already parsed gives that object to one reader only: clones and later reads parse the bytes', async () => {
+    const parsed = { data: { _entities: [{ id: '1' }] } };
+    const bytes = Buffer.from(JSON.stringify(parsed));
+    // As the entity cache hands it on: parsed, then its private max-age masked.
+    const response = withHeader(
+      withParsedBody(respond('http://x/graphql', 200, 'OK', { 'content-type': 'application/json' }, bytes), parsed),
+      'x-y',
+      'z',
+    );
+    const clone = response.clone();
+    expect(await response.json()).toBe(parsed);
+    const again = await response.json();
+    expect(again).toEqual(parsed);
+    expect(again).not.toBe(parsed);
+    const cloned = await clone.json();
+    expect(cloned).toEqual(parsed);
+    expect(cloned).not.toBe(parsed);
+    expect(response.headers.get('x-y')).toBe('z');
   });
 });
