@@ -23,7 +23,7 @@ import type { Child } from './processes.js';
  * `git archive <commit> | tar -x -C /tmp/base` with node_modules linked) runs its own subgraphs
  * process behind its own gateway, over one Postgres, one Redis and one data set. BENCH_AB_PART says
  * which part comes from the tree: `subgraphs` (the default; the gateway is this tree's) or `gateway`
- * (the subgraphs are this tree's); BENCH_AB_CACHES=off runs the gateways with both caches off (the
+ * (the subgraphs are this tree's); BENCH_AB_CACHES sets each variant's caches (`off`: the
  * engine alone). The variants are interleaved within every repetition (A B, then B A, ...), so
  * both see the same machine load, and CPU per request is read per process from /proc.
  */
@@ -40,8 +40,25 @@ const SETTINGS = {
 const TREES = (process.env.BENCH_AB_TREES ?? '.').split(',').map((t) => path.resolve(ROOT, t));
 const WORKLOADS = (process.env.BENCH_WORKLOADS ?? 'storefront,account').split(',');
 const PART = process.env.BENCH_AB_PART === 'gateway' ? 'gateway' : 'subgraphs';
-const CACHES_OFF: Record<string, string> =
-  process.env.BENCH_AB_CACHES === 'off' ? { ENTITY_CACHE_ENABLED: 'false', RESPONSE_CACHE_ENABLED: 'false' } : {};
+/**
+ * Each variant's caches, by BENCH_AB_CACHES: one value for every variant or one per variant
+ * (comma-separated, in BENCH_AB_TREES's order): `on` (as configured), `off`, `entity` (the entity
+ * cache alone) or `response` (the response cache alone). With `.,.` as the trees, one code tree's
+ * caches on against off, interleaved.
+ */
+const CACHE_MODES: Record<string, Record<string, string>> = {
+  on: {},
+  off: { ENTITY_CACHE_ENABLED: 'false', RESPONSE_CACHE_ENABLED: 'false' },
+  entity: { ENTITY_CACHE_ENABLED: 'true', RESPONSE_CACHE_ENABLED: 'false' },
+  response: { ENTITY_CACHE_ENABLED: 'false', RESPONSE_CACHE_ENABLED: 'true' },
+};
+const CACHES = (process.env.BENCH_AB_CACHES ?? 'on').split(',');
+const cachesOf = (index: number): Record<string, string> => {
+  const mode = CACHES[CACHES.length === 1 ? 0 : index] ?? 'on';
+  const env = CACHE_MODES[mode];
+  if (!env) throw new Error(`BENCH_AB_CACHES: ${mode} is not one of ${Object.keys(CACHE_MODES).join(', ')}`);
+  return env;
+};
 
 interface Variant {
   tree: string;
@@ -65,7 +82,7 @@ async function startVariant(tree: string, index: number, base: Parameters<typeof
   await waitForMessage(subgraphs, 'ready');
   const gateway = spawnTs(
     'gateway/index.ts',
-    { ...envs.gateway, ...gatewayNodeOptions(), ...CACHES_OFF },
+    { ...envs.gateway, ...gatewayNodeOptions(), ...cachesOf(index) },
     true,
     PART === 'gateway' ? tree : ROOT,
   );
@@ -99,7 +116,8 @@ const median = (xs: number[]) => {
 };
 
 function report(rows: Row[]) {
-  const label = (i: number) => `${String.fromCharCode(65 + i)} (${path.relative(ROOT, TREES[i]!) || '.'})`;
+  const label = (i: number) =>
+    `${String.fromCharCode(65 + i)} (${path.relative(ROOT, TREES[i]!) || '.'}${CACHES.length > 1 ? `, caches ${CACHES[i]}` : ''})`;
   console.log(
     `\nCPU ms per request (median of the usable of ${SETTINGS.reps} reps: something served, at most ${MAX_FAILED_SHARE * 100}% failed; node ${process.version}):`,
   );
