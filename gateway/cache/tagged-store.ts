@@ -250,8 +250,8 @@ export function createTaggedStore(opts: {
       // Nothing awaited between the checks and the send (not even the guard's run): an invalidation
       // handled after them is sent after these writes on this connection, so it bumps the counters
       // they just recorded. One command for the batch: a command per entry cost the gateway a Command,
-      // a promise and a Lua call each. A write
-      // Redis refuses (full: OOM) or does not answer in time is simply not cached.
+      // a promise and a Lua call each. A write Redis refuses (full: OOM) or does not answer in time is
+      // simply not cached.
       if (keys.length) await redis.cacheWriteMany(keys.length, ...keys, prefix, ttlMs, ...args).catch(() => undefined);
     },
     put(key, body, tags, ttlMs, since) {

@@ -11,11 +11,11 @@ export type WriteBatcher = (entries: Entry[], ttlMs: number, since: FetchMark) =
 const batchers = new WeakMap<TaggedStore, WriteBatcher>();
 
 /**
- * How long writes gather before they are sent, and how many are sent at once without waiting. Under
- * load a turn of the event loop answers one or two fetches, so a batch per turn wrote 1-3 entries,
- * and a batch costs the gateway ~50 µs (a command, its promise, a socket write) where an entry in a
- * batch of 20 costs ~4 µs (and Redis ~30 against ~7 µs). A few ms of delay only means a fetch in
- * them misses what an earlier one is about to write.
+ * How long writes gather before they are sent, and how many are sent at once without waiting. A
+ * call costs the gateway ~35-50 µs (a command, its promise, a socket write) where an entry in a call
+ * of 20 costs ~3 µs (and Redis ~31 against ~7 µs: `npm run bench:cache-writes`); in the account
+ * workload a call per event-loop turn carried 8-21 entries, one per 5 ms 15-25. A few ms of delay
+ * only means a fetch in them misses what an earlier one is about to write.
  */
 const GATHER_MS = 5;
 const MAX_BATCH = 500;
