@@ -59,11 +59,28 @@ const cachesOf = (index: number): Record<string, string> => {
   if (!env) throw new Error(`BENCH_AB_CACHES: ${mode} is not one of ${Object.keys(CACHE_MODES).join(', ')}`);
   return env;
 };
+/**
+ * More environment per variant, by BENCH_AB_ENV: `|`-separated per variant (BENCH_AB_TREES's order),
+ * each a `;`-separated list of NAME=value, e.g. `CACHE_LOCAL_MAX_MB=64|CACHE_LOCAL_MAX_MB=8;LOG_LEVEL=info`.
+ */
+const EXTRA_ENV = (process.env.BENCH_AB_ENV ?? '').split('|');
+const extraEnvOf = (index: number): Record<string, string> =>
+  Object.fromEntries(
+    (EXTRA_ENV[EXTRA_ENV.length === 1 ? 0 : index] ?? '')
+      .split(';')
+      .filter(Boolean)
+      .map((pair) => {
+        const at = pair.indexOf('=');
+        if (at < 1) throw new Error(`BENCH_AB_ENV: ${pair} is not NAME=value`);
+        return [pair.slice(0, at), pair.slice(at + 1)];
+      }),
+  );
 
 interface Variant {
   tree: string;
   url: string;
   probes: Record<'gateway' | 'subgraphs', Probe>;
+  gatewayPid: number;
 }
 
 async function startVariant(tree: string, index: number, base: Parameters<typeof localEnv>[0], children: Child[]): Promise<Variant> {
@@ -82,7 +99,7 @@ async function startVariant(tree: string, index: number, base: Parameters<typeof
   await waitForMessage(subgraphs, 'ready');
   const gateway = spawnTs(
     'gateway/index.ts',
-    { ...envs.gateway, ...gatewayNodeOptions(), ...cachesOf(index) },
+    { ...envs.gateway, ...gatewayNodeOptions(), ...cachesOf(index), ...extraEnvOf(index) },
     true,
     PART === 'gateway' ? tree : ROOT,
   );
@@ -92,6 +109,7 @@ async function startVariant(tree: string, index: number, base: Parameters<typeof
   return {
     tree,
     url,
+    gatewayPid: gateway.proc.pid!,
     probes: { gateway: { kind: 'tree', pid: gateway.proc.pid! }, subgraphs: { kind: 'tree', pid: subgraphs.proc.pid! } },
   };
 }
@@ -104,6 +122,8 @@ interface Row {
   /** Share of requests that failed (an overloaded machine times out subgraph fetches). */
   failedShare: number;
   perReq: Record<string, number>;
+  /** The gateway's highest RSS in the measured window, MB. */
+  gatewayRssMb: number;
 }
 
 /** A run with more failures than this, or none served, counts in no median and no ratio. */
@@ -117,17 +137,19 @@ const median = (xs: number[]) => {
 
 function report(rows: Row[]) {
   const label = (i: number) =>
-    `${String.fromCharCode(65 + i)} (${path.relative(ROOT, TREES[i]!) || '.'}${CACHES.length > 1 ? `, caches ${CACHES[i]}` : ''})`;
+    `${String.fromCharCode(65 + i)} (${path.relative(ROOT, TREES[i]!) || '.'}${CACHES.length > 1 ? `, caches ${CACHES[i]}` : ''}${EXTRA_ENV.length > 1 && EXTRA_ENV[i] ? `, ${EXTRA_ENV[i]}` : ''})`;
   console.log(
     `\nCPU ms per request (median of the usable of ${SETTINGS.reps} reps: something served, at most ${MAX_FAILED_SHARE * 100}% failed; node ${process.version}):`,
   );
-  console.log('| workload | variant | req/s | gateway | subgraphs | postgres | redis | total |\n|---|---|---:|---:|---:|---:|---:|---:|');
+  console.log(
+    '| workload | variant | req/s | gateway | subgraphs | postgres | redis | total | gateway RSS MB (max) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  );
   for (const w of WORKLOADS) {
     TREES.forEach((_, i) => {
       const mine = rows.filter((r) => r.workload === w && r.variant === i && usable(r));
       const m = (k: string) => median(mine.map((r) => r.perReq[k] ?? 0)).toFixed(3);
       console.log(
-        `| ${w} | ${label(i)} | ${median(mine.map((r) => r.rps)).toFixed(0)} | ${m('gateway')} | ${m('subgraphs')} | ${m('postgres')} | ${m('redis')} | ${m('total')} |`,
+        `| ${w} | ${label(i)} | ${median(mine.map((r) => r.rps)).toFixed(0)} | ${m('gateway')} | ${m('subgraphs')} | ${m('postgres')} | ${m('redis')} | ${m('total')} | ${Math.max(...mine.map((r) => r.gatewayRssMb)).toFixed(0)} |`,
       );
     });
   }
@@ -209,7 +231,7 @@ async function main() {
             warmupS: SETTINGS.warmupS,
             durationS: SETTINGS.durationS,
           };
-          const { result, cpu } = await measureJob<LoadResult>(worker, { ...v.probes, ...shared }, job);
+          const { result, cpu, rssMb } = await measureJob<LoadResult>(worker, { ...v.probes, ...shared }, job, v.gatewayPid);
           if (result.failed) console.error(`${w} ${i}: ${result.failed} of ${result.requests} failed`);
           const perReq = Object.fromEntries(Object.entries(cpu).map(([k, ms]) => [k, result.count ? ms / result.count : 0]));
           perReq.total = Object.values(perReq).reduce((a, b) => a + b, 0);
@@ -220,9 +242,10 @@ async function main() {
             rps: result.rps,
             failedShare: result.requests ? result.failed / result.requests : 1,
             perReq,
+            gatewayRssMb: rssMb,
           });
           console.log(
-            `${w} ${String.fromCharCode(65 + i)} rep ${rep + 1}: ${result.rps.toFixed(0)}/s; CPU ms/req gw ${perReq.gateway!.toFixed(2)} sub ${perReq.subgraphs!.toFixed(2)} pg ${perReq.postgres!.toFixed(2)} total ${perReq.total.toFixed(2)}`,
+            `${w} ${String.fromCharCode(65 + i)} rep ${rep + 1}: ${result.rps.toFixed(0)}/s; CPU ms/req gw ${perReq.gateway!.toFixed(2)} sub ${perReq.subgraphs!.toFixed(2)} pg ${perReq.postgres!.toFixed(2)} total ${perReq.total.toFixed(2)}; gateway RSS ${rssMb.toFixed(0)} MB`,
           );
         }
       }

@@ -24,6 +24,8 @@ export function spawnTs(file: string, env: Record<string, string>, quiet = true,
       '--import',
       path.join(ROOT, 'bench/no-source-maps.mjs'),
       ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
+      // V8 flags NODE_OPTIONS refuses (bench:cpu-ab's BENCH_AB_ENV can set it per variant).
+      ...(env.BENCH_EXEC_ARGV?.split(' ').filter(Boolean) ?? []),
     ],
     env: { ...process.env, NODE_ENV: 'production', ...env },
     stdio: quiet ? ['ignore', 'ignore', 'inherit', 'ipc'] : 'inherit',

@@ -95,14 +95,7 @@ export function withHeader(response: FetcherResponse, name: string, value: strin
         else if (value !== null) yield [k, value];
     },
   } as unknown as FetcherResponse['headers'];
-  return new Proxy(response, {
-    get(target, prop) {
-      if (prop === 'headers') return headers;
-      if (prop === 'clone') return () => withHeader(target.clone(), name, value);
-      const v: unknown = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+  return proxied(response, { headers, clone: () => withHeader(response.clone(), name, value) });
 }
 
 /**
@@ -112,15 +105,21 @@ export function withHeader(response: FetcherResponse, name: string, value: strin
  */
 export function withParsedBody(response: FetcherResponse, parsed: unknown): FetcherResponse {
   let pending = true;
+  return proxied(response, {
+    json: async (): Promise<unknown> => {
+      if (!pending) return response.json();
+      pending = false;
+      return parsed;
+    },
+    clone: () => response.clone(),
+  });
+}
+
+/** `response` with some of its members replaced; the others read from it (methods bound to it). */
+function proxied(response: FetcherResponse, overrides: Partial<FetcherResponse>): FetcherResponse {
   return new Proxy(response, {
     get(target, prop) {
-      if (prop === 'json')
-        return async (): Promise<unknown> => {
-          if (!pending) return target.json();
-          pending = false;
-          return parsed;
-        };
-      if (prop === 'clone') return () => target.clone();
+      if (Object.hasOwn(overrides, prop)) return overrides[prop as keyof FetcherResponse];
       const v: unknown = Reflect.get(target, prop, target);
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
