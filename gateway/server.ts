@@ -13,6 +13,7 @@ import type { GraphQLSchema } from 'graphql';
 import type { GatewayConfig } from '../platform/config.js';
 import { createErrorFormatter } from '../platform/errors.js';
 import { createServiceApp, jsonNestingCheck } from '../platform/http.js';
+import { createApolloLogger } from '../platform/logger.js';
 import type { Logger } from '../platform/logger.js';
 import { inputRulesPlugin } from '../platform/input-rules.js';
 import { createRequestTelemetry, createServiceObservability, createSubgraphFetchMetrics } from '../platform/observability/index.js';
@@ -92,6 +93,7 @@ function createFederation(deps: {
   });
   const dataSources: ServiceMap = {};
   const gateway = new ApolloGateway({
+    logger: createApolloLogger(log),
     supergraphSdl: async ({ update }) => {
       state.attach(update);
       const sources = followSupergraphSources(config, deps.initial.supergraph.hash, state.offer, log);
@@ -182,9 +184,11 @@ async function startApollo(
   gateway: ReturnType<typeof createFederation>['gateway'],
   parts: EdgePart[],
   shape: { edge: Edge; apq: PersistedQueries['apq'] },
+  log: Logger,
 ) {
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
+    logger: createApolloLogger(log),
     formatError,
     includeStacktraceInErrorResponses: false,
     introspection: config.NODE_ENV !== 'production',
@@ -286,7 +290,7 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
   parts.push({ name: 'cache', plugins: responseCache.plugins });
   // Last: streams an operation's deferred parts once everything before has let it through.
   parts.push({ name: 'defer', plugins: [federation.deferPlugin] });
-  const apollo = await startApollo(config, formatError, federation.gateway, parts, { edge, apq: persisted.apq });
+  const apollo = await startApollo(config, formatError, federation.gateway, parts, { edge, apq: persisted.apq }, log);
 
   const { app, health, finish } = createServiceApp({
     middleware: observability.middleware,

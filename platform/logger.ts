@@ -78,3 +78,29 @@ function scrub(value: unknown, lists: readonly string[], depth = 0): unknown {
 export function serializeError(err: unknown): unknown {
   return scrub(pino.stdSerializers.err(err as Error), paramListsOf(err));
 }
+
+/** The logger interface of Apollo Server and Apollo Gateway (`@apollo/utils.logger`'s `Logger`). */
+export interface ApolloLogger {
+  debug(message?: unknown): void;
+  info(message?: unknown): void;
+  warn(message?: unknown): void;
+  error(message?: unknown): void;
+}
+
+/**
+ * Apollo Server's and Apollo Gateway's own messages (a request during shutdown, a schema loaded,
+ * a plugin's failure) as lines of this service's JSON log, not plain text on the console beside
+ * it, where a log pipeline that parses JSON drops or mangles them. An Error goes through the
+ * same serializer as ours (no statement parameters).
+ */
+export function createApolloLogger(log: Logger): ApolloLogger {
+  const apollo = log.child({ component: 'apollo' });
+  const at =
+    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (message?: unknown): void => {
+      // The message through the serializer too: a driver's error repeats its statement's values there.
+      if (message instanceof Error) apollo[level]({ err: message }, (serializeError(message) as { message: string }).message);
+      else apollo[level](typeof message === 'string' ? message : String(message));
+    };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}

@@ -16,6 +16,7 @@ import { createInternalRouter } from './internal-rpc.js';
 import type { InternalRoute } from './internal-rpc.js';
 import { requestedLsn, writesReport } from './consistency.js';
 import { CONSISTENCY_LSN_HEADER } from './lsn.js';
+import { createApolloLogger } from './logger.js';
 import type { Logger } from './logger.js';
 import type { RunnableService } from './run-service.js';
 import { observeBatches } from './loaders.js';
@@ -145,6 +146,7 @@ function createSubgraphApollo<S extends Record<string, unknown>, L>(
   const database: Database<Record<string, unknown>> = opts.database;
   return new ApolloServer<SubgraphContext<S, L>>({
     schema: buildSubgraphSchema([{ typeDefs: opts.typeDefs, resolvers: opts.resolvers as GraphQLResolverMap<unknown> }]),
+    logger: createApolloLogger(log),
     formatError: createErrorFormatter(log),
     includeStacktraceInErrorResponses: false,
     // Only the gateway talks to a subgraph, and it loads the committed supergraph, never introspection.

@@ -58,4 +58,24 @@ describe('fault harness (one process per service)', () => {
     await cluster.restore('catalog');
     expect((await fetch(url, { signal: AbortSignal.timeout(5_000) })).status).toBe(200);
   }, 30_000);
+
+  it("every line a service writes is one JSON object, Apollo Server's and Apollo Gateway's own messages included", () => {
+    const apollo: { name: string; msg: string }[] = [];
+    for (const name of ['users', 'catalog', 'orders', 'billing', 'gateway'] as const) {
+      for (const line of cluster.logs(name).split('\n').filter(Boolean)) {
+        let entry: { component?: string; msg?: string; name?: string };
+        try {
+          entry = JSON.parse(line) as typeof entry;
+        } catch {
+          throw new Error(`${name} wrote a line that is not JSON: ${line.slice(0, 300)}`);
+        }
+        if (entry.component === 'apollo') apollo.push({ name, msg: entry.msg ?? '' });
+      }
+    }
+    // Apollo Gateway says so at info when it loads the supergraph: before, on the console as plain text.
+    expect(apollo).toContainEqual({
+      name: 'gateway',
+      msg: expect.stringMatching(/^Gateway successfully loaded schema/),
+    });
+  });
 });
