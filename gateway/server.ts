@@ -344,6 +344,11 @@ export async function createGatewayServer(config: GatewayConfig): Promise<Runnab
     : undefined;
 
   observability.metrics.gauge('graphql_subscriptions_open', 'Subscriptions open in this process.', () => eventStreamStats.open);
+  observability.metrics.gauge(
+    'gateway_client_registry_bad_files',
+    'Client registry files (client.json, manifests) whose last read failed: skipped, their last good state served. Above 0: a partner change is not being applied.',
+    () => persisted.registryBadFiles(),
+  );
   observability.metrics.gauge('websocket_connections_open', 'WebSocket connections open on this gateway.', () =>
     subscriptions.clientCount(),
   );

@@ -213,6 +213,7 @@ describe('Grafana dashboard', () => {
       'events_consumer_lag',
       'graphql_subscriptions_open',
       'gateway_subgraph_breaker_state',
+      'gateway_client_registry_bad_files',
     ]) {
       expect(names).toContain(family);
     }

@@ -7,7 +7,7 @@ import { parse, print } from 'graphql';
 import { addTypenameToDocument } from '@apollo/client/utilities';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../scripts/compose-supergraph.js';
-import { runPartner, writeApolloManifest } from './support/partner.js';
+import { registryBadFiles, runPartner, writeApolloManifest } from './support/partner.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack } from './support/stack.js';
 
@@ -18,7 +18,7 @@ import type { Stack } from './support/stack.js';
 const run = promisify(execFile);
 let stack: Stack;
 let registry: string;
-let second: { url: string; close(): Promise<void> };
+let second: { url: string; metricsUrl: string; close(): Promise<void> };
 let opsDir: string;
 
 /** `npm run partner -- <args>` as a process (the CLI itself, its exit code and its stderr). */
@@ -102,11 +102,15 @@ describe('partner onboarding without restarts', () => {
     expect((await persisted(stack.url, key, idById, { id: product.id })).body.data.product.id).toBe(product.id);
 
     // 5. A broken entry of another client is reported by name and skipped; acme is still served.
+    const metricsUrls = [stack.supergraph.metricsUrls.gateway, second.metricsUrl];
+    const badBefore = await Promise.all(metricsUrls.map(registryBadFiles));
     await mkdir(path.join(registry, 'broken'), { recursive: true });
     await writeFile(path.join(registry, 'broken', 'client.json'), '{ "name": "broken", "keys": [');
     expect(await partner('list')).toMatch(/broken: BAD ENTRY: .*client\.json: not valid JSON/);
-    await new Promise((r) => setTimeout(r, 1_200)); // two polls of the gateways over the broken file
-    expect((await persisted(stack.url, key, idById, { id: product.id })).body.data.product.id).toBe(product.id);
+    // Every gateway has read the broken file and skipped it (its gauge says so) before acme asks again.
+    for (const [i, url] of metricsUrls.entries())
+      await eventually(async () => ((await registryBadFiles(url)) === badBefore[i]! + 1 ? true : undefined), { timeoutMs: 30_000 });
+    for (const url of gateways) expect((await persisted(url, key, idById, { id: product.id })).body.data.product.id).toBe(product.id);
 
     // 6. Revoked: 401 on every gateway.
     const keyId = /key (acme-\S+)\s+active/.exec(await partner('list'))![1]!;

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runPartner } from './support/partner.js';
+import { registryBadFiles, runPartner } from './support/partner.js';
 import { eventually, startStack } from './support/stack.js';
 import type { Stack } from './support/stack.js';
 
@@ -193,11 +193,15 @@ describe('per-partner limits from the client registry', () => {
 
     const file = path.join(registry, 'strict', 'client.json');
     const entry = JSON.parse(await readFile(file, 'utf8'));
+    const badBefore = await registryBadFiles(stack.supergraph.metricsUrls.gateway);
     await writeFile(file, JSON.stringify({ ...entry, limits: { requestsPerWindow: 0, burst: 9 } }));
     expect(await partner('list')).toMatch(
       /strict: BAD ENTRY: .*strict\/client\.json: limits\.requestsPerWindow: .*; limits: Unrecognized key/,
     );
-    await new Promise((r) => setTimeout(r, 1_000)); // three polls of the gateway over the bad file
+    // The gateway has read the bad file and skipped it (its gauge says so) before the key is used again.
+    await eventually(async () => ((await registryBadFiles(stack.supergraph.metricsUrls.gateway)) === badBefore + 1 ? true : undefined), {
+      timeoutMs: 30_000,
+    });
     const still = await call(stack.url, key, id);
     expect([still.status, still.policy]).toEqual([200, '"partner";q=5;w=3600']);
   }, 60_000);

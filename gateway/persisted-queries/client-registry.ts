@@ -118,6 +118,8 @@ export interface ClientRegistry {
   refresh(): Promise<void>;
   /** Called after every read of the folder (revocations act on it). */
   onRefresh(listener: () => void): void;
+  /** Files (client.json, manifests) whose last read failed: skipped, their last good state served. As of the last read of the folder. */
+  badFiles(): number;
   stop(): void;
 }
 
@@ -138,15 +140,25 @@ type FileRead = <S extends z.ZodType>(rel: string, schema: S, check?: (value: z.
  * per distinct problem and answered with its last good value: this process's, else the store's.
  * Per file, so a broken manifest costs that manifest only and a broken client.json that client only.
  */
-function createFileReader(dir: string, log: Logger, store: LastGoodStore | undefined): FileRead {
+function createFileReader(
+  dir: string,
+  log: Logger,
+  store: LastGoodStore | undefined,
+): {
+  read: FileRead;
+  /** Ends a read of the folder: forgets the files it did not read (a client removed); how many it read bad. */ endPass(): number;
+} {
   const good = new Map<string, { text: string; value: unknown }>();
+  // Per file: its last read's problem, while it has one.
   const reported = new Map<string, string>();
+  const readThisPass = new Set<string>();
   const parse = <S extends z.ZodType>(file: string, text: string, schema: S, check?: (value: z.infer<S>) => void) => {
     const value = parseJson(file, text, schema);
     check?.(value);
     return value;
   };
-  return async (rel, schema, check) => {
+  const read: FileRead = async (rel, schema, check) => {
+    readThisPass.add(rel);
     const file = path.join(dir, rel);
     try {
       const text = await readFile(file, 'utf8').catch((err: unknown) => {
@@ -179,6 +191,13 @@ function createFileReader(dir: string, log: Logger, store: LastGoodStore | undef
       }
     }
   };
+  // Ends a read of the folder: forgets the files it did not read (a client removed); how many it read bad.
+  const endPass = () => {
+    for (const rel of reported.keys()) if (!readThisPass.has(rel)) reported.delete(rel);
+    readThisPass.clear();
+    return reported.size;
+  };
+  return { read, endPass };
 }
 
 /** One client as the gateway serves it: its keys if its client.json (or its last good copy) reads; each live manifest that reads. */
@@ -208,7 +227,8 @@ const checkIds = (manifest: z.infer<typeof manifestSchema>) => {
 /** A registry that re-reads `dir` every pollMs; an empty dir (or none) is no clients. */
 export async function createClientRegistry(dir: string, pollMs: number, log: Logger, store?: LastGoodStore): Promise<ClientRegistry> {
   let snapshot: RegistrySnapshot = { keys: [], manifests: new Map() };
-  const read = createFileReader(dir, log, store);
+  let badFiles = 0;
+  const reader = createFileReader(dir, log, store);
   const readAll = async () => {
     const names = await readdir(dir, { withFileTypes: true }).then(
       (entries) => entries.filter((e) => e.isDirectory() && clientNameSchema.safeParse(e.name).success).map((e) => e.name),
@@ -217,7 +237,7 @@ export async function createClientRegistry(dir: string, pollMs: number, log: Log
     const keys: PartnerKey[] = [];
     const manifests = new Map<string, Manifest>();
     for (const name of names.sort()) {
-      const served = await readServedClient(read, dir, name);
+      const served = await readServedClient(reader.read, dir, name);
       if (!served) continue;
       const limits = served.entry.limits;
       for (const k of served.entry.keys)
@@ -225,6 +245,7 @@ export async function createClientRegistry(dir: string, pollMs: number, log: Log
       manifests.set(name, served.manifest);
     }
     snapshot = { keys, manifests };
+    badFiles = reader.endPass();
     for (const listener of listeners) listener();
   };
   // One read at a time, in order: on a slow volume or a busy event loop a read can outlast the poll
@@ -251,6 +272,7 @@ export async function createClientRegistry(dir: string, pollMs: number, log: Log
     current: () => snapshot,
     refresh,
     onRefresh: (l) => void listeners.push(l),
+    badFiles: () => badFiles,
     stop: () => {
       stopped = true;
       clearTimeout(timer);

@@ -28,6 +28,8 @@ export interface PersistedQueries {
   /** Aborted when this partner key is revoked: the subscriptions opened with it end (UNAUTHENTICATED). */
   revocationOf: (partnerId: string) => AbortSignal;
   plugins: ApolloServerPlugin<GatewayContext>[];
+  /** Client registry files whose last read failed (skipped, their last good state served); 0 without a registry. */
+  registryBadFiles(): number;
   /** Whether a manifest lists the request's operation (its metrics label may be its name). */
   isListed(request: { query?: string; extensions?: Record<string, unknown> }): boolean;
 }
@@ -72,6 +74,7 @@ export async function createPersistedQueries(config: GatewayConfig, redis: Redis
     documentById: (client, id) => safelist.body(client, id),
     revocationOf: revocations.signalFor,
     plugins: [createTrustedDocumentsPlugin(safelist), createCachePolicyPlugin(), ...(registry ? [stopWith(registry)] : [])],
+    registryBadFiles: () => registry?.badFiles() ?? 0,
     // By id only (the hash the request names, or of its text): no lexer pass on the metrics path.
     isListed: (request) => {
       const { id } = requestedOperationOf(request);

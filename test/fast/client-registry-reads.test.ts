@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -35,6 +35,32 @@ describe('client registry reads', () => {
       release!();
       await Promise.all([older, newer]);
       expect(registry.current().keys.map((k) => k.id)).toEqual(['fresh-1']);
+    } finally {
+      registry.stop();
+    }
+  });
+
+  it('counts the files its last read skipped as bad: a broken manifest and a broken client.json, until fixed or removed', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'registry-bad-'));
+    const manifests = { '1.0': { publishedAt: new Date().toISOString(), retired: false } };
+    await writeJsonAtomic(path.join(dir, 'acme', CLIENT_FILE), { name: 'acme', keys: [], manifests });
+    const manifest = path.join(dir, 'acme', 'manifests', '1.0.json');
+    const good = { format: 'apollo-persisted-query-manifest', version: 1, operations: [] };
+    await writeJsonAtomic(manifest, good);
+    const registry = await createClientRegistry(dir, 60_000, createLogger('test', 'silent'));
+    try {
+      expect(registry.badFiles()).toBe(0);
+      await writeFile(manifest, '{ "format": "apollo-persisted-query-manifest", ');
+      await writeJsonAtomic(path.join(dir, 'broken', CLIENT_FILE), { name: 'broken', keys: 'not a list' });
+      await registry.refresh();
+      expect(registry.badFiles()).toBe(2);
+      await writeJsonAtomic(manifest, good);
+      await registry.refresh();
+      expect(registry.badFiles()).toBe(1);
+      // A client removed is no longer read, so no longer counted.
+      await rm(path.join(dir, 'broken'), { recursive: true });
+      await registry.refresh();
+      expect(registry.badFiles()).toBe(0);
     } finally {
       registry.stop();
     }

@@ -29,3 +29,11 @@ export async function writeApolloManifest(file: string, operations: { name: stri
   await writeFile(file, JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations: withIds }));
   return withIds.map((o) => o.id);
 }
+
+/** A gateway's `gateway_client_registry_bad_files`: registry files its last read of the folder skipped as bad. */
+export async function registryBadFiles(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const value = /^gateway_client_registry_bad_files(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1];
+  if (value === undefined) throw new Error(`${metricsUrl}/metrics has no gateway_client_registry_bad_files`);
+  return Number(value);
+}
