@@ -140,14 +140,7 @@ type FileRead = <S extends z.ZodType>(rel: string, schema: S, check?: (value: z.
  * per distinct problem and answered with its last good value: this process's, else the store's.
  * Per file, so a broken manifest costs that manifest only and a broken client.json that client only.
  */
-function createFileReader(
-  dir: string,
-  log: Logger,
-  store: LastGoodStore | undefined,
-): {
-  read: FileRead;
-  /** Ends a read of the folder: forgets the files it did not read (a client removed); how many it read bad. */ endPass(): number;
-} {
+function createFileReader(dir: string, log: Logger, store: LastGoodStore | undefined): { read: FileRead; endPass: () => number } {
   const good = new Map<string, { text: string; value: unknown }>();
   // Per file: its last read's problem, while it has one.
   const reported = new Map<string, string>();
