@@ -35,6 +35,7 @@ const SETTINGS = {
   connections: env('BENCH_CONNECTIONS', 8),
   scale: env('BENCH_SCALE', 0.1),
   users: env('BENCH_USERS', 200),
+  firstVisitUsers: env('BENCH_FIRST_VISIT_USERS', 10_000),
   primeS: env('BENCH_AB_PRIME_S', 5),
 };
 const TREES = (process.env.BENCH_AB_TREES ?? '.').split(',').map((t) => path.resolve(ROOT, t));
@@ -200,19 +201,30 @@ async function main() {
     if (redisPid) shared.redis = { kind: 'process', pid: redisPid };
 
     const sign = await createUserTokenSigner(keys);
-    const customers = data.users.filter((u) => u.role === 'CUSTOMER').slice(0, SETTINGS.users);
+    const allCustomers = data.users.filter((u) => u.role === 'CUSTOMER');
+    const customers = allCustomers.slice(0, SETTINGS.users);
     const tokens = await Promise.all(customers.map((u) => sign(u.id)));
-    const jobs: Record<string, { bodies: string[]; auth: unknown }> = {
+    // First visits: users apart from the returning ones, and no variant's rotation sends one twice.
+    const firstVisitTokens = WORKLOADS.includes('account-first-visit')
+      ? await Promise.all(allCustomers.slice(SETTINGS.users, SETTINGS.users + SETTINGS.firstVisitUsers).map((u) => sign(u.id)))
+      : [];
+    const accountPage = [JSON.stringify({ query: printDocument(ACCOUNT_PAGE), variables: { n: 20 } })];
+    const jobs: Record<string, { bodies: string[]; auth: unknown; firstVisits?: boolean }> = {
       storefront: { bodies: data.categoryIds.map((c) => JSON.stringify({ query: STOREFRONT, variables: { c } })), auth: { mode: 'none' } },
-      account: { bodies: [JSON.stringify({ query: printDocument(ACCOUNT_PAGE), variables: { n: 20 } })], auth: { mode: 'bearer', tokens } },
+      account: { bodies: accountPage, auth: { mode: 'bearer', tokens } },
+      'account-first-visit': { bodies: accountPage, auth: { mode: 'bearer', tokens: firstVisitTokens }, firstVisits: true },
+    };
+    const jobFor = (w: string, variant: number) => {
+      const { firstVisits, ...job } = jobs[w]!;
+      return firstVisits ? { ...job, rotation: `first-visit:${variant}` } : job;
     };
     // Unmeasured first: JIT, statement caches and pools warm in every variant before any comparison.
-    for (const v of variants)
+    for (const [i, v] of variants.entries())
       for (const w of WORKLOADS)
         await runJob(worker, {
           kind: 'http',
           url: v.url,
-          ...jobs[w]!,
+          ...jobFor(w, i),
           connections: SETTINGS.connections,
           warmupS: 0,
           durationS: SETTINGS.primeS,
@@ -226,7 +238,7 @@ async function main() {
           const job = {
             kind: 'http',
             url: v.url,
-            ...jobs[w]!,
+            ...jobFor(w, i),
             connections: SETTINGS.connections,
             warmupS: SETTINGS.warmupS,
             durationS: SETTINGS.durationS,

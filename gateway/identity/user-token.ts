@@ -1,10 +1,11 @@
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet } from 'jose';
 import type { JWTPayload } from 'jose';
 import type { GatewayConfig } from '../../platform/config.js';
 import { ANONYMOUS } from '../../platform/auth/identity.js';
 import type { Identity } from '../../platform/auth/identity.js';
 import { unauthenticated } from '../../platform/errors.js';
 import { createVerifiedTokens } from '../../platform/auth/verified-tokens.js';
+import { verifyJwt } from '../../platform/auth/jwt-verify.js';
 
 interface Issuer {
   jwks: ReturnType<typeof createRemoteJWKSet>;
@@ -61,13 +62,12 @@ export function createClientAuth(config: GatewayConfig) {
   async function verifyWithIssuers(token: string): Promise<JWTPayload> {
     for (const issuer of issuers) {
       try {
-        const { payload } = await jwtVerify(token, issuer.jwks, {
+        return await verifyJwt(token, (header) => issuer.jwks(header), {
           issuer: issuer.issuer,
           ...(issuer.audience ? { audience: issuer.audience } : {}),
           algorithms: issuer.algorithms,
           requiredClaims: ['sub', 'exp'],
         });
-        return payload;
       } catch {
         // try the next issuer
       }

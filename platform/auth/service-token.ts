@@ -1,9 +1,10 @@
 import { createPrivateKey, sign as cryptoSign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { createLocalJWKSet, decodeProtectedHeader, importJWK, jwtVerify, exportJWK, generateKeyPair } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, importJWK, exportJWK, generateKeyPair } from 'jose';
 import type { JWK } from 'jose';
 import type { Identity, Role } from './identity.js';
 import { createVerifiedTokens } from './verified-tokens.js';
+import { verifyJwt } from './jwt-verify.js';
 
 /**
  * Service-to-service trust. Every request a subgraph serves carries `x-internal-token`: a
@@ -103,7 +104,11 @@ export function createServiceTokenVerifier(trusted: { keys: JWK[] }): ServiceTok
       if (hit) return { service: hit.service, identity: { ...hit.identity, scopes: [...hit.identity.scopes] } };
       try {
         const { kid } = decodeProtectedHeader(token);
-        const { payload } = await jwtVerify(token, jwks, { audience: AUDIENCE, algorithms: ['ES256'], requiredClaims: ['exp'] });
+        const payload = await verifyJwt(token, (header) => jwks(header), {
+          audience: AUDIENCE,
+          algorithms: ['ES256'],
+          requiredClaims: ['exp'],
+        });
         if (!kid || !payload.iss || keyOwner(kid) !== payload.iss) return null;
         const claimed = payload.role;
         const role: Role | null = claimed === 'ADMIN' || claimed === 'CUSTOMER' ? claimed : null;
