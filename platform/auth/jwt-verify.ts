@@ -28,16 +28,18 @@ interface NodeAlgorithm {
 }
 
 /** RFC 7518 §3: the algorithms our issuers use, as node:crypto names them; any other is refused. */
-const ALGORITHMS: Record<string, NodeAlgorithm> = {
-  ES256: {
-    digest: 'sha256',
-    keyType: 'ec',
-    check: (key) => key.asymmetricKeyDetails?.namedCurve === 'prime256v1',
-    dsaEncoding: 'ieee-p1363',
-  },
-  RS256: { digest: 'sha256', keyType: 'rsa', check: (key) => (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048 },
-  EdDSA: { digest: null, keyType: 'ed25519' },
-};
+const ALGORITHMS = new Map<string, NodeAlgorithm>(
+  Object.entries({
+    ES256: {
+      digest: 'sha256',
+      keyType: 'ec',
+      check: (key) => key.asymmetricKeyDetails?.namedCurve === 'prime256v1',
+      dsaEncoding: 'ieee-p1363',
+    },
+    RS256: { digest: 'sha256', keyType: 'rsa', check: (key) => (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048 },
+    EdDSA: { digest: null, keyType: 'ed25519' },
+  } satisfies Record<string, NodeAlgorithm>),
+);
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const NONE_HEADER = Buffer.from('{"alg":"none"}').toString('base64url');
@@ -59,7 +61,7 @@ export async function verifyJwt(token: string, resolveKey: KeyResolver, options:
   // `crit` names extensions this verifier does not implement (among them `b64: false`): refuse, as jose does.
   if ('crit' in header || 'b64' in header) throw new errors.JWSInvalid('Unsupported JWS header parameter');
   const alg = header.alg ?? '';
-  const algorithm = ALGORITHMS[alg];
+  const algorithm = ALGORITHMS.get(alg);
   if (!algorithm || !options.algorithms.includes(alg))
     throw new errors.JOSEAlgNotAllowed('"alg" (Algorithm) Header Parameter value not allowed');
   const key = asKeyObject(await resolveKey(header));

@@ -42,6 +42,9 @@ describe('verifyJwt', () => {
     await expect(verify(`${enc({ alg: 'HS256', kid: es.kid })}.${payload}.AAAA`, es.jwks, ['ES256', 'HS256'])).rejects.toThrow(
       /not allowed/,
     );
+    // Names an object's prototype carries are no algorithm either.
+    for (const alg of ['constructor', '__proto__', 'toString'])
+      await expect(verify(`${enc({ alg, kid: es.kid })}.${payload}.AAAA`, es.jwks, [alg])).rejects.toThrow(/not allowed/);
   });
 
   it('refuses a changed payload, a signature from another key, and characters outside base64url', async () => {
