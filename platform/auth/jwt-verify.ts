@@ -4,13 +4,13 @@ import type { JWTClaimVerificationOptions, JWTPayload, ProtectedHeaderParameters
 
 /**
  * `jwtVerify` of jose with the signature checked synchronously by node:crypto. jose runs every
- * verification through WebCrypto, whose promise job cost about twice the signature itself (0.18
- * against 0.09 ms of CPU per ES256 token, bench/token-verify.ts): a subgraph pays it once per
- * caller and gateway token, the gateway once per user token, so on first visits it is a real
- * share of both. jose still does the rest: the header's decoding, the key's choice from a JWKS,
- * and every claim check (`UnsecuredJWT.decode` over the same payload runs jose's claim validation;
- * its `alg: none` header is ours, never the token's). The signer's side is `signJwt` in
- * service-token.ts.
+ * verification through WebCrypto, whose job and promise cost about as much again as the signature
+ * (0.16-0.18 against 0.10 ms of CPU per ES256 token, `npx tsx bench/token-verify.ts`): a subgraph
+ * pays it for every service token it has not seen (one per caller and gateway every 30 s), the
+ * gateway for every user token, so a first visit pays it at each. jose still does the rest: the
+ * header's decoding, the key's choice from a JWKS, and every claim check (`UnsecuredJWT.decode`
+ * over the same payload runs jose's claim validation; its `alg: none` header is ours, never the
+ * token's). The signer's side is `signJwt` in service-token.ts.
  */
 export interface JwtVerifyOptions extends JWTClaimVerificationOptions {
   /** The algorithms this issuer may use: a token never picks its own (no `none`, no HS256). */
