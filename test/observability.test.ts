@@ -190,6 +190,25 @@ describe('operation labels', () => {
 });
 
 describe('Grafana dashboard', () => {
+  it('lays its panels out on the 24-column grid without overlaps, each with its own id', () => {
+    const dashboard = JSON.parse(readFileSync(path.join(ROOT, 'deploy/grafana/supergraph-dashboard.json'), 'utf8')) as {
+      panels: { id: number; title: string; gridPos: { x: number; y: number; w: number; h: number } }[];
+    };
+    const panels = dashboard.panels;
+    expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
+    expect(panels.filter(({ gridPos: g }) => g.x < 0 || g.w < 1 || g.x + g.w > 24).map((p) => p.title)).toEqual([]);
+    const overlaps = panels.flatMap((a, i) =>
+      panels
+        .slice(i + 1)
+        .filter(
+          ({ gridPos: b }) =>
+            a.gridPos.x < b.x + b.w && b.x < a.gridPos.x + a.gridPos.w && a.gridPos.y < b.y + b.h && b.y < a.gridPos.y + a.gridPos.h,
+        )
+        .map((b) => `${a.title} / ${b.title}`),
+    );
+    expect(overlaps).toEqual([]);
+  });
+
   it('queries only metrics that some service exposes', async () => {
     const dashboard = JSON.parse(readFileSync(path.join(ROOT, 'deploy/grafana/supergraph-dashboard.json'), 'utf8')) as {
       panels: { targets?: { expr: string }[] }[];
