@@ -12,7 +12,7 @@ import { measureJob } from './measure.js';
 import { findPids, postmasterPid } from './proc-cpu.js';
 import type { Probe } from './proc-cpu.js';
 import { runJob, spawnTs, waitForGraphql, waitForMessage } from './processes.js';
-import { gatewayNodeOptions } from './shipped-node-options.js';
+import { benchGatewayLimits, gatewayNodeOptions } from './shipped-node-options.js';
 import { createUserTokenSigner } from './user-tokens.js';
 import { STOREFRONT } from './workloads.js';
 import type { Child } from './processes.js';
@@ -181,7 +181,6 @@ async function main() {
     const data = await loadBenchData(databaseUrls, scaledSize(SETTINGS.scale));
     console.log(`data: ${data.summary}; trees: ${TREES.join(', ')}`);
     const keys = await generateLocalKeys();
-    const unlimited = '1000000000';
     const base = {
       keys,
       databaseUrls,
@@ -190,7 +189,7 @@ async function main() {
       logLevel: 'error',
       nodeEnv: 'production' as const,
       eventNamespace: 'bench-ab:',
-      extra: { gateway: { RATE_LIMIT_ANONYMOUS: unlimited, RATE_LIMIT_USER: unlimited, RATE_LIMIT_PARTNER: unlimited } },
+      extra: { gateway: benchGatewayLimits() },
     };
     const variants: Variant[] = [];
     for (const [i, tree] of TREES.entries()) variants.push(await startVariant(tree, i, base, children));

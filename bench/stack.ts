@@ -11,7 +11,7 @@ import type { EmbeddedPostgres } from './databases.js';
 import { loadBenchData } from './load-data.js';
 import type { BenchData } from './load-data.js';
 import { findPids, postmasterPid } from './proc-cpu.js';
-import { gatewayNodeOptions } from './shipped-node-options.js';
+import { benchGatewayLimits, gatewayNodeOptions } from './shipped-node-options.js';
 import type { Probe } from './proc-cpu.js';
 import { spawnTs, waitForGraphql, waitForMessage } from './processes.js';
 import type { Child } from './processes.js';
@@ -53,7 +53,6 @@ async function loadData(pg: EmbeddedPostgres) {
 /** The env of every service, from localEnv, on fresh ports. */
 async function servicesEnv(keys: LocalKeys, databaseUrls: Record<Subgraph, string>, redis: RedisServer) {
   const ports = await freeServicePorts();
-  const unlimited = '1000000000';
   // /metrics is never on the public port: the cache hit rate is read from this one.
   const oursMetricsPort = await freePort();
   const envs = localEnv({
@@ -65,17 +64,8 @@ async function servicesEnv(keys: LocalKeys, databaseUrls: Record<Subgraph, strin
     logLevel: 'error',
     nodeEnv: 'production',
     eventNamespace: 'bench:',
-    // The peers have no rate limits; ours keeps its limiter running but with limits out of reach.
-    // The leases as docker-compose.yml and deploy/k8s ship them (one Redis call per lease, not per request).
-    extra: {
-      gateway: {
-        RATE_LIMIT_ANONYMOUS: unlimited,
-        RATE_LIMIT_USER: unlimited,
-        RATE_LIMIT_PARTNER: unlimited,
-        RATE_LIMIT_LEASE: '10',
-        COST_BUDGET_LEASE: '500',
-      },
-    },
+    // The peers have no rate limits; ours keeps its limiter running, with the shipped leases.
+    extra: { gateway: benchGatewayLimits() },
   });
   return { envs, gatewayPort: ports.gateway, oursMetricsPort };
 }
