@@ -41,13 +41,23 @@ export class SubgraphTimeoutError extends Error {
  * it is the public path. Not a WHATWG `Response`: `new Response(buffer)` wraps the buffer in a web
  * ReadableStream that `text()` reads back through the stream machinery, the per-call cost this
  * module exists to avoid; the headers are a read view of Node's own object for the same reason
- * (Apollo only reads them), hence the one cast.
+ * (Apollo only reads them), hence the one cast. The body may be given as a function that makes
+ * it, called (once) only if something reads the bytes: an answer the entity cache assembled is
+ * handed on parsed (withParsedBody), and usually nothing reads its text.
  */
-export function respond(url: string, status: number, statusText: string, headers: http.IncomingHttpHeaders, body: Buffer): FetcherResponse {
+export function respond(
+  url: string,
+  status: number,
+  statusText: string,
+  headers: http.IncomingHttpHeaders,
+  body: Buffer | (() => Buffer),
+): FetcherResponse {
   let used = false;
+  let made: Buffer | undefined = typeof body === 'function' ? undefined : body;
+  const bytes = () => (made ??= (body as () => Buffer)());
   const text = async () => {
     used = true;
-    return body.toString('utf8');
+    return bytes().toString('utf8');
   };
   const response: FetcherResponse = {
     get bodyUsed() {
@@ -73,9 +83,10 @@ export function respond(url: string, status: number, statusText: string, headers
     json: async (): Promise<unknown> => JSON.parse(await text()),
     arrayBuffer: async () => {
       used = true;
-      return body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer;
+      const b = bytes();
+      return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
     },
-    clone: () => respond(url, status, statusText, headers, body),
+    clone: () => respond(url, status, statusText, headers, made ?? bytes),
   };
   return response;
 }

@@ -279,10 +279,12 @@ async function entitiesFetch(
   // Nothing to keep and nothing to merge: the answer goes on unread.
   if (!keep && !partial) return maskPrivate(response);
   const answer = JSON.parse(await response.clone().text()) as EntitiesAnswer;
-  if (keep) keepEntities(ctx, keep, { answer, fetch, missing, since, looked: keys && known ? { keys, scope: known } : null });
+  const texts = keep
+    ? keepEntities(ctx, keep, { answer, fetch, missing, since, looked: keys && known ? { keys, scope: known } : null })
+    : [];
   // Read once here: the data source gets the parsed answer (what was kept is already text).
   if (!partial) return maskPrivate(withParsedBody(response, answer));
-  return merged(url, response, answer, hits, missing);
+  return merged(url, response, answer, hits, { missing, texts });
 }
 
 interface EntitiesAnswer {
@@ -322,19 +324,21 @@ function keepEntities(
     /** The lookup's keys and the scope they were made for (the answer's may differ). */
     looked: { keys: string[]; scope: CacheScope } | null;
   },
-) {
+): string[] {
   const { policy, groups, partition } = keep;
   const entities = got.answer.data?._entities;
-  if (got.answer.errors?.length || !Array.isArray(entities)) return;
+  if (got.answer.errors?.length || !Array.isArray(entities)) return [];
   // Keys made for another scope would file a private answer where anyone finds it: made anew then.
   const keys = got.looked?.scope === policy.scope ? got.looked.keys : entityKeys(partition, got.fetch);
+  // Each kept entity's text, by its place in the answer: a merged answer reuses it.
+  const texts: string[] = [];
   const entries = got.missing.flatMap((i, j) => {
     const group = groups[j];
-    return group && group !== UNTAGGABLE && entities[j]
-      ? [{ key: keys[i]!, body: JSON.stringify(entities[j]), tags: group.split(' ') }]
-      : [];
+    if (!group || group === UNTAGGABLE || !entities[j]) return [];
+    return [{ key: keys[i]!, body: (texts[j] = JSON.stringify(entities[j])), tags: group.split(' ') }];
   });
   if (entries.length) ctx.write(entries, Math.min(ctx.maxTtlMs, policy.maxAgeMs), got.since);
+  return texts;
 }
 
 /** Tags of several entries as one header value (`*` wins). */
@@ -349,25 +353,31 @@ function assembled(url: string, scope: CacheScope, hits: CacheEntry[]): FetcherR
   return hitResponse(url, body, scope, ttlMs, unionTags(hits.map((h) => h.tags)));
 }
 
-/** The subgraph's answer for the missing representations, put back in place among the hits. */
+/**
+ * The subgraph's answer for the missing representations, put back in place among the hits (`texts`:
+ * the fetched entities already serialised to be kept, by their place in the answer).
+ */
 function merged(
   url: string,
   response: FetcherResponse,
   answer: EntitiesAnswer,
   hits: (CacheEntry | null)[],
-  missing: number[],
+  fetchedAt: { missing: number[]; texts: string[] },
 ): FetcherResponse {
+  const { missing, texts } = fetchedAt;
   const fetched = answer.data?._entities ?? [];
   const at = new Map(missing.map((i, j) => [i, j]));
-  const parts = hits.map((h, i) => (h ? h.body : JSON.stringify(fetched[at.get(i)!] ?? null)));
   const errors = answer.errors?.map((e) =>
     e.path?.[0] === '_entities' && typeof e.path[1] === 'number'
       ? { ...e, path: ['_entities', missing[e.path[1]] ?? e.path[1], ...e.path.slice(2)] }
       : e,
   );
   const empty = answer.data === null && !hits.some(Boolean);
-  const data = empty ? 'null' : `{"_entities":[${parts.join(',')}]}`;
-  const body = `{"data":${data}${errors?.length ? `,"errors":${JSON.stringify(errors)}` : ''}}`;
+  // Text now (the parsed entities below are handed on, and may be changed by whoever takes them),
+  // joined into bytes only if something reads them: the data source takes the parsed answer.
+  const parts = hits.map((h, i) => (h ? h.body : (texts[at.get(i)!] ?? JSON.stringify(fetched[at.get(i)!] ?? null))));
+  const tail = errors?.length ? `,"errors":${JSON.stringify(errors)}` : '';
+  const body = () => Buffer.from(`{"data":${empty ? 'null' : `{"_entities":[${parts.join(',')}]}`}${tail}}`);
   // The same answer parsed for the data source: the hits' text, the fetched entities as they are.
   const parsed = {
     data: empty ? null : { _entities: hits.map((h, i) => (h ? (JSON.parse(h.body) as unknown) : (fetched[at.get(i)!] ?? null))) },
@@ -381,5 +391,5 @@ function merged(
   // Part hits: no better than `cache` where it came from (gateway/cache/tagged-store.ts FetchMark).
   const readFrom = readFromOf(response.headers) && 'cache';
   const headers = { ...nodeHeaders(response), 'cache-control': cacheControl, [CACHE_TAGS_HEADER]: tags, [READ_SOURCE_HEADER]: readFrom };
-  return withParsedBody(respond(url, 200, 'OK', headers, Buffer.from(body)), parsed);
+  return withParsedBody(respond(url, 200, 'OK', headers, body), parsed);
 }

@@ -54,8 +54,14 @@ export interface DeferredOperation {
   variables: Record<string, unknown>;
 }
 
+// Asked twice per request (supergraph pinning, the deferring gateway) of a document Apollo's
+// document store hands out again for every repeat of the same query: one walk per document.
+const deferMentioned = new WeakMap<DocumentNode, boolean>();
+
 export function mentionsDefer(document: DocumentNode): boolean {
-  let found = false;
+  let found = deferMentioned.get(document);
+  if (found !== undefined) return found;
+  found = false;
   visit(document, {
     Directive(node) {
       if (node.name.value !== 'defer') return undefined;
@@ -63,6 +69,7 @@ export function mentionsDefer(document: DocumentNode): boolean {
       return BREAK;
     },
   });
+  deferMentioned.set(document, found);
   return found;
 }
 

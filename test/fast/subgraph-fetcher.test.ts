@@ -98,4 +98,18 @@ describe('subgraph fetcher', () => {
     expect(cloned).not.toBe(parsed);
     expect(response.headers.get('x-y')).toBe('z');
   });
+
+  it('a body given as a function is made only when its bytes are read, once, and clones read the same bytes', async () => {
+    let made = 0;
+    const body = () => (made++, Buffer.from('{"data":{"ok":true}}'));
+    const parsed = { data: { ok: true } };
+    const response = withParsedBody(respond('http://x/graphql', 200, 'OK', { 'content-type': 'application/json' }, body), parsed);
+    expect(await response.json()).toBe(parsed);
+    expect(made).toBe(0);
+    const clone = response.clone();
+    expect(await clone.text()).toBe('{"data":{"ok":true}}');
+    expect(await response.json()).toEqual(parsed);
+    expect(await response.clone().text()).toBe('{"data":{"ok":true}}');
+    expect(made).toBe(1);
+  });
 });
