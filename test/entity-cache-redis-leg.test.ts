@@ -128,3 +128,57 @@ describe("the response cache's lookup, on a gateway whose memory holds all Redis
     }
   });
 });
+
+/**
+ * Memory vouches for an entry only as long as this gateway remembers events (REMEMBER_MS, a minute;
+ * 1.5 s here), while Redis keeps it for its max-age (60 s) and checks its versions on every read. So
+ * an entry memory has aged out of goes to Redis even where the Redis leg is skipped: found there, it
+ * spares the subgraph fetch (the benchmark's account pages, back after ~85 s, met products of a
+ * 120 s max-age cold in memory and never asked Redis for them); invalidated since, Redis refuses it.
+ */
+describe("an entry this gateway's memory aged out of", () => {
+  const REMEMBER_MS = 1_500;
+  let aged: { store: TaggedStore; send: SendFetch };
+  const agedCounted: Counted = { hit: 0, miss: 0, skipped: 0 };
+  /** Whether `aged` answered product `n` without the subgraph. */
+  const cachedAged = async (n: number) => {
+    const before = subgraph.served();
+    expect(await productId(aged.send, n)).toBe(String(n));
+    return subgraph.served() === before;
+  };
+  const outlivedMemory = (since: number) =>
+    eventually(async () => (Date.now() - since > REMEMBER_MS + 100 ? true : undefined), { timeoutMs: 10_000 });
+
+  beforeAll(async () => {
+    // Never probed, never quiet: the Redis leg, once skipped, is asked for nothing memory lacks.
+    const policy = createLookupPolicy({ window: 20, publicWindowMs: 600_000, probeOneIn: 1_000_000 });
+    aged = await startEntityCacheStack('catalog', countersOf(agedCounted), policy, { localMaxBytes: 1024 * 1024, rememberMs: REMEMBER_MS });
+    stores.push(aged.store);
+    // The shape learnt, then 20 round trips that found nothing: the leg is skipped.
+    expect(await productId(aged.send, 0)).toBe('0');
+    for (let n = 1; n <= 20; n++) expect(await cachedAged(n)).toBe(false);
+  });
+
+  it('is asked of Redis whatever the leg, and found there spares the fetch', async () => {
+    expect(await cachedAged(500)).toBe(false);
+    const written = Date.now();
+    await eventually(async () => ((await cachedAged(500)) ? true : undefined));
+    await outlivedMemory(written);
+    expect(await cachedAged(500)).toBe(true);
+    // Read back from Redis, memory vouches for it again.
+    expect(await cachedAged(500)).toBe(true);
+    // A key memory never held is still not asked of Redis (the leg stays skipped).
+    expect(await cachedAged(501)).toBe(false);
+  });
+
+  it('invalidated since, even after this gateway has forgotten the event, is fetched again', async () => {
+    expect(await cachedAged(700)).toBe(false);
+    await eventually(async () => ((await cachedAged(700)) ? true : undefined));
+    await aged.store.invalidate(['Product:700']);
+    const invalidated = Date.now();
+    await outlivedMemory(invalidated);
+    // Another event prunes what this gateway remembers: Product:700's is gone, only Redis's versions know.
+    await aged.store.invalidate(['Product:other']);
+    expect(await cachedAged(700)).toBe(false);
+  });
+});

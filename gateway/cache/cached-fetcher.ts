@@ -6,7 +6,7 @@ import type { FetchStep } from '../subgraph-fetch-stack.js';
 import { respond, withParsedBody } from '../subgraph-fetcher.js';
 import type { SubgraphFetchInit } from '../subgraph-fetcher.js';
 import { maskPrivate } from './private-answers.js';
-import { readFromOf } from './tagged-store.js';
+import { AGED, readFromOf } from './tagged-store.js';
 import { writeBatcherOf } from './write-batcher.js';
 import type { WriteBatcher } from './write-batcher.js';
 import type { CacheEntry, FetchMark, TaggedStore } from './tagged-store.js';
@@ -149,8 +149,10 @@ const sha = (parts: string[]) => hash('sha256', parts.join('\n') + '\n', 'base64
  * entries of the fetch's own partition are served.
  */
 async function lookUp(ctx: Ctx, state: ShapeState, keys: string[]): Promise<(CacheEntry | null)[]> {
-  const found = keys.map((k) => ctx.store.peek(k));
-  const asked = keys.flatMap((k, i) => (found[i] || !ctx.policy.asksRedis(state.redis, k, state.quiet) ? [] : [i]));
+  const near = keys.map((k) => ctx.store.recall(k));
+  const found = near.map((n) => (n === AGED ? null : n));
+  // An entry memory aged out of goes to Redis whatever the leg: it outlives memory's vouching there.
+  const asked = keys.flatMap((k, i) => (found[i] || (near[i] !== AGED && !ctx.policy.asksRedis(state.redis, k, state.quiet)) ? [] : [i]));
   if (!asked.length) return found;
   const far = await ctx.store.getMany(asked.map((i) => keys[i]!));
   asked.forEach((i, j) => (found[i] = far[j] ?? null));

@@ -11,7 +11,7 @@ import { sharedMaxAgeMs } from './cached-fetcher.js';
 import type { FetchCacheCounters } from './cached-fetcher.js';
 import { createRedisLeg } from './lookup-policy.js';
 import type { LookupPolicy } from './lookup-policy.js';
-import { readFromOf, weakerReadFrom } from './tagged-store.js';
+import { AGED, readFromOf, weakerReadFrom } from './tagged-store.js';
 import type { CacheEntry, FetchMark, TaggedStore } from './tagged-store.js';
 
 export type { ResponseScope } from '../request.js';
@@ -96,8 +96,10 @@ export type FactsMemo = ReturnType<typeof createFactsMemo>;
 export function createResponseLookup(store: TaggedStore, policy: LookupPolicy): (key: string) => Promise<CacheEntry | null> {
   const leg = createRedisLeg();
   return async (key) => {
-    const near = store.peek(key);
-    if (near || !policy.asksRedis(leg, key)) return near;
+    const near = store.recall(key);
+    if (near && near !== AGED) return near;
+    // An entry memory aged out of goes to Redis whatever the leg: it outlives memory's vouching there.
+    if (near !== AGED && !policy.asksRedis(leg, key)) return null;
     const far = await store.get(key);
     policy.recordRedis(leg, far !== null);
     return far;

@@ -54,6 +54,12 @@ export interface TaggedStore {
   get(key: string): Promise<CacheEntry | null>;
   /** The entry if this process holds it and knows it fresh (memory only, no round trip; null while not `usable()`). */
   peek(key: string): CacheEntry | null;
+  /**
+   * As `peek`, or AGED: memory held the entry, within its lifetime and with no event heard against
+   * it, but longer than this gateway remembers events (REMEMBER_MS), so memory cannot vouch for it
+   * any longer; Redis can (its versions), and keeps it for its whole max-age. Worth a round trip.
+   */
+  recall(key: string): CacheEntry | typeof AGED | null;
   /** Many entries in one round trip, in order (null for each miss; all null when Redis fails). */
   getMany(keys: string[]): Promise<(CacheEntry | null)[]>;
   put(key: string, body: string, tags: string[], ttlMs: number, since: FetchMark): Promise<void>;
@@ -106,6 +112,9 @@ end
 return #KEYS
 `;
 
+/** What `recall` says of an entry memory aged out of while Redis may still hold it. */
+export const AGED = 'aged';
+
 /** Version counters outlive any entry (entries live at most their max-age), so an expired counter reads as a miss, never a stale hit. */
 const VERSION_TTL_MS = 24 * 3_600_000;
 /** How long this gateway remembers an invalidation for the write rule; a fetch older than this is not written. */
@@ -147,6 +156,8 @@ export function createTaggedStore(opts: {
   localMaxBytes: number;
   /** How much later than this gateway another may hear the same event (pub/sub fan-out; a cut one suspends), or a read replica replay it. */
   eventSkewMs: number;
+  /** How long invalidations are remembered (and so how long memory vouches for an entry). @default REMEMBER_MS */
+  rememberMs?: number;
   log: Logger;
 }): TaggedStore {
   const { prefix, log } = opts;
@@ -163,21 +174,22 @@ export function createTaggedStore(opts: {
   // tag -> [seq, at] of the last invalidation seen here; oldest first (re-set on every invalidation).
   const seen = new Map<string, [number, number]>();
   let suspendedAt = 0;
+  const rememberMs = opts.rememberMs ?? REMEMBER_MS;
   const prune = (now: number) => {
     for (const [tag, [, at]] of seen) {
-      if (now - at < REMEMBER_MS) break;
+      if (now - at < rememberMs) break;
       seen.delete(tag);
     }
   };
   // Stale: an event about one of its tags was heard after the fetch began, or less than
   // eventSkewMs before unless it was read on a primary since (a read replica, or another gateway,
   // may not have caught up with it yet).
-  const skewMs = Math.min(opts.eventSkewMs, REMEMBER_MS);
+  const skewMs = Math.min(opts.eventSkewMs, rememberMs);
   const staleFor = (inMemory: boolean) => (tags: string[], since: FetchMark, now: number) => {
     const exempt = since.readFrom === 'primary' || (!inMemory && since.readFrom === 'cache');
     return (
       since.seq <= suspendedAt ||
-      now - since.at > REMEMBER_MS ||
+      now - since.at > rememberMs ||
       tags.some((t) => {
         const last = seen.get(t);
         return last !== undefined && (last[0] > since.seq || (!exempt && last[1] > since.at - skewMs));
@@ -186,7 +198,7 @@ export function createTaggedStore(opts: {
   };
   const stale = staleFor(false);
   const usable = () => feedWhole && !epochPending && guard.available();
-  const local = createLocalEntries(opts.localMaxBytes, staleFor(true));
+  const local = createLocalEntries(opts.localMaxBytes, staleFor(true), rememberMs);
   let retry: NodeJS.Timeout | undefined;
   // One line per outage, not per event: while Redis is away every invalidation and every retry
   // fails alike (a backlog of events once wrote ~1,500 warnings in 2 s), so an outage is logged when
@@ -223,6 +235,7 @@ export function createTaggedStore(opts: {
     return found.map((f, i) => {
       if (f) return f;
       const hit = hits[j++];
+      if (!hit) local.forget(keys[i]!);
       return hit ? local.keep(keys[i]!, { body: hit[0], ttlMs: hit[1], tags: hit[2] }, mark) : null;
     });
   };
@@ -234,6 +247,7 @@ export function createTaggedStore(opts: {
       return (await getMany([key]))[0] ?? null;
     },
     peek: (key) => (usable() ? local.get(key) : null),
+    recall: (key) => (usable() ? local.recall(key) : null),
     getMany,
     async putMany(entries, ttlMs, since) {
       const now = Date.now();
@@ -302,9 +316,11 @@ export function createTaggedStore(opts: {
  * event drops an entry here as surely as in Redis. The rule's 2 s before the mark also covers an
  * entry another gateway wrote before it heard an event this one heard: Redis calls it fresh until
  * that gateway bumps the versions, memory refuses it. Callers check `usable()` first, so with Redis
- * or the feed away nothing is served from here either.
+ * or the feed away nothing is served from here either. One older than the memory of invalidations
+ * but alive and with nothing heard against it is never served from here: `recall` calls it AGED
+ * (ask Redis, which still checks its versions) until Redis answers for it.
  */
-function createLocalEntries(maxBytes: number, stale: (tags: string[], since: FetchMark, now: number) => boolean) {
+function createLocalEntries(maxBytes: number, stale: (tags: string[], since: FetchMark, now: number) => boolean, rememberMs: number) {
   interface Local {
     entry: CacheEntry;
     tags: string[];
@@ -315,23 +331,32 @@ function createLocalEntries(maxBytes: number, stale: (tags: string[], since: Fet
     maxBytes > 0
       ? new LRUCache<string, Local>({ maxSize: maxBytes, sizeCalculation: (l) => 2 * (l.entry.body.length + l.entry.tags.length) + 96 })
       : null;
+  const recall = (key: string): CacheEntry | typeof AGED | null => {
+    const l = lru?.get(key);
+    if (!l) return null;
+    const now = Date.now();
+    if (l.expiresAt > now && !stale(l.tags, l.mark, now)) return { ...l.entry, ttlMs: l.expiresAt - now };
+    // Alive, and nothing heard against it but its age (the same rule, as if read just now): Redis may
+    // vouch for it. Kept (never served from here) until Redis answers for it: every reader of the key
+    // (the edge's peek, then the response cache's lookup) sees it aged, not only the first.
+    if (l.expiresAt > now && now - l.mark.at > rememberMs && !stale(l.tags, { ...l.mark, at: now }, now)) return AGED;
+    lru!.delete(key);
+    return null;
+  };
   return {
     get(key: string): CacheEntry | null {
-      const l = lru?.get(key);
-      if (!l) return null;
-      const now = Date.now();
-      if (l.expiresAt <= now || stale(l.tags, l.mark, now)) {
-        lru!.delete(key);
-        return null;
-      }
-      return { ...l.entry, ttlMs: l.expiresAt - now };
+      const found = recall(key);
+      return found === AGED ? null : found;
     },
+    recall,
     /** An entry read from Redis, or fetched and written, whose read or fetch began at `mark`. */
     keep(key: string, entry: CacheEntry, mark: FetchMark): CacheEntry {
       if (lru && entry.ttlMs > 0)
         lru.set(key, { entry, tags: entry.tags ? entry.tags.split(' ') : [], expiresAt: Date.now() + entry.ttlMs, mark });
       return entry;
     },
+    /** Redis holds no fresh entry of `key`: what memory keeps of it (aged) goes. */
+    forget: (key: string) => void lru?.delete(key),
     clear: () => lru?.clear(),
   };
 }

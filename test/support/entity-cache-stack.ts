@@ -22,13 +22,14 @@ const through: FetchStep = (fetch, next) => next(fetch);
  * The subgraph fetch stack with the entity cache as its only working step (every other step passes
  * the fetch on), over a tagged store of its own in the run's Redis, once that store is usable.
  * Without memory in front of Redis unless `localMaxBytes` says so; two stacks given the same
- * `prefix` share their entries as two gateways do.
+ * `prefix` share their entries as two gateways do; `rememberMs` shortens how long the store
+ * remembers events (and so how long its memory vouches for an entry).
  */
 export async function startEntityCacheStack(
   subgraph: string,
   counters: EntityCacheCounters,
   policy?: LookupPolicy,
-  opts: { localMaxBytes?: number; prefix?: string } = {},
+  opts: { localMaxBytes?: number; prefix?: string; rememberMs?: number } = {},
 ): Promise<{ store: TaggedStore; send: SendFetch; prefix: string }> {
   const log = createLogger('test', 'silent');
   const prefix = opts.prefix ?? `test:${randomUUID()}:cache:`;
@@ -38,6 +39,7 @@ export async function startEntityCacheStack(
     prefix,
     localMaxBytes: opts.localMaxBytes ?? 0,
     eventSkewMs: 2_000,
+    ...(opts.rememberMs === undefined ? {} : { rememberMs: opts.rememberMs }),
     log,
   });
   const fetcher = createSubgraphFetcher({ timeoutMs: 5_000 });
