@@ -50,9 +50,9 @@ export function measure<T>(stack: Stack, gateway: GatewayName, job: unknown): Pr
   return measureJob<T>(stack.worker, probes, job, stack.probes[gateway]?.pid);
 }
 
-export type CacheCounts = Record<string, { hit: number; miss: number }>;
+export type CacheCounts = Record<string, { hit: number; miss: number; skipped?: number }>;
 
-/** Cache hits and misses our gateway has counted so far, per `*cache*_total` counter with result="hit"|"miss". */
+/** Cache hits and misses (and lookups skipped) our gateway has counted so far, per `*cache*_total` counter with result="hit"|"miss"|"skipped". */
 export async function cacheCounters(url: string): Promise<CacheCounts | null> {
   const text = await fetch(url).then(
     (r) => (r.ok ? r.text() : ''),
@@ -61,16 +61,18 @@ export async function cacheCounters(url: string): Promise<CacheCounts | null> {
   const counts: CacheCounts = {};
   for (const line of text.split('\n')) {
     const m = /^(\w*cache\w*_total)\{([^}]*)\}\s+([\d.e+]+)/.exec(line);
-    const result = m && /result="(hit|miss)"/.exec(m[2]!)?.[1];
+    const result = m && (/result="(hit|miss|skipped)"/.exec(m[2]!)?.[1] as 'hit' | 'miss' | 'skipped' | undefined);
     if (!m || !result) continue;
     const c = (counts[m[1]!] ??= { hit: 0, miss: 0 });
-    c[result as 'hit' | 'miss'] += Number(m[3]);
+    c[result] = (c[result] ?? 0) + Number(m[3]);
     // Per subgraph (and scope, where the counter has one) or per path (the response cache's edge or pipeline) too
     // (`<counter>/<subgraph> <scope>`), for the log line.
     const subgraph = (/subgraph="(\w+)"/.exec(m[2]!) ?? /path="(\w+)"/.exec(m[2]!))?.[1];
     const scope = /scope="(\w+)"/.exec(m[2]!)?.[1];
-    if (subgraph)
-      (counts[`${m[1]}/${subgraph}${scope ? ` ${scope}` : ''}`] ??= { hit: 0, miss: 0 })[result as 'hit' | 'miss'] += Number(m[3]);
+    if (subgraph) {
+      const per = (counts[`${m[1]}/${subgraph}${scope ? ` ${scope}` : ''}`] ??= { hit: 0, miss: 0 });
+      per[result] = (per[result] ?? 0) + Number(m[3]);
+    }
   }
   return Object.keys(counts).length ? counts : null;
 }
@@ -93,8 +95,9 @@ export const hitRate = (a: CacheCounts | null, b: CacheCounts | null) => {
 };
 
 /**
- * `response edge 100% of 9000, response pipeline 12% of 1500, catalog public 97% of 1200, orders private 40% of 300`:
- * the response cache's hit rate by where it answered, and the entity cache's per subgraph and scope, between two readings.
+ * `response edge 100% of 9000, response pipeline 12% of 1500, catalog public 97% of 1200 (4800 skipped), orders private 40% of 300`:
+ * the response cache's hit rate by where it answered, and the entity cache's per subgraph and scope
+ * (with the lookups it skipped where they could not pay), between two readings.
  */
 export function perSubgraphHits(a: CacheCounts, b: CacheCounts): string {
   return Object.keys(b)
@@ -104,7 +107,10 @@ export function perSubgraphHits(a: CacheCounts, b: CacheCounts): string {
       const hit = (b[n]?.hit ?? 0) - (a[n]?.hit ?? 0);
       const all = hit + (b[n]?.miss ?? 0) - (a[n]?.miss ?? 0);
       const label = `${n.includes('response') ? 'response ' : ''}${n.split('/')[1]}`;
-      return all ? `${label} ${Math.round((100 * hit) / all)}% of ${all}` : '';
+      const skipped = (b[n]?.skipped ?? 0) - (a[n]?.skipped ?? 0);
+      return all || skipped
+        ? `${label} ${all ? Math.round((100 * hit) / all) : 0}% of ${all}${skipped ? ` (${skipped} skipped)` : ''}`
+        : '';
     })
     .filter(Boolean)
     .join(', ');
