@@ -171,6 +171,15 @@ describe("an entry this gateway's memory aged out of", () => {
     expect(await cachedAged(501)).toBe(false);
   });
 
+  it('a miss Redis reports drops only what memory aged out of, not an entry written since the read was sent', async () => {
+    const key = `race:${Date.now()}`;
+    // The read goes out first (memory lacks the key), the write after it on the same connection.
+    const reading = aged.store.getMany([key]);
+    await aged.store.put(key, '{"data":{}}', ['Product:race'], 60_000, aged.store.begin());
+    expect(await reading).toEqual([null]);
+    expect(aged.store.peek(key)?.body).toBe('{"data":{}}');
+  });
+
   it('invalidated since, even after this gateway has forgotten the event, is fetched again', async () => {
     expect(await cachedAged(700)).toBe(false);
     await eventually(async () => ((await cachedAged(700)) ? true : undefined));

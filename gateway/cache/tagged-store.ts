@@ -355,8 +355,11 @@ function createLocalEntries(maxBytes: number, stale: (tags: string[], since: Fet
         lru.set(key, { entry, tags: entry.tags ? entry.tags.split(' ') : [], expiresAt: Date.now() + entry.ttlMs, mark });
       return entry;
     },
-    /** Redis holds no fresh entry of `key`: what memory keeps of it (aged) goes. */
-    forget: (key: string) => void lru?.delete(key),
+    /** Redis holds no fresh entry of `key`: what memory keeps of it aged goes (not one written since the read was sent). */
+    forget(key: string) {
+      const l = lru?.peek(key);
+      if (l && Date.now() - l.mark.at > rememberMs) lru!.delete(key);
+    },
     clear: () => lru?.clear(),
   };
 }
