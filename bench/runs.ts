@@ -167,7 +167,9 @@ async function runMixedOnce({ stack, w, g, rep, bodies, productIds, sql, maxAgeM
   };
   const measured = await measure<MixedResult>(stack, g, job);
   const { result } = measured;
-  const hits = g === 'ours' ? hitRate(before, await cacheCounters(stack.oursMetricsUrl)) : null;
+  const after = g === 'ours' ? await cacheCounters(stack.oursMetricsUrl) : null;
+  const hits = hitRate(before, after);
+  if (before && after) console.log(`  cache hit rates: ${perSubgraphHits(before, after)}`);
   const changes = (
     await sql`select payload->>'productId' as "productId", (payload->>'stock')::int as stock, occurred_at as "occurredAt"
           from outbox where type = 'StockChanged' and payload->>'productId' = any(${productIds}) order by position`
