@@ -62,12 +62,13 @@ export function createClientAuth(config: GatewayConfig) {
   async function verifyWithIssuers(token: string): Promise<JWTPayload> {
     for (const issuer of issuers) {
       try {
-        return await verifyJwt(token, (header) => issuer.jwks(header), {
+        const { payload } = await verifyJwt(token, (header) => issuer.jwks(header), {
           issuer: issuer.issuer,
           ...(issuer.audience ? { audience: issuer.audience } : {}),
           algorithms: issuer.algorithms,
           requiredClaims: ['sub', 'exp'],
         });
+        return payload;
       } catch {
         // try the next issuer
       }

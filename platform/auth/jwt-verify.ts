@@ -53,8 +53,12 @@ const asKeyObject = (key: KeyObject | CryptoKey): KeyObject => {
   return converted;
 };
 
-/** The payload of a compact JWS JWT whose signature, algorithm and claims all pass; throws otherwise (jose's errors). */
-export async function verifyJwt(token: string, resolveKey: KeyResolver, options: JwtVerifyOptions): Promise<JWTPayload> {
+/** A compact JWS JWT whose signature, algorithm and claims all pass: its payload and header (as jose's jwtVerify); throws otherwise (jose's errors). */
+export async function verifyJwt(
+  token: string,
+  resolveKey: KeyResolver,
+  options: JwtVerifyOptions,
+): Promise<{ payload: JWTPayload; protectedHeader: ProtectedHeaderParameters }> {
   const parts = token.split('.');
   if (parts.length !== 3 || !parts.every((part) => part && BASE64URL.test(part))) throw new errors.JWSInvalid('Invalid Compact JWS');
   const header = decodeProtectedHeader(token);
@@ -74,5 +78,5 @@ export async function verifyJwt(token: string, resolveKey: KeyResolver, options:
     Buffer.from(parts[2]!, 'base64url'),
   );
   if (!verified) throw new errors.JWSSignatureVerificationFailed();
-  return UnsecuredJWT.decode(`${NONE_HEADER}.${parts[1]}.`, options).payload;
+  return { payload: UnsecuredJWT.decode(`${NONE_HEADER}.${parts[1]}.`, options).payload, protectedHeader: header };
 }

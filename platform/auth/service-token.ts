@@ -1,6 +1,6 @@
 import { createPrivateKey, sign as cryptoSign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { createLocalJWKSet, decodeProtectedHeader, importJWK, exportJWK, generateKeyPair } from 'jose';
+import { createLocalJWKSet, importJWK, exportJWK, generateKeyPair } from 'jose';
 import type { JWK } from 'jose';
 import type { Identity, Role } from './identity.js';
 import { createVerifiedTokens } from './verified-tokens.js';
@@ -103,12 +103,12 @@ export function createServiceTokenVerifier(trusted: { keys: JWK[] }): ServiceTok
       // A copy: callers own the identity they get (nothing may alter the cached one).
       if (hit) return { service: hit.service, identity: { ...hit.identity, scopes: [...hit.identity.scopes] } };
       try {
-        const { kid } = decodeProtectedHeader(token);
-        const payload = await verifyJwt(token, (header) => jwks(header), {
+        const { payload, protectedHeader } = await verifyJwt(token, (header) => jwks(header), {
           audience: AUDIENCE,
           algorithms: ['ES256'],
           requiredClaims: ['exp'],
         });
+        const { kid } = protectedHeader;
         if (!kid || !payload.iss || keyOwner(kid) !== payload.iss) return null;
         const claimed = payload.role;
         const role: Role | null = claimed === 'ADMIN' || claimed === 'CUSTOMER' ? claimed : null;

@@ -75,6 +75,25 @@ describe('service tokens', () => {
   });
 });
 
+describe('service tokens speak only for the service whose key signed them', () => {
+  it("a trusted key's token claiming another service as its issuer is refused", async () => {
+    const catalog = await generateServiceKey('catalog');
+    const verifier = createServiceTokenVerifier({ keys: [catalog.publicJwk] });
+    const key = await importJWK(catalog.privateJwk, 'ES256');
+    const signed = (iss: string) =>
+      new SignJWT({ role: 'ADMIN', scope: '' })
+        .setProtectedHeader({ alg: 'ES256', kid: catalog.privateJwk.kid! })
+        .setIssuer(iss)
+        .setAudience('urn:supergraph:internal')
+        .setSubject('u-1')
+        .setIssuedAt()
+        .setExpirationTime('1m')
+        .sign(key);
+    expect((await verifier.verify(await signed('catalog')))?.service).toBe('catalog');
+    expect(await verifier.verify(await signed('gateway'))).toBeNull();
+  });
+});
+
 describe('user tokens at the gateway', () => {
   let server: http.Server;
   let userKey: JWK;
